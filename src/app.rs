@@ -1,0 +1,132 @@
+//! Process lifecycle, in one place and in this order.
+//!
+//! Start: load and validate the config → build the first snapshot → bind every listener →
+//! install signal handlers → start UDP workers and TCP acceptors → log `listening` (the
+//! moment `dig` gets answers). Run: SIGHUP re-reads the config and swaps a valid one in,
+//! keeping the old one on any error. Stop (SIGTERM/SIGINT): stop accepting, let TCP answers
+//! in flight finish (bounded by [`DRAIN_DEADLINE`]), join the UDP workers, exit 0.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{self, Config};
+use crate::server::{self, tcp, udp};
+use crate::snapshot::publisher::Publisher;
+
+/// Longest wait for TCP answers in flight at shutdown; the whole stop stays under 2 s.
+pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn run(config_path: &Path) -> anyhow::Result<()> {
+    let config = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut publisher = Publisher::new(&config);
+    let bound = server::bind(&config.server.listen, config.server.udp_workers)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("gslbd-rt")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let _enter = runtime.enter();
+    // Handlers first: a SIGHUP that arrives once we say "listening" must not kill us.
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut threads = Vec::new();
+    for b in bound {
+        let workers = b.udp.len();
+        threads.extend(udp::spawn_workers(b.udp, publisher.handle(), &stop)?);
+        let listener = tokio::net::TcpListener::from_std(b.tcp)?;
+        runtime.spawn(tcp::serve(listener, publisher.handle().clone(), shutdown.clone(), tracker.clone()));
+        tracing::info!(addr = %b.addr, udp_workers = workers, "listening");
+    }
+    for zone in &config.zones {
+        tracing::info!(zone = %zone.apex, records = zone.data.record_count(), "serving zone");
+    }
+
+    let mut current = config;
+    runtime.block_on(async {
+        loop {
+            tokio::select! {
+                _ = hup.recv() => reload(config_path, &mut current, &mut publisher),
+                _ = term.recv() => { tracing::info!("SIGTERM received, stopping"); break }
+                _ = int.recv() => { tracing::info!("SIGINT received, stopping"); break }
+            }
+        }
+    });
+
+    stop.store(true, Ordering::Relaxed);
+    shutdown.cancel();
+    tracker.close();
+    if runtime.block_on(tokio::time::timeout(DRAIN_DEADLINE, tracker.wait())).is_err() {
+        tracing::warn!("TCP connections still busy at the drain deadline; closing them");
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Re-reads the config; a valid one is swapped in, an invalid one is logged and ignored.
+fn reload(path: &Path, current: &mut Config, publisher: &mut Publisher) {
+    match config::load(path) {
+        Ok(next) => {
+            if next.server.listen != current.server.listen || next.server.udp_workers != current.server.udp_workers {
+                tracing::warn!("server.listen and server.udp_workers changes take effect on restart; listeners kept");
+            }
+            publisher.publish(&next);
+            tracing::info!(zones = next.zones.len(), "config reloaded");
+            *current = next;
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                tracing::error!(error = %e, "config reload rejected; the old config keeps serving");
+            }
+        }
+    }
+}
+
+/// Loads a config and describes it for `gslbd check`.
+pub fn check(config_path: &Path) -> Result<String, config::ConfigErrors> {
+    let config = config::load(config_path)?;
+    Ok(summary(&config))
+}
+
+fn summary(config: &Config) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: OK", PathBuf::from(&config.path).display());
+    let listen: Vec<String> = config.server.listen.iter().map(|a| a.to_string()).collect();
+    let _ = writeln!(
+        out,
+        "listen: {} (UDP and TCP; {} UDP workers per address)",
+        listen.join(", "),
+        config.server.udp_workers
+    );
+    for zone in &config.zones {
+        let names = zone.data.nodes.len();
+        let _ = writeln!(
+            out,
+            "zone {}: {} records at {} names, default TTL {}s",
+            zone.apex.to_dotless(),
+            zone.data.record_count(),
+            names,
+            zone.default_ttl
+        );
+    }
+    out
+}

@@ -1,0 +1,105 @@
+//! The configuration file: TOML in, a validated [`Config`] out.
+//!
+//! Loading runs in three steps: parse the TOML keeping spans, expand `${VAR}`/`{$VAR}` in
+//! string values, deserialize into the raw types ([`raw`]), then validate into [`Config`]
+//! ([`validate`]). Every problem found is reported with the file, line and key; a file with
+//! any problem produces no `Config` at all, so a bad reload never replaces a good config.
+
+pub mod env;
+pub mod error;
+pub mod raw;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::dns::name::Name;
+use crate::snapshot::records::ZoneData;
+pub use error::{ConfigError, ConfigErrors};
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[[zone]]`, in file order.
+    pub zones: Vec<ZoneConfig>,
+}
+
+/// Listener and response settings (`[server]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Addresses to serve UDP and TCP DNS on.
+    pub listen: Vec<SocketAddr>,
+    /// UDP worker threads per address (resolved: never 0).
+    pub udp_workers: usize,
+    /// Our EDNS UDP payload size.
+    pub max_udp_payload: u16,
+    /// How long an idle TCP connection is kept.
+    pub tcp_idle_timeout: Duration,
+    /// Most TCP connections open at once.
+    pub max_tcp_connections: usize,
+    /// EDNS NSID payload.
+    pub nsid: Option<String>,
+    /// Answer for CHAOS `version.bind`/`version.server`.
+    pub version: Option<String>,
+    /// Answer for CHAOS `id.server`/`hostname.bind`.
+    pub identity: Option<String>,
+}
+
+/// One authoritative zone (`[[zone]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneConfig {
+    /// The apex.
+    pub apex: Name,
+    /// TTL for sources that give TTL 0.
+    pub default_ttl: u32,
+    /// A fixed SOA serial; `None` means the time of the last change.
+    pub serial: Option<u32>,
+    /// The static records (SOA, NS and the `records`/`zone_file` data).
+    pub data: ZoneData,
+}
+
+/// Reads, expands and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    parse(path, &text, &|name| std::env::var(name).ok())
+}
+
+/// Validates configuration text as if read from `path`, reading variables through `lookup`.
+pub fn parse(path: &Path, text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let mut rep = error::Reporter::new(path, text);
+    let mut table = match toml::de::DeTable::parse(text) {
+        Ok(t) => t,
+        Err(e) => {
+            let line = e.span().map(|s| rep.line_of(s.start));
+            rep.at_line(line, "", e.message().trim().to_string());
+            return Err(ConfigErrors(rep.errors));
+        }
+    };
+    env::expand_table(table.get_mut(), "", &mut rep, lookup);
+    if !rep.errors.is_empty() {
+        return Err(ConfigErrors(rep.errors));
+    }
+    let raw = match raw::RawConfig::deserialize(toml::de::Deserializer::from(table)) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.span().map(|s| rep.line_of(s.start));
+            rep.at_line(line, "", e.message().trim().to_string());
+            return Err(ConfigErrors(rep.errors));
+        }
+    };
+    validate::validate(raw, &mut rep).ok_or_else(|| ConfigErrors(std::mem::take(&mut rep.errors)))
+}

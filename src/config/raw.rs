@@ -1,0 +1,86 @@
+//! The configuration file as written: serde types with spans, before validation.
+//! Key names here are a public contract; add keys, never rename them.
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: Option<RawServer>,
+    /// `[[zone]]`.
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<Spanned<RawZone>>,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Listen addresses.
+    pub listen: Option<Spanned<Vec<Spanned<String>>>>,
+    /// UDP worker threads per address; 0 = one per CPU.
+    pub udp_workers: Option<Spanned<i64>>,
+    /// EDNS payload size we advertise and accept.
+    pub max_udp_payload: Option<Spanned<i64>>,
+    /// Idle TCP connection timeout, e.g. `"10s"`.
+    pub tcp_idle_timeout: Option<Spanned<String>>,
+    /// TCP connection cap.
+    pub max_tcp_connections: Option<Spanned<i64>>,
+    /// EDNS NSID.
+    pub nsid: Option<Spanned<String>>,
+    /// CHAOS version answer.
+    pub version: Option<Spanned<String>>,
+    /// CHAOS identity answer.
+    pub identity: Option<Spanned<String>>,
+}
+
+/// `[[zone]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZone {
+    /// Apex name.
+    pub name: Spanned<String>,
+    /// TTL for sources that give TTL 0.
+    pub default_ttl: Option<Spanned<i64>>,
+    /// Apex name servers.
+    pub ns: Option<Spanned<Vec<Spanned<String>>>>,
+    /// TTL of the apex NS set.
+    pub ns_ttl: Option<Spanned<i64>>,
+    /// `[zone.soa]`.
+    pub soa: Option<Spanned<RawSoa>>,
+    /// Master-file text.
+    pub records: Option<Spanned<String>>,
+    /// Master file path, relative to the config file.
+    pub zone_file: Option<Spanned<String>>,
+}
+
+/// `[zone.soa]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSoa {
+    /// Primary server name.
+    pub mname: Option<Spanned<String>>,
+    /// Responsible mailbox.
+    pub rname: Option<Spanned<String>>,
+    /// Fixed serial.
+    pub serial: Option<Spanned<i64>>,
+    /// Refresh.
+    pub refresh: Option<Spanned<i64>>,
+    /// Retry.
+    pub retry: Option<Spanned<i64>>,
+    /// Expire.
+    pub expire: Option<Spanned<i64>>,
+    /// Negative-answer TTL.
+    pub minimum: Option<Spanned<i64>>,
+    /// TTL of the SOA record itself.
+    pub ttl: Option<Spanned<i64>>,
+    /// `records` written after the `[zone.soa]` header lands here in TOML; accepted as the
+    /// zone's records so the documented example works as written.
+    pub records: Option<Spanned<String>>,
+    /// Likewise for `zone_file`.
+    pub zone_file: Option<Spanned<String>>,
+}

@@ -1,0 +1,357 @@
+//! Raw configuration → [`Config`]: defaults, ranges, names and the static zone data, with
+//! every problem reported against its file, line and key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_spanned::Spanned;
+
+use super::error::Reporter;
+use super::raw::{RawConfig, RawServer, RawSoa, RawZone};
+use super::{Config, ServerConfig, ZoneConfig};
+use crate::dns::name::Name;
+use crate::dns::types::*;
+use crate::snapshot::records::{RData, RRset, Soa, Source, ZoneData};
+use crate::sources::static_zone::{self, StaticRecord};
+
+/// Largest TTL a record may carry (RFC 2181 §8).
+pub const MAX_TTL: i64 = (1 << 31) - 1;
+/// Listen address used when `[server] listen` is absent.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:53";
+
+/// Validates a raw config; `None` when `rep` collected any error.
+pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
+    let server = server(raw.server.as_ref(), rep);
+    if raw.zones.is_empty() {
+        rep.at_line(None, "zone", "no [[zone]] is defined");
+    }
+    let mut zones: Vec<ZoneConfig> = Vec::new();
+    let mut first_seen: BTreeMap<Name, usize> = BTreeMap::new();
+    for (i, z) in raw.zones.iter().enumerate() {
+        let key = format!("zone[{i}]");
+        let Some(zone) = zone(&key, z.get_ref(), rep) else { continue };
+        let line = rep.line_of(z.get_ref().name.span().start);
+        if let Some(first) = first_seen.get(&zone.apex) {
+            rep.at_line(Some(line), format!("{key}.name"), format!("zone {} is listed twice (first on line {first})", zone.apex));
+            continue;
+        }
+        first_seen.insert(zone.apex.clone(), line);
+        zones.push(zone);
+    }
+    if !rep.errors.is_empty() {
+        return None;
+    }
+    Some(Config { path: rep.file().to_path_buf(), server: server?, zones })
+}
+
+fn int(rep: &mut Reporter<'_>, v: Option<&Spanned<i64>>, key: &str, min: i64, max: i64, default: i64) -> i64 {
+    match v {
+        None => default,
+        Some(v) if (min..=max).contains(v.get_ref()) => *v.get_ref(),
+        Some(v) => {
+            rep.at(v.span().start, key, format!("{} is out of range {min}..={max}", v.get_ref()));
+            default
+        }
+    }
+}
+
+fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfig> {
+    let errors_before = rep.errors.len();
+    let mut listen = Vec::new();
+    match raw.and_then(|s| s.listen.as_ref()) {
+        None => listen.push(DEFAULT_LISTEN.parse().expect("valid default")),
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                rep.at(list.span().start, "server.listen", "must list at least one address");
+            }
+            for (i, a) in list.get_ref().iter().enumerate() {
+                match a.get_ref().parse::<SocketAddr>() {
+                    Ok(addr) if listen.contains(&addr) => {
+                        rep.at(a.span().start, format!("server.listen[{i}]"), format!("{addr} is listed twice"))
+                    }
+                    Ok(addr) => listen.push(addr),
+                    Err(_) => rep.at(
+                        a.span().start,
+                        format!("server.listen[{i}]"),
+                        format!("{:?} is not an IP:port address (write IPv6 as \"[::1]:53\")", a.get_ref()),
+                    ),
+                }
+            }
+        }
+    }
+    let udp_workers = int(rep, raw.and_then(|s| s.udp_workers.as_ref()), "server.udp_workers", 0, 256, 0) as usize;
+    let udp_workers = if udp_workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        udp_workers
+    };
+    let max_udp_payload =
+        int(rep, raw.and_then(|s| s.max_udp_payload.as_ref()), "server.max_udp_payload", 512, 4096, 1232) as u16;
+    let max_tcp_connections =
+        int(rep, raw.and_then(|s| s.max_tcp_connections.as_ref()), "server.max_tcp_connections", 1, 1_000_000, 1024)
+            as usize;
+    let tcp_idle_timeout = duration(
+        rep,
+        raw.and_then(|s| s.tcp_idle_timeout.as_ref()),
+        "server.tcp_idle_timeout",
+        Duration::from_millis(100),
+        Duration::from_secs(3600),
+        Duration::from_secs(10),
+    );
+    let short_string = |rep: &mut Reporter<'_>, v: Option<&Spanned<String>>, key: &str| {
+        let v = v?;
+        if v.get_ref().is_empty() || v.get_ref().len() > 255 {
+            rep.at(v.span().start, key, "must be 1 to 255 bytes long");
+            return None;
+        }
+        Some(v.get_ref().clone())
+    };
+    let nsid = short_string(rep, raw.and_then(|s| s.nsid.as_ref()), "server.nsid");
+    let version = short_string(rep, raw.and_then(|s| s.version.as_ref()), "server.version");
+    let identity = short_string(rep, raw.and_then(|s| s.identity.as_ref()), "server.identity");
+    (rep.errors.len() == errors_before).then_some(ServerConfig {
+        listen,
+        udp_workers,
+        max_udp_payload,
+        tcp_idle_timeout,
+        max_tcp_connections,
+        nsid,
+        version,
+        identity,
+    })
+}
+
+/// Parses a duration such as `"10s"` or `"250ms"` and checks its range.
+pub fn duration(
+    rep: &mut Reporter<'_>,
+    v: Option<&Spanned<String>>,
+    key: &str,
+    min: Duration,
+    max: Duration,
+    default: Duration,
+) -> Duration {
+    let Some(v) = v else { return default };
+    match humantime::parse_duration(v.get_ref()) {
+        Ok(d) if d >= min && d <= max => d,
+        Ok(_) => {
+            rep.at(
+                v.span().start,
+                key,
+                format!(
+                    "{:?} is out of range {}..={}",
+                    v.get_ref(),
+                    humantime::format_duration(min),
+                    humantime::format_duration(max)
+                ),
+            );
+            default
+        }
+        Err(e) => {
+            rep.at(v.span().start, key, format!("{:?} is not a duration like \"10s\" or \"250ms\": {e}", v.get_ref()));
+            default
+        }
+    }
+}
+
+fn name_value(rep: &mut Reporter<'_>, v: &Spanned<String>, key: &str) -> Option<Name> {
+    match Name::parse(v.get_ref().trim(), None) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            rep.at(v.span().start, key, e.to_string());
+            None
+        }
+    }
+}
+
+/// `records`/`zone_file` may sit in the zone table or, by TOML's scoping, in `[zone.soa]`.
+fn zone_text_key<'r>(
+    rep: &mut Reporter<'_>,
+    key: &str,
+    field: &str,
+    in_zone: Option<&'r Spanned<String>>,
+    in_soa: Option<&'r Spanned<String>>,
+) -> Option<&'r Spanned<String>> {
+    match (in_zone, in_soa) {
+        (Some(_), Some(dup)) => {
+            rep.at(dup.span().start, format!("{key}.soa.{field}"), format!("{field} is given twice in this zone"));
+            None
+        }
+        (a, b) => a.or(b),
+    }
+}
+
+fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> {
+    let errors_before = rep.errors.len();
+    let soa_ref = raw.soa.as_ref().map(|s| s.get_ref());
+    let records_text = zone_text_key(rep, key, "records", raw.records.as_ref(), soa_ref.and_then(|s| s.records.as_ref()));
+    let zone_file = zone_text_key(rep, key, "zone_file", raw.zone_file.as_ref(), soa_ref.and_then(|s| s.zone_file.as_ref()));
+    let apex = name_value(rep, &raw.name, &format!("{key}.name"))?;
+    let default_ttl = int(rep, raw.default_ttl.as_ref(), &format!("{key}.default_ttl"), 1, MAX_TTL, 300) as u32;
+    let ns_ttl = int(rep, raw.ns_ttl.as_ref(), &format!("{key}.ns_ttl"), 0, MAX_TTL, 3600) as u32;
+
+    let mut records: Vec<(StaticRecord, String, std::path::PathBuf)> = Vec::new();
+    if let Some(text) = records_text {
+        let first_line = content_first_line(rep, text);
+        let rkey = format!("{key}.records");
+        match static_zone::parse(text.get_ref(), &apex, default_ttl) {
+            Ok(recs) => {
+                for mut r in recs {
+                    r.line += first_line - 1;
+                    records.push((r, rkey.clone(), rep.file().to_path_buf()));
+                }
+            }
+            Err(e) => rep.at_line(Some(first_line + e.line - 1), rkey, e.message),
+        }
+    }
+    if let Some(path) = zone_file {
+        let zkey = format!("{key}.zone_file");
+        let base = rep.file().parent().unwrap_or(Path::new("."));
+        let file = base.join(path.get_ref());
+        match std::fs::read_to_string(&file) {
+            Err(e) => rep.at(path.span().start, zkey, format!("cannot read {}: {e}", file.display())),
+            Ok(text) => match static_zone::parse(&text, &apex, default_ttl) {
+                Ok(recs) => records.extend(recs.into_iter().map(|r| (r, zkey.clone(), file.clone()))),
+                Err(e) => rep.errors.push(super::ConfigError { file, line: Some(e.line), key: zkey, message: e.message }),
+            },
+        }
+    }
+
+    let mut nodes: BTreeMap<Name, BTreeMap<u16, RRset>> = BTreeMap::new();
+    let mut cname_lines: BTreeMap<Name, (usize, String, std::path::PathBuf)> = BTreeMap::new();
+    let mut file_soa: Option<(Soa, u32)> = None;
+    for (r, rkey, file) in &records {
+        let mut fail = |message: String| {
+            rep.errors.push(super::ConfigError { file: file.clone(), line: Some(r.line), key: rkey.clone(), message })
+        };
+        if !r.owner.is_within(&apex) {
+            fail(format!("{} is outside the zone {apex}", r.owner));
+            continue;
+        }
+        if r.ttl as i64 > MAX_TTL {
+            fail(format!("TTL {} of {} is above 2^31-1", r.ttl, r.owner));
+            continue;
+        }
+        if let RData::Soa(soa) = &r.rdata {
+            if r.owner != apex {
+                fail(format!("SOA record at {} is not at the zone apex", r.owner));
+            } else if raw.soa.is_some() {
+                fail("SOA is given both here and in [zone.soa]; keep one".to_string());
+            } else {
+                file_soa = Some((soa.clone(), r.ttl));
+            }
+            continue;
+        }
+        if r.rdata.rtype() == TYPE_CNAME {
+            if r.owner == apex {
+                fail("a CNAME cannot be at the zone apex (it holds SOA and NS)".to_string());
+                continue;
+            }
+            cname_lines.entry(r.owner.clone()).or_insert((r.line, rkey.clone(), file.clone()));
+        }
+        let set = nodes.entry(r.owner.clone()).or_default().entry(r.rdata.rtype()).or_insert_with(|| RRset {
+            ttl: r.ttl,
+            rdata: Vec::new(),
+            source: Source::Static,
+            rotate: true,
+        });
+        // RFC 2181 §5.2: one TTL per RRset; the lowest wins.
+        set.ttl = set.ttl.min(r.ttl);
+        if !set.rdata.contains(&r.rdata) {
+            set.rdata.push(r.rdata.clone());
+        }
+    }
+    for (owner, (line, rkey, file)) in &cname_lines {
+        let types = &nodes[owner];
+        let message = if types.len() > 1 {
+            Some(format!("CNAME at {owner} beside other data (RFC 1034 §3.6.2)"))
+        } else if types[&TYPE_CNAME].rdata.len() > 1 {
+            Some(format!("more than one CNAME at {owner}"))
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            rep.errors.push(super::ConfigError { file: file.clone(), line: Some(*line), key: rkey.clone(), message });
+        }
+    }
+
+    // Apex NS: the `ns` list plus any NS records at the apex.
+    let mut ns_names: Vec<Name> = Vec::new();
+    if let Some(list) = &raw.ns {
+        for (i, n) in list.get_ref().iter().enumerate() {
+            if let Some(name) = name_value(rep, n, &format!("{key}.ns[{i}]"))
+                && !ns_names.contains(&name)
+            {
+                ns_names.push(name);
+            }
+        }
+    }
+    let apex_types = nodes.entry(apex.clone()).or_default();
+    let ns_set = apex_types.entry(TYPE_NS).or_insert_with(|| RRset {
+        ttl: ns_ttl,
+        rdata: Vec::new(),
+        source: Source::Static,
+        rotate: false,
+    });
+    for name in ns_names {
+        let rd = RData::Ns(name);
+        if !ns_set.rdata.contains(&rd) {
+            ns_set.rdata.push(rd);
+        }
+    }
+    if ns_set.rdata.is_empty() {
+        let line = Some(rep.line_of(raw.name.span().start));
+        rep.at_line(line, format!("{key}.ns"), format!("zone {apex} has no name servers: set ns = [\"ns1.{}\"]", apex.to_dotless()));
+    }
+    let first_ns = match ns_set.rdata.first() {
+        Some(RData::Ns(n)) => n.clone(),
+        _ => apex.prepend(b"ns1").unwrap_or_else(|| apex.clone()),
+    };
+
+    let (soa, soa_ttl, serial) = match file_soa {
+        Some((soa, ttl)) => {
+            let serial = Some(soa.serial);
+            (soa, ttl, serial)
+        }
+        None => soa_from_config(key, raw.soa.as_ref(), &apex, first_ns, rep),
+    };
+    (rep.errors.len() == errors_before).then(|| ZoneConfig {
+        apex: apex.clone(),
+        default_ttl,
+        serial,
+        data: ZoneData { apex, soa_ttl, soa, nodes },
+    })
+}
+
+fn soa_from_config(key: &str, raw: Option<&Spanned<RawSoa>>, apex: &Name, first_ns: Name, rep: &mut Reporter<'_>) -> (Soa, u32, Option<u32>) {
+    let raw = raw.map(|s| s.get_ref());
+    let k = |f: &str| format!("{key}.soa.{f}");
+    let mname = raw.and_then(|s| s.mname.as_ref()).and_then(|v| name_value(rep, v, &k("mname"))).unwrap_or(first_ns);
+    let rname = raw
+        .and_then(|s| s.rname.as_ref())
+        .and_then(|v| name_value(rep, v, &k("rname")))
+        .unwrap_or_else(|| apex.prepend(b"hostmaster").unwrap_or_else(|| apex.clone()));
+    let serial = raw.and_then(|s| s.serial.as_ref()).map(|v| int(rep, Some(v), &k("serial"), 0, u32::MAX as i64, 0) as u32);
+    let mut field = |f: &str, v: Option<&Spanned<i64>>, default: i64| int(rep, v, &k(f), 0, MAX_TTL, default) as u32;
+    let soa = Soa {
+        mname,
+        rname,
+        serial: serial.unwrap_or(0),
+        refresh: field("refresh", raw.and_then(|s| s.refresh.as_ref()), 3600),
+        retry: field("retry", raw.and_then(|s| s.retry.as_ref()), 600),
+        expire: field("expire", raw.and_then(|s| s.expire.as_ref()), 86400),
+        minimum: field("minimum", raw.and_then(|s| s.minimum.as_ref()), 60),
+    };
+    let ttl = field("ttl", raw.and_then(|s| s.ttl.as_ref()), 3600);
+    (soa, ttl, serial)
+}
+
+/// The file line of the first content line of a (possibly multi-line) string value.
+fn content_first_line(rep: &Reporter<'_>, v: &Spanned<String>) -> usize {
+    let line = rep.line_of(v.span().start);
+    let raw_text = rep.source_at(v.span().start);
+    let multi = raw_text.starts_with("\"\"\"") || raw_text.starts_with("'''");
+    let newline_follows = raw_text.get(3..).is_some_and(|t| t.starts_with('\n') || t.starts_with("\r\n"));
+    if multi && newline_follows { line + 1 } else { line }
+}

@@ -1,0 +1,282 @@
+//! Query parsing over a received datagram or TCP message, in place.
+//!
+//! [`parse_query`] reads the header, the single question (lower-casing the name into a fixed
+//! buffer) and the EDNS OPT record. It never allocates and never panics on any input; it is
+//! the only code that touches untrusted bytes on the query path and is covered by property
+//! tests and a fuzz target.
+
+use super::name::{MAX_LABEL_LEN, MAX_NAME_LEN};
+use super::types::*;
+
+/// Size of the DNS header.
+pub const HEADER_LEN: usize = 12;
+
+/// EDNS information taken from a query's OPT record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Edns {
+    /// Requestor's UDP payload size, as sent.
+    pub udp_size: u16,
+    /// EDNS version.
+    pub version: u8,
+    /// The DO bit.
+    pub dnssec_ok: bool,
+    /// The query carried an NSID option (RFC 5001).
+    pub nsid: bool,
+}
+
+/// A parsed query. Reused across queries by each worker, so it holds its name inline.
+#[derive(Clone)]
+pub struct Query {
+    /// Message ID.
+    pub id: u16,
+    /// Header flags word as received.
+    pub flags: u16,
+    /// Question name, lower-cased wire form (valid up to `qname_len`).
+    qname: [u8; MAX_NAME_LEN],
+    qname_len: usize,
+    /// Question type.
+    pub qtype: u16,
+    /// Question class.
+    pub qclass: u16,
+    /// Offset just past the question section (header and question are echoed verbatim).
+    pub question_end: usize,
+    /// OPT data, when the query had one.
+    pub edns: Option<Edns>,
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            id: 0,
+            flags: 0,
+            qname: [0; MAX_NAME_LEN],
+            qname_len: 0,
+            qtype: 0,
+            qclass: 0,
+            question_end: 0,
+            edns: None,
+        }
+    }
+}
+
+impl Query {
+    /// Lower-cased question name in wire form.
+    pub fn qname(&self) -> &[u8] {
+        &self.qname[..self.qname_len]
+    }
+
+    /// Opcode from the header.
+    pub fn opcode(&self) -> u8 {
+        ((self.flags >> 11) & 0xf) as u8
+    }
+}
+
+/// Why a message could not be answered normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not worth a reply: shorter than a header, or a response (QR set).
+    Drop,
+    /// Reply FORMERR. `question` tells whether the question section parsed and can be echoed;
+    /// `edns` carries the OPT when it parsed, so the error reply can include one.
+    FormErr {
+        /// The question parsed and `Query::question_end` is valid.
+        question: bool,
+    },
+    /// Reply NOTIMP (an opcode other than QUERY).
+    NotImp {
+        /// The question parsed and can be echoed.
+        question: bool,
+    },
+}
+
+#[inline]
+fn be16(buf: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*buf.get(at)?, *buf.get(at + 1)?]))
+}
+
+/// Parses a query message into `q`.
+pub fn parse_query(buf: &[u8], q: &mut Query) -> Result<(), ParseError> {
+    if buf.len() < HEADER_LEN {
+        return Err(ParseError::Drop);
+    }
+    q.id = u16::from_be_bytes([buf[0], buf[1]]);
+    q.flags = u16::from_be_bytes([buf[2], buf[3]]);
+    q.edns = None;
+    q.question_end = HEADER_LEN;
+    q.qname_len = 0;
+    if q.flags & FLAG_QR != 0 {
+        return Err(ParseError::Drop);
+    }
+    let qdcount = u16::from_be_bytes([buf[4], buf[5]]);
+    let ancount = u16::from_be_bytes([buf[6], buf[7]]);
+    let nscount = u16::from_be_bytes([buf[8], buf[9]]);
+    let arcount = u16::from_be_bytes([buf[10], buf[11]]);
+    let question = qdcount == 1 && parse_question(buf, q).is_some();
+    if q.opcode() != 0 {
+        return Err(ParseError::NotImp { question });
+    }
+    if !question {
+        return Err(ParseError::FormErr { question: false });
+    }
+    let mut pos = q.question_end;
+    for _ in 0..(ancount as u32 + nscount as u32) {
+        pos = skip_rr(buf, pos).ok_or(ParseError::FormErr { question: true })?;
+    }
+    for _ in 0..arcount {
+        let owner_end = skip_name(buf, pos).ok_or(ParseError::FormErr { question: true })?;
+        let rtype = be16(buf, owner_end).ok_or(ParseError::FormErr { question: true })?;
+        if rtype == TYPE_OPT {
+            // RFC 6891 §6.1.1: one OPT only, owned by the root.
+            if q.edns.is_some() || owner_end != pos + 1 {
+                q.edns = None;
+                return Err(ParseError::FormErr { question: true });
+            }
+            q.edns = Some(parse_opt(buf, owner_end).ok_or(ParseError::FormErr { question: true })?);
+        }
+        pos = skip_rr(buf, pos).ok_or(ParseError::FormErr { question: true })?;
+    }
+    Ok(())
+}
+
+/// Reads the question at offset 12, lower-casing the name into `q`.
+fn parse_question(buf: &[u8], q: &mut Query) -> Option<()> {
+    let mut pos = HEADER_LEN;
+    let mut len = 0usize;
+    loop {
+        let l = *buf.get(pos)? as usize;
+        // Compression or extended label types are not valid in a question we echo verbatim.
+        if l > MAX_LABEL_LEN {
+            return None;
+        }
+        if len + 1 + l > MAX_NAME_LEN {
+            return None;
+        }
+        let label = buf.get(pos..pos + 1 + l)?;
+        q.qname[len] = l as u8;
+        for (dst, src) in q.qname[len + 1..len + 1 + l].iter_mut().zip(&label[1..]) {
+            *dst = src.to_ascii_lowercase();
+        }
+        len += 1 + l;
+        pos += 1 + l;
+        if l == 0 {
+            break;
+        }
+    }
+    q.qname_len = len;
+    q.qtype = be16(buf, pos)?;
+    q.qclass = be16(buf, pos + 2)?;
+    q.question_end = pos + 4;
+    Some(())
+}
+
+/// Skips a possibly compressed name; returns the offset after it.
+fn skip_name(buf: &[u8], mut pos: usize) -> Option<usize> {
+    let mut total = 0usize;
+    loop {
+        let l = *buf.get(pos)?;
+        match l {
+            0 => return Some(pos + 1),
+            1..=63 => {
+                total += 1 + l as usize;
+                if total > MAX_NAME_LEN {
+                    return None;
+                }
+                pos += 1 + l as usize;
+            }
+            0xc0..=0xff => {
+                buf.get(pos + 1)?;
+                return Some(pos + 2);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Skips one resource record; returns the offset after it.
+fn skip_rr(buf: &[u8], pos: usize) -> Option<usize> {
+    let p = skip_name(buf, pos)?;
+    let rdlen = be16(buf, p + 8)? as usize;
+    let end = p + 10 + rdlen;
+    (end <= buf.len()).then_some(end)
+}
+
+/// Parses the OPT record whose TYPE field starts at `at`.
+fn parse_opt(buf: &[u8], at: usize) -> Option<Edns> {
+    let udp_size = be16(buf, at + 2)?;
+    let ttl_hi = be16(buf, at + 4)?;
+    let ttl_lo = be16(buf, at + 6)?;
+    let rdlen = be16(buf, at + 8)? as usize;
+    let mut pos = at + 10;
+    let end = pos + rdlen;
+    if end > buf.len() {
+        return None;
+    }
+    let mut edns = Edns {
+        udp_size,
+        version: (ttl_hi & 0xff) as u8,
+        dnssec_ok: ttl_lo & 0x8000 != 0,
+        nsid: false,
+    };
+    while pos < end {
+        let code = be16(buf, pos)?;
+        let len = be16(buf, pos + 2)? as usize;
+        pos += 4 + len;
+        if pos > end {
+            return None;
+        }
+        if code == OPT_NSID {
+            edns.nsid = true;
+        }
+    }
+    Some(edns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &[u8], qtype: u16, extra: &[u8], arcount: u16) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0];
+        m.extend_from_slice(&arcount.to_be_bytes());
+        m.extend_from_slice(name);
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        m.extend_from_slice(extra);
+        m
+    }
+
+    #[test]
+    fn parses_question_and_lowercases() {
+        let m = query(b"\x03WwW\x07ExAmPlE\x00", 1, &[], 0);
+        let mut q = Query::default();
+        parse_query(&m, &mut q).unwrap();
+        assert_eq!(q.qname(), b"\x03www\x07example\x00");
+        assert_eq!(q.qtype, 1);
+        assert_eq!(q.question_end, m.len());
+        assert_eq!(q.id, 0x1234);
+        assert!(q.edns.is_none());
+    }
+
+    #[test]
+    fn parses_opt_with_nsid() {
+        let opt = [0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 4, 0, 3, 0, 0];
+        let m = query(b"\x01a\x00", 28, &opt, 1);
+        let mut q = Query::default();
+        parse_query(&m, &mut q).unwrap();
+        let e = q.edns.unwrap();
+        assert_eq!((e.udp_size, e.version, e.dnssec_ok, e.nsid), (1232, 0, true, true));
+    }
+
+    #[test]
+    fn rejects_two_opts_and_compressed_qname() {
+        let opt = [0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0];
+        let mut two = opt.to_vec();
+        two.extend_from_slice(&opt);
+        let mut q = Query::default();
+        let m = query(b"\x01a\x00", 1, &two, 2);
+        assert_eq!(parse_query(&m, &mut q), Err(ParseError::FormErr { question: true }));
+        let m = query(b"\xc0\x0c", 1, &[], 0);
+        assert_eq!(parse_query(&m, &mut q), Err(ParseError::FormErr { question: false }));
+        assert_eq!(parse_query(&m[..5], &mut q), Err(ParseError::Drop));
+    }
+}

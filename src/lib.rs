@@ -1,0 +1,24 @@
+//! gslbd: a Global Server Load Balancing authoritative DNS server.
+//!
+//! ```text
+//!  config (static records) ──┐
+//!  controller sync (later) ──┼─► snapshot::publisher ─► Snapshot ─(arc-swap)─► server::{udp,tcp}
+//!  pools + health (later) ───┘        builds, encodes                              reads only
+//! ```
+//!
+//! * [`config`] reads and validates the TOML file.
+//! * [`sources`] turn inputs into records; [`snapshot`] compiles records into pre-encoded
+//!   answers and swaps them in atomically.
+//! * [`server`] is the data plane: UDP worker threads and TCP tasks answering from the
+//!   current snapshot through [`server::query`], with no lock and no per-query allocation.
+//! * [`dns`] is wire-format code shared by all of them.
+//! * [`app`] owns the process lifecycle: start-up order, reload, shutdown.
+
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod dns;
+pub mod server;
+pub mod snapshot;
+pub mod sources;

@@ -1,0 +1,77 @@
+//! The data plane: listeners that read the current snapshot and answer. This module imports
+//! only `snapshot` and `dns`; it takes no lock, awaits nothing and allocates nothing per UDP
+//! query.
+
+pub mod query;
+pub mod tcp;
+pub mod udp;
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Sockets bound for one listen address.
+pub struct BoundAddr {
+    /// The address actually bound (the port is resolved when 0 was asked for).
+    pub addr: SocketAddr,
+    /// One UDP socket per worker, all on `addr` through SO_REUSEPORT.
+    pub udp: Vec<UdpSocket>,
+    /// The TCP listener on `addr`.
+    pub tcp: TcpListener,
+}
+
+/// Binds UDP (one socket per worker) and TCP on every address. A port of 0 picks a free port
+/// that is then used for the other sockets of the same address too.
+pub fn bind(listen: &[SocketAddr], udp_workers: usize) -> std::io::Result<Vec<BoundAddr>> {
+    let mut out = Vec::with_capacity(listen.len());
+    for &asked in listen {
+        // With port 0 the free UDP port may be taken for TCP; try a few ports.
+        let mut attempt = 0;
+        let bound = loop {
+            attempt += 1;
+            let first = udp_socket(asked)?;
+            let addr = first.local_addr()?;
+            match tcp_listener(addr) {
+                Ok(tcp) => break BoundAddr { addr, udp: vec![first], tcp },
+                Err(e) if asked.port() == 0 && attempt < 20 => {
+                    tracing::debug!(%addr, error = %e, "tcp port taken, picking another");
+                }
+                Err(e) => return Err(with_addr(e, addr, "tcp")),
+            }
+        };
+        let mut bound = bound;
+        for _ in 1..udp_workers.max(1) {
+            bound.udp.push(udp_socket(bound.addr)?);
+        }
+        out.push(bound);
+    }
+    Ok(out)
+}
+
+fn with_addr(e: std::io::Error, addr: SocketAddr, what: &str) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("cannot bind {what} {addr}: {e}"))
+}
+
+fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_port(true)?;
+    // A bigger receive buffer absorbs bursts while a worker is busy.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.bind(&addr.into()).map_err(|e| with_addr(e, addr, "udp"))?;
+    Ok(s.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}

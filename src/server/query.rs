@@ -1,0 +1,176 @@
+//! The answer to one query: parse, look up, copy the pre-encoded bytes, patch the header,
+//! append OPT. Shared by UDP and TCP; no lock, no allocation, no I/O.
+
+use crate::dns::types::*;
+use crate::dns::wire::{HEADER_LEN, ParseError, Query, parse_query};
+use crate::snapshot::Snapshot;
+use crate::snapshot::fragment::Fragment;
+
+/// Largest DNS message (TCP).
+pub const MAX_MESSAGE: usize = 65_535;
+
+/// How the query arrived; it decides the size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: 512 bytes, or the negotiated EDNS size.
+    Udp,
+    /// TCP: a full 64 KiB message.
+    Tcp,
+}
+
+/// Per-worker state that survives between queries.
+#[derive(Default)]
+pub struct Responder {
+    query: Query,
+    turn: u32,
+}
+
+/// What the response said, for counters and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Response length in bytes.
+    pub len: usize,
+    /// RCODE (low 4 bits; BADVERS shows as 16).
+    pub rcode: u16,
+    /// TC was set.
+    pub truncated: bool,
+}
+
+impl Responder {
+    /// Answers `req` into `out` (which must hold [`MAX_MESSAGE`] bytes). `None`: send nothing.
+    pub fn respond(&mut self, snap: &Snapshot, req: &[u8], out: &mut [u8], transport: Transport) -> Option<Outcome> {
+        let q = &mut self.query;
+        match parse_query(req, q) {
+            Ok(()) => {}
+            Err(ParseError::Drop) => return None,
+            Err(ParseError::FormErr { question }) => return Some(error_reply(req, q, question, RCODE_FORMERR, out)),
+            Err(ParseError::NotImp { question }) => return Some(error_reply(req, q, question, RCODE_NOTIMP, out)),
+        }
+        let settings = &snap.settings;
+        let limit = match (transport, q.edns) {
+            (Transport::Tcp, _) => MAX_MESSAGE,
+            (Transport::Udp, None) => UDP_PAYLOAD_NO_EDNS,
+            (Transport::Udp, Some(e)) => (e.udp_size.min(settings.max_udp_payload) as usize).max(UDP_PAYLOAD_NO_EDNS),
+        };
+        let edns = q.edns.map(|e| OptOut { nsid: if e.nsid { settings.nsid.as_deref() } else { None }, ext_rcode: 0 });
+        if q.edns.is_some_and(|e| e.version > 0) {
+            let opt = OptOut { nsid: None, ext_rcode: (RCODE_BADVERS >> 4) as u8 };
+            return Some(finish(req, q, out, None, (RCODE_BADVERS & 0xf) as u8, false, Some(opt), settings.max_udp_payload, limit, 0));
+        }
+        let (frag, rcode) = match q.qtype {
+            TYPE_OPT => (None, RCODE_FORMERR),
+            TYPE_MAILA | TYPE_MAILB => (None, RCODE_NOTIMP),
+            _ => match q.qclass {
+                CLASS_IN => match snap.find_zone(q.qname()) {
+                    // Zone transfers are not offered.
+                    Some(_) if matches!(q.qtype, TYPE_AXFR | TYPE_IXFR) => (None, RCODE_REFUSED),
+                    Some(zone) => {
+                        let f = zone.lookup(q.qname(), q.qtype);
+                        (Some(f), f.rcode)
+                    }
+                    None => (None, RCODE_REFUSED),
+                },
+                CLASS_CH if matches!(q.qtype, TYPE_TXT | TYPE_ANY) => {
+                    match snap.chaos.iter().find(|(n, _)| **n == *q.qname()) {
+                        Some((_, f)) => (Some(f), RCODE_NOERROR),
+                        None => (None, RCODE_REFUSED),
+                    }
+                }
+                _ => (None, RCODE_REFUSED),
+            },
+        };
+        self.turn = self.turn.wrapping_add(1);
+        let aa = frag.is_some_and(|f| f.aa);
+        Some(finish(req, q, out, frag, rcode, aa, edns, settings.max_udp_payload, limit, self.turn))
+    }
+}
+
+/// The OPT record we append.
+#[derive(Clone, Copy)]
+struct OptOut<'a> {
+    nsid: Option<&'a [u8]>,
+    ext_rcode: u8,
+}
+
+impl OptOut<'_> {
+    fn len(&self) -> usize {
+        11 + self.nsid.map_or(0, |n| 4 + n.len())
+    }
+
+    fn write(&self, out: &mut [u8], payload: u16) {
+        out[0] = 0;
+        out[1..3].copy_from_slice(&TYPE_OPT.to_be_bytes());
+        out[3..5].copy_from_slice(&payload.to_be_bytes());
+        out[5..9].copy_from_slice(&[self.ext_rcode, 0, 0, 0]);
+        let rdlen = self.nsid.map_or(0, |n| 4 + n.len()) as u16;
+        out[9..11].copy_from_slice(&rdlen.to_be_bytes());
+        if let Some(n) = self.nsid {
+            out[11..13].copy_from_slice(&OPT_NSID.to_be_bytes());
+            out[13..15].copy_from_slice(&(n.len() as u16).to_be_bytes());
+            out[15..15 + n.len()].copy_from_slice(n);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn finish(
+    req: &[u8],
+    q: &Query,
+    out: &mut [u8],
+    frag: Option<&Fragment>,
+    rcode: u8,
+    aa: bool,
+    opt: Option<OptOut<'_>>,
+    payload: u16,
+    limit: usize,
+    turn: u32,
+) -> Outcome {
+    let qend = q.question_end;
+    out[..qend].copy_from_slice(&req[..qend]);
+    let opt_len = opt.map_or(0, |o| o.len());
+    let room = limit.saturating_sub(qend + opt_len);
+    let (mut len, mut an, mut ns, mut ar, mut tc) = (qend, 0u16, 0u16, 0u16, false);
+    if let Some(f) = frag {
+        let w = f.write(&mut out[qend..], room, q.qname().len(), turn);
+        if w.truncated {
+            tc = true;
+        } else {
+            len += w.len;
+            an = f.an;
+            ns = f.ns;
+            ar = w.ar;
+        }
+    }
+    if let Some(o) = opt {
+        o.write(&mut out[len..], payload);
+        len += opt_len;
+        ar += 1;
+    }
+    let mut flags = FLAG_QR | (q.flags & (FLAG_RD | FLAG_CD | 0x7800)) | rcode as u16;
+    if aa {
+        flags |= FLAG_AA;
+    }
+    if tc {
+        flags |= FLAG_TC;
+    }
+    write_header(out, flags, 1, an, ns, ar);
+    let full_rcode = if opt.is_some_and(|o| o.ext_rcode != 0) { RCODE_BADVERS } else { rcode as u16 };
+    Outcome { len, rcode: full_rcode, truncated: tc }
+}
+
+fn write_header(out: &mut [u8], flags: u16, qd: u16, an: u16, ns: u16, ar: u16) {
+    out[2..4].copy_from_slice(&flags.to_be_bytes());
+    for (i, v) in [qd, an, ns, ar].into_iter().enumerate() {
+        out[4 + 2 * i..6 + 2 * i].copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// FORMERR/NOTIMP: the header, and the question when it parsed.
+fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8]) -> Outcome {
+    let len = if question { q.question_end } else { HEADER_LEN };
+    out[..len].copy_from_slice(&req[..len]);
+    let flags = FLAG_QR | (q.flags & (FLAG_RD | FLAG_CD | 0x7800)) | rcode as u16;
+    write_header(out, flags, question as u16, 0, 0, 0);
+    Outcome { len, rcode: rcode as u16, truncated: false }
+}

@@ -1,0 +1,90 @@
+//! TCP DNS (RFC 7766): length-prefixed messages, several per connection answered in order,
+//! an idle timeout, and a cap on open connections. Each connection is its own tokio task, so
+//! a slow or stuck client holds only its own buffers and never a UDP worker.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::server::query::{MAX_MESSAGE, Responder, Transport};
+use crate::snapshot::SnapshotHandle;
+
+/// Accepts connections until `shutdown`; connection tasks are tracked so shutdown can wait
+/// for answers in flight.
+pub async fn serve(listener: TcpListener, handle: SnapshotHandle, shutdown: CancellationToken, tracker: TaskTracker) {
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "tcp accept failed");
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let max = handle.load().settings.max_tcp_connections;
+        if open.load(Ordering::Relaxed) >= max {
+            tracing::debug!(%peer, max, "tcp connection cap reached, closing new connection");
+            drop(stream);
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let guard = OpenGuard(Arc::clone(&open));
+        let handle = handle.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let _guard = guard;
+            if let Err(e) = connection(stream, handle, shutdown).await {
+                tracing::debug!(%peer, error = %e, "tcp connection ended");
+            }
+        });
+    }
+}
+
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn connection(mut stream: TcpStream, handle: SnapshotHandle, shutdown: CancellationToken) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut responder = Responder::default();
+    let mut req = vec![0u8; MAX_MESSAGE];
+    let mut out = vec![0u8; MAX_MESSAGE + 1024 + 2];
+    loop {
+        let idle = handle.load().settings.tcp_idle_timeout;
+        // Between messages the connection is idle: shutdown or the idle timeout end it.
+        let len = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            r = timeout(idle, stream.read_u16()) => match r {
+                Err(_) => return Ok(()),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(r) => r? as usize,
+            },
+        };
+        // A started message is finished even during shutdown (in-flight answers complete).
+        timeout(idle, stream.read_exact(&mut req[..len]))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "message body timed out"))??;
+        let snap = handle.load();
+        let Some(outcome) = responder.respond(&snap, &req[..len], &mut out[2..], Transport::Tcp) else {
+            continue;
+        };
+        out[..2].copy_from_slice(&(outcome.len as u16).to_be_bytes());
+        timeout(idle, stream.write_all(&out[..2 + outcome.len]))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client is not reading"))??;
+    }
+}

@@ -1,0 +1,116 @@
+//! Pre-encoded answer fragments and the copy that turns one into a response.
+//!
+//! A [`Fragment`] is the answer, authority and additional sections of one response, encoded
+//! once by the builder for a known question name. Compression pointers point into the
+//! question (always at offset 12) or into the fragment itself. When the fragment is reused
+//! for a longer question name (NXDOMAIN below the apex, referrals below a cut, wildcard
+//! answers), every pointer listed in `relocs` moves by the length difference; nothing else
+//! changes. This module is on the query path: it copies bytes and patches a few words.
+
+use crate::snapshot::records::Source;
+
+/// A run of same-length records whose order rotates per query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Offset of the first record in the fragment.
+    pub start: u16,
+    /// Number of records.
+    pub count: u16,
+    /// Length of each record.
+    pub rec_len: u16,
+}
+
+/// Encoded sections of one response plus what is needed to place them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    /// Answer, authority and additional records, in order.
+    pub bytes: Box<[u8]>,
+    /// Offsets of compression pointers that move with the question name's length.
+    pub relocs: Box<[u16]>,
+    /// Wire length of the name the fragment was encoded for.
+    pub build_qname_len: u16,
+    /// Answer record count.
+    pub an: u16,
+    /// Authority record count.
+    pub ns: u16,
+    /// End of the authority section: the bytes a response cannot do without.
+    pub required_len: u16,
+    /// End offset of each additional record, so a response can keep as many as fit.
+    pub ar_ends: Box<[u16]>,
+    /// The answer records that rotate per query, if any.
+    pub rotate: Option<Rotation>,
+    /// Response code (NOERROR or NXDOMAIN).
+    pub rcode: u8,
+    /// Authoritative answer (false only for referrals).
+    pub aa: bool,
+    /// The source of the answer's data, for metrics.
+    pub source: Source,
+}
+
+/// How much of a fragment was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes written.
+    pub len: usize,
+    /// Additional records written.
+    pub ar: u16,
+    /// The required part did not fit: nothing was written and the response must be truncated.
+    pub truncated: bool,
+}
+
+impl Fragment {
+    /// Copies the fragment into `out` at offset 0, keeping at most `room` bytes:
+    /// everything if it fits, else the required part and as many additional records as fit,
+    /// else nothing (`truncated`). `qname_len` is the wire length of the question name in
+    /// the response; `turn` picks the rotation.
+    #[inline]
+    pub fn write(&self, out: &mut [u8], room: usize, qname_len: usize, turn: u32) -> Written {
+        let required = self.required_len as usize;
+        if required > room || out.len() < required {
+            return Written { len: 0, ar: 0, truncated: true };
+        }
+        let room = room.min(out.len());
+        let (len, ar) = if self.bytes.len() <= room {
+            (self.bytes.len(), self.ar_ends.len() as u16)
+        } else {
+            let fit = self.ar_ends.iter().take_while(|&&end| end as usize <= room).count();
+            let len = if fit == 0 { required } else { self.ar_ends[fit - 1] as usize };
+            (len, fit as u16)
+        };
+        let out = &mut out[..len];
+        out.copy_from_slice(&self.bytes[..len]);
+        if let Some(rot) = self.rotate {
+            rotate_into(out, &self.bytes, rot, turn);
+        }
+        let delta = qname_len as isize - self.build_qname_len as isize;
+        if delta != 0 {
+            for &at in self.relocs.iter() {
+                let at = at as usize;
+                if at + 2 > len {
+                    continue;
+                }
+                let ptr = u16::from_be_bytes([out[at], out[at + 1]]) & 0x3fff;
+                let moved = (ptr as isize + delta) as u16 | 0xc000;
+                out[at..at + 2].copy_from_slice(&moved.to_be_bytes());
+            }
+        }
+        Written { len, ar, truncated: false }
+    }
+}
+
+/// Writes the rotated record run: records `k..count` first, then `0..k`.
+#[inline]
+fn rotate_into(out: &mut [u8], src: &[u8], rot: Rotation, turn: u32) {
+    let count = rot.count as usize;
+    let k = turn as usize % count;
+    if k == 0 {
+        return;
+    }
+    let start = rot.start as usize;
+    let rec = rot.rec_len as usize;
+    let split = start + k * rec;
+    let end = start + count * rec;
+    let head = end - split;
+    out[start..start + head].copy_from_slice(&src[split..end]);
+    out[start + head..end].copy_from_slice(&src[start..split]);
+}

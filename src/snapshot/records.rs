@@ -1,0 +1,159 @@
+//! Source-neutral record data: what every source (static config, controller, webhook,
+//! health-checked pools) hands to the snapshot builder.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::dns::name::Name;
+use crate::dns::types::*;
+
+/// Where an RRset came from; reported by the admin API and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// The config file (`records`, `zone_file`, `[zone.soa]`, `ns`).
+    Static,
+    /// The Elchi controller's snapshot or changes feed.
+    Controller,
+    /// A push to the `/notify` webhook.
+    Webhook,
+    /// A health-checked pool.
+    Pool,
+}
+
+impl Source {
+    /// Lower-case label used in JSON and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Static => "static",
+            Source::Controller => "controller",
+            Source::Webhook => "webhook",
+            Source::Pool => "pool",
+        }
+    }
+}
+
+/// SOA fields (RFC 1035 §3.3.13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Soa {
+    /// Primary name server.
+    pub mname: Name,
+    /// Responsible mailbox, in name form.
+    pub rname: Name,
+    /// Zone serial.
+    pub serial: u32,
+    /// Refresh interval, seconds.
+    pub refresh: u32,
+    /// Retry interval, seconds.
+    pub retry: u32,
+    /// Expiry, seconds.
+    pub expire: u32,
+    /// Negative-caching TTL (RFC 2308).
+    pub minimum: u32,
+}
+
+/// One record's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RData {
+    /// IPv4 address.
+    A(Ipv4Addr),
+    /// IPv6 address.
+    Aaaa(Ipv6Addr),
+    /// Alias target.
+    Cname(Name),
+    /// Name server.
+    Ns(Name),
+    /// Pointer.
+    Ptr(Name),
+    /// Mail exchanger.
+    Mx {
+        /// Preference, lower first.
+        preference: u16,
+        /// Exchange host.
+        exchange: Name,
+    },
+    /// Service location (RFC 2782).
+    Srv {
+        /// Priority.
+        priority: u16,
+        /// Weight.
+        weight: u16,
+        /// Port.
+        port: u16,
+        /// Target host.
+        target: Name,
+    },
+    /// Start of authority.
+    Soa(Soa),
+    /// Any other type, as uncompressed wire RDATA.
+    Other {
+        /// Record type.
+        rtype: u16,
+        /// RDATA bytes.
+        data: Box<[u8]>,
+    },
+}
+
+impl RData {
+    /// The record type.
+    pub fn rtype(&self) -> u16 {
+        match self {
+            RData::A(_) => TYPE_A,
+            RData::Aaaa(_) => TYPE_AAAA,
+            RData::Cname(_) => TYPE_CNAME,
+            RData::Ns(_) => TYPE_NS,
+            RData::Ptr(_) => TYPE_PTR,
+            RData::Mx { .. } => TYPE_MX,
+            RData::Srv { .. } => TYPE_SRV,
+            RData::Soa(_) => TYPE_SOA,
+            RData::Other { rtype, .. } => *rtype,
+        }
+    }
+
+    /// The host name whose addresses belong in the additional section (NS, MX, SRV).
+    pub fn additional_target(&self) -> Option<&Name> {
+        match self {
+            RData::Ns(n) => Some(n),
+            RData::Mx { exchange, .. } => Some(exchange),
+            RData::Srv { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+}
+
+/// All records of one name and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RRset {
+    /// TTL shared by the set.
+    pub ttl: u32,
+    /// The records, in the order the source gave them.
+    pub rdata: Vec<RData>,
+    /// Which source produced the set.
+    pub source: Source,
+    /// Rotate the order of A/AAAA answers per query.
+    pub rotate: bool,
+}
+
+/// Records of one zone, keyed by owner name and type: the builder's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneData {
+    /// The zone apex.
+    pub apex: Name,
+    /// TTL used for SOA answers; negative answers use min(this, SOA minimum).
+    pub soa_ttl: u32,
+    /// The SOA (its serial is set by the builder's caller).
+    pub soa: Soa,
+    /// Owner name → type → RRset; the apex NS set lives here too.
+    pub nodes: BTreeMap<Name, BTreeMap<u16, RRset>>,
+}
+
+impl ZoneData {
+    /// Number of resource records, SOA included.
+    pub fn record_count(&self) -> usize {
+        1 + self
+            .nodes
+            .values()
+            .flat_map(|types| types.values())
+            .map(|set| set.rdata.len())
+            .sum::<usize>()
+    }
+}
