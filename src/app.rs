@@ -49,7 +49,12 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         let workers = b.udp.len();
         threads.extend(udp::spawn_workers(b.udp, publisher.handle(), &stop)?);
         let listener = tokio::net::TcpListener::from_std(b.tcp)?;
-        runtime.spawn(tcp::serve(listener, publisher.handle().clone(), shutdown.clone(), tracker.clone()));
+        runtime.spawn(tcp::serve(
+            listener,
+            publisher.handle().clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        ));
         tracing::info!(addr = %b.addr, udp_workers = workers, "listening");
     }
     for zone in &config.zones {
@@ -70,7 +75,10 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     shutdown.cancel();
     tracker.close();
-    if runtime.block_on(tokio::time::timeout(DRAIN_DEADLINE, tracker.wait())).is_err() {
+    if runtime
+        .block_on(tokio::time::timeout(DRAIN_DEADLINE, tracker.wait()))
+        .is_err()
+    {
         tracing::warn!("TCP connections still busy at the drain deadline; closing them");
     }
     for t in threads {

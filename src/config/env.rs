@@ -10,24 +10,34 @@ use super::error::Reporter;
 
 /// Expands environment references in every string value of `table`, recording an error for
 /// each unset or malformed reference.
-pub fn expand_table(table: &mut DeTable<'_>, path: &str, rep: &mut Reporter<'_>, lookup: &dyn Fn(&str) -> Option<String>) {
+pub fn expand_table(
+    table: &mut DeTable<'_>,
+    path: &str,
+    rep: &mut Reporter<'_>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) {
     for (key, value) in table.iter_mut() {
-        let key_path = if path.is_empty() { key.get_ref().to_string() } else { format!("{path}.{}", key.get_ref()) };
+        let key_path = if path.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{path}.{}", key.get_ref())
+        };
         expand_value(value, &key_path, rep, lookup);
     }
 }
 
-fn expand_value(value: &mut Spanned<DeValue<'_>>, path: &str, rep: &mut Reporter<'_>, lookup: &dyn Fn(&str) -> Option<String>) {
+fn expand_value(
+    value: &mut Spanned<DeValue<'_>>,
+    path: &str,
+    rep: &mut Reporter<'_>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) {
     let span = value.span();
     match value.get_mut() {
-        DeValue::String(s) => {
-            if s.contains('$') {
-                match expand_str(s, lookup) {
-                    Ok(expanded) => *s = expanded.into(),
-                    Err(message) => rep.at(span.start, path, message),
-                }
-            }
-        }
+        DeValue::String(s) if s.contains('$') => match expand_str(s, lookup) {
+            Ok(expanded) => *s = expanded.into(),
+            Err(message) => rep.at(span.start, path, message),
+        },
         DeValue::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 expand_value(item, &format!("{path}[{i}]"), rep, lookup);
@@ -51,9 +61,9 @@ pub fn expand_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
         } else if let Some(body) = tail.strip_prefix("{$") {
             let end = body.find('}').ok_or_else(|| format!("unterminated {{$ in {s:?}"))?;
             (&body[..end], end + 3)
-        } else if tail.starts_with("$$") {
+        } else if let Some(after) = tail.strip_prefix("$$") {
             out.push('$');
-            rest = &tail[2..];
+            rest = after;
             continue;
         } else {
             out.push_str(&tail[..1]);

@@ -58,7 +58,11 @@ pub struct Reporter<'a> {
 impl<'a> Reporter<'a> {
     /// A reporter for `text`, read from `file`.
     pub fn new(file: &'a Path, text: &'a str) -> Reporter<'a> {
-        Reporter { file, text, errors: Vec::new() }
+        Reporter {
+            file,
+            text,
+            errors: Vec::new(),
+        }
     }
 
     /// The file being reported on.

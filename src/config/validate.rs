@@ -31,10 +31,16 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let mut first_seen: BTreeMap<Name, usize> = BTreeMap::new();
     for (i, z) in raw.zones.iter().enumerate() {
         let key = format!("zone[{i}]");
-        let Some(zone) = zone(&key, z.get_ref(), rep) else { continue };
+        let Some(zone) = zone(&key, z.get_ref(), rep) else {
+            continue;
+        };
         let line = rep.line_of(z.get_ref().name.span().start);
         if let Some(first) = first_seen.get(&zone.apex) {
-            rep.at_line(Some(line), format!("{key}.name"), format!("zone {} is listed twice (first on line {first})", zone.apex));
+            rep.at_line(
+                Some(line),
+                format!("{key}.name"),
+                format!("zone {} is listed twice (first on line {first})", zone.apex),
+            );
             continue;
         }
         first_seen.insert(zone.apex.clone(), line);
@@ -43,7 +49,11 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     if !rep.errors.is_empty() {
         return None;
     }
-    Some(Config { path: rep.file().to_path_buf(), server: server?, zones })
+    Some(Config {
+        path: rep.file().to_path_buf(),
+        server: server?,
+        zones,
+    })
 }
 
 fn int(rep: &mut Reporter<'_>, v: Option<&Spanned<i64>>, key: &str, min: i64, max: i64, default: i64) -> i64 {
@@ -51,7 +61,11 @@ fn int(rep: &mut Reporter<'_>, v: Option<&Spanned<i64>>, key: &str, min: i64, ma
         None => default,
         Some(v) if (min..=max).contains(v.get_ref()) => *v.get_ref(),
         Some(v) => {
-            rep.at(v.span().start, key, format!("{} is out of range {min}..={max}", v.get_ref()));
+            rep.at(
+                v.span().start,
+                key,
+                format!("{} is out of range {min}..={max}", v.get_ref()),
+            );
             default
         }
     }
@@ -68,30 +82,53 @@ fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfi
             }
             for (i, a) in list.get_ref().iter().enumerate() {
                 match a.get_ref().parse::<SocketAddr>() {
-                    Ok(addr) if listen.contains(&addr) => {
-                        rep.at(a.span().start, format!("server.listen[{i}]"), format!("{addr} is listed twice"))
-                    }
+                    Ok(addr) if listen.contains(&addr) => rep.at(
+                        a.span().start,
+                        format!("server.listen[{i}]"),
+                        format!("{addr} is listed twice"),
+                    ),
                     Ok(addr) => listen.push(addr),
                     Err(_) => rep.at(
                         a.span().start,
                         format!("server.listen[{i}]"),
-                        format!("{:?} is not an IP:port address (write IPv6 as \"[::1]:53\")", a.get_ref()),
+                        format!(
+                            "{:?} is not an IP:port address (write IPv6 as \"[::1]:53\")",
+                            a.get_ref()
+                        ),
                     ),
                 }
             }
         }
     }
-    let udp_workers = int(rep, raw.and_then(|s| s.udp_workers.as_ref()), "server.udp_workers", 0, 256, 0) as usize;
+    let udp_workers = int(
+        rep,
+        raw.and_then(|s| s.udp_workers.as_ref()),
+        "server.udp_workers",
+        0,
+        256,
+        0,
+    ) as usize;
     let udp_workers = if udp_workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         udp_workers
     };
-    let max_udp_payload =
-        int(rep, raw.and_then(|s| s.max_udp_payload.as_ref()), "server.max_udp_payload", 512, 4096, 1232) as u16;
-    let max_tcp_connections =
-        int(rep, raw.and_then(|s| s.max_tcp_connections.as_ref()), "server.max_tcp_connections", 1, 1_000_000, 1024)
-            as usize;
+    let max_udp_payload = int(
+        rep,
+        raw.and_then(|s| s.max_udp_payload.as_ref()),
+        "server.max_udp_payload",
+        512,
+        4096,
+        1232,
+    ) as u16;
+    let max_tcp_connections = int(
+        rep,
+        raw.and_then(|s| s.max_tcp_connections.as_ref()),
+        "server.max_tcp_connections",
+        1,
+        1_000_000,
+        1024,
+    ) as usize;
     let tcp_idle_timeout = duration(
         rep,
         raw.and_then(|s| s.tcp_idle_timeout.as_ref()),
@@ -149,7 +186,11 @@ pub fn duration(
             default
         }
         Err(e) => {
-            rep.at(v.span().start, key, format!("{:?} is not a duration like \"10s\" or \"250ms\": {e}", v.get_ref()));
+            rep.at(
+                v.span().start,
+                key,
+                format!("{:?} is not a duration like \"10s\" or \"250ms\": {e}", v.get_ref()),
+            );
             default
         }
     }
@@ -175,7 +216,11 @@ fn zone_text_key<'r>(
 ) -> Option<&'r Spanned<String>> {
     match (in_zone, in_soa) {
         (Some(_), Some(dup)) => {
-            rep.at(dup.span().start, format!("{key}.soa.{field}"), format!("{field} is given twice in this zone"));
+            rep.at(
+                dup.span().start,
+                format!("{key}.soa.{field}"),
+                format!("{field} is given twice in this zone"),
+            );
             None
         }
         (a, b) => a.or(b),
@@ -185,10 +230,29 @@ fn zone_text_key<'r>(
 fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> {
     let errors_before = rep.errors.len();
     let soa_ref = raw.soa.as_ref().map(|s| s.get_ref());
-    let records_text = zone_text_key(rep, key, "records", raw.records.as_ref(), soa_ref.and_then(|s| s.records.as_ref()));
-    let zone_file = zone_text_key(rep, key, "zone_file", raw.zone_file.as_ref(), soa_ref.and_then(|s| s.zone_file.as_ref()));
+    let records_text = zone_text_key(
+        rep,
+        key,
+        "records",
+        raw.records.as_ref(),
+        soa_ref.and_then(|s| s.records.as_ref()),
+    );
+    let zone_file = zone_text_key(
+        rep,
+        key,
+        "zone_file",
+        raw.zone_file.as_ref(),
+        soa_ref.and_then(|s| s.zone_file.as_ref()),
+    );
     let apex = name_value(rep, &raw.name, &format!("{key}.name"))?;
-    let default_ttl = int(rep, raw.default_ttl.as_ref(), &format!("{key}.default_ttl"), 1, MAX_TTL, 300) as u32;
+    let default_ttl = int(
+        rep,
+        raw.default_ttl.as_ref(),
+        &format!("{key}.default_ttl"),
+        1,
+        MAX_TTL,
+        300,
+    ) as u32;
     let ns_ttl = int(rep, raw.ns_ttl.as_ref(), &format!("{key}.ns_ttl"), 0, MAX_TTL, 3600) as u32;
 
     let mut records: Vec<(StaticRecord, String, std::path::PathBuf)> = Vec::new();
@@ -213,7 +277,12 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
             Err(e) => rep.at(path.span().start, zkey, format!("cannot read {}: {e}", file.display())),
             Ok(text) => match static_zone::parse(&text, &apex, default_ttl) {
                 Ok(recs) => records.extend(recs.into_iter().map(|r| (r, zkey.clone(), file.clone()))),
-                Err(e) => rep.errors.push(super::ConfigError { file, line: Some(e.line), key: zkey, message: e.message }),
+                Err(e) => rep.errors.push(super::ConfigError {
+                    file,
+                    line: Some(e.line),
+                    key: zkey,
+                    message: e.message,
+                }),
             },
         }
     }
@@ -223,7 +292,12 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
     let mut file_soa: Option<(Soa, u32)> = None;
     for (r, rkey, file) in &records {
         let mut fail = |message: String| {
-            rep.errors.push(super::ConfigError { file: file.clone(), line: Some(r.line), key: rkey.clone(), message })
+            rep.errors.push(super::ConfigError {
+                file: file.clone(),
+                line: Some(r.line),
+                key: rkey.clone(),
+                message,
+            })
         };
         if !r.owner.is_within(&apex) {
             fail(format!("{} is outside the zone {apex}", r.owner));
@@ -248,14 +322,20 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
                 fail("a CNAME cannot be at the zone apex (it holds SOA and NS)".to_string());
                 continue;
             }
-            cname_lines.entry(r.owner.clone()).or_insert((r.line, rkey.clone(), file.clone()));
+            cname_lines
+                .entry(r.owner.clone())
+                .or_insert((r.line, rkey.clone(), file.clone()));
         }
-        let set = nodes.entry(r.owner.clone()).or_default().entry(r.rdata.rtype()).or_insert_with(|| RRset {
-            ttl: r.ttl,
-            rdata: Vec::new(),
-            source: Source::Static,
-            rotate: true,
-        });
+        let set = nodes
+            .entry(r.owner.clone())
+            .or_default()
+            .entry(r.rdata.rtype())
+            .or_insert_with(|| RRset {
+                ttl: r.ttl,
+                rdata: Vec::new(),
+                source: Source::Static,
+                rotate: true,
+            });
         // RFC 2181 §5.2: one TTL per RRset; the lowest wins.
         set.ttl = set.ttl.min(r.ttl);
         if !set.rdata.contains(&r.rdata) {
@@ -272,7 +352,12 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
             None
         };
         if let Some(message) = message {
-            rep.errors.push(super::ConfigError { file: file.clone(), line: Some(*line), key: rkey.clone(), message });
+            rep.errors.push(super::ConfigError {
+                file: file.clone(),
+                line: Some(*line),
+                key: rkey.clone(),
+                message,
+            });
         }
     }
 
@@ -302,7 +387,14 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
     }
     if ns_set.rdata.is_empty() {
         let line = Some(rep.line_of(raw.name.span().start));
-        rep.at_line(line, format!("{key}.ns"), format!("zone {apex} has no name servers: set ns = [\"ns1.{}\"]", apex.to_dotless()));
+        rep.at_line(
+            line,
+            format!("{key}.ns"),
+            format!(
+                "zone {apex} has no name servers: set ns = [\"ns1.{}\"]",
+                apex.to_dotless()
+            ),
+        );
     }
     let first_ns = match ns_set.rdata.first() {
         Some(RData::Ns(n)) => n.clone(),
@@ -320,19 +412,35 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
         apex: apex.clone(),
         default_ttl,
         serial,
-        data: ZoneData { apex, soa_ttl, soa, nodes },
+        data: ZoneData {
+            apex,
+            soa_ttl,
+            soa,
+            nodes,
+        },
     })
 }
 
-fn soa_from_config(key: &str, raw: Option<&Spanned<RawSoa>>, apex: &Name, first_ns: Name, rep: &mut Reporter<'_>) -> (Soa, u32, Option<u32>) {
+fn soa_from_config(
+    key: &str,
+    raw: Option<&Spanned<RawSoa>>,
+    apex: &Name,
+    first_ns: Name,
+    rep: &mut Reporter<'_>,
+) -> (Soa, u32, Option<u32>) {
     let raw = raw.map(|s| s.get_ref());
     let k = |f: &str| format!("{key}.soa.{f}");
-    let mname = raw.and_then(|s| s.mname.as_ref()).and_then(|v| name_value(rep, v, &k("mname"))).unwrap_or(first_ns);
+    let mname = raw
+        .and_then(|s| s.mname.as_ref())
+        .and_then(|v| name_value(rep, v, &k("mname")))
+        .unwrap_or(first_ns);
     let rname = raw
         .and_then(|s| s.rname.as_ref())
         .and_then(|v| name_value(rep, v, &k("rname")))
         .unwrap_or_else(|| apex.prepend(b"hostmaster").unwrap_or_else(|| apex.clone()));
-    let serial = raw.and_then(|s| s.serial.as_ref()).map(|v| int(rep, Some(v), &k("serial"), 0, u32::MAX as i64, 0) as u32);
+    let serial = raw
+        .and_then(|s| s.serial.as_ref())
+        .map(|v| int(rep, Some(v), &k("serial"), 0, u32::MAX as i64, 0) as u32);
     let mut field = |f: &str, v: Option<&Spanned<i64>>, default: i64| int(rep, v, &k(f), 0, MAX_TTL, default) as u32;
     let soa = Soa {
         mname,
@@ -352,6 +460,8 @@ fn content_first_line(rep: &Reporter<'_>, v: &Spanned<String>) -> usize {
     let line = rep.line_of(v.span().start);
     let raw_text = rep.source_at(v.span().start);
     let multi = raw_text.starts_with("\"\"\"") || raw_text.starts_with("'''");
-    let newline_follows = raw_text.get(3..).is_some_and(|t| t.starts_with('\n') || t.starts_with("\r\n"));
+    let newline_follows = raw_text
+        .get(3..)
+        .is_some_and(|t| t.starts_with('\n') || t.starts_with("\r\n"));
     if multi && newline_follows { line + 1 } else { line }
 }

@@ -167,11 +167,7 @@ impl Name {
     /// Presentation form without the trailing dot (`gslb.example.org`); the root is `.`.
     pub fn to_dotless(&self) -> String {
         let s = self.to_string();
-        if s.len() > 1 {
-            s[..s.len() - 1].to_string()
-        } else {
-            s
-        }
+        if s.len() > 1 { s[..s.len() - 1].to_string() } else { s }
     }
 }
 

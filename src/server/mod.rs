@@ -22,30 +22,54 @@ pub struct BoundAddr {
 
 /// Binds UDP (one socket per worker) and TCP on every address. A port of 0 picks a free port
 /// that is then used for the other sockets of the same address too.
+///
+/// An address that does not exist on this host (e.g. `[::1]` where IPv6 is disabled) is
+/// skipped with a warning as long as another address could be bound; every other failure
+/// (port in use, no permission) is an error.
 pub fn bind(listen: &[SocketAddr], udp_workers: usize) -> std::io::Result<Vec<BoundAddr>> {
     let mut out = Vec::with_capacity(listen.len());
+    let mut missing = Vec::new();
     for &asked in listen {
-        // With port 0 the free UDP port may be taken for TCP; try a few ports.
-        let mut attempt = 0;
-        let bound = loop {
-            attempt += 1;
-            let first = udp_socket(asked)?;
-            let addr = first.local_addr()?;
-            match tcp_listener(addr) {
-                Ok(tcp) => break BoundAddr { addr, udp: vec![first], tcp },
-                Err(e) if asked.port() == 0 && attempt < 20 => {
-                    tracing::debug!(%addr, error = %e, "tcp port taken, picking another");
-                }
-                Err(e) => return Err(with_addr(e, addr, "tcp")),
-            }
-        };
-        let mut bound = bound;
-        for _ in 1..udp_workers.max(1) {
-            bound.udp.push(udp_socket(bound.addr)?);
+        match bind_one(asked, udp_workers) {
+            Ok(b) => out.push(b),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => missing.push((asked, e)),
+            Err(e) => return Err(e),
         }
-        out.push(bound);
+    }
+    if out.is_empty() && !missing.is_empty() {
+        return Err(missing.swap_remove(0).1);
+    }
+    for (addr, e) in missing {
+        tracing::warn!(%addr, error = %e, "listen address not available on this host; skipped");
     }
     Ok(out)
+}
+
+fn bind_one(asked: SocketAddr, udp_workers: usize) -> std::io::Result<BoundAddr> {
+    // With port 0 the free UDP port may be taken for TCP; try a few ports.
+    let mut attempt = 0;
+    let mut bound = loop {
+        attempt += 1;
+        let first = udp_socket(asked)?;
+        let addr = first.local_addr()?;
+        match tcp_listener(addr) {
+            Ok(tcp) => {
+                break BoundAddr {
+                    addr,
+                    udp: vec![first],
+                    tcp,
+                };
+            }
+            Err(e) if asked.port() == 0 && attempt < 20 => {
+                tracing::debug!(%addr, error = %e, "tcp port taken, picking another");
+            }
+            Err(e) => return Err(with_addr(e, addr, "tcp")),
+        }
+    };
+    for _ in 1..udp_workers.max(1) {
+        bound.udp.push(udp_socket(bound.addr)?);
+    }
+    Ok(bound)
 }
 
 fn with_addr(e: std::io::Error, addr: SocketAddr, what: &str) -> std::io::Error {

@@ -16,14 +16,22 @@ use crate::snapshot::SnapshotHandle;
 const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// Starts one thread per socket. Threads exit soon after `stop` is set.
-pub fn spawn_workers(sockets: Vec<UdpSocket>, handle: &SnapshotHandle, stop: &Arc<AtomicBool>) -> std::io::Result<Vec<JoinHandle<()>>> {
+pub fn spawn_workers(
+    sockets: Vec<UdpSocket>,
+    handle: &SnapshotHandle,
+    stop: &Arc<AtomicBool>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
     let mut threads = Vec::with_capacity(sockets.len());
     for (i, socket) in sockets.into_iter().enumerate() {
         socket.set_read_timeout(Some(STOP_POLL))?;
         let handle = handle.clone();
         let stop = Arc::clone(stop);
         let name = format!("gslbd-udp-{i}");
-        threads.push(std::thread::Builder::new().name(name).spawn(move || serve(socket, handle, stop))?);
+        threads.push(
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || serve(socket, handle, stop))?,
+        );
     }
     Ok(threads)
 }

@@ -44,7 +44,12 @@ pub fn build_zone(data: &ZoneData) -> ZoneSnap {
     let mut apex_types = data.nodes.get(&data.apex).cloned().unwrap_or_default();
     apex_types.insert(
         TYPE_SOA,
-        RRset { ttl: data.soa_ttl, rdata: vec![RData::Soa(data.soa.clone())], source: Source::Static, rotate: false },
+        RRset {
+            ttl: data.soa_ttl,
+            rdata: vec![RData::Soa(data.soa.clone())],
+            source: Source::Static,
+            rotate: false,
+        },
     );
     let cuts: BTreeSet<&Name> = data
         .nodes
@@ -58,7 +63,13 @@ pub fn build_zone(data: &ZoneData) -> ZoneSnap {
         source: Source::Static,
         rotate: false,
     };
-    let mut b = ZoneBuilder { data, apex_types, cuts, existing: BTreeSet::new(), negative_soa };
+    let mut b = ZoneBuilder {
+        data,
+        apex_types,
+        cuts,
+        existing: BTreeSet::new(),
+        negative_soa,
+    };
     b.existing.insert(data.apex.clone());
     for name in data.nodes.keys() {
         if !name.is_within(&data.apex) || b.occluded(name) {
@@ -76,13 +87,19 @@ pub fn build_zone(data: &ZoneData) -> ZoneSnap {
     let mut nodes = std::collections::HashMap::with_hasher(foldhash::fast::RandomState::default());
     for name in &b.existing {
         let node = if b.cuts.contains(name) {
-            Node::Cut { referral: b.referral(name), ds: b.nodata(name, false) }
+            Node::Cut {
+                referral: b.referral(name),
+                ds: b.nodata(name, false),
+            }
         } else {
             let wildcard = name
                 .prepend(b"*")
                 .filter(|w| b.existing.contains(w))
                 .map(|w| Box::new(b.answers(&w, true)));
-            Node::Auth { answers: b.answers(name, false), wildcard }
+            Node::Auth {
+                answers: b.answers(name, false),
+                wildcard,
+            }
         };
         nodes.insert(name.as_wire().into(), node);
     }
@@ -147,7 +164,11 @@ impl<'a> ZoneBuilder<'a> {
             .iter()
             .find_map(|t| by_type.iter().position(|(rt, _)| rt == t))
             .or(if by_type.is_empty() { None } else { Some(0) });
-        Answers { by_type: by_type.into_boxed_slice(), default: self.nodata(name, pin), any: any.map(|i| i as u16) }
+        Answers {
+            by_type: by_type.into_boxed_slice(),
+            default: self.nodata(name, pin),
+            any: any.map(|i| i as u16),
+        }
     }
 
     fn cname_answers(&self, name: &Name, cname: &RRset, pin: bool) -> Answers {
@@ -190,7 +211,11 @@ impl<'a> ZoneBuilder<'a> {
             Terminal::Elsewhere => RCODE_NOERROR,
         };
         let default = enc.finish(rcode, true, cname.source);
-        Answers { by_type: by_type.into_boxed_slice(), default, any: Some(0) }
+        Answers {
+            by_type: by_type.into_boxed_slice(),
+            default,
+            any: Some(0),
+        }
     }
 
     /// Follows a CNAME chain inside the zone, loop-safe and bounded.
@@ -233,7 +258,11 @@ impl<'a> ZoneBuilder<'a> {
                 continue;
             }
             done.push(target);
-            let types = if glue { self.data.nodes.get(target) } else { self.types(target) };
+            let types = if glue {
+                self.data.nodes.get(target)
+            } else {
+                self.types(target)
+            };
             let Some(types) = types else { continue };
             for rtype in [TYPE_A, TYPE_AAAA] {
                 if let Some(addrs) = types.get(&rtype) {

@@ -121,7 +121,12 @@ impl Encoder {
                 self.buf.extend_from_slice(&preference.to_be_bytes());
                 self.name(exchange, true);
             }
-            RData::Srv { priority, weight, port, target } => {
+            RData::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            } => {
                 for v in [priority, weight, port] {
                     self.buf.extend_from_slice(&v.to_be_bytes());
                 }

@@ -44,7 +44,10 @@ impl Answers {
                 None => &self.default,
             };
         }
-        self.by_type.iter().find(|(t, _)| *t == qtype).map_or(&self.default, |(_, f)| f)
+        self.by_type
+            .iter()
+            .find(|(t, _)| *t == qtype)
+            .map_or(&self.default, |(_, f)| f)
     }
 }
 
@@ -141,7 +144,12 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Assembles a snapshot from compiled zones.
-    pub fn new(generation: u64, zones: Vec<ZoneSnap>, settings: ServerSettings, chaos: Vec<(Name, Fragment)>) -> Snapshot {
+    pub fn new(
+        generation: u64,
+        zones: Vec<ZoneSnap>,
+        settings: ServerSettings,
+        chaos: Vec<(Name, Fragment)>,
+    ) -> Snapshot {
         Snapshot {
             generation,
             zones: zones.into_iter().map(|z| (z.apex.as_wire().into(), z)).collect(),

@@ -30,7 +30,11 @@ impl Publisher {
     pub fn new(config: &Config) -> Publisher {
         let mut serials = HashMap::new();
         let snapshot = compile(config, 1, &mut serials);
-        Publisher { handle: SnapshotHandle::new(snapshot), generation: 1, serials }
+        Publisher {
+            handle: SnapshotHandle::new(snapshot),
+            generation: 1,
+            serials,
+        }
     }
 
     /// The handle readers load from.
@@ -47,7 +51,9 @@ impl Publisher {
 }
 
 fn now_unix() -> u32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
 }
 
 fn compile(config: &Config, generation: u64, serials: &mut HashMap<Name, (ZoneData, u32)>) -> Snapshot {
@@ -95,6 +101,14 @@ fn chaos_txt(name: &Name, text: &str) -> Fragment {
     data.push(text.len() as u8);
     data.extend_from_slice(text.as_bytes());
     let mut enc = Encoder::new(name, false);
-    enc.record(name, CLASS_CH, 0, &RData::Other { rtype: TYPE_TXT, data: data.into_boxed_slice() });
+    enc.record(
+        name,
+        CLASS_CH,
+        0,
+        &RData::Other {
+            rtype: TYPE_TXT,
+            data: data.into_boxed_slice(),
+        },
+    );
     enc.finish(RCODE_NOERROR, true, Source::Static)
 }

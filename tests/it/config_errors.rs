@@ -1,0 +1,172 @@
+//! Configuration errors: each names the file, the line, the key and the problem, and
+//! `gslbd check` exits non-zero.
+
+use std::process::Command;
+
+/// Runs `gslbd check` on `text`; returns (exit success, stdout, stderr).
+fn check(text: &str) -> (bool, String, String) {
+    check_env(text, &[])
+}
+
+fn check_env(text: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    // A zone file with an error on line 2, for the zone_file tests.
+    std::fs::write(
+        dir.path().join("zone.db"),
+        "app 60 IN A 192.0.2.1\nbroken 60 IN A not-an-ip\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gslbd"));
+    cmd.args(["check", "--config"]).arg(&path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn zone(records: &str) -> String {
+    format!("[[zone]]\nname = \"z.test\"\nns = [\"ns.z.test\"]\nrecords = \"\"\"\n{records}\"\"\"\n")
+}
+
+/// Asserts failure and that stderr names `file:line`, the key and a phrase.
+fn assert_error(text: &str, line: usize, key: &str, phrase: &str) {
+    let (ok, _, err) = check(text);
+    assert!(!ok, "expected failure for:\n{text}");
+    assert!(
+        err.contains(&format!("bad.toml:{line}: {key}: ")),
+        "want bad.toml:{line}: {key}: in {err}"
+    );
+    assert!(err.contains(phrase), "want {phrase:?} in {err}");
+}
+
+#[test]
+fn zone_listed_twice() {
+    let text = format!("{}{}", zone("a 60 IN A 192.0.2.1\n"), zone(""));
+    assert_error(&text, 8, "zone[1].name", "listed twice");
+}
+
+#[test]
+fn record_outside_its_zone() {
+    assert_error(
+        &zone("a 60 IN A 192.0.2.1\nx.other.test. 60 IN A 192.0.2.1\n"),
+        6,
+        "zone[0].records",
+        "outside the zone",
+    );
+}
+
+#[test]
+fn ipv6_address_in_an_a_record() {
+    assert_error(&zone("a 60 IN A 2001:db8::1\n"), 5, "zone[0].records", "IPv4");
+}
+
+#[test]
+fn ttl_above_2_pow_31() {
+    assert_error(
+        &zone("a 2147483648 IN A 192.0.2.1\n"),
+        5,
+        "zone[0].records",
+        "above 2^31-1",
+    );
+    assert_error(
+        "[[zone]]\nname = \"z.test\"\nns = [\"ns.z.test\"]\ndefault_ttl = 2147483648\n",
+        4,
+        "zone[0].default_ttl",
+        "out of range",
+    );
+}
+
+#[test]
+fn cname_beside_other_data() {
+    assert_error(
+        &zone("a 60 IN A 192.0.2.1\na 60 IN CNAME b\n"),
+        6,
+        "zone[0].records",
+        "CNAME at a.z.test. beside other data",
+    );
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let text = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nlisen = 1\n{}", zone(""));
+    let (ok, _, err) = check(&text);
+    assert!(!ok);
+    assert!(
+        err.contains("bad.toml:3") && err.contains("unknown field `lisen`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_listen_address() {
+    let text = format!("[server]\nlisten = [\"127.0.0.1:0\", \"localhost\"]\n{}", zone(""));
+    assert_error(&text, 2, "server.listen[1]", "not an IP:port");
+}
+
+#[test]
+fn bad_duration() {
+    let text = format!("[server]\ntcp_idle_timeout = \"soon\"\n{}", zone(""));
+    assert_error(&text, 2, "server.tcp_idle_timeout", "not a duration");
+}
+
+#[test]
+fn unset_environment_variable_is_named() {
+    let text = format!("[server]\nnsid = \"${{GSLBD_TEST_UNSET_VAR}}\"\n{}", zone(""));
+    assert_error(&text, 2, "server.nsid", "GSLBD_TEST_UNSET_VAR is not set");
+    let (ok, _, err) = check_env(&text, &[("GSLBD_TEST_UNSET_VAR", "edge")]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn zone_without_name_servers() {
+    assert_error("[[zone]]\nname = \"z.test\"\n", 2, "zone[0].ns", "no name servers");
+}
+
+#[test]
+fn no_zone_at_all() {
+    let (ok, _, err) = check("[server]\nlisten = [\"127.0.0.1:0\"]\n");
+    assert!(!ok);
+    assert!(err.contains("no [[zone]]"), "{err}");
+}
+
+#[test]
+fn toml_syntax_error_has_a_line() {
+    let (ok, _, err) = check("[server]\nlisten = [\"127.0.0.1:0\"\n");
+    assert!(!ok);
+    assert!(err.contains("bad.toml:"), "{err}");
+}
+
+/// Errors in a zone file name that file and its line.
+#[test]
+fn zone_file_errors_name_the_zone_file() {
+    let text = "[[zone]]\nname = \"z.test\"\nns = [\"ns.z.test\"]\nzone_file = \"zone.db\"\n";
+    let (ok, _, err) = check(text);
+    assert!(!ok);
+    assert!(err.contains("zone.db:2: zone[0].zone_file: "), "{err}");
+    let text = "[[zone]]\nname = \"z.test\"\nns = [\"ns.z.test\"]\nzone_file = \"missing.db\"\n";
+    let (ok, _, err) = check(text);
+    assert!(
+        !ok && err.contains("bad.toml:4: zone[0].zone_file: cannot read"),
+        "{err}"
+    );
+}
+
+/// Every problem in a file is reported, not just the first.
+#[test]
+fn all_errors_are_reported() {
+    let text = format!(
+        "[server]\nmax_udp_payload = 100\nmax_tcp_connections = 0\n{}",
+        zone("a 60 IN A 192.0.2.1\n")
+    );
+    let (ok, _, err) = check(&text);
+    assert!(!ok);
+    assert!(err.contains("bad.toml:2: server.max_udp_payload"), "{err}");
+    assert!(err.contains("bad.toml:3: server.max_tcp_connections"), "{err}");
+}

@@ -1,0 +1,200 @@
+//! Process lifecycle: signals (HUP reload, TERM/INT stop), the `check` command, `--help` and
+//! `--version`, environment expansion.
+
+use std::process::Command;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+use crate::harness::*;
+
+fn zone_with(records: &str) -> String {
+    format!(
+        "[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\n{records}\"\"\"\n"
+    )
+}
+
+fn serial(s: &Server) -> u32 {
+    let m = s.udp(&query("gslb.example.org.", RecordType::SOA));
+    match m.answers[0].data {
+        hickory_proto::rr::RData::SOA(ref soa) => soa.serial,
+        ref other => panic!("not an SOA: {other:?}"),
+    }
+}
+
+/// SIGHUP swaps in a valid new config without losing a query.
+#[test]
+fn sighup_reloads_a_valid_config() {
+    let s = Server::start(&config("", &zone_with("app 60 IN A 192.0.2.1\n")));
+    let before = serial(&s);
+    std::fs::write(
+        s.config_path(),
+        config("", &zone_with("app 60 IN A 192.0.2.2\nnew 60 IN A 192.0.2.3\n")),
+    )
+    .unwrap();
+    let mark = s.log_len();
+    s.signal("HUP");
+    // Every query during the swap is answered with either the old or the new data.
+    let end = std::time::Instant::now() + DEADLINE;
+    loop {
+        let m = s.udp(&query("app.gslb.example.org.", RecordType::A));
+        let got = answers(&m);
+        assert!(got == ["192.0.2.1"] || got == ["192.0.2.2"], "{got:?}");
+        if got == ["192.0.2.2"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "reload not visible before the deadline"
+        );
+    }
+    assert!(s.wait_log_after("config reloaded", mark).is_some());
+    assert_eq!(
+        answers(&s.udp(&query("new.gslb.example.org.", RecordType::A))),
+        ["192.0.2.3"]
+    );
+    assert!(serial(&s) > before, "a changed zone gets a new serial");
+}
+
+/// An invalid config on SIGHUP is rejected with file, line and key; the old one keeps serving.
+#[test]
+fn sighup_with_invalid_config_keeps_the_old_one() {
+    let s = Server::start(&config("", &zone_with("app 60 IN A 192.0.2.1\n")));
+    let before = serial(&s);
+    std::fs::write(s.config_path(), config("", &zone_with("app 60 IN A 2001:db8::1\n"))).unwrap();
+    let mark = s.log_len();
+    s.signal("HUP");
+    let line = s
+        .wait_log_after("config reload rejected", mark)
+        .expect("rejection logged");
+    assert!(line.contains("gslbd.toml:9"), "{line}");
+    assert!(line.contains("zone[0].records"), "{line}");
+    assert_eq!(
+        answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))),
+        ["192.0.2.1"]
+    );
+    assert_eq!(serial(&s), before);
+}
+
+/// Reloading an unchanged config keeps the serial.
+#[test]
+fn unchanged_reload_keeps_the_serial() {
+    let s = Server::start(&config("", &zone_with("app 60 IN A 192.0.2.1\n")));
+    let before = serial(&s);
+    let mark = s.log_len();
+    s.signal("HUP");
+    assert!(s.wait_log_after("config reloaded", mark).is_some());
+    assert_eq!(serial(&s), before);
+}
+
+/// SIGTERM and SIGINT stop the server with exit code 0 within 2 s.
+#[test]
+fn sigterm_and_sigint_exit_zero() {
+    for sig in ["TERM", "INT"] {
+        let mut s = Server::start(&config("", ZONE));
+        s.signal(sig);
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(2)),
+            Some(0),
+            "SIGTERM exit; log:\n{}",
+            s.log_text()
+        );
+    }
+}
+
+/// A TCP query in flight when SIGTERM arrives is still answered.
+#[test]
+fn sigterm_finishes_tcp_answers_in_flight() {
+    let mut s = Server::start(&config("", ZONE));
+    let mut conn = s.tcp();
+    let bytes = query("app.gslb.example.org.", RecordType::A).to_vec().unwrap();
+    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&bytes);
+    use std::io::Write;
+    conn.write_all(&framed[..6]).unwrap();
+    // Wait until the server has the first bytes: a second connection's answer proves the
+    // server is past accepting ours.
+    let _ = s.tcp_query(&query("app.gslb.example.org.", RecordType::A));
+    s.signal("TERM");
+    assert!(s.wait_log("SIGTERM received").is_some());
+    conn.write_all(&framed[6..]).unwrap();
+    let reply = tcp_read(&mut conn).expect("in-flight answer");
+    assert_eq!(Message::from_vec(&reply).unwrap().answers.len(), 2);
+    assert_eq!(s.wait_exit(Duration::from_secs(2)), Some(0));
+}
+
+/// `${VAR}` and `{$VAR}` expand from the environment.
+#[test]
+fn environment_variables_expand() {
+    let records = "app 60 IN A ${APP_IP}\napp 60 IN A {$APP_IP2}\n";
+    let s = Server::start_with_env(
+        &config("", &zone_with(records)),
+        &[("APP_IP", "192.0.2.91"), ("APP_IP2", "192.0.2.92")],
+    );
+    let mut got = answers(&s.udp(&query("app.gslb.example.org.", RecordType::A)));
+    got.sort();
+    assert_eq!(got, ["192.0.2.91", "192.0.2.92"]);
+}
+
+/// `gslbd check` prints a summary and exits 0 for the bundled example.
+#[test]
+fn check_accepts_the_bundled_example() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args([
+            "check",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gslbd.toml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("zone gslb.example.org: 10 records"), "{text}");
+    assert!(text.contains("127.0.0.1:5353"), "{text}");
+}
+
+/// The bundled example serves `app.gslb.example.org` (on an ephemeral port here).
+#[test]
+fn bundled_example_answers() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gslbd.toml")).unwrap();
+    let text = text.replace(
+        "listen = [\"127.0.0.1:5353\", \"[::1]:5353\"]",
+        "listen = [\"127.0.0.1:0\"]",
+    );
+    let s = Server::start(&text);
+    let m = s.udp(&query("app.gslb.example.org.", RecordType::A));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(m.answers.len(), 2);
+}
+
+#[test]
+fn help_and_version() {
+    let bin = env!("CARGO_BIN_EXE_gslbd");
+    let out = Command::new(bin).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("gslbd {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = Command::new(bin).arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("run") && help.contains("check"), "{help}");
+}
+
+/// A listen address that does not exist on this host is skipped with a warning while the
+/// others serve; with no address left the server refuses to start.
+#[test]
+fn unavailable_listen_address_is_skipped() {
+    let text = config("", ZONE).replace("listen = [\"127.0.0.1:0\"]", "listen = [\"192.0.2.1:0\", \"127.0.0.1:0\"]");
+    let s = Server::start(&text);
+    assert!(s.wait_log("listen address not available").is_some());
+    assert_eq!(s.udp(&query("app.gslb.example.org.", RecordType::A)).answers.len(), 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gslbd.toml");
+    std::fs::write(&path, config("", ZONE).replace("127.0.0.1:0", "192.0.2.1:0")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["run", "--config"]).arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("192.0.2.1"), "{}", String::from_utf8_lossy(&out.stderr));
+}

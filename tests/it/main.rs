@@ -1,0 +1,19 @@
+//! Integration tests: the real `gslbd` binary on 127.0.0.1 with an ephemeral port, real
+//! UDP and TCP packets, hickory-proto as the independent client codec.
+
+mod harness;
+
+/// Configuration error reporting.
+mod config_errors;
+/// Answers to queries for existing data.
+mod dns_answers;
+/// NXDOMAIN, NODATA and REFUSED.
+mod dns_negative;
+/// Opcodes, malformed input, classes, EDNS, truncation.
+mod dns_protocol;
+/// TCP transport behaviour.
+mod dns_tcp;
+/// Signals, reload, check, CLI.
+mod lifecycle;
+/// Property tests of the query parser and responder.
+mod parser_props;
