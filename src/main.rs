@@ -42,9 +42,9 @@ enum Command {
     },
 }
 
-fn init_logging(format: LogFormat, level: Option<&str>) {
+fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String> {
     let filter = match level {
-        Some(level) => EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")),
+        Some(level) => EnvFilter::try_new(level).map_err(|e| format!("invalid --log-level {level:?}: {e}"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -56,6 +56,7 @@ fn init_logging(format: LogFormat, level: Option<&str>) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -72,7 +73,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config } => {
-            init_logging(cli.log_format, cli.log_level.as_deref());
+            if let Err(e) = init_logging(cli.log_format, cli.log_level.as_deref()) {
+                eprintln!("gslbd: {e}");
+                return ExitCode::from(2);
+            }
             match gslbd::app::run(&config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -137,17 +137,19 @@ fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfi
         Duration::from_secs(3600),
         Duration::from_secs(10),
     );
-    let short_string = |rep: &mut Reporter<'_>, v: Option<&Spanned<String>>, key: &str| {
+    // NSID is capped so that the longest question plus OPT still fits in 512 bytes;
+    // the CHAOS strings are one TXT character-string.
+    let short_string = |rep: &mut Reporter<'_>, v: Option<&Spanned<String>>, key: &str, max: usize| {
         let v = v?;
-        if v.get_ref().is_empty() || v.get_ref().len() > 255 {
-            rep.at(v.span().start, key, "must be 1 to 255 bytes long");
+        if v.get_ref().is_empty() || v.get_ref().len() > max {
+            rep.at(v.span().start, key, format!("must be 1 to {max} bytes long"));
             return None;
         }
         Some(v.get_ref().clone())
     };
-    let nsid = short_string(rep, raw.and_then(|s| s.nsid.as_ref()), "server.nsid");
-    let version = short_string(rep, raw.and_then(|s| s.version.as_ref()), "server.version");
-    let identity = short_string(rep, raw.and_then(|s| s.identity.as_ref()), "server.identity");
+    let nsid = short_string(rep, raw.and_then(|s| s.nsid.as_ref()), "server.nsid", 128);
+    let version = short_string(rep, raw.and_then(|s| s.version.as_ref()), "server.version", 255);
+    let identity = short_string(rep, raw.and_then(|s| s.identity.as_ref()), "server.identity", 255);
     (rep.errors.len() == errors_before).then_some(ServerConfig {
         listen,
         udp_workers,

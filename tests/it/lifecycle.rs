@@ -186,7 +186,10 @@ fn help_and_version() {
 /// others serve; with no address left the server refuses to start.
 #[test]
 fn unavailable_listen_address_is_skipped() {
-    let text = config("", ZONE).replace("listen = [\"127.0.0.1:0\"]", "listen = [\"192.0.2.1:0\", \"127.0.0.1:0\"]");
+    let text = config("", ZONE).replace(
+        "listen = [\"127.0.0.1:0\"]",
+        "listen = [\"192.0.2.1:0\", \"127.0.0.1:0\"]",
+    );
     let s = Server::start(&text);
     assert!(s.wait_log("listen address not available").is_some());
     assert_eq!(s.udp(&query("app.gslb.example.org.", RecordType::A)).answers.len(), 2);
@@ -194,7 +197,15 @@ fn unavailable_listen_address_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gslbd.toml");
     std::fs::write(&path, config("", ZONE).replace("127.0.0.1:0", "192.0.2.1:0")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["run", "--config"]).arg(&path).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("192.0.2.1"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("192.0.2.1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
