@@ -9,7 +9,6 @@ use std::sync::Arc;
 use divan::{AllocProfiler, Bencher, black_box};
 use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
 use gslbd::snapshot::Snapshot;
-use gslbd::snapshot::publisher::Publisher;
 
 #[global_allocator]
 static ALLOC: AllocProfiler = AllocProfiler::system();
@@ -31,7 +30,7 @@ fn snapshot() -> Arc<Snapshot> {
         "[server]\nlisten = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\n{records}\"\"\"\n"
     );
     let config = gslbd::config::parse(Path::new("bench.toml"), &text, &|_| None).expect("valid bench config");
-    Publisher::new(&config).handle().load()
+    gslbd::inputs::Inputs::new(config).handle().load()
 }
 
 fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {

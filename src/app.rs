@@ -1,10 +1,12 @@
 //! Process lifecycle, in one place and in this order.
 //!
-//! Start: load and validate the config → build the first snapshot → bind every listener →
-//! install signal handlers → start UDP workers and TCP acceptors → log `listening` (the
-//! moment `dig` gets answers). Run: SIGHUP re-reads the config and swaps a valid one in,
-//! keeping the old one on any error. Stop (SIGTERM/SIGINT): stop accepting, let TCP answers
-//! in flight finish (bounded by [`DRAIN_DEADLINE`]), join the UDP workers, exit 0.
+//! Start: load and validate the config → load last-known-good controller data from disk →
+//! build the first snapshot → bind every listener → install signal handlers → start UDP
+//! workers and TCP acceptors → log `listening` (the moment `dig` gets answers) → start the
+//! controller sync tasks. Run: SIGHUP re-reads the config and swaps a valid one in (restarting
+//! the sync tasks), keeping the old one on any error. Stop (SIGTERM/SIGINT): stop syncing and
+//! accepting, let TCP answers in flight finish (bounded by [`DRAIN_DEADLINE`]), join the UDP
+//! workers, exit 0.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{self, Config};
+use crate::inputs::{Inputs, SharedInputs};
 use crate::server::{self, tcp, udp};
-use crate::snapshot::publisher::Publisher;
+use crate::sources::controller;
 
 /// Longest wait for TCP answers in flight at shutdown; the whole stop stays under 2 s.
 pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
@@ -26,8 +29,9 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut publisher = Publisher::new(&config);
     let bound = server::bind(&config.server.listen, config.server.udp_workers)?;
+    let inputs: SharedInputs = Arc::new(std::sync::Mutex::new(Inputs::new(config)));
+    let handle = inputs.lock().expect("inputs lock").handle();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -47,25 +51,27 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut threads = Vec::new();
     for b in bound {
         let workers = b.udp.len();
-        threads.extend(udp::spawn_workers(b.udp, publisher.handle(), &stop)?);
+        threads.extend(udp::spawn_workers(b.udp, &handle, &stop)?);
         let listener = tokio::net::TcpListener::from_std(b.tcp)?;
-        runtime.spawn(tcp::serve(
-            listener,
-            publisher.handle().clone(),
-            shutdown.clone(),
-            tracker.clone(),
-        ));
+        runtime.spawn(tcp::serve(listener, handle.clone(), shutdown.clone(), tracker.clone()));
         tracing::info!(addr = %b.addr, udp_workers = workers, "listening");
     }
+    let config = inputs.lock().expect("inputs lock").config();
     for zone in &config.zones {
         tracing::info!(zone = %zone.apex, records = zone.data.record_count(), "serving zone");
     }
+    let mut syncs = start_syncs(&config, &inputs, &shutdown);
 
-    let mut current = config;
     runtime.block_on(async {
         loop {
             tokio::select! {
-                _ = hup.recv() => reload(config_path, &mut current, &mut publisher),
+                _ = hup.recv() => {
+                    if reload(config_path, &inputs) {
+                        syncs.cancel();
+                        let config = inputs.lock().expect("inputs lock").config();
+                        syncs = start_syncs(&config, &inputs, &shutdown);
+                    }
+                }
                 _ = term.recv() => { tracing::info!("SIGTERM received, stopping"); break }
                 _ = int.recv() => { tracing::info!("SIGINT received, stopping"); break }
             }
@@ -75,10 +81,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     shutdown.cancel();
     tracker.close();
-    if runtime
-        .block_on(tokio::time::timeout(DRAIN_DEADLINE, tracker.wait()))
-        .is_err()
-    {
+    if runtime.block_on(tokio::time::timeout(DRAIN_DEADLINE, tracker.wait())).is_err() {
         tracing::warn!("TCP connections still busy at the drain deadline; closing them");
     }
     for t in threads {
@@ -89,21 +92,38 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Starts one controller sync task per zone that has a controller; they stop when the
+/// returned token (a child of `shutdown`) is cancelled.
+fn start_syncs(config: &Config, inputs: &SharedInputs, shutdown: &CancellationToken) -> CancellationToken {
+    let token = shutdown.child_token();
+    for zone in &config.zones {
+        if let Some(cfg) = &zone.controller {
+            tokio::spawn(controller::run(zone.apex.clone(), cfg.clone(), Arc::clone(inputs), token.clone()));
+        }
+    }
+    token
+}
+
 /// Re-reads the config; a valid one is swapped in, an invalid one is logged and ignored.
-fn reload(path: &Path, current: &mut Config, publisher: &mut Publisher) {
+/// Returns whether the config changed.
+fn reload(path: &Path, inputs: &SharedInputs) -> bool {
     match config::load(path) {
         Ok(next) => {
+            let mut inputs = inputs.lock().expect("inputs lock");
+            let current = inputs.config();
             if next.server.listen != current.server.listen || next.server.udp_workers != current.server.udp_workers {
                 tracing::warn!("server.listen and server.udp_workers changes take effect on restart; listeners kept");
             }
-            publisher.publish(&next);
-            tracing::info!(zones = next.zones.len(), "config reloaded");
-            *current = next;
+            let zones = next.zones.len();
+            inputs.replace_config(next);
+            tracing::info!(zones, "config reloaded");
+            true
         }
         Err(errors) => {
             for e in &errors.0 {
                 tracing::error!(error = %e, "config reload rejected; the old config keeps serving");
             }
+            false
         }
     }
 }

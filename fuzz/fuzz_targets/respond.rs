@@ -7,7 +7,6 @@ use std::sync::{Arc, OnceLock};
 
 use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
 use gslbd::snapshot::Snapshot;
-use gslbd::snapshot::publisher::Publisher;
 use libfuzzer_sys::fuzz_target;
 
 fn snapshot() -> Arc<Snapshot> {
@@ -15,7 +14,7 @@ fn snapshot() -> Arc<Snapshot> {
     SNAP.get_or_init(|| {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/gslbd.toml")).unwrap();
         let config = gslbd::config::parse(Path::new("fuzz.toml"), &text, &|_| None).unwrap();
-        Publisher::new(&config).handle().load()
+        gslbd::inputs::Inputs::new(config).handle().load()
     })
     .clone()
 }

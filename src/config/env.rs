@@ -17,11 +17,7 @@ pub fn expand_table(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) {
     for (key, value) in table.iter_mut() {
-        let key_path = if path.is_empty() {
-            key.get_ref().to_string()
-        } else {
-            format!("{path}.{}", key.get_ref())
-        };
+        let key_path = if path.is_empty() { key.get_ref().to_string() } else { format!("{path}.{}", key.get_ref()) };
         expand_value(value, &key_path, rep, lookup);
     }
 }

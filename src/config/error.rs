@@ -58,11 +58,7 @@ pub struct Reporter<'a> {
 impl<'a> Reporter<'a> {
     /// A reporter for `text`, read from `file`.
     pub fn new(file: &'a Path, text: &'a str) -> Reporter<'a> {
-        Reporter {
-            file,
-            text,
-            errors: Vec::new(),
-        }
+        Reporter { file, text, errors: Vec::new() }
     }
 
     /// The file being reported on.
@@ -88,12 +84,7 @@ impl<'a> Reporter<'a> {
 
     /// Records an error at a known line.
     pub fn at_line(&mut self, line: Option<usize>, key: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(ConfigError {
-            file: self.file.to_path_buf(),
-            line,
-            key: key.into(),
-            message: message.into(),
-        });
+        self.errors.push(ConfigError { file: self.file.to_path_buf(), line, key: key.into(), message: message.into() });
     }
 }
 

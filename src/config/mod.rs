@@ -29,6 +29,38 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[[zone]]`, in file order.
     pub zones: Vec<ZoneConfig>,
+    /// `[state]`.
+    pub state: StateConfig,
+}
+
+/// Where last-known-good data lives (`[state]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateConfig {
+    /// Directory of the per-zone state files (default `./state`).
+    pub dir: PathBuf,
+}
+
+/// The Elchi controller of one zone (`[zone.controller]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControllerConfig {
+    /// Base URL without a trailing slash; a path prefix is kept.
+    pub endpoint: String,
+    /// Shared secret (at least 8 bytes).
+    pub secret: String,
+    /// This node's IP, sent as `node_ip` when set.
+    pub node_ip: Option<String>,
+    /// Regions to ask for; empty = no filter.
+    pub regions: Vec<String>,
+    /// Poll interval.
+    pub sync_interval: Duration,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Accept any TLS certificate.
+    pub tls_skip_verify: bool,
+    /// Private CA (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Largest response body accepted.
+    pub max_response_size: usize,
 }
 
 /// Listener and response settings (`[server]`).
@@ -63,6 +95,8 @@ pub struct ZoneConfig {
     pub serial: Option<u32>,
     /// The static records (SOA, NS and the `records`/`zone_file` data).
     pub data: ZoneData,
+    /// The controller feeding this zone, if any.
+    pub controller: Option<ControllerConfig>,
 }
 
 /// Reads, expands and validates a configuration file.

@@ -14,6 +14,41 @@ pub struct RawConfig {
     /// `[[zone]]`.
     #[serde(default, rename = "zone")]
     pub zones: Vec<Spanned<RawZone>>,
+    /// `[state]`.
+    #[serde(default)]
+    pub state: Option<RawState>,
+}
+
+/// `[state]`: where last-known-good data is kept.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// Directory for the per-zone state files.
+    pub dir: Option<Spanned<String>>,
+}
+
+/// `[zone.controller]`: the Elchi controller feeding this zone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawController {
+    /// Base URL; a path prefix is kept.
+    pub endpoint: Spanned<String>,
+    /// Shared secret sent as `X-Elchi-Secret`.
+    pub secret: Spanned<String>,
+    /// This node's IP, sent as `node_ip` when set.
+    pub node_ip: Option<Spanned<String>>,
+    /// Region filter; absent or `["all"]` = none.
+    pub regions: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Poll interval, e.g. `"30s"`.
+    pub sync_interval: Option<Spanned<String>>,
+    /// Request timeout.
+    pub timeout: Option<Spanned<String>>,
+    /// Accept any TLS certificate.
+    pub tls_skip_verify: Option<Spanned<bool>>,
+    /// PEM file with a private CA to trust.
+    pub ca_file: Option<Spanned<String>>,
+    /// Largest response body accepted, e.g. `"64MiB"`.
+    pub max_response_size: Option<Spanned<String>>,
 }
 
 /// `[server]`.
@@ -56,6 +91,8 @@ pub struct RawZone {
     pub records: Option<Spanned<String>>,
     /// Master file path, relative to the config file.
     pub zone_file: Option<Spanned<String>>,
+    /// `[zone.controller]`.
+    pub controller: Option<Spanned<RawController>>,
 }
 
 /// `[zone.soa]`.

@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use super::error::Reporter;
-use super::raw::{RawConfig, RawServer, RawSoa, RawZone};
-use super::{Config, ServerConfig, ZoneConfig};
+use super::raw::{RawConfig, RawController, RawServer, RawSoa, RawZone};
+use super::{Config, ControllerConfig, ServerConfig, StateConfig, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use crate::snapshot::records::{RData, RRset, Soa, Source, ZoneData};
@@ -46,14 +46,13 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
         first_seen.insert(zone.apex.clone(), line);
         zones.push(zone);
     }
+    let state = StateConfig {
+        dir: raw.state.as_ref().and_then(|s| s.dir.as_ref()).map_or_else(|| "./state".into(), |d| d.get_ref().into()),
+    };
     if !rep.errors.is_empty() {
         return None;
     }
-    Some(Config {
-        path: rep.file().to_path_buf(),
-        server: server?,
-        zones,
-    })
+    Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state })
 }
 
 fn int(rep: &mut Reporter<'_>, v: Option<&Spanned<i64>>, key: &str, min: i64, max: i64, default: i64) -> i64 {
@@ -61,11 +60,7 @@ fn int(rep: &mut Reporter<'_>, v: Option<&Spanned<i64>>, key: &str, min: i64, ma
         None => default,
         Some(v) if (min..=max).contains(v.get_ref()) => *v.get_ref(),
         Some(v) => {
-            rep.at(
-                v.span().start,
-                key,
-                format!("{} is out of range {min}..={max}", v.get_ref()),
-            );
+            rep.at(v.span().start, key, format!("{} is out of range {min}..={max}", v.get_ref()));
             default
         }
     }
@@ -82,53 +77,27 @@ fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfi
             }
             for (i, a) in list.get_ref().iter().enumerate() {
                 match a.get_ref().parse::<SocketAddr>() {
-                    Ok(addr) if listen.contains(&addr) => rep.at(
-                        a.span().start,
-                        format!("server.listen[{i}]"),
-                        format!("{addr} is listed twice"),
-                    ),
+                    Ok(addr) if listen.contains(&addr) => {
+                        rep.at(a.span().start, format!("server.listen[{i}]"), format!("{addr} is listed twice"))
+                    }
                     Ok(addr) => listen.push(addr),
                     Err(_) => rep.at(
                         a.span().start,
                         format!("server.listen[{i}]"),
-                        format!(
-                            "{:?} is not an IP:port address (write IPv6 as \"[::1]:53\")",
-                            a.get_ref()
-                        ),
+                        format!("{:?} is not an IP:port address (write IPv6 as \"[::1]:53\")", a.get_ref()),
                     ),
                 }
             }
         }
     }
-    let udp_workers = int(
-        rep,
-        raw.and_then(|s| s.udp_workers.as_ref()),
-        "server.udp_workers",
-        0,
-        256,
-        0,
-    ) as usize;
-    let udp_workers = if udp_workers == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        udp_workers
-    };
-    let max_udp_payload = int(
-        rep,
-        raw.and_then(|s| s.max_udp_payload.as_ref()),
-        "server.max_udp_payload",
-        512,
-        4096,
-        1232,
-    ) as u16;
-    let max_tcp_connections = int(
-        rep,
-        raw.and_then(|s| s.max_tcp_connections.as_ref()),
-        "server.max_tcp_connections",
-        1,
-        1_000_000,
-        1024,
-    ) as usize;
+    let udp_workers = int(rep, raw.and_then(|s| s.udp_workers.as_ref()), "server.udp_workers", 0, 256, 0) as usize;
+    let udp_workers =
+        if udp_workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { udp_workers };
+    let max_udp_payload =
+        int(rep, raw.and_then(|s| s.max_udp_payload.as_ref()), "server.max_udp_payload", 512, 4096, 1232) as u16;
+    let max_tcp_connections =
+        int(rep, raw.and_then(|s| s.max_tcp_connections.as_ref()), "server.max_tcp_connections", 1, 1_000_000, 1024)
+            as usize;
     let tcp_idle_timeout = duration(
         rep,
         raw.and_then(|s| s.tcp_idle_timeout.as_ref()),
@@ -188,11 +157,7 @@ pub fn duration(
             default
         }
         Err(e) => {
-            rep.at(
-                v.span().start,
-                key,
-                format!("{:?} is not a duration like \"10s\" or \"250ms\": {e}", v.get_ref()),
-            );
+            rep.at(v.span().start, key, format!("{:?} is not a duration like \"10s\" or \"250ms\": {e}", v.get_ref()));
             default
         }
     }
@@ -218,11 +183,7 @@ fn zone_text_key<'r>(
 ) -> Option<&'r Spanned<String>> {
     match (in_zone, in_soa) {
         (Some(_), Some(dup)) => {
-            rep.at(
-                dup.span().start,
-                format!("{key}.soa.{field}"),
-                format!("{field} is given twice in this zone"),
-            );
+            rep.at(dup.span().start, format!("{key}.soa.{field}"), format!("{field} is given twice in this zone"));
             None
         }
         (a, b) => a.or(b),
@@ -232,29 +193,12 @@ fn zone_text_key<'r>(
 fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> {
     let errors_before = rep.errors.len();
     let soa_ref = raw.soa.as_ref().map(|s| s.get_ref());
-    let records_text = zone_text_key(
-        rep,
-        key,
-        "records",
-        raw.records.as_ref(),
-        soa_ref.and_then(|s| s.records.as_ref()),
-    );
-    let zone_file = zone_text_key(
-        rep,
-        key,
-        "zone_file",
-        raw.zone_file.as_ref(),
-        soa_ref.and_then(|s| s.zone_file.as_ref()),
-    );
+    let records_text =
+        zone_text_key(rep, key, "records", raw.records.as_ref(), soa_ref.and_then(|s| s.records.as_ref()));
+    let zone_file =
+        zone_text_key(rep, key, "zone_file", raw.zone_file.as_ref(), soa_ref.and_then(|s| s.zone_file.as_ref()));
     let apex = name_value(rep, &raw.name, &format!("{key}.name"))?;
-    let default_ttl = int(
-        rep,
-        raw.default_ttl.as_ref(),
-        &format!("{key}.default_ttl"),
-        1,
-        MAX_TTL,
-        300,
-    ) as u32;
+    let default_ttl = int(rep, raw.default_ttl.as_ref(), &format!("{key}.default_ttl"), 1, MAX_TTL, 300) as u32;
     let ns_ttl = int(rep, raw.ns_ttl.as_ref(), &format!("{key}.ns_ttl"), 0, MAX_TTL, 3600) as u32;
 
     let mut records: Vec<(StaticRecord, String, std::path::PathBuf)> = Vec::new();
@@ -279,12 +223,9 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
             Err(e) => rep.at(path.span().start, zkey, format!("cannot read {}: {e}", file.display())),
             Ok(text) => match static_zone::parse(&text, &apex, default_ttl) {
                 Ok(recs) => records.extend(recs.into_iter().map(|r| (r, zkey.clone(), file.clone()))),
-                Err(e) => rep.errors.push(super::ConfigError {
-                    file,
-                    line: Some(e.line),
-                    key: zkey,
-                    message: e.message,
-                }),
+                Err(e) => {
+                    rep.errors.push(super::ConfigError { file, line: Some(e.line), key: zkey, message: e.message })
+                }
             },
         }
     }
@@ -294,12 +235,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
     let mut file_soa: Option<(Soa, u32)> = None;
     for (r, rkey, file) in &records {
         let mut fail = |message: String| {
-            rep.errors.push(super::ConfigError {
-                file: file.clone(),
-                line: Some(r.line),
-                key: rkey.clone(),
-                message,
-            })
+            rep.errors.push(super::ConfigError { file: file.clone(), line: Some(r.line), key: rkey.clone(), message })
         };
         if !r.owner.is_within(&apex) {
             fail(format!("{} is outside the zone {apex}", r.owner));
@@ -315,7 +251,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
             } else if raw.soa.is_some() {
                 fail("SOA is given both here and in [zone.soa]; keep one".to_string());
             } else {
-                file_soa = Some((soa.clone(), r.ttl));
+                file_soa = Some(((**soa).clone(), r.ttl));
             }
             continue;
         }
@@ -324,20 +260,14 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
                 fail("a CNAME cannot be at the zone apex (it holds SOA and NS)".to_string());
                 continue;
             }
-            cname_lines
-                .entry(r.owner.clone())
-                .or_insert((r.line, rkey.clone(), file.clone()));
+            cname_lines.entry(r.owner.clone()).or_insert((r.line, rkey.clone(), file.clone()));
         }
-        let set = nodes
-            .entry(r.owner.clone())
-            .or_default()
-            .entry(r.rdata.rtype())
-            .or_insert_with(|| RRset {
-                ttl: r.ttl,
-                rdata: Vec::new(),
-                source: Source::Static,
-                rotate: true,
-            });
+        let set = nodes.entry(r.owner.clone()).or_default().entry(r.rdata.rtype()).or_insert_with(|| RRset {
+            ttl: r.ttl,
+            rdata: Vec::new(),
+            source: Source::Static,
+            rotate: true,
+        });
         // RFC 2181 §5.2: one TTL per RRset; the lowest wins.
         set.ttl = set.ttl.min(r.ttl);
         if !set.rdata.contains(&r.rdata) {
@@ -354,12 +284,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
             None
         };
         if let Some(message) = message {
-            rep.errors.push(super::ConfigError {
-                file: file.clone(),
-                line: Some(*line),
-                key: rkey.clone(),
-                message,
-            });
+            rep.errors.push(super::ConfigError { file: file.clone(), line: Some(*line), key: rkey.clone(), message });
         }
     }
 
@@ -392,10 +317,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
         rep.at_line(
             line,
             format!("{key}.ns"),
-            format!(
-                "zone {apex} has no name servers: set ns = [\"ns1.{}\"]",
-                apex.to_dotless()
-            ),
+            format!("zone {apex} has no name servers: set ns = [\"ns1.{}\"]", apex.to_dotless()),
         );
     }
     let first_ns = match ns_set.rdata.first() {
@@ -410,16 +332,13 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
         }
         None => soa_from_config(key, raw.soa.as_ref(), &apex, first_ns, rep),
     };
+    let controller = raw.controller.as_ref().and_then(|c| controller(key, c.get_ref(), rep));
     (rep.errors.len() == errors_before).then(|| ZoneConfig {
         apex: apex.clone(),
         default_ttl,
         serial,
-        data: ZoneData {
-            apex,
-            soa_ttl,
-            soa,
-            nodes,
-        },
+        data: ZoneData { apex, soa_ttl, soa, nodes },
+        controller,
     })
 }
 
@@ -432,17 +351,13 @@ fn soa_from_config(
 ) -> (Soa, u32, Option<u32>) {
     let raw = raw.map(|s| s.get_ref());
     let k = |f: &str| format!("{key}.soa.{f}");
-    let mname = raw
-        .and_then(|s| s.mname.as_ref())
-        .and_then(|v| name_value(rep, v, &k("mname")))
-        .unwrap_or(first_ns);
+    let mname = raw.and_then(|s| s.mname.as_ref()).and_then(|v| name_value(rep, v, &k("mname"))).unwrap_or(first_ns);
     let rname = raw
         .and_then(|s| s.rname.as_ref())
         .and_then(|v| name_value(rep, v, &k("rname")))
         .unwrap_or_else(|| apex.prepend(b"hostmaster").unwrap_or_else(|| apex.clone()));
-    let serial = raw
-        .and_then(|s| s.serial.as_ref())
-        .map(|v| int(rep, Some(v), &k("serial"), 0, u32::MAX as i64, 0) as u32);
+    let serial =
+        raw.and_then(|s| s.serial.as_ref()).map(|v| int(rep, Some(v), &k("serial"), 0, u32::MAX as i64, 0) as u32);
     let mut field = |f: &str, v: Option<&Spanned<i64>>, default: i64| int(rep, v, &k(f), 0, MAX_TTL, default) as u32;
     let soa = Soa {
         mname,
@@ -462,8 +377,116 @@ fn content_first_line(rep: &Reporter<'_>, v: &Spanned<String>) -> usize {
     let line = rep.line_of(v.span().start);
     let raw_text = rep.source_at(v.span().start);
     let multi = raw_text.starts_with("\"\"\"") || raw_text.starts_with("'''");
-    let newline_follows = raw_text
-        .get(3..)
-        .is_some_and(|t| t.starts_with('\n') || t.starts_with("\r\n"));
+    let newline_follows = raw_text.get(3..).is_some_and(|t| t.starts_with('\n') || t.starts_with("\r\n"));
     if multi && newline_follows { line + 1 } else { line }
+}
+
+/// Parses a byte size such as `"64MiB"`, `"512KiB"`, `"10MB"` or `"1048576"`.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().ok()?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn controller(key: &str, raw: &RawController, rep: &mut Reporter<'_>) -> Option<ControllerConfig> {
+    let errors_before = rep.errors.len();
+    let k = |f: &str| format!("{key}.controller.{f}");
+    let endpoint = raw.endpoint.get_ref().trim().trim_end_matches('/').to_string();
+    match reqwest::Url::parse(&endpoint) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+        Ok(_) => {
+            rep.at(raw.endpoint.span().start, k("endpoint"), format!("{endpoint:?} is not an http:// or https:// URL"))
+        }
+        Err(e) => rep.at(raw.endpoint.span().start, k("endpoint"), format!("{endpoint:?} is not a URL: {e}")),
+    }
+    let secret = raw.secret.get_ref().clone();
+    if secret.len() < 8 {
+        rep.at(raw.secret.span().start, k("secret"), "must be at least 8 bytes long");
+    }
+    let node_ip = raw.node_ip.as_ref().map(|v| v.get_ref().trim().to_string()).filter(|v| !v.is_empty());
+    if let (Some(ip), Some(v)) = (&node_ip, &raw.node_ip)
+        && ip.parse::<std::net::IpAddr>().is_err()
+    {
+        rep.at(v.span().start, k("node_ip"), format!("{ip:?} is not an IP address"));
+    }
+    let mut regions = Vec::new();
+    if let Some(list) = &raw.regions {
+        for r in list.get_ref() {
+            let name = r.get_ref().trim();
+            if name.is_empty() || name.contains(',') {
+                rep.at(r.span().start, k("regions"), format!("{name:?} is not a region name"));
+            } else {
+                regions.push(name.to_string());
+            }
+        }
+        let has_all = regions.iter().any(|r| r.eq_ignore_ascii_case("all"));
+        if has_all && regions.len() > 1 {
+            rep.at(list.span().start, k("regions"), "\"all\" means no filter and cannot be combined with regions");
+        }
+        if has_all {
+            regions.clear();
+        }
+    }
+    let timeout = duration(
+        rep,
+        raw.timeout.as_ref(),
+        &k("timeout"),
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+        Duration::from_secs(4),
+    );
+    let sync_interval = duration(
+        rep,
+        raw.sync_interval.as_ref(),
+        &k("sync_interval"),
+        Duration::from_secs(1),
+        Duration::from_secs(86_400),
+        Duration::from_secs(300),
+    );
+    if sync_interval <= timeout {
+        let at = raw.sync_interval.as_ref().map_or(raw.endpoint.span().start, |v| v.span().start);
+        let message = format!("must be longer than the timeout ({})", humantime::format_duration(timeout));
+        rep.at(at, k("sync_interval"), message);
+    }
+    let ca_file = raw.ca_file.as_ref().map(|v| {
+        let path = rep.file().parent().unwrap_or(Path::new(".")).join(v.get_ref());
+        if let Err(e) = std::fs::metadata(&path) {
+            rep.at(v.span().start, k("ca_file"), format!("cannot read {}: {e}", path.display()));
+        }
+        path
+    });
+    let max_response_size = match &raw.max_response_size {
+        None => 64 << 20,
+        Some(v) => match parse_size(v.get_ref()) {
+            Some(n) if n >= 1024 => n,
+            _ => {
+                let message = format!("{:?} is not a size of at least 1KiB like \"64MiB\"", v.get_ref());
+                rep.at(v.span().start, k("max_response_size"), message);
+                64 << 20
+            }
+        },
+    };
+    (rep.errors.len() == errors_before).then_some(ControllerConfig {
+        endpoint,
+        secret,
+        node_ip,
+        regions,
+        sync_interval,
+        timeout,
+        tls_skip_verify: raw.tls_skip_verify.as_ref().is_some_and(|v| *v.get_ref()),
+        ca_file,
+        max_response_size,
+    })
 }

@@ -73,10 +73,7 @@ impl Name {
             if label.len() > MAX_LABEL_LEN {
                 return Err(NameError::LabelTooLong(text.to_string()));
             }
-            if let Some(c) = label
-                .chars()
-                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*')))
-            {
+            if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*'))) {
                 return Err(NameError::BadChar(text.to_string(), c));
             }
             wire.push(label.len() as u8);

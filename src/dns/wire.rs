@@ -211,12 +211,7 @@ fn parse_opt(buf: &[u8], at: usize) -> Option<Edns> {
     if end > buf.len() {
         return None;
     }
-    let mut edns = Edns {
-        udp_size,
-        version: (ttl_hi & 0xff) as u8,
-        dnssec_ok: ttl_lo & 0x8000 != 0,
-        nsid: false,
-    };
+    let mut edns = Edns { udp_size, version: (ttl_hi & 0xff) as u8, dnssec_ok: ttl_lo & 0x8000 != 0, nsid: false };
     while pos < end {
         let code = be16(buf, pos)?;
         let len = be16(buf, pos + 2)? as usize;

@@ -54,11 +54,7 @@ fn bind_one(asked: SocketAddr, udp_workers: usize) -> std::io::Result<BoundAddr>
         let addr = first.local_addr()?;
         match tcp_listener(addr) {
             Ok(tcp) => {
-                break BoundAddr {
-                    addr,
-                    udp: vec![first],
-                    tcp,
-                };
+                break BoundAddr { addr, udp: vec![first], tcp };
             }
             Err(e) if asked.port() == 0 && attempt < 20 => {
                 tracing::debug!(%addr, error = %e, "tcp port taken, picking another");

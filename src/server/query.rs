@@ -52,15 +52,9 @@ impl Responder {
             (Transport::Udp, None) => UDP_PAYLOAD_NO_EDNS,
             (Transport::Udp, Some(e)) => (e.udp_size.min(settings.max_udp_payload) as usize).max(UDP_PAYLOAD_NO_EDNS),
         };
-        let edns = q.edns.map(|e| OptOut {
-            nsid: if e.nsid { settings.nsid.as_deref() } else { None },
-            ext_rcode: 0,
-        });
+        let edns = q.edns.map(|e| OptOut { nsid: if e.nsid { settings.nsid.as_deref() } else { None }, ext_rcode: 0 });
         if q.edns.is_some_and(|e| e.version > 0) {
-            let opt = OptOut {
-                nsid: None,
-                ext_rcode: (RCODE_BADVERS >> 4) as u8,
-            };
+            let opt = OptOut { nsid: None, ext_rcode: (RCODE_BADVERS >> 4) as u8 };
             return Some(finish(
                 req,
                 q,
@@ -98,18 +92,7 @@ impl Responder {
         };
         self.turn = self.turn.wrapping_add(1);
         let aa = frag.is_some_and(|f| f.aa);
-        Some(finish(
-            req,
-            q,
-            out,
-            frag,
-            rcode,
-            aa,
-            edns,
-            settings.max_udp_payload,
-            limit,
-            self.turn,
-        ))
+        Some(finish(req, q, out, frag, rcode, aa, edns, settings.max_udp_payload, limit, self.turn))
     }
 }
 
@@ -183,16 +166,8 @@ fn finish(
         flags |= FLAG_TC;
     }
     write_header(out, flags, 1, an, ns, ar);
-    let full_rcode = if opt.is_some_and(|o| o.ext_rcode != 0) {
-        RCODE_BADVERS
-    } else {
-        rcode as u16
-    };
-    Outcome {
-        len,
-        rcode: full_rcode,
-        truncated: tc,
-    }
+    let full_rcode = if opt.is_some_and(|o| o.ext_rcode != 0) { RCODE_BADVERS } else { rcode as u16 };
+    Outcome { len, rcode: full_rcode, truncated: tc }
 }
 
 fn write_header(out: &mut [u8], flags: u16, qd: u16, an: u16, ns: u16, ar: u16) {
@@ -208,9 +183,5 @@ fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8])
     out[..len].copy_from_slice(&req[..len]);
     let flags = FLAG_QR | (q.flags & (FLAG_RD | FLAG_CD | 0x7800)) | rcode as u16;
     write_header(out, flags, question as u16, 0, 0, 0);
-    Outcome {
-        len,
-        rcode: rcode as u16,
-        truncated: false,
-    }
+    Outcome { len, rcode: rcode as u16, truncated: false }
 }

@@ -27,11 +27,7 @@ pub fn spawn_workers(
         let handle = handle.clone();
         let stop = Arc::clone(stop);
         let name = format!("gslbd-udp-{i}");
-        threads.push(
-            std::thread::Builder::new()
-                .name(name)
-                .spawn(move || serve(socket, handle, stop))?,
-        );
+        threads.push(std::thread::Builder::new().name(name).spawn(move || serve(socket, handle, stop))?);
     }
     Ok(threads)
 }

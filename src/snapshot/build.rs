@@ -46,7 +46,7 @@ pub fn build_zone(data: &ZoneData) -> ZoneSnap {
         TYPE_SOA,
         RRset {
             ttl: data.soa_ttl,
-            rdata: vec![RData::Soa(data.soa.clone())],
+            rdata: vec![RData::Soa(Box::new(data.soa.clone()))],
             source: Source::Static,
             rotate: false,
         },
@@ -59,17 +59,11 @@ pub fn build_zone(data: &ZoneData) -> ZoneSnap {
         .collect();
     let negative_soa = RRset {
         ttl: data.soa_ttl.min(data.soa.minimum),
-        rdata: vec![RData::Soa(data.soa.clone())],
+        rdata: vec![RData::Soa(Box::new(data.soa.clone()))],
         source: Source::Static,
         rotate: false,
     };
-    let mut b = ZoneBuilder {
-        data,
-        apex_types,
-        cuts,
-        existing: BTreeSet::new(),
-        negative_soa,
-    };
+    let mut b = ZoneBuilder { data, apex_types, cuts, existing: BTreeSet::new(), negative_soa };
     b.existing.insert(data.apex.clone());
     for name in data.nodes.keys() {
         if !name.is_within(&data.apex) || b.occluded(name) {
@@ -87,28 +81,20 @@ pub fn build_zone(data: &ZoneData) -> ZoneSnap {
     let mut nodes = std::collections::HashMap::with_hasher(foldhash::fast::RandomState::default());
     for name in &b.existing {
         let node = if b.cuts.contains(name) {
-            Node::Cut {
-                referral: b.referral(name),
-                ds: b.nodata(name, false),
-            }
+            Node::Cut { referral: b.referral(name) }
         } else {
-            let wildcard = name
-                .prepend(b"*")
-                .filter(|w| b.existing.contains(w))
-                .map(|w| Box::new(b.answers(&w, true)));
-            Node::Auth {
-                answers: b.answers(name, false),
-                wildcard,
-            }
+            let wildcard = name.prepend(b"*").filter(|w| b.existing.contains(w)).map(|w| Box::new(b.answers(&w, true)));
+            Node::Auth { answers: b.answers(name, false), wildcard }
         };
         nodes.insert(name.as_wire().into(), node);
     }
-    let nxdomain = {
+    let negative = |rcode| {
         let mut enc = Encoder::new(&data.apex, false);
         enc.section(Section::Authority);
         enc.rrset(&data.apex, &b.negative_soa);
-        enc.finish(RCODE_NXDOMAIN, true, Source::Static)
+        enc.finish(rcode, true, Source::Static)
     };
+    let (nxdomain, nodata) = (negative(RCODE_NXDOMAIN), negative(RCODE_NOERROR));
     ZoneSnap {
         apex: data.apex.clone(),
         apex_len: data.apex.wire_len(),
@@ -116,6 +102,7 @@ pub fn build_zone(data: &ZoneData) -> ZoneSnap {
         record_count: data.record_count(),
         nodes,
         nxdomain,
+        nodata,
     }
 }
 
@@ -164,11 +151,7 @@ impl<'a> ZoneBuilder<'a> {
             .iter()
             .find_map(|t| by_type.iter().position(|(rt, _)| rt == t))
             .or(if by_type.is_empty() { None } else { Some(0) });
-        Answers {
-            by_type: by_type.into_boxed_slice(),
-            default: self.nodata(name, pin),
-            any: any.map(|i| i as u16),
-        }
+        Answers { by_type: by_type.into_boxed_slice(), default: None, any: any.map(|i| i as u16) }
     }
 
     fn cname_answers(&self, name: &Name, cname: &RRset, pin: bool) -> Answers {
@@ -210,12 +193,8 @@ impl<'a> ZoneBuilder<'a> {
             }
             Terminal::Elsewhere => RCODE_NOERROR,
         };
-        let default = enc.finish(rcode, true, cname.source);
-        Answers {
-            by_type: by_type.into_boxed_slice(),
-            default,
-            any: Some(0),
-        }
+        let default = Some(enc.finish(rcode, true, cname.source));
+        Answers { by_type: by_type.into_boxed_slice(), default, any: Some(0) }
     }
 
     /// Follows a CNAME chain inside the zone, loop-safe and bounded.
@@ -258,11 +237,7 @@ impl<'a> ZoneBuilder<'a> {
                 continue;
             }
             done.push(target);
-            let types = if glue {
-                self.data.nodes.get(target)
-            } else {
-                self.types(target)
-            };
+            let types = if glue { self.data.nodes.get(target) } else { self.types(target) };
             let Some(types) = types else { continue };
             for rtype in [TYPE_A, TYPE_AAAA] {
                 if let Some(addrs) = types.get(&rtype) {
@@ -271,13 +246,6 @@ impl<'a> ZoneBuilder<'a> {
                 }
             }
         }
-    }
-
-    fn nodata(&self, name: &Name, pin: bool) -> Fragment {
-        let mut enc = Encoder::new(name, pin);
-        enc.section(Section::Authority);
-        enc.rrset(&self.data.apex, &self.negative_soa);
-        enc.finish(RCODE_NOERROR, true, Source::Static)
     }
 
     fn referral(&self, cut: &Name) -> Fragment {

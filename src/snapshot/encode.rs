@@ -121,12 +121,7 @@ impl Encoder {
                 self.buf.extend_from_slice(&preference.to_be_bytes());
                 self.name(exchange, true);
             }
-            RData::Srv {
-                priority,
-                weight,
-                port,
-                target,
-            } => {
+            RData::Srv { priority, weight, port, target } => {
                 for v in [priority, weight, port] {
                     self.buf.extend_from_slice(&v.to_be_bytes());
                 }
@@ -172,11 +167,7 @@ impl Encoder {
             let rec_len = ends[0] - start;
             let same = ends.windows(2).all(|w| w[1] - w[0] == rec_len);
             if same {
-                self.rotate = Some(Rotation {
-                    start: start as u16,
-                    count: ends.len() as u16,
-                    rec_len: rec_len as u16,
-                });
+                self.rotate = Some(Rotation { start: start as u16, count: ends.len() as u16, rec_len: rec_len as u16 });
             }
         }
     }

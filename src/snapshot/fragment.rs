@@ -67,22 +67,14 @@ impl Fragment {
     pub fn write(&self, out: &mut [u8], room: usize, qname_len: usize, turn: u32) -> Written {
         let required = self.required_len as usize;
         if required > room || out.len() < required {
-            return Written {
-                len: 0,
-                ar: 0,
-                truncated: true,
-            };
+            return Written { len: 0, ar: 0, truncated: true };
         }
         let room = room.min(out.len());
         let (len, ar) = if self.bytes.len() <= room {
             (self.bytes.len(), self.ar_ends.len() as u16)
         } else {
             let fit = self.ar_ends.iter().take_while(|&&end| end as usize <= room).count();
-            let len = if fit == 0 {
-                required
-            } else {
-                self.ar_ends[fit - 1] as usize
-            };
+            let len = if fit == 0 { required } else { self.ar_ends[fit - 1] as usize };
             (len, fit as u16)
         };
         let out = &mut out[..len];
@@ -102,11 +94,7 @@ impl Fragment {
                 out[at..at + 2].copy_from_slice(&moved.to_be_bytes());
             }
         }
-        Written {
-            len,
-            ar,
-            truncated: false,
-        }
+        Written { len, ar, truncated: false }
     }
 }
 

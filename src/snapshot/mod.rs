@@ -28,26 +28,25 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub struct Answers {
     /// Answers for the types present (or reached through a CNAME chain).
     pub by_type: Box<[(u16, Fragment)]>,
-    /// Answer for every other type: NODATA, or the CNAME chain without a final RRset.
-    pub default: Fragment,
+    /// Answer for every other type: the CNAME chain without a final RRset, or `None` for
+    /// the zone's shared NODATA.
+    pub default: Option<Fragment>,
     /// Index into `by_type` of the RRset an ANY query gets (RFC 8482), if any.
     pub any: Option<u16>,
 }
 
 impl Answers {
-    /// The response for `qtype`.
+    /// The response for `qtype`; `nodata` is the zone's shared NODATA answer.
     #[inline]
-    pub fn get(&self, qtype: u16) -> &Fragment {
+    pub fn get<'a>(&'a self, qtype: u16, nodata: &'a Fragment) -> &'a Fragment {
+        let default = self.default.as_ref().unwrap_or(nodata);
         if qtype == TYPE_ANY {
             return match self.any {
                 Some(i) => &self.by_type[i as usize].1,
-                None => &self.default,
+                None => default,
             };
         }
-        self.by_type
-            .iter()
-            .find(|(t, _)| *t == qtype)
-            .map_or(&self.default, |(_, f)| f)
+        self.by_type.iter().find(|(t, _)| *t == qtype).map_or(default, |(_, f)| f)
     }
 }
 
@@ -61,12 +60,11 @@ pub enum Node {
         /// Answers synthesised from `*.<name>` for names below it that do not exist.
         wildcard: Option<Box<Answers>>,
     },
-    /// A delegation point: the name and everything below it is referred.
+    /// A delegation point: the name and everything below it is referred, except DS at the
+    /// cut, which the parent side answers (NODATA here).
     Cut {
         /// The referral (NS in authority, glue in additional, AA clear).
         referral: Fragment,
-        /// DS at the cut is answered by the parent side: NODATA here.
-        ds: Fragment,
     },
 }
 
@@ -85,6 +83,8 @@ pub struct ZoneSnap {
     pub nodes: FastMap<Box<[u8]>, Node>,
     /// NXDOMAIN, encoded for the apex and relocated for longer names.
     pub nxdomain: Fragment,
+    /// NODATA (NOERROR, SOA in authority), shared by every name the same way.
+    pub nodata: Fragment,
 }
 
 impl ZoneSnap {
@@ -93,9 +93,9 @@ impl ZoneSnap {
     pub fn lookup(&self, qname: &[u8], qtype: u16) -> &Fragment {
         if let Some(node) = self.nodes.get(qname) {
             return match node {
-                Node::Auth { answers, .. } => answers.get(qtype),
-                Node::Cut { ds, .. } if qtype == TYPE_DS => ds,
-                Node::Cut { referral, .. } => referral,
+                Node::Auth { answers, .. } => answers.get(qtype, &self.nodata),
+                Node::Cut { .. } if qtype == TYPE_DS => &self.nodata,
+                Node::Cut { referral } => referral,
             };
         }
         // The first existing ancestor is the closest encloser: a cut refers, a wildcard
@@ -107,7 +107,7 @@ impl ZoneSnap {
             if let Some(node) = self.nodes.get(&qname[off..]) {
                 return match node {
                     Node::Cut { referral, .. } => referral,
-                    Node::Auth { wildcard: Some(w), .. } => w.get(qtype),
+                    Node::Auth { wildcard: Some(w), .. } => w.get(qtype, &self.nodata),
                     Node::Auth { .. } => &self.nxdomain,
                 };
             }
@@ -134,8 +134,8 @@ pub struct ServerSettings {
 pub struct Snapshot {
     /// Increases by one with every published snapshot.
     pub generation: u64,
-    /// Zones by lower-cased wire apex.
-    pub zones: FastMap<Box<[u8]>, ZoneSnap>,
+    /// Zones by lower-cased wire apex (shared with earlier snapshots when unchanged).
+    pub zones: FastMap<Box<[u8]>, Arc<ZoneSnap>>,
     /// Listener and response settings.
     pub settings: ServerSettings,
     /// CHAOS-class TXT answers (`version.bind`, `id.server`, ...), by wire name.
@@ -146,7 +146,7 @@ impl Snapshot {
     /// Assembles a snapshot from compiled zones.
     pub fn new(
         generation: u64,
-        zones: Vec<ZoneSnap>,
+        zones: Vec<Arc<ZoneSnap>>,
         settings: ServerSettings,
         chaos: Vec<(Name, Fragment)>,
     ) -> Snapshot {
@@ -163,12 +163,12 @@ impl Snapshot {
     pub fn find_zone(&self, qname: &[u8]) -> Option<&ZoneSnap> {
         label_offsets(qname)
             .chain(std::iter::once(qname.len().saturating_sub(1)))
-            .find_map(|off| self.zones.get(&qname[off..]))
+            .find_map(|off| self.zones.get(&qname[off..]).map(|z| &**z))
     }
 
     /// The zone with exactly this apex.
     pub fn zone(&self, apex: &Name) -> Option<&ZoneSnap> {
-        self.zones.get(apex.as_wire())
+        self.zones.get(apex.as_wire()).map(|z| &**z)
     }
 }
 

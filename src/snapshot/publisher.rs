@@ -1,40 +1,66 @@
-//! Turns the current inputs (the validated config today; controller, webhook and pool data
-//! later) into a [`Snapshot`] and publishes it. The only caller of `SnapshotHandle::publish`.
+//! Turns the current inputs (static config data plus dynamic records from the controller and,
+//! later, webhook pushes and pools) into a [`Snapshot`] and publishes it. The only caller of
+//! `SnapshotHandle::publish`.
 //!
-//! It also owns the SOA serials: a zone whose content changed gets a new serial (the unix
-//! time, kept strictly increasing), an unchanged zone keeps its serial across rebuilds and
-//! reloads, and a serial fixed in the config is used as is.
+//! Zones are compiled independently and shared between snapshots (`Arc`), so a change in
+//! one zone rebuilds only that zone. The publisher also owns the SOA serials: a zone whose
+//! content changed gets a new serial (the unix time, kept strictly increasing), an unchanged
+//! zone keeps its serial, and a serial fixed in the config is used as is.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::Config;
+use crate::config::{Config, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use crate::snapshot::build::build_zone;
 use crate::snapshot::encode::Encoder;
 use crate::snapshot::fragment::Fragment;
-use crate::snapshot::records::{RData, Source, ZoneData};
-use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle};
+use crate::snapshot::records::{RData, RRset, Source, ZoneData};
+use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, ZoneSnap};
+use crate::sources::controller::api::Nodes;
+
+/// Which zones to recompile.
+#[derive(Debug, Clone, Copy)]
+pub enum Rebuild<'a> {
+    /// Every zone (start-up, config reload).
+    All,
+    /// One zone whose dynamic data changed.
+    Zone(&'a Name),
+}
 
 /// Builds and publishes snapshots; remembers what it published last.
 pub struct Publisher {
     handle: SnapshotHandle,
     generation: u64,
-    /// Per zone: the content last published (serial zeroed) and its serial.
-    serials: HashMap<Name, (ZoneData, u32)>,
+    zones: HashMap<Name, Published>,
+}
+
+struct Published {
+    content: u64,
+    serial: u32,
+    snap: Arc<ZoneSnap>,
+}
+
+/// What a rebuild found worth reporting, per zone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZoneReport {
+    /// Dynamic name+type pairs dropped because static data defines them.
+    pub conflicts: usize,
 }
 
 impl Publisher {
-    /// Builds the first snapshot from `config` and returns the publisher holding it.
-    pub fn new(config: &Config) -> Publisher {
-        let mut serials = HashMap::new();
-        let snapshot = compile(config, 1, &mut serials);
-        Publisher {
-            handle: SnapshotHandle::new(snapshot),
-            generation: 1,
-            serials,
-        }
+    /// Builds the first snapshot.
+    pub fn new(config: &Config, dynamic: &HashMap<Name, Nodes>) -> Publisher {
+        let mut p = Publisher {
+            handle: SnapshotHandle::new(Snapshot::new(0, Vec::new(), ServerSettings::default(), Vec::new())),
+            generation: 0,
+            zones: HashMap::new(),
+        };
+        p.publish(config, dynamic, Rebuild::All);
+        p
     }
 
     /// The handle readers load from.
@@ -42,49 +68,111 @@ impl Publisher {
         &self.handle
     }
 
-    /// Rebuilds everything from `config` and swaps it in.
-    pub fn publish(&mut self, config: &Config) {
+    /// Recompiles the zones `which` names from `config` and `dynamic`, reuses the others, and
+    /// swaps the result in. Zones no longer in `config` are dropped.
+    pub fn publish(
+        &mut self,
+        config: &Config,
+        dynamic: &HashMap<Name, Nodes>,
+        which: Rebuild<'_>,
+    ) -> HashMap<Name, ZoneReport> {
         self.generation += 1;
-        let snapshot = compile(config, self.generation, &mut self.serials);
-        self.handle.publish(snapshot);
+        let mut reports = HashMap::new();
+        let mut next = HashMap::with_capacity(config.zones.len());
+        for zone in &config.zones {
+            let reuse = match which {
+                Rebuild::All => None,
+                Rebuild::Zone(name) if *name == zone.apex => None,
+                Rebuild::Zone(_) => self.zones.remove(&zone.apex),
+            };
+            let published = match reuse {
+                Some(p) => p,
+                None => {
+                    let (published, report) = compile(zone, dynamic.get(&zone.apex), self.zones.get(&zone.apex));
+                    reports.insert(zone.apex.clone(), report);
+                    published
+                }
+            };
+            next.insert(zone.apex.clone(), published);
+        }
+        self.zones = next;
+        let zones = self.zones.values().map(|p| Arc::clone(&p.snap)).collect();
+        self.handle.publish(Snapshot::new(self.generation, zones, settings(config), chaos(config)));
+        reports
     }
 }
 
 fn now_unix() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
 }
 
-fn compile(config: &Config, generation: u64, serials: &mut HashMap<Name, (ZoneData, u32)>) -> Snapshot {
-    let mut zones = Vec::with_capacity(config.zones.len());
-    let mut next_serials = HashMap::with_capacity(config.zones.len());
-    for zone in &config.zones {
-        let mut data = zone.data.clone();
-        data.soa.serial = 0;
-        let serial = match (zone.serial, serials.get(&zone.apex)) {
-            (Some(fixed), _) => fixed,
-            (None, Some((last, serial))) if *last == data => *serial,
-            (None, Some((_, serial))) => now_unix().max(serial.wrapping_add(1)),
-            (None, None) => now_unix(),
-        };
-        next_serials.insert(zone.apex.clone(), (data.clone(), serial));
-        data.soa.serial = serial;
-        zones.push(build_zone(&data));
+/// Static data with dynamic records added beneath it: on the same name and type, or a CNAME
+/// against other data, the static side wins and the dynamic set is counted as a conflict.
+pub fn merge(static_data: &ZoneData, dynamic: Option<&Nodes>) -> (ZoneData, Vec<(Name, u16)>) {
+    let mut data = static_data.clone();
+    let mut conflicts = Vec::new();
+    for (owner, types) in dynamic.into_iter().flatten() {
+        let node = data.nodes.entry(owner.clone()).or_default();
+        for (&rtype, set) in types {
+            let clash = node.contains_key(&rtype)
+                || (rtype == TYPE_CNAME && !node.is_empty())
+                || node.contains_key(&TYPE_CNAME)
+                || (*owner == data.apex && rtype == TYPE_CNAME);
+            if clash {
+                conflicts.push((owner.clone(), rtype));
+            } else {
+                node.insert(rtype, set.clone());
+            }
+        }
+        if node.is_empty() {
+            data.nodes.remove(owner);
+        }
     }
-    *serials = next_serials;
+    (data, conflicts)
+}
+
+fn compile(zone: &ZoneConfig, dynamic: Option<&Nodes>, last: Option<&Published>) -> (Published, ZoneReport) {
+    let (mut data, conflicts) = merge(&zone.data, dynamic);
+    if !conflicts.is_empty() {
+        let first: Vec<String> = conflicts.iter().take(5).map(|(n, t)| format!("{n} {}", type_name(*t))).collect();
+        tracing::warn!(
+            zone = %zone.apex,
+            conflicts = conflicts.len(),
+            first = %first.join(", "),
+            "dynamic records clash with static ones; the static records win"
+        );
+    }
+    data.soa.serial = 0;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut hasher);
+    let content = hasher.finish();
+    let serial = match (zone.serial, last) {
+        (Some(fixed), _) => fixed,
+        (None, Some(last)) if last.content == content => last.serial,
+        (None, Some(last)) => now_unix().max(last.serial.wrapping_add(1)),
+        (None, None) => now_unix(),
+    };
+    data.soa.serial = serial;
+    let snap = Arc::new(build_zone(&data));
+    (Published { content, serial, snap }, ZoneReport { conflicts: conflicts.len() })
+}
+
+fn settings(config: &Config) -> ServerSettings {
     let server = &config.server;
-    let settings = ServerSettings {
+    ServerSettings {
         max_udp_payload: server.max_udp_payload,
         nsid: server.nsid.as_ref().map(|s| s.as_bytes().into()),
         tcp_idle_timeout: server.tcp_idle_timeout,
         max_tcp_connections: server.max_tcp_connections,
-    };
+    }
+}
+
+fn chaos(config: &Config) -> Vec<(Name, Fragment)> {
+    let server = &config.server;
     let mut chaos = Vec::new();
-    for (names, value) in [
-        (["version.bind.", "version.server."], &server.version),
-        (["id.server.", "hostname.bind."], &server.identity),
-    ] {
+    for (names, value) in
+        [(["version.bind.", "version.server."], &server.version), (["id.server.", "hostname.bind."], &server.identity)]
+    {
         if let Some(value) = value {
             for name in names {
                 let name = Name::parse(name, None).expect("static name");
@@ -92,7 +180,7 @@ fn compile(config: &Config, generation: u64, serials: &mut HashMap<Name, (ZoneDa
             }
         }
     }
-    Snapshot::new(generation, zones, settings, chaos)
+    chaos
 }
 
 /// A CHAOS-class TXT answer holding `text` (at most 255 bytes, checked by the config).
@@ -101,14 +189,11 @@ fn chaos_txt(name: &Name, text: &str) -> Fragment {
     data.push(text.len() as u8);
     data.extend_from_slice(text.as_bytes());
     let mut enc = Encoder::new(name, false);
-    enc.record(
-        name,
-        CLASS_CH,
-        0,
-        &RData::Other {
-            rtype: TYPE_TXT,
-            data: data.into_boxed_slice(),
-        },
-    );
+    enc.record(name, CLASS_CH, 0, &RData::Other { rtype: TYPE_TXT, data: data.into_boxed_slice() });
     enc.finish(RCODE_NOERROR, true, Source::Static)
+}
+
+/// An A RRset from a controller-like source, for tests and benchmarks.
+pub fn address_set(ips: &[std::net::Ipv4Addr], ttl: u32, source: Source) -> RRset {
+    RRset { ttl, rdata: ips.iter().map(|ip| RData::A(*ip)).collect(), source, rotate: true }
 }

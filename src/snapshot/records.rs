@@ -33,7 +33,7 @@ impl Source {
 }
 
 /// SOA fields (RFC 1035 §3.3.13).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Soa {
     /// Primary name server.
     pub mname: Name,
@@ -52,7 +52,7 @@ pub struct Soa {
 }
 
 /// One record's data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RData {
     /// IPv4 address.
     A(Ipv4Addr),
@@ -82,8 +82,8 @@ pub enum RData {
         /// Target host.
         target: Name,
     },
-    /// Start of authority.
-    Soa(Soa),
+    /// Start of authority (boxed: it is rare and large, and keeps `RData` small).
+    Soa(Box<Soa>),
     /// Any other type, as uncompressed wire RDATA.
     Other {
         /// Record type.
@@ -121,7 +121,7 @@ impl RData {
 }
 
 /// All records of one name and type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RRset {
     /// TTL shared by the set.
     pub ttl: u32,
@@ -134,7 +134,7 @@ pub struct RRset {
 }
 
 /// Records of one zone, keyed by owner name and type: the builder's input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ZoneData {
     /// The zone apex.
     pub apex: Name,
@@ -149,11 +149,6 @@ pub struct ZoneData {
 impl ZoneData {
     /// Number of resource records, SOA included.
     pub fn record_count(&self) -> usize {
-        1 + self
-            .nodes
-            .values()
-            .flat_map(|types| types.values())
-            .map(|set| set.rdata.len())
-            .sum::<usize>()
+        1 + self.nodes.values().flat_map(|types| types.values()).map(|set| set.rdata.len()).sum::<usize>()
     }
 }

@@ -52,36 +52,22 @@ pub fn parse(text: &str, origin: &Name, default_ttl: u32) -> Result<Vec<StaticRe
             Ok(Some(entry)) => entry,
             Ok(None) => return Ok(out),
             Err(e) => {
-                return Err(scanner_error(
-                    &e.to_string(),
-                    crate::config::error::line_of(text, start),
-                ));
+                return Err(scanner_error(&e.to_string(), crate::config::error::line_of(text, start)));
             }
         };
         let line = crate::config::error::line_of(text, start);
         let record = match entry {
             Entry::Record(record) => record,
             Entry::Include { .. } => {
-                return Err(MasterError {
-                    line,
-                    message: "$INCLUDE is not supported".into(),
-                });
+                return Err(MasterError { line, message: "$INCLUDE is not supported".into() });
             }
         };
         if record.class() != Class::IN {
-            return Err(MasterError {
-                line,
-                message: format!("class {} is not supported, only IN", record.class()),
-            });
+            return Err(MasterError { line, message: format!("class {} is not supported, only IN", record.class()) });
         }
         let owner = Name::from_wire_unchecked(record.owner().to_bytes().as_slice());
         let rdata = convert(record.data()).map_err(|message| MasterError { line, message })?;
-        out.push(StaticRecord {
-            owner,
-            ttl: record.ttl().as_secs(),
-            rdata,
-            line,
-        });
+        out.push(StaticRecord { owner, ttl: record.ttl().as_secs(), rdata, line });
     }
 }
 
@@ -106,10 +92,7 @@ fn entry_start(text: &str, mut offset: usize) -> usize {
 /// the record); the line the entry started on is the one to show.
 fn scanner_error(shown: &str, entry_line: usize) -> MasterError {
     let message = shown.splitn(3, ':').nth(2).map_or(shown, str::trim);
-    MasterError {
-        line: entry_line,
-        message: message.to_string(),
-    }
+    MasterError { line: entry_line, message: message.to_string() }
 }
 
 fn name<N: ToName>(n: &N) -> Name {
@@ -123,17 +106,11 @@ fn convert<N: ToName>(data: &ZoneRecordData<Bytes, N>) -> Result<RData, String> 
         ZoneRecordData::Cname(c) => RData::Cname(name(c.cname())),
         ZoneRecordData::Ns(n) => RData::Ns(name(n.nsdname())),
         ZoneRecordData::Ptr(p) => RData::Ptr(name(p.ptrdname())),
-        ZoneRecordData::Mx(m) => RData::Mx {
-            preference: m.preference(),
-            exchange: name(m.exchange()),
-        },
-        ZoneRecordData::Srv(s) => RData::Srv {
-            priority: s.priority(),
-            weight: s.weight(),
-            port: s.port(),
-            target: name(s.target()),
-        },
-        ZoneRecordData::Soa(s) => RData::Soa(Soa {
+        ZoneRecordData::Mx(m) => RData::Mx { preference: m.preference(), exchange: name(m.exchange()) },
+        ZoneRecordData::Srv(s) => {
+            RData::Srv { priority: s.priority(), weight: s.weight(), port: s.port(), target: name(s.target()) }
+        }
+        ZoneRecordData::Soa(s) => RData::Soa(Box::new(Soa {
             mname: name(s.mname()),
             rname: name(s.rname()),
             serial: s.serial().into_int(),
@@ -141,16 +118,11 @@ fn convert<N: ToName>(data: &ZoneRecordData<Bytes, N>) -> Result<RData, String> 
             retry: s.retry().as_secs(),
             expire: s.expire().as_secs(),
             minimum: s.minimum().as_secs(),
-        }),
+        })),
         other => {
             let mut bytes = Vec::new();
-            other
-                .compose_rdata(&mut bytes)
-                .map_err(|_| "record data too long".to_string())?;
-            RData::Other {
-                rtype: other.rtype().to_int(),
-                data: bytes.into_boxed_slice(),
-            }
+            other.compose_rdata(&mut bytes).map_err(|_| "record data too long".to_string())?;
+            RData::Other { rtype: other.rtype().to_int(), data: bytes.into_boxed_slice() }
         }
     })
 }

@@ -13,22 +13,14 @@ fn check_env(text: &str, env: &[(&str, &str)]) -> (bool, String, String) {
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, text).unwrap();
     // A zone file with an error on line 2, for the zone_file tests.
-    std::fs::write(
-        dir.path().join("zone.db"),
-        "app 60 IN A 192.0.2.1\nbroken 60 IN A not-an-ip\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("zone.db"), "app 60 IN A 192.0.2.1\nbroken 60 IN A not-an-ip\n").unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gslbd"));
     cmd.args(["check", "--config"]).arg(&path);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
 fn zone(records: &str) -> String {
@@ -39,10 +31,7 @@ fn zone(records: &str) -> String {
 fn assert_error(text: &str, line: usize, key: &str, phrase: &str) {
     let (ok, _, err) = check(text);
     assert!(!ok, "expected failure for:\n{text}");
-    assert!(
-        err.contains(&format!("bad.toml:{line}: {key}: ")),
-        "want bad.toml:{line}: {key}: in {err}"
-    );
+    assert!(err.contains(&format!("bad.toml:{line}: {key}: ")), "want bad.toml:{line}: {key}: in {err}");
     assert!(err.contains(phrase), "want {phrase:?} in {err}");
 }
 
@@ -69,12 +58,7 @@ fn ipv6_address_in_an_a_record() {
 
 #[test]
 fn ttl_above_2_pow_31() {
-    assert_error(
-        &zone("a 2147483648 IN A 192.0.2.1\n"),
-        5,
-        "zone[0].records",
-        "above 2^31-1",
-    );
+    assert_error(&zone("a 2147483648 IN A 192.0.2.1\n"), 5, "zone[0].records", "above 2^31-1");
     assert_error(
         "[[zone]]\nname = \"z.test\"\nns = [\"ns.z.test\"]\ndefault_ttl = 2147483648\n",
         4,
@@ -98,10 +82,7 @@ fn unknown_key_is_named() {
     let text = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nlisen = 1\n{}", zone(""));
     let (ok, _, err) = check(&text);
     assert!(!ok);
-    assert!(
-        err.contains("bad.toml:3") && err.contains("unknown field `lisen`"),
-        "{err}"
-    );
+    assert!(err.contains("bad.toml:3") && err.contains("unknown field `lisen`"), "{err}");
 }
 
 #[test]
@@ -152,19 +133,13 @@ fn zone_file_errors_name_the_zone_file() {
     assert!(err.contains("zone.db:2: zone[0].zone_file: "), "{err}");
     let text = "[[zone]]\nname = \"z.test\"\nns = [\"ns.z.test\"]\nzone_file = \"missing.db\"\n";
     let (ok, _, err) = check(text);
-    assert!(
-        !ok && err.contains("bad.toml:4: zone[0].zone_file: cannot read"),
-        "{err}"
-    );
+    assert!(!ok && err.contains("bad.toml:4: zone[0].zone_file: cannot read"), "{err}");
 }
 
 /// Every problem in a file is reported, not just the first.
 #[test]
 fn all_errors_are_reported() {
-    let text = format!(
-        "[server]\nmax_udp_payload = 100\nmax_tcp_connections = 0\n{}",
-        zone("a 60 IN A 192.0.2.1\n")
-    );
+    let text = format!("[server]\nmax_udp_payload = 100\nmax_tcp_connections = 0\n{}", zone("a 60 IN A 192.0.2.1\n"));
     let (ok, _, err) = check(&text);
     assert!(!ok);
     assert!(err.contains("bad.toml:2: server.max_udp_payload"), "{err}");

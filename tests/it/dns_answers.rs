@@ -116,10 +116,7 @@ fn apex_soa_and_ns_with_additional_addresses() {
     let m = s.udp(&query("gslb.example.org.", RecordType::SOA));
     assert_eq!(types(&m.answers), [RecordType::SOA]);
     let soa = m.answers[0].data.to_string();
-    assert!(
-        soa.starts_with("ns1.gslb.example.org. hostmaster.gslb.example.org. "),
-        "{soa}"
-    );
+    assert!(soa.starts_with("ns1.gslb.example.org. hostmaster.gslb.example.org. "), "{soa}");
     assert!(soa.ends_with(" 3600 600 86400 30"), "{soa}");
     assert_eq!(m.answers[0].ttl, 3600);
 

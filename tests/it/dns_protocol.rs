@@ -19,10 +19,7 @@ fn big_zone() -> String {
 }
 
 fn server() -> Server {
-    Server::start(&config(
-        "nsid = \"edge-1\"\nversion = \"gslbd-test\"",
-        &format!("{ZONE}{}", big_zone()),
-    ))
+    Server::start(&config("nsid = \"edge-1\"\nversion = \"gslbd-test\"", &format!("{ZONE}{}", big_zone())))
 }
 
 fn rcode(reply: &[u8]) -> u8 {
@@ -51,10 +48,7 @@ fn qdcount_other_than_one_is_formerr() {
     assert_eq!(&reply[..2], &[0xab, 0xcd]);
 
     let mut two = query("app.gslb.example.org.", RecordType::A);
-    two.add_query(hickory_proto::op::Query::query(
-        "www.gslb.example.org.".parse().unwrap(),
-        RecordType::A,
-    ));
+    two.add_query(hickory_proto::op::Query::query("www.gslb.example.org.".parse().unwrap(), RecordType::A));
     let m = s.udp(&two);
     assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
 }
@@ -67,9 +61,7 @@ fn malformed_question_is_formerr() {
     let reply = s.udp_raw(&truncated, DEADLINE).expect("reply");
     assert_eq!(rcode(&reply), 1);
     assert_eq!(u16::from_be_bytes([reply[4], reply[5]]), 0, "no question echoed");
-    let mut bad_opt = query_edns("app.gslb.example.org.", RecordType::A, 1232)
-        .to_vec()
-        .unwrap();
+    let mut bad_opt = query_edns("app.gslb.example.org.", RecordType::A, 1232).to_vec().unwrap();
     bad_opt.truncate(bad_opt.len() - 3);
     let reply = s.udp_raw(&bad_opt, DEADLINE).expect("reply");
     assert_eq!(rcode(&reply), 1);
@@ -146,11 +138,7 @@ fn edns_version_above_zero_is_badvers() {
 fn nsid_is_sent_when_asked() {
     let s = server();
     let mut q = query_edns("app.gslb.example.org.", RecordType::A, 1232);
-    q.edns
-        .as_mut()
-        .unwrap()
-        .options_mut()
-        .insert(EdnsOption::NSID(NSIDPayload::new(Vec::new()).unwrap()));
+    q.edns.as_mut().unwrap().options_mut().insert(EdnsOption::NSID(NSIDPayload::new(Vec::new()).unwrap()));
     let m = s.udp(&q);
     let nsid = m.edns.as_ref().unwrap().option(EdnsCode::NSID).expect("NSID in reply");
     match nsid {

@@ -13,11 +13,7 @@ use crate::harness::*;
 fn pipelined_queries_are_answered_in_order() {
     let s = Server::start(&config("", ZONE));
     let mut conn = s.tcp();
-    let names = [
-        "app.gslb.example.org.",
-        "www.gslb.example.org.",
-        "nope.gslb.example.org.",
-    ];
+    let names = ["app.gslb.example.org.", "www.gslb.example.org.", "nope.gslb.example.org."];
     let queries: Vec<Message> = names.iter().map(|n| query(n, RecordType::A)).collect();
     let mut batch = Vec::new();
     for q in &queries {
@@ -38,16 +34,11 @@ fn pipelined_queries_are_answered_in_order() {
 fn idle_connection_is_closed() {
     let s = Server::start(&config("tcp_idle_timeout = \"200ms\"", ZONE));
     let mut conn = s.tcp();
-    tcp_send(
-        &mut conn,
-        &query("app.gslb.example.org.", RecordType::A).to_vec().unwrap(),
-    );
+    tcp_send(&mut conn, &query("app.gslb.example.org.", RecordType::A).to_vec().unwrap());
     assert!(tcp_read(&mut conn).is_some());
     // The read returns when the server closes (the harness read timeout is the deadline).
     let mut buf = [0u8; 16];
-    let n = conn
-        .read(&mut buf)
-        .expect("server closes the idle connection before the deadline");
+    let n = conn.read(&mut buf).expect("server closes the idle connection before the deadline");
     assert_eq!(n, 0);
 }
 
@@ -63,10 +54,7 @@ fn connection_cap_is_enforced() {
         held.push(c);
     }
     let mut extra = s.tcp();
-    tcp_send(
-        &mut extra,
-        &query("app.gslb.example.org.", RecordType::A).to_vec().unwrap(),
-    );
+    tcp_send(&mut extra, &query("app.gslb.example.org.", RecordType::A).to_vec().unwrap());
     assert!(tcp_read(&mut extra).is_none(), "the connection over the cap is closed");
     let m = s.udp(&query("app.gslb.example.org.", RecordType::A));
     assert_eq!(m.answers.len(), 2);

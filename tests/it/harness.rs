@@ -105,12 +105,7 @@ impl Server {
                 cv.notify_all();
             }
         });
-        let mut server = Server {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            log,
-            dir,
-        };
+        let mut server = Server { child, addr: "0.0.0.0:0".parse().unwrap(), log, dir };
         let line = server
             .wait_log("listening addr=")
             .unwrap_or_else(|| panic!("gslbd did not start; log:\n{}", server.log_text()));
@@ -158,10 +153,7 @@ impl Server {
 
     /// Sends a signal to the process.
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let ok = Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().unwrap();
         assert!(ok.success(), "kill -s {sig} failed");
     }
 

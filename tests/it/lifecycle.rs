@@ -28,11 +28,7 @@ fn serial(s: &Server) -> u32 {
 fn sighup_reloads_a_valid_config() {
     let s = Server::start(&config("", &zone_with("app 60 IN A 192.0.2.1\n")));
     let before = serial(&s);
-    std::fs::write(
-        s.config_path(),
-        config("", &zone_with("app 60 IN A 192.0.2.2\nnew 60 IN A 192.0.2.3\n")),
-    )
-    .unwrap();
+    std::fs::write(s.config_path(), config("", &zone_with("app 60 IN A 192.0.2.2\nnew 60 IN A 192.0.2.3\n"))).unwrap();
     let mark = s.log_len();
     s.signal("HUP");
     // Every query during the swap is answered with either the old or the new data.
@@ -44,16 +40,10 @@ fn sighup_reloads_a_valid_config() {
         if got == ["192.0.2.2"] {
             break;
         }
-        assert!(
-            std::time::Instant::now() < end,
-            "reload not visible before the deadline"
-        );
+        assert!(std::time::Instant::now() < end, "reload not visible before the deadline");
     }
     assert!(s.wait_log_after("config reloaded", mark).is_some());
-    assert_eq!(
-        answers(&s.udp(&query("new.gslb.example.org.", RecordType::A))),
-        ["192.0.2.3"]
-    );
+    assert_eq!(answers(&s.udp(&query("new.gslb.example.org.", RecordType::A))), ["192.0.2.3"]);
     assert!(serial(&s) > before, "a changed zone gets a new serial");
 }
 
@@ -65,15 +55,10 @@ fn sighup_with_invalid_config_keeps_the_old_one() {
     std::fs::write(s.config_path(), config("", &zone_with("app 60 IN A 2001:db8::1\n"))).unwrap();
     let mark = s.log_len();
     s.signal("HUP");
-    let line = s
-        .wait_log_after("config reload rejected", mark)
-        .expect("rejection logged");
+    let line = s.wait_log_after("config reload rejected", mark).expect("rejection logged");
     assert!(line.contains("gslbd.toml:9"), "{line}");
     assert!(line.contains("zone[0].records"), "{line}");
-    assert_eq!(
-        answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))),
-        ["192.0.2.1"]
-    );
+    assert_eq!(answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))), ["192.0.2.1"]);
     assert_eq!(serial(&s), before);
 }
 
@@ -94,12 +79,7 @@ fn sigterm_and_sigint_exit_zero() {
     for sig in ["TERM", "INT"] {
         let mut s = Server::start(&config("", ZONE));
         s.signal(sig);
-        assert_eq!(
-            s.wait_exit(Duration::from_secs(2)),
-            Some(0),
-            "SIGTERM exit; log:\n{}",
-            s.log_text()
-        );
+        assert_eq!(s.wait_exit(Duration::from_secs(2)), Some(0), "SIGTERM exit; log:\n{}", s.log_text());
     }
 }
 
@@ -141,11 +121,7 @@ fn environment_variables_expand() {
 #[test]
 fn check_accepts_the_bundled_example() {
     let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
-        .args([
-            "check",
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gslbd.toml"),
-        ])
+        .args(["check", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gslbd.toml")])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -158,10 +134,7 @@ fn check_accepts_the_bundled_example() {
 #[test]
 fn bundled_example_answers() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gslbd.toml")).unwrap();
-    let text = text.replace(
-        "listen = [\"127.0.0.1:5353\", \"[::1]:5353\"]",
-        "listen = [\"127.0.0.1:0\"]",
-    );
+    let text = text.replace("listen = [\"127.0.0.1:5353\", \"[::1]:5353\"]", "listen = [\"127.0.0.1:0\"]");
     let s = Server::start(&text);
     let m = s.udp(&query("app.gslb.example.org.", RecordType::A));
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
@@ -173,10 +146,7 @@ fn help_and_version() {
     let bin = env!("CARGO_BIN_EXE_gslbd");
     let out = Command::new(bin).arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap().trim(),
-        format!("gslbd {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), format!("gslbd {}", env!("CARGO_PKG_VERSION")));
     let out = Command::new(bin).arg("--help").output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("run") && help.contains("check"), "{help}");
@@ -186,10 +156,7 @@ fn help_and_version() {
 /// others serve; with no address left the server refuses to start.
 #[test]
 fn unavailable_listen_address_is_skipped() {
-    let text = config("", ZONE).replace(
-        "listen = [\"127.0.0.1:0\"]",
-        "listen = [\"192.0.2.1:0\", \"127.0.0.1:0\"]",
-    );
+    let text = config("", ZONE).replace("listen = [\"127.0.0.1:0\"]", "listen = [\"192.0.2.1:0\", \"127.0.0.1:0\"]");
     let s = Server::start(&text);
     assert!(s.wait_log("listen address not available").is_some());
     assert_eq!(s.udp(&query("app.gslb.example.org.", RecordType::A)).answers.len(), 2);
@@ -197,15 +164,7 @@ fn unavailable_listen_address_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gslbd.toml");
     std::fs::write(&path, config("", ZONE).replace("127.0.0.1:0", "192.0.2.1:0")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["run", "--config"]).arg(&path).output().unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("192.0.2.1"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("192.0.2.1"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -7,7 +7,6 @@ use std::sync::{Arc, OnceLock};
 use gslbd::dns::wire::{Query as WireQuery, parse_query};
 use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
 use gslbd::snapshot::Snapshot;
-use gslbd::snapshot::publisher::Publisher;
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 use proptest::prelude::*;
@@ -20,14 +19,12 @@ fn snapshot() -> Arc<Snapshot> {
 fn build_snapshot() -> Arc<Snapshot> {
     let text = crate::harness::config("nsid = \"p\"", crate::harness::ZONE);
     let config = gslbd::config::parse(Path::new("props.toml"), &text, &|_| None).expect("valid config");
-    Publisher::new(&config).handle().load()
+    gslbd::inputs::Inputs::new(config).handle().load()
 }
 
 fn respond(snap: &Snapshot, bytes: &[u8], transport: Transport) -> Option<Vec<u8>> {
     let mut out = vec![0u8; MAX_MESSAGE + 1024];
-    Responder::default()
-        .respond(snap, bytes, &mut out, transport)
-        .map(|o| out[..o.len].to_vec())
+    Responder::default().respond(snap, bytes, &mut out, transport).map(|o| out[..o.len].to_vec())
 }
 
 fn valid_query(labels: &[String], qtype: u16, edns: Option<u16>) -> Vec<u8> {
@@ -122,19 +119,7 @@ fn decode_name(wire: &[u8]) -> Vec<u8> {
 #[test]
 fn every_answer_decodes() {
     let snap = snapshot();
-    for name in [
-        "app",
-        "www",
-        "mail",
-        "_sip._udp",
-        "loop1",
-        "dangling",
-        "ext",
-        "sub",
-        "a.wild",
-        "nope",
-        "_udp",
-    ] {
+    for name in ["app", "www", "mail", "_sip._udp", "loop1", "dangling", "ext", "sub", "a.wild", "nope", "_udp"] {
         for qtype in [1u16, 28, 5, 15, 33, 16, 255, 6, 2, 43] {
             let labels: Vec<String> = name.split('.').map(String::from).collect();
             let bytes = valid_query(&labels, qtype, Some(1232));

@@ -1,0 +1,228 @@
+//! The Elchi controller's JSON (the compatibility contract) and its conversion into records.
+//!
+//! Responses are decoded strictly at the top level (a wrong JSON type anywhere rejects the
+//! whole response, as upstream) but leniently per record: a bad record is skipped and
+//! counted, never fatal.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::validate::MAX_TTL;
+use crate::dns::name::Name;
+use crate::dns::types::*;
+use crate::snapshot::records::{RData, RRset, Source};
+
+/// One record as the controller sends it. Unknown fields (`enabled`, `region`, ...) are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordJson {
+    /// Owner name (FQDN, trailing dot optional).
+    pub name: String,
+    /// `A` or `AAAA`, any case; ignored for failover records.
+    #[serde(rename = "type", default)]
+    pub rtype: String,
+    /// TTL; 0 means the zone's `default_ttl`.
+    #[serde(default)]
+    pub ttl: u32,
+    /// Addresses.
+    #[serde(default)]
+    pub ips: Vec<String>,
+    /// CNAME target used when `ips` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<String>,
+}
+
+/// `GET /dns/snapshot` body, and the changed form of `GET /dns/changes`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ResponseJson {
+    /// `/dns/changes` only: nothing changed.
+    #[serde(default)]
+    pub unchanged: bool,
+    /// Zone name.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Opaque version for `since=`.
+    #[serde(default)]
+    pub version_hash: Option<String>,
+    /// The full record set.
+    #[serde(default)]
+    pub records: Vec<RecordJson>,
+}
+
+/// An accepted record set from the controller (or from disk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// Zone as the controller named it.
+    pub zone: String,
+    /// Version hash.
+    pub version_hash: String,
+    /// Records as received.
+    pub records: Vec<RecordJson>,
+}
+
+/// Owner → type → RRset, as produced by a dynamic source.
+pub type Nodes = BTreeMap<Name, BTreeMap<u16, RRset>>;
+
+/// The outcome of converting a record list.
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// The usable records.
+    pub nodes: Nodes,
+    /// Records skipped whole.
+    pub skipped_records: usize,
+    /// Addresses skipped inside otherwise usable records.
+    pub skipped_ips: usize,
+    /// Why the first few skips happened, for the log.
+    pub reasons: Vec<String>,
+}
+
+impl Converted {
+    fn skip(&mut self, reason: String) {
+        self.skipped_records += 1;
+        if self.reasons.len() < 5 {
+            self.reasons.push(reason);
+        }
+    }
+}
+
+/// Parses a controller name as an absolute name (a trailing dot is optional).
+pub fn parse_absolute(name: &str) -> Option<Name> {
+    let n = name.trim();
+    let n = n.strip_suffix('.').unwrap_or(n);
+    if n.is_empty() {
+        return None;
+    }
+    Name::parse(&format!("{n}."), None).ok()
+}
+
+/// The zone name as the controller API writes it: no trailing dot.
+pub fn api_zone(apex: &Name) -> String {
+    if apex.is_root() { String::new() } else { apex.to_dotless() }
+}
+
+/// True when the controller's `zone` field names `apex` (case and trailing dot ignored).
+pub fn same_zone(field: &str, apex: &Name) -> bool {
+    parse_absolute(field).is_some_and(|n| n == *apex)
+        || (apex.is_root() && field.trim().trim_end_matches('.').is_empty())
+}
+
+/// Converts controller records for the zone at `apex`.
+pub fn convert(records: &[RecordJson], apex: &Name, default_ttl: u32) -> Converted {
+    let mut out = Converted::default();
+    for r in records {
+        let Some(owner) = parse_absolute(&r.name) else {
+            out.skip(format!("{:?}: not a valid name", r.name));
+            continue;
+        };
+        if !owner.is_within(apex) {
+            out.skip(format!("{owner}: outside the zone {apex}"));
+            continue;
+        }
+        let ttl = if r.ttl == 0 { default_ttl } else { r.ttl.min(MAX_TTL as u32) };
+        let (rtype, rdata) = if r.ips.is_empty() {
+            match r.failover.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+                None => {
+                    out.skip(format!("{owner}: neither ips nor failover"));
+                    continue;
+                }
+                Some(target) => match parse_absolute(target) {
+                    Some(t) if owner != *apex => (TYPE_CNAME, vec![RData::Cname(t)]),
+                    Some(_) => {
+                        out.skip(format!("{owner}: a failover CNAME cannot be at the zone apex"));
+                        continue;
+                    }
+                    None => {
+                        out.skip(format!("{owner}: failover {target:?} is not a valid name"));
+                        continue;
+                    }
+                },
+            }
+        } else {
+            let (rtype, parse): (u16, fn(&str) -> Option<RData>) = match r.rtype.trim().to_ascii_uppercase().as_str() {
+                "A" => (TYPE_A, |s| s.parse::<Ipv4Addr>().ok().map(RData::A)),
+                "AAAA" => (TYPE_AAAA, |s| s.parse::<Ipv6Addr>().ok().map(RData::Aaaa)),
+                other => {
+                    out.skip(format!("{owner}: unsupported type {other:?}"));
+                    continue;
+                }
+            };
+            let mut rdata = Vec::with_capacity(r.ips.len());
+            for ip in &r.ips {
+                match parse(ip) {
+                    Some(rd) => rdata.push(rd),
+                    None => out.skipped_ips += 1,
+                }
+            }
+            if rdata.is_empty() {
+                out.skip(format!("{owner}: no valid {} address in {:?}", r.rtype.to_ascii_uppercase(), r.ips));
+                continue;
+            }
+            (rtype, rdata)
+        };
+        let set = out.nodes.entry(owner).or_default().entry(rtype).or_insert_with(|| RRset {
+            ttl,
+            rdata: Vec::new(),
+            source: Source::Controller,
+            rotate: true,
+        });
+        // Duplicate entries for one name and type merge; one TTL per RRset, the lowest.
+        set.ttl = set.ttl.min(ttl);
+        for rd in rdata {
+            if !set.rdata.contains(&rd) {
+                set.rdata.push(rd);
+            }
+        }
+    }
+    // A CNAME cannot share its name with addresses: the addresses win.
+    let mut dropped = Vec::new();
+    for (owner, types) in out.nodes.iter_mut() {
+        if types.len() > 1 && types.remove(&TYPE_CNAME).is_some() {
+            dropped.push(owner.clone());
+        }
+        if let Some(cname) = types.get_mut(&TYPE_CNAME) {
+            cname.rdata.truncate(1);
+        }
+    }
+    for owner in dropped {
+        out.skip(format!("{owner}: failover CNAME beside addresses"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, rtype: &str, ips: &[&str], failover: Option<&str>) -> RecordJson {
+        RecordJson {
+            name: name.into(),
+            rtype: rtype.into(),
+            ttl: 0,
+            ips: ips.iter().map(|s| s.to_string()).collect(),
+            failover: failover.map(String::from),
+        }
+    }
+
+    #[test]
+    fn bad_records_are_skipped_and_good_ips_kept() {
+        let apex = Name::parse("gslb.example.org.", None).unwrap();
+        let records = vec![
+            rec("ok.gslb.example.org", "a", &["192.0.2.1", "nope", "2001:db8::1"], None),
+            rec("ok.gslb.example.org.", "A", &["192.0.2.2"], None),
+            rec("evilgslb.example.org", "A", &["192.0.2.3"], None),
+            rec("v6.gslb.example.org", "AAAA", &["192.0.2.4"], None),
+            rec("mx.gslb.example.org", "MX", &["192.0.2.5"], None),
+            rec("empty.gslb.example.org", "A", &[], None),
+            rec("fo.gslb.example.org", "A", &[], Some("ok.gslb.example.org")),
+        ];
+        let c = convert(&records, &apex, 300);
+        let ok = Name::parse("ok.gslb.example.org.", None).unwrap();
+        assert_eq!(c.nodes[&ok][&TYPE_A].rdata.len(), 2);
+        assert_eq!(c.nodes[&ok][&TYPE_A].ttl, 300);
+        assert_eq!(c.skipped_records, 4);
+        assert_eq!(c.skipped_ips, 3);
+        let fo = Name::parse("fo.gslb.example.org.", None).unwrap();
+        assert!(matches!(&c.nodes[&fo][&TYPE_CNAME].rdata[0], RData::Cname(t) if *t == ok));
+    }
+}

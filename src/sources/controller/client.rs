@@ -1,0 +1,180 @@
+//! HTTP access to the Elchi controller: `GET /dns/snapshot` and `GET /dns/changes`, with the
+//! secret header, a whole-request timeout and a cap on the body size.
+
+use reqwest::StatusCode;
+
+use super::api::{Payload, ResponseJson, api_zone, same_zone};
+use crate::config::ControllerConfig;
+use crate::dns::name::Name;
+
+/// Bytes of a rejected body quoted in errors.
+const BODY_QUOTE: usize = 200;
+
+/// Why a sync attempt failed. Every variant means "keep serving what we have".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// Connect, TLS, timeout or read failure.
+    #[error("request failed: {0}")]
+    Transport(String),
+    /// A status other than 2xx (or 304 for changes).
+    #[error("unexpected status {status}: {body:?}")]
+    Status {
+        /// HTTP status code.
+        status: u16,
+        /// The first bytes of the body.
+        body: String,
+    },
+    /// The body exceeded `max_response_size`.
+    #[error("response larger than {limit} bytes")]
+    TooLarge {
+        /// The configured cap.
+        limit: usize,
+    },
+    /// The body is not the expected JSON.
+    #[error("invalid JSON: {error}; body starts {body:?}")]
+    Decode {
+        /// The decoder's message.
+        error: String,
+        /// The first bytes of the body.
+        body: String,
+    },
+    /// A required field is missing.
+    #[error("invalid response: missing {0}")]
+    Missing(&'static str),
+    /// The response is for another zone.
+    #[error("response is for zone {0:?}, not ours")]
+    WrongZone(String),
+}
+
+/// A configured client for one zone's controller.
+pub struct ControllerClient {
+    http: reqwest::Client,
+    base: String,
+    zone: Name,
+    secret: String,
+    params: Vec<(&'static str, String)>,
+    max_body: usize,
+}
+
+impl ControllerClient {
+    /// Builds the client; fails only on an unusable CA file or TLS setup.
+    pub fn new(cfg: &ControllerConfig, zone: &Name) -> Result<ControllerClient, String> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout)
+            .user_agent(concat!("gslbd/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .tls_danger_accept_invalid_certs(cfg.tls_skip_verify);
+        if let Some(ca) = &cfg.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| format!("cannot read ca_file {}: {e}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("ca_file {} is not PEM: {e}", ca.display()))?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let mut params = vec![("zone", api_zone(zone))];
+        if let Some(ip) = &cfg.node_ip {
+            params.push(("node_ip", ip.clone()));
+        }
+        if !cfg.regions.is_empty() {
+            params.push(("regions", cfg.regions.join(",")));
+        }
+        Ok(ControllerClient {
+            http,
+            base: cfg.endpoint.clone(),
+            zone: zone.clone(),
+            secret: cfg.secret.clone(),
+            params,
+            max_body: cfg.max_response_size,
+        })
+    }
+
+    /// `GET /dns/snapshot`: the full record set.
+    pub async fn snapshot(&self) -> Result<Payload, SyncError> {
+        let (status, body) = self.get("/dns/snapshot", None).await?;
+        if !status.is_success() {
+            return Err(status_error(status, &body));
+        }
+        self.payload(decode(&body)?)
+    }
+
+    /// `GET /dns/changes?since=`: `None` when nothing changed, else the full new record set.
+    pub async fn changes(&self, since: &str) -> Result<Option<Payload>, SyncError> {
+        let (status, body) = self.get("/dns/changes", Some(since)).await?;
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(status_error(status, &body));
+        }
+        let json = decode(&body)?;
+        if json.unchanged {
+            return Ok(None);
+        }
+        self.payload(json).map(Some)
+    }
+
+    fn payload(&self, json: ResponseJson) -> Result<Payload, SyncError> {
+        let zone =
+            json.zone.filter(|z| !z.trim().is_empty() || self.zone.is_root()).ok_or(SyncError::Missing("zone"))?;
+        let version_hash = json.version_hash.filter(|h| !h.is_empty()).ok_or(SyncError::Missing("version_hash"))?;
+        if !same_zone(&zone, &self.zone) {
+            return Err(SyncError::WrongZone(zone));
+        }
+        Ok(Payload { zone, version_hash, records: json.records })
+    }
+
+    async fn get(&self, path: &str, since: Option<&str>) -> Result<(StatusCode, Vec<u8>), SyncError> {
+        let mut query: Vec<(&str, &str)> = self.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(since) = since {
+            query.insert(1, ("since", since));
+        }
+        let mut resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .query(&query)
+            .header("X-Elchi-Secret", &self.secret)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| SyncError::Transport(error_chain(&e)))?;
+        let status = resp.status();
+        if resp.content_length().is_some_and(|n| n > self.max_body as u64) {
+            return Err(SyncError::TooLarge { limit: self.max_body });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| SyncError::Transport(error_chain(&e)))? {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(SyncError::TooLarge { limit: self.max_body });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
+    }
+}
+
+fn quote(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(BODY_QUOTE)]).into_owned()
+}
+
+fn status_error(status: StatusCode, body: &[u8]) -> SyncError {
+    SyncError::Status { status: status.as_u16(), body: quote(body) }
+}
+
+fn decode(body: &[u8]) -> Result<ResponseJson, SyncError> {
+    serde_json::from_slice(body).map_err(|e| SyncError::Decode { error: e.to_string(), body: quote(body) })
+}
+
+/// reqwest's Display hides the cause ("error sending request"); show the whole chain.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}

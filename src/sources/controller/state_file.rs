@@ -1,0 +1,105 @@
+//! The last-known-good controller data of each zone on disk: written atomically (temp file,
+//! fsync, rename, fsync of the directory) after every accepted snapshot and read at start-up
+//! so a restart while the controller is down keeps answering.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::api::{Payload, RecordJson, same_zone};
+use crate::dns::name::Name;
+
+/// Marks our files, so a foreign JSON file in the directory is not mistaken for one.
+const FORMAT: &str = "gslbd-controller-state/1";
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    format: String,
+    zone: String,
+    version_hash: String,
+    saved_at: u64,
+    records: Vec<RecordJson>,
+}
+
+/// The state file of a zone: `<dir>/<zone>.json`.
+pub fn path(dir: &Path, apex: &Name) -> PathBuf {
+    let stem = if apex.is_root() { "root".to_string() } else { apex.to_dotless() };
+    dir.join(format!("{stem}.json"))
+}
+
+/// Writes `payload` as the zone's last-known-good data.
+pub fn save(dir: &Path, apex: &Name, payload: &Payload) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let file = StateFile {
+        format: FORMAT.into(),
+        zone: payload.zone.clone(),
+        version_hash: payload.version_hash.clone(),
+        saved_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        records: payload.records.clone(),
+    };
+    let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+    let target = path(dir, apex);
+    let tmp = target.with_extension(format!("json.tmp.{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &target)?;
+    // The rename is durable only once the directory entry is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads the zone's state file. `Ok(None)` when there is none; `Err` with the reason when it
+/// is unreadable, corrupt or belongs to another zone.
+pub fn load(dir: &Path, apex: &Name) -> Result<Option<Payload>, String> {
+    let p = path(dir, apex);
+    let bytes = match std::fs::read(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", p.display())),
+    };
+    let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| format!("{} is corrupt: {e}", p.display()))?;
+    if file.format != FORMAT {
+        return Err(format!("{} is not a gslbd state file (format {:?})", p.display(), file.format));
+    }
+    if !same_zone(&file.zone, apex) {
+        return Err(format!("{} holds zone {:?}, not {apex}", p.display(), file.zone));
+    }
+    Ok(Some(Payload { zone: file.zone, version_hash: file.version_hash, records: file.records }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let apex = Name::parse("gslb.example.org.", None).unwrap();
+        assert_eq!(load(dir.path(), &apex), Ok(None));
+        let payload = Payload {
+            zone: "gslb.example.org".into(),
+            version_hash: "v1".into(),
+            records: vec![RecordJson {
+                name: "a.gslb.example.org".into(),
+                rtype: "A".into(),
+                ttl: 5,
+                ips: vec!["192.0.2.1".into()],
+                failover: None,
+            }],
+        };
+        save(dir.path(), &apex, &payload).unwrap();
+        assert_eq!(load(dir.path(), &apex), Ok(Some(payload.clone())));
+        let other = Name::parse("other.example.org.", None).unwrap();
+        std::fs::copy(path(dir.path(), &apex), path(dir.path(), &other)).unwrap();
+        assert!(load(dir.path(), &other).unwrap_err().contains("not other.example.org."));
+        std::fs::write(path(dir.path(), &apex), b"{not json").unwrap();
+        assert!(load(dir.path(), &apex).unwrap_err().contains("corrupt"));
+    }
+}
