@@ -1,10 +1,13 @@
 //! Integration tests: the real `gslbd` binary on 127.0.0.1 with an ephemeral port, real
 //! UDP and TCP packets, hickory-proto as the independent client codec.
 
+mod fake_controller;
 mod harness;
 
 /// Configuration error reporting.
 mod config_errors;
+/// Elchi controller sync.
+mod controller_sync;
 /// Answers to queries for existing data.
 mod dns_answers;
 /// NXDOMAIN, NODATA and REFUSED.

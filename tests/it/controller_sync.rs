@@ -1,0 +1,315 @@
+//! Elchi controller sync against a fake controller on 127.0.0.1: protocol, parameters and
+//! headers, change detection, bad data and faults (nothing served is lost), last-known-good
+//! state on disk, back-off, precedence of static records.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+use serde_json::{Value, json};
+
+use crate::fake_controller::{FakeController, Mode, SECRET, Unchanged};
+use crate::harness::*;
+
+const ZONE_NAME: &str = "gslb.example.org";
+
+fn rec(name: &str, rtype: &str, ttl: u32, ips: &[&str]) -> Value {
+    json!({"name": format!("{name}.{ZONE_NAME}"), "type": rtype, "ttl": ttl, "ips": ips})
+}
+
+fn base_records() -> Value {
+    json!([
+        rec("listener1", "A", 300, &["192.168.1.10", "192.168.1.11"]),
+        rec("listener3", "AAAA", 600, &["2001:db8::1"]),
+        {"name": "asia.gslb.example.org", "type": "A", "ttl": 20, "ips": [], "failover": "europe.gslb.example.org", "enabled": false},
+        rec("europe", "a", 20, &["10.20.1.30"]),
+        {"name": "away.gslb.example.org.", "type": "A", "ttl": 20, "ips": [], "failover": "www.example.net"},
+        rec("zero", "A", 0, &["192.0.2.99"]),
+    ])
+}
+
+/// A config for `fake`, with `extra` lines in `[zone.controller]` and static `records`.
+fn config_for(endpoint: &str, state: &Path, extra: &str, records: &str) -> String {
+    let zone = format!(
+        "[state]\ndir = \"{}\"\n\n[[zone]]\nname = \"{ZONE_NAME}\"\ndefault_ttl = 77\nns = [\"ns1.{ZONE_NAME}\"]\nrecords = \"\"\"\n{records}\"\"\"\n[zone.controller]\nendpoint = \"{endpoint}\"\nsecret = \"{SECRET}\"\nsync_interval = \"1s\"\ntimeout = \"500ms\"\n{extra}\n",
+        state.display()
+    );
+    config("", &zone)
+}
+
+/// Polls DNS until `pred` holds for the answer (deadline: [`DEADLINE`]).
+fn wait_dns(s: &Server, name: &str, rtype: RecordType, pred: impl Fn(&Message) -> bool) -> Message {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let m = s.udp(&query(name, rtype));
+        if pred(&m) {
+            return m;
+        }
+        assert!(Instant::now() < end, "DNS never satisfied the condition; last answer {m:?}\nlog:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn has_answers(m: &Message) -> bool {
+    !m.answers.is_empty()
+}
+
+/// Start-up loads `/dns/snapshot` with zone, node_ip and regions; the path prefix is kept;
+/// headers carry the secret, JSON and our User-Agent.
+#[test]
+fn snapshot_is_loaded_with_parameters_and_headers() {
+    let fake = FakeController::start(ZONE_NAME, "v1", base_records());
+    let state = tempfile::tempdir().unwrap();
+    let extra = "node_ip = \"10.0.0.1\"\nregions = [\"asya\", \"avrupa\"]";
+    let s = Server::start(&config_for(&fake.endpoint(), state.path(), extra, ""));
+    let m = wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    let mut got = answers(&m);
+    got.sort();
+    assert_eq!(got, ["192.168.1.10", "192.168.1.11"]);
+    assert_eq!(m.answers[0].ttl, 300);
+    assert!(m.metadata.authoritative);
+
+    let first = &fake.seen()[0];
+    assert_eq!(first.path, "/api/dns/snapshot");
+    assert_eq!(first.query.get("zone").map(String::as_str), Some(ZONE_NAME));
+    assert_eq!(first.query.get("node_ip").map(String::as_str), Some("10.0.0.1"));
+    assert_eq!(first.query.get("regions").map(String::as_str), Some("asya,avrupa"));
+    assert!(!first.query.contains_key("since"));
+    assert_eq!(first.headers.get("x-elchi-secret").map(String::as_str), Some(SECRET));
+    assert_eq!(first.headers.get("accept").map(String::as_str), Some("application/json"));
+    assert!(first.headers.get("user-agent").is_some_and(|u| u.starts_with("gslbd/")), "{:?}", first.headers);
+
+    let aaaa = s.udp(&query("listener3.gslb.example.org.", RecordType::AAAA));
+    assert_eq!(answers(&aaaa), ["2001:db8::1"]);
+}
+
+/// `regions = ["all"]` and no node_ip send neither parameter.
+#[test]
+fn all_regions_and_no_node_ip_send_no_parameters() {
+    let fake = FakeController::start(ZONE_NAME, "v1", base_records());
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(&config_for(&fake.endpoint(), state.path(), "regions = [\"ALL\"]", ""));
+    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    let first = &fake.seen()[0];
+    assert!(!first.query.contains_key("regions") && !first.query.contains_key("node_ip"), "{:?}", first.query);
+}
+
+/// After the snapshot, `/dns/changes?since=HASH` is polled; 304 and `{"unchanged":true}` keep
+/// the data; a changed set replaces the controller's part of the zone atomically.
+#[test]
+fn changes_are_polled_and_replace_the_zone() {
+    let fake = FakeController::start(ZONE_NAME, "v1", base_records());
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
+    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    let seen = fake.wait_request(1, |r| r.path == "/api/dns/changes");
+    assert_eq!(seen.query.get("since").map(String::as_str), Some("v1"));
+    fake.set(|st| st.unchanged = Unchanged::Json);
+    let mark = fake.count();
+    fake.wait_request(mark, |r| r.path == "/api/dns/changes");
+    fake.wait_request(mark + 1, |r| r.path == "/api/dns/changes");
+    assert_eq!(s.udp(&query("listener1.gslb.example.org.", RecordType::A)).answers.len(), 2);
+
+    fake.set(|st| {
+        st.hash = "v2".into();
+        st.records = json!([rec("listener1", "A", 30, &["192.168.9.9"]), rec("fresh", "A", 30, &["192.168.9.10"])]);
+    });
+    let m = wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, |m| answers(m) == ["192.168.9.9"]);
+    assert_eq!(m.answers[0].ttl, 30);
+    assert_eq!(answers(&s.udp(&query("fresh.gslb.example.org.", RecordType::A))), ["192.168.9.10"]);
+    let gone = s.udp(&query("listener3.gslb.example.org.", RecordType::AAAA));
+    assert_eq!(gone.metadata.response_code, ResponseCode::NXDomain);
+    let next = fake.wait_request(fake.count(), |r| r.path == "/api/dns/changes");
+    assert_eq!(next.query.get("since").map(String::as_str), Some("v2"));
+}
+
+/// A record without IPs and with a failover name is a CNAME, chased in-zone; TTL 0 means
+/// the zone's default_ttl.
+#[test]
+fn failover_cname_is_chased_and_ttl_zero_uses_the_default() {
+    let fake = FakeController::start(ZONE_NAME, "v1", base_records());
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
+    let m = wait_dns(&s, "asia.gslb.example.org.", RecordType::A, has_answers);
+    assert_eq!(types(&m.answers), [RecordType::CNAME, RecordType::A]);
+    assert_eq!(m.answers[0].data.to_string(), "europe.gslb.example.org.");
+    assert_eq!(m.answers[1].data.to_string(), "10.20.1.30");
+    let m = s.udp(&query("asia.gslb.example.org.", RecordType::AAAA));
+    assert_eq!(types(&m.answers), [RecordType::CNAME]);
+    let m = s.udp(&query("away.gslb.example.org.", RecordType::A));
+    assert_eq!(answers(&m), ["www.example.net."]);
+    let m = s.udp(&query("zero.gslb.example.org.", RecordType::A));
+    assert_eq!(m.answers[0].ttl, 77);
+}
+
+/// Bad records are skipped and counted; good ones (and good IPs of partly bad records) stay.
+#[test]
+fn bad_records_are_skipped_not_fatal() {
+    let records = json!([
+        rec("good", "A", 60, &["192.0.2.1", "not-an-ip", "2001:db8::5"]),
+        rec("good", "A", 60, &["192.0.2.2"]),
+        {"name": "evilgslb.example.org", "type": "A", "ttl": 60, "ips": ["192.0.2.3"]},
+        {"name": "other.example.com", "type": "A", "ttl": 60, "ips": ["192.0.2.4"]},
+        rec("v4in6", "AAAA", 60, &["192.0.2.5"]),
+        rec("mx", "MX", 60, &["192.0.2.6"]),
+        rec("nothing", "A", 60, &[]),
+    ]);
+    let fake = FakeController::start(ZONE_NAME, "v1", records);
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
+    let m = wait_dns(&s, "good.gslb.example.org.", RecordType::A, has_answers);
+    let mut got = answers(&m);
+    got.sort();
+    assert_eq!(got, ["192.0.2.1", "192.0.2.2"], "duplicates merged, bad IPs dropped");
+    for bad in ["v4in6", "mx", "nothing"] {
+        let m = s.udp(&query(&format!("{bad}.gslb.example.org."), RecordType::A));
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{bad}");
+    }
+    let line = s.wait_log("skipped invalid controller records").unwrap();
+    assert!(line.contains("skipped_records=5"), "{line}");
+    assert!(line.contains("skipped_ips=3"), "{line}");
+}
+
+/// Rejected responses (status, bad JSON, missing fields, wrong zone, too large, timeout,
+/// wrong secret) keep the data in force and are logged with the status or body.
+#[test]
+fn rejected_responses_keep_the_data_in_force() {
+    let fake = FakeController::start(ZONE_NAME, "v1", base_records());
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(&config_for(&fake.endpoint(), state.path(), "max_response_size = \"4KiB\"", ""));
+    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    let cases: Vec<(Mode, &str)> = vec![
+        (Mode::Status(500), "unexpected status 500: \"controller says no\""),
+        (Mode::Raw("{not json".into()), "invalid JSON"),
+        (Mode::Raw(r#"{"unchanged":false,"zone":"gslb.example.org","records":[]}"#.into()), "missing version_hash"),
+        (Mode::Raw(r#"{"unchanged":false,"version_hash":"x","records":[]}"#.into()), "missing zone"),
+        (
+            Mode::Raw(r#"{"unchanged":false,"zone":"other.example.org","version_hash":"x","records":[]}"#.into()),
+            "not ours",
+        ),
+        (
+            Mode::Raw(format!(r#"{{"zone":"gslb.example.org","version_hash":"x","pad":"{}"}}"#, "x".repeat(5000))),
+            "larger than 4096 bytes",
+        ),
+        (
+            Mode::Raw(
+                r#"{"unchanged":false,"zone":"gslb.example.org","version_hash":"x","records":[{"name":"a","ttl":-1}]}"#
+                    .into(),
+            ),
+            "invalid JSON",
+        ),
+        (Mode::Delay(Duration::from_secs(2)), "timed out"),
+    ];
+    for (mode, expect) in cases {
+        let mark = s.log_len();
+        fake.set(|st| st.mode = mode.clone());
+        let line = s.wait_log_after("controller sync failed", mark).expect("failure logged");
+        assert!(line.contains(expect), "{mode:?}: want {expect:?} in {line}");
+        let m = s.udp(&query("listener1.gslb.example.org.", RecordType::A));
+        assert_eq!(m.answers.len(), 2, "{mode:?}: data lost");
+        fake.set(|st| st.mode = Mode::Normal);
+    }
+}
+
+/// A wrong secret gets 401, which is logged; the zone serves only its static records.
+#[test]
+fn wrong_secret_is_rejected() {
+    let fake = FakeController::start(ZONE_NAME, "v1", base_records());
+    let state = tempfile::tempdir().unwrap();
+    let text = config_for(&fake.endpoint(), state.path(), "", "static 60 IN A 192.0.2.200\n")
+        .replace(&format!("secret = \"{SECRET}\""), "secret = \"wrong-secret\"");
+    let s = Server::start(&text);
+    let line = s.wait_log("controller sync failed").unwrap();
+    assert!(line.contains("401"), "{line}");
+    assert_eq!(answers(&s.udp(&query("static.gslb.example.org.", RecordType::A))), ["192.0.2.200"]);
+    let m = s.udp(&query("listener1.gslb.example.org.", RecordType::A));
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+}
+
+/// Every accepted snapshot goes to the state file; a restart with the controller down
+/// answers from it at once.
+#[test]
+fn restart_with_the_controller_down_serves_the_state_file() {
+    let state = tempfile::tempdir().unwrap();
+    let endpoint = {
+        let fake = FakeController::start(ZONE_NAME, "v1", base_records());
+        let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
+        wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+        assert!(s.wait_log("controller data applied").is_some());
+        fake.endpoint()
+    };
+    let file = state.path().join("gslb.example.org.json");
+    assert!(file.exists(), "state file written");
+    // The fake is gone: its port refuses connections.
+    let s = Server::start(&config_for(&endpoint, state.path(), "", ""));
+    let m = s.udp(&query("listener1.gslb.example.org.", RecordType::A));
+    assert_eq!(m.answers.len(), 2, "served from disk right after start-up");
+    let m = s.udp(&query("asia.gslb.example.org.", RecordType::A));
+    assert_eq!(types(&m.answers), [RecordType::CNAME, RecordType::A]);
+    assert!(s.wait_log("from disk").is_some());
+    assert!(s.wait_log("controller sync failed").is_some());
+}
+
+/// A corrupt or foreign state file is ignored with a warning; the zone waits for the
+/// controller, and is picked up when it answers.
+#[test]
+fn corrupt_state_file_is_ignored() {
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(state.path().join("gslb.example.org.json"), b"{\"format\": 12").unwrap();
+    let fake = FakeController::start(ZONE_NAME, "v1", base_records());
+    let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
+    assert!(s.wait_log("ignoring the state file").unwrap().contains("corrupt"));
+    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+
+    let foreign = tempfile::tempdir().unwrap();
+    std::fs::write(
+        foreign.path().join("gslb.example.org.json"),
+        br#"{"format":"gslbd-controller-state/1","zone":"other.example.org","version_hash":"x","saved_at":0,"records":[]}"#,
+    )
+    .unwrap();
+    let s = Server::start(&config_for(&fake.endpoint(), foreign.path(), "", ""));
+    assert!(s.wait_log("ignoring the state file").unwrap().contains("other.example.org"));
+}
+
+/// A controller that fails at start-up and comes back is picked up within the back-off,
+/// long before `sync_interval` would have elapsed.
+#[test]
+fn controller_back_after_a_failed_start_is_picked_up() {
+    let fake = FakeController::start(ZONE_NAME, "v1", base_records());
+    fake.set(|st| st.mode = Mode::Status(503));
+    let state = tempfile::tempdir().unwrap();
+    let text =
+        config_for(&fake.endpoint(), state.path(), "", "").replace("sync_interval = \"1s\"", "sync_interval = \"1h\"");
+    let s = Server::start(&text);
+    assert!(s.wait_log("controller sync failed").unwrap().contains("503"));
+    fake.set(|st| st.mode = Mode::Normal);
+    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+}
+
+/// Static records win over controller records for the same name and type; the clash is logged.
+#[test]
+fn static_records_win_over_controller_records() {
+    let records = json!([rec("app", "A", 60, &["10.9.9.9"]), rec("app", "AAAA", 60, &["2001:db8::99"])]);
+    let fake = FakeController::start(ZONE_NAME, "v1", records);
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", "app 60 IN A 192.0.2.10\n"));
+    wait_dns(&s, "app.gslb.example.org.", RecordType::AAAA, has_answers);
+    assert_eq!(answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))), ["192.0.2.10"]);
+    assert!(s.wait_log("clash with static ones").unwrap().contains("conflicts=1"));
+}
+
+/// An empty record set is accepted (the controller may empty a zone) with a warning.
+#[test]
+fn empty_record_set_is_accepted_with_a_warning() {
+    let fake = FakeController::start(ZONE_NAME, "v1", base_records());
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
+    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    fake.set(|st| {
+        st.hash = "v2".into();
+        st.records = json!([]);
+    });
+    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, |m| m.metadata.response_code == ResponseCode::NXDomain);
+    assert!(s.wait_log("empty record set").is_some());
+}
