@@ -13,7 +13,7 @@ use super::raw::{RawConfig, RawController, RawServer, RawSoa, RawZone};
 use super::{Config, ControllerConfig, ServerConfig, StateConfig, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
-use crate::snapshot::records::{RData, RRset, Soa, Source, ZoneData};
+use crate::snapshot::records::{RData, RRset, Soa, Source, TypeMap, ZoneData};
 use crate::sources::static_zone::{self, StaticRecord};
 
 /// Largest TTL a record may carry (RFC 2181 §8).
@@ -230,7 +230,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
         }
     }
 
-    let mut nodes: BTreeMap<Name, BTreeMap<u16, RRset>> = BTreeMap::new();
+    let mut nodes: BTreeMap<Name, TypeMap> = BTreeMap::new();
     let mut cname_lines: BTreeMap<Name, (usize, String, std::path::PathBuf)> = BTreeMap::new();
     let mut file_soa: Option<(Soa, u32)> = None;
     for (r, rkey, file) in &records {
@@ -262,7 +262,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
             }
             cname_lines.entry(r.owner.clone()).or_insert((r.line, rkey.clone(), file.clone()));
         }
-        let set = nodes.entry(r.owner.clone()).or_default().entry(r.rdata.rtype()).or_insert_with(|| RRset {
+        let set = nodes.entry(r.owner.clone()).or_default().get_or_insert_with(r.rdata.rtype(), || RRset {
             ttl: r.ttl,
             rdata: Vec::new(),
             source: Source::Static,
@@ -300,7 +300,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
         }
     }
     let apex_types = nodes.entry(apex.clone()).or_default();
-    let ns_set = apex_types.entry(TYPE_NS).or_insert_with(|| RRset {
+    let ns_set = apex_types.get_or_insert_with(TYPE_NS, || RRset {
         ttl: ns_ttl,
         rdata: Vec::new(),
         source: Source::Static,

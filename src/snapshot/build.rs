@@ -4,7 +4,7 @@
 //! CNAME chains chased inside the zone, NODATA and NXDOMAIN with the SOA, referrals at zone
 //! cuts, wildcard answers, and the additional-section addresses for NS/MX/SRV targets.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use crate::dns::name::Name;
 use crate::dns::types::*;
@@ -16,7 +16,7 @@ use crate::snapshot::{Answers, Node, ZoneSnap};
 /// Longest CNAME chain followed inside a zone.
 const MAX_CHAIN: usize = 8;
 
-type Types = BTreeMap<u16, RRset>;
+type Types = crate::snapshot::records::TypeMap;
 
 /// How a CNAME chain ends.
 enum Terminal<'a> {

@@ -143,12 +143,108 @@ pub struct ZoneData {
     /// The SOA (its serial is set by the builder's caller).
     pub soa: Soa,
     /// Owner name → type → RRset; the apex NS set lives here too.
-    pub nodes: BTreeMap<Name, BTreeMap<u16, RRset>>,
+    pub nodes: BTreeMap<Name, TypeMap>,
 }
 
 impl ZoneData {
     /// Number of resource records, SOA included.
     pub fn record_count(&self) -> usize {
         1 + self.nodes.values().flat_map(|types| types.values()).map(|set| set.rdata.len()).sum::<usize>()
+    }
+}
+
+/// The RRsets of one name, by type, kept as a short vector sorted by type: names rarely
+/// hold more than two or three types, and a map node per name would cost hundreds of bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TypeMap(Vec<(u16, RRset)>);
+
+impl TypeMap {
+    /// An empty map.
+    pub fn new() -> TypeMap {
+        TypeMap(Vec::new())
+    }
+
+    fn position(&self, rtype: u16) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&rtype, |(t, _)| *t)
+    }
+
+    /// The RRset of a type.
+    pub fn get(&self, rtype: &u16) -> Option<&RRset> {
+        self.position(*rtype).ok().map(|i| &self.0[i].1)
+    }
+
+    /// The RRset of a type, mutably.
+    pub fn get_mut(&mut self, rtype: &u16) -> Option<&mut RRset> {
+        self.position(*rtype).ok().map(|i| &mut self.0[i].1)
+    }
+
+    /// True when a set of this type exists.
+    pub fn contains_key(&self, rtype: &u16) -> bool {
+        self.position(*rtype).is_ok()
+    }
+
+    /// Inserts or replaces a set; returns the replaced one.
+    pub fn insert(&mut self, rtype: u16, set: RRset) -> Option<RRset> {
+        match self.position(rtype) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, set)),
+            Err(i) => {
+                self.0.insert(i, (rtype, set));
+                None
+            }
+        }
+    }
+
+    /// Removes a set.
+    pub fn remove(&mut self, rtype: &u16) -> Option<RRset> {
+        self.position(*rtype).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// The set of a type, created by `make` when missing.
+    pub fn get_or_insert_with(&mut self, rtype: u16, make: impl FnOnce() -> RRset) -> &mut RRset {
+        let i = match self.position(rtype) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (rtype, make()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// Number of types.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no type is present.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// (type, set) pairs in type order.
+    pub fn iter(&self) -> impl Iterator<Item = (&u16, &RRset)> {
+        self.0.iter().map(|(t, s)| (t, s))
+    }
+
+    /// The sets in type order.
+    pub fn values(&self) -> impl Iterator<Item = &RRset> {
+        self.0.iter().map(|(_, s)| s)
+    }
+}
+
+impl<'a> IntoIterator for &'a TypeMap {
+    type Item = (&'a u16, &'a RRset);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (u16, RRset)>, fn(&'a (u16, RRset)) -> (&'a u16, &'a RRset)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(t, s)| (t, s))
+    }
+}
+
+impl std::ops::Index<&u16> for TypeMap {
+    type Output = RRset;
+
+    fn index(&self, rtype: &u16) -> &RRset {
+        self.get(rtype).expect("no RRset of this type")
     }
 }

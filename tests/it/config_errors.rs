@@ -145,3 +145,41 @@ fn all_errors_are_reported() {
     assert!(err.contains("bad.toml:2: server.max_udp_payload"), "{err}");
     assert!(err.contains("bad.toml:3: server.max_tcp_connections"), "{err}");
 }
+
+fn controller_zone(controller: &str) -> String {
+    format!("{}[zone.controller]\n{controller}", zone(""))
+}
+
+#[test]
+fn controller_secret_must_be_long_enough() {
+    let text = controller_zone("endpoint = \"http://127.0.0.1:1052\"\nsecret = \"short\"\n");
+    assert_error(&text, 8, "zone[0].controller.secret", "at least 8 bytes");
+}
+
+#[test]
+fn controller_sync_interval_must_exceed_timeout() {
+    let text = controller_zone(
+        "endpoint = \"http://127.0.0.1:1052\"\nsecret = \"12345678\"\nsync_interval = \"2s\"\ntimeout = \"3s\"\n",
+    );
+    assert_error(&text, 9, "zone[0].controller.sync_interval", "longer than the timeout");
+    let text = controller_zone("endpoint = \"http://127.0.0.1:1052\"\nsecret = \"12345678\"\ntimeout = \"10ms\"\n");
+    assert_error(&text, 9, "zone[0].controller.timeout", "out of range");
+}
+
+#[test]
+fn controller_endpoint_and_node_ip_are_checked() {
+    let text = controller_zone("endpoint = \"ftp://x\"\nsecret = \"12345678\"\n");
+    assert_error(&text, 7, "zone[0].controller.endpoint", "not an http:// or https:// URL");
+    let text = controller_zone("endpoint = \"http://x\"\nsecret = \"12345678\"\nnode_ip = \"node-1\"\n");
+    assert_error(&text, 9, "zone[0].controller.node_ip", "not an IP address");
+    let text = controller_zone("endpoint = \"http://x\"\nsecret = \"12345678\"\nregions = [\"all\", \"asya\"]\n");
+    assert_error(&text, 9, "zone[0].controller.regions", "cannot be combined");
+}
+
+#[test]
+fn controller_secret_from_the_environment() {
+    let text = controller_zone("endpoint = \"http://127.0.0.1:1052\"\nsecret = \"${GSLBD_TEST_SECRET}\"\n");
+    let (ok, _, err) = check_env(&text, &[("GSLBD_TEST_SECRET", "long-enough-secret")]);
+    assert!(ok, "{err}");
+    assert_error(&text, 8, "zone[0].controller.secret", "GSLBD_TEST_SECRET is not set");
+}

@@ -313,3 +313,30 @@ fn empty_record_set_is_accepted_with_a_warning() {
     wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, |m| m.metadata.response_code == ResponseCode::NXDomain);
     assert!(s.wait_log("empty record set").is_some());
 }
+
+/// Several zones each sync from their own controller; a reload keeps their data serving.
+#[test]
+fn zones_sync_from_their_own_controllers_and_survive_reload() {
+    let a = FakeController::start(ZONE_NAME, "a1", base_records());
+    let b = FakeController::start(
+        "other.example.org",
+        "b1",
+        json!([{"name": "svc.other.example.org", "type": "A", "ttl": 60, "ips": ["198.51.100.7"]}]),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let second = format!(
+        "[[zone]]\nname = \"other.example.org\"\nns = [\"ns1.other.example.org\"]\n[zone.controller]\nendpoint = \"{}\"\nsecret = \"{SECRET}\"\nsync_interval = \"1h\"\n",
+        b.endpoint()
+    );
+    let text = format!("{}{second}", config_for(&a.endpoint(), state.path(), "", ""));
+    let s = Server::start(&text);
+    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    wait_dns(&s, "svc.other.example.org.", RecordType::A, has_answers);
+    assert_eq!(b.seen()[0].query.get("zone").map(String::as_str), Some("other.example.org"));
+
+    let mark = s.log_len();
+    s.signal("HUP");
+    assert!(s.wait_log_after("config reloaded", mark).is_some());
+    assert_eq!(s.udp(&query("svc.other.example.org.", RecordType::A)).answers.len(), 1);
+    assert_eq!(s.udp(&query("listener1.gslb.example.org.", RecordType::A)).answers.len(), 2);
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::validate::MAX_TTL;
 use crate::dns::name::Name;
 use crate::dns::types::*;
-use crate::snapshot::records::{RData, RRset, Source};
+use crate::snapshot::records::{RData, RRset, Source, TypeMap};
 
 /// One record as the controller sends it. Unknown fields (`enabled`, `region`, ...) are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub struct Payload {
 }
 
 /// Owner → type → RRset, as produced by a dynamic source.
-pub type Nodes = BTreeMap<Name, BTreeMap<u16, RRset>>;
+pub type Nodes = BTreeMap<Name, TypeMap>;
 
 /// The outcome of converting a record list.
 #[derive(Debug, Default)]
@@ -160,7 +160,7 @@ pub fn convert(records: &[RecordJson], apex: &Name, default_ttl: u32) -> Convert
             }
             (rtype, rdata)
         };
-        let set = out.nodes.entry(owner).or_default().entry(rtype).or_insert_with(|| RRset {
+        let set = out.nodes.entry(owner).or_default().get_or_insert_with(rtype, || RRset {
             ttl,
             rdata: Vec::new(),
             source: Source::Controller,

@@ -1,0 +1,97 @@
+//! Applying a 100,000-record controller snapshot: time from the response body in memory to
+//! the new snapshot answering, and steady-state resident memory per record.
+//!
+//! Run: `cargo bench --bench apply` (prints one line per measurement; no statistics
+//! framework, because the run allocates hundreds of MB and is measured once per round).
+
+use std::path::Path;
+use std::time::Instant;
+
+use gslbd::inputs::Inputs;
+use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
+use gslbd::sources::controller::api::{Payload, ResponseJson};
+
+const RECORDS: usize = 100_000;
+const ROUNDS: usize = 3;
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// Returns freed heap to the OS so RSS reflects what is still held.
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+fn body(version: &str) -> Vec<u8> {
+    let mut records = Vec::with_capacity(RECORDS);
+    for i in 0..RECORDS {
+        let rec = if i % 2 == 0 {
+            serde_json::json!({"name": format!("svc{i}.gslb.example.org"), "type": "A", "ttl": 30,
+                "ips": [format!("10.{}.{}.1", (i >> 8) & 255, i & 255), format!("10.{}.{}.2", (i >> 8) & 255, i & 255)]})
+        } else {
+            serde_json::json!({"name": format!("svc{i}.gslb.example.org"), "type": "AAAA", "ttl": 30,
+                "ips": [format!("2001:db8::{:x}:1", i)]})
+        };
+        records.push(rec);
+    }
+    serde_json::to_vec(&serde_json::json!({"zone": "gslb.example.org", "version_hash": version, "records": records}))
+        .unwrap()
+}
+
+fn main() {
+    let state = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[state]\ndir = \"{}\"\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\n[zone.controller]\nendpoint = \"http://127.0.0.1:9\"\nsecret = \"bench-secret\"\n",
+        state.path().display()
+    );
+    let config = gslbd::config::parse(Path::new("apply.toml"), &text, &|_| None).expect("valid config");
+    let apex = config.zones[0].apex.clone();
+    let mut inputs = Inputs::new(config);
+    let handle = inputs.handle();
+    let query = {
+        let mut m = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in ["svc99998", "gslb", "example", "org"] {
+            m.push(l.len() as u8);
+            m.extend_from_slice(l.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        m
+    };
+    let mut out = vec![0u8; MAX_MESSAGE + 1024];
+    trim();
+    let base = rss_bytes();
+    println!("records={RECORDS} body_bytes={}", body("v0").len());
+    for round in 0..ROUNDS {
+        let bytes = body(&format!("v{round}"));
+        let start = Instant::now();
+        let json: ResponseJson = serde_json::from_slice(&bytes).unwrap();
+        let payload = Payload {
+            zone: json.zone.unwrap(),
+            version_hash: json.version_hash.unwrap(),
+            records: json.records,
+        };
+        let decoded = start.elapsed();
+        inputs.sync_accepted(&apex, &payload);
+        let applied = start.elapsed();
+        let snap = handle.load();
+        let answer = Responder::default().respond(&snap, &query, &mut out, Transport::Udp).unwrap();
+        assert_eq!(answer.rcode, 0);
+        assert_eq!(u16::from_be_bytes([out[6], out[7]]), 2, "the new data answers");
+        drop((snap, payload, bytes));
+        trim();
+        let held = rss_bytes().saturating_sub(base);
+        println!(
+            "round={round} decode_ms={:.1} apply_total_ms={:.1} (convert+build+publish+persist) rss_delta_mb={:.1} bytes_per_record={}",
+            decoded.as_secs_f64() * 1e3,
+            applied.as_secs_f64() * 1e3,
+            held as f64 / 1e6,
+            held / RECORDS
+        );
+    }
+}
