@@ -71,11 +71,8 @@ fn main() {
         let bytes = body(&format!("v{round}"));
         let start = Instant::now();
         let json: ResponseJson = serde_json::from_slice(&bytes).unwrap();
-        let payload = Payload {
-            zone: json.zone.unwrap(),
-            version_hash: json.version_hash.unwrap(),
-            records: json.records,
-        };
+        let payload =
+            Payload { zone: json.zone.unwrap(), version_hash: json.version_hash.unwrap(), records: json.records };
         let decoded = start.elapsed();
         inputs.sync_accepted(&apex, &payload);
         let applied = start.elapsed();

@@ -4,7 +4,7 @@
 use crate::dns::types::*;
 use crate::dns::wire::{HEADER_LEN, ParseError, Query, parse_query};
 use crate::snapshot::Snapshot;
-use crate::snapshot::fragment::Fragment;
+use crate::snapshot::fragment::{Arena, Fragment};
 
 /// Largest DNS message (TCP).
 pub const MAX_MESSAGE: usize = 65_535;
@@ -68,7 +68,7 @@ impl Responder {
                 0,
             ));
         }
-        let (frag, rcode) = match q.qtype {
+        let (frag, rcode): (Option<(&Fragment, &Arena)>, u8) = match q.qtype {
             TYPE_OPT => (None, RCODE_FORMERR),
             TYPE_MAILA | TYPE_MAILB => (None, RCODE_NOTIMP),
             _ => match q.qclass {
@@ -77,13 +77,13 @@ impl Responder {
                     Some(_) if matches!(q.qtype, TYPE_AXFR | TYPE_IXFR) => (None, RCODE_REFUSED),
                     Some(zone) => {
                         let f = zone.lookup(q.qname(), q.qtype);
-                        (Some(f), f.rcode)
+                        (Some((f, &zone.arena)), f.rcode)
                     }
                     None => (None, RCODE_REFUSED),
                 },
                 CLASS_CH if matches!(q.qtype, TYPE_TXT | TYPE_ANY) => {
                     match snap.chaos.iter().find(|(n, _)| **n == *q.qname()) {
-                        Some((_, f)) => (Some(f), RCODE_NOERROR),
+                        Some((_, f)) => (Some((f, &snap.chaos_arena)), RCODE_NOERROR),
                         None => (None, RCODE_REFUSED),
                     }
                 }
@@ -91,7 +91,7 @@ impl Responder {
             },
         };
         self.turn = self.turn.wrapping_add(1);
-        let aa = frag.is_some_and(|f| f.aa);
+        let aa = frag.is_some_and(|(f, _)| f.aa);
         Some(finish(req, q, out, frag, rcode, aa, edns, settings.max_udp_payload, limit, self.turn))
     }
 }
@@ -129,7 +129,7 @@ fn finish(
     req: &[u8],
     q: &Query,
     out: &mut [u8],
-    frag: Option<&Fragment>,
+    frag: Option<(&Fragment, &Arena)>,
     rcode: u8,
     aa: bool,
     opt: Option<OptOut<'_>>,
@@ -142,8 +142,8 @@ fn finish(
     let opt_len = opt.map_or(0, |o| o.len());
     let room = limit.saturating_sub(qend + opt_len);
     let (mut len, mut an, mut ns, mut ar, mut tc) = (qend, 0u16, 0u16, 0u16, false);
-    if let Some(f) = frag {
-        let w = f.write(&mut out[qend..], room, q.qname().len(), turn);
+    if let Some((f, arena)) = frag {
+        let w = f.write(arena, &mut out[qend..], room, q.qname().len(), turn);
         if w.truncated {
             tc = true;
         } else {

@@ -1,27 +1,42 @@
-//! Compiles a zone's records ([`ZoneData`]) into its immutable, pre-encoded form ([`ZoneSnap`]).
+//! Compiles a zone's records into its immutable, pre-encoded form ([`ZoneSnap`]).
 //!
 //! Every response the zone can give is decided here, once: exact answers per name and type,
 //! CNAME chains chased inside the zone, NODATA and NXDOMAIN with the SOA, referrals at zone
 //! cuts, wildcard answers, and the additional-section addresses for NS/MX/SRV targets.
+//! The builder borrows its input (names are slices of the input's names) and encodes into
+//! reusable scratch buffers and one arena, so a 100,000-name zone costs few allocations.
 
-use std::collections::{BTreeSet, HashSet};
+use std::borrow::Cow;
+use std::collections::HashSet;
 
-use crate::dns::name::Name;
+use crate::dns::name::{Name, is_within, label_offsets};
+use std::hash::BuildHasher;
+
 use crate::dns::types::*;
-use crate::snapshot::encode::{Encoder, Section};
-use crate::snapshot::fragment::Fragment;
-use crate::snapshot::records::{RData, RRset, Source, ZoneData};
-use crate::snapshot::{Answers, Node, ZoneSnap};
+use crate::snapshot::encode::{Encoder, Scratch, Section};
+use crate::snapshot::fragment::{Arena, Fragment};
+use crate::snapshot::records::{RData, RRset, Soa, Source, TypeMap};
+use crate::snapshot::{AnswerSet, NONE, NodeRec, ZoneSnap};
 
 /// Longest CNAME chain followed inside a zone.
 const MAX_CHAIN: usize = 8;
 
-type Types = crate::snapshot::records::TypeMap;
+/// One zone's merged records, borrowed: what [`build_zone`] compiles.
+pub struct ZoneInput<'a> {
+    /// The apex.
+    pub apex: &'a Name,
+    /// The SOA, serial included.
+    pub soa: Soa,
+    /// TTL of SOA answers.
+    pub soa_ttl: u32,
+    /// Owner → RRsets, sorted by wire name, each name once.
+    pub nodes: &'a [(&'a Name, Cow<'a, TypeMap>)],
+}
 
 /// How a CNAME chain ends.
 enum Terminal<'a> {
     /// At a name with data.
-    Data(&'a Types),
+    Data(&'a TypeMap),
     /// At an existing name without data (an empty non-terminal).
     Empty,
     /// At a name that does not exist in the zone.
@@ -30,198 +45,286 @@ enum Terminal<'a> {
     Elsewhere,
 }
 
+/// Where encoded answers go.
+#[derive(Default)]
+struct Out {
+    scratch: Scratch,
+    arena: Arena,
+    frags: Vec<Fragment>,
+    types: Vec<(u16, u32)>,
+}
+
+impl Out {
+    fn push(&mut self, f: Fragment) -> u32 {
+        self.frags.push(f);
+        (self.frags.len() - 1) as u32
+    }
+}
+
 struct ZoneBuilder<'a> {
-    data: &'a ZoneData,
-    apex_types: Types,
-    cuts: BTreeSet<&'a Name>,
-    /// Every name that exists (has data or is an empty non-terminal), occluded names excluded.
-    existing: BTreeSet<Name>,
+    input: &'a ZoneInput<'a>,
+    apex_types: TypeMap,
+    /// Wire names of delegation points.
+    cuts: HashSet<&'a [u8]>,
+    /// Every existing wire name (with data, empty non-terminal or cut), occluded ones excluded.
+    existing: HashSet<&'a [u8]>,
     negative_soa: RRset,
 }
 
 /// Builds the pre-encoded form of one zone.
-pub fn build_zone(data: &ZoneData) -> ZoneSnap {
-    let mut apex_types = data.nodes.get(&data.apex).cloned().unwrap_or_default();
-    apex_types.insert(
-        TYPE_SOA,
-        RRset {
-            ttl: data.soa_ttl,
-            rdata: vec![RData::Soa(Box::new(data.soa.clone()))],
-            source: Source::Static,
-            rotate: false,
-        },
-    );
-    let cuts: BTreeSet<&Name> = data
-        .nodes
-        .iter()
-        .filter(|(name, types)| **name != data.apex && types.contains_key(&TYPE_NS))
-        .map(|(name, _)| name)
-        .collect();
-    let negative_soa = RRset {
-        ttl: data.soa_ttl.min(data.soa.minimum),
-        rdata: vec![RData::Soa(Box::new(data.soa.clone()))],
+pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
+    let apex = input.apex;
+    let soa_set = |ttl| RRset {
+        ttl,
+        rdata: vec![RData::Soa(Box::new(input.soa.clone()))],
         source: Source::Static,
         rotate: false,
     };
-    let mut b = ZoneBuilder { data, apex_types, cuts, existing: BTreeSet::new(), negative_soa };
-    b.existing.insert(data.apex.clone());
-    for name in data.nodes.keys() {
-        if !name.is_within(&data.apex) || b.occluded(name) {
+    let mut apex_types = lookup(input.nodes, apex.as_wire()).cloned().unwrap_or_default();
+    apex_types.insert(TYPE_SOA, soa_set(input.soa_ttl));
+    let cuts: HashSet<&[u8]> = input
+        .nodes
+        .iter()
+        .filter(|(name, types)| *name != apex && types.contains_key(&TYPE_NS) && name.is_within(apex))
+        .map(|(name, _)| name.as_wire())
+        .collect();
+    let mut b = ZoneBuilder {
+        input,
+        apex_types,
+        cuts,
+        existing: HashSet::with_capacity(input.nodes.len() + 1),
+        negative_soa: soa_set(input.soa_ttl.min(input.soa.minimum)),
+    };
+    b.existing.insert(apex.as_wire());
+    for (name, _) in input.nodes {
+        let wire = name.as_wire();
+        if !name.is_within(apex) || b.occluded(wire) {
             continue;
         }
-        let mut cur = Some(name.clone());
-        while let Some(n) = cur {
-            if n == data.apex || !b.existing.insert(n.clone()) {
+        // The name and each ancestor down to the apex exist (empty non-terminals).
+        for off in label_offsets(wire) {
+            if wire.len() - off <= apex.wire_len() || !b.existing.insert(&wire[off..]) {
                 break;
             }
-            cur = n.parent();
         }
     }
 
-    let mut nodes = std::collections::HashMap::with_hasher(foldhash::fast::RandomState::default());
-    for name in &b.existing {
-        let node = if b.cuts.contains(name) {
-            Node::Cut { referral: b.referral(name) }
-        } else {
-            let wildcard = name.prepend(b"*").filter(|w| b.existing.contains(w)).map(|w| Box::new(b.answers(&w, true)));
-            Node::Auth { answers: b.answers(name, false), wildcard }
+    let mut out = Out::default();
+    let mut names = Vec::with_capacity(b.existing.len() * 24);
+    let mut nodes = Vec::with_capacity(b.existing.len());
+    let mut wildcards = Vec::new();
+    let mut wild_buf = Vec::with_capacity(256);
+    for &wire in &b.existing {
+        let name_start = names.len() as u32;
+        names.extend_from_slice(wire);
+        let mut node = NodeRec {
+            name_start,
+            name_len: wire.len() as u16,
+            answers: AnswerSet::EMPTY,
+            wildcard: NONE,
+            referral: NONE,
         };
-        nodes.insert(name.as_wire().into(), node);
+        if b.cuts.contains(wire) {
+            let owner = b.owned_name(wire);
+            node.referral = b.referral(owner, &mut out);
+        } else {
+            if let Some(owner) = b.data_name(wire) {
+                node.answers = b.answers(owner, false, &mut out);
+            } else if wire == apex.as_wire() {
+                node.answers = b.answers(apex, false, &mut out);
+            }
+            wild_buf.clear();
+            wild_buf.extend_from_slice(&[1, b'*']);
+            wild_buf.extend_from_slice(wire);
+            if b.existing.contains(&wild_buf[..])
+                && let Some(wname) = b.data_name(&wild_buf)
+            {
+                wildcards.push(b.answers(wname, true, &mut out));
+                node.wildcard = (wildcards.len() - 1) as u32;
+            }
+        }
+        nodes.push(node);
     }
-    let negative = |rcode| {
-        let mut enc = Encoder::new(&data.apex, false);
+    let negative = |rcode, out: &mut Out| {
+        let mut enc = Encoder::new(&mut out.scratch, apex, false);
         enc.section(Section::Authority);
-        enc.rrset(&data.apex, &b.negative_soa);
-        enc.finish(rcode, true, Source::Static)
+        enc.rrset(apex, &b.negative_soa);
+        let f = enc.finish(&mut out.arena, rcode, true, Source::Static);
+        out.push(f)
     };
-    let (nxdomain, nodata) = (negative(RCODE_NXDOMAIN), negative(RCODE_NOERROR));
+    let nxdomain = negative(RCODE_NXDOMAIN, &mut out);
+    let nodata = negative(RCODE_NOERROR, &mut out);
+
+    let hasher = foldhash::fast::RandomState::default();
+    let mut index = hashbrown::HashTable::with_capacity(nodes.len());
+    for (i, n) in nodes.iter().enumerate() {
+        let wire = &names[n.name_start as usize..n.name_start as usize + n.name_len as usize];
+        index.insert_unique(hasher.hash_one(wire), i as u32, |&j: &u32| {
+            let m = &nodes[j as usize];
+            hasher.hash_one(&names[m.name_start as usize..m.name_start as usize + m.name_len as usize])
+        });
+    }
+    let record_count = 1 + input.nodes.iter().flat_map(|(_, t)| t.values()).map(|s| s.rdata.len()).sum::<usize>();
+    let Out { mut arena, mut frags, mut types, .. } = out;
+    arena.bytes.shrink_to_fit();
+    arena.words.shrink_to_fit();
+    frags.shrink_to_fit();
+    types.shrink_to_fit();
+    names.shrink_to_fit();
     ZoneSnap {
-        apex: data.apex.clone(),
-        apex_len: data.apex.wire_len(),
-        serial: data.soa.serial,
-        record_count: data.record_count(),
+        apex: apex.clone(),
+        apex_len: apex.wire_len(),
+        serial: input.soa.serial,
+        record_count,
+        arena,
+        frags,
+        types,
+        names,
         nodes,
+        wildcards,
+        index,
+        hasher,
         nxdomain,
         nodata,
     }
 }
 
+/// Binary search in the sorted input.
+fn lookup<'a>(nodes: &'a [(&'a Name, Cow<'a, TypeMap>)], wire: &[u8]) -> Option<&'a TypeMap> {
+    nodes.binary_search_by(|(n, _)| n.as_wire().cmp(wire)).ok().map(|i| &*nodes[i].1)
+}
+
 impl<'a> ZoneBuilder<'a> {
-    /// True when a zone cut lies strictly above `name` (the name is glue or below a delegation).
-    fn occluded(&self, name: &Name) -> bool {
-        let mut cur = name.parent();
-        while let Some(n) = cur {
-            if n == self.data.apex || !n.is_within(&self.data.apex) {
-                return false;
-            }
-            if self.cuts.contains(&n) {
-                return true;
-            }
-            cur = n.parent();
+    /// True when a zone cut lies strictly above `wire` (the name is glue or below a delegation).
+    fn occluded(&self, wire: &[u8]) -> bool {
+        if self.cuts.is_empty() {
+            return false;
         }
-        false
+        let apex_len = self.input.apex.wire_len();
+        label_offsets(wire)
+            .skip(1)
+            .take_while(|&off| wire.len() - off > apex_len)
+            .any(|off| self.cuts.contains(&wire[off..]))
+    }
+
+    /// The input's own `Name` for a wire name that has data.
+    fn data_name(&self, wire: &[u8]) -> Option<&'a Name> {
+        let nodes = self.input.nodes;
+        nodes.binary_search_by(|(n, _)| n.as_wire().cmp(wire)).ok().map(|i| nodes[i].0)
+    }
+
+    fn owned_name(&self, wire: &[u8]) -> &'a Name {
+        self.data_name(wire).expect("cuts have NS data")
     }
 
     /// The authoritative data at a visible name.
-    fn types(&self, name: &Name) -> Option<&Types> {
-        if *name == self.data.apex {
+    fn types(&self, name: &Name) -> Option<&TypeMap> {
+        if name == self.input.apex {
             return Some(&self.apex_types);
         }
-        if self.cuts.contains(name) || self.occluded(name) {
+        let wire = name.as_wire();
+        if self.cuts.contains(wire) || self.occluded(wire) {
             return None;
         }
-        self.data.nodes.get(name)
+        lookup(self.input.nodes, wire)
     }
 
-    fn answers(&self, name: &Name, pin: bool) -> Answers {
-        let empty = Types::new();
-        let types = self.types(name).unwrap_or(&empty);
+    fn answers(&self, name: &Name, pin: bool, out: &mut Out) -> AnswerSet {
+        let Some(types) = self.types(name) else { return AnswerSet::EMPTY };
         if let Some(cname) = types.get(&TYPE_CNAME) {
-            return self.cname_answers(name, cname, pin);
+            return self.cname_answers(name, cname, pin, out);
         }
-        let mut by_type = Vec::with_capacity(types.len());
+        let types_start = out.types.len() as u32;
         for (&rtype, set) in types {
-            let mut enc = Encoder::new(name, pin);
+            let mut enc = Encoder::new(&mut out.scratch, name, pin);
             enc.rrset(name, set);
             self.additional(&mut enc, set, false);
-            by_type.push((rtype, enc.finish(RCODE_NOERROR, true, set.source)));
+            let f = enc.finish(&mut out.arena, RCODE_NOERROR, true, set.source);
+            let id = out.push(f);
+            out.types.push((rtype, id));
         }
+        let run = &out.types[types_start as usize..];
         // RFC 8482: answer ANY with one RRset, preferring the addresses.
         let any = [TYPE_A, TYPE_AAAA]
             .iter()
-            .find_map(|t| by_type.iter().position(|(rt, _)| rt == t))
-            .or(if by_type.is_empty() { None } else { Some(0) });
-        Answers { by_type: by_type.into_boxed_slice(), default: None, any: any.map(|i| i as u16) }
+            .find_map(|t| run.iter().find(|(rt, _)| rt == t))
+            .or(run.first())
+            .map_or(NONE, |&(_, id)| id);
+        AnswerSet { types_start, types_len: run.len() as u16, default: NONE, any }
     }
 
-    fn cname_answers(&self, name: &Name, cname: &RRset, pin: bool) -> Answers {
+    fn cname_answers(&self, name: &Name, cname: &RRset, pin: bool, out: &mut Out) -> AnswerSet {
         let (chain, terminal) = self.chase(name, cname);
-        let encode_chain = |enc: &mut Encoder| {
+        let encode_chain = |enc: &mut Encoder<'_>| {
             for (owner, set) in &chain {
                 enc.rrset(owner, set);
             }
         };
-        let mut by_type = Vec::new();
-        let mut only = Encoder::new(name, pin);
+        let types_start = out.types.len() as u32;
+        let mut only = Encoder::new(&mut out.scratch, name, pin);
         only.rrset(name, cname);
-        by_type.push((TYPE_CNAME, only.finish(RCODE_NOERROR, true, cname.source)));
+        let f = only.finish(&mut out.arena, RCODE_NOERROR, true, cname.source);
+        let cname_id = out.push(f);
+        out.types.push((TYPE_CNAME, cname_id));
         if let (Terminal::Data(types), Some(&(last_owner, last_set))) = (&terminal, chain.last()) {
             let target = match last_set.rdata.first() {
                 Some(RData::Cname(t)) => t,
                 _ => last_owner,
             };
             for (&rtype, set) in types.iter().filter(|(t, _)| **t != TYPE_CNAME) {
-                let mut enc = Encoder::new(name, pin);
+                let mut enc = Encoder::new(&mut out.scratch, name, pin);
                 encode_chain(&mut enc);
                 enc.rrset(target, set);
                 self.additional(&mut enc, set, false);
-                by_type.push((rtype, enc.finish(RCODE_NOERROR, true, set.source)));
+                let f = enc.finish(&mut out.arena, RCODE_NOERROR, true, set.source);
+                let id = out.push(f);
+                out.types.push((rtype, id));
             }
         }
-        let mut enc = Encoder::new(name, pin);
+        let mut enc = Encoder::new(&mut out.scratch, name, pin);
         encode_chain(&mut enc);
         let rcode = match terminal {
             Terminal::Data(_) | Terminal::Empty => {
                 enc.section(Section::Authority);
-                enc.rrset(&self.data.apex, &self.negative_soa);
+                enc.rrset(self.input.apex, &self.negative_soa);
                 RCODE_NOERROR
             }
             Terminal::Missing => {
                 enc.section(Section::Authority);
-                enc.rrset(&self.data.apex, &self.negative_soa);
+                enc.rrset(self.input.apex, &self.negative_soa);
                 RCODE_NXDOMAIN
             }
             Terminal::Elsewhere => RCODE_NOERROR,
         };
-        let default = Some(enc.finish(rcode, true, cname.source));
-        Answers { by_type: by_type.into_boxed_slice(), default, any: Some(0) }
+        let f = enc.finish(&mut out.arena, rcode, true, cname.source);
+        let default = out.push(f);
+        let types_len = (out.types.len() - types_start as usize) as u16;
+        AnswerSet { types_start, types_len, default, any: cname_id }
     }
 
     /// Follows a CNAME chain inside the zone, loop-safe and bounded.
     fn chase<'s>(&'s self, start: &'s Name, first: &'s RRset) -> (Vec<(&'s Name, &'s RRset)>, Terminal<'s>) {
+        let apex = self.input.apex;
         let mut chain: Vec<(&Name, &RRset)> = vec![(start, first)];
-        let mut seen: HashSet<&Name> = HashSet::from([start]);
+        let mut seen: Vec<&[u8]> = vec![start.as_wire()];
         loop {
             let (_, set) = chain[chain.len() - 1];
             let target = match set.rdata.first() {
                 Some(RData::Cname(t)) => t,
                 _ => return (chain, Terminal::Elsewhere),
             };
-            if !target.is_within(&self.data.apex) || self.cuts.contains(target) || self.occluded(target) {
+            let wire = target.as_wire();
+            if !target.is_within(apex) || self.cuts.contains(wire) || self.occluded(wire) {
                 return (chain, Terminal::Elsewhere);
             }
-            let types = match self.data.nodes.get(target) {
-                Some(t) if *target != self.data.apex => t,
-                _ if *target == self.data.apex => return (chain, Terminal::Data(&self.apex_types)),
-                _ if self.existing.contains(target) => return (chain, Terminal::Empty),
-                _ => return (chain, Terminal::Missing),
+            let Some(types) = self.types(target) else {
+                let t = if self.existing.contains(wire) { Terminal::Empty } else { Terminal::Missing };
+                return (chain, t);
             };
             match types.get(&TYPE_CNAME) {
-                Some(next) if !seen.contains(target) && chain.len() < MAX_CHAIN => {
-                    // Borrow the key stored in the map so the chain lives as long as the data.
-                    let (key, _) = self.data.nodes.get_key_value(target).expect("looked up above");
-                    seen.insert(key);
-                    chain.push((key, next));
+                Some(next) if !seen.contains(&wire) && chain.len() < MAX_CHAIN => {
+                    seen.push(wire);
+                    chain.push((target, next));
                 }
                 Some(_) => return (chain, Terminal::Elsewhere),
                 None => return (chain, Terminal::Data(types)),
@@ -230,14 +333,15 @@ impl<'a> ZoneBuilder<'a> {
     }
 
     /// Addresses of in-zone NS/MX/SRV targets. Referrals (`glue`) may use occluded names.
-    fn additional(&self, enc: &mut Encoder, set: &RRset, glue: bool) {
+    fn additional(&self, enc: &mut Encoder<'_>, set: &RRset, glue: bool) {
+        let apex = self.input.apex;
         let mut done: Vec<&Name> = Vec::new();
         for target in set.rdata.iter().filter_map(RData::additional_target) {
-            if done.contains(&target) || !target.is_within(&self.data.apex) {
+            if done.contains(&target) || !is_within(target.as_wire(), apex.as_wire()) {
                 continue;
             }
             done.push(target);
-            let types = if glue { self.data.nodes.get(target) } else { self.types(target) };
+            let types = if glue { lookup(self.input.nodes, target.as_wire()) } else { self.types(target) };
             let Some(types) = types else { continue };
             for rtype in [TYPE_A, TYPE_AAAA] {
                 if let Some(addrs) = types.get(&rtype) {
@@ -248,12 +352,13 @@ impl<'a> ZoneBuilder<'a> {
         }
     }
 
-    fn referral(&self, cut: &Name) -> Fragment {
-        let ns = &self.data.nodes[cut][&TYPE_NS];
-        let mut enc = Encoder::new(cut, false);
+    fn referral(&self, cut: &Name, out: &mut Out) -> u32 {
+        let ns = &lookup(self.input.nodes, cut.as_wire()).expect("cut has data")[&TYPE_NS];
+        let mut enc = Encoder::new(&mut out.scratch, cut, false);
         enc.section(Section::Authority);
         enc.rrset(cut, ns);
         self.additional(&mut enc, ns, true);
-        enc.finish(RCODE_NOERROR, false, ns.source)
+        let f = enc.finish(&mut out.arena, RCODE_NOERROR, false, ns.source);
+        out.push(f)
     }
 }

@@ -1,9 +1,12 @@
 //! Encoding records into [`Fragment`]s, with name compression, at snapshot build time.
+//!
+//! An [`Encoder`] works in reusable [`Scratch`] buffers and appends the finished fragment to
+//! the zone's [`Arena`], so building a large zone allocates almost nothing per answer.
 
 use crate::dns::name::{Name, label_offsets};
 use crate::dns::types::*;
 use crate::dns::wire::HEADER_LEN;
-use crate::snapshot::fragment::{Fragment, Rotation};
+use crate::snapshot::fragment::{Arena, Fragment, Rotation};
 use crate::snapshot::records::{RData, RRset, Source};
 
 /// Compression targets must stay addressable after relocation by up to a full-length name.
@@ -22,46 +25,56 @@ pub enum Section {
     Additional,
 }
 
-/// Builds one [`Fragment`] for a given question name.
-pub struct Encoder {
+/// Buffers an [`Encoder`] works in; keep one and reuse it for every fragment of a build.
+#[derive(Debug, Default)]
+pub struct Scratch {
     buf: Vec<u8>,
+    /// Name suffixes seen so far, back to back; `names` points into it.
+    pool: Vec<u8>,
+    /// Compression table: (pool offset, length, message offset, moves with the name length).
+    names: Vec<(u32, u16, u16, bool)>,
+    relocs: Vec<u16>,
+    ar_ends: Vec<u16>,
+}
+
+/// Builds one [`Fragment`] for a given question name.
+pub struct Encoder<'s> {
+    s: &'s mut Scratch,
     base: usize,
     qname_len: usize,
-    /// Compression table: a name suffix, where it sits in the message, whether it moves.
-    names: Vec<(Box<[u8]>, u16, bool)>,
-    relocs: Vec<u16>,
     section: Section,
     an: u16,
     ns: u16,
-    ar_ends: Vec<u16>,
-    rotate: Option<Rotation>,
-    /// Where the additional section starts, once it has been entered.
+    rotate: Rotation,
     required_mark: Option<usize>,
     full: bool,
 }
 
-impl Encoder {
+impl<'s> Encoder<'s> {
     /// Starts a fragment for responses whose question name is `qname`. With `pin_qname`
     /// the full question name is the answer owner for any longer question too (wildcards):
     /// pointers to it never move, pointers to its ancestors do.
-    pub fn new(qname: &Name, pin_qname: bool) -> Encoder {
+    pub fn new(s: &'s mut Scratch, qname: &Name, pin_qname: bool) -> Encoder<'s> {
+        s.buf.clear();
+        s.pool.clear();
+        s.names.clear();
+        s.relocs.clear();
+        s.ar_ends.clear();
         let wire = qname.as_wire();
-        let mut names = Vec::new();
         for off in label_offsets(wire) {
             let pinned = pin_qname && off == 0;
-            names.push((wire[off..].into(), (HEADER_LEN + off) as u16, !pinned));
+            let at = s.pool.len() as u32;
+            s.pool.extend_from_slice(&wire[off..]);
+            s.names.push((at, (wire.len() - off) as u16, (HEADER_LEN + off) as u16, !pinned));
         }
         Encoder {
-            buf: Vec::with_capacity(128),
+            s,
             base: HEADER_LEN + wire.len() + 4,
             qname_len: wire.len(),
-            names,
-            relocs: Vec::new(),
             section: Section::Answer,
             an: 0,
             ns: 0,
-            ar_ends: Vec::new(),
-            rotate: None,
+            rotate: Rotation::default(),
             required_mark: None,
             full: false,
         }
@@ -71,7 +84,7 @@ impl Encoder {
     pub fn section(&mut self, section: Section) {
         debug_assert!(section >= self.section);
         if section == Section::Additional && self.required_mark.is_none() {
-            self.required_mark = Some(self.buf.len());
+            self.required_mark = Some(self.s.buf.len());
         }
         self.section = section;
     }
@@ -81,49 +94,60 @@ impl Encoder {
         self.full
     }
 
+    fn find(&self, suffix: &[u8]) -> Option<(u16, bool)> {
+        self.s
+            .names
+            .iter()
+            .find(|(off, len, _, _)| &self.s.pool[*off as usize..*off as usize + *len as usize] == suffix)
+            .map(|&(_, _, at, moves)| (at, moves))
+    }
+
     fn name(&mut self, name: &Name, compress: bool) {
         let wire = name.as_wire();
         for off in label_offsets(wire) {
-            if compress && let Some(&(_, at, moves)) = self.names.iter().find(|(n, _, _)| **n == wire[off..]) {
+            if compress && let Some((at, moves)) = self.find(&wire[off..]) {
                 if moves {
-                    self.relocs.push(self.buf.len() as u16);
+                    self.s.relocs.push(self.s.buf.len() as u16);
                 }
-                self.buf.extend_from_slice(&(0xc000 | at).to_be_bytes());
+                self.s.buf.extend_from_slice(&(0xc000 | at).to_be_bytes());
                 return;
             }
-            let here = self.base + self.buf.len();
+            let here = self.base + self.s.buf.len();
             if compress && here <= MAX_POINTER_TARGET {
-                self.names.push((wire[off..].into(), here as u16, true));
+                let at = self.s.pool.len() as u32;
+                self.s.pool.extend_from_slice(&wire[off..]);
+                self.s.names.push((at, (wire.len() - off) as u16, here as u16, true));
             }
             let len = wire[off] as usize;
-            self.buf.extend_from_slice(&wire[off..off + 1 + len]);
+            self.s.buf.extend_from_slice(&wire[off..off + 1 + len]);
         }
-        self.buf.push(0);
+        self.s.buf.push(0);
     }
 
     /// Appends one record. Returns false (and adds nothing) once the size cap is reached.
     pub fn record(&mut self, owner: &Name, class: u16, ttl: u32, rdata: &RData) -> bool {
-        if self.buf.len() > MAX_FRAGMENT_LEN {
+        if self.s.buf.len() > MAX_FRAGMENT_LEN {
             self.full = true;
             return false;
         }
         self.name(owner, true);
-        self.buf.extend_from_slice(&rdata.rtype().to_be_bytes());
-        self.buf.extend_from_slice(&class.to_be_bytes());
-        self.buf.extend_from_slice(&ttl.to_be_bytes());
-        let len_at = self.buf.len();
-        self.buf.extend_from_slice(&[0, 0]);
+        let buf = &mut self.s.buf;
+        buf.extend_from_slice(&rdata.rtype().to_be_bytes());
+        buf.extend_from_slice(&class.to_be_bytes());
+        buf.extend_from_slice(&ttl.to_be_bytes());
+        let len_at = buf.len();
+        buf.extend_from_slice(&[0, 0]);
         match rdata {
-            RData::A(ip) => self.buf.extend_from_slice(&ip.octets()),
-            RData::Aaaa(ip) => self.buf.extend_from_slice(&ip.octets()),
+            RData::A(ip) => self.s.buf.extend_from_slice(&ip.octets()),
+            RData::Aaaa(ip) => self.s.buf.extend_from_slice(&ip.octets()),
             RData::Cname(n) | RData::Ns(n) | RData::Ptr(n) => self.name(n, true),
             RData::Mx { preference, exchange } => {
-                self.buf.extend_from_slice(&preference.to_be_bytes());
+                self.s.buf.extend_from_slice(&preference.to_be_bytes());
                 self.name(exchange, true);
             }
             RData::Srv { priority, weight, port, target } => {
                 for v in [priority, weight, port] {
-                    self.buf.extend_from_slice(&v.to_be_bytes());
+                    self.s.buf.extend_from_slice(&v.to_be_bytes());
                 }
                 // RFC 2782: the target is never compressed.
                 self.name(target, false);
@@ -132,17 +156,17 @@ impl Encoder {
                 self.name(&soa.mname, true);
                 self.name(&soa.rname, true);
                 for v in [soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum] {
-                    self.buf.extend_from_slice(&v.to_be_bytes());
+                    self.s.buf.extend_from_slice(&v.to_be_bytes());
                 }
             }
-            RData::Other { data, .. } => self.buf.extend_from_slice(data),
+            RData::Other { data, .. } => self.s.buf.extend_from_slice(data),
         }
-        let rdlen = (self.buf.len() - len_at - 2) as u16;
-        self.buf[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+        let rdlen = (self.s.buf.len() - len_at - 2) as u16;
+        self.s.buf[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
         match self.section {
             Section::Answer => self.an += 1,
             Section::Authority => self.ns += 1,
-            Section::Additional => self.ar_ends.push(self.buf.len() as u16),
+            Section::Additional => self.s.ar_ends.push(self.s.buf.len() as u16),
         }
         true
     }
@@ -150,42 +174,54 @@ impl Encoder {
     /// Appends an RRset with class IN. A/AAAA sets of more than one record in the answer
     /// section rotate per query when the set asks for it.
     pub fn rrset(&mut self, owner: &Name, set: &RRset) {
-        let start = self.buf.len();
-        let mut ends = Vec::with_capacity(set.rdata.len());
-        for rd in &set.rdata {
+        let start = self.s.buf.len();
+        let mut first_len = 0;
+        let mut same = true;
+        for (i, rd) in set.rdata.iter().enumerate() {
+            let before = self.s.buf.len();
             if !self.record(owner, CLASS_IN, set.ttl, rd) {
                 return;
             }
-            ends.push(self.buf.len());
+            let len = self.s.buf.len() - before;
+            if i == 0 {
+                first_len = len;
+            } else {
+                same &= len == first_len;
+            }
         }
         let rotatable = self.section == Section::Answer
             && set.rotate
-            && ends.len() > 1
-            && self.rotate.is_none()
+            && set.rdata.len() > 1
+            && self.rotate.count == 0
+            && same
             && matches!(set.rdata[0], RData::A(_) | RData::Aaaa(_));
         if rotatable {
-            let rec_len = ends[0] - start;
-            let same = ends.windows(2).all(|w| w[1] - w[0] == rec_len);
-            if same {
-                self.rotate = Some(Rotation { start: start as u16, count: ends.len() as u16, rec_len: rec_len as u16 });
-            }
+            self.rotate = Rotation { start: start as u16, count: set.rdata.len() as u16, rec_len: first_len as u16 };
         }
     }
 
-    /// Finishes the fragment.
-    pub fn finish(self, rcode: u8, aa: bool, source: Source) -> Fragment {
-        let required_len = match self.ar_ends.is_empty() {
-            true => self.buf.len(),
-            false => self.required_mark.unwrap_or(self.buf.len()),
+    /// Appends the fragment to `arena` and describes it.
+    pub fn finish(self, arena: &mut Arena, rcode: u8, aa: bool, source: Source) -> Fragment {
+        let s = self.s;
+        let required_len = match s.ar_ends.is_empty() {
+            true => s.buf.len(),
+            false => self.required_mark.unwrap_or(s.buf.len()),
         } as u16;
+        let start = arena.bytes.len() as u32;
+        arena.bytes.extend_from_slice(&s.buf);
+        let words = arena.words.len() as u32;
+        arena.words.extend_from_slice(&s.relocs);
+        arena.words.extend_from_slice(&s.ar_ends);
         Fragment {
-            bytes: self.buf.into_boxed_slice(),
-            relocs: self.relocs.into_boxed_slice(),
+            start,
+            len: s.buf.len() as u16,
+            required_len,
+            words,
+            relocs: s.relocs.len() as u16,
+            ar: s.ar_ends.len() as u16,
             build_qname_len: self.qname_len as u16,
             an: self.an,
             ns: self.ns,
-            required_len,
-            ar_ends: self.ar_ends.into_boxed_slice(),
             rotate: self.rotate,
             rcode,
             aa,

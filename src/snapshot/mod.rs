@@ -18,57 +18,53 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::dns::name::{Name, label_offsets};
+use std::hash::BuildHasher;
+
 use crate::dns::types::*;
-use fragment::Fragment;
+use fragment::{Arena, Fragment};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// The responses for every query type at one name.
-#[derive(Debug)]
-pub struct Answers {
-    /// Answers for the types present (or reached through a CNAME chain).
-    pub by_type: Box<[(u16, Fragment)]>,
-    /// Answer for every other type: the CNAME chain without a final RRset, or `None` for
+/// Marks an absent fragment or wildcard index.
+pub const NONE: u32 = u32::MAX;
+
+/// The responses for every query type at one name: a run of `(qtype, fragment)` pairs in
+/// the zone's type table, plus the answers for other types and for ANY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerSet {
+    /// First entry in `ZoneSnap::types`.
+    pub types_start: u32,
+    /// Number of entries.
+    pub types_len: u16,
+    /// Fragment for any other type: the CNAME chain without a final RRset, or [`NONE`] for
     /// the zone's shared NODATA.
-    pub default: Option<Fragment>,
-    /// Index into `by_type` of the RRset an ANY query gets (RFC 8482), if any.
-    pub any: Option<u16>,
+    pub default: u32,
+    /// Fragment for ANY (RFC 8482: one RRset), or [`NONE`] for NODATA.
+    pub any: u32,
 }
 
-impl Answers {
-    /// The response for `qtype`; `nodata` is the zone's shared NODATA answer.
-    #[inline]
-    pub fn get<'a>(&'a self, qtype: u16, nodata: &'a Fragment) -> &'a Fragment {
-        let default = self.default.as_ref().unwrap_or(nodata);
-        if qtype == TYPE_ANY {
-            return match self.any {
-                Some(i) => &self.by_type[i as usize].1,
-                None => default,
-            };
-        }
-        self.by_type.iter().find(|(t, _)| *t == qtype).map_or(default, |(_, f)| f)
-    }
+impl AnswerSet {
+    /// An empty non-terminal: NODATA for everything.
+    pub const EMPTY: AnswerSet = AnswerSet { types_start: 0, types_len: 0, default: NONE, any: NONE };
 }
 
 /// One name in a zone's table.
-#[derive(Debug)]
-pub enum Node {
-    /// A name we answer for (possibly an empty non-terminal).
-    Auth {
-        /// Answers at the name itself.
-        answers: Answers,
-        /// Answers synthesised from `*.<name>` for names below it that do not exist.
-        wildcard: Option<Box<Answers>>,
-    },
-    /// A delegation point: the name and everything below it is referred, except DS at the
-    /// cut, which the parent side answers (NODATA here).
-    Cut {
-        /// The referral (NS in authority, glue in additional, AA clear).
-        referral: Fragment,
-    },
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRec {
+    /// Start of the name in `ZoneSnap::names`.
+    pub name_start: u32,
+    /// Length of the wire name.
+    pub name_len: u16,
+    /// Answers at the name itself.
+    pub answers: AnswerSet,
+    /// Index into `ZoneSnap::wildcards` of the answers synthesised from `*.<name>`, or [`NONE`].
+    pub wildcard: u32,
+    /// For a delegation point: the referral fragment (the name and everything below it is
+    /// referred, except DS at the cut, answered NODATA here). [`NONE`] otherwise.
+    pub referral: u32,
 }
 
-/// One zone, compiled.
+/// One zone, compiled: every name in a hash table, every response pre-encoded in one arena.
 #[derive(Debug)]
 pub struct ZoneSnap {
     /// The apex.
@@ -79,23 +75,64 @@ pub struct ZoneSnap {
     pub serial: u32,
     /// Resource records in the zone, SOA included.
     pub record_count: usize,
-    /// Every existing name, lower-cased wire form.
-    pub nodes: FastMap<Box<[u8]>, Node>,
+    /// Encoded fragments.
+    pub arena: Arena,
+    /// Every fragment of the zone.
+    pub frags: Vec<Fragment>,
+    /// `(qtype, fragment)` runs referenced by [`AnswerSet`]s.
+    pub types: Vec<(u16, u32)>,
+    /// Wire names of all nodes, back to back.
+    pub names: Vec<u8>,
+    /// Every existing name (with data, an empty non-terminal or a cut).
+    pub nodes: Vec<NodeRec>,
+    /// Wildcard answer sets.
+    pub wildcards: Vec<AnswerSet>,
+    /// Node indexes by name hash.
+    pub index: hashbrown::HashTable<u32>,
+    /// Hasher for `index`.
+    pub hasher: foldhash::fast::RandomState,
     /// NXDOMAIN, encoded for the apex and relocated for longer names.
-    pub nxdomain: Fragment,
-    /// NODATA (NOERROR, SOA in authority), shared by every name the same way.
-    pub nodata: Fragment,
+    pub nxdomain: u32,
+    /// NODATA (NOERROR, SOA in authority), shared by every name.
+    pub nodata: u32,
 }
 
 impl ZoneSnap {
+    /// The node of an exact name.
+    #[inline]
+    pub fn node(&self, name: &[u8]) -> Option<&NodeRec> {
+        let hash = self.hasher.hash_one(name);
+        self.index
+            .find(hash, |&i| {
+                let n = &self.nodes[i as usize];
+                &self.names[n.name_start as usize..n.name_start as usize + n.name_len as usize] == name
+            })
+            .map(|&i| &self.nodes[i as usize])
+    }
+
+    #[inline]
+    fn answer(&self, set: &AnswerSet, qtype: u16) -> &Fragment {
+        let default = if set.default == NONE { self.nodata } else { set.default };
+        let id = if qtype == TYPE_ANY {
+            if set.any == NONE { default } else { set.any }
+        } else {
+            let start = set.types_start as usize;
+            self.types[start..start + set.types_len as usize]
+                .iter()
+                .find(|(t, _)| *t == qtype)
+                .map_or(default, |&(_, f)| f)
+        };
+        &self.frags[id as usize]
+    }
+
     /// The response for a name inside this zone.
     #[inline]
     pub fn lookup(&self, qname: &[u8], qtype: u16) -> &Fragment {
-        if let Some(node) = self.nodes.get(qname) {
-            return match node {
-                Node::Auth { answers, .. } => answers.get(qtype, &self.nodata),
-                Node::Cut { .. } if qtype == TYPE_DS => &self.nodata,
-                Node::Cut { referral } => referral,
+        if let Some(node) = self.node(qname) {
+            return match node.referral {
+                NONE => self.answer(&node.answers, qtype),
+                _ if qtype == TYPE_DS => &self.frags[self.nodata as usize],
+                referral => &self.frags[referral as usize],
             };
         }
         // The first existing ancestor is the closest encloser: a cut refers, a wildcard
@@ -104,15 +141,17 @@ impl ZoneSnap {
             if qname.len() - off < self.apex_len {
                 break;
             }
-            if let Some(node) = self.nodes.get(&qname[off..]) {
-                return match node {
-                    Node::Cut { referral, .. } => referral,
-                    Node::Auth { wildcard: Some(w), .. } => w.get(qtype, &self.nodata),
-                    Node::Auth { .. } => &self.nxdomain,
+            if let Some(node) = self.node(&qname[off..]) {
+                return if node.referral != NONE {
+                    &self.frags[node.referral as usize]
+                } else if node.wildcard != NONE {
+                    self.answer(&self.wildcards[node.wildcard as usize], qtype)
+                } else {
+                    &self.frags[self.nxdomain as usize]
                 };
             }
         }
-        &self.nxdomain
+        &self.frags[self.nxdomain as usize]
     }
 }
 
@@ -140,6 +179,8 @@ pub struct Snapshot {
     pub settings: ServerSettings,
     /// CHAOS-class TXT answers (`version.bind`, `id.server`, ...), by wire name.
     pub chaos: Box<[(Box<[u8]>, Fragment)]>,
+    /// The bytes of the CHAOS answers.
+    pub chaos_arena: Arena,
 }
 
 impl Snapshot {
@@ -149,12 +190,14 @@ impl Snapshot {
         zones: Vec<Arc<ZoneSnap>>,
         settings: ServerSettings,
         chaos: Vec<(Name, Fragment)>,
+        chaos_arena: Arena,
     ) -> Snapshot {
         Snapshot {
             generation,
             zones: zones.into_iter().map(|z| (z.apex.as_wire().into(), z)).collect(),
             settings,
             chaos: chaos.into_iter().map(|(n, f)| (n.as_wire().into(), f)).collect(),
+            chaos_arena,
         }
     }
 

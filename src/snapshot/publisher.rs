@@ -15,10 +15,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::config::{Config, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
-use crate::snapshot::build::build_zone;
-use crate::snapshot::encode::Encoder;
-use crate::snapshot::fragment::Fragment;
-use crate::snapshot::records::{RData, RRset, Source, ZoneData};
+use std::borrow::Cow;
+
+use crate::snapshot::build::{ZoneInput, build_zone};
+use crate::snapshot::encode::{Encoder, Scratch};
+use crate::snapshot::fragment::{Arena, Fragment};
+use crate::snapshot::records::{RData, RRset, Source, TypeMap, ZoneData};
 use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, ZoneSnap};
 use crate::sources::controller::api::Nodes;
 
@@ -55,7 +57,13 @@ impl Publisher {
     /// Builds the first snapshot.
     pub fn new(config: &Config, dynamic: &HashMap<Name, Nodes>) -> Publisher {
         let mut p = Publisher {
-            handle: SnapshotHandle::new(Snapshot::new(0, Vec::new(), ServerSettings::default(), Vec::new())),
+            handle: SnapshotHandle::new(Snapshot::new(
+                0,
+                Vec::new(),
+                ServerSettings::default(),
+                Vec::new(),
+                Arena::default(),
+            )),
             generation: 0,
             zones: HashMap::new(),
         };
@@ -97,7 +105,8 @@ impl Publisher {
         }
         self.zones = next;
         let zones = self.zones.values().map(|p| Arc::clone(&p.snap)).collect();
-        self.handle.publish(Snapshot::new(self.generation, zones, settings(config), chaos(config)));
+        let (chaos, chaos_arena) = chaos(config);
+        self.handle.publish(Snapshot::new(self.generation, zones, settings(config), chaos, chaos_arena));
         reports
     }
 }
@@ -106,33 +115,68 @@ fn now_unix() -> u32 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
 }
 
-/// Static data with dynamic records added beneath it: on the same name and type, or a CNAME
-/// against other data, the static side wins and the dynamic set is counted as a conflict.
-pub fn merge(static_data: &ZoneData, dynamic: Option<&Nodes>) -> (ZoneData, Vec<(Name, u16)>) {
-    let mut data = static_data.clone();
+/// Static data with dynamic records added beneath it, borrowed where a name comes from one
+/// side only. On the same name and type, or a CNAME against other data, the static side
+/// wins and the dynamic set is counted as a conflict.
+pub fn merge<'a>(
+    static_data: &'a ZoneData,
+    dynamic: Option<&'a Nodes>,
+) -> (Vec<(&'a Name, Cow<'a, TypeMap>)>, Vec<(Name, u16)>) {
+    let mut merged = Vec::with_capacity(static_data.nodes.len() + dynamic.map_or(0, |d| d.len()));
     let mut conflicts = Vec::new();
-    for (owner, types) in dynamic.into_iter().flatten() {
-        let node = data.nodes.entry(owner.clone()).or_default();
-        for (&rtype, set) in types {
-            let clash = node.contains_key(&rtype)
-                || (rtype == TYPE_CNAME && !node.is_empty())
-                || node.contains_key(&TYPE_CNAME)
-                || (*owner == data.apex && rtype == TYPE_CNAME);
-            if clash {
-                conflicts.push((owner.clone(), rtype));
-            } else {
-                node.insert(rtype, set.clone());
+    let mut st = static_data.nodes.iter().peekable();
+    let mut dy = dynamic.into_iter().flatten().peekable();
+    loop {
+        let order = match (st.peek(), dy.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let (n, t) = st.next().expect("peeked");
+                merged.push((n, Cow::Borrowed(t)));
+            }
+            std::cmp::Ordering::Greater => {
+                let (n, t) = dy.next().expect("peeked");
+                let t = if *n == static_data.apex && t.contains_key(&TYPE_CNAME) {
+                    conflicts.push((n.clone(), TYPE_CNAME));
+                    let mut t = t.clone();
+                    t.remove(&TYPE_CNAME);
+                    Cow::Owned(t)
+                } else {
+                    Cow::Borrowed(t)
+                };
+                if !t.is_empty() {
+                    merged.push((n, t));
+                }
+            }
+            std::cmp::Ordering::Equal => {
+                let (n, s) = st.next().expect("peeked");
+                let (_, d) = dy.next().expect("peeked");
+                let mut both = s.clone();
+                for (&rtype, set) in d {
+                    let clash = both.contains_key(&rtype)
+                        || (rtype == TYPE_CNAME && !both.is_empty())
+                        || both.contains_key(&TYPE_CNAME);
+                    if clash {
+                        conflicts.push((n.clone(), rtype));
+                    } else {
+                        both.insert(rtype, set.clone());
+                    }
+                }
+                merged.push((n, Cow::Owned(both)));
             }
         }
-        if node.is_empty() {
-            data.nodes.remove(owner);
-        }
     }
-    (data, conflicts)
+    // Names outside the zone never reach the builder.
+    merged.retain(|(n, _)| n.is_within(&static_data.apex));
+    (merged, conflicts)
 }
 
 fn compile(zone: &ZoneConfig, dynamic: Option<&Nodes>, last: Option<&Published>) -> (Published, ZoneReport) {
-    let (mut data, conflicts) = merge(&zone.data, dynamic);
+    let (nodes, conflicts) = merge(&zone.data, dynamic);
     if !conflicts.is_empty() {
         let first: Vec<String> = conflicts.iter().take(5).map(|(n, t)| format!("{n} {}", type_name(*t))).collect();
         tracing::warn!(
@@ -142,18 +186,20 @@ fn compile(zone: &ZoneConfig, dynamic: Option<&Nodes>, last: Option<&Published>)
             "dynamic records clash with static ones; the static records win"
         );
     }
-    data.soa.serial = 0;
+    let mut soa = zone.data.soa.clone();
+    soa.serial = 0;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    data.hash(&mut hasher);
+    (&soa, zone.data.soa_ttl, &nodes).hash(&mut hasher);
     let content = hasher.finish();
-    let serial = match (zone.serial, last) {
+    soa.serial = match (zone.serial, last) {
         (Some(fixed), _) => fixed,
         (None, Some(last)) if last.content == content => last.serial,
         (None, Some(last)) => now_unix().max(last.serial.wrapping_add(1)),
         (None, None) => now_unix(),
     };
-    data.soa.serial = serial;
-    let snap = Arc::new(build_zone(&data));
+    let serial = soa.serial;
+    let input = ZoneInput { apex: &zone.apex, soa, soa_ttl: zone.data.soa_ttl, nodes: &nodes };
+    let snap = Arc::new(build_zone(&input));
     (Published { content, serial, snap }, ZoneReport { conflicts: conflicts.len() })
 }
 
@@ -167,30 +213,30 @@ fn settings(config: &Config) -> ServerSettings {
     }
 }
 
-fn chaos(config: &Config) -> Vec<(Name, Fragment)> {
+fn chaos(config: &Config) -> (Vec<(Name, Fragment)>, Arena) {
     let server = &config.server;
     let mut chaos = Vec::new();
+    let mut arena = Arena::default();
+    let mut scratch = Scratch::default();
     for (names, value) in
         [(["version.bind.", "version.server."], &server.version), (["id.server.", "hostname.bind."], &server.identity)]
     {
-        if let Some(value) = value {
+        if let Some(text) = value {
+            // One TXT character-string (at most 255 bytes, checked by the config).
+            let mut data = Vec::with_capacity(text.len() + 1);
+            data.push(text.len() as u8);
+            data.extend_from_slice(text.as_bytes());
+            let rdata = RData::Other { rtype: TYPE_TXT, data: data.into_boxed_slice() };
             for name in names {
                 let name = Name::parse(name, None).expect("static name");
-                chaos.push((name.clone(), chaos_txt(&name, value)));
+                let mut enc = Encoder::new(&mut scratch, &name, false);
+                enc.record(&name, CLASS_CH, 0, &rdata);
+                let f = enc.finish(&mut arena, RCODE_NOERROR, true, Source::Static);
+                chaos.push((name, f));
             }
         }
     }
-    chaos
-}
-
-/// A CHAOS-class TXT answer holding `text` (at most 255 bytes, checked by the config).
-fn chaos_txt(name: &Name, text: &str) -> Fragment {
-    let mut data = Vec::with_capacity(text.len() + 1);
-    data.push(text.len() as u8);
-    data.extend_from_slice(text.as_bytes());
-    let mut enc = Encoder::new(name, false);
-    enc.record(name, CLASS_CH, 0, &RData::Other { rtype: TYPE_TXT, data: data.into_boxed_slice() });
-    enc.finish(RCODE_NOERROR, true, Source::Static)
+    (chaos, arena)
 }
 
 /// An A RRset from a controller-like source, for tests and benchmarks.
