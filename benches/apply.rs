@@ -11,6 +11,7 @@ use gslbd::inputs::Inputs;
 use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
 use gslbd::sources::controller::api::{Payload, ResponseJson};
 
+
 const RECORDS: usize = 100_000;
 const ROUNDS: usize = 3;
 
@@ -74,19 +75,29 @@ fn main() {
         let payload =
             Payload { zone: json.zone.unwrap(), version_hash: json.version_hash.unwrap(), records: json.records };
         let decoded = start.elapsed();
-        inputs.sync_accepted(&apex, &payload);
+        let dir = inputs.sync_accepted(&apex, &payload).expect("zone configured");
         let applied = start.elapsed();
         let snap = handle.load();
+        let zone_bytes = snap.zone(&apex).map_or(0, |z| z.heap_bytes());
+        println!("  zone snapshot heap: {:.1} MB = {} bytes/record; Fragment={}B NodeRec={}B", zone_bytes as f64 / 1e6, zone_bytes / RECORDS,
+            std::mem::size_of::<gslbd::snapshot::fragment::Fragment>(), std::mem::size_of::<gslbd::snapshot::NodeRec>());
         let answer = Responder::default().respond(&snap, &query, &mut out, Transport::Udp).unwrap();
         assert_eq!(answer.rcode, 0);
         assert_eq!(u16::from_be_bytes([out[6], out[7]]), 2, "the new data answers");
-        drop((snap, payload, bytes));
+        drop(snap);
+        let persist_start = Instant::now();
+        gslbd::sources::controller::state_file::save(&dir, &apex, &payload).unwrap();
+        let persisted = persist_start.elapsed();
+        drop((payload, bytes));
+        // Let the reclaim thread free the replaced data before measuring what is held.
+        std::thread::sleep(std::time::Duration::from_millis(300));
         trim();
         let held = rss_bytes().saturating_sub(base);
         println!(
-            "round={round} decode_ms={:.1} apply_total_ms={:.1} (convert+build+publish+persist) rss_delta_mb={:.1} bytes_per_record={}",
+            "round={round} decode_ms={:.1} applied_ms={:.1} (decode+convert+merge+build+publish) persist_ms={:.1} rss_delta_mb={:.1} bytes_per_record={}",
             decoded.as_secs_f64() * 1e3,
             applied.as_secs_f64() * 1e3,
+            persisted.as_secs_f64() * 1e3,
             held as f64 / 1e6,
             held / RECORDS
         );

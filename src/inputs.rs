@@ -204,10 +204,11 @@ impl Inputs {
         }
     }
 
-    /// Accepts a full record set from the controller: converts it, swaps it in, persists it.
-    /// Returns how many records were skipped.
-    pub fn sync_accepted(&mut self, zone: &Name, payload: &Payload) -> usize {
-        let Some(cfg) = self.config.zones.iter().find(|z| z.apex == *zone) else { return 0 };
+    /// Accepts a full record set from the controller: converts it and swaps it in. Returns
+    /// the state directory to persist it in (outside the lock, after DNS sees the data), or
+    /// `None` when the zone is no longer configured.
+    pub fn sync_accepted(&mut self, zone: &Name, payload: &Payload) -> Option<std::path::PathBuf> {
+        let cfg = self.config.zones.iter().find(|z| z.apex == *zone)?;
         let converted = api::convert(&payload.records, zone, cfg.default_ttl);
         if payload.records.is_empty() {
             tracing::warn!(zone = %zone, version_hash = %payload.version_hash, "controller sent an empty record set; the zone now has no controller records");
@@ -222,7 +223,9 @@ impl Inputs {
             );
         }
         let names = converted.nodes.len();
-        self.controller.insert(zone.clone(), converted.nodes);
+        if let Some(old) = self.controller.insert(zone.clone(), converted.nodes) {
+            crate::snapshot::reclaim::later(old);
+        }
         self.rebuild(Rebuild::Zone(zone));
         if let Some(st) = self.status.get_mut(zone) {
             st.origin = DataOrigin::Controller;
@@ -232,12 +235,19 @@ impl Inputs {
             st.last_error = None;
             st.skipped_records += converted.skipped_records as u64;
         }
-        // Persist after the swap: DNS sees the new data first; a failed write only costs
-        // the restart guarantee, so it is logged rather than fatal.
-        if let Err(e) = state_file::save(&self.config.state.dir, zone, payload) {
-            tracing::error!(zone = %zone, dir = %self.config.state.dir.display(), error = %e, "cannot write the state file");
-        }
         tracing::info!(zone = %zone, version_hash = %payload.version_hash, names, "controller data applied");
-        converted.skipped_records
+        Some(self.config.state.dir.clone())
+    }
+
+    /// Accepts a controller record set and then writes it as the zone's last-known-good
+    /// state; the lock is held only for the swap.
+    pub fn accept_and_persist(shared: &SharedInputs, zone: &Name, payload: &Payload) {
+        let dir = shared.lock().expect("inputs lock").sync_accepted(zone, payload);
+        // A failed write only costs the restart guarantee, so it is logged, not fatal.
+        if let Some(dir) = dir
+            && let Err(e) = state_file::save(&dir, zone, payload)
+        {
+            tracing::error!(zone = %zone, dir = %dir.display(), error = %e, "cannot write the state file");
+        }
     }
 }

@@ -65,7 +65,12 @@ impl Name {
             Some(body) => (body, true),
             None => (text, false),
         };
-        let mut wire = Vec::with_capacity(text.len() + 2);
+        // Exact size, so the final boxing does not reallocate.
+        let tail = match (absolute, origin) {
+            (false, Some(origin)) => origin.wire_len(),
+            _ => 1,
+        };
+        let mut wire = Vec::with_capacity(body.len() + 1 + tail);
         for label in body.split('.') {
             if label.is_empty() {
                 return Err(NameError::EmptyLabel(text.to_string()));

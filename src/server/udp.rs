@@ -40,7 +40,11 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         let (n, peer) = match socket.recv_from(&mut req) {
             Ok(v) => v,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                // Idle: let go of a replaced snapshot so the reclaim thread can free it.
+                cache.load();
+                continue;
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "udp receive failed");
                 continue;

@@ -7,7 +7,7 @@
 //! reusable scratch buffers and one arena, so a 100,000-name zone costs few allocations.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::dns::name::{Name, is_within, label_offsets};
 use std::hash::BuildHasher;
@@ -17,6 +17,8 @@ use crate::snapshot::encode::{Encoder, Scratch, Section};
 use crate::snapshot::fragment::{Arena, Fragment};
 use crate::snapshot::records::{RData, RRset, Soa, Source, TypeMap};
 use crate::snapshot::{AnswerSet, NONE, NodeRec, ZoneSnap};
+
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// Longest CNAME chain followed inside a zone.
 const MAX_CHAIN: usize = 8;
@@ -63,11 +65,13 @@ impl Out {
 
 struct ZoneBuilder<'a> {
     input: &'a ZoneInput<'a>,
+    /// Input position of every name with data.
+    by_name: HashMap<&'a [u8], usize, foldhash::fast::RandomState>,
     apex_types: TypeMap,
     /// Wire names of delegation points.
-    cuts: HashSet<&'a [u8]>,
+    cuts: FastSet<&'a [u8]>,
     /// Every existing wire name (with data, empty non-terminal or cut), occluded ones excluded.
-    existing: HashSet<&'a [u8]>,
+    existing: FastSet<&'a [u8]>,
     negative_soa: RRset,
 }
 
@@ -80,9 +84,13 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         source: Source::Static,
         rotate: false,
     };
-    let mut apex_types = lookup(input.nodes, apex.as_wire()).cloned().unwrap_or_default();
+    let mut by_name = HashMap::with_capacity_and_hasher(input.nodes.len(), Default::default());
+    for (i, (name, _)) in input.nodes.iter().enumerate() {
+        by_name.insert(name.as_wire(), i);
+    }
+    let mut apex_types = by_name.get(apex.as_wire()).map(|&i| (*input.nodes[i].1).clone()).unwrap_or_default();
     apex_types.insert(TYPE_SOA, soa_set(input.soa_ttl));
-    let cuts: HashSet<&[u8]> = input
+    let cuts: FastSet<&[u8]> = input
         .nodes
         .iter()
         .filter(|(name, types)| *name != apex && types.contains_key(&TYPE_NS) && name.is_within(apex))
@@ -90,9 +98,10 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         .collect();
     let mut b = ZoneBuilder {
         input,
+        by_name,
         apex_types,
         cuts,
-        existing: HashSet::with_capacity(input.nodes.len() + 1),
+        existing: FastSet::with_capacity_and_hasher(input.nodes.len() + 1, Default::default()),
         negative_soa: soa_set(input.soa_ttl.min(input.soa.minimum)),
     };
     b.existing.insert(apex.as_wire());
@@ -189,12 +198,12 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
     }
 }
 
-/// Binary search in the sorted input.
-fn lookup<'a>(nodes: &'a [(&'a Name, Cow<'a, TypeMap>)], wire: &[u8]) -> Option<&'a TypeMap> {
-    nodes.binary_search_by(|(n, _)| n.as_wire().cmp(wire)).ok().map(|i| &*nodes[i].1)
-}
-
 impl<'a> ZoneBuilder<'a> {
+    /// The input's data at a wire name, occluded or not.
+    fn lookup(&self, wire: &[u8]) -> Option<&'a TypeMap> {
+        self.by_name.get(wire).map(|&i| &*self.input.nodes[i].1)
+    }
+
     /// True when a zone cut lies strictly above `wire` (the name is glue or below a delegation).
     fn occluded(&self, wire: &[u8]) -> bool {
         if self.cuts.is_empty() {
@@ -209,8 +218,7 @@ impl<'a> ZoneBuilder<'a> {
 
     /// The input's own `Name` for a wire name that has data.
     fn data_name(&self, wire: &[u8]) -> Option<&'a Name> {
-        let nodes = self.input.nodes;
-        nodes.binary_search_by(|(n, _)| n.as_wire().cmp(wire)).ok().map(|i| nodes[i].0)
+        self.by_name.get(wire).map(|&i| self.input.nodes[i].0)
     }
 
     fn owned_name(&self, wire: &[u8]) -> &'a Name {
@@ -226,7 +234,7 @@ impl<'a> ZoneBuilder<'a> {
         if self.cuts.contains(wire) || self.occluded(wire) {
             return None;
         }
-        lookup(self.input.nodes, wire)
+        self.lookup(wire)
     }
 
     fn answers(&self, name: &Name, pin: bool, out: &mut Out) -> AnswerSet {
@@ -341,7 +349,7 @@ impl<'a> ZoneBuilder<'a> {
                 continue;
             }
             done.push(target);
-            let types = if glue { lookup(self.input.nodes, target.as_wire()) } else { self.types(target) };
+            let types = if glue { self.lookup(target.as_wire()) } else { self.types(target) };
             let Some(types) = types else { continue };
             for rtype in [TYPE_A, TYPE_AAAA] {
                 if let Some(addrs) = types.get(&rtype) {
@@ -353,7 +361,7 @@ impl<'a> ZoneBuilder<'a> {
     }
 
     fn referral(&self, cut: &Name, out: &mut Out) -> u32 {
-        let ns = &lookup(self.input.nodes, cut.as_wire()).expect("cut has data")[&TYPE_NS];
+        let ns = &self.lookup(cut.as_wire()).expect("cut has data")[&TYPE_NS];
         let mut enc = Encoder::new(&mut out.scratch, cut, false);
         enc.section(Section::Authority);
         enc.rrset(cut, ns);

@@ -10,6 +10,7 @@ pub mod build;
 pub mod encode;
 pub mod fragment;
 pub mod publisher;
+pub mod reclaim;
 pub mod records;
 
 use std::collections::HashMap;
@@ -98,6 +99,19 @@ pub struct ZoneSnap {
 }
 
 impl ZoneSnap {
+    /// Heap bytes held by this zone (tables and arenas), for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.arena.bytes.capacity()
+            + self.arena.words.capacity() * 2
+            + self.frags.capacity() * size_of::<Fragment>()
+            + self.types.capacity() * size_of::<(u16, u32)>()
+            + self.names.capacity()
+            + self.nodes.capacity() * size_of::<NodeRec>()
+            + self.wildcards.capacity() * size_of::<AnswerSet>()
+            + self.index.capacity() * (size_of::<u32>() + 1)
+    }
+
     /// The node of an exact name.
     #[inline]
     pub fn node(&self, name: &[u8]) -> Option<&NodeRec> {
@@ -235,8 +249,9 @@ impl SnapshotHandle {
         arc_swap::Cache::new(Arc::clone(&self.0))
     }
 
-    /// Replaces the snapshot; readers see the new one on their next load.
+    /// Replaces the snapshot; readers see the new one on their next load. The old one is
+    /// freed on the reclaim thread.
     pub fn publish(&self, next: Snapshot) {
-        self.0.store(Arc::new(next));
+        reclaim::snapshot(self.0.swap(Arc::new(next)));
     }
 }

@@ -89,11 +89,11 @@ impl Converted {
 /// Parses a controller name as an absolute name (a trailing dot is optional).
 pub fn parse_absolute(name: &str) -> Option<Name> {
     let n = name.trim();
-    let n = n.strip_suffix('.').unwrap_or(n);
-    if n.is_empty() {
+    if n.is_empty() || n == "." {
         return None;
     }
-    Name::parse(&format!("{n}."), None).ok()
+    // Without an origin every name is absolute, with or without the trailing dot.
+    Name::parse(n, None).ok()
 }
 
 /// The zone name as the controller API writes it: no trailing dot.
@@ -105,6 +105,18 @@ pub fn api_zone(apex: &Name) -> String {
 pub fn same_zone(field: &str, apex: &Name) -> bool {
     parse_absolute(field).is_some_and(|n| n == *apex)
         || (apex.is_root() && field.trim().trim_end_matches('.').is_empty())
+}
+
+/// Removes repeated entries, keeping the first of each (sets are small).
+fn dedup_in_order(rdata: &mut Vec<RData>) {
+    let mut i = 1;
+    while i < rdata.len() {
+        if rdata[..i].contains(&rdata[i]) {
+            rdata.remove(i);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 /// Converts controller records for the zone at `apex`.
@@ -160,17 +172,21 @@ pub fn convert(records: &[RecordJson], apex: &Name, default_ttl: u32) -> Convert
             }
             (rtype, rdata)
         };
-        let set = out.nodes.entry(owner).or_default().get_or_insert_with(rtype, || RRset {
-            ttl,
-            rdata: Vec::new(),
-            source: Source::Controller,
-            rotate: true,
-        });
-        // Duplicate entries for one name and type merge; one TTL per RRset, the lowest.
-        set.ttl = set.ttl.min(ttl);
-        for rd in rdata {
-            if !set.rdata.contains(&rd) {
-                set.rdata.push(rd);
+        let types = out.nodes.entry(owner).or_default();
+        match types.get_mut(&rtype) {
+            // Duplicate entries for one name and type merge; one TTL per RRset, the lowest.
+            Some(set) => {
+                set.ttl = set.ttl.min(ttl);
+                for rd in rdata {
+                    if !set.rdata.contains(&rd) {
+                        set.rdata.push(rd);
+                    }
+                }
+            }
+            None => {
+                let mut rdata = rdata;
+                dedup_in_order(&mut rdata);
+                types.insert(rtype, RRset { ttl, rdata, source: Source::Controller, rotate: true });
             }
         }
     }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ControllerConfig;
 use crate::dns::name::Name;
-use crate::inputs::{SharedInputs, SyncKind};
+use crate::inputs::{Inputs, SharedInputs, SyncKind};
 use client::ControllerClient;
 
 /// First retry delay after a failure.
@@ -51,10 +51,7 @@ pub async fn run(zone: Name, cfg: ControllerConfig, inputs: SharedInputs, shutdo
                 version = Some(payload.version_hash.clone());
                 let (shared, apex) = (inputs.clone(), zone.clone());
                 // Conversion, compilation and the fsync are blocking work.
-                let _ = tokio::task::spawn_blocking(move || {
-                    shared.lock().expect("inputs lock").sync_accepted(&apex, &payload);
-                })
-                .await;
+                let _ = tokio::task::spawn_blocking(move || Inputs::accept_and_persist(&shared, &apex, &payload)).await;
                 tracing::debug!(zone = %zone, kind = kind.as_str(), took_ms = took.as_millis() as u64, "controller sync applied");
             }
             Ok(None) => {
