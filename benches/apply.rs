@@ -85,8 +85,12 @@ fn main() {
         assert_eq!(answer.rcode, 0);
         assert_eq!(u16::from_be_bytes([out[6], out[7]]), 2, "the new data answers");
         drop(snap);
+        // What `Inputs::accept_and_persist` does after the swap: pack, write, hold the pack.
         let persist_start = Instant::now();
-        gslbd::sources::controller::state_file::save(&dir, &apex, &payload).unwrap();
+        let packed = serde_json::to_vec(&payload.records).unwrap().into_boxed_slice();
+        gslbd::sources::controller::state_file::save_packed(&dir, &apex, &payload.zone, &payload.version_hash, &packed)
+            .unwrap();
+        inputs.store_packed(&apex, &payload.version_hash, packed);
         let persisted = persist_start.elapsed();
         drop((payload, bytes));
         // Let the reclaim thread free the replaced data before measuring what is held.

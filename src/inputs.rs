@@ -99,10 +99,25 @@ impl SyncKind {
     }
 }
 
+/// A controller zone's records between rebuilds.
+enum Held {
+    /// Just converted, until the compact form is stored.
+    Converted(Nodes),
+    /// The record list as JSON (what the state file holds): a few dozen bytes per record
+    /// instead of hundreds, converted again only when the zone must be rebuilt for another
+    /// reason (a config reload).
+    Packed(Box<[u8]>),
+}
+
+struct HeldZone {
+    version_hash: String,
+    held: Held,
+}
+
 /// Everything the snapshot is built from.
 pub struct Inputs {
     config: Arc<Config>,
-    controller: HashMap<Name, Nodes>,
+    controller: HashMap<Name, HeldZone>,
     status: HashMap<Name, SyncStatus>,
     publisher: Publisher,
 }
@@ -127,9 +142,10 @@ impl Inputs {
                         "serving last-known-good controller data from disk until the controller answers"
                     );
                     st.origin = DataOrigin::Disk;
-                    st.version_hash = Some(payload.version_hash);
                     st.records = converted.nodes.len();
-                    controller.insert(zone.apex.clone(), converted.nodes);
+                    let held = Held::Packed(pack(&payload));
+                    st.version_hash = Some(payload.version_hash.clone());
+                    controller.insert(zone.apex.clone(), HeldZone { version_hash: payload.version_hash, held });
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -138,7 +154,9 @@ impl Inputs {
             }
             status.insert(zone.apex.clone(), st);
         }
-        let publisher = Publisher::new(&config, &controller);
+        let converted = unpack_all(&config, &controller);
+        let publisher = Publisher::new(&config, &borrow_all(&controller, &converted));
+        drop(converted);
         Inputs { config: Arc::new(config), controller, status, publisher }
     }
 
@@ -170,7 +188,14 @@ impl Inputs {
     }
 
     fn rebuild(&mut self, which: Rebuild<'_>) {
-        let reports = self.publisher.publish(&self.config, &self.controller, which);
+        let converted = match which {
+            Rebuild::All => unpack_all(&self.config, &self.controller),
+            Rebuild::Zone(_) => HashMap::new(),
+        };
+        let dynamic = borrow_all(&self.controller, &converted);
+        let reports = self.publisher.publish(&self.config, &dynamic, which);
+        drop(dynamic);
+        crate::snapshot::reclaim::later(converted);
         for (zone, report) in reports {
             if let Some(st) = self.status.get_mut(&zone) {
                 st.conflicts += report.conflicts as u64;
@@ -223,8 +248,9 @@ impl Inputs {
             );
         }
         let names = converted.nodes.len();
-        if let Some(old) = self.controller.insert(zone.clone(), converted.nodes) {
-            crate::snapshot::reclaim::later(old);
+        let fresh = HeldZone { version_hash: payload.version_hash.clone(), held: Held::Converted(converted.nodes) };
+        if let Some(old) = self.controller.insert(zone.clone(), fresh) {
+            crate::snapshot::reclaim::later(old.held);
         }
         self.rebuild(Rebuild::Zone(zone));
         if let Some(st) = self.status.get_mut(zone) {
@@ -242,12 +268,61 @@ impl Inputs {
     /// Accepts a controller record set and then writes it as the zone's last-known-good
     /// state; the lock is held only for the swap.
     pub fn accept_and_persist(shared: &SharedInputs, zone: &Name, payload: &Payload) {
-        let dir = shared.lock().expect("inputs lock").sync_accepted(zone, payload);
+        let Some(dir) = shared.lock().expect("inputs lock").sync_accepted(zone, payload) else { return };
+        // DNS already answers the new data; the compact form and the file come after.
+        let packed = pack(payload);
         // A failed write only costs the restart guarantee, so it is logged, not fatal.
-        if let Some(dir) = dir
-            && let Err(e) = state_file::save(&dir, zone, payload)
-        {
+        if let Err(e) = state_file::save_packed(&dir, zone, &payload.zone, &payload.version_hash, &packed) {
             tracing::error!(zone = %zone, dir = %dir.display(), error = %e, "cannot write the state file");
         }
+        shared.lock().expect("inputs lock").store_packed(zone, &payload.version_hash, packed);
     }
+
+    /// Replaces freshly converted records by their compact form, unless newer data came in.
+    pub fn store_packed(&mut self, zone: &Name, version_hash: &str, packed: Box<[u8]>) {
+        if let Some(h) = self.controller.get_mut(zone)
+            && h.version_hash == version_hash
+            && matches!(h.held, Held::Converted(_))
+        {
+            let old = std::mem::replace(&mut h.held, Held::Packed(packed));
+            crate::snapshot::reclaim::later(old);
+        }
+    }
+}
+
+/// The record list of a payload as compact JSON.
+fn pack(payload: &Payload) -> Box<[u8]> {
+    serde_json::to_vec(&payload.records).expect("records serialize").into_boxed_slice()
+}
+
+/// Converts every packed zone (for a rebuild of all zones).
+fn unpack_all(config: &Config, held: &HashMap<Name, HeldZone>) -> HashMap<Name, Nodes> {
+    let mut out = HashMap::new();
+    for (apex, h) in held {
+        if let Held::Packed(bytes) = &h.held {
+            let default_ttl = config.zones.iter().find(|z| z.apex == *apex).map_or(300, |z| z.default_ttl);
+            match serde_json::from_slice::<Vec<api::RecordJson>>(bytes) {
+                Ok(records) => {
+                    out.insert(apex.clone(), api::convert(&records, apex, default_ttl).nodes);
+                }
+                Err(e) => tracing::error!(zone = %apex, error = %e, "held controller records do not decode"),
+            }
+        }
+    }
+    out
+}
+
+/// Every zone's controller records, converted or just unpacked.
+fn borrow_all<'a>(held: &'a HashMap<Name, HeldZone>, unpacked: &'a HashMap<Name, Nodes>) -> HashMap<Name, &'a Nodes> {
+    let mut out = HashMap::with_capacity(held.len());
+    for (apex, h) in held {
+        let nodes = match &h.held {
+            Held::Converted(n) => Some(n),
+            Held::Packed(_) => unpacked.get(apex),
+        };
+        if let Some(n) = nodes {
+            out.insert(apex.clone(), n);
+        }
+    }
+    out
 }

@@ -55,7 +55,7 @@ pub struct ZoneReport {
 
 impl Publisher {
     /// Builds the first snapshot.
-    pub fn new(config: &Config, dynamic: &HashMap<Name, Nodes>) -> Publisher {
+    pub fn new(config: &Config, dynamic: &HashMap<Name, &Nodes>) -> Publisher {
         let mut p = Publisher {
             handle: SnapshotHandle::new(Snapshot::new(
                 0,
@@ -81,7 +81,7 @@ impl Publisher {
     pub fn publish(
         &mut self,
         config: &Config,
-        dynamic: &HashMap<Name, Nodes>,
+        dynamic: &HashMap<Name, &Nodes>,
         which: Rebuild<'_>,
     ) -> HashMap<Name, ZoneReport> {
         self.generation += 1;
@@ -96,7 +96,7 @@ impl Publisher {
             let published = match reuse {
                 Some(p) => p,
                 None => {
-                    let (published, report) = compile(zone, dynamic.get(&zone.apex), self.zones.get(&zone.apex));
+                    let (published, report) = compile(zone, dynamic.get(&zone.apex).copied(), self.zones.get(&zone.apex));
                     reports.insert(zone.apex.clone(), report);
                     published
                 }

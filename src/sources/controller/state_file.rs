@@ -31,15 +31,22 @@ pub fn path(dir: &Path, apex: &Name) -> PathBuf {
 
 /// Writes `payload` as the zone's last-known-good data.
 pub fn save(dir: &Path, apex: &Name, payload: &Payload) -> std::io::Result<()> {
+    let records = serde_json::to_vec(&payload.records).map_err(std::io::Error::other)?;
+    save_packed(dir, apex, &payload.zone, &payload.version_hash, &records)
+}
+
+/// Writes the zone's last-known-good data from its record list already serialized as JSON.
+pub fn save_packed(dir: &Path, apex: &Name, zone: &str, version_hash: &str, records_json: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let file = StateFile {
-        format: FORMAT.into(),
-        zone: payload.zone.clone(),
-        version_hash: payload.version_hash.clone(),
-        saved_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        records: payload.records.clone(),
-    };
-    let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+    let saved_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let head = serde_json::json!({"format": FORMAT, "zone": zone, "version_hash": version_hash, "saved_at": saved_at});
+    let head = serde_json::to_vec(&head).map_err(std::io::Error::other)?;
+    // `{...head fields..., "records": <records_json>}` without re-encoding the records.
+    let mut bytes = Vec::with_capacity(head.len() + records_json.len() + 16);
+    bytes.extend_from_slice(&head[..head.len() - 1]);
+    bytes.extend_from_slice(b",\"records\":");
+    bytes.extend_from_slice(records_json);
+    bytes.push(b'}');
     let target = path(dir, apex);
     let tmp = target.with_extension(format!("json.tmp.{}", std::process::id()));
     {
