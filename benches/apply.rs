@@ -11,7 +11,6 @@ use gslbd::inputs::Inputs;
 use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
 use gslbd::sources::controller::api::{Payload, ResponseJson};
 
-
 const RECORDS: usize = 100_000;
 const ROUNDS: usize = 3;
 
@@ -79,8 +78,13 @@ fn main() {
         let applied = start.elapsed();
         let snap = handle.load();
         let zone_bytes = snap.zone(&apex).map_or(0, |z| z.heap_bytes());
-        println!("  zone snapshot heap: {:.1} MB = {} bytes/record; Fragment={}B NodeRec={}B", zone_bytes as f64 / 1e6, zone_bytes / RECORDS,
-            std::mem::size_of::<gslbd::snapshot::fragment::Fragment>(), std::mem::size_of::<gslbd::snapshot::NodeRec>());
+        println!(
+            "  zone snapshot heap: {:.1} MB = {} bytes/record; Fragment={}B NodeRec={}B",
+            zone_bytes as f64 / 1e6,
+            zone_bytes / RECORDS,
+            std::mem::size_of::<gslbd::snapshot::fragment::Fragment>(),
+            std::mem::size_of::<gslbd::snapshot::NodeRec>()
+        );
         let answer = Responder::default().respond(&snap, &query, &mut out, Transport::Udp).unwrap();
         assert_eq!(answer.rcode, 0);
         assert_eq!(u16::from_be_bytes([out[6], out[7]]), 2, "the new data answers");

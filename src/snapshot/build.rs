@@ -23,6 +23,9 @@ type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 /// Longest CNAME chain followed inside a zone.
 const MAX_CHAIN: usize = 8;
 
+/// Owner → RRsets, borrowed where a name comes from one source, merged where from several.
+pub type MergedNodes<'a> = Vec<(&'a Name, Cow<'a, TypeMap>)>;
+
 /// One zone's merged records, borrowed: what [`build_zone`] compiles.
 pub struct ZoneInput<'a> {
     /// The apex.
@@ -70,8 +73,8 @@ struct ZoneBuilder<'a> {
     apex_types: TypeMap,
     /// Wire names of delegation points.
     cuts: FastSet<&'a [u8]>,
-    /// Every existing wire name (with data, empty non-terminal or cut), occluded ones excluded.
-    existing: FastSet<&'a [u8]>,
+    /// Empty non-terminals: names that exist only because names below them do.
+    ents: FastSet<&'a [u8]>,
     negative_soa: RRset,
 }
 
@@ -101,29 +104,36 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         by_name,
         apex_types,
         cuts,
-        existing: FastSet::with_capacity_and_hasher(input.nodes.len() + 1, Default::default()),
+        ents: FastSet::default(),
         negative_soa: soa_set(input.soa_ttl.min(input.soa.minimum)),
     };
-    b.existing.insert(apex.as_wire());
-    for (name, _) in input.nodes {
+    // Ancestors of visible names that hold no data themselves are empty non-terminals.
+    let mut ents = FastSet::default();
+    for (name, _) in input.nodes.iter().filter(|(n, _)| b.visible(n)) {
         let wire = name.as_wire();
-        if !name.is_within(apex) || b.occluded(wire) {
-            continue;
-        }
-        // The name and each ancestor down to the apex exist (empty non-terminals).
-        for off in label_offsets(wire) {
-            if wire.len() - off <= apex.wire_len() || !b.existing.insert(&wire[off..]) {
+        for off in label_offsets(wire).skip(1) {
+            let ancestor = &wire[off..];
+            if ancestor.len() <= apex.wire_len() || b.by_name.contains_key(ancestor) || !ents.insert(ancestor) {
                 break;
             }
         }
     }
+    b.ents = ents;
+    let visible = |name: &Name| b.visible(name);
+    // Wildcard owners are rare; look for `*.<name>` only when the zone has one.
+    let has_wildcards = input.nodes.iter().any(|(n, _)| n.is_wildcard());
 
     let mut out = Out::default();
-    let mut names = Vec::with_capacity(b.existing.len() * 24);
-    let mut nodes = Vec::with_capacity(b.existing.len());
+    let count = input.nodes.len() + b.ents.len() + 1;
+    let mut names = Vec::with_capacity(count * 24);
+    let mut nodes = Vec::with_capacity(count);
     let mut wildcards = Vec::new();
     let mut wild_buf = Vec::with_capacity(256);
-    for &wire in &b.existing {
+    let apex_in_input = b.by_name.contains_key(apex.as_wire());
+    let with_data = input.nodes.iter().filter(|(n, _)| visible(n)).map(|(n, _)| (n.as_wire(), Some(*n)));
+    let apex_only = (!apex_in_input).then_some((apex.as_wire(), Some(apex)));
+    let empties = b.ents.iter().map(|&w| (w, None));
+    for (wire, owner) in with_data.chain(apex_only).chain(empties) {
         let name_start = names.len() as u32;
         names.extend_from_slice(wire);
         let mut node = NodeRec {
@@ -134,22 +144,19 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
             referral: NONE,
         };
         if b.cuts.contains(wire) {
-            let owner = b.owned_name(wire);
-            node.referral = b.referral(owner, &mut out);
+            node.referral = b.referral(owner.expect("cuts have data"), &mut out);
         } else {
-            if let Some(owner) = b.data_name(wire) {
+            if let Some(owner) = owner {
                 node.answers = b.answers(owner, false, &mut out);
-            } else if wire == apex.as_wire() {
-                node.answers = b.answers(apex, false, &mut out);
             }
-            wild_buf.clear();
-            wild_buf.extend_from_slice(&[1, b'*']);
-            wild_buf.extend_from_slice(wire);
-            if b.existing.contains(&wild_buf[..])
-                && let Some(wname) = b.data_name(&wild_buf)
-            {
-                wildcards.push(b.answers(wname, true, &mut out));
-                node.wildcard = (wildcards.len() - 1) as u32;
+            if has_wildcards {
+                wild_buf.clear();
+                wild_buf.extend_from_slice(&[1, b'*']);
+                wild_buf.extend_from_slice(wire);
+                if let Some(wname) = b.data_name(&wild_buf).filter(|w| visible(w)) {
+                    wildcards.push(b.answers(wname, true, &mut out));
+                    node.wildcard = (wildcards.len() - 1) as u32;
+                }
             }
         }
         nodes.push(node);
@@ -199,6 +206,11 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
 }
 
 impl<'a> ZoneBuilder<'a> {
+    /// Inside the zone and not below a delegation.
+    fn visible(&self, name: &Name) -> bool {
+        name.is_within(self.input.apex) && !self.occluded(name.as_wire())
+    }
+
     /// The input's data at a wire name, occluded or not.
     fn lookup(&self, wire: &[u8]) -> Option<&'a TypeMap> {
         self.by_name.get(wire).map(|&i| &*self.input.nodes[i].1)
@@ -219,10 +231,6 @@ impl<'a> ZoneBuilder<'a> {
     /// The input's own `Name` for a wire name that has data.
     fn data_name(&self, wire: &[u8]) -> Option<&'a Name> {
         self.by_name.get(wire).map(|&i| self.input.nodes[i].0)
-    }
-
-    fn owned_name(&self, wire: &[u8]) -> &'a Name {
-        self.data_name(wire).expect("cuts have NS data")
     }
 
     /// The authoritative data at a visible name.
@@ -326,7 +334,7 @@ impl<'a> ZoneBuilder<'a> {
                 return (chain, Terminal::Elsewhere);
             }
             let Some(types) = self.types(target) else {
-                let t = if self.existing.contains(wire) { Terminal::Empty } else { Terminal::Missing };
+                let t = if self.ents.contains(wire) { Terminal::Empty } else { Terminal::Missing };
                 return (chain, t);
             };
             match types.get(&TYPE_CNAME) {

@@ -47,7 +47,6 @@ pub struct Encoder<'s> {
     ns: u16,
     rotate: Rotation,
     required_mark: Option<usize>,
-    full: bool,
 }
 
 impl<'s> Encoder<'s> {
@@ -76,7 +75,6 @@ impl<'s> Encoder<'s> {
             ns: 0,
             rotate: Rotation::default(),
             required_mark: None,
-            full: false,
         }
     }
 
@@ -87,11 +85,6 @@ impl<'s> Encoder<'s> {
             self.required_mark = Some(self.s.buf.len());
         }
         self.section = section;
-    }
-
-    /// True once the size cap stopped the encoder from adding records.
-    pub fn is_full(&self) -> bool {
-        self.full
     }
 
     fn find(&self, suffix: &[u8]) -> Option<(u16, bool)> {
@@ -127,7 +120,6 @@ impl<'s> Encoder<'s> {
     /// Appends one record. Returns false (and adds nothing) once the size cap is reached.
     pub fn record(&mut self, owner: &Name, class: u16, ttl: u32, rdata: &RData) -> bool {
         if self.s.buf.len() > MAX_FRAGMENT_LEN {
-            self.full = true;
             return false;
         }
         self.name(owner, true);

@@ -17,10 +17,10 @@ use crate::dns::name::Name;
 use crate::dns::types::*;
 use std::borrow::Cow;
 
-use crate::snapshot::build::{ZoneInput, build_zone};
+use crate::snapshot::build::{MergedNodes, ZoneInput, build_zone};
 use crate::snapshot::encode::{Encoder, Scratch};
 use crate::snapshot::fragment::{Arena, Fragment};
-use crate::snapshot::records::{RData, RRset, Source, TypeMap, ZoneData};
+use crate::snapshot::records::{RData, Source, ZoneData};
 use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, ZoneSnap};
 use crate::sources::controller::api::Nodes;
 
@@ -96,7 +96,8 @@ impl Publisher {
             let published = match reuse {
                 Some(p) => p,
                 None => {
-                    let (published, report) = compile(zone, dynamic.get(&zone.apex).copied(), self.zones.get(&zone.apex));
+                    let (published, report) =
+                        compile(zone, dynamic.get(&zone.apex).copied(), self.zones.get(&zone.apex));
                     reports.insert(zone.apex.clone(), report);
                     published
                 }
@@ -118,10 +119,7 @@ fn now_unix() -> u32 {
 /// Static data with dynamic records added beneath it, borrowed where a name comes from one
 /// side only. On the same name and type, or a CNAME against other data, the static side
 /// wins and the dynamic set is counted as a conflict.
-pub fn merge<'a>(
-    static_data: &'a ZoneData,
-    dynamic: Option<&'a Nodes>,
-) -> (Vec<(&'a Name, Cow<'a, TypeMap>)>, Vec<(Name, u16)>) {
+pub fn merge<'a>(static_data: &'a ZoneData, dynamic: Option<&'a Nodes>) -> (MergedNodes<'a>, Vec<(Name, u16)>) {
     let mut merged = Vec::with_capacity(static_data.nodes.len() + dynamic.map_or(0, |d| d.len()));
     let mut conflicts = Vec::new();
     let mut st = static_data.nodes.iter().peekable();
@@ -238,9 +236,4 @@ fn chaos(config: &Config) -> (Vec<(Name, Fragment)>, Arena) {
         }
     }
     (chaos, arena)
-}
-
-/// An A RRset from a controller-like source, for tests and benchmarks.
-pub fn address_set(ips: &[std::net::Ipv4Addr], ttl: u32, source: Source) -> RRset {
-    RRset { ttl, rdata: ips.iter().map(|ip| RData::A(*ip)).collect(), source, rotate: true }
 }

@@ -36,7 +36,13 @@ pub fn save(dir: &Path, apex: &Name, payload: &Payload) -> std::io::Result<()> {
 }
 
 /// Writes the zone's last-known-good data from its record list already serialized as JSON.
-pub fn save_packed(dir: &Path, apex: &Name, zone: &str, version_hash: &str, records_json: &[u8]) -> std::io::Result<()> {
+pub fn save_packed(
+    dir: &Path,
+    apex: &Name,
+    zone: &str,
+    version_hash: &str,
+    records_json: &[u8],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let saved_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let head = serde_json::json!({"format": FORMAT, "zone": zone, "version_hash": version_hash, "saved_at": saved_at});
