@@ -12,7 +12,7 @@ use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
 use gslbd::sources::controller::api::{Payload, ResponseJson};
 
 const RECORDS: usize = 100_000;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -36,7 +36,7 @@ fn body(version: &str) -> Vec<u8> {
                 "ips": [format!("10.{}.{}.1", (i >> 8) & 255, i & 255), format!("10.{}.{}.2", (i >> 8) & 255, i & 255)]})
         } else {
             serde_json::json!({"name": format!("svc{i}.gslb.example.org"), "type": "AAAA", "ttl": 30,
-                "ips": [format!("2001:db8::{:x}:1", i)]})
+                "ips": [format!("2001:db8::{:x}:{:x}:1", i >> 16, i & 0xffff)]})
         };
         records.push(rec);
     }
