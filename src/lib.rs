@@ -2,13 +2,14 @@
 //!
 //! ```text
 //!  config (static records) ──┐
-//!  controller sync (later) ──┼─► snapshot::publisher ─► Snapshot ─(arc-swap)─► server::{udp,tcp}
-//!  pools + health (later) ───┘        builds, encodes                              reads only
+//!  controller sync ──────────┼─► inputs ─► snapshot::publisher ─► Snapshot ─(arc-swap)─► server::{udp,tcp}
+//!  webhook, pools (later) ───┘             merges, builds, encodes                       reads only
 //! ```
 //!
 //! * [`config`] reads and validates the TOML file.
-//! * [`sources`] turn inputs into records; [`snapshot`] compiles records into pre-encoded
-//!   answers and swaps them in atomically.
+//! * [`sources`] turn inputs into records (static zone data, the Elchi controller);
+//!   [`inputs`] holds the current records of every zone and rebuilds on change;
+//!   [`snapshot`] compiles records into pre-encoded answers and swaps them in atomically.
 //! * [`server`] is the data plane: UDP worker threads and TCP tasks answering from the
 //!   current snapshot through [`server::query`], with no lock and no per-query allocation.
 //! * [`dns`] is wire-format code shared by all of them.
