@@ -340,3 +340,27 @@ fn zones_sync_from_their_own_controllers_and_survive_reload() {
     assert_eq!(s.udp(&query("svc.other.example.org.", RecordType::A)).answers.len(), 1);
     assert_eq!(s.udp(&query("listener1.gslb.example.org.", RecordType::A)).answers.len(), 2);
 }
+
+/// HTTPS controllers: a private CA via `ca_file`, or `tls_skip_verify`; an unknown
+/// certificate without either is a logged TLS failure.
+#[test]
+fn https_controller_with_ca_file_or_skip_verify() {
+    let (fake, cert_pem) = FakeController::start_tls(ZONE_NAME, "v1", base_records());
+    let state = tempfile::tempdir().unwrap();
+    let ca = state.path().join("ca.pem");
+    std::fs::write(&ca, &cert_pem).unwrap();
+
+    let s = Server::start(&config_for(&fake.endpoint(), state.path(), &format!("ca_file = \"{}\"", ca.display()), ""));
+    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    drop(s);
+
+    let state2 = tempfile::tempdir().unwrap();
+    let s = Server::start(&config_for(&fake.endpoint(), state2.path(), "tls_skip_verify = true", ""));
+    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    drop(s);
+
+    let state3 = tempfile::tempdir().unwrap();
+    let s = Server::start(&config_for(&fake.endpoint(), state3.path(), "", ""));
+    let line = s.wait_log("controller sync failed").unwrap();
+    assert!(line.to_lowercase().contains("certificate"), "{line}");
+}

@@ -74,34 +74,47 @@ pub struct FakeController {
     /// Its address.
     pub addr: SocketAddr,
     shared: Shared,
+    scheme: &'static str,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl FakeController {
     /// Starts a fake serving `records` for `zone` under version `hash`.
     pub fn start(zone: &str, hash: &str, records: Value) -> FakeController {
-        let shared: Shared = Arc::new((
-            Mutex::new(FakeState {
-                zone: zone.into(),
-                hash: hash.into(),
-                records,
-                mode: Mode::Normal,
-                unchanged: Unchanged::NotModified,
-                seen: Vec::new(),
-            }),
-            Condvar::new(),
-        ));
+        let shared = new_shared(zone, hash, records);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new().fallback(handle).with_state(Arc::clone(&shared));
         runtime.spawn(async move { axum::serve(listener, app).await });
-        FakeController { addr, shared, _runtime: runtime }
+        FakeController { addr, shared, scheme: "http", _runtime: runtime }
+    }
+
+    /// Like [`FakeController::start`], over HTTPS with a fresh self-signed certificate for
+    /// 127.0.0.1; returns the certificate (PEM) too.
+    pub fn start_tls(zone: &str, hash: &str, records: Value) -> (FakeController, String) {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let cert_pem = cert.cert.pem();
+        let key_pem = cert.signing_key.serialize_pem();
+        let shared = new_shared(zone, hash, records);
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().fallback(handle).with_state(Arc::clone(&shared));
+        let tls = runtime
+            .block_on(axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.clone().into(), key_pem.into()))
+            .unwrap();
+        runtime.spawn(async move {
+            let server = axum_server::from_tcp_rustls(listener, tls).unwrap();
+            server.serve(app.into_make_service()).await
+        });
+        (FakeController { addr, shared, scheme: "https", _runtime: runtime }, cert_pem)
     }
 
     /// Base URL with a path prefix (the prefix must be kept by gslbd).
     pub fn endpoint(&self) -> String {
-        format!("http://{}/api/", self.addr)
+        format!("{}://{}/api/", self.scheme, self.addr)
     }
 
     /// Changes the state.
@@ -133,6 +146,20 @@ impl FakeController {
     pub fn count(&self) -> usize {
         self.shared.0.lock().unwrap().seen.len()
     }
+}
+
+fn new_shared(zone: &str, hash: &str, records: Value) -> Shared {
+    Arc::new((
+        Mutex::new(FakeState {
+            zone: zone.into(),
+            hash: hash.into(),
+            records,
+            mode: Mode::Normal,
+            unchanged: Unchanged::NotModified,
+            seen: Vec::new(),
+        }),
+        Condvar::new(),
+    ))
 }
 
 async fn handle(
