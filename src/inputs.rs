@@ -233,7 +233,8 @@ impl Inputs {
     /// the state directory to persist it in (outside the lock, after DNS sees the data), or
     /// `None` when the zone is no longer configured.
     pub fn sync_accepted(&mut self, zone: &Name, payload: &Payload) -> Option<std::path::PathBuf> {
-        let cfg = self.config.zones.iter().find(|z| z.apex == *zone)?;
+        // A reload may have removed the zone or its controller while this request ran.
+        let cfg = self.config.zones.iter().find(|z| z.apex == *zone && z.controller.is_some())?;
         let converted = api::convert(&payload.records, zone, cfg.default_ttl);
         if payload.records.is_empty() {
             tracing::warn!(zone = %zone, version_hash = %payload.version_hash, "controller sent an empty record set; the zone now has no controller records");
