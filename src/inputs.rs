@@ -11,6 +11,7 @@ use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::dns::name::Name;
+use crate::dns::types::TYPE_CNAME;
 use crate::snapshot::SnapshotHandle;
 use crate::snapshot::publisher::{Publisher, Rebuild};
 use crate::sources::controller::api::{self, Nodes, Payload};
@@ -288,6 +289,94 @@ impl Inputs {
             let old = std::mem::replace(&mut h.held, Held::Packed(packed));
             crate::snapshot::reclaim::later(old);
         }
+    }
+}
+
+/// A `/notify` push that failed validation; nothing was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushError {
+    /// What is wrong.
+    pub message: String,
+    /// `records` or `deletes`.
+    pub section: &'static str,
+    /// Index of the offending item in its list.
+    pub item: usize,
+}
+
+/// What an accepted push changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Records applied.
+    pub updated: usize,
+    /// Deletes that removed something.
+    pub deleted: usize,
+}
+
+impl Inputs {
+    /// The zone (longest label-aware apex match) that contains `name`.
+    fn zone_for(&self, name: &Name) -> Option<Name> {
+        self.config.zones.iter().filter(|z| name.is_within(&z.apex)).max_by_key(|z| z.apex.wire_len()).map(|z| z.apex.clone())
+    }
+
+    /// Applies a `/notify` push: validates every item first, then changes each affected
+    /// zone's dynamic records, rebuilds those zones (DNS answers the change when this
+    /// returns) and writes their state files.
+    pub fn push(&mut self, body: &api::NotifyJson) -> Result<PushOutcome, PushError> {
+        let mut updates: HashMap<Name, Vec<(Name, u16, api::RecordJson)>> = HashMap::new();
+        let mut deletes: HashMap<Name, Vec<(Name, u16)>> = HashMap::new();
+        for (item, r) in body.records.iter().enumerate() {
+            let fail = |message| PushError { message, section: "records", item };
+            let (owner, rtype) = api::check_push(r).map_err(fail)?;
+            let zone = self.zone_for(&owner).ok_or_else(|| fail(format!("{owner} is outside every zone")))?;
+            if owner == zone && rtype == TYPE_CNAME {
+                return Err(fail(format!("{owner}: a failover CNAME cannot be at the zone apex")));
+            }
+            updates.entry(zone).or_default().push((owner, rtype, r.clone()));
+        }
+        for (item, d) in body.deletes.iter().enumerate() {
+            let fail = |message| PushError { message, section: "deletes", item };
+            let (owner, rtype) = api::check_delete(d).map_err(fail)?;
+            let zone = self.zone_for(&owner).ok_or_else(|| fail(format!("{owner} is outside every zone")))?;
+            deletes.entry(zone).or_default().push((owner, rtype));
+        }
+        let mut outcome = PushOutcome { updated: 0, deleted: 0 };
+        let zones: std::collections::BTreeSet<Name> = updates.keys().chain(deletes.keys()).cloned().collect();
+        for zone in zones {
+            let Some(cfg) = self.config.zones.iter().find(|z| z.apex == zone) else { continue };
+            let default_ttl = cfg.default_ttl;
+            let (version_hash, mut records) = match self.controller.get(&zone) {
+                None => (String::new(), Vec::new()),
+                Some(h) => (h.version_hash.clone(), match &h.held {
+                    Held::Converted(nodes) => api::to_records(nodes),
+                    Held::Packed(bytes) => serde_json::from_slice(bytes).unwrap_or_default(),
+                }),
+            };
+            let (u, d) = api::apply_push(
+                &mut records,
+                updates.get(&zone).map_or(&[][..], |v| v),
+                deletes.get(&zone).map_or(&[][..], |v| v),
+            );
+            outcome.updated += u;
+            outcome.deleted += d;
+            let payload = Payload { zone: api::api_zone(&zone), version_hash: version_hash.clone(), records };
+            let nodes = api::convert(&payload.records, &zone, default_ttl).nodes;
+            let names = nodes.len();
+            let old = self.controller.insert(zone.clone(), HeldZone { version_hash, held: Held::Converted(nodes) });
+            if let Some(old) = old {
+                crate::snapshot::reclaim::later(old.held);
+            }
+            self.rebuild(Rebuild::Zone(&zone));
+            if let Some(st) = self.status.get_mut(&zone) {
+                st.records = names;
+            }
+            let packed = pack(&payload);
+            if let Err(e) = state_file::save_packed(&self.config.state.dir, &zone, &payload.zone, &payload.version_hash, &packed) {
+                tracing::error!(zone = %zone, error = %e, "cannot write the state file after a push");
+            }
+            self.store_packed(&zone, &payload.version_hash, packed);
+            tracing::info!(zone = %zone, updated = u, deleted = d, "webhook push applied");
+        }
+        Ok(outcome)
     }
 }
 

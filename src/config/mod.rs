@@ -31,6 +31,23 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     /// `[state]`.
     pub state: StateConfig,
+    /// `[admin]`, when present.
+    pub admin: Option<AdminConfig>,
+}
+
+/// The admin HTTP API (`[admin]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Shared secret (at least 8 bytes).
+    pub secret: String,
+    /// Certificate chain and key files (PEM) for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Largest request body in bytes.
+    pub max_body: usize,
+    /// Most open connections.
+    pub max_connections: usize,
 }
 
 /// Where last-known-good data lives (`[state]`).

@@ -17,6 +17,27 @@ pub struct RawConfig {
     /// `[state]`.
     #[serde(default)]
     pub state: Option<RawState>,
+    /// `[admin]`.
+    #[serde(default)]
+    pub admin: Option<Spanned<RawAdmin>>,
+}
+
+/// `[admin]`: the HTTP API (webhook, health, records, metrics).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Listen address.
+    pub listen: Option<Spanned<String>>,
+    /// Shared secret for the authenticated endpoints.
+    pub secret: Option<Spanned<String>>,
+    /// PEM certificate chain for HTTPS.
+    pub tls_cert: Option<Spanned<String>>,
+    /// PEM private key for HTTPS.
+    pub tls_key: Option<Spanned<String>>,
+    /// Largest request body, e.g. `"8MiB"`.
+    pub max_body: Option<Spanned<String>>,
+    /// Most open connections.
+    pub max_connections: Option<Spanned<i64>>,
 }
 
 /// `[state]`: where last-known-good data is kept.

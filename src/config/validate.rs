@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use super::error::Reporter;
-use super::raw::{RawConfig, RawController, RawServer, RawSoa, RawZone};
-use super::{Config, ControllerConfig, ServerConfig, StateConfig, ZoneConfig};
+use super::raw::{RawAdmin, RawConfig, RawController, RawServer, RawSoa, RawZone};
+use super::{AdminConfig, Config, ControllerConfig, ServerConfig, StateConfig, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use crate::snapshot::records::{RData, RRset, Soa, Source, TypeMap, ZoneData};
@@ -49,10 +49,11 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let state = StateConfig {
         dir: raw.state.as_ref().and_then(|s| s.dir.as_ref()).map_or_else(|| "./state".into(), |d| d.get_ref().into()),
     };
+    let admin = raw.admin.as_ref().and_then(|a| admin(a, rep));
     if !rep.errors.is_empty() {
         return None;
     }
-    Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state })
+    Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin })
 }
 
 fn int(rep: &mut Reporter<'_>, v: Option<&Spanned<i64>>, key: &str, min: i64, max: i64, default: i64) -> i64 {
@@ -489,4 +490,59 @@ fn controller(key: &str, raw: &RawController, rep: &mut Reporter<'_>) -> Option<
         ca_file,
         max_response_size,
     })
+}
+
+fn admin(raw: &Spanned<RawAdmin>, rep: &mut Reporter<'_>) -> Option<AdminConfig> {
+    let errors_before = rep.errors.len();
+    let at = raw.span().start;
+    let raw = raw.get_ref();
+    let listen = match &raw.listen {
+        None => "127.0.0.1:8053".parse().expect("valid default"),
+        Some(v) => match v.get_ref().parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                rep.at(v.span().start, "admin.listen", format!("{:?} is not an IP:port address", v.get_ref()));
+                return None;
+            }
+        },
+    };
+    let secret = match &raw.secret {
+        None => {
+            rep.at(at, "admin.secret", "is required when [admin] is present");
+            String::new()
+        }
+        Some(v) if v.get_ref().len() < 8 => {
+            rep.at(v.span().start, "admin.secret", "must be at least 8 bytes long");
+            String::new()
+        }
+        Some(v) => v.get_ref().clone(),
+    };
+    let base = rep.file().parent().unwrap_or(Path::new(".")).to_path_buf();
+    let tls = match (&raw.tls_cert, &raw.tls_key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => {
+            for (key, v) in [("admin.tls_cert", c), ("admin.tls_key", k)] {
+                if let Err(e) = std::fs::metadata(base.join(v.get_ref())) {
+                    rep.at(v.span().start, key, format!("cannot read {}: {e}", base.join(v.get_ref()).display()));
+                }
+            }
+            Some((base.join(c.get_ref()), base.join(k.get_ref())))
+        }
+        (Some(v), None) | (None, Some(v)) => {
+            rep.at(v.span().start, "admin.tls_cert", "tls_cert and tls_key go together: give both or neither");
+            None
+        }
+    };
+    let max_body = match &raw.max_body {
+        None => 8 << 20,
+        Some(v) => match parse_size(v.get_ref()) {
+            Some(n) if n >= 1024 => n,
+            _ => {
+                rep.at(v.span().start, "admin.max_body", format!("{:?} is not a size of at least 1KiB like \"8MiB\"", v.get_ref()));
+                8 << 20
+            }
+        },
+    };
+    let max_connections = int(rep, raw.max_connections.as_ref(), "admin.max_connections", 1, 100_000, 256) as usize;
+    (rep.errors.len() == errors_before).then_some(AdminConfig { listen, secret, tls, max_body, max_connections })
 }

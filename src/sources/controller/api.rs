@@ -206,6 +206,143 @@ pub fn convert(records: &[RecordJson], apex: &Name, default_ttl: u32) -> Convert
     out
 }
 
+/// A `{"name","type"}` item of a `/notify` delete list.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeleteJson {
+    /// Owner name.
+    pub name: String,
+    /// `A`, `AAAA` or `CNAME`, any case.
+    #[serde(rename = "type", default)]
+    pub rtype: String,
+}
+
+/// The `/notify` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NotifyJson {
+    /// Records that replace a name+type's data.
+    #[serde(default)]
+    pub records: Vec<RecordJson>,
+    /// Name+type pairs to remove.
+    #[serde(default)]
+    pub deletes: Vec<DeleteJson>,
+}
+
+/// Checks one pushed record strictly (a push is all or nothing) and returns its owner and
+/// the type it defines: A/AAAA for addresses, CNAME for a failover record.
+pub fn check_push(r: &RecordJson) -> Result<(Name, u16), String> {
+    let owner = parse_absolute(&r.name).ok_or_else(|| format!("{:?} is not a valid name", r.name))?;
+    if r.ips.is_empty() {
+        let target = r.failover.as_deref().map(str::trim).filter(|f| !f.is_empty());
+        return match target {
+            None => Err(format!("{owner}: neither ips nor failover")),
+            Some(t) if parse_absolute(t).is_none() => Err(format!("{owner}: failover {t:?} is not a valid name")),
+            Some(_) => Ok((owner, TYPE_CNAME)),
+        };
+    }
+    let rtype = match r.rtype.trim().to_ascii_uppercase().as_str() {
+        "A" => TYPE_A,
+        "AAAA" => TYPE_AAAA,
+        other => return Err(format!("{owner}: unsupported type {other:?}")),
+    };
+    for ip in &r.ips {
+        let ok = match rtype {
+            TYPE_A => ip.parse::<Ipv4Addr>().is_ok(),
+            _ => ip.parse::<Ipv6Addr>().is_ok(),
+        };
+        if !ok {
+            return Err(format!("{owner}: {ip:?} is not an {} address", type_name(rtype)));
+        }
+    }
+    Ok((owner, rtype))
+}
+
+/// Checks one delete item: its owner and type (A, AAAA or CNAME).
+pub fn check_delete(d: &DeleteJson) -> Result<(Name, u16), String> {
+    let owner = parse_absolute(&d.name).ok_or_else(|| format!("{:?} is not a valid name", d.name))?;
+    let rtype = match d.rtype.trim().to_ascii_uppercase().as_str() {
+        "A" => TYPE_A,
+        "AAAA" => TYPE_AAAA,
+        "CNAME" => TYPE_CNAME,
+        other => return Err(format!("{owner}: cannot delete type {other:?} (A, AAAA or CNAME)")),
+    };
+    Ok((owner, rtype))
+}
+
+/// The owner and type a stored record defines, if it is usable at all.
+fn key_of(r: &RecordJson) -> Option<(Name, u16)> {
+    let owner = parse_absolute(&r.name)?;
+    if r.ips.is_empty() {
+        return r.failover.as_deref().filter(|f| !f.trim().is_empty()).map(|_| (owner, TYPE_CNAME));
+    }
+    match r.rtype.trim().to_ascii_uppercase().as_str() {
+        "A" => Some((owner, TYPE_A)),
+        "AAAA" => Some((owner, TYPE_AAAA)),
+        _ => None,
+    }
+}
+
+/// Applies checked pushes to a record list: an update replaces its name+type (a failover
+/// record replaces everything at its name; addresses clear a failover CNAME), a delete
+/// removes a name+type. Returns (updated, deleted), counting deletes that removed something.
+pub fn apply_push(records: &mut Vec<RecordJson>, updates: &[(Name, u16, RecordJson)], deletes: &[(Name, u16)]) -> (usize, usize) {
+    for (owner, rtype, record) in updates {
+        records.retain(|r| match key_of(r) {
+            Some((n, t)) if n == *owner => !(*rtype == TYPE_CNAME || t == *rtype || t == TYPE_CNAME),
+            _ => true,
+        });
+        records.push(record.clone());
+    }
+    let mut deleted = 0;
+    for (owner, rtype) in deletes {
+        let before = records.len();
+        records.retain(|r| key_of(r).is_none_or(|(n, t)| n != *owner || t != *rtype));
+        if records.len() < before {
+            deleted += 1;
+        }
+    }
+    (updates.len(), deleted)
+}
+
+/// The records of converted nodes in the controller's JSON form (A, AAAA, failover CNAME).
+pub fn to_records(nodes: &Nodes) -> Vec<RecordJson> {
+    let mut out = Vec::new();
+    for (owner, types) in nodes {
+        for (&rtype, set) in types {
+            let name = owner.to_dotless();
+            let record = match rtype {
+                TYPE_A | TYPE_AAAA => RecordJson {
+                    name,
+                    rtype: type_name(rtype).into_owned(),
+                    ttl: set.ttl,
+                    ips: set
+                        .rdata
+                        .iter()
+                        .map(|rd| match rd {
+                            RData::A(ip) => ip.to_string(),
+                            RData::Aaaa(ip) => ip.to_string(),
+                            _ => String::new(),
+                        })
+                        .collect(),
+                    failover: None,
+                },
+                TYPE_CNAME => match set.rdata.first() {
+                    Some(RData::Cname(t)) => RecordJson {
+                        name,
+                        rtype: "A".into(),
+                        ttl: set.ttl,
+                        ips: Vec::new(),
+                        failover: Some(t.to_dotless()),
+                    },
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            out.push(record);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
