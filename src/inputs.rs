@@ -315,7 +315,12 @@ pub struct PushOutcome {
 impl Inputs {
     /// The zone (longest label-aware apex match) that contains `name`.
     fn zone_for(&self, name: &Name) -> Option<Name> {
-        self.config.zones.iter().filter(|z| name.is_within(&z.apex)).max_by_key(|z| z.apex.wire_len()).map(|z| z.apex.clone())
+        self.config
+            .zones
+            .iter()
+            .filter(|z| name.is_within(&z.apex))
+            .max_by_key(|z| z.apex.wire_len())
+            .map(|z| z.apex.clone())
     }
 
     /// Applies a `/notify` push: validates every item first, then changes each affected
@@ -346,10 +351,13 @@ impl Inputs {
             let default_ttl = cfg.default_ttl;
             let (version_hash, mut records) = match self.controller.get(&zone) {
                 None => (String::new(), Vec::new()),
-                Some(h) => (h.version_hash.clone(), match &h.held {
-                    Held::Converted(nodes) => api::to_records(nodes),
-                    Held::Packed(bytes) => serde_json::from_slice(bytes).unwrap_or_default(),
-                }),
+                Some(h) => (
+                    h.version_hash.clone(),
+                    match &h.held {
+                        Held::Converted(nodes) => api::to_records(nodes),
+                        Held::Packed(bytes) => serde_json::from_slice(bytes).unwrap_or_default(),
+                    },
+                ),
             };
             let (u, d) = api::apply_push(
                 &mut records,
@@ -370,7 +378,9 @@ impl Inputs {
                 st.records = names;
             }
             let packed = pack(&payload);
-            if let Err(e) = state_file::save_packed(&self.config.state.dir, &zone, &payload.zone, &payload.version_hash, &packed) {
+            if let Err(e) =
+                state_file::save_packed(&self.config.state.dir, &zone, &payload.zone, &payload.version_hash, &packed)
+            {
                 tracing::error!(zone = %zone, error = %e, "cannot write the state file after a push");
             }
             self.store_packed(&zone, &payload.version_hash, packed);

@@ -538,7 +538,11 @@ fn admin(raw: &Spanned<RawAdmin>, rep: &mut Reporter<'_>) -> Option<AdminConfig>
         Some(v) => match parse_size(v.get_ref()) {
             Some(n) if n >= 1024 => n,
             _ => {
-                rep.at(v.span().start, "admin.max_body", format!("{:?} is not a size of at least 1KiB like \"8MiB\"", v.get_ref()));
+                rep.at(
+                    v.span().start,
+                    "admin.max_body",
+                    format!("{:?} is not a size of at least 1KiB like \"8MiB\"", v.get_ref()),
+                );
                 8 << 20
             }
         },

@@ -284,7 +284,11 @@ fn key_of(r: &RecordJson) -> Option<(Name, u16)> {
 /// Applies checked pushes to a record list: an update replaces its name+type (a failover
 /// record replaces everything at its name; addresses clear a failover CNAME), a delete
 /// removes a name+type. Returns (updated, deleted), counting deletes that removed something.
-pub fn apply_push(records: &mut Vec<RecordJson>, updates: &[(Name, u16, RecordJson)], deletes: &[(Name, u16)]) -> (usize, usize) {
+pub fn apply_push(
+    records: &mut Vec<RecordJson>,
+    updates: &[(Name, u16, RecordJson)],
+    deletes: &[(Name, u16)],
+) -> (usize, usize) {
     for (owner, rtype, record) in updates {
         records.retain(|r| match key_of(r) {
             Some((n, t)) if n == *owner => !(*rtype == TYPE_CNAME || t == *rtype || t == TYPE_CNAME),
