@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::AdminListener;
 use crate::config::{self, Config};
 use crate::inputs::{Inputs, SharedInputs};
 use crate::server::{self, tcp, udp};
@@ -30,6 +31,7 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let bound = server::bind(&config.server.listen, config.server.udp_workers)?;
+    let admin = config.admin.as_ref().map(AdminListener::bind).transpose()?;
     let inputs: SharedInputs = Arc::new(std::sync::Mutex::new(Inputs::new(config)));
     let handle = inputs.lock().expect("inputs lock").handle();
 
@@ -59,6 +61,12 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = inputs.lock().expect("inputs lock").config();
     for zone in &config.zones {
         tracing::info!(zone = %zone.apex, records = zone.data.record_count(), "serving zone");
+    }
+    if let Some(admin) = admin {
+        let addr = admin.local_addr()?;
+        let scheme = if admin.is_tls() { "https" } else { "http" };
+        runtime.spawn(admin.serve(Arc::clone(&inputs), shutdown.clone()));
+        tracing::info!(addr = %addr, scheme, "admin API listening");
     }
     let mut syncs = start_syncs(&config, &inputs, &shutdown);
 

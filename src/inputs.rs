@@ -121,6 +121,7 @@ pub struct Inputs {
     controller: HashMap<Name, HeldZone>,
     status: HashMap<Name, SyncStatus>,
     publisher: Publisher,
+    started: SystemTime,
 }
 
 /// [`Inputs`] shared between control-plane tasks.
@@ -131,7 +132,8 @@ impl Inputs {
     pub fn new(config: Config) -> Inputs {
         let mut controller = HashMap::new();
         let mut status = HashMap::new();
-        for zone in config.zones.iter().filter(|z| z.controller.is_some()) {
+        // Static zones may hold records pushed through the webhook.
+        for zone in &config.zones {
             let mut st = SyncStatus::default();
             match state_file::load(&config.state.dir, &zone.apex) {
                 Ok(Some(payload)) => {
@@ -153,12 +155,14 @@ impl Inputs {
                     tracing::warn!(zone = %zone.apex, error = %e, "ignoring the state file; waiting for the controller")
                 }
             }
-            status.insert(zone.apex.clone(), st);
+            if zone.controller.is_some() {
+                status.insert(zone.apex.clone(), st);
+            }
         }
         let converted = unpack_all(&config, &controller);
         let publisher = Publisher::new(&config, &borrow_all(&controller, &converted));
         drop(converted);
-        Inputs { config: Arc::new(config), controller, status, publisher }
+        Inputs { config: Arc::new(config), controller, status, publisher, started: SystemTime::now() }
     }
 
     /// The handle DNS listeners read from.
@@ -171,6 +175,28 @@ impl Inputs {
         Arc::clone(&self.config)
     }
 
+    /// When these inputs were created (the start of the process).
+    pub fn started(&self) -> SystemTime {
+        self.started
+    }
+
+    /// The records a zone serves, static and dynamic merged (static wins), in name order.
+    pub fn zone_records(&self, apex: &Name) -> Vec<(Name, crate::snapshot::records::TypeMap)> {
+        let Some(zone) = self.config.zones.iter().find(|z| z.apex == *apex) else { return Vec::new() };
+        let unpacked;
+        let dynamic = match self.controller.get(apex).map(|h| &h.held) {
+            Some(Held::Converted(nodes)) => Some(nodes),
+            Some(Held::Packed(bytes)) => {
+                let records: Vec<api::RecordJson> = serde_json::from_slice(bytes).unwrap_or_default();
+                unpacked = api::convert(&records, apex, zone.default_ttl).nodes;
+                Some(&unpacked)
+            }
+            None => None,
+        };
+        let (merged, _) = crate::snapshot::publisher::merge(&zone.data, dynamic);
+        merged.into_iter().map(|(n, t)| (n.clone(), t.into_owned())).collect()
+    }
+
     /// Sync status of a controller zone.
     pub fn status(&self, zone: &Name) -> Option<&SyncStatus> {
         self.status.get(zone)
@@ -178,7 +204,7 @@ impl Inputs {
 
     /// Swaps in a new config; controller data of zones that remain is kept.
     pub fn replace_config(&mut self, config: Config) {
-        self.controller.retain(|apex, _| config.zones.iter().any(|z| z.apex == *apex && z.controller.is_some()));
+        self.controller.retain(|apex, _| config.zones.iter().any(|z| z.apex == *apex));
         self.status
             .retain(|apex, _| self.controller.contains_key(apex) || config.zones.iter().any(|z| z.apex == *apex));
         for zone in config.zones.iter().filter(|z| z.controller.is_some()) {

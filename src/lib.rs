@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod dns;

@@ -114,6 +114,12 @@ impl Server {
         server
     }
 
+    /// The admin API's address, once it logs that it listens.
+    pub fn admin_addr(&self) -> SocketAddr {
+        let line = self.wait_log("admin API listening").expect("admin API listening");
+        line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+    }
+
     /// Path of the config file.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("gslbd.toml")

@@ -4,6 +4,8 @@
 mod fake_controller;
 mod harness;
 
+/// The admin HTTP API.
+mod admin_api;
 /// Configuration error reporting.
 mod config_errors;
 /// Elchi controller sync.

@@ -1,0 +1,133 @@
+//! The admin HTTP API: the Elchi-compatible webhook (`/notify`), `/health`, `/ready` and
+//! `/records`. It runs on the async runtime beside, never on, the DNS data plane.
+//!
+//! Connections are accepted by our own loop so each is bounded: a cap on open connections
+//! (new ones over it are closed), a header read timeout and header size limit (slowloris,
+//! huge headers), a TLS handshake timeout, and a body size and read timeout per request.
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AdminConfig;
+use crate::inputs::SharedInputs;
+
+/// Longest wait for a request's headers (also bounds an idle keep-alive connection).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head (request line and headers) buffered.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// The admin listener, bound at start-up so a bad address or certificate fails early.
+pub struct AdminListener {
+    listener: std::net::TcpListener,
+    tls: Option<TlsAcceptor>,
+    config: AdminConfig,
+}
+
+impl AdminListener {
+    /// Binds the listen address and loads the certificate, if any.
+    pub fn bind(config: &AdminConfig) -> anyhow::Result<AdminListener> {
+        let listener = std::net::TcpListener::bind(config.listen)
+            .map_err(|e| anyhow::anyhow!("cannot bind the admin API on {}: {e}", config.listen))?;
+        listener.set_nonblocking(true)?;
+        let tls = match &config.tls {
+            None => None,
+            Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        };
+        Ok(AdminListener { listener, tls, config: config.clone() })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Whether the listener speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Serves until `shutdown`.
+    pub async fn serve(self, inputs: SharedInputs, shutdown: CancellationToken) -> std::io::Result<()> {
+        let listener = TcpListener::from_std(self.listener)?;
+        let state = routes::AppState::new(inputs, &self.config);
+        let app = routes::router(state);
+        let slots = Arc::new(Semaphore::new(self.config.max_connections));
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                accepted = listener.accept() => match accepted {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                tracing::debug!(%peer, "admin connection cap reached; closing");
+                continue;
+            };
+            let service = TowerToHyperService::new(app.clone());
+            let tls = self.tls.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let mut http = hyper::server::conn::http1::Builder::new();
+                http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEAD);
+                let result = match tls {
+                    None => {
+                        let conn = http.serve_connection(TokioIo::new(stream), service);
+                        tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()) }
+                    }
+                    Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            let conn = http.serve_connection(TokioIo::new(tls_stream), service);
+                            tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()) }
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "admin TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => Ok(()),
+                    },
+                };
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "admin connection ended");
+                }
+            });
+        }
+    }
+}
+
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| anyhow::anyhow!("cannot read admin.tls_cert {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("admin.tls_cert {} is not PEM: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("cannot read admin.tls_key {}: {e}", key.display()))?;
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| anyhow::anyhow!("admin TLS certificate and key do not match: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}

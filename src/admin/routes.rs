@@ -1,0 +1,232 @@
+//! The endpoints. Handlers are thin: they check the secret, read and parse the request, and
+//! call into [`Inputs`](crate::inputs::Inputs), which owns the data.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::{BODY_TIMEOUT, auth, health};
+use crate::config::AdminConfig;
+use crate::dns::name::Name;
+use crate::dns::types::*;
+use crate::inputs::SharedInputs;
+use crate::snapshot::records::RData;
+use crate::sources::controller::api::{NotifyJson, api_zone, parse_absolute};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    inputs: SharedInputs,
+    secret: Arc<[u8]>,
+    max_body: usize,
+}
+
+impl AppState {
+    /// State for the router.
+    pub fn new(inputs: SharedInputs, config: &AdminConfig) -> AppState {
+        AppState { inputs, secret: config.secret.as_bytes().into(), max_body: config.max_body }
+    }
+}
+
+/// The admin routes; unknown paths get 404 and wrong methods 405, both as JSON.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/notify", post(notify))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/records", get(records))
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not found") })
+        .with_state(state)
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<bytes::Bytes, ApiError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {max} bytes"));
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, max)).await {
+        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "request body timed out")),
+        Ok(Err(_)) if declared.is_none() => Err(too_large()),
+        Ok(Err(e)) => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
+        Ok(Ok(b)) => Ok(b),
+    }
+}
+
+async fn notify(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    if !auth::authorized(&parts.headers, &st.secret) {
+        tracing::warn!("webhook request with a wrong or missing secret");
+        return Err(ApiError::unauthorized());
+    }
+    let bytes = read_body(body, &parts.headers, st.max_body).await?;
+    let push: NotifyJson = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    let inputs = Arc::clone(&st.inputs);
+    // Validation, rebuild and the state-file write are blocking work.
+    let result = tokio::task::spawn_blocking(move || inputs.lock().expect("inputs lock").push(&push))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("push failed: {e}")))?;
+    match result {
+        Ok(o) => Ok(Json(json!({"status": "ok", "updated": o.updated, "deleted": o.deleted})).into_response()),
+        Err(e) => Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({"error": e.message, "item": e.item, "section": e.section}),
+        }),
+    }
+}
+
+async fn health(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    let inputs = st.inputs.lock().expect("inputs lock");
+    let config = inputs.config();
+    let now = SystemTime::now();
+    let reply = |(v, degraded): (Value, bool)| {
+        let code = if degraded { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+        (code, Json(v)).into_response()
+    };
+    if let Some(z) = q.get("zone") {
+        let apex = parse_absolute(z).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid zone"))?;
+        let zone = config
+            .zones
+            .iter()
+            .find(|c| c.apex == apex)
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown zone {z}")))?;
+        return Ok(reply(health::zone_health(&inputs, zone, now)));
+    }
+    if config.zones.len() == 1 {
+        return Ok(reply(health::zone_health(&inputs, &config.zones[0], now)));
+    }
+    let all: Vec<(Value, bool)> = config.zones.iter().map(|z| health::zone_health(&inputs, z, now)).collect();
+    let degraded = all.iter().any(|(_, d)| *d);
+    let zones: Vec<Value> = all.into_iter().map(|(v, _)| v).collect();
+    Ok(reply((json!({"status": if degraded { "degraded" } else { "healthy" }, "zones": zones}), degraded)))
+}
+
+async fn ready(State(st): State<AppState>) -> Response {
+    let waiting = health::not_ready(&st.inputs.lock().expect("inputs lock"));
+    if waiting.is_empty() {
+        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not ready", "zones": waiting}))).into_response()
+    }
+}
+
+async fn records(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if !auth::authorized(&headers, &st.secret) {
+        return Err(ApiError::unauthorized());
+    }
+    let inputs = st.inputs.lock().expect("inputs lock");
+    let config = inputs.config();
+    let zone_filter = match q.get("zone") {
+        None => None,
+        Some(z) => Some(parse_absolute(z).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid zone"))?),
+    };
+    let zones: Vec<&crate::config::ZoneConfig> =
+        config.zones.iter().filter(|z| zone_filter.as_ref().is_none_or(|f| *f == z.apex)).collect();
+    if zones.is_empty() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown zone"));
+    }
+    let name_filter = q.get("name").map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase());
+    let type_filter = q.get("type").map(|t| t.trim().to_ascii_uppercase());
+    let mut out: Vec<(String, String, Value)> = Vec::new();
+    for zone in &zones {
+        for (owner, types) in inputs.zone_records(&zone.apex) {
+            let name = owner.to_dotless();
+            if name_filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+                continue;
+            }
+            for (&rtype, set) in &types {
+                let tname = type_name(rtype).into_owned();
+                if type_filter.as_ref().is_some_and(|f| *f != tname) {
+                    continue;
+                }
+                let mut v = json!({"name": name, "type": tname, "ttl": set.ttl, "source": set.source.as_str()});
+                describe(&mut v, rtype, &set.rdata);
+                if zones.len() > 1 {
+                    v["zone"] = json!(api_zone(&zone.apex));
+                }
+                out.push((name.clone(), tname, v));
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let (zone, version) = match zones.as_slice() {
+        [z] => (
+            json!(api_zone(&z.apex)),
+            json!(inputs.status(&z.apex).and_then(|s| s.version_hash.clone()).unwrap_or_default()),
+        ),
+        _ => (Value::Null, Value::Null),
+    };
+    let list: Vec<Value> = out.into_iter().map(|(_, _, v)| v).collect();
+    Ok(Json(json!({"zone": zone, "version_hash": version, "count": list.len(), "records": list})).into_response())
+}
+
+/// Adds `ips`, `target` or `data` to a record object.
+fn describe(v: &mut Value, rtype: u16, rdata: &[RData]) {
+    let text = |n: &Name| n.to_string();
+    match rtype {
+        TYPE_A | TYPE_AAAA => {
+            let ips: Vec<String> = rdata
+                .iter()
+                .filter_map(|r| match r {
+                    RData::A(ip) => Some(ip.to_string()),
+                    RData::Aaaa(ip) => Some(ip.to_string()),
+                    _ => None,
+                })
+                .collect();
+            v["ips"] = json!(ips);
+        }
+        TYPE_CNAME => {
+            if let Some(RData::Cname(t)) = rdata.first() {
+                v["target"] = json!(t.to_dotless());
+            }
+        }
+        _ => {
+            let data: Vec<String> = rdata
+                .iter()
+                .map(|r| match r {
+                    RData::Ns(n) | RData::Ptr(n) | RData::Cname(n) => text(n),
+                    RData::Mx { preference, exchange } => format!("{preference} {}", text(exchange)),
+                    RData::Srv { priority, weight, port, target } => {
+                        format!("{priority} {weight} {port} {}", text(target))
+                    }
+                    RData::Soa(s) => format!(
+                        "{} {} {} {} {} {} {}",
+                        text(&s.mname),
+                        text(&s.rname),
+                        s.serial,
+                        s.refresh,
+                        s.retry,
+                        s.expire,
+                        s.minimum
+                    ),
+                    RData::Other { data, .. } => {
+                        let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+                        format!("\\# {} {hex}", data.len())
+                    }
+                    RData::A(ip) => ip.to_string(),
+                    RData::Aaaa(ip) => ip.to_string(),
+                })
+                .collect();
+            v["data"] = json!(data);
+        }
+    }
+}

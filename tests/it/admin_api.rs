@@ -1,0 +1,297 @@
+//! The admin HTTP API over real HTTP(S) on loopback: the Elchi webhook (`/notify`), health,
+//! readiness, records, authentication, error bodies and TLS.
+
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use serde_json::{Value, json};
+
+use crate::fake_controller::{FakeController, Mode, SECRET};
+use crate::harness::*;
+
+const ADMIN_SECRET: &str = "admin-secret-1";
+
+/// A blocking HTTP client for the tests.
+struct Client {
+    base: String,
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(base: String, root_pem: Option<&str>) -> Client {
+        let mut b = reqwest::Client::builder().no_proxy();
+        if let Some(pem) = root_pem {
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        Client { base, rt, http: b.build().unwrap() }
+    }
+
+    fn for_server(s: &Server) -> Client {
+        Client::new(format!("http://{}", s.admin_addr()), None)
+    }
+
+    /// Sends a request; returns the status and the JSON body (`null` when not JSON).
+    fn call(&self, method: &str, path: &str, auth: Option<(&str, &str)>, body: Option<String>) -> (u16, Value) {
+        self.rt.block_on(async {
+            let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base));
+            if let Some((h, v)) = auth {
+                req = req.header(h, v);
+            }
+            if let Some(b) = body {
+                req = req.header("content-type", "application/json").body(b);
+            }
+            let resp = req.send().await.expect("admin request");
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    }
+
+    fn notify(&self, body: Value) -> (u16, Value) {
+        self.call("POST", "/notify", Some(("X-Elchi-Secret", ADMIN_SECRET)), Some(body.to_string()))
+    }
+}
+
+fn admin_section(extra: &str) -> String {
+    format!("[admin]\nlisten = \"127.0.0.1:0\"\nsecret = \"{ADMIN_SECRET}\"\n{extra}\n")
+}
+
+fn static_server(extra: &str) -> (Server, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let text = format!("{}[state]\ndir = \"{}\"\n{ZONE}{NESTED_ZONE}", admin_section(extra), state.path().display());
+    (Server::start(&config("", &text)), state)
+}
+
+/// An accepted push answers in DNS before the 200 is sent; both auth headers work.
+#[test]
+fn notify_is_visible_in_dns_when_acknowledged() {
+    let (s, _state) = static_server("");
+    let c = Client::for_server(&s);
+    let (code, body) =
+        c.notify(json!({"records": [{"name": "new.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.60"]}]}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body, json!({"status": "ok", "updated": 1, "deleted": 0}));
+    assert_eq!(answers(&s.udp(&query("new.gslb.example.org.", RecordType::A))), ["192.0.2.60"]);
+
+    let bearer = format!("Bearer {ADMIN_SECRET}");
+    let push = json!({"records": [{"name": "inner2.inner.gslb.example.org", "type": "AAAA", "ttl": 0, "ips": ["2001:db8::60"]}]});
+    let (code, _) = c.call("POST", "/notify", Some(("Authorization", &bearer)), Some(push.to_string()));
+    assert_eq!(code, 200);
+    let m = s.udp(&query("inner2.inner.gslb.example.org.", RecordType::AAAA));
+    assert_eq!(answers(&m), ["2001:db8::60"], "routed to the longest matching zone");
+    assert_eq!(m.authorities.len(), 0);
+}
+
+/// One bad item rejects the whole push: 400 with its index, nothing changes.
+#[test]
+fn a_bad_item_rejects_the_whole_push() {
+    let (s, _state) = static_server("");
+    let c = Client::for_server(&s);
+    for (bad, item, section) in [
+        (
+            json!({"records": [{"name": "ok.gslb.example.org", "type": "A", "ips": ["192.0.2.1"]}, {"name": "b.gslb.example.org", "type": "A", "ips": ["300.1.1.1"]}]}),
+            1,
+            "records",
+        ),
+        (json!({"records": [{"name": "x.example.com", "type": "A", "ips": ["192.0.2.1"]}]}), 0, "records"),
+        (json!({"records": [{"name": "ok.gslb.example.org", "type": "MX", "ips": ["192.0.2.1"]}]}), 0, "records"),
+        (
+            json!({"records": [{"name": "ok.gslb.example.org", "type": "A", "ips": ["192.0.2.1"]}], "deletes": [{"name": "app.gslb.example.org", "type": "TXT"}]}),
+            0,
+            "deletes",
+        ),
+    ] {
+        let (code, body) = c.notify(bad.clone());
+        assert_eq!(code, 400, "{bad}");
+        assert_eq!(body["item"], json!(item), "{body}");
+        assert_eq!(body["section"], json!(section), "{body}");
+        assert!(body["error"].is_string());
+        let m = s.udp(&query("ok.gslb.example.org.", RecordType::A));
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "nothing applied for {bad}");
+    }
+    let (code, body) = c.call("POST", "/notify", Some(("X-Elchi-Secret", ADMIN_SECRET)), Some("{not json".into()));
+    assert_eq!(code, 400);
+    assert!(body["error"].as_str().unwrap().contains("invalid JSON"));
+}
+
+/// A failover record turns a name into a CNAME; addresses for it clear the CNAME; deletes
+/// accept A, AAAA and CNAME and count only what they removed.
+#[test]
+fn failover_updates_and_deletes() {
+    let (s, _state) = static_server("");
+    let c = Client::for_server(&s);
+    c.notify(json!({"records": [{"name": "svc.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.70"]}]}));
+    let (code, _) = c.notify(json!({"records": [{"name": "svc.gslb.example.org", "type": "A", "ttl": 30, "ips": [], "failover": "app.gslb.example.org"}]}));
+    assert_eq!(code, 200);
+    let m = s.udp(&query("svc.gslb.example.org.", RecordType::A));
+    assert_eq!(types(&m.answers), [RecordType::CNAME, RecordType::A, RecordType::A]);
+    c.notify(json!({"records": [{"name": "svc.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.71"]}]}));
+    assert_eq!(answers(&s.udp(&query("svc.gslb.example.org.", RecordType::A))), ["192.0.2.71"]);
+
+    let (code, body) = c.notify(json!({"deletes": [{"name": "svc.gslb.example.org", "type": "A"}, {"name": "never.gslb.example.org", "type": "AAAA"}]}));
+    assert_eq!(code, 200);
+    assert_eq!(body, json!({"status": "ok", "updated": 0, "deleted": 1}));
+    let m = s.udp(&query("svc.gslb.example.org.", RecordType::A));
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+
+    c.notify(
+        json!({"records": [{"name": "fo.gslb.example.org", "type": "AAAA", "ips": [], "failover": "www.example.net"}]}),
+    );
+    let (_, body) = c.notify(json!({"deletes": [{"name": "fo.gslb.example.org", "type": "cname"}]}));
+    assert_eq!(body["deleted"], json!(1));
+}
+
+/// Authentication, unknown paths, wrong methods and oversized bodies all answer JSON errors.
+#[test]
+fn errors_are_json_with_the_right_status() {
+    let (s, _state) = static_server("max_body = \"1KiB\"");
+    let c = Client::for_server(&s);
+    for auth in [None, Some(("X-Elchi-Secret", "wrong-secret")), Some(("Authorization", "Bearer nope"))] {
+        let (code, body) = c.call("POST", "/notify", auth, Some("{}".into()));
+        assert_eq!((code, body), (401, json!({"error": "unauthorized"})));
+        let (code, _) = c.call("GET", "/records", auth, None);
+        assert_eq!(code, 401);
+    }
+    let (code, body) = c.call("GET", "/nope", None, None);
+    assert_eq!(code, 404);
+    assert!(body["error"].is_string());
+    let (code, body) = c.call("DELETE", "/notify", None, None);
+    assert_eq!(code, 405);
+    assert!(body["error"].is_string());
+    let big = json!({"records": [{"name": "a.gslb.example.org", "type": "A", "ips": vec!["192.0.2.1"; 200]}]});
+    let (code, body) = c.notify(big);
+    assert_eq!(code, 413, "{body}");
+    assert!(body["error"].is_string());
+}
+
+/// `/records` lists static and pushed records, sorted, with filters and sources.
+#[test]
+fn records_lists_sorted_and_filtered() {
+    let (s, _state) = static_server("");
+    let c = Client::for_server(&s);
+    c.notify(json!({"records": [{"name": "pushed.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.80"]}]}));
+    let auth = Some(("X-Elchi-Secret", ADMIN_SECRET));
+    let (code, body) = c.call("GET", "/records?zone=gslb.example.org", auth, None);
+    assert_eq!(code, 200);
+    assert_eq!(body["zone"], json!("gslb.example.org"));
+    let list = body["records"].as_array().unwrap();
+    assert_eq!(body["count"], json!(list.len()));
+    let keys: Vec<(String, String)> =
+        list.iter().map(|r| (r["name"].as_str().unwrap().into(), r["type"].as_str().unwrap().into())).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    let pushed = list.iter().find(|r| r["name"] == "pushed.gslb.example.org").unwrap();
+    assert_eq!(pushed["source"], json!("controller"));
+    assert_eq!(pushed["ips"], json!(["192.0.2.80"]));
+    let www = list.iter().find(|r| r["name"] == "www.gslb.example.org").unwrap();
+    assert_eq!(
+        (www["type"].clone(), www["target"].clone(), www["source"].clone()),
+        (json!("CNAME"), json!("app.gslb.example.org"), json!("static"))
+    );
+
+    let (_, body) = c.call("GET", "/records?zone=gslb.example.org&name=APP&type=a", auth, None);
+    let names: Vec<&str> = body["records"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["app.gslb.example.org"]);
+    let (code, _) = c.call("GET", "/records?zone=nope.example", auth, None);
+    assert_eq!(code, 404);
+}
+
+/// A pushed change is in the state file: a restart without controller still serves it.
+#[test]
+fn pushed_records_survive_a_restart() {
+    let (s, state) = static_server("");
+    let c = Client::for_server(&s);
+    c.notify(json!({"records": [{"name": "kept.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.90"]}]}));
+    drop(s);
+    let text = format!("{}[state]\ndir = \"{}\"\n{ZONE}", admin_section(""), state.path().display());
+    let s = Server::start(&config("", &text));
+    assert_eq!(answers(&s.udp(&query("kept.gslb.example.org.", RecordType::A))), ["192.0.2.90"]);
+}
+
+fn poll_until(deadline: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    while !f() {
+        assert!(Instant::now() < end, "condition not met before the deadline");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Health turns degraded (503) when the controller stops answering for 2 × sync_interval and
+/// healthy again when it returns; readiness waits for the first snapshot.
+#[test]
+fn health_and_readiness_follow_the_controller() {
+    let fake = FakeController::start(
+        "gslb.example.org",
+        "v1",
+        json!([{"name": "c.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.99"]}]),
+    );
+    fake.set(|st| st.mode = Mode::Status(500));
+    let state = tempfile::tempdir().unwrap();
+    let zone = format!(
+        "{}[state]\ndir = \"{}\"\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\n[zone.controller]\nendpoint = \"{}\"\nsecret = \"{SECRET}\"\nsync_interval = \"1s\"\ntimeout = \"300ms\"\n",
+        admin_section(""),
+        state.path().display(),
+        fake.endpoint()
+    );
+    let s = Server::start(&config("", &zone));
+    let c = Client::for_server(&s);
+    let (code, body) = c.call("GET", "/ready", None, None);
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["zones"], json!(["gslb.example.org"]));
+    poll_until(DEADLINE, || c.call("GET", "/health", None, None).0 == 503);
+    let (_, body) = c.call("GET", "/health", None, None);
+    assert_eq!(body["status"], json!("degraded"));
+    assert_eq!(body["last_sync_status"], json!("failed"));
+    assert!(body["error"].as_str().unwrap().contains("500"));
+
+    fake.set(|st| st.mode = Mode::Normal);
+    poll_until(DEADLINE, || c.call("GET", "/health", None, None).0 == 200);
+    let (_, body) = c.call("GET", "/health", None, None);
+    assert_eq!(body["status"], json!("healthy"));
+    assert_eq!(body["source"], json!("controller"));
+    assert_eq!(body["version_hash"], json!("v1"));
+    assert_eq!(body["stale"], json!(false));
+    assert!(body["last_sync"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(c.call("GET", "/ready", None, None).0, 200);
+}
+
+/// With several zones `/health` reports each, `?zone=` selects one; static zones are healthy.
+#[test]
+fn health_with_several_zones() {
+    let (s, _state) = static_server("");
+    let c = Client::for_server(&s);
+    let (code, body) = c.call("GET", "/health", None, None);
+    assert_eq!(code, 200);
+    assert_eq!(body["status"], json!("healthy"));
+    assert_eq!(body["zones"].as_array().unwrap().len(), 2);
+    let (code, body) = c.call("GET", "/health?zone=inner.gslb.example.org.", None, None);
+    assert_eq!(code, 200);
+    assert_eq!((body["zone"].clone(), body["source"].clone()), (json!("inner.gslb.example.org"), json!("static")));
+    assert_eq!(c.call("GET", "/health?zone=other.test", None, None).0, 404);
+    assert_eq!(c.call("GET", "/ready", None, None).0, 200);
+}
+
+/// The admin API over HTTPS with a certificate made in the test.
+#[test]
+fn admin_over_https() {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let extra = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        dir.path().join("cert.pem").display(),
+        dir.path().join("key.pem").display()
+    );
+    let (s, _state) = static_server(&extra);
+    assert!(s.wait_log("admin API listening").unwrap().contains("https"));
+    let c = Client::new(format!("https://{}", s.admin_addr()), Some(&cert.cert.pem()));
+    let (code, body) = c.call("GET", "/health", None, None);
+    assert_eq!(code, 200, "{body}");
+    let (code, _) = c.notify(json!({"records": [{"name": "tls.gslb.example.org", "type": "A", "ips": ["192.0.2.5"]}]}));
+    assert_eq!(code, 200);
+}
