@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use crate::admin::AdminListener;
 use crate::config::{self, Config};
 use crate::inputs::{Inputs, SharedInputs};
+use crate::metrics::Metrics;
 use crate::server::{self, tcp, udp};
 use crate::sources::controller;
 
@@ -33,7 +34,11 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let bound = server::bind(&config.server.listen, config.server.udp_workers)?;
     let admin = config.admin.as_ref().map(AdminListener::bind).transpose()?;
     let inputs: SharedInputs = Arc::new(std::sync::Mutex::new(Inputs::new(config)));
-    let handle = inputs.lock().expect("inputs lock").handle();
+    let (handle, stats) = {
+        let inputs = inputs.lock().expect("inputs lock");
+        (inputs.handle(), inputs.stats())
+    };
+    let metrics = Arc::new(Metrics::new(Arc::clone(&stats), Arc::clone(&inputs)));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -53,9 +58,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut threads = Vec::new();
     for b in bound {
         let workers = b.udp.len();
-        threads.extend(udp::spawn_workers(b.udp, &handle, &stop)?);
+        threads.extend(udp::spawn_workers(b.udp, &handle, &stats, &stop)?);
         let listener = tokio::net::TcpListener::from_std(b.tcp)?;
-        runtime.spawn(tcp::serve(listener, handle.clone(), shutdown.clone(), tracker.clone()));
+        runtime.spawn(tcp::serve(listener, handle.clone(), Arc::clone(&stats), shutdown.clone(), tracker.clone()));
         tracing::info!(addr = %b.addr, udp_workers = workers, "listening");
     }
     let config = inputs.lock().expect("inputs lock").config();
@@ -65,10 +70,10 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     if let Some(admin) = admin {
         let addr = admin.local_addr()?;
         let scheme = if admin.is_tls() { "https" } else { "http" };
-        runtime.spawn(admin.serve(Arc::clone(&inputs), shutdown.clone()));
+        runtime.spawn(admin.serve(Arc::clone(&inputs), Arc::clone(&metrics), shutdown.clone()));
         tracing::info!(addr = %addr, scheme, "admin API listening");
     }
-    let mut syncs = start_syncs(&config, &inputs, &shutdown);
+    let mut syncs = start_syncs(&config, &inputs, &metrics, &shutdown);
 
     runtime.block_on(async {
         loop {
@@ -77,7 +82,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
                     if reload(config_path, &inputs) {
                         syncs.cancel();
                         let config = inputs.lock().expect("inputs lock").config();
-                        syncs = start_syncs(&config, &inputs, &shutdown);
+                        syncs = start_syncs(&config, &inputs, &metrics, &shutdown);
                     }
                 }
                 _ = term.recv() => { tracing::info!("SIGTERM received, stopping"); break }
@@ -102,11 +107,18 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
 
 /// Starts one controller sync task per zone that has a controller; they stop when the
 /// returned token (a child of `shutdown`) is cancelled.
-fn start_syncs(config: &Config, inputs: &SharedInputs, shutdown: &CancellationToken) -> CancellationToken {
+fn start_syncs(
+    config: &Config,
+    inputs: &SharedInputs,
+    metrics: &Arc<Metrics>,
+    shutdown: &CancellationToken,
+) -> CancellationToken {
     let token = shutdown.child_token();
     for zone in &config.zones {
         if let Some(cfg) = &zone.controller {
-            tokio::spawn(controller::run(zone.apex.clone(), cfg.clone(), Arc::clone(inputs), token.clone()));
+            let task =
+                controller::run(zone.apex.clone(), cfg.clone(), Arc::clone(inputs), Arc::clone(metrics), token.clone());
+            tokio::spawn(task);
         }
     }
     token

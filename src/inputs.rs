@@ -122,6 +122,7 @@ pub struct Inputs {
     status: HashMap<Name, SyncStatus>,
     publisher: Publisher,
     started: SystemTime,
+    stats: Arc<crate::server::stats::Stats>,
 }
 
 /// [`Inputs`] shared between control-plane tasks.
@@ -162,7 +163,9 @@ impl Inputs {
         let converted = unpack_all(&config, &controller);
         let publisher = Publisher::new(&config, &borrow_all(&controller, &converted));
         drop(converted);
-        Inputs { config: Arc::new(config), controller, status, publisher, started: SystemTime::now() }
+        let stats = Arc::new(crate::server::stats::Stats::default());
+        stats.set_zone_names(publisher.slot_names());
+        Inputs { config: Arc::new(config), controller, status, publisher, started: SystemTime::now(), stats }
     }
 
     /// The handle DNS listeners read from.
@@ -173,6 +176,11 @@ impl Inputs {
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config)
+    }
+
+    /// The query counters the listeners write and `/metrics` reads.
+    pub fn stats(&self) -> Arc<crate::server::stats::Stats> {
+        Arc::clone(&self.stats)
     }
 
     /// When these inputs were created (the start of the process).
@@ -221,6 +229,7 @@ impl Inputs {
         };
         let dynamic = borrow_all(&self.controller, &converted);
         let reports = self.publisher.publish(&self.config, &dynamic, which);
+        self.stats.set_zone_names(self.publisher.slot_names());
         drop(dynamic);
         crate::snapshot::reclaim::later(converted);
         for (zone, report) in reports {

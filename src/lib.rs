@@ -22,6 +22,7 @@ pub mod app;
 pub mod config;
 pub mod dns;
 pub mod inputs;
+pub mod metrics;
 pub mod server;
 pub mod snapshot;
 pub mod sources;

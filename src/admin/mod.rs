@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AdminConfig;
 use crate::inputs::SharedInputs;
+use crate::metrics::Metrics;
 
 /// Longest wait for a request's headers (also bounds an idle keep-alive connection).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,9 +66,14 @@ impl AdminListener {
     }
 
     /// Serves until `shutdown`.
-    pub async fn serve(self, inputs: SharedInputs, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        inputs: SharedInputs,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         let listener = TcpListener::from_std(self.listener)?;
-        let state = routes::AppState::new(inputs, &self.config);
+        let state = routes::AppState::new(inputs, metrics, &self.config);
         let app = routes::router(state);
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
         loop {

@@ -20,6 +20,7 @@ use crate::config::AdminConfig;
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use crate::inputs::SharedInputs;
+use crate::metrics::Metrics;
 use crate::snapshot::records::RData;
 use crate::sources::controller::api::{NotifyJson, api_zone, parse_absolute};
 
@@ -27,14 +28,25 @@ use crate::sources::controller::api::{NotifyJson, api_zone, parse_absolute};
 #[derive(Clone)]
 pub struct AppState {
     inputs: SharedInputs,
+    metrics: Arc<Metrics>,
     secret: Arc<[u8]>,
     max_body: usize,
 }
 
 impl AppState {
     /// State for the router.
-    pub fn new(inputs: SharedInputs, config: &AdminConfig) -> AppState {
-        AppState { inputs, secret: config.secret.as_bytes().into(), max_body: config.max_body }
+    pub fn new(inputs: SharedInputs, metrics: Arc<Metrics>, config: &AdminConfig) -> AppState {
+        AppState { inputs, metrics, secret: config.secret.as_bytes().into(), max_body: config.max_body }
+    }
+
+    /// Counts a request to an endpoint by its outcome.
+    fn count<T>(&self, endpoint: &str, result: &Result<T, ApiError>) {
+        let status = match result {
+            Ok(_) => "success",
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => "unauthorized",
+            Err(_) => "error",
+        };
+        self.metrics.count_request(endpoint, status);
     }
 }
 
@@ -45,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/records", get(records))
+        .route("/metrics", get(metrics))
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not found") })
         .with_state(state)
@@ -67,7 +80,18 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<bytes:
     }
 }
 
+async fn metrics(State(st): State<AppState>) -> Response {
+    let text = tokio::task::spawn_blocking(move || st.metrics.render()).await.unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
 async fn notify(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let result = notify_inner(&st, req).await;
+    st.count("notify", &result);
+    result
+}
+
+async fn notify_inner(st: &AppState, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     if !auth::authorized(&parts.headers, &st.secret) {
         tracing::warn!("webhook request with a wrong or missing secret");
@@ -130,7 +154,13 @@ async fn records(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    if !auth::authorized(&headers, &st.secret) {
+    let result = records_inner(&st, &headers, &q);
+    st.count("records", &result);
+    result
+}
+
+fn records_inner(st: &AppState, headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Response, ApiError> {
+    if !auth::authorized(headers, &st.secret) {
         return Err(ApiError::unauthorized());
     }
     let inputs = st.inputs.lock().expect("inputs lock");

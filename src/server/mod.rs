@@ -3,6 +3,7 @@
 //! query.
 
 pub mod query;
+pub mod stats;
 pub mod tcp;
 pub mod udp;
 

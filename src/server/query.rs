@@ -5,6 +5,7 @@ use crate::dns::types::*;
 use crate::dns::wire::{HEADER_LEN, ParseError, Query, parse_query};
 use crate::snapshot::Snapshot;
 use crate::snapshot::fragment::{Arena, Fragment};
+use crate::snapshot::records::Source;
 
 /// Largest DNS message (TCP).
 pub const MAX_MESSAGE: usize = 65_535;
@@ -34,6 +35,12 @@ pub struct Outcome {
     pub rcode: u16,
     /// TC was set.
     pub truncated: bool,
+    /// Question type (0 when the question did not parse).
+    pub qtype: u16,
+    /// Metrics slot of the zone that answered (0: none).
+    pub zone_slot: u16,
+    /// Source of the answer's data, when zone data answered.
+    pub source: Option<Source>,
 }
 
 impl Responder {
@@ -68,16 +75,21 @@ impl Responder {
                 0,
             ));
         }
+        let mut zone_slot = 0;
         let (frag, rcode): (Option<(&Fragment, &Arena)>, u8) = match q.qtype {
             TYPE_OPT => (None, RCODE_FORMERR),
             TYPE_MAILA | TYPE_MAILB => (None, RCODE_NOTIMP),
             _ => match q.qclass {
                 CLASS_IN => match snap.find_zone(q.qname()) {
-                    // Zone transfers are not offered.
-                    Some(_) if matches!(q.qtype, TYPE_AXFR | TYPE_IXFR) => (None, RCODE_REFUSED),
                     Some(zone) => {
-                        let f = zone.lookup(q.qname(), q.qtype);
-                        (Some((f, &zone.arena)), f.rcode)
+                        zone_slot = zone.slot;
+                        // Zone transfers are not offered.
+                        if matches!(q.qtype, TYPE_AXFR | TYPE_IXFR) {
+                            (None, RCODE_REFUSED)
+                        } else {
+                            let f = zone.lookup(q.qname(), q.qtype);
+                            (Some((f, &zone.arena)), f.rcode)
+                        }
                     }
                     None => (None, RCODE_REFUSED),
                 },
@@ -92,7 +104,9 @@ impl Responder {
         };
         self.turn = self.turn.wrapping_add(1);
         let aa = frag.is_some_and(|(f, _)| f.aa);
-        Some(finish(req, q, out, frag, rcode, aa, edns, settings.max_udp_payload, limit, self.turn))
+        let mut outcome = finish(req, q, out, frag, rcode, aa, edns, settings.max_udp_payload, limit, self.turn);
+        outcome.zone_slot = zone_slot;
+        Some(outcome)
     }
 }
 
@@ -167,7 +181,7 @@ fn finish(
     }
     write_header(out, flags, 1, an, ns, ar);
     let full_rcode = if opt.is_some_and(|o| o.ext_rcode != 0) { RCODE_BADVERS } else { rcode as u16 };
-    Outcome { len, rcode: full_rcode, truncated: tc }
+    Outcome { len, rcode: full_rcode, truncated: tc, qtype: q.qtype, zone_slot: 0, source: frag.map(|(f, _)| f.source) }
 }
 
 fn write_header(out: &mut [u8], flags: u16, qd: u16, an: u16, ns: u16, ar: u16) {
@@ -183,5 +197,6 @@ fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8])
     out[..len].copy_from_slice(&req[..len]);
     let flags = FLAG_QR | (q.flags & (FLAG_RD | FLAG_CD | 0x7800)) | rcode as u16;
     write_header(out, flags, question as u16, 0, 0, 0);
-    Outcome { len, rcode: rcode as u16, truncated: false }
+    let qtype = if question { q.qtype } else { 0 };
+    Outcome { len, rcode: rcode as u16, truncated: false, qtype, zone_slot: 0, source: None }
 }

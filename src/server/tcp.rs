@@ -12,12 +12,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::server::query::{MAX_MESSAGE, Responder, Transport};
+use crate::server::stats::{Stats, WorkerStats};
 use crate::snapshot::SnapshotHandle;
 
 /// Accepts connections until `shutdown`; connection tasks are tracked so shutdown can wait
 /// for answers in flight.
-pub async fn serve(listener: TcpListener, handle: SnapshotHandle, shutdown: CancellationToken, tracker: TaskTracker) {
+pub async fn serve(
+    listener: TcpListener,
+    handle: SnapshotHandle,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
     let open = Arc::new(AtomicUsize::new(0));
+    // One counter set for all connections of this listener (atomic adds keep it exact).
+    let counters = stats.worker();
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -34,16 +43,19 @@ pub async fn serve(listener: TcpListener, handle: SnapshotHandle, shutdown: Canc
         let max = handle.load().settings.max_tcp_connections;
         if open.load(Ordering::Relaxed) >= max {
             tracing::debug!(%peer, max, "tcp connection cap reached, closing new connection");
+            stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
             drop(stream);
             continue;
         }
+        stats.tcp_connections.fetch_add(1, Ordering::Relaxed);
         open.fetch_add(1, Ordering::Relaxed);
         let guard = OpenGuard(Arc::clone(&open));
         let handle = handle.clone();
         let shutdown = shutdown.clone();
+        let counters = Arc::clone(&counters);
         tracker.spawn(async move {
             let _guard = guard;
-            if let Err(e) = connection(stream, handle, shutdown).await {
+            if let Err(e) = connection(stream, handle, counters, shutdown).await {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
         });
@@ -58,7 +70,12 @@ impl Drop for OpenGuard {
     }
 }
 
-async fn connection(mut stream: TcpStream, handle: SnapshotHandle, shutdown: CancellationToken) -> std::io::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    handle: SnapshotHandle,
+    counters: Arc<WorkerStats>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut responder = Responder::default();
     let mut req = vec![0u8; MAX_MESSAGE];
@@ -82,6 +99,7 @@ async fn connection(mut stream: TcpStream, handle: SnapshotHandle, shutdown: Can
         let Some(outcome) = responder.respond(&snap, &req[..len], &mut out[2..], Transport::Tcp) else {
             continue;
         };
+        counters.record(&outcome);
         out[..2].copy_from_slice(&(outcome.len as u16).to_be_bytes());
         timeout(idle, stream.write_all(&out[..2 + outcome.len]))
             .await

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::server::query::{MAX_MESSAGE, Responder, Transport};
+use crate::server::stats::{Stats, WorkerStats};
 use crate::snapshot::SnapshotHandle;
 
 /// How often an idle worker looks at the stop flag; bounds shutdown time.
@@ -19,6 +20,7 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 pub fn spawn_workers(
     sockets: Vec<UdpSocket>,
     handle: &SnapshotHandle,
+    stats: &Stats,
     stop: &Arc<AtomicBool>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     let mut threads = Vec::with_capacity(sockets.len());
@@ -26,13 +28,14 @@ pub fn spawn_workers(
         socket.set_read_timeout(Some(STOP_POLL))?;
         let handle = handle.clone();
         let stop = Arc::clone(stop);
+        let counters = stats.worker();
         let name = format!("gslbd-udp-{i}");
-        threads.push(std::thread::Builder::new().name(name).spawn(move || serve(socket, handle, stop))?);
+        threads.push(std::thread::Builder::new().name(name).spawn(move || serve(socket, handle, counters, stop))?);
     }
     Ok(threads)
 }
 
-fn serve(socket: UdpSocket, handle: SnapshotHandle, stop: Arc<AtomicBool>) {
+fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, stop: Arc<AtomicBool>) {
     let mut cache = handle.cache();
     let mut responder = Responder::default();
     let mut req = vec![0u8; MAX_MESSAGE];
@@ -51,10 +54,11 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, stop: Arc<AtomicBool>) {
             }
         };
         let snap = cache.load();
-        if let Some(outcome) = responder.respond(snap, &req[..n], &mut out, Transport::Udp)
-            && let Err(e) = socket.send_to(&out[..outcome.len], peer)
-        {
-            tracing::debug!(error = %e, %peer, "udp send failed");
+        if let Some(outcome) = responder.respond(snap, &req[..n], &mut out, Transport::Udp) {
+            counters.record(&outcome);
+            if let Err(e) = socket.send_to(&out[..outcome.len], peer) {
+                tracing::debug!(error = %e, %peer, "udp send failed");
+            }
         }
     }
 }

@@ -191,6 +191,7 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         apex: apex.clone(),
         apex_len: apex.wire_len(),
         serial: input.soa.serial,
+        slot: 0,
         record_count,
         arena,
         frags,

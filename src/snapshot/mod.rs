@@ -74,6 +74,8 @@ pub struct ZoneSnap {
     pub apex_len: usize,
     /// SOA serial in this build.
     pub serial: u32,
+    /// Metrics slot of the zone (stable across rebuilds; see `server::stats`).
+    pub slot: u16,
     /// Resource records in the zone, SOA included.
     pub record_count: usize,
     /// Encoded fragments.

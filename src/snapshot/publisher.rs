@@ -38,6 +38,8 @@ pub struct Publisher {
     handle: SnapshotHandle,
     generation: u64,
     zones: HashMap<Name, Published>,
+    /// Metrics slots by zone, handed out once and kept (slot 0 means "no zone").
+    slots: Vec<Name>,
 }
 
 struct Published {
@@ -66,6 +68,7 @@ impl Publisher {
             )),
             generation: 0,
             zones: HashMap::new(),
+            slots: Vec::new(),
         };
         p.publish(config, dynamic, Rebuild::All);
         p
@@ -74,6 +77,22 @@ impl Publisher {
     /// The handle readers load from.
     pub fn handle(&self) -> &SnapshotHandle {
         &self.handle
+    }
+
+    /// Zone names by metrics slot (slot i+1 is element i).
+    pub fn slot_names(&self) -> Vec<String> {
+        self.slots.iter().map(|n| n.to_dotless()).collect()
+    }
+
+    fn slot(&mut self, apex: &Name) -> u16 {
+        let i = match self.slots.iter().position(|n| n == apex) {
+            Some(i) => i,
+            None => {
+                self.slots.push(apex.clone());
+                self.slots.len() - 1
+            }
+        };
+        (i + 1).min(crate::server::stats::ZONE_SLOTS - 1) as u16
     }
 
     /// Recompiles the zones `which` names from `config` and `dynamic`, reuses the others, and
@@ -96,8 +115,9 @@ impl Publisher {
             let published = match reuse {
                 Some(p) => p,
                 None => {
+                    let slot = self.slot(&zone.apex);
                     let (published, report) =
-                        compile(zone, dynamic.get(&zone.apex).copied(), self.zones.get(&zone.apex));
+                        compile(zone, slot, dynamic.get(&zone.apex).copied(), self.zones.get(&zone.apex));
                     reports.insert(zone.apex.clone(), report);
                     published
                 }
@@ -173,7 +193,7 @@ pub fn merge<'a>(static_data: &'a ZoneData, dynamic: Option<&'a Nodes>) -> (Merg
     (merged, conflicts)
 }
 
-fn compile(zone: &ZoneConfig, dynamic: Option<&Nodes>, last: Option<&Published>) -> (Published, ZoneReport) {
+fn compile(zone: &ZoneConfig, slot: u16, dynamic: Option<&Nodes>, last: Option<&Published>) -> (Published, ZoneReport) {
     let (nodes, conflicts) = merge(&zone.data, dynamic);
     if !conflicts.is_empty() {
         let first: Vec<String> = conflicts.iter().take(5).map(|(n, t)| format!("{n} {}", type_name(*t))).collect();
@@ -198,7 +218,9 @@ fn compile(zone: &ZoneConfig, dynamic: Option<&Nodes>, last: Option<&Published>)
     };
     let serial = soa.serial;
     let input = ZoneInput { apex: &zone.apex, soa, soa_ttl: zone.data.soa_ttl, nodes: &nodes };
-    let snap = Arc::new(build_zone(&input));
+    let mut snap = build_zone(&input);
+    snap.slot = slot;
+    let snap = Arc::new(snap);
     (Published { content, serial, snap }, ZoneReport { conflicts: conflicts.len() })
 }
 

@@ -257,6 +257,16 @@ fn health_and_readiness_follow_the_controller() {
     assert_eq!(body["stale"], json!(false));
     assert!(body["last_sync"].as_str().unwrap().ends_with('Z'));
     assert_eq!(c.call("GET", "/ready", None, None).0, 200);
+    let text =
+        c.rt.block_on(async { c.http.get(format!("{}/metrics", c.base)).send().await.unwrap().text().await.unwrap() });
+    for family in [
+        "gslbd_sync_duration_seconds_bucket{",
+        "gslbd_sync_errors_total{zone=\"gslb.example.org\",kind=\"snapshot\"}",
+        "gslbd_controller_version_info{zone=\"gslb.example.org\",version_hash=\"v1\",origin=\"controller\"} 1",
+        "gslbd_zone_records{zone=\"gslb.example.org\",source=\"controller\"} 1",
+    ] {
+        assert!(text.contains(family), "missing {family} in\n{text}");
+    }
 }
 
 /// With several zones `/health` reports each, `?zone=` selects one; static zones are healthy.
@@ -294,4 +304,51 @@ fn admin_over_https() {
     assert_eq!(code, 200, "{body}");
     let (code, _) = c.notify(json!({"records": [{"name": "tls.gslb.example.org", "type": "A", "ips": ["192.0.2.5"]}]}));
     assert_eq!(code, 200);
+}
+
+/// `/metrics` is Prometheus text with the query counters (summed over workers, one row per
+/// zone, type and rcode, adding up to the queries sent), answer sources, sync and webhook
+/// families and build info.
+#[test]
+fn metrics_expose_the_listed_families() {
+    let (s, _state) = static_server("");
+    let c = Client::for_server(&s);
+    let sent = [
+        ("app.gslb.example.org.", RecordType::A),
+        ("app.gslb.example.org.", RecordType::AAAA),
+        ("nope.gslb.example.org.", RecordType::A),
+        ("example.com.", RecordType::A),
+        ("app.inner.gslb.example.org.", RecordType::A),
+    ];
+    for (name, t) in sent {
+        s.udp(&query(name, t));
+    }
+    s.tcp_query(&query("info.gslb.example.org.", RecordType::TXT));
+    c.call("GET", "/records", None, None);
+    let text =
+        c.rt.block_on(async { c.http.get(format!("{}/metrics", c.base)).send().await.unwrap().text().await.unwrap() });
+    let value = |line: &str| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
+    let queries: Vec<&str> = text.lines().filter(|l| l.starts_with("gslbd_queries_total{")).collect();
+    let total: f64 = queries.iter().map(|l| value(l)).sum();
+    assert_eq!(total, 6.0, "{text}");
+    assert!(
+        queries.iter().any(|l| l.contains("zone=\"gslb.example.org\"")
+            && l.contains("qtype=\"A\"")
+            && l.contains("rcode=\"NOERROR\"")),
+        "{text}"
+    );
+    assert!(queries.iter().any(|l| l.contains("rcode=\"NXDOMAIN\"")));
+    assert!(queries.iter().any(|l| l.contains("zone=\"none\"") && l.contains("rcode=\"REFUSED\"")));
+    assert!(queries.iter().any(|l| l.contains("zone=\"inner.gslb.example.org\"")));
+    for family in [
+        "gslbd_answers_total{source=\"static\"}",
+        "gslbd_truncated_responses_total",
+        "gslbd_tcp_connections_total{result=\"accepted\"} 1",
+        "gslbd_build_info{version=",
+        "gslbd_zone_records{zone=\"gslb.example.org\",source=\"static\"}",
+        "gslbd_zone_serial{zone=\"gslb.example.org\"}",
+        "gslbd_webhook_requests_total{endpoint=\"records\",status=\"unauthorized\"} 1",
+    ] {
+        assert!(text.contains(family), "missing {family} in\n{text}");
+    }
 }

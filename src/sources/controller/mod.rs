@@ -11,16 +11,26 @@ use std::time::Duration;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use crate::config::ControllerConfig;
 use crate::dns::name::Name;
 use crate::inputs::{Inputs, SharedInputs, SyncKind};
+use crate::metrics::Metrics;
 use client::ControllerClient;
 
 /// First retry delay after a failure.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Runs the sync loop of one zone until `shutdown`.
-pub async fn run(zone: Name, cfg: ControllerConfig, inputs: SharedInputs, shutdown: CancellationToken) {
+pub async fn run(
+    zone: Name,
+    cfg: ControllerConfig,
+    inputs: SharedInputs,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let zone_label = api::api_zone(&zone);
     let client = match ControllerClient::new(&cfg, &zone) {
         Ok(c) => c,
         Err(e) => {
@@ -45,6 +55,7 @@ pub async fn run(zone: Name, cfg: ControllerConfig, inputs: SharedInputs, shutdo
             } => r,
         };
         let took = started.elapsed();
+        metrics.observe_sync(&zone_label, kind.as_str(), took.as_secs_f64());
         match result {
             Ok(Some(payload)) => {
                 failures = 0;

@@ -1,0 +1,160 @@
+//! `/metrics` in the Prometheus text format. Control-plane metrics (sync durations, webhook
+//! requests) are ordinary prometheus-client metrics; the query counters are read from the
+//! per-worker counters of [`crate::server::stats`] and the zone status from
+//! [`crate::inputs`] only when scraped, so the query path never touches a shared metric.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::inputs::SharedInputs;
+use crate::server::stats::Stats;
+use crate::sources::controller::api::api_zone;
+
+type Labels = Vec<(String, String)>;
+
+fn sync_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 12))
+}
+
+/// The registry and the metrics updated outside the query path.
+pub struct Metrics {
+    registry: Registry,
+    /// Controller request durations, by zone and kind (`snapshot`/`changes`).
+    pub sync_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    /// Webhook requests, by endpoint and status (`success`/`error`/`unauthorized`).
+    pub webhook_requests: Family<Labels, Counter>,
+}
+
+impl Metrics {
+    /// Registers everything; `stats` and `inputs` are read at scrape time.
+    pub fn new(stats: Arc<Stats>, inputs: SharedInputs) -> Metrics {
+        let mut registry = Registry::with_prefix("gslbd");
+        let sync_duration = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(sync_histogram);
+        registry.register("sync_duration_seconds", "Controller request duration", sync_duration.clone());
+        let webhook_requests = Family::<Labels, Counter>::default();
+        registry.register("webhook_requests", "Admin API requests by endpoint and outcome", webhook_requests.clone());
+        registry.register_collector(Box::new(Scraped { stats, inputs }));
+        Metrics { registry, sync_duration, webhook_requests }
+    }
+
+    /// Records one controller request.
+    pub fn observe_sync(&self, zone: &str, kind: &str, seconds: f64) {
+        self.sync_duration
+            .get_or_create(&vec![("zone".into(), zone.into()), ("kind".into(), kind.into())])
+            .observe(seconds);
+    }
+
+    /// Counts one admin request.
+    pub fn count_request(&self, endpoint: &str, status: &str) {
+        self.webhook_requests
+            .get_or_create(&vec![("endpoint".into(), endpoint.into()), ("status".into(), status.into())])
+            .inc();
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Values computed at scrape time.
+struct Scraped {
+    stats: Arc<Stats>,
+    inputs: SharedInputs,
+}
+
+impl std::fmt::Debug for Scraped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scraped")
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn counter_family(e: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Labels, u64)]) -> std::fmt::Result {
+    let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (l, v) in rows {
+        ConstCounter::new(*v).encode(m.encode_family(l)?)?;
+    }
+    Ok(())
+}
+
+fn gauge_family(e: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Labels, i64)]) -> std::fmt::Result {
+    let mut m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (l, v) in rows {
+        ConstGauge::new(*v).encode(m.encode_family(l)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for Scraped {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let queries: Vec<(Labels, u64)> = self
+            .stats
+            .query_rows()
+            .into_iter()
+            .map(|r| (labels(&[("zone", &r.zone), ("qtype", &r.qtype), ("rcode", &r.rcode)]), r.count))
+            .collect();
+        counter_family(&mut e, "queries", "DNS queries answered, by zone, query type and response code", &queries)?;
+        let answers: Vec<(Labels, u64)> =
+            self.stats.answers_by_source().into_iter().map(|(s, v)| (labels(&[("source", s)]), v)).collect();
+        counter_family(&mut e, "answers", "Answers from zone data, by the source of that data", &answers)?;
+        counter_family(
+            &mut e,
+            "truncated_responses",
+            "Responses sent with TC set",
+            &[(Vec::new(), self.stats.truncated())],
+        )?;
+        let tcp = [
+            (labels(&[("result", "accepted")]), self.stats.tcp_connections.load(std::sync::atomic::Ordering::Relaxed)),
+            (labels(&[("result", "refused")]), self.stats.tcp_refused.load(std::sync::atomic::Ordering::Relaxed)),
+        ];
+        counter_family(&mut e, "tcp_connections", "TCP connections, accepted or refused at the cap", &tcp)?;
+        gauge_family(
+            &mut e,
+            "build_info",
+            "Build information",
+            &[(labels(&[("version", env!("CARGO_PKG_VERSION"))]), 1)],
+        )?;
+
+        let inputs = self.inputs.lock().expect("inputs lock");
+        let config = inputs.config();
+        let (mut records, mut version, mut errors, mut skipped, mut conflicts, mut serials) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for zone in &config.zones {
+            let z = api_zone(&zone.apex);
+            records.push((labels(&[("zone", &z), ("source", "static")]), zone.data.record_count() as i64));
+            if let Some(st) = inputs.status(&zone.apex) {
+                records.push((labels(&[("zone", &z), ("source", "controller")]), st.records as i64));
+                let hash = st.version_hash.clone().unwrap_or_default();
+                version.push((labels(&[("zone", &z), ("version_hash", &hash), ("origin", st.origin.as_str())]), 1));
+                errors.push((labels(&[("zone", &z), ("kind", "snapshot")]), st.snapshot_errors));
+                errors.push((labels(&[("zone", &z), ("kind", "changes")]), st.changes_errors));
+                skipped.push((labels(&[("zone", &z)]), st.skipped_records));
+                conflicts.push((labels(&[("zone", &z)]), st.conflicts));
+            }
+            if let Some(snap) = inputs.handle().load().zone(&zone.apex) {
+                serials.push((labels(&[("zone", &z)]), snap.serial as i64));
+            }
+        }
+        gauge_family(&mut e, "zone_records", "Records per zone and source (controller: names)", &records)?;
+        gauge_family(&mut e, "zone_serial", "SOA serial in force", &serials)?;
+        gauge_family(&mut e, "controller_version_info", "Controller version hash in force", &version)?;
+        counter_family(&mut e, "sync_errors", "Failed controller requests, by zone and kind", &errors)?;
+        counter_family(&mut e, "skipped_records", "Invalid controller records skipped", &skipped)?;
+        counter_family(&mut e, "static_conflicts", "Dynamic records dropped because static ones win", &conflicts)?;
+        Ok(())
+    }
+}

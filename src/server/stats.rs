@@ -1,0 +1,160 @@
+//! Query counters kept per worker (one writer each, no shared cache line, no lock) and summed
+//! when `/metrics` is scraped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::dns::types::*;
+use crate::server::query::Outcome;
+use crate::snapshot::records::Source;
+
+/// Query types counted by name; everything else is `other`.
+pub const QTYPES: [u16; 14] = [
+    TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_MX, TYPE_TXT, TYPE_SRV, TYPE_PTR, TYPE_ANY, TYPE_DS, 65,
+    257, TYPE_AXFR,
+];
+const QTYPE_SLOTS: usize = QTYPES.len() + 1;
+/// Response codes counted by name (BADVERS as 16); everything else is `other`.
+pub const RCODES: [u16; 7] = [0, 1, 2, 3, 4, 5, 16];
+const RCODE_SLOTS: usize = RCODES.len() + 1;
+/// Zones counted separately; slot 0 is "no zone" (refused, malformed). Later zones share
+/// the last slot, so label values stay bounded.
+pub const ZONE_SLOTS: usize = 64;
+const SOURCES: usize = 4;
+
+fn qtype_slot(qtype: u16) -> usize {
+    QTYPES.iter().position(|&t| t == qtype).unwrap_or(QTYPES.len())
+}
+
+fn rcode_slot(rcode: u16) -> usize {
+    RCODES.iter().position(|&r| r == rcode).unwrap_or(RCODES.len())
+}
+
+/// The counters one worker writes. Aligned so two workers never share a cache line.
+#[repr(align(128))]
+pub struct WorkerStats {
+    queries: Box<[AtomicU64]>,
+    answers: [AtomicU64; SOURCES],
+    truncated: AtomicU64,
+}
+
+impl WorkerStats {
+    fn new() -> WorkerStats {
+        WorkerStats {
+            queries: (0..ZONE_SLOTS * QTYPE_SLOTS * RCODE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            answers: Default::default(),
+            truncated: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one response (a relaxed add on a line no other worker writes; TCP tasks share
+    /// one set, which the atomic add keeps exact).
+    #[inline]
+    pub fn record(&self, o: &Outcome) {
+        let zone = (o.zone_slot as usize).min(ZONE_SLOTS - 1);
+        let i = (zone * QTYPE_SLOTS + qtype_slot(o.qtype)) * RCODE_SLOTS + rcode_slot(o.rcode);
+        bump(&self.queries[i]);
+        if let Some(source) = o.source {
+            bump(&self.answers[source as usize]);
+        }
+        if o.truncated {
+            bump(&self.truncated);
+        }
+    }
+}
+
+#[inline]
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// All workers' counters, the zone names behind the slots, and process-wide counters.
+#[derive(Default)]
+pub struct Stats {
+    workers: Mutex<Vec<Arc<WorkerStats>>>,
+    zone_names: RwLock<Vec<String>>,
+    /// TCP connections accepted.
+    pub tcp_connections: AtomicU64,
+    /// TCP connections refused at the cap.
+    pub tcp_refused: AtomicU64,
+}
+
+/// One row of summed query counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryRow {
+    /// Zone label (`none` for slot 0).
+    pub zone: String,
+    /// Query type label.
+    pub qtype: String,
+    /// Response code label.
+    pub rcode: String,
+    /// Count.
+    pub count: u64,
+}
+
+impl Stats {
+    /// Counters for a new worker.
+    pub fn worker(&self) -> Arc<WorkerStats> {
+        let w = Arc::new(WorkerStats::new());
+        self.workers.lock().expect("stats lock").push(Arc::clone(&w));
+        w
+    }
+
+    /// Names the zone slots (slot i+1 is `names[i]`).
+    pub fn set_zone_names(&self, names: Vec<String>) {
+        *self.zone_names.write().expect("stats lock") = names;
+    }
+
+    /// Summed query counts, non-zero rows only.
+    pub fn query_rows(&self) -> Vec<QueryRow> {
+        let workers = self.workers.lock().expect("stats lock").clone();
+        let names = self.zone_names.read().expect("stats lock").clone();
+        let mut rows = Vec::new();
+        for zone in 0..ZONE_SLOTS {
+            for q in 0..QTYPE_SLOTS {
+                for r in 0..RCODE_SLOTS {
+                    let i = (zone * QTYPE_SLOTS + q) * RCODE_SLOTS + r;
+                    let count: u64 = workers.iter().map(|w| w.queries[i].load(Ordering::Relaxed)).sum();
+                    if count == 0 {
+                        continue;
+                    }
+                    let zone_label = match zone {
+                        0 => "none".to_string(),
+                        z => names.get(z - 1).cloned().unwrap_or_else(|| "other".into()),
+                    };
+                    let qtype = QTYPES.get(q).map_or("other".into(), |t| type_name(*t).into_owned());
+                    let rcode = RCODES.get(r).map_or("other", |&c| rcode_name(c)).to_string();
+                    rows.push(QueryRow { zone: zone_label, qtype, rcode, count });
+                }
+            }
+        }
+        rows
+    }
+
+    /// Answers by data source: (source, count).
+    pub fn answers_by_source(&self) -> Vec<(&'static str, u64)> {
+        let workers = self.workers.lock().expect("stats lock").clone();
+        [Source::Static, Source::Controller, Source::Webhook, Source::Pool]
+            .into_iter()
+            .map(|s| (s.as_str(), workers.iter().map(|w| w.answers[s as usize].load(Ordering::Relaxed)).sum()))
+            .collect()
+    }
+
+    /// Truncated responses.
+    pub fn truncated(&self) -> u64 {
+        self.workers.lock().expect("stats lock").iter().map(|w| w.truncated.load(Ordering::Relaxed)).sum()
+    }
+}
+
+fn rcode_name(rcode: u16) -> &'static str {
+    match rcode {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        16 => "BADVERS",
+        _ => "other",
+    }
+}
