@@ -56,7 +56,7 @@ const CASES: &[(&str, &str, u16, bool)] = &[
     ("refused", "example.com", 1, false),
 ];
 
-#[divan::bench(args = CASES.iter().map(|c| c.0))]
+#[divan::bench(args = CASES.iter().map(|c| c.0), sample_count = 300, sample_size = 2000)]
 fn respond(bencher: Bencher, case: &str) {
     let snap = snapshot();
     let (_, name, qtype, edns) = CASES.iter().find(|c| c.0 == case).copied().unwrap();
@@ -65,6 +65,26 @@ fn respond(bencher: Bencher, case: &str) {
     let mut responder = Responder::default();
     bencher.bench_local(|| {
         let o = responder.respond(black_box(&snap), black_box(&req), &mut out, Transport::Udp);
+        black_box(o)
+    });
+}
+
+/// The same A query with the per-worker counters updated, as the listeners do: compare with
+/// `respond/a_hit` to see what metrics cost on the query path.
+#[divan::bench(args = ["a_hit", "nxdomain"], sample_count = 300, sample_size = 2000)]
+fn respond_and_count(bencher: Bencher, case: &str) {
+    let snap = snapshot();
+    let (_, name, qtype, edns) = CASES.iter().find(|c| c.0 == case).copied().unwrap();
+    let req = query(name, qtype, edns);
+    let mut out = vec![0u8; MAX_MESSAGE + 1024];
+    let mut responder = Responder::default();
+    let stats = gslbd::server::stats::Stats::default();
+    let counters = stats.worker();
+    bencher.bench_local(|| {
+        let o = responder.respond(black_box(&snap), black_box(&req), &mut out, Transport::Udp);
+        if let Some(o) = &o {
+            counters.record(o);
+        }
         black_box(o)
     });
 }

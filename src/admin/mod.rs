@@ -2,8 +2,9 @@
 //! `/records`. It runs on the async runtime beside, never on, the DNS data plane.
 //!
 //! Connections are accepted by our own loop so each is bounded: a cap on open connections
-//! (new ones over it are closed), a header read timeout and header size limit (slowloris,
-//! huge headers), a TLS handshake timeout, and a body size and read timeout per request.
+//! (new ones over it are closed), a header read timeout (`header_timeout`) and header size
+//! limit (slowloris, huge headers), a TLS handshake timeout, and a body size and read timeout
+//! per request.
 
 pub mod auth;
 pub mod error;
@@ -26,8 +27,6 @@ use crate::config::AdminConfig;
 use crate::inputs::SharedInputs;
 use crate::metrics::Metrics;
 
-/// Longest wait for a request's headers (also bounds an idle keep-alive connection).
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for a request body.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest TLS handshake.
@@ -76,6 +75,7 @@ impl AdminListener {
         let state = routes::AppState::new(inputs, metrics, &self.config);
         let app = routes::router(state);
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
+        let header_timeout = self.config.header_timeout;
         loop {
             let (stream, peer) = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -98,7 +98,7 @@ impl AdminListener {
             tokio::spawn(async move {
                 let _permit = permit;
                 let mut http = hyper::server::conn::http1::Builder::new();
-                http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEAD);
+                http.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEAD);
                 let result = match tls {
                     None => {
                         let conn = http.serve_connection(TokioIo::new(stream), service);

@@ -115,6 +115,12 @@ async fn notify_inner(st: &AppState, req: Request) -> Result<Response, ApiError>
 }
 
 async fn health(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    let result = health_inner(&st, &q);
+    st.count("health", &result);
+    result
+}
+
+fn health_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response, ApiError> {
     let inputs = st.inputs.lock().expect("inputs lock");
     let config = inputs.config();
     let now = SystemTime::now();

@@ -48,6 +48,8 @@ pub struct AdminConfig {
     pub max_body: usize,
     /// Most open connections.
     pub max_connections: usize,
+    /// Longest wait for a request's headers (slow clients are cut off).
+    pub header_timeout: Duration,
 }
 
 /// Where last-known-good data lives (`[state]`).

@@ -38,6 +38,8 @@ pub struct RawAdmin {
     pub max_body: Option<Spanned<String>>,
     /// Most open connections.
     pub max_connections: Option<Spanned<i64>>,
+    /// Longest wait for a request's headers, e.g. `"10s"`.
+    pub header_timeout: Option<Spanned<String>>,
 }
 
 /// `[state]`: where last-known-good data is kept.

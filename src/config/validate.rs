@@ -548,5 +548,20 @@ fn admin(raw: &Spanned<RawAdmin>, rep: &mut Reporter<'_>) -> Option<AdminConfig>
         },
     };
     let max_connections = int(rep, raw.max_connections.as_ref(), "admin.max_connections", 1, 100_000, 256) as usize;
-    (rep.errors.len() == errors_before).then_some(AdminConfig { listen, secret, tls, max_body, max_connections })
+    let header_timeout = duration(
+        rep,
+        raw.header_timeout.as_ref(),
+        "admin.header_timeout",
+        Duration::from_millis(100),
+        Duration::from_secs(300),
+        Duration::from_secs(10),
+    );
+    (rep.errors.len() == errors_before).then_some(AdminConfig {
+        listen,
+        secret,
+        tls,
+        max_body,
+        max_connections,
+        header_timeout,
+    })
 }

@@ -352,3 +352,32 @@ fn metrics_expose_the_listed_families() {
         assert!(text.contains(family), "missing {family} in\n{text}");
     }
 }
+
+/// A client that dribbles its headers is cut off after `header_timeout`; connections over
+/// `max_connections` are closed at once; DNS keeps answering throughout.
+#[test]
+fn slow_and_excess_admin_clients_are_bounded() {
+    use std::io::{Read, Write};
+    let (s, _state) = static_server("header_timeout = \"300ms\"\nmax_connections = 2");
+    let addr = s.admin_addr();
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(DEADLINE)).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut held = std::net::TcpStream::connect(addr).unwrap();
+    held.set_read_timeout(Some(DEADLINE)).unwrap();
+    held.write_all(b"GET /health HTTP/1.1\r\n").unwrap();
+    // Both slots are taken now: a third connection is closed without an answer.
+    let mut third = std::net::TcpStream::connect(addr).unwrap();
+    third.set_read_timeout(Some(DEADLINE)).unwrap();
+    let _ = third.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 512];
+    assert!(matches!(third.read(&mut buf), Ok(0) | Err(_)), "over the cap: closed");
+    assert_eq!(s.udp(&query("app.gslb.example.org.", RecordType::A)).answers.len(), 2);
+    // The slow client is cut off by the header timeout (the read returns before DEADLINE).
+    let n = slow.read(&mut buf).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+    drop((slow, held));
+    let c = Client::for_server(&s);
+    poll_until(DEADLINE, || c.call("GET", "/ready", None, None).0 == 200);
+}

@@ -183,3 +183,15 @@ fn controller_secret_from_the_environment() {
     assert!(ok, "{err}");
     assert_error(&text, 8, "zone[0].controller.secret", "GSLBD_TEST_SECRET is not set");
 }
+
+#[test]
+fn admin_section_is_checked() {
+    let text = format!("[admin]\nlisten = \"127.0.0.1:0\"\n{}", zone(""));
+    assert_error(&text, 1, "admin.secret", "is required");
+    let text = format!("[admin]\nsecret = \"12345678\"\ntls_cert = \"cert.pem\"\n{}", zone(""));
+    assert_error(&text, 3, "admin.tls_cert", "give both or neither");
+    let text = format!("[admin]\nsecret = \"12345678\"\nmax_body = \"lots\"\n{}", zone(""));
+    assert_error(&text, 3, "admin.max_body", "not a size");
+    let text = format!("[admin]\nsecret = \"short\"\n{}", zone(""));
+    assert_error(&text, 2, "admin.secret", "at least 8 bytes");
+}
