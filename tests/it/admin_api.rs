@@ -50,6 +50,13 @@ impl Client {
         })
     }
 
+    /// GETs a path and returns the body as text.
+    fn text(&self, path: &str) -> String {
+        self.rt.block_on(async {
+            self.http.get(format!("{}{path}", self.base)).send().await.unwrap().text().await.unwrap()
+        })
+    }
+
     fn notify(&self, body: Value) -> (u16, Value) {
         self.call("POST", "/notify", Some(("X-Elchi-Secret", ADMIN_SECRET)), Some(body.to_string()))
     }
