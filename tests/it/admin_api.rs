@@ -264,8 +264,7 @@ fn health_and_readiness_follow_the_controller() {
     assert_eq!(body["stale"], json!(false));
     assert!(body["last_sync"].as_str().unwrap().ends_with('Z'));
     assert_eq!(c.call("GET", "/ready", None, None).0, 200);
-    let text =
-        c.rt.block_on(async { c.http.get(format!("{}/metrics", c.base)).send().await.unwrap().text().await.unwrap() });
+    let text = c.text("/metrics");
     for family in [
         "gslbd_sync_duration_seconds_bucket{",
         "gslbd_sync_errors_total{zone=\"gslb.example.org\",kind=\"snapshot\"}",
@@ -332,8 +331,7 @@ fn metrics_expose_the_listed_families() {
     }
     s.tcp_query(&query("info.gslb.example.org.", RecordType::TXT));
     c.call("GET", "/records", None, None);
-    let text =
-        c.rt.block_on(async { c.http.get(format!("{}/metrics", c.base)).send().await.unwrap().text().await.unwrap() });
+    let text = c.text("/metrics");
     let value = |line: &str| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
     let queries: Vec<&str> = text.lines().filter(|l| l.starts_with("gslbd_queries_total{")).collect();
     let total: f64 = queries.iter().map(|l| value(l)).sum();
