@@ -21,6 +21,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod dns;
+pub mod health;
 pub mod inputs;
 pub mod metrics;
 pub mod server;

@@ -9,6 +9,7 @@
 pub mod build;
 pub mod encode;
 pub mod fragment;
+pub mod policy;
 pub mod publisher;
 pub mod reclaim;
 pub mod records;
