@@ -74,6 +74,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         tracing::info!(addr = %addr, scheme, "admin API listening");
     }
     let mut syncs = start_syncs(&config, &inputs, &metrics, &shutdown);
+    let mut probes = start_probes(&config, &inputs, &shutdown);
 
     runtime.block_on(async {
         loop {
@@ -81,8 +82,10 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
                 _ = hup.recv() => {
                     if reload(config_path, &inputs) {
                         syncs.cancel();
+                        probes.cancel();
                         let config = inputs.lock().expect("inputs lock").config();
                         syncs = start_syncs(&config, &inputs, &metrics, &shutdown);
+                        probes = start_probes(&config, &inputs, &shutdown);
                     }
                 }
                 _ = term.recv() => { tracing::info!("SIGTERM received, stopping"); break }
@@ -121,6 +124,16 @@ fn start_syncs(
             tokio::spawn(task);
         }
     }
+    token
+}
+
+/// Starts the health probes of every pool member; they stop with the returned token.
+fn start_probes(config: &Config, inputs: &SharedInputs, shutdown: &CancellationToken) -> CancellationToken {
+    let token = shutdown.child_token();
+    let table = inputs.lock().expect("inputs lock").health();
+    let shared = Arc::clone(inputs);
+    let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || shared.lock().expect("inputs lock").health_changed());
+    crate::health::start(crate::health::targets(config), table, changed, token.clone());
     token
 }
 

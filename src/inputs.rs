@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use crate::config::Config;
 use crate::dns::name::Name;
 use crate::dns::types::TYPE_CNAME;
+use crate::health::table::SharedHealth;
 use crate::snapshot::SnapshotHandle;
 use crate::snapshot::publisher::{Publisher, Rebuild};
 use crate::sources::controller::api::{self, Nodes, Payload};
@@ -123,6 +124,7 @@ pub struct Inputs {
     publisher: Publisher,
     started: SystemTime,
     stats: Arc<crate::server::stats::Stats>,
+    health: SharedHealth,
 }
 
 /// [`Inputs`] shared between control-plane tasks.
@@ -161,11 +163,14 @@ impl Inputs {
             }
         }
         let converted = unpack_all(&config, &controller);
-        let publisher = Publisher::new(&config, &borrow_all(&controller, &converted));
+        let health: SharedHealth = Arc::default();
+        health.lock().expect("health lock").retain_targets(&crate::health::targets(&config));
+        let publisher =
+            Publisher::new(&config, &borrow_all(&controller, &converted), &health.lock().expect("health lock"));
         drop(converted);
         let stats = Arc::new(crate::server::stats::Stats::default());
         stats.set_zone_names(publisher.slot_names());
-        Inputs { config: Arc::new(config), controller, status, publisher, started: SystemTime::now(), stats }
+        Inputs { config: Arc::new(config), controller, status, publisher, started: SystemTime::now(), stats, health }
     }
 
     /// The handle DNS listeners read from.
@@ -176,6 +181,16 @@ impl Inputs {
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
         Arc::clone(&self.config)
+    }
+
+    /// The health table the probes write.
+    pub fn health(&self) -> SharedHealth {
+        Arc::clone(&self.health)
+    }
+
+    /// Recompiles every zone after a health transition.
+    pub fn health_changed(&mut self) {
+        self.rebuild(Rebuild::All);
     }
 
     /// The query counters the listeners write and `/metrics` reads.
@@ -218,6 +233,8 @@ impl Inputs {
         for zone in config.zones.iter().filter(|z| z.controller.is_some()) {
             self.status.entry(zone.apex.clone()).or_default();
         }
+        // Members that did not change keep their health; new ones start in their initial state.
+        self.health.lock().expect("health lock").retain_targets(&crate::health::targets(&config));
         self.config = Arc::new(config);
         self.rebuild(Rebuild::All);
     }
@@ -228,7 +245,8 @@ impl Inputs {
             Rebuild::Zone(_) => HashMap::new(),
         };
         let dynamic = borrow_all(&self.controller, &converted);
-        let reports = self.publisher.publish(&self.config, &dynamic, which);
+        let health = Arc::clone(&self.health);
+        let reports = self.publisher.publish(&self.config, &dynamic, &health.lock().expect("health lock"), which);
         self.stats.set_zone_names(self.publisher.slot_names());
         drop(dynamic);
         crate::snapshot::reclaim::later(converted);

@@ -7,6 +7,7 @@
 
 pub mod env;
 pub mod error;
+pub mod pool;
 pub mod raw;
 pub mod validate;
 
@@ -116,6 +117,99 @@ pub struct ZoneConfig {
     pub data: ZoneData,
     /// The controller feeding this zone, if any.
     pub controller: Option<ControllerConfig>,
+    /// Health-checked pools.
+    pub pools: Vec<PoolConfig>,
+}
+
+/// How a pool is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    /// A/AAAA of the chosen members.
+    Address,
+    /// A referral to the chosen members as name servers.
+    Delegate,
+}
+
+/// A health-checked pool (`[[zone.pool]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    /// Owner name (absolute).
+    pub name: Name,
+    /// Answer mode.
+    pub mode: PoolMode,
+    /// Answer TTL.
+    pub ttl: u32,
+    /// Member selection.
+    pub select: crate::snapshot::policy::Select,
+    /// Most members per answer.
+    pub max_answers: usize,
+    /// Answer when no member qualifies.
+    pub when_all_down: crate::snapshot::policy::WhenAllDown,
+    /// Members, in config order.
+    pub members: Vec<MemberConfig>,
+}
+
+/// A pool member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberConfig {
+    /// Member id as written.
+    pub id: String,
+    /// NS host name in `delegate` mode (absolute).
+    pub host: Name,
+    /// Role.
+    pub role: crate::snapshot::policy::Role,
+    /// Labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// IPv4 addresses.
+    pub ipv4: Vec<std::net::Ipv4Addr>,
+    /// IPv6 addresses.
+    pub ipv6: Vec<std::net::Ipv6Addr>,
+    /// Weight (0 = standby).
+    pub weight: u32,
+    /// The member's check (pool default with the member's overrides).
+    pub check: CheckConfig,
+}
+
+/// Probe kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// HTTP GET.
+    Http,
+    /// HTTPS GET.
+    Https,
+    /// TCP connect.
+    Tcp,
+    /// No probe: always up.
+    None,
+}
+
+/// A member's health check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CheckConfig {
+    /// Kind.
+    pub kind: CheckKind,
+    /// Port.
+    pub port: u16,
+    /// HTTP path.
+    pub path: String,
+    /// Host header and SNI.
+    pub host: Option<String>,
+    /// Accepted status ranges (inclusive).
+    pub expect_status: Vec<(u16, u16)>,
+    /// Body substring.
+    pub expect_body: Option<String>,
+    /// Probe interval.
+    pub interval: Duration,
+    /// Probe timeout.
+    pub timeout: Duration,
+    /// Successes for down → up.
+    pub rise: u32,
+    /// Failures for up → down.
+    pub fall: u32,
+    /// Starts up (true) or down.
+    pub initial_up: bool,
+    /// Verify HTTPS certificates.
+    pub tls_verify: bool,
 }
 
 /// Reads, expands and validates a configuration file.

@@ -116,6 +116,97 @@ pub struct RawZone {
     pub zone_file: Option<Spanned<String>>,
     /// `[zone.controller]`.
     pub controller: Option<Spanned<RawController>>,
+    /// `[[zone.pool]]`.
+    #[serde(default)]
+    pub pool: Vec<Spanned<RawPool>>,
+}
+
+/// `[[zone.pool]]`: a health-checked set of members answered under one name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    /// Owner name relative to the zone (`@` = apex).
+    pub name: Spanned<String>,
+    /// `address` or `delegate`.
+    pub mode: Option<Spanned<String>>,
+    /// TTL of the answers.
+    pub ttl: Option<Spanned<i64>>,
+    /// `failover`, `all` or `weighted`.
+    pub select: Option<Spanned<String>>,
+    /// Most members per answer.
+    pub max_answers: Option<Spanned<i64>>,
+    /// `all`, `nodata`, `servfail` or a name to answer as CNAME.
+    pub when_all_down: Option<Spanned<String>>,
+    /// Default check of the members.
+    pub check: Option<Spanned<RawCheck>>,
+    /// Members.
+    #[serde(default)]
+    pub member: Vec<Spanned<RawMember>>,
+}
+
+/// A member of a pool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMember {
+    /// Member id; in `delegate` mode the NS host name.
+    pub name: Spanned<String>,
+    /// `primary` or `secondary`.
+    pub role: Option<Spanned<String>>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// IPv4 addresses.
+    #[serde(default)]
+    pub ipv4: Vec<Spanned<String>>,
+    /// IPv6 addresses.
+    #[serde(default)]
+    pub ipv6: Vec<Spanned<String>>,
+    /// Weight for `weighted`; 0 = standby.
+    pub weight: Option<Spanned<i64>>,
+    /// Overrides of the pool's check.
+    pub check: Option<Spanned<RawCheck>>,
+}
+
+/// A status code or a range like `"200-299"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawStatus {
+    /// One code.
+    Code(i64),
+    /// A range `"LOW-HIGH"` (or one code as text).
+    Range(String),
+}
+
+/// `[zone.pool.check]` / `[zone.pool.member.check]`: every key optional so members can
+/// override single keys.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    /// `http`, `https`, `tcp` or `none`.
+    #[serde(rename = "type")]
+    pub kind: Option<Spanned<String>>,
+    /// Port.
+    pub port: Option<Spanned<i64>>,
+    /// HTTP path.
+    pub path: Option<Spanned<String>>,
+    /// Host header and TLS SNI.
+    pub host: Option<Spanned<String>>,
+    /// Accepted status codes.
+    pub expect_status: Option<Spanned<Vec<RawStatus>>>,
+    /// Substring expected in the first 64 KiB of the body.
+    pub expect_body: Option<Spanned<String>>,
+    /// Probe interval.
+    pub interval: Option<Spanned<String>>,
+    /// Probe timeout.
+    pub timeout: Option<Spanned<String>>,
+    /// Consecutive successes for down → up.
+    pub rise: Option<Spanned<i64>>,
+    /// Consecutive failures for up → down.
+    pub fall: Option<Spanned<i64>>,
+    /// State before the first result.
+    pub initial: Option<Spanned<String>>,
+    /// Verify HTTPS certificates.
+    pub tls_verify: Option<Spanned<bool>>,
 }
 
 /// `[zone.soa]`.

@@ -56,7 +56,8 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin })
 }
 
-fn int(rep: &mut Reporter<'_>, v: Option<&Spanned<i64>>, key: &str, min: i64, max: i64, default: i64) -> i64 {
+/// An integer key with a range and a default.
+pub fn int(rep: &mut Reporter<'_>, v: Option<&Spanned<i64>>, key: &str, min: i64, max: i64, default: i64) -> i64 {
     match v {
         None => default,
         Some(v) if (min..=max).contains(v.get_ref()) => *v.get_ref(),
@@ -334,12 +335,15 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
         None => soa_from_config(key, raw.soa.as_ref(), &apex, first_ns, rep),
     };
     let controller = raw.controller.as_ref().and_then(|c| controller(key, c.get_ref(), rep));
+    let data = ZoneData { apex: apex.clone(), soa_ttl, soa, nodes };
+    let pools = super::pool::pools(key, &apex, &raw.pool, &data, rep);
     (rep.errors.len() == errors_before).then(|| ZoneConfig {
         apex: apex.clone(),
         default_ttl,
         serial,
-        data: ZoneData { apex, soa_ttl, soa, nodes },
+        data,
         controller,
+        pools,
     })
 }
 

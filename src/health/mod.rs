@@ -1,5 +1,73 @@
-//! Health checking of pool members (issue 5, in progress): the rise/fall state machine is
-//! here; the probe scheduler, the probes and the pool configuration come next. Health never
-//! touches the query path: results feed the snapshot builder, which recompiles the pools.
+//! Health checking of pool members: probes ([`probe`]), the rise/fall state machine
+//! ([`state`]), the shared table of results ([`table`]) and the scheduler that runs one
+//! task per distinct target. Health never touches the query path: a state change makes the
+//! snapshot builder recompile, and DNS reads the new snapshot.
 
+pub mod probe;
 pub mod state;
+pub mod table;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{CheckKind, Config};
+use table::{SharedHealth, Target};
+
+/// Every distinct probe target of a config.
+pub fn targets(config: &Config) -> Vec<Target> {
+    let mut out: Vec<Target> = Vec::new();
+    for zone in &config.zones {
+        for pool in &zone.pools {
+            for m in &pool.members {
+                if m.check.kind == CheckKind::None {
+                    continue;
+                }
+                let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
+                for ip in ips {
+                    let t = Target { ip, check: m.check.clone() };
+                    if !out.contains(&t) {
+                        out.push(t);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Starts one probe loop per target; `changed` runs (on a blocking thread) after any state
+/// transition. The loops stop when `stop` is cancelled.
+pub fn start(targets: Vec<Target>, table: SharedHealth, changed: Arc<dyn Fn() + Send + Sync>, stop: CancellationToken) {
+    let clients = probe::Clients::new();
+    for target in targets {
+        let (table, changed, stop, clients) = (Arc::clone(&table), Arc::clone(&changed), stop.clone(), clients.clone());
+        tokio::spawn(async move {
+            // Spread first probes over one interval so members are not probed in lockstep.
+            let first = target.check.interval.mul_f64(rand::rng().random_range(0.0..1.0));
+            tokio::select! { _ = stop.cancelled() => return, _ = tokio::time::sleep(first) => {} }
+            loop {
+                let result = probe::probe(&clients, target.ip, &target.check).await;
+                let transition = table.lock().expect("health lock").record(&target, &result);
+                if let Some(t) = transition {
+                    tracing::warn!(
+                        address = %target.ip,
+                        port = target.check.port,
+                        from = ?t.from,
+                        to = ?t.to,
+                        reason = %result.as_ref().err().map_or("probe succeeded", |e| e.as_str()),
+                        "health state changed"
+                    );
+                    let changed = Arc::clone(&changed);
+                    let _ = tokio::task::spawn_blocking(move || changed()).await;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(target.check.interval.max(Duration::from_millis(100))) => {}
+                }
+            }
+        });
+    }
+}

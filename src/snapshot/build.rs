@@ -36,6 +36,8 @@ pub struct ZoneInput<'a> {
     pub soa_ttl: u32,
     /// Owner → RRsets, sorted by wire name, each name once.
     pub nodes: &'a [(&'a Name, Cow<'a, TypeMap>)],
+    /// Names whose A and AAAA answers are SERVFAIL (pools with every member down).
+    pub servfail: &'a [Name],
 }
 
 /// How a CNAME chain ends.
@@ -252,6 +254,14 @@ impl<'a> ZoneBuilder<'a> {
             return self.cname_answers(name, cname, pin, out);
         }
         let types_start = out.types.len() as u32;
+        if self.input.servfail.contains(name) {
+            for rtype in [TYPE_A, TYPE_AAAA] {
+                let enc = Encoder::new(&mut out.scratch, name, pin);
+                let f = enc.finish(&mut out.arena, RCODE_SERVFAIL, false, Source::Pool);
+                let id = out.push(f);
+                out.types.push((rtype, id));
+            }
+        }
         for (&rtype, set) in types {
             let mut enc = Encoder::new(&mut out.scratch, name, pin);
             enc.rrset(name, set);

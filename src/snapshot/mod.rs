@@ -10,6 +10,7 @@ pub mod build;
 pub mod encode;
 pub mod fragment;
 pub mod policy;
+pub mod pools;
 pub mod publisher;
 pub mod reclaim;
 pub mod records;

@@ -17,9 +17,11 @@ use crate::dns::name::Name;
 use crate::dns::types::*;
 use std::borrow::Cow;
 
+use crate::health::table::HealthTable;
 use crate::snapshot::build::{MergedNodes, ZoneInput, build_zone};
 use crate::snapshot::encode::{Encoder, Scratch};
 use crate::snapshot::fragment::{Arena, Fragment};
+use crate::snapshot::pools::pool_records;
 use crate::snapshot::records::{RData, Source, ZoneData};
 use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, ZoneSnap};
 use crate::sources::controller::api::Nodes;
@@ -57,7 +59,7 @@ pub struct ZoneReport {
 
 impl Publisher {
     /// Builds the first snapshot.
-    pub fn new(config: &Config, dynamic: &HashMap<Name, &Nodes>) -> Publisher {
+    pub fn new(config: &Config, dynamic: &HashMap<Name, &Nodes>, health: &HealthTable) -> Publisher {
         let mut p = Publisher {
             handle: SnapshotHandle::new(Snapshot::new(
                 0,
@@ -70,7 +72,7 @@ impl Publisher {
             zones: HashMap::new(),
             slots: Vec::new(),
         };
-        p.publish(config, dynamic, Rebuild::All);
+        p.publish(config, dynamic, health, Rebuild::All);
         p
     }
 
@@ -101,6 +103,7 @@ impl Publisher {
         &mut self,
         config: &Config,
         dynamic: &HashMap<Name, &Nodes>,
+        health: &HealthTable,
         which: Rebuild<'_>,
     ) -> HashMap<Name, ZoneReport> {
         self.generation += 1;
@@ -117,7 +120,7 @@ impl Publisher {
                 None => {
                     let slot = self.slot(&zone.apex);
                     let (published, report) =
-                        compile(zone, slot, dynamic.get(&zone.apex).copied(), self.zones.get(&zone.apex));
+                        compile(zone, slot, dynamic.get(&zone.apex).copied(), health, self.zones.get(&zone.apex));
                     reports.insert(zone.apex.clone(), report);
                     published
                 }
@@ -193,8 +196,31 @@ pub fn merge<'a>(static_data: &'a ZoneData, dynamic: Option<&'a Nodes>) -> (Merg
     (merged, conflicts)
 }
 
-fn compile(zone: &ZoneConfig, slot: u16, dynamic: Option<&Nodes>, last: Option<&Published>) -> (Published, ZoneReport) {
-    let (nodes, conflicts) = merge(&zone.data, dynamic);
+fn compile(
+    zone: &ZoneConfig,
+    slot: u16,
+    dynamic: Option<&Nodes>,
+    health: &HealthTable,
+    last: Option<&Published>,
+) -> (Published, ZoneReport) {
+    // Pools join the static layer (their names cannot collide with static records, the
+    // config checks that), so they win over controller records too.
+    let pools = pool_records(zone, health);
+    let with_pools;
+    let static_layer = if zone.pools.is_empty() {
+        &zone.data
+    } else {
+        let mut data = zone.data.clone();
+        for (name, types) in pools.nodes {
+            let node = data.nodes.entry(name).or_default();
+            for (&rtype, set) in &types {
+                node.insert(rtype, set.clone());
+            }
+        }
+        with_pools = data;
+        &with_pools
+    };
+    let (nodes, conflicts) = merge(static_layer, dynamic);
     if !conflicts.is_empty() {
         let first: Vec<String> = conflicts.iter().take(5).map(|(n, t)| format!("{n} {}", type_name(*t))).collect();
         tracing::warn!(
@@ -208,7 +234,7 @@ fn compile(zone: &ZoneConfig, slot: u16, dynamic: Option<&Nodes>, last: Option<&
     soa.serial = 0;
     // A fixed-seed fast hash: it only decides whether the serial moves.
     let mut hasher = std::hash::BuildHasher::build_hasher(&foldhash::quality::FixedState::default());
-    (&soa, zone.data.soa_ttl, &nodes).hash(&mut hasher);
+    (&soa, zone.data.soa_ttl, &nodes, &pools.servfail).hash(&mut hasher);
     let content = hasher.finish();
     soa.serial = match (zone.serial, last) {
         (Some(fixed), _) => fixed,
@@ -217,7 +243,8 @@ fn compile(zone: &ZoneConfig, slot: u16, dynamic: Option<&Nodes>, last: Option<&
         (None, None) => now_unix(),
     };
     let serial = soa.serial;
-    let input = ZoneInput { apex: &zone.apex, soa, soa_ttl: zone.data.soa_ttl, nodes: &nodes };
+    let input =
+        ZoneInput { apex: &zone.apex, soa, soa_ttl: zone.data.soa_ttl, nodes: &nodes, servfail: &pools.servfail };
     let mut snap = build_zone(&input);
     snap.slot = slot;
     let snap = Arc::new(snap);

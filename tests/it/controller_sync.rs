@@ -236,11 +236,15 @@ fn restart_with_the_controller_down_serves_the_state_file() {
         let fake = FakeController::start(ZONE_NAME, "v1", base_records());
         let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
         wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
-        assert!(s.wait_log("controller data applied").is_some());
+        // The file is written (atomically) right after DNS answers the data.
+        let file = state.path().join("gslb.example.org.json");
+        let end = Instant::now() + DEADLINE;
+        while !file.exists() {
+            assert!(Instant::now() < end, "state file never written");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         fake.endpoint()
     };
-    let file = state.path().join("gslb.example.org.json");
-    assert!(file.exists(), "state file written");
     // The fake is gone: its port refuses connections.
     let s = Server::start(&config_for(&endpoint, state.path(), "", ""));
     let m = s.udp(&query("listener1.gslb.example.org.", RecordType::A));

@@ -22,3 +22,5 @@ mod dns_tcp;
 mod lifecycle;
 /// Property tests of the query parser and responder.
 mod parser_props;
+/// Health-checked pools.
+mod pools;

@@ -1,0 +1,259 @@
+//! `[[zone.pool]]` validation: defaults, ranges, member check overrides, and the conflicts a
+//! pool may have with the zone's static data.
+
+use std::time::Duration;
+
+use serde_spanned::Spanned;
+
+use super::error::Reporter;
+use super::raw::{RawCheck, RawPool, RawStatus};
+use super::validate::{duration, int};
+use super::{CheckConfig, CheckKind, MemberConfig, PoolConfig, PoolMode};
+use crate::dns::name::Name;
+use crate::snapshot::policy::{Role, Select, WhenAllDown};
+use crate::snapshot::records::ZoneData;
+
+/// Validates the pools of one zone; `key` is like `zone[0]`.
+pub fn pools(
+    key: &str,
+    apex: &Name,
+    raw: &[Spanned<RawPool>],
+    data: &ZoneData,
+    rep: &mut Reporter<'_>,
+) -> Vec<PoolConfig> {
+    let mut out: Vec<PoolConfig> = Vec::new();
+    for (i, p) in raw.iter().enumerate() {
+        let k = format!("{key}.pool[{i}]");
+        let before = rep.errors.len();
+        let Some(pool) = pool(&k, apex, p, rep) else { continue };
+        let at = p.get_ref().name.span().start;
+        if out.iter().any(|o| o.name == pool.name) {
+            rep.at(at, format!("{k}.name"), format!("pool {} is defined twice", pool.name));
+        }
+        let clash = data
+            .nodes
+            .keys()
+            .find(|n| **n == pool.name || (pool.mode == PoolMode::Delegate && n.is_within(&pool.name)));
+        if let Some(n) = clash.filter(|n| **n != *apex || pool.name != *apex) {
+            rep.at(at, format!("{k}.name"), format!("pool {} collides with static records at {n}", pool.name));
+        }
+        if pool.name == *apex && pool.mode == PoolMode::Delegate {
+            rep.at(at, format!("{k}.mode"), "the zone apex cannot be delegated");
+        }
+        if rep.errors.len() == before {
+            out.push(pool);
+        }
+    }
+    out
+}
+
+fn pool(k: &str, apex: &Name, raw: &Spanned<RawPool>, rep: &mut Reporter<'_>) -> Option<PoolConfig> {
+    let before = rep.errors.len();
+    let p = raw.get_ref();
+    let name = match Name::parse(p.name.get_ref().trim(), Some(apex)) {
+        Ok(n) if n.is_within(apex) => n,
+        Ok(n) => {
+            rep.at(p.name.span().start, format!("{k}.name"), format!("{n} is outside the zone {apex}"));
+            return None;
+        }
+        Err(e) => {
+            rep.at(p.name.span().start, format!("{k}.name"), e.to_string());
+            return None;
+        }
+    };
+    let word = |rep: &mut Reporter<'_>, v: &Option<Spanned<String>>, key: &str, allowed: &[&str], default: &str| match v
+    {
+        None => default.to_string(),
+        Some(v) if allowed.contains(&v.get_ref().to_ascii_lowercase().as_str()) => v.get_ref().to_ascii_lowercase(),
+        Some(v) => {
+            rep.at(
+                v.span().start,
+                format!("{k}.{key}"),
+                format!("{:?} is not one of {}", v.get_ref(), allowed.join(", ")),
+            );
+            default.to_string()
+        }
+    };
+    let mode = match word(rep, &p.mode, "mode", &["address", "delegate"], "address").as_str() {
+        "delegate" => PoolMode::Delegate,
+        _ => PoolMode::Address,
+    };
+    let select = match word(rep, &p.select, "select", &["failover", "all", "weighted"], "failover").as_str() {
+        "all" => Select::All,
+        "weighted" => Select::Weighted,
+        _ => Select::Failover,
+    };
+    let ttl = int(rep, p.ttl.as_ref(), &format!("{k}.ttl"), 0, super::validate::MAX_TTL, 30) as u32;
+    let max_answers = int(rep, p.max_answers.as_ref(), &format!("{k}.max_answers"), 1, 64, 8) as usize;
+    let when_all_down = match &p.when_all_down {
+        None => WhenAllDown::All,
+        Some(v) => match v.get_ref().to_ascii_lowercase().as_str() {
+            "all" => WhenAllDown::All,
+            "nodata" => WhenAllDown::NoData,
+            "servfail" => WhenAllDown::ServFail,
+            other => match Name::parse(other, Some(apex)) {
+                Ok(n) => WhenAllDown::Cname(n),
+                Err(e) => {
+                    let m = format!("{:?} is not all, nodata, servfail or a name: {e}", v.get_ref());
+                    rep.at(v.span().start, format!("{k}.when_all_down"), m);
+                    WhenAllDown::All
+                }
+            },
+        },
+    };
+    if p.member.is_empty() {
+        rep.at(raw.span().start, format!("{k}.member"), format!("pool {name} has no members"));
+    }
+    let default_check = p.check.as_ref().map(|c| c.get_ref());
+    let mut members = Vec::with_capacity(p.member.len());
+    for (j, m) in p.member.iter().enumerate() {
+        let mk = format!("{k}.member[{j}]");
+        let r = m.get_ref();
+        let id = r.name.get_ref().trim().to_string();
+        let host = match Name::parse(&id, Some(apex)) {
+            Ok(h) => h,
+            Err(e) if mode == PoolMode::Delegate => {
+                rep.at(r.name.span().start, format!("{mk}.name"), e.to_string());
+                continue;
+            }
+            Err(_) => apex.clone(),
+        };
+        let role = match word(rep, &r.role, "role", &["primary", "secondary"], "primary").as_str() {
+            "secondary" => Role::Secondary,
+            _ => Role::Primary,
+        };
+        let mut ipv4 = Vec::new();
+        for a in &r.ipv4 {
+            match a.get_ref().trim().parse() {
+                Ok(ip) => ipv4.push(ip),
+                Err(_) => {
+                    rep.at(a.span().start, format!("{mk}.ipv4"), format!("{:?} is not an IPv4 address", a.get_ref()))
+                }
+            }
+        }
+        let mut ipv6 = Vec::new();
+        for a in &r.ipv6 {
+            match a.get_ref().trim().parse() {
+                Ok(ip) => ipv6.push(ip),
+                Err(_) => {
+                    rep.at(a.span().start, format!("{mk}.ipv6"), format!("{:?} is not an IPv6 address", a.get_ref()))
+                }
+            }
+        }
+        if ipv4.is_empty() && ipv6.is_empty() {
+            rep.at(r.name.span().start, format!("{mk}.ipv4"), format!("member {id} has no addresses"));
+        }
+        let weight = int(rep, r.weight.as_ref(), &format!("{mk}.weight"), 0, 1_000_000, 1) as u32;
+        let check = check(&mk, default_check, r.check.as_ref().map(|c| c.get_ref()), m.span().start, rep);
+        members.push(MemberConfig { id, host, role, labels: r.labels.clone(), ipv4, ipv6, weight, check });
+    }
+    (rep.errors.len() == before).then_some(PoolConfig { name, mode, ttl, select, max_answers, when_all_down, members })
+}
+
+/// The member's check: each key from the member's override, else the pool's, else the default.
+fn check(
+    k: &str,
+    pool: Option<&RawCheck>,
+    member: Option<&RawCheck>,
+    at: usize,
+    rep: &mut Reporter<'_>,
+) -> CheckConfig {
+    macro_rules! pick {
+        ($field:ident) => {
+            member.and_then(|m| m.$field.as_ref()).or_else(|| pool.and_then(|p| p.$field.as_ref()))
+        };
+    }
+    let ck = |f: &str| format!("{k}.check.{f}");
+    let kind = match pick!(kind) {
+        None => CheckKind::Http,
+        Some(v) => match v.get_ref().to_ascii_lowercase().as_str() {
+            "http" => CheckKind::Http,
+            "https" => CheckKind::Https,
+            "tcp" => CheckKind::Tcp,
+            "none" => CheckKind::None,
+            other => {
+                rep.at(v.span().start, ck("type"), format!("{other:?} is not http, https, tcp or none"));
+                CheckKind::None
+            }
+        },
+    };
+    let default_port = match kind {
+        CheckKind::Https => 443,
+        _ => 80,
+    };
+    let port = int(rep, pick!(port), &ck("port"), 1, 65535, default_port) as u16;
+    let interval = duration(
+        rep,
+        pick!(interval),
+        &ck("interval"),
+        Duration::from_millis(100),
+        Duration::from_secs(3600),
+        Duration::from_secs(2),
+    );
+    let timeout = duration(
+        rep,
+        pick!(timeout),
+        &ck("timeout"),
+        Duration::from_millis(10),
+        Duration::from_secs(3600),
+        Duration::from_secs(1),
+    );
+    if timeout >= interval {
+        let at = pick!(timeout).map_or(at, |v| v.span().start);
+        rep.at(
+            at,
+            ck("timeout"),
+            format!("must be shorter than the interval ({})", humantime::format_duration(interval)),
+        );
+    }
+    let rise = int(rep, pick!(rise), &ck("rise"), 1, 100, 2) as u32;
+    let fall = int(rep, pick!(fall), &ck("fall"), 1, 100, 3) as u32;
+    let initial_up = match pick!(initial) {
+        None => true,
+        Some(v) => match v.get_ref().to_ascii_lowercase().as_str() {
+            "up" => true,
+            "down" => false,
+            other => {
+                rep.at(v.span().start, ck("initial"), format!("{other:?} is not up or down"));
+                true
+            }
+        },
+    };
+    let mut expect_status = Vec::new();
+    match pick!(expect_status) {
+        None => expect_status.push((200, 299)),
+        Some(list) => {
+            for s in list.get_ref() {
+                let range = match s {
+                    RawStatus::Code(c) => u16::try_from(*c).ok().map(|c| (c, c)),
+                    RawStatus::Range(r) => match r.split_once('-') {
+                        Some((a, b)) => a.trim().parse().ok().zip(b.trim().parse().ok()),
+                        None => r.trim().parse().ok().map(|c| (c, c)),
+                    },
+                };
+                match range {
+                    Some((a, b)) if (100..=599).contains(&a) && (a..=599).contains(&b) => expect_status.push((a, b)),
+                    _ => rep.at(
+                        list.span().start,
+                        ck("expect_status"),
+                        format!("{s:?} is not a status code or a range like \"200-299\""),
+                    ),
+                }
+            }
+        }
+    }
+    CheckConfig {
+        kind,
+        port,
+        path: pick!(path).map_or("/".to_string(), |v| v.get_ref().clone()),
+        host: pick!(host).map(|v| v.get_ref().clone()),
+        expect_status,
+        expect_body: pick!(expect_body).map(|v| v.get_ref().clone()),
+        interval,
+        timeout,
+        rise,
+        fall,
+        initial_up,
+        tls_verify: pick!(tls_verify).is_none_or(|v| *v.get_ref()),
+    }
+}

@@ -1,0 +1,120 @@
+//! One probe of one address: HTTP(S) GET with status and body expectations, or a TCP
+//! connect, bounded by the check's timeout. The reason of a failure is kept for logs and
+//! `/records` ("status 503", "timeout after 1s", "connection refused").
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::config::{CheckConfig, CheckKind};
+
+/// Most body bytes read when looking for `expect_body`.
+const BODY_WINDOW: usize = 64 * 1024;
+
+/// HTTP clients shared by every probe (connection pools are per client).
+#[derive(Clone)]
+pub struct Clients {
+    verify: reqwest::Client,
+    insecure: reqwest::Client,
+}
+
+impl Clients {
+    /// Builds the two clients (verifying and not verifying certificates).
+    pub fn new() -> Clients {
+        let build = |verify: bool| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .user_agent(concat!("gslbd-health/", env!("CARGO_PKG_VERSION")))
+                .tls_danger_accept_invalid_certs(!verify)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("HTTP client for health checks")
+        };
+        Clients { verify: build(true), insecure: build(false) }
+    }
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients::new()
+    }
+}
+
+/// Probes `ip` once; `Err` carries the reason.
+pub async fn probe(clients: &Clients, ip: IpAddr, check: &CheckConfig) -> Result<(), String> {
+    let addr = SocketAddr::new(ip, check.port);
+    let limit = check.timeout;
+    let timeout_msg = || format!("timeout after {}", humantime::format_duration(limit));
+    match check.kind {
+        CheckKind::None => Ok(()),
+        CheckKind::Tcp => match tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await {
+            Err(_) => Err(timeout_msg()),
+            Ok(Err(e)) => Err(describe_io(&e)),
+            Ok(Ok(_)) => Ok(()),
+        },
+        CheckKind::Http | CheckKind::Https => {
+            let scheme = if check.kind == CheckKind::Https { "https" } else { "http" };
+            let client = if check.tls_verify { &clients.verify } else { &clients.insecure };
+            let host = match ip {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            // The whole exchange is bounded below, so the reason always reads "timeout after".
+            let mut req = client.get(format!("{scheme}://{host}:{}{}", check.port, check.path));
+            if let Some(h) = &check.host {
+                req = req.header(reqwest::header::HOST, h);
+            }
+            let run = async {
+                let mut resp = req.send().await.map_err(|e| describe_reqwest(&e))?;
+                let status = resp.status().as_u16();
+                if !check.expect_status.iter().any(|&(a, b)| (a..=b).contains(&status)) {
+                    return Err(format!("status {status}"));
+                }
+                if let Some(want) = &check.expect_body {
+                    let mut body = Vec::new();
+                    while body.len() < BODY_WINDOW {
+                        match resp.chunk().await.map_err(|e| describe_reqwest(&e))? {
+                            Some(c) => body.extend_from_slice(&c),
+                            None => break,
+                        }
+                    }
+                    body.truncate(BODY_WINDOW);
+                    if !String::from_utf8_lossy(&body).contains(want.as_str()) {
+                        return Err(format!("body does not contain {want:?}"));
+                    }
+                }
+                Ok(())
+            };
+            match tokio::time::timeout(limit, run).await {
+                Err(_) => Err(timeout_msg()),
+                Ok(r) => r,
+            }
+        }
+    }
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timeout".into();
+    }
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return describe_io(io);
+        }
+        cur = c.source();
+    }
+    let mut out = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}

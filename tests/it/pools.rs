@@ -1,0 +1,194 @@
+//! Health-checked pools against real HTTP and TCP endpoints on 127.0.0.x: failover between
+//! roles, rise/fall, refused and hanging endpoints, when_all_down, delegate referrals.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+use crate::harness::*;
+
+/// An HTTP health endpoint on a loopback address whose status the test switches.
+struct Endpoint {
+    status: Arc<AtomicU16>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Endpoint {
+    fn start(ip: &str, port: u16) -> (Endpoint, u16) {
+        let status = Arc::new(AtomicU16::new(200));
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind(format!("{ip}:{port}"))).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = Router::new()
+            .route(
+                "/health",
+                axum::routing::get(|State(s): State<Arc<AtomicU16>>| async move {
+                    (StatusCode::from_u16(s.load(Ordering::Relaxed)).unwrap(), "ok")
+                }),
+            )
+            .with_state(Arc::clone(&status));
+        rt.spawn(async move { axum::serve(listener, app).await });
+        (Endpoint { status, _rt: rt }, port)
+    }
+
+    fn set(&self, code: u16) {
+        self.status.store(code, Ordering::Relaxed);
+    }
+}
+
+fn pool_zone(pool: &str) -> String {
+    format!(
+        "[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n{pool}"
+    )
+}
+
+fn wait_answer(s: &Server, name: &str, rtype: RecordType, pred: impl Fn(&Message) -> bool) -> Message {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let m = s.udp(&query(name, rtype));
+        if pred(&m) {
+            return m;
+        }
+        assert!(Instant::now() < end, "DNS never satisfied the condition; last {m:?}\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Primaries answer while up; after `fall` failed probes the secondaries take over, and the
+/// primary returns after `rise` good ones. Transitions are logged with the reason.
+#[test]
+fn failover_between_roles_follows_probes() {
+    let (primary, port) = Endpoint::start("127.0.0.2", 0);
+    let (_secondary, _) = Endpoint::start("127.0.0.3", port);
+    let pool = format!(
+        "[[zone.pool]]\nname = \"app\"\nttl = 5\n[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 2\n\
+         [[zone.pool.member]]\nname = \"p1\"\nrole = \"primary\"\nipv4 = [\"127.0.0.2\"]\n\
+         [[zone.pool.member]]\nname = \"s1\"\nrole = \"secondary\"\nipv4 = [\"127.0.0.3\"]\n"
+    );
+    let s = Server::start(&config("", &pool_zone(&pool)));
+    let m = s.udp(&query("app.gslb.example.org.", RecordType::A));
+    assert_eq!(answers(&m), ["127.0.0.2"], "primary answers from the start");
+    assert_eq!(m.answers[0].ttl, 5);
+    primary.set(503);
+    wait_answer(&s, "app.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.3"]);
+    let line = s.wait_log("health state changed").unwrap();
+    assert!(line.contains("127.0.0.2") && line.contains("status 503"), "{line}");
+    primary.set(200);
+    wait_answer(&s, "app.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.2"]);
+    // Other types at the pool name: NODATA with the SOA; names below it do not exist.
+    let m = s.udp(&query("app.gslb.example.org.", RecordType::TXT));
+    assert_eq!((m.metadata.response_code, m.authorities.len()), (ResponseCode::NoError, 1));
+    let m = s.udp(&query("x.app.gslb.example.org.", RecordType::A));
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+}
+
+/// A refused TCP port and a hanging endpoint fail their checks; with every member down the
+/// `when_all_down` choice answers.
+#[test]
+fn when_all_down_choices() {
+    // Nothing listens on 127.0.0.4:1; the hanging endpoint accepts and never answers.
+    let hang = std::net::TcpListener::bind("127.0.0.5:0").unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    let pools = format!(
+        "[[zone.pool]]\nname = \"nodata\"\nwhen_all_down = \"nodata\"\n[zone.pool.check]\ntype = \"tcp\"\nport = 1\ninterval = \"200ms\"\ntimeout = \"100ms\"\nfall = 1\ninitial = \"down\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"127.0.0.4\"]\n\
+         [[zone.pool]]\nname = \"sf\"\nwhen_all_down = \"servfail\"\n[zone.pool.check]\ntype = \"http\"\nport = {hang_port}\ninterval = \"300ms\"\ntimeout = \"100ms\"\nfall = 1\n[[zone.pool.member]]\nname = \"b\"\nipv4 = [\"127.0.0.5\"]\n\
+         [[zone.pool]]\nname = \"cn\"\nwhen_all_down = \"backup.example.net.\"\n[zone.pool.check]\ntype = \"tcp\"\nport = 1\ninterval = \"200ms\"\ntimeout = \"100ms\"\nfall = 1\n[[zone.pool.member]]\nname = \"c\"\nipv4 = [\"127.0.0.4\"]\n\
+         [[zone.pool]]\nname = \"open\"\n[zone.pool.check]\ntype = \"tcp\"\nport = 1\ninterval = \"200ms\"\ntimeout = \"100ms\"\nfall = 1\n[[zone.pool.member]]\nname = \"d\"\nipv4 = [\"127.0.0.4\"]\n"
+    );
+    let s = Server::start(&config("", &pool_zone(&pools)));
+    let m = s.udp(&query("nodata.gslb.example.org.", RecordType::A));
+    assert_eq!((m.metadata.response_code, m.answers.len()), (ResponseCode::NoError, 0), "initial down: NODATA");
+    wait_answer(&s, "sf.gslb.example.org.", RecordType::A, |m| m.metadata.response_code == ResponseCode::ServFail);
+    assert!(s.wait_log("timeout after 100ms").is_some(), "hanging endpoint fails by its timeout");
+    let m = wait_answer(&s, "cn.gslb.example.org.", RecordType::A, |m| {
+        !m.answers.is_empty() && types(&m.answers) == [RecordType::CNAME]
+    });
+    assert_eq!(answers(&m), ["backup.example.net."]);
+    let m = s.udp(&query("open.gslb.example.org.", RecordType::A));
+    assert_eq!(answers(&m), ["127.0.0.4"], "fail open answers every member");
+    assert!(s.wait_log("connection refused").is_some());
+    drop(hang);
+}
+
+/// `delegate` mode: a referral (AA clear) whose NS owner is the pool name, with glue, for the
+/// name and below; DS is answered from our zone.
+#[test]
+fn delegate_pool_refers_with_glue() {
+    let pool = "[[zone.pool]]\nname = \"dc\"\nmode = \"delegate\"\nttl = 60\n[zone.pool.check]\ntype = \"none\"\n\
+                [[zone.pool.member]]\nname = \"ns-a\"\nipv4 = [\"192.0.2.1\"]\n\
+                [[zone.pool.member]]\nname = \"ns-b.example.net.\"\nipv4 = [\"192.0.2.2\"]\nipv6 = [\"2001:db8::2\"]\n";
+    let s = Server::start(&config("", &pool_zone(pool)));
+    for name in ["dc.gslb.example.org.", "host.dc.gslb.example.org."] {
+        let m = s.udp(&query(name, RecordType::A));
+        assert!(!m.metadata.authoritative, "{name}");
+        assert!(m.answers.is_empty());
+        assert_eq!(types(&m.authorities), [RecordType::NS, RecordType::NS]);
+        assert!(m.authorities.iter().all(|r| r.name.to_string() == "dc.gslb.example.org."));
+        let mut ns: Vec<String> = m.authorities.iter().map(|r| r.data.to_string()).collect();
+        ns.sort();
+        assert_eq!(ns, ["ns-a.gslb.example.org.", "ns-b.example.net."]);
+        let glue: Vec<String> = m.additionals.iter().map(|r| r.data.to_string()).collect();
+        assert!(glue.contains(&"192.0.2.1".to_string()), "{glue:?}");
+    }
+    let m = s.udp(&query("dc.gslb.example.org.", RecordType::DS));
+    assert!(m.metadata.authoritative);
+    assert_eq!(types(&m.authorities), [RecordType::SOA]);
+}
+
+/// A dual-stack member down on IPv6 only still serves A.
+#[test]
+fn dual_stack_member_down_on_one_family() {
+    let (_v4, port) = Endpoint::start("127.0.0.6", 0);
+    let pool = format!(
+        "[[zone.pool]]\nname = \"ds\"\nwhen_all_down = \"nodata\"\n[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.6\"]\nipv6 = [\"::1\"]\n"
+    );
+    let s = Server::start(&config("", &pool_zone(&pool)));
+    wait_answer(&s, "ds.gslb.example.org.", RecordType::AAAA, |m| m.answers.is_empty());
+    assert_eq!(answers(&s.udp(&query("ds.gslb.example.org.", RecordType::A))), ["127.0.0.6"]);
+}
+
+/// Pools without members, with a probe interval below 100 ms or a timeout not below the
+/// interval, and delegate members without addresses are rejected at config time.
+#[test]
+fn bad_pools_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[[zone.pool]]\nname = \"p\"\n", "has no members"),
+        (
+            "[[zone.pool]]\nname = \"p\"\n[zone.pool.check]\ninterval = \"0s\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n",
+            "interval",
+        ),
+        (
+            "[[zone.pool]]\nname = \"p\"\n[zone.pool.check]\ninterval = \"1s\"\ntimeout = \"2s\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n",
+            "shorter than the interval",
+        ),
+        ("[[zone.pool]]\nname = \"p\"\nmode = \"delegate\"\n[[zone.pool.member]]\nname = \"a\"\n", "has no addresses"),
+        (
+            "[[zone.pool]]\nname = \"ns1\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n",
+            "collides with static records",
+        ),
+        (
+            "[[zone.pool]]\nname = \"p\"\n[zone.pool.check]\nrise = 0\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n",
+            "rise",
+        ),
+    ];
+    for (pool, want) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, config("", &pool_zone(pool))).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{pool}");
+        assert!(err.contains("bad.toml:") && err.contains(want), "want {want:?} in {err}");
+    }
+}
