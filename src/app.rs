@@ -74,7 +74,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         tracing::info!(addr = %addr, scheme, "admin API listening");
     }
     let mut syncs = start_syncs(&config, &inputs, &metrics, &shutdown);
-    let mut probes = start_probes(&config, &inputs, &shutdown);
+    let mut probes = start_probes(&config, &inputs, &metrics, &shutdown);
 
     runtime.block_on(async {
         loop {
@@ -85,7 +85,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
                         probes.cancel();
                         let config = inputs.lock().expect("inputs lock").config();
                         syncs = start_syncs(&config, &inputs, &metrics, &shutdown);
-                        probes = start_probes(&config, &inputs, &shutdown);
+                        probes = start_probes(&config, &inputs, &metrics, &shutdown);
                     }
                 }
                 _ = term.recv() => { tracing::info!("SIGTERM received, stopping"); break }
@@ -128,12 +128,17 @@ fn start_syncs(
 }
 
 /// Starts the health probes of every pool member; they stop with the returned token.
-fn start_probes(config: &Config, inputs: &SharedInputs, shutdown: &CancellationToken) -> CancellationToken {
+fn start_probes(
+    config: &Config,
+    inputs: &SharedInputs,
+    metrics: &Arc<Metrics>,
+    shutdown: &CancellationToken,
+) -> CancellationToken {
     let token = shutdown.child_token();
     let table = inputs.lock().expect("inputs lock").health();
     let shared = Arc::clone(inputs);
     let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || shared.lock().expect("inputs lock").health_changed());
-    crate::health::start(crate::health::targets(config), table, changed, token.clone());
+    crate::health::start(crate::health::targets(config), table, Arc::clone(metrics), changed, token.clone());
     token
 }
 

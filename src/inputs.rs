@@ -376,6 +376,15 @@ impl Inputs {
             .map(|z| z.apex.clone())
     }
 
+    /// The pool that owns `name` in `zone`, if any (a delegate pool owns its subtree).
+    fn pool_owning(&self, zone: &Name, name: &Name) -> Option<Name> {
+        let cfg = self.config.zones.iter().find(|z| z.apex == *zone)?;
+        cfg.pools
+            .iter()
+            .find(|p| p.name == *name || (p.mode == crate::config::PoolMode::Delegate && name.is_within(&p.name)))
+            .map(|p| p.name.clone())
+    }
+
     /// Applies a `/notify` push: validates every item first, then changes each affected
     /// zone's dynamic records, rebuilds those zones (DNS answers the change when this
     /// returns) and writes their state files.
@@ -389,12 +398,18 @@ impl Inputs {
             if owner == zone && rtype == TYPE_CNAME {
                 return Err(fail(format!("{owner}: a failover CNAME cannot be at the zone apex")));
             }
+            if let Some(pool) = self.pool_owning(&zone, &owner) {
+                return Err(fail(format!("{owner} belongs to the health-checked pool {pool}")));
+            }
             updates.entry(zone).or_default().push((owner, rtype, r.clone()));
         }
         for (item, d) in body.deletes.iter().enumerate() {
             let fail = |message| PushError { message, section: "deletes", item };
             let (owner, rtype) = api::check_delete(d).map_err(fail)?;
             let zone = self.zone_for(&owner).ok_or_else(|| fail(format!("{owner} is outside every zone")))?;
+            if let Some(pool) = self.pool_owning(&zone, &owner) {
+                return Err(fail(format!("{owner} belongs to the health-checked pool {pool}")));
+            }
             deletes.entry(zone).or_default().push((owner, rtype));
         }
         let mut outcome = PushOutcome { updated: 0, deleted: 0 };

@@ -31,6 +31,12 @@ pub struct Metrics {
     pub sync_duration: Family<Labels, Histogram, fn() -> Histogram>,
     /// Webhook requests, by endpoint and status (`success`/`error`/`unauthorized`).
     pub webhook_requests: Family<Labels, Counter>,
+    /// Health probes, by outcome (`success`/`failure`).
+    pub probes: Family<Labels, Counter>,
+    /// Health probe duration.
+    pub probe_duration: Histogram,
+    /// Health state transitions, by new state (`up`/`down`).
+    pub transitions: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -41,8 +47,14 @@ impl Metrics {
         registry.register("sync_duration_seconds", "Controller request duration", sync_duration.clone());
         let webhook_requests = Family::<Labels, Counter>::default();
         registry.register("webhook_requests", "Admin API requests by endpoint and outcome", webhook_requests.clone());
+        let probes = Family::<Labels, Counter>::default();
+        registry.register("health_probes", "Health probes by outcome", probes.clone());
+        let probe_duration = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register("health_probe_duration_seconds", "Health probe duration", probe_duration.clone());
+        let transitions = Family::<Labels, Counter>::default();
+        registry.register("health_transitions", "Health state changes, by new state", transitions.clone());
         registry.register_collector(Box::new(Scraped { stats, inputs }));
-        Metrics { registry, sync_duration, webhook_requests }
+        Metrics { registry, sync_duration, webhook_requests, probes, probe_duration, transitions }
     }
 
     /// Records one controller request.
@@ -57,6 +69,16 @@ impl Metrics {
         self.webhook_requests
             .get_or_create(&vec![("endpoint".into(), endpoint.into()), ("status".into(), status.into())])
             .inc();
+    }
+
+    /// Records one health probe.
+    pub fn observe_probe(&self, ok: bool, seconds: f64, became: Option<&str>) {
+        let outcome = if ok { "success" } else { "failure" };
+        self.probes.get_or_create(&vec![("outcome".into(), outcome.into())]).inc();
+        self.probe_duration.observe(seconds);
+        if let Some(state) = became {
+            self.transitions.get_or_create(&vec![("to".into(), state.into())]).inc();
+        }
     }
 
     /// The text exposition.
@@ -149,6 +171,39 @@ impl Collector for Scraped {
                 serials.push((labels(&[("zone", &z)]), snap.serial as i64));
             }
         }
+        let mut members = Vec::new();
+        {
+            let health = inputs.health();
+            let health = health.lock().expect("health lock");
+            for zone in &config.zones {
+                for pool in &zone.pools {
+                    let name = pool.name.to_dotless();
+                    for (role, label) in [
+                        (crate::snapshot::policy::Role::Primary, "primary"),
+                        (crate::snapshot::policy::Role::Secondary, "secondary"),
+                    ] {
+                        let of_role: Vec<_> = pool.members.iter().filter(|m| m.role == role).collect();
+                        if of_role.is_empty() {
+                            continue;
+                        }
+                        let healthy = of_role
+                            .iter()
+                            .filter(|m| {
+                                let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
+                                ips.into_iter().any(|ip: std::net::IpAddr| health.is_up(ip, &m.check))
+                            })
+                            .count();
+                        members
+                            .push((labels(&[("pool", &name), ("role", label), ("state", "healthy")]), healthy as i64));
+                        members.push((
+                            labels(&[("pool", &name), ("role", label), ("state", "total")]),
+                            of_role.len() as i64,
+                        ));
+                    }
+                }
+            }
+        }
+        gauge_family(&mut e, "pool_members", "Pool members by role: healthy ones and all", &members)?;
         gauge_family(&mut e, "zone_records", "Records per zone and source (controller: names)", &records)?;
         gauge_family(&mut e, "zone_serial", "SOA serial in force", &serials)?;
         gauge_family(&mut e, "controller_version_info", "Controller version hash in force", &version)?;

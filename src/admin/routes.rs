@@ -203,6 +203,43 @@ fn records_inner(st: &AppState, headers: &HeaderMap, q: &HashMap<String, String>
             }
         }
     }
+    let health = inputs.health();
+    let health = health.lock().expect("health lock");
+    for zone in &zones {
+        for pool in &zone.pools {
+            let name = pool.name.to_dotless();
+            if name_filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+                continue;
+            }
+            for m in &pool.members {
+                let addrs =
+                    m.ipv4.iter().map(|&ip| (ip.into(), "A")).chain(m.ipv6.iter().map(|&ip| (ip.into(), "AAAA")));
+                for (ip, tname) in addrs {
+                    if type_filter.as_ref().is_some_and(|f| f != tname) {
+                        continue;
+                    }
+                    let ip: std::net::IpAddr = ip;
+                    let status = health.status(ip, &m.check);
+                    let mut v = json!({
+                        "name": name,
+                        "type": tname,
+                        "ttl": pool.ttl,
+                        "ips": [ip.to_string()],
+                        "source": "pool",
+                        "member": m.id,
+                        "role": if m.role == crate::snapshot::policy::Role::Primary { "primary" } else { "secondary" },
+                        "health": if health.is_up(ip, &m.check) { "up" } else { "down" },
+                        "last_check": status.and_then(|s| s.last_check).map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                        "last_error": status.and_then(|s| s.last_error.clone()),
+                    });
+                    if zones.len() > 1 {
+                        v["zone"] = json!(api_zone(&zone.apex));
+                    }
+                    out.push((name.clone(), tname.to_string(), v));
+                }
+            }
+        }
+    }
     out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     let (zone, version) = match zones.as_slice() {
         [z] => (

@@ -14,6 +14,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{CheckKind, Config};
+use crate::metrics::Metrics;
 use table::{SharedHealth, Target};
 
 /// Every distinct probe target of a config.
@@ -40,17 +41,28 @@ pub fn targets(config: &Config) -> Vec<Target> {
 
 /// Starts one probe loop per target; `changed` runs (on a blocking thread) after any state
 /// transition. The loops stop when `stop` is cancelled.
-pub fn start(targets: Vec<Target>, table: SharedHealth, changed: Arc<dyn Fn() + Send + Sync>, stop: CancellationToken) {
+pub fn start(
+    targets: Vec<Target>,
+    table: SharedHealth,
+    metrics: Arc<Metrics>,
+    changed: Arc<dyn Fn() + Send + Sync>,
+    stop: CancellationToken,
+) {
     let clients = probe::Clients::new();
     for target in targets {
         let (table, changed, stop, clients) = (Arc::clone(&table), Arc::clone(&changed), stop.clone(), clients.clone());
+        let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
             // Spread first probes over one interval so members are not probed in lockstep.
             let first = target.check.interval.mul_f64(rand::rng().random_range(0.0..1.0));
             tokio::select! { _ = stop.cancelled() => return, _ = tokio::time::sleep(first) => {} }
             loop {
+                let started = std::time::Instant::now();
                 let result = probe::probe(&clients, target.ip, &target.check).await;
+                let took = started.elapsed().as_secs_f64();
                 let transition = table.lock().expect("health lock").record(&target, &result);
+                let became = transition.map(|t| if t.to == state::Health::Up { "up" } else { "down" });
+                metrics.observe_probe(result.is_ok(), took, became);
                 if let Some(t) = transition {
                     tracing::warn!(
                         address = %target.ip,

@@ -192,3 +192,127 @@ fn bad_pools_are_rejected() {
         assert!(err.contains("bad.toml:") && err.contains(want), "want {want:?} in {err}");
     }
 }
+
+/// An HTTPS endpoint with a self-signed certificate: down when the certificate is verified
+/// (it cannot be), up with `tls_verify = false`; `expect_body` must match the body.
+#[test]
+fn https_checks_and_expect_body() {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.7".to_string()]).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.7:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tls = rt
+        .block_on(axum_server::tls_rustls::RustlsConfig::from_pem(
+            cert.cert.pem().into_bytes(),
+            cert.signing_key.serialize_pem().into_bytes(),
+        ))
+        .unwrap();
+    let app = Router::new().route("/health", axum::routing::get(|| async { "all ok here" }));
+    rt.spawn(async move { axum_server::from_tcp_rustls(listener, tls).unwrap().serve(app.into_make_service()).await });
+    let (_plain, plain_port) = Endpoint::start("127.0.0.8", 0);
+    // Members expected to pass start down and must come up; those expected to fail start up
+    // and must go down, so every assertion needs a real probe result.
+    let pool = |name: &str, check: &str, ip: &str, initial: &str| {
+        format!(
+            "[[zone.pool]]\nname = \"{name}\"\nwhen_all_down = \"nodata\"\n[zone.pool.check]\n{check}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\ninitial = \"{initial}\"\n[[zone.pool.member]]\nname = \"m\"\nipv4 = [\"{ip}\"]\n"
+        )
+    };
+    let pools = [
+        pool("verified", &format!("type = \"https\"\nport = {port}"), "127.0.0.7", "up"),
+        pool(
+            "insecure",
+            &format!("type = \"https\"\nport = {port}\ntls_verify = false\nexpect_body = \"ok here\""),
+            "127.0.0.7",
+            "down",
+        ),
+        pool("body", &format!("type = \"http\"\nport = {plain_port}\nexpect_body = \"nope\""), "127.0.0.8", "up"),
+        pool("bodyok", &format!("type = \"http\"\nport = {plain_port}\nexpect_body = \"ok\""), "127.0.0.8", "down"),
+    ]
+    .concat();
+    let s = Server::start(&config("", &pool_zone(&pools)));
+    wait_answer(&s, "insecure.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.7"]);
+    wait_answer(&s, "bodyok.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.8"]);
+    wait_answer(&s, "verified.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
+    wait_answer(&s, "body.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
+    assert!(s.log_text().contains("certificate"), "the verified check fails on the certificate");
+    drop(rt);
+}
+
+/// Weight 0 members stand by: answered only while no weighted member is up.
+#[test]
+fn weight_zero_members_stand_by() {
+    let (main, port) = Endpoint::start("127.0.0.9", 0);
+    let pool = format!(
+        "[[zone.pool]]\nname = \"w\"\nselect = \"weighted\"\n[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"main\"\nweight = 3\nipv4 = [\"127.0.0.9\"]\n\
+         [[zone.pool.member]]\nname = \"standby\"\nweight = 0\nipv4 = [\"192.0.2.99\"]\n[zone.pool.member.check]\ntype = \"none\"\n"
+    );
+    let s = Server::start(&config("", &pool_zone(&pool)));
+    assert_eq!(answers(&s.udp(&query("w.gslb.example.org.", RecordType::A))), ["127.0.0.9"]);
+    main.set(500);
+    wait_answer(&s, "w.gslb.example.org.", RecordType::A, |m| answers(m) == ["192.0.2.99"]);
+}
+
+/// A reload keeps the health of unchanged members; /records shows member health; /notify
+/// may not touch pool names; /metrics counts healthy members by role.
+#[test]
+fn reload_records_notify_and_metrics_for_pools() {
+    let (ep, port) = Endpoint::start("127.0.0.10", 0);
+    ep.set(503);
+    let pool = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\nsecret = \"admin-secret-1\"\n\
+         [[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\n\
+         [[zone.pool]]\nname = \"app\"\nwhen_all_down = \"nodata\"\n[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"m1\"\nipv4 = [\"127.0.0.10\"]\n"
+    );
+    let s = Server::start(&config("", &pool));
+    wait_answer(&s, "app.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
+    let mark = s.log_len();
+    s.signal("HUP");
+    assert!(s.wait_log_after("config reloaded", mark).is_some());
+    assert!(s.udp(&query("app.gslb.example.org.", RecordType::A)).answers.is_empty(), "still down after reload");
+
+    let admin = format!("http://{}", s.admin_addr());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (records, notify, metrics) = rt.block_on(async {
+        let records = http
+            .get(format!("{admin}/records?name=app"))
+            .header("X-Elchi-Secret", "admin-secret-1")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let records: serde_json::Value = serde_json::from_str(&records).unwrap();
+        let push =
+            serde_json::json!({"records": [{"name": "app.gslb.example.org", "type": "A", "ips": ["192.0.2.1"]}]});
+        let notify = http
+            .post(format!("{admin}/notify"))
+            .header("X-Elchi-Secret", "admin-secret-1")
+            .body(push.to_string())
+            .send()
+            .await
+            .unwrap();
+        let notify = (notify.status().as_u16(), notify.text().await.unwrap());
+        let metrics = http.get(format!("{admin}/metrics")).send().await.unwrap().text().await.unwrap();
+        (records, notify, metrics)
+    });
+    let member = &records["records"][0];
+    assert_eq!(
+        (member["member"].clone(), member["health"].clone()),
+        (serde_json::json!("m1"), serde_json::json!("down"))
+    );
+    assert!(member["last_error"].as_str().unwrap().contains("status 503"), "{member}");
+    assert!(member["last_check"].is_string());
+    assert_eq!(notify.0, 400);
+    assert!(notify.1.contains("pool app.gslb.example.org."), "{}", notify.1);
+    assert!(
+        metrics.contains("gslbd_pool_members{pool=\"app.gslb.example.org\",role=\"primary\",state=\"healthy\"} 0"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("gslbd_health_probes_total{outcome=\"failure\"}"), "{metrics}");
+    assert!(metrics.contains("gslbd_health_transitions_total{to=\"down\"}"), "{metrics}");
+}
