@@ -4,7 +4,9 @@
 use crate::dns::types::*;
 use crate::dns::wire::{HEADER_LEN, ParseError, Query, parse_query};
 use crate::snapshot::Snapshot;
+use crate::snapshot::fragment::WeightedAnswer;
 use crate::snapshot::fragment::{Arena, Fragment};
+use crate::snapshot::policy::Rng;
 use crate::snapshot::records::Source;
 
 /// Largest DNS message (TCP).
@@ -20,10 +22,20 @@ pub enum Transport {
 }
 
 /// Per-worker state that survives between queries.
-#[derive(Default)]
 pub struct Responder {
     query: Query,
     turn: u32,
+    rng: Rng,
+}
+
+impl Default for Responder {
+    fn default() -> Self {
+        // Distinct seeds per responder, so workers do not draw weighted picks in step.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        Responder { query: Query::default(), turn: 0, rng: Rng::new(t ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)) }
+    }
 }
 
 /// What the response said, for counters and tests.
@@ -73,10 +85,11 @@ impl Responder {
                 settings.max_udp_payload,
                 limit,
                 0,
+                &mut self.rng,
             ));
         }
         let mut zone_slot = 0;
-        let (frag, rcode): (Option<(&Fragment, &Arena)>, u8) = match q.qtype {
+        let (frag, rcode): (Option<Located<'_>>, u8) = match q.qtype {
             TYPE_OPT => (None, RCODE_FORMERR),
             TYPE_MAILA | TYPE_MAILB => (None, RCODE_NOTIMP),
             _ => match q.qclass {
@@ -88,14 +101,15 @@ impl Responder {
                             (None, RCODE_REFUSED)
                         } else {
                             let f = zone.lookup(q.qname(), q.qtype);
-                            (Some((f, &zone.arena)), f.rcode)
+                            let w = zone.weighted.get(f.weighted as usize);
+                            (Some((f, &zone.arena, w)), f.rcode)
                         }
                     }
                     None => (None, RCODE_REFUSED),
                 },
                 CLASS_CH if matches!(q.qtype, TYPE_TXT | TYPE_ANY) => {
                     match snap.chaos.iter().find(|(n, _)| **n == *q.qname()) {
-                        Some((_, f)) => (Some((f, &snap.chaos_arena)), RCODE_NOERROR),
+                        Some((_, f)) => (Some((f, &snap.chaos_arena, None)), RCODE_NOERROR),
                         None => (None, RCODE_REFUSED),
                     }
                 }
@@ -103,12 +117,16 @@ impl Responder {
             },
         };
         self.turn = self.turn.wrapping_add(1);
-        let aa = frag.is_some_and(|(f, _)| f.aa);
-        let mut outcome = finish(req, q, out, frag, rcode, aa, edns, settings.max_udp_payload, limit, self.turn);
+        let aa = frag.is_some_and(|(f, _, _)| f.aa);
+        let mut outcome =
+            finish(req, q, out, frag, rcode, aa, edns, settings.max_udp_payload, limit, self.turn, &mut self.rng);
         outcome.zone_slot = zone_slot;
         Some(outcome)
     }
 }
+
+/// A fragment, the arena it points into, and its weighted pick when it has one.
+type Located<'a> = (&'a Fragment, &'a Arena, Option<&'a WeightedAnswer>);
 
 /// The OPT record we append.
 #[derive(Clone, Copy)]
@@ -143,29 +161,40 @@ fn finish(
     req: &[u8],
     q: &Query,
     out: &mut [u8],
-    frag: Option<(&Fragment, &Arena)>,
+    frag: Option<Located<'_>>,
     rcode: u8,
     aa: bool,
     opt: Option<OptOut<'_>>,
     payload: u16,
     limit: usize,
     turn: u32,
+    rng: &mut Rng,
 ) -> Outcome {
     let qend = q.question_end;
     out[..qend].copy_from_slice(&req[..qend]);
     let opt_len = opt.map_or(0, |o| o.len());
     let room = limit.saturating_sub(qend + opt_len);
     let (mut len, mut an, mut ns, mut ar, mut tc) = (qend, 0u16, 0u16, 0u16, false);
-    if let Some((f, arena)) = frag {
-        let w = f.write(arena, &mut out[qend..], room, q.qname().len(), turn);
-        if w.truncated {
-            tc = true;
-        } else {
-            len += w.len;
-            an = f.an;
-            ns = f.ns;
-            ar = w.ar;
+    match frag {
+        Some((f, arena, Some(weighted))) => match weighted.write(f, arena, &mut out[qend..], room, rng) {
+            Some((n, count)) => {
+                len += n;
+                an = count;
+            }
+            None => tc = true,
+        },
+        Some((f, arena, None)) => {
+            let w = f.write(arena, &mut out[qend..], room, q.qname().len(), turn);
+            if w.truncated {
+                tc = true;
+            } else {
+                len += w.len;
+                an = f.an;
+                ns = f.ns;
+                ar = w.ar;
+            }
         }
+        None => {}
     }
     if let Some(o) = opt {
         o.write(&mut out[len..], payload);
@@ -181,7 +210,14 @@ fn finish(
     }
     write_header(out, flags, 1, an, ns, ar);
     let full_rcode = if opt.is_some_and(|o| o.ext_rcode != 0) { RCODE_BADVERS } else { rcode as u16 };
-    Outcome { len, rcode: full_rcode, truncated: tc, qtype: q.qtype, zone_slot: 0, source: frag.map(|(f, _)| f.source) }
+    Outcome {
+        len,
+        rcode: full_rcode,
+        truncated: tc,
+        qtype: q.qtype,
+        zone_slot: 0,
+        source: frag.map(|(f, _, _)| f.source),
+    }
 }
 
 fn write_header(out: &mut [u8], flags: u16, qd: u16, an: u16, ns: u16, ar: u16) {

@@ -14,7 +14,7 @@ use std::hash::BuildHasher;
 
 use crate::dns::types::*;
 use crate::snapshot::encode::{Encoder, Scratch, Section};
-use crate::snapshot::fragment::{Arena, Fragment};
+use crate::snapshot::fragment::{Arena, Fragment, WeightedAnswer};
 use crate::snapshot::records::{RData, RRset, Soa, Source, TypeMap};
 use crate::snapshot::{AnswerSet, NONE, NodeRec, ZoneSnap};
 
@@ -38,6 +38,8 @@ pub struct ZoneInput<'a> {
     pub nodes: &'a [(&'a Name, Cow<'a, TypeMap>)],
     /// Names whose A and AAAA answers are SERVFAIL (pools with every member down).
     pub servfail: &'a [Name],
+    /// Answers drawn per query by weight.
+    pub weighted: &'a [crate::snapshot::pools::WeightedSpec],
 }
 
 /// How a CNAME chain ends.
@@ -59,6 +61,7 @@ struct Out {
     arena: Arena,
     frags: Vec<Fragment>,
     types: Vec<(u16, u32)>,
+    weighted: Vec<WeightedAnswer>,
 }
 
 impl Out {
@@ -183,7 +186,7 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         });
     }
     let record_count = 1 + input.nodes.iter().flat_map(|(_, t)| t.values()).map(|s| s.rdata.len()).sum::<usize>();
-    let Out { mut arena, mut frags, mut types, .. } = out;
+    let Out { mut arena, mut frags, mut types, weighted, .. } = out;
     arena.bytes.shrink_to_fit();
     arena.words.shrink_to_fit();
     frags.shrink_to_fit();
@@ -201,6 +204,7 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         names,
         nodes,
         wildcards,
+        weighted,
         index,
         hasher,
         nxdomain,
@@ -263,6 +267,11 @@ impl<'a> ZoneBuilder<'a> {
             }
         }
         for (&rtype, set) in types {
+            if let Some(spec) = self.input.weighted.iter().find(|w| w.name == *name && w.rtype == rtype) {
+                let id = self.weighted(spec, pin, out);
+                out.types.push((rtype, id));
+                continue;
+            }
             let mut enc = Encoder::new(&mut out.scratch, name, pin);
             enc.rrset(name, set);
             self.additional(&mut enc, set, false);
@@ -278,6 +287,24 @@ impl<'a> ZoneBuilder<'a> {
             .or(run.first())
             .map_or(NONE, |&(_, id)| id);
         AnswerSet { types_start, types_len: run.len() as u16, default: NONE, any }
+    }
+
+    /// Encodes every member's records back to back and notes the groups for per-query picks.
+    fn weighted(&self, spec: &crate::snapshot::pools::WeightedSpec, pin: bool, out: &mut Out) -> u32 {
+        let mut enc = Encoder::new(&mut out.scratch, &spec.name, pin);
+        let mut groups = Vec::with_capacity(spec.groups.len());
+        let mut weights = Vec::with_capacity(spec.groups.len());
+        for (rdata, weight) in &spec.groups {
+            let start = enc.len();
+            let set = RRset { ttl: spec.ttl, rdata: rdata.clone(), source: Source::Pool, rotate: false };
+            enc.rrset(&spec.name, &set);
+            groups.push((start as u16, (enc.len() - start) as u16, rdata.len() as u16));
+            weights.push(*weight);
+        }
+        let mut f = enc.finish(&mut out.arena, RCODE_NOERROR, true, Source::Pool);
+        out.weighted.push(WeightedAnswer { groups: groups.into(), weights: weights.into(), k: spec.k as u16 });
+        f.weighted = (out.weighted.len() - 1) as u32;
+        out.push(f)
     }
 
     fn cname_answers(&self, name: &Name, cname: &RRset, pin: bool, out: &mut Out) -> AnswerSet {

@@ -78,6 +78,16 @@ impl<'s> Encoder<'s> {
         }
     }
 
+    /// Current length of the encoded bytes (to delimit groups of records).
+    pub fn len(&self) -> usize {
+        self.s.buf.len()
+    }
+
+    /// True before any record was added.
+    pub fn is_empty(&self) -> bool {
+        self.s.buf.is_empty()
+    }
+
     /// Moves on to a later section. Sections only go forward.
     pub fn section(&mut self, section: Section) {
         debug_assert!(section >= self.section);
@@ -218,6 +228,7 @@ impl<'s> Encoder<'s> {
             rcode,
             aa,
             source,
+            weighted: u32::MAX,
         }
     }
 }

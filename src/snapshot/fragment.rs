@@ -61,6 +61,52 @@ pub struct Fragment {
     pub aa: bool,
     /// The source of the answer's data, for metrics.
     pub source: Source,
+    /// Index of a per-query weighted pick (`ZoneSnap::weighted`), or `u32::MAX`.
+    pub weighted: u32,
+}
+
+/// An answer whose records are picked per query: each group is one member's records (its
+/// bytes lie back to back in the fragment), and `k` groups are drawn by weight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedAnswer {
+    /// (offset in the fragment, length, record count) of each group.
+    pub groups: Box<[(u16, u16, u16)]>,
+    /// Weight of each group.
+    pub weights: Box<[u32]>,
+    /// Groups per answer.
+    pub k: u16,
+}
+
+impl WeightedAnswer {
+    /// Writes `k` groups drawn by weight into `out`; returns (bytes, records), or `None`
+    /// when not even one group fits in `room`.
+    #[inline]
+    pub fn write(
+        &self,
+        frag: &Fragment,
+        arena: &Arena,
+        out: &mut [u8],
+        room: usize,
+        rng: &mut crate::snapshot::policy::Rng,
+    ) -> Option<(usize, u16)> {
+        let mut picks = [0u16; 64];
+        let k = (self.k as usize).min(picks.len());
+        let n = crate::snapshot::policy::pick_weighted(&self.weights, rng, &mut picks[..k]);
+        let base = frag.start as usize;
+        let (mut len, mut an) = (0usize, 0u16);
+        for &g in &picks[..n] {
+            let (off, glen, count) = self.groups[g as usize];
+            let glen = glen as usize;
+            if len + glen > room.min(out.len()) {
+                break;
+            }
+            let src = &arena.bytes[base + off as usize..base + off as usize + glen];
+            out[len..len + glen].copy_from_slice(src);
+            len += glen;
+            an += count;
+        }
+        (an > 0).then_some((len, an))
+    }
 }
 
 /// How much of a fragment was written.

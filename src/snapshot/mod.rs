@@ -92,6 +92,8 @@ pub struct ZoneSnap {
     pub nodes: Vec<NodeRec>,
     /// Wildcard answer sets.
     pub wildcards: Vec<AnswerSet>,
+    /// Answers drawn per query (weighted pools), referenced by `Fragment::weighted`.
+    pub weighted: Vec<fragment::WeightedAnswer>,
     /// Node indexes by name hash.
     pub index: hashbrown::HashTable<u32>,
     /// Hasher for `index`.

@@ -6,7 +6,7 @@ use crate::config::{MemberConfig, PoolMode, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use crate::health::table::HealthTable;
-use crate::snapshot::policy::{Choice, MemberView, candidates};
+use crate::snapshot::policy::{Choice, MemberView, Select, candidates};
 use crate::snapshot::records::{RData, RRset, Source, TypeMap};
 use crate::sources::controller::api::Nodes;
 
@@ -17,6 +17,23 @@ pub struct PoolRecords {
     pub nodes: Nodes,
     /// Address pools with every member down and `when_all_down = "servfail"`.
     pub servfail: Vec<Name>,
+    /// Weighted pools: answers drawn per query.
+    pub weighted: Vec<WeightedSpec>,
+}
+
+/// A weighted answer to compile: one group of records per member, drawn `k` at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WeightedSpec {
+    /// Owner name.
+    pub name: Name,
+    /// A or AAAA.
+    pub rtype: u16,
+    /// TTL.
+    pub ttl: u32,
+    /// (member records, weight).
+    pub groups: Vec<(Vec<RData>, u32)>,
+    /// Groups per answer.
+    pub k: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -62,11 +79,28 @@ pub fn pool_records(zone: &ZoneConfig, health: &HealthTable) -> PoolRecords {
                     MemberView { role: m.role, weight: m.weight, up: !addresses(m, family, health, true).is_empty() }
                 })
                 .collect();
-            // Per-query weighted picks are not wired into answers yet: a weighted pool answers
-            // its qualifying members (weight > 0, else the standby ones), rotated.
             match candidates(&views, pool.select, &pool.when_all_down) {
-                Choice::Members { members, .. } => {
+                Choice::Members { members, weights } => {
                     let all_down = !views.iter().any(|v| v.up);
+                    let rtype = if family == Family::V4 { TYPE_A } else { TYPE_AAAA };
+                    if pool.mode == PoolMode::Address && pool.select == Select::Weighted {
+                        let groups: Vec<(Vec<RData>, u32)> = members
+                            .iter()
+                            .zip(&weights)
+                            .map(|(&j, &w)| (addresses(&pool.members[with_family[j]], family, health, !all_down), w))
+                            .filter(|(rd, _)| !rd.is_empty())
+                            .collect();
+                        if !groups.is_empty() {
+                            let k = pool.max_answers;
+                            out.weighted.push(WeightedSpec {
+                                name: pool.name.clone(),
+                                rtype,
+                                ttl: pool.ttl,
+                                groups,
+                                k,
+                            });
+                        }
+                    }
                     let picked: Vec<usize> = members.iter().map(|&j| with_family[j]).take(pool.max_answers).collect();
                     let mut rdata = Vec::new();
                     for &i in &picked {
@@ -76,7 +110,6 @@ pub fn pool_records(zone: &ZoneConfig, health: &HealthTable) -> PoolRecords {
                         }
                     }
                     if pool.mode == PoolMode::Address && !rdata.is_empty() {
-                        let rtype = if family == Family::V4 { TYPE_A } else { TYPE_AAAA };
                         node.insert(rtype, set(rdata));
                     }
                 }

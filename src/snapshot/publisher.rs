@@ -234,7 +234,7 @@ fn compile(
     soa.serial = 0;
     // A fixed-seed fast hash: it only decides whether the serial moves.
     let mut hasher = std::hash::BuildHasher::build_hasher(&foldhash::quality::FixedState::default());
-    (&soa, zone.data.soa_ttl, &nodes, &pools.servfail).hash(&mut hasher);
+    (&soa, zone.data.soa_ttl, &nodes, &pools.servfail, &pools.weighted).hash(&mut hasher);
     let content = hasher.finish();
     soa.serial = match (zone.serial, last) {
         (Some(fixed), _) => fixed,
@@ -243,8 +243,14 @@ fn compile(
         (None, None) => now_unix(),
     };
     let serial = soa.serial;
-    let input =
-        ZoneInput { apex: &zone.apex, soa, soa_ttl: zone.data.soa_ttl, nodes: &nodes, servfail: &pools.servfail };
+    let input = ZoneInput {
+        apex: &zone.apex,
+        soa,
+        soa_ttl: zone.data.soa_ttl,
+        nodes: &nodes,
+        servfail: &pools.servfail,
+        weighted: &pools.weighted,
+    };
     let mut snap = build_zone(&input);
     snap.slot = slot;
     let snap = Arc::new(snap);

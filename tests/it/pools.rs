@@ -316,3 +316,42 @@ fn reload_records_notify_and_metrics_for_pools() {
     assert!(metrics.contains("gslbd_health_probes_total{outcome=\"failure\"}"), "{metrics}");
     assert!(metrics.contains("gslbd_health_transitions_total{to=\"down\"}"), "{metrics}");
 }
+
+/// `select = "weighted"` draws `max_answers` distinct members per query in proportion to
+/// their weights (the exact ±5% check on 10,000 seeded draws is a unit test of the policy;
+/// here 4,000 real queries must land within ±25%, about 5 standard deviations).
+#[test]
+fn weighted_answers_follow_the_weights() {
+    let pool = "[[zone.pool]]\nname = \"w\"\nselect = \"weighted\"\nmax_answers = 1\n[zone.pool.check]\ntype = \"none\"\n\
+                [[zone.pool.member]]\nname = \"a\"\nweight = 1\nipv4 = [\"192.0.2.1\"]\n\
+                [[zone.pool.member]]\nname = \"b\"\nweight = 2\nipv4 = [\"192.0.2.2\"]\n\
+                [[zone.pool.member]]\nname = \"c\"\nweight = 7\nipv4 = [\"192.0.2.3\"]\n\
+                [[zone.pool]]\nname = \"w2\"\nselect = \"weighted\"\nmax_answers = 2\n[zone.pool.check]\ntype = \"none\"\n\
+                [[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n\
+                [[zone.pool.member]]\nname = \"b\"\nipv4 = [\"192.0.2.2\"]\n\
+                [[zone.pool.member]]\nname = \"c\"\nipv4 = [\"192.0.2.3\"]\n";
+    let s = Server::start(&config("", &pool_zone(pool)));
+    let sock = udp_socket(DEADLINE);
+    let mut counts = std::collections::HashMap::new();
+    let q = query("w.gslb.example.org.", RecordType::A);
+    let bytes = q.to_vec().unwrap();
+    let mut buf = [0u8; 512];
+    for _ in 0..4000 {
+        sock.send_to(&bytes, s.addr).unwrap();
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(m.answers.len(), 1);
+        *counts.entry(answers(&m)[0].clone()).or_insert(0u32) += 1;
+    }
+    for (ip, weight) in [("192.0.2.1", 1.0), ("192.0.2.2", 2.0), ("192.0.2.3", 7.0)] {
+        let want = 4000.0 * weight / 10.0;
+        let got = *counts.get(ip).unwrap_or(&0) as f64;
+        assert!((got - want).abs() <= want * 0.25, "{ip}: {got}, want {want}");
+    }
+    for _ in 0..20 {
+        let m = s.udp(&query("w2.gslb.example.org.", RecordType::A));
+        let got = answers(&m);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_ne!(got[0], got[1]);
+    }
+}
