@@ -33,6 +33,8 @@ pub struct Metrics {
     pub webhook_requests: Family<Labels, Counter>,
     /// Health probes, by outcome (`success`/`failure`).
     pub probes: Family<Labels, Counter>,
+    probe_ok: Counter,
+    probe_failed: Counter,
     /// Health probe duration.
     pub probe_duration: Histogram,
     /// Health state transitions, by new state (`up`/`down`).
@@ -54,7 +56,18 @@ impl Metrics {
         let transitions = Family::<Labels, Counter>::default();
         registry.register("health_transitions", "Health state changes, by new state", transitions.clone());
         registry.register_collector(Box::new(Scraped { stats, inputs }));
-        Metrics { registry, sync_duration, webhook_requests, probes, probe_duration, transitions }
+        let probe_ok = probes.get_or_create(&vec![("outcome".into(), "success".into())]).clone();
+        let probe_failed = probes.get_or_create(&vec![("outcome".into(), "failure".into())]).clone();
+        Metrics {
+            registry,
+            sync_duration,
+            webhook_requests,
+            probes,
+            probe_ok,
+            probe_failed,
+            probe_duration,
+            transitions,
+        }
     }
 
     /// Records one controller request.
@@ -73,8 +86,9 @@ impl Metrics {
 
     /// Records one health probe.
     pub fn observe_probe(&self, ok: bool, seconds: f64, became: Option<&str>) {
-        let outcome = if ok { "success" } else { "failure" };
-        self.probes.get_or_create(&vec![("outcome".into(), outcome.into())]).inc();
+        // Cached handles: no label set is built per probe.
+        let counter = if ok { &self.probe_ok } else { &self.probe_failed };
+        counter.inc();
         self.probe_duration.observe(seconds);
         if let Some(state) = became {
             self.transitions.get_or_create(&vec![("to".into(), state.into())]).inc();

@@ -20,6 +20,7 @@ use table::{SharedHealth, Target};
 /// Every distinct probe target of a config.
 pub fn targets(config: &Config) -> Vec<Target> {
     let mut out: Vec<Target> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for zone in &config.zones {
         for pool in &zone.pools {
             for m in &pool.members {
@@ -29,7 +30,7 @@ pub fn targets(config: &Config) -> Vec<Target> {
                 let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
                 for ip in ips {
                     let t = Target { ip, check: m.check.clone() };
-                    if !out.contains(&t) {
+                    if seen.insert(t.clone()) {
                         out.push(t);
                     }
                 }

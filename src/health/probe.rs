@@ -25,6 +25,9 @@ impl Clients {
                 .user_agent(concat!("gslbd-health/", env!("CARGO_PKG_VERSION")))
                 .tls_danger_accept_invalid_certs(!verify)
                 .redirect(reqwest::redirect::Policy::none())
+                .http1_only()
+                .tcp_nodelay(true)
+                .pool_idle_timeout(std::time::Duration::from_secs(90))
                 .build()
                 .expect("HTTP client for health checks")
         };

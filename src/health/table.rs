@@ -43,7 +43,8 @@ impl HealthTable {
     /// Keeps the status of targets still wanted, adds new ones in their initial state, drops
     /// the rest (a reload keeps the health of members that did not change).
     pub fn retain_targets(&mut self, wanted: &[Target]) {
-        self.targets.retain(|t, _| wanted.contains(t));
+        let keep: std::collections::HashSet<&Target> = wanted.iter().collect();
+        self.targets.retain(|t, _| keep.contains(t));
         for t in wanted {
             self.targets.entry(t.clone()).or_insert_with(|| TargetStatus {
                 state: HealthState::new(if t.check.initial_up { Health::Up } else { Health::Down }),

@@ -1,0 +1,137 @@
+//! Health-probe load and reaction time, against the real binary:
+//! 1. 10,000 pool members probed over HTTP every 5 s against one loopback endpoint (each
+//!    member has its own path, so each is its own probe target): gslbd's CPU share of one
+//!    core and resident memory over a 20 s window after warm-up.
+//! 2. Time from an endpoint turning unhealthy to DNS answers excluding it (interval 1 s,
+//!    fall 3), over several flips: min / median / max.
+//!
+//! Run: `cargo bench --bench probes` (about two minutes; loopback only).
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+const MEMBERS: usize = 10_000;
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(") ").next().unwrap().split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 =
+        status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb / 1024.0
+}
+
+/// The A answers of a name, as raw counts (no DNS library needed: count the answer RRs).
+fn answer_count(sock: &UdpSocket, server: &str, name: &str) -> u16 {
+    let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.').filter(|l| !l.is_empty()) {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    sock.send_to(&q, server).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = sock.recv_from(&mut buf).unwrap();
+    assert!(n >= 12);
+    u16::from_be_bytes([buf[6], buf[7]])
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let status = Arc::new(AtomicU16::new(200));
+    let app = Router::new()
+        .fallback(|State(s): State<Arc<AtomicU16>>| async move {
+            (StatusCode::from_u16(s.load(Ordering::Relaxed)).unwrap(), "ok")
+        })
+        .with_state(Arc::clone(&status));
+    // The bulk endpoint always answers 200; the watched one is switched.
+    let bulk = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let bulk_port = bulk.local_addr().unwrap().port();
+    let always = Router::new().fallback(|| async { "ok" });
+    rt.spawn(async move { axum::serve(bulk, always).await });
+    let watched = rt.block_on(tokio::net::TcpListener::bind("127.0.0.2:0")).unwrap();
+    let watched_port = watched.local_addr().unwrap().port();
+    rt.spawn(async move { axum::serve(watched, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = String::from(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_workers = 1\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\n",
+    );
+    cfg.push_str(&format!(
+        "[[zone.pool]]\nname = \"bulk\"\nselect = \"all\"\n[zone.pool.check]\ntype = \"http\"\nport = {bulk_port}\ninterval = \"5s\"\ntimeout = \"2s\"\n"
+    ));
+    for i in 0..MEMBERS {
+        cfg.push_str(&format!("[[zone.pool.member]]\nname = \"m{i}\"\nipv4 = [\"127.0.0.1\"]\n[zone.pool.member.check]\npath = \"/m{i}\"\n"));
+    }
+    cfg.push_str(&format!(
+        "[[zone.pool]]\nname = \"watched\"\nwhen_all_down = \"nodata\"\n[zone.pool.check]\ntype = \"http\"\nport = {watched_port}\ninterval = \"1s\"\ntimeout = \"500ms\"\nrise = 1\nfall = 3\n[[zone.pool.member]]\nname = \"w\"\nipv4 = [\"127.0.0.2\"]\n"
+    ));
+    std::fs::write(dir.path().join("probes.toml"), cfg).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["--log-level", "warn,gslbd::app=info", "run", "--config"])
+        .arg(dir.path().join("probes.toml"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("gslbd exited").unwrap();
+        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("listening")) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+
+    // 1. Steady probing load.
+    std::thread::sleep(Duration::from_secs(10));
+    let hz = 100.0; // USER_HZ on Linux
+    let (t0, c0) = (Instant::now(), cpu_ticks(pid));
+    std::thread::sleep(Duration::from_secs(20));
+    let cpu = (cpu_ticks(pid) - c0) as f64 / hz / t0.elapsed().as_secs_f64() * 100.0;
+    println!(
+        "members={MEMBERS} interval=5s probes/s={} cpu_share={cpu:.1}% of one core rss={:.1} MB bulk_answers={}",
+        MEMBERS / 5,
+        rss_mb(pid),
+        answer_count(&sock, &addr, "bulk.gslb.example.org")
+    );
+
+    // 2. Reaction time: flip the watched endpoint to 503 and time until DNS excludes it.
+    let mut times = Vec::new();
+    for _ in 0..8 {
+        while answer_count(&sock, &addr, "watched.gslb.example.org") == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        status.store(503, Ordering::Relaxed);
+        let start = Instant::now();
+        while answer_count(&sock, &addr, "watched.gslb.example.org") != 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        times.push(start.elapsed().as_secs_f64());
+        status.store(200, Ordering::Relaxed);
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "unhealthy→excluded (interval 1s, fall 3), {} flips: min {:.2}s median {:.2}s max {:.2}s",
+        times.len(),
+        times[0],
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
