@@ -3,7 +3,7 @@
 //! ```text
 //!  config (static records) ──┐
 //!  controller sync ──────────┼─► inputs ─► snapshot::publisher ─► Snapshot ─(arc-swap)─► server::{udp,tcp}
-//!  webhook, pools (later) ───┘             merges, builds, encodes                       reads only
+//!  webhook, pools + health ─┘             merges, builds, encodes                       reads only
 //! ```
 //!
 //! * [`config`] reads and validates the TOML file.
@@ -12,6 +12,8 @@
 //!   [`snapshot`] compiles records into pre-encoded answers and swaps them in atomically.
 //! * [`server`] is the data plane: UDP worker threads and TCP tasks answering from the
 //!   current snapshot through [`server::query`], with no lock and no per-query allocation.
+//! * [`health`] probes pool members; [`admin`] serves the HTTP API and [`metrics`] its
+//!   `/metrics`.
 //! * [`dns`] is wire-format code shared by all of them.
 //! * [`app`] owns the process lifecycle: start-up order, reload, shutdown.
 
