@@ -19,8 +19,13 @@ use table::{SharedHealth, Target};
 
 /// Every distinct probe target of a config.
 pub fn targets(config: &Config) -> Vec<Target> {
-    let mut out: Vec<Target> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    members_by_target(config).into_iter().map(|(t, _)| t).collect()
+}
+
+/// Every distinct probe target with the members (`pool/member`) that use it, for logs.
+pub fn members_by_target(config: &Config) -> Vec<(Target, String)> {
+    let mut out: Vec<(Target, String)> = Vec::new();
+    let mut seen: std::collections::HashMap<Target, usize> = std::collections::HashMap::new();
     for zone in &config.zones {
         for pool in &zone.pools {
             for m in &pool.members {
@@ -30,8 +35,16 @@ pub fn targets(config: &Config) -> Vec<Target> {
                 let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
                 for ip in ips {
                     let t = Target { ip, check: m.check.clone() };
-                    if seen.insert(t.clone()) {
-                        out.push(t);
+                    let who = format!("{}/{}", pool.name.to_dotless(), m.id);
+                    match seen.get(&t) {
+                        Some(&i) => {
+                            out[i].1.push_str(", ");
+                            out[i].1.push_str(&who);
+                        }
+                        None => {
+                            seen.insert(t.clone(), out.len());
+                            out.push((t, who));
+                        }
                     }
                 }
             }
@@ -43,14 +56,14 @@ pub fn targets(config: &Config) -> Vec<Target> {
 /// Starts one probe loop per target; `changed` runs (on a blocking thread) after any state
 /// transition. The loops stop when `stop` is cancelled.
 pub fn start(
-    targets: Vec<Target>,
+    targets: Vec<(Target, String)>,
     table: SharedHealth,
     metrics: Arc<Metrics>,
     changed: Arc<dyn Fn() + Send + Sync>,
     stop: CancellationToken,
 ) {
     let clients = probe::Clients::new();
-    for target in targets {
+    for (target, members) in targets {
         let (table, changed, stop, clients) = (Arc::clone(&table), Arc::clone(&changed), stop.clone(), clients.clone());
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
@@ -66,6 +79,7 @@ pub fn start(
                 metrics.observe_probe(result.is_ok(), took, became);
                 if let Some(t) = transition {
                     tracing::warn!(
+                        members = %members,
                         address = %target.ip,
                         port = target.check.port,
                         from = ?t.from,

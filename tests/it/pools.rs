@@ -78,7 +78,10 @@ fn failover_between_roles_follows_probes() {
     primary.set(503);
     wait_answer(&s, "app.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.3"]);
     let line = s.wait_log("health state changed").unwrap();
-    assert!(line.contains("127.0.0.2") && line.contains("status 503"), "{line}");
+    assert!(
+        line.contains("127.0.0.2") && line.contains("status 503") && line.contains("app.gslb.example.org/p1"),
+        "{line}"
+    );
     primary.set(200);
     wait_answer(&s, "app.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.2"]);
     // Other types at the pool name: NODATA with the SOA; names below it do not exist.
