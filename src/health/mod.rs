@@ -67,10 +67,16 @@ pub fn start(
         let (table, changed, stop, clients) = (Arc::clone(&table), Arc::clone(&changed), stop.clone(), clients.clone());
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
-            // Spread first probes over one interval so members are not probed in lockstep.
-            let first = target.check.interval.mul_f64(rand::rng().random_range(0.0..1.0));
-            tokio::select! { _ = stop.cancelled() => return, _ = tokio::time::sleep(first) => {} }
+            // Spread first probes over one interval so members are not probed in lockstep,
+            // then keep a fixed schedule (probe time does not push later probes back).
+            let interval = target.check.interval.max(Duration::from_millis(100));
+            let mut next = tokio::time::Instant::now() + interval.mul_f64(rand::rng().random_range(0.0..1.0));
             loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep_until(on_grid(next)) => {}
+                }
+                next += interval;
                 let started = std::time::Instant::now();
                 let result = probe::probe(&clients, target.ip, &target.check).await;
                 let took = started.elapsed().as_secs_f64();
@@ -90,11 +96,20 @@ pub fn start(
                     let changed = Arc::clone(&changed);
                     let _ = tokio::task::spawn_blocking(move || changed()).await;
                 }
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(target.check.interval.max(Duration::from_millis(100))) => {}
-                }
             }
         });
     }
+}
+
+/// Probe start times are rounded up to a 20 ms grid, so thousands of members wake the
+/// runtime a few dozen times a second in batches instead of once per probe.
+const GRID: Duration = Duration::from_millis(20);
+
+fn on_grid(t: tokio::time::Instant) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let since = t.saturating_duration_since(epoch).as_nanos();
+    let grid = GRID.as_nanos();
+    let rounded = since.div_ceil(grid) * grid;
+    epoch + Duration::from_nanos(rounded as u64)
 }
