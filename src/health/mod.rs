@@ -66,6 +66,7 @@ pub fn start(
     for (target, members) in targets {
         let (table, changed, stop, clients) = (Arc::clone(&table), Arc::clone(&changed), stop.clone(), clients.clone());
         let metrics = Arc::clone(&metrics);
+        let sni = probe::sni_client(target.ip, &target.check);
         tokio::spawn(async move {
             // Spread first probes over one interval so members are not probed in lockstep,
             // then keep a fixed schedule (probe time does not push later probes back).
@@ -78,7 +79,7 @@ pub fn start(
                 }
                 next += interval;
                 let started = std::time::Instant::now();
-                let result = probe::probe(&clients, target.ip, &target.check).await;
+                let result = probe::probe(&clients, sni.as_ref(), target.ip, &target.check).await;
                 let took = started.elapsed().as_secs_f64();
                 let transition = table.lock().expect("health lock").record(&target, &result);
                 let became = transition.map(|t| if t.to == state::Health::Up { "up" } else { "down" });

@@ -16,21 +16,28 @@ pub struct Clients {
     insecure: reqwest::Client,
 }
 
+fn builder(verify: bool) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .user_agent(concat!("gslbd-health/", env!("CARGO_PKG_VERSION")))
+        .tls_danger_accept_invalid_certs(!verify)
+        .redirect(reqwest::redirect::Policy::none())
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+}
+
+/// A client for an HTTPS check with a `host`: it connects to the member's address but sends
+/// `host` as TLS SNI (and verifies the certificate against it), so it is per target.
+pub fn sni_client(ip: IpAddr, check: &CheckConfig) -> Option<reqwest::Client> {
+    let host = check.host.as_deref().filter(|_| check.kind == CheckKind::Https)?;
+    builder(check.tls_verify).resolve(host, SocketAddr::new(ip, check.port)).build().ok()
+}
+
 impl Clients {
     /// Builds the two clients (verifying and not verifying certificates).
     pub fn new() -> Clients {
-        let build = |verify: bool| {
-            reqwest::Client::builder()
-                .no_proxy()
-                .user_agent(concat!("gslbd-health/", env!("CARGO_PKG_VERSION")))
-                .tls_danger_accept_invalid_certs(!verify)
-                .redirect(reqwest::redirect::Policy::none())
-                .http1_only()
-                .tcp_nodelay(true)
-                .pool_idle_timeout(std::time::Duration::from_secs(90))
-                .build()
-                .expect("HTTP client for health checks")
-        };
+        let build = |verify: bool| builder(verify).build().expect("HTTP client for health checks");
         Clients { verify: build(true), insecure: build(false) }
     }
 }
@@ -41,8 +48,14 @@ impl Default for Clients {
     }
 }
 
-/// Probes `ip` once; `Err` carries the reason.
-pub async fn probe(clients: &Clients, ip: IpAddr, check: &CheckConfig) -> Result<(), String> {
+/// Probes `ip` once; `Err` carries the reason. `sni` is the target's own client from
+/// [`sni_client`], when it needs one.
+pub async fn probe(
+    clients: &Clients,
+    sni: Option<&reqwest::Client>,
+    ip: IpAddr,
+    check: &CheckConfig,
+) -> Result<(), String> {
     let addr = SocketAddr::new(ip, check.port);
     let limit = check.timeout;
     let timeout_msg = || format!("timeout after {}", humantime::format_duration(limit));
@@ -56,13 +69,17 @@ pub async fn probe(clients: &Clients, ip: IpAddr, check: &CheckConfig) -> Result
         CheckKind::Http | CheckKind::Https => {
             let scheme = if check.kind == CheckKind::Https { "https" } else { "http" };
             let client = if check.tls_verify { &clients.verify } else { &clients.insecure };
-            let host = match ip {
+            let literal = match ip {
                 IpAddr::V4(v4) => v4.to_string(),
                 IpAddr::V6(v6) => format!("[{v6}]"),
             };
             // The whole exchange is bounded below, so the reason always reads "timeout after".
-            let mut req = client.get(format!("{scheme}://{host}:{}{}", check.port, check.path));
-            if let Some(h) = &check.host {
+            let mut req = match (sni, &check.host) {
+                // The SNI client resolves `host` to this member's address.
+                (Some(c), Some(h)) => c.get(format!("{scheme}://{h}:{}{}", check.port, check.path)),
+                _ => client.get(format!("{scheme}://{literal}:{}{}", check.port, check.path)),
+            };
+            if let (None, Some(h)) = (sni, &check.host) {
                 req = req.header(reqwest::header::HOST, h);
             }
             let run = async {

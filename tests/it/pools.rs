@@ -200,7 +200,8 @@ fn bad_pools_are_rejected() {
 /// (it cannot be), up with `tls_verify = false`; `expect_body` must match the body.
 #[test]
 fn https_checks_and_expect_body() {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.7".to_string()]).unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.7".to_string(), "app.example.org".to_string()]).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.7:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -230,12 +231,19 @@ fn https_checks_and_expect_body() {
             "down",
         ),
         pool("body", &format!("type = \"http\"\nport = {plain_port}\nexpect_body = \"nope\""), "127.0.0.8", "up"),
+        pool(
+            "sni",
+            &format!("type = \"https\"\nport = {port}\nhost = \"app.example.org\"\ntls_verify = false"),
+            "127.0.0.7",
+            "down",
+        ),
         pool("bodyok", &format!("type = \"http\"\nport = {plain_port}\nexpect_body = \"ok\""), "127.0.0.8", "down"),
     ]
     .concat();
     let s = Server::start(&config("", &pool_zone(&pools)));
     wait_answer(&s, "insecure.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.7"]);
     wait_answer(&s, "bodyok.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.8"]);
+    wait_answer(&s, "sni.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.7"]);
     wait_answer(&s, "verified.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
     wait_answer(&s, "body.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
     assert!(s.log_text().contains("certificate"), "the verified check fails on the certificate");
