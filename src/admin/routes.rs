@@ -227,6 +227,7 @@ fn records_inner(st: &AppState, headers: &HeaderMap, q: &HashMap<String, String>
                         "ips": [ip.to_string()],
                         "source": "pool",
                         "member": m.id,
+                        "labels": m.labels,
                         "role": if m.role == crate::snapshot::policy::Role::Primary { "primary" } else { "secondary" },
                         "health": if health.is_up(ip, &m.check) { "up" } else { "down" },
                         "last_check": status.and_then(|s| s.last_check).map(|t| humantime::format_rfc3339_seconds(t).to_string()),
