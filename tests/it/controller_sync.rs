@@ -38,19 +38,6 @@ fn config_for(endpoint: &str, state: &Path, extra: &str, records: &str) -> Strin
     config("", &zone)
 }
 
-/// Polls DNS until `pred` holds for the answer (deadline: [`DEADLINE`]).
-fn wait_dns(s: &Server, name: &str, rtype: RecordType, pred: impl Fn(&Message) -> bool) -> Message {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        let m = s.udp(&query(name, rtype));
-        if pred(&m) {
-            return m;
-        }
-        assert!(Instant::now() < end, "DNS never satisfied the condition; last answer {m:?}\nlog:\n{}", s.log_text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn has_answers(m: &Message) -> bool {
     !m.answers.is_empty()
 }
@@ -63,7 +50,7 @@ fn snapshot_is_loaded_with_parameters_and_headers() {
     let state = tempfile::tempdir().unwrap();
     let extra = "node_ip = \"10.0.0.1\"\nregions = [\"asya\", \"avrupa\"]";
     let s = Server::start(&config_for(&fake.endpoint(), state.path(), extra, ""));
-    let m = wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    let m = s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
     let mut got = answers(&m);
     got.sort();
     assert_eq!(got, ["192.168.1.10", "192.168.1.11"]);
@@ -90,7 +77,7 @@ fn all_regions_and_no_node_ip_send_no_parameters() {
     let fake = FakeController::start(ZONE_NAME, "v1", base_records());
     let state = tempfile::tempdir().unwrap();
     let s = Server::start(&config_for(&fake.endpoint(), state.path(), "regions = [\"ALL\"]", ""));
-    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
     let first = &fake.seen()[0];
     assert!(!first.query.contains_key("regions") && !first.query.contains_key("node_ip"), "{:?}", first.query);
 }
@@ -102,7 +89,7 @@ fn changes_are_polled_and_replace_the_zone() {
     let fake = FakeController::start(ZONE_NAME, "v1", base_records());
     let state = tempfile::tempdir().unwrap();
     let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
-    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
     let seen = fake.wait_request(1, |r| r.path == "/api/dns/changes");
     assert_eq!(seen.query.get("since").map(String::as_str), Some("v1"));
     fake.set(|st| st.unchanged = Unchanged::Json);
@@ -115,7 +102,7 @@ fn changes_are_polled_and_replace_the_zone() {
         st.hash = "v2".into();
         st.records = json!([rec("listener1", "A", 30, &["192.168.9.9"]), rec("fresh", "A", 30, &["192.168.9.10"])]);
     });
-    let m = wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, |m| answers(m) == ["192.168.9.9"]);
+    let m = s.wait_dns("listener1.gslb.example.org.", RecordType::A, |m| answers(m) == ["192.168.9.9"]);
     assert_eq!(m.answers[0].ttl, 30);
     assert_eq!(answers(&s.udp(&query("fresh.gslb.example.org.", RecordType::A))), ["192.168.9.10"]);
     let gone = s.udp(&query("listener3.gslb.example.org.", RecordType::AAAA));
@@ -131,7 +118,7 @@ fn failover_cname_is_chased_and_ttl_zero_uses_the_default() {
     let fake = FakeController::start(ZONE_NAME, "v1", base_records());
     let state = tempfile::tempdir().unwrap();
     let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
-    let m = wait_dns(&s, "asia.gslb.example.org.", RecordType::A, has_answers);
+    let m = s.wait_dns("asia.gslb.example.org.", RecordType::A, has_answers);
     assert_eq!(types(&m.answers), [RecordType::CNAME, RecordType::A]);
     assert_eq!(m.answers[0].data.to_string(), "europe.gslb.example.org.");
     assert_eq!(m.answers[1].data.to_string(), "10.20.1.30");
@@ -158,7 +145,7 @@ fn bad_records_are_skipped_not_fatal() {
     let fake = FakeController::start(ZONE_NAME, "v1", records);
     let state = tempfile::tempdir().unwrap();
     let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
-    let m = wait_dns(&s, "good.gslb.example.org.", RecordType::A, has_answers);
+    let m = s.wait_dns("good.gslb.example.org.", RecordType::A, has_answers);
     let mut got = answers(&m);
     got.sort();
     assert_eq!(got, ["192.0.2.1", "192.0.2.2"], "duplicates merged, bad IPs dropped");
@@ -178,7 +165,7 @@ fn rejected_responses_keep_the_data_in_force() {
     let fake = FakeController::start(ZONE_NAME, "v1", base_records());
     let state = tempfile::tempdir().unwrap();
     let s = Server::start(&config_for(&fake.endpoint(), state.path(), "max_response_size = \"4KiB\"", ""));
-    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
     let cases: Vec<(Mode, &str)> = vec![
         (Mode::Status(500), "unexpected status 500: \"controller says no\""),
         (Mode::Raw("{not json".into()), "invalid JSON"),
@@ -235,7 +222,7 @@ fn restart_with_the_controller_down_serves_the_state_file() {
     let endpoint = {
         let fake = FakeController::start(ZONE_NAME, "v1", base_records());
         let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
-        wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+        s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
         // The file is written (atomically) right after DNS answers the data.
         let file = state.path().join("gslb.example.org.json");
         let end = Instant::now() + DEADLINE;
@@ -264,7 +251,7 @@ fn corrupt_state_file_is_ignored() {
     let fake = FakeController::start(ZONE_NAME, "v1", base_records());
     let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
     assert!(s.wait_log("ignoring the state file").unwrap().contains("corrupt"));
-    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
 
     let foreign = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -288,7 +275,7 @@ fn controller_back_after_a_failed_start_is_picked_up() {
     let s = Server::start(&text);
     assert!(s.wait_log("controller sync failed").unwrap().contains("503"));
     fake.set(|st| st.mode = Mode::Normal);
-    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
 }
 
 /// Static records win over controller records for the same name and type; the clash is logged.
@@ -298,7 +285,7 @@ fn static_records_win_over_controller_records() {
     let fake = FakeController::start(ZONE_NAME, "v1", records);
     let state = tempfile::tempdir().unwrap();
     let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", "app 60 IN A 192.0.2.10\n"));
-    wait_dns(&s, "app.gslb.example.org.", RecordType::AAAA, has_answers);
+    s.wait_dns("app.gslb.example.org.", RecordType::AAAA, has_answers);
     assert_eq!(answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))), ["192.0.2.10"]);
     assert!(s.wait_log("clash with static ones").unwrap().contains("conflicts=1"));
 }
@@ -309,12 +296,12 @@ fn empty_record_set_is_accepted_with_a_warning() {
     let fake = FakeController::start(ZONE_NAME, "v1", base_records());
     let state = tempfile::tempdir().unwrap();
     let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", ""));
-    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
     fake.set(|st| {
         st.hash = "v2".into();
         st.records = json!([]);
     });
-    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, |m| m.metadata.response_code == ResponseCode::NXDomain);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, |m| m.metadata.response_code == ResponseCode::NXDomain);
     assert!(s.wait_log("empty record set").is_some());
 }
 
@@ -334,8 +321,8 @@ fn zones_sync_from_their_own_controllers_and_survive_reload() {
     );
     let text = format!("{}{second}", config_for(&a.endpoint(), state.path(), "", ""));
     let s = Server::start(&text);
-    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
-    wait_dns(&s, "svc.other.example.org.", RecordType::A, has_answers);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
+    s.wait_dns("svc.other.example.org.", RecordType::A, has_answers);
     assert_eq!(b.seen()[0].query.get("zone").map(String::as_str), Some("other.example.org"));
 
     let mark = s.log_len();
@@ -355,12 +342,12 @@ fn https_controller_with_ca_file_or_skip_verify() {
     std::fs::write(&ca, &cert_pem).unwrap();
 
     let s = Server::start(&config_for(&fake.endpoint(), state.path(), &format!("ca_file = \"{}\"", ca.display()), ""));
-    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
     drop(s);
 
     let state2 = tempfile::tempdir().unwrap();
     let s = Server::start(&config_for(&fake.endpoint(), state2.path(), "tls_skip_verify = true", ""));
-    wait_dns(&s, "listener1.gslb.example.org.", RecordType::A, has_answers);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
     drop(s);
 
     let state3 = tempfile::tempdir().unwrap();

@@ -196,6 +196,23 @@ impl Server {
         m
     }
 
+    /// Polls DNS (UDP) until `pred` holds for the answer; fails at [`DEADLINE`].
+    pub fn wait_dns(&self, name: &str, rtype: RecordType, pred: impl Fn(&Message) -> bool) -> Message {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let m = self.udp(&query(name, rtype));
+            if pred(&m) {
+                return m;
+            }
+            assert!(
+                Instant::now() < end,
+                "DNS never satisfied the condition; last answer {m:?}\nlog:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Opens a TCP connection.
     pub fn tcp(&self) -> TcpStream {
         let s = TcpStream::connect(self.addr).expect("tcp connect");

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -48,18 +47,6 @@ fn pool_zone(pool: &str) -> String {
     )
 }
 
-fn wait_answer(s: &Server, name: &str, rtype: RecordType, pred: impl Fn(&Message) -> bool) -> Message {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        let m = s.udp(&query(name, rtype));
-        if pred(&m) {
-            return m;
-        }
-        assert!(Instant::now() < end, "DNS never satisfied the condition; last {m:?}\n{}", s.log_text());
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
 /// Primaries answer while up; after `fall` failed probes the secondaries take over, and the
 /// primary returns after `rise` good ones. Transitions are logged with the reason.
 #[test]
@@ -76,14 +63,14 @@ fn failover_between_roles_follows_probes() {
     assert_eq!(answers(&m), ["127.0.0.2"], "primary answers from the start");
     assert_eq!(m.answers[0].ttl, 5);
     primary.set(503);
-    wait_answer(&s, "app.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.3"]);
+    s.wait_dns("app.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.3"]);
     let line = s.wait_log("health state changed").unwrap();
     assert!(
         line.contains("127.0.0.2") && line.contains("status 503") && line.contains("app.gslb.example.org/p1"),
         "{line}"
     );
     primary.set(200);
-    wait_answer(&s, "app.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.2"]);
+    s.wait_dns("app.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.2"]);
     // Other types at the pool name: NODATA with the SOA; names below it do not exist.
     let m = s.udp(&query("app.gslb.example.org.", RecordType::TXT));
     assert_eq!((m.metadata.response_code, m.authorities.len()), (ResponseCode::NoError, 1));
@@ -107,9 +94,9 @@ fn when_all_down_choices() {
     let s = Server::start(&config("", &pool_zone(&pools)));
     let m = s.udp(&query("nodata.gslb.example.org.", RecordType::A));
     assert_eq!((m.metadata.response_code, m.answers.len()), (ResponseCode::NoError, 0), "initial down: NODATA");
-    wait_answer(&s, "sf.gslb.example.org.", RecordType::A, |m| m.metadata.response_code == ResponseCode::ServFail);
+    s.wait_dns("sf.gslb.example.org.", RecordType::A, |m| m.metadata.response_code == ResponseCode::ServFail);
     assert!(s.wait_log("timeout after 100ms").is_some(), "hanging endpoint fails by its timeout");
-    let m = wait_answer(&s, "cn.gslb.example.org.", RecordType::A, |m| {
+    let m = s.wait_dns("cn.gslb.example.org.", RecordType::A, |m| {
         !m.answers.is_empty() && types(&m.answers) == [RecordType::CNAME]
     });
     assert_eq!(answers(&m), ["backup.example.net."]);
@@ -153,7 +140,7 @@ fn dual_stack_member_down_on_one_family() {
          [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.6\"]\nipv6 = [\"::1\"]\n"
     );
     let s = Server::start(&config("", &pool_zone(&pool)));
-    wait_answer(&s, "ds.gslb.example.org.", RecordType::AAAA, |m| m.answers.is_empty());
+    s.wait_dns("ds.gslb.example.org.", RecordType::AAAA, |m| m.answers.is_empty());
     assert_eq!(answers(&s.udp(&query("ds.gslb.example.org.", RecordType::A))), ["127.0.0.6"]);
 }
 
@@ -241,11 +228,11 @@ fn https_checks_and_expect_body() {
     ]
     .concat();
     let s = Server::start(&config("", &pool_zone(&pools)));
-    wait_answer(&s, "insecure.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.7"]);
-    wait_answer(&s, "bodyok.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.8"]);
-    wait_answer(&s, "sni.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.7"]);
-    wait_answer(&s, "verified.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
-    wait_answer(&s, "body.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
+    s.wait_dns("insecure.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.7"]);
+    s.wait_dns("bodyok.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.8"]);
+    s.wait_dns("sni.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.7"]);
+    s.wait_dns("verified.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
+    s.wait_dns("body.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
     assert!(s.log_text().contains("certificate"), "the verified check fails on the certificate");
     drop(rt);
 }
@@ -262,7 +249,7 @@ fn weight_zero_members_stand_by() {
     let s = Server::start(&config("", &pool_zone(&pool)));
     assert_eq!(answers(&s.udp(&query("w.gslb.example.org.", RecordType::A))), ["127.0.0.9"]);
     main.set(500);
-    wait_answer(&s, "w.gslb.example.org.", RecordType::A, |m| answers(m) == ["192.0.2.99"]);
+    s.wait_dns("w.gslb.example.org.", RecordType::A, |m| answers(m) == ["192.0.2.99"]);
 }
 
 /// A reload keeps the health of unchanged members; /records shows member health; /notify
@@ -278,7 +265,7 @@ fn reload_records_notify_and_metrics_for_pools() {
          [[zone.pool.member]]\nname = \"m1\"\nipv4 = [\"127.0.0.10\"]\n"
     );
     let s = Server::start(&config("", &pool));
-    wait_answer(&s, "app.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
+    s.wait_dns("app.gslb.example.org.", RecordType::A, |m| m.answers.is_empty());
     let mark = s.log_len();
     s.signal("HUP");
     assert!(s.wait_log_after("config reloaded", mark).is_some());
