@@ -2,6 +2,8 @@
 //! only `snapshot` and `dns`; it takes no lock, awaits nothing and allocates nothing per UDP
 //! query.
 
+#[cfg(target_os = "linux")]
+pub mod mmsg;
 pub mod query;
 pub mod stats;
 pub mod tcp;
