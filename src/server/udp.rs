@@ -40,6 +40,13 @@ pub fn spawn_workers(
     Ok(threads)
 }
 
+/// Logs a receive error unless it is the idle timeout that lets the loop see `stop`.
+fn receive_failed(e: &std::io::Error) {
+    if !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+        tracing::debug!(error = %e, "udp receive failed");
+    }
+}
+
 /// The receive loop, batched with `recvmmsg`/`sendmmsg`.
 #[cfg(target_os = "linux")]
 fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, stop: Arc<AtomicBool>) {
@@ -49,13 +56,10 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, 
     while !stop.load(Ordering::Relaxed) {
         let n = match batch.receive(&socket) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                // Idle: let go of a replaced snapshot so the reclaim thread can free it.
-                cache.load();
-                continue;
-            }
             Err(e) => {
-                tracing::debug!(error = %e, "udp receive failed");
+                receive_failed(&e);
+                // Idle or failed: let go of a replaced snapshot so the reclaim thread can free it.
+                cache.load();
                 continue;
             }
         };
@@ -83,13 +87,10 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, 
     while !stop.load(Ordering::Relaxed) {
         let (n, peer) = match socket.recv_from(&mut req) {
             Ok(v) => v,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                // Idle: let go of a replaced snapshot so the reclaim thread can free it.
-                cache.load();
-                continue;
-            }
             Err(e) => {
-                tracing::debug!(error = %e, "udp receive failed");
+                receive_failed(&e);
+                // Idle or failed: let go of a replaced snapshot so the reclaim thread can free it.
+                cache.load();
                 continue;
             }
         };

@@ -29,12 +29,6 @@ pub fn path(dir: &Path, apex: &Name) -> PathBuf {
     dir.join(format!("{stem}.json"))
 }
 
-/// Writes `payload` as the zone's last-known-good data.
-pub fn save(dir: &Path, apex: &Name, payload: &Payload) -> std::io::Result<()> {
-    let records = serde_json::to_vec(&payload.records).map_err(std::io::Error::other)?;
-    save_packed(dir, apex, &payload.zone, &payload.version_hash, &records)
-}
-
 /// Writes the zone's last-known-good data from its record list already serialized as JSON.
 pub fn save_packed(
     dir: &Path,
@@ -90,6 +84,11 @@ pub fn load(dir: &Path, apex: &Name) -> Result<Option<Payload>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn save(dir: &Path, apex: &Name, payload: &Payload) -> std::io::Result<()> {
+        let records = serde_json::to_vec(&payload.records).map_err(std::io::Error::other)?;
+        save_packed(dir, apex, &payload.zone, &payload.version_hash, &records)
+    }
 
     #[test]
     fn round_trip_and_foreign_files() {
