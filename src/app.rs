@@ -22,6 +22,7 @@ use crate::admin::AdminListener;
 use crate::config::{self, Config};
 use crate::inputs::{Inputs, SharedInputs};
 use crate::metrics::Metrics;
+use crate::persist::Persister;
 use crate::server::{self, tcp, udp};
 use crate::sources::controller;
 
@@ -39,6 +40,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         (inputs.handle(), inputs.stats())
     };
     let metrics = Arc::new(Metrics::new(Arc::clone(&stats), Arc::clone(&inputs)));
+    let persister = Persister::start(&inputs).context("starting the state-file writer")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -104,6 +106,8 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         let _ = t.join();
     }
     runtime.shutdown_timeout(Duration::from_millis(100));
+    // Pushes acknowledged in the last second may still be waiting for their file write.
+    persister.stop();
     tracing::info!("stopped");
     Ok(())
 }

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::dns::name::Name;
 use crate::dns::types::TYPE_CNAME;
 use crate::health::table::SharedHealth;
+use crate::persist::PersistQueue;
 use crate::snapshot::SnapshotHandle;
 use crate::snapshot::publisher::{Publisher, Rebuild};
 use crate::sources::controller::api::{self, Nodes, Payload};
@@ -47,7 +48,7 @@ pub struct SyncStatus {
     pub origin: DataOrigin,
     /// Version hash of the current data.
     pub version_hash: Option<String>,
-    /// Controller records (names) currently held.
+    /// Controller resource records currently held (upstream's `records_count`).
     pub records: usize,
     /// Last successful exchange with the controller (including "unchanged").
     pub last_success: Option<SystemTime>,
@@ -103,8 +104,9 @@ impl SyncKind {
 
 /// A controller zone's records between rebuilds.
 enum Held {
-    /// Just converted, until the compact form is stored.
-    Converted(Nodes),
+    /// Converted, until the state-file writer has stored them and swapped in the compact
+    /// form; shared with that writer while it encodes them.
+    Converted(Arc<Nodes>),
     /// The record list as JSON (what the state file holds): a few dozen bytes per record
     /// instead of hundreds, converted again only when the zone must be rebuilt for another
     /// reason (a config reload).
@@ -125,6 +127,29 @@ pub struct Inputs {
     started: SystemTime,
     stats: Arc<crate::server::stats::Stats>,
     health: SharedHealth,
+    /// The state-file writer; without one, files are written at once (tools and benches).
+    persist: Option<PersistQueue>,
+}
+
+/// A zone's records as they are to be written to its state file.
+pub struct PersistView {
+    dir: std::path::PathBuf,
+    apex: Name,
+    api_zone: String,
+    version_hash: String,
+    nodes: Arc<Nodes>,
+}
+
+impl PersistView {
+    /// The record list as compact JSON (the state file's `records`).
+    pub fn pack(&self) -> Box<[u8]> {
+        serde_json::to_vec(&api::to_records(&self.nodes)).expect("records serialize").into_boxed_slice()
+    }
+
+    /// Writes the state file atomically.
+    pub fn save(&self, packed: &[u8]) -> std::io::Result<()> {
+        state_file::save_packed(&self.dir, &self.apex, &self.api_zone, &self.version_hash, packed)
+    }
 }
 
 /// [`Inputs`] shared between control-plane tasks.
@@ -148,7 +173,7 @@ impl Inputs {
                         "serving last-known-good controller data from disk until the controller answers"
                     );
                     st.origin = DataOrigin::Disk;
-                    st.records = converted.nodes.len();
+                    st.records = api::rr_count(&converted.nodes);
                     let held = Held::Packed(pack(&payload));
                     st.version_hash = Some(payload.version_hash.clone());
                     controller.insert(zone.apex.clone(), HeldZone { version_hash: payload.version_hash, held });
@@ -170,7 +195,21 @@ impl Inputs {
         drop(converted);
         let stats = Arc::new(crate::server::stats::Stats::default());
         stats.set_zone_names(publisher.slot_names());
-        Inputs { config: Arc::new(config), controller, status, publisher, started: SystemTime::now(), stats, health }
+        Inputs {
+            config: Arc::new(config),
+            controller,
+            status,
+            publisher,
+            started: SystemTime::now(),
+            stats,
+            health,
+            persist: None,
+        }
+    }
+
+    /// Routes state-file writes to the writer thread from now on.
+    pub fn set_persist_queue(&mut self, queue: PersistQueue) {
+        self.persist = Some(queue);
     }
 
     /// The handle DNS listeners read from.
@@ -208,7 +247,7 @@ impl Inputs {
         let Some(zone) = self.config.zones.iter().find(|z| z.apex == *apex) else { return Vec::new() };
         let unpacked;
         let dynamic = match self.controller.get(apex).map(|h| &h.held) {
-            Some(Held::Converted(nodes)) => Some(nodes),
+            Some(Held::Converted(nodes)) => Some(&**nodes),
             Some(Held::Packed(bytes)) => {
                 let records: Vec<api::RecordJson> = serde_json::from_slice(bytes).unwrap_or_default();
                 unpacked = api::convert(&records, apex, zone.default_ttl).nodes;
@@ -303,7 +342,9 @@ impl Inputs {
             );
         }
         let names = converted.nodes.len();
-        let fresh = HeldZone { version_hash: payload.version_hash.clone(), held: Held::Converted(converted.nodes) };
+        let rrs = api::rr_count(&converted.nodes);
+        let fresh =
+            HeldZone { version_hash: payload.version_hash.clone(), held: Held::Converted(Arc::new(converted.nodes)) };
         if let Some(old) = self.controller.insert(zone.clone(), fresh) {
             crate::snapshot::reclaim::later(old.held);
         }
@@ -311,7 +352,7 @@ impl Inputs {
         if let Some(st) = self.status.get_mut(zone) {
             st.origin = DataOrigin::Controller;
             st.version_hash = Some(payload.version_hash.clone());
-            st.records = names;
+            st.records = rrs;
             st.last_success = Some(SystemTime::now());
             st.last_error = None;
             st.skipped_records += converted.skipped_records as u64;
@@ -323,7 +364,15 @@ impl Inputs {
     /// Accepts a controller record set and then writes it as the zone's last-known-good
     /// state; the lock is held only for the swap.
     pub fn accept_and_persist(shared: &SharedInputs, zone: &Name, payload: &Payload) {
-        let Some(dir) = shared.lock().expect("inputs lock").sync_accepted(zone, payload) else { return };
+        let dir = {
+            let mut inputs = shared.lock().expect("inputs lock");
+            let Some(dir) = inputs.sync_accepted(zone, payload) else { return };
+            if let Some(queue) = &inputs.persist {
+                queue.dirty(zone.clone());
+                return;
+            }
+            dir
+        };
         // DNS already answers the new data; the compact form and the file come after.
         let packed = pack(payload);
         // A failed write only costs the restart guarantee, so it is logged, not fatal.
@@ -341,6 +390,52 @@ impl Inputs {
         {
             let old = std::mem::replace(&mut h.held, Held::Packed(packed));
             crate::snapshot::reclaim::later(old);
+        }
+    }
+
+    /// What the state-file writer should write for `zone`: `None` when its records are
+    /// already on disk in their compact form, or it has none.
+    pub fn persist_view(&self, zone: &Name) -> Option<PersistView> {
+        let h = self.controller.get(zone)?;
+        let Held::Converted(nodes) = &h.held else { return None };
+        Some(PersistView {
+            dir: self.config.state.dir.clone(),
+            apex: zone.clone(),
+            api_zone: api::api_zone(zone),
+            version_hash: h.version_hash.clone(),
+            nodes: Arc::clone(nodes),
+        })
+    }
+
+    /// After the writer stored `view`: holds the compact form instead, unless the records
+    /// changed since the view was taken (then a newer write is already queued).
+    pub fn store_packed_if_current(&mut self, zone: &Name, view: &PersistView, packed: Box<[u8]>) {
+        if let Some(h) = self.controller.get_mut(zone)
+            && let Held::Converted(nodes) = &h.held
+            && Arc::ptr_eq(nodes, &view.nodes)
+        {
+            let old = std::mem::replace(&mut h.held, Held::Packed(packed));
+            crate::snapshot::reclaim::later(old);
+        }
+    }
+
+    /// A zone's controller records, ready to be changed in place: converted back from the
+    /// compact form if need be, shared with nobody.
+    fn nodes_mut(&mut self, zone: &Name, default_ttl: u32) -> &mut Nodes {
+        let h = self
+            .controller
+            .entry(zone.clone())
+            .or_insert_with(|| HeldZone { version_hash: String::new(), held: Held::Converted(Arc::default()) });
+        if let Held::Packed(bytes) = &h.held {
+            let records: Vec<api::RecordJson> = serde_json::from_slice(bytes).unwrap_or_default();
+            let nodes = api::convert(&records, zone, default_ttl).nodes;
+            let old = std::mem::replace(&mut h.held, Held::Converted(Arc::new(nodes)));
+            crate::snapshot::reclaim::later(old);
+        }
+        match &mut h.held {
+            // A copy only when the state-file writer is encoding these very records.
+            Held::Converted(nodes) => Arc::make_mut(nodes),
+            Held::Packed(_) => unreachable!("converted above"),
         }
     }
 }
@@ -417,44 +512,41 @@ impl Inputs {
         for zone in zones {
             let Some(cfg) = self.config.zones.iter().find(|z| z.apex == zone) else { continue };
             let default_ttl = cfg.default_ttl;
-            let (version_hash, mut records) = match self.controller.get(&zone) {
-                None => (String::new(), Vec::new()),
-                Some(h) => (
-                    h.version_hash.clone(),
-                    match &h.held {
-                        Held::Converted(nodes) => api::to_records(nodes),
-                        Held::Packed(bytes) => serde_json::from_slice(bytes).unwrap_or_default(),
-                    },
-                ),
-            };
-            let (u, d) = api::apply_push(
-                &mut records,
+            // Only the pushed names are touched: the zone's other records stay as they are.
+            let nodes = self.nodes_mut(&zone, default_ttl);
+            let (u, d) = api::apply_push_nodes(
+                nodes,
+                &zone,
+                default_ttl,
                 updates.get(&zone).map_or(&[][..], |v| v),
                 deletes.get(&zone).map_or(&[][..], |v| v),
             );
+            let rrs = api::rr_count(nodes);
             outcome.updated += u;
             outcome.deleted += d;
-            let payload = Payload { zone: api::api_zone(&zone), version_hash: version_hash.clone(), records };
-            let nodes = api::convert(&payload.records, &zone, default_ttl).nodes;
-            let names = nodes.len();
-            let old = self.controller.insert(zone.clone(), HeldZone { version_hash, held: Held::Converted(nodes) });
-            if let Some(old) = old {
-                crate::snapshot::reclaim::later(old.held);
-            }
             self.rebuild(Rebuild::Zone(&zone));
             if let Some(st) = self.status.get_mut(&zone) {
-                st.records = names;
+                st.records = rrs;
             }
-            let packed = pack(&payload);
-            if let Err(e) =
-                state_file::save_packed(&self.config.state.dir, &zone, &payload.zone, &payload.version_hash, &packed)
-            {
-                tracing::error!(zone = %zone, error = %e, "cannot write the state file after a push");
+            match &self.persist {
+                Some(queue) => queue.dirty(zone.clone()),
+                None => self.write_now(&zone),
             }
-            self.store_packed(&zone, &payload.version_hash, packed);
             tracing::info!(zone = %zone, updated = u, deleted = d, "webhook push applied");
         }
         Ok(outcome)
+    }
+}
+
+impl Inputs {
+    /// Writes a zone's state file before returning (when there is no writer thread).
+    fn write_now(&mut self, zone: &Name) {
+        let Some(view) = self.persist_view(zone) else { return };
+        let packed = view.pack();
+        if let Err(e) = view.save(&packed) {
+            tracing::error!(zone = %zone, error = %e, "cannot write the state file after a push");
+        }
+        self.store_packed_if_current(zone, &view, packed);
     }
 }
 
@@ -485,7 +577,7 @@ fn borrow_all<'a>(held: &'a HashMap<Name, HeldZone>, unpacked: &'a HashMap<Name,
     let mut out = HashMap::with_capacity(held.len());
     for (apex, h) in held {
         let nodes = match &h.held {
-            Held::Converted(n) => Some(n),
+            Held::Converted(n) => Some(&**n),
             Held::Packed(_) => unpacked.get(apex),
         };
         if let Some(n) = nodes {

@@ -26,6 +26,7 @@ pub mod dns;
 pub mod health;
 pub mod inputs;
 pub mod metrics;
+pub mod persist;
 pub mod server;
 pub mod snapshot;
 pub mod sources;

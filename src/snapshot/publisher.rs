@@ -29,9 +29,9 @@ use crate::sources::controller::api::Nodes;
 /// Which zones to recompile.
 #[derive(Debug, Clone, Copy)]
 pub enum Rebuild<'a> {
-    /// Every zone (start-up, config reload).
+    /// Every zone (start-up, config reload, a health transition).
     All,
-    /// One zone whose dynamic data changed.
+    /// One zone whose dynamic data changed; its static records and pools did not.
     Zone(&'a Name),
 }
 
@@ -48,6 +48,36 @@ struct Published {
     content: u64,
     serial: u32,
     snap: Arc<ZoneSnap>,
+    /// Static records with the pools' current answers: the same until the config or the
+    /// health changes (a full rebuild), so controller syncs and pushes reuse it.
+    layer: Arc<StaticLayer>,
+}
+
+/// A zone's static records plus its pools' records under the health of the last full rebuild.
+struct StaticLayer {
+    /// `None` for a zone without pools (its config data is used as is).
+    with_pools: Option<ZoneData>,
+    servfail: Vec<Name>,
+    weighted: Vec<crate::snapshot::pools::WeightedSpec>,
+}
+
+impl StaticLayer {
+    fn new(zone: &ZoneConfig, health: &HealthTable) -> StaticLayer {
+        if zone.pools.is_empty() {
+            return StaticLayer { with_pools: None, servfail: Vec::new(), weighted: Vec::new() };
+        }
+        // Pools join the static layer (their names cannot collide with static records, the
+        // config checks that), so they win over controller records too.
+        let pools = pool_records(zone, health);
+        let mut data = zone.data.clone();
+        for (name, types) in pools.nodes {
+            let node = data.nodes.entry(name).or_default();
+            for (&rtype, set) in &types {
+                node.insert(rtype, set.clone());
+            }
+        }
+        StaticLayer { with_pools: Some(data), servfail: pools.servfail, weighted: pools.weighted }
+    }
 }
 
 /// What a rebuild found worth reporting, per zone.
@@ -119,8 +149,12 @@ impl Publisher {
                 Some(p) => p,
                 None => {
                     let slot = self.slot(&zone.apex);
-                    let (published, report) =
-                        compile(zone, slot, dynamic.get(&zone.apex).copied(), health, self.zones.get(&zone.apex));
+                    let last = self.zones.get(&zone.apex);
+                    let layer = match (which, last) {
+                        (Rebuild::Zone(_), Some(last)) => Arc::clone(&last.layer),
+                        _ => Arc::new(StaticLayer::new(zone, health)),
+                    };
+                    let (published, report) = compile(zone, slot, dynamic.get(&zone.apex).copied(), layer, last);
                     reports.insert(zone.apex.clone(), report);
                     published
                 }
@@ -200,26 +234,10 @@ fn compile(
     zone: &ZoneConfig,
     slot: u16,
     dynamic: Option<&Nodes>,
-    health: &HealthTable,
+    layer: Arc<StaticLayer>,
     last: Option<&Published>,
 ) -> (Published, ZoneReport) {
-    // Pools join the static layer (their names cannot collide with static records, the
-    // config checks that), so they win over controller records too.
-    let pools = pool_records(zone, health);
-    let with_pools;
-    let static_layer = if zone.pools.is_empty() {
-        &zone.data
-    } else {
-        let mut data = zone.data.clone();
-        for (name, types) in pools.nodes {
-            let node = data.nodes.entry(name).or_default();
-            for (&rtype, set) in &types {
-                node.insert(rtype, set.clone());
-            }
-        }
-        with_pools = data;
-        &with_pools
-    };
+    let static_layer = layer.with_pools.as_ref().unwrap_or(&zone.data);
     let (nodes, conflicts) = merge(static_layer, dynamic);
     if !conflicts.is_empty() {
         let first: Vec<String> = conflicts.iter().take(5).map(|(n, t)| format!("{n} {}", type_name(*t))).collect();
@@ -234,7 +252,7 @@ fn compile(
     soa.serial = 0;
     // A fixed-seed fast hash: it only decides whether the serial moves.
     let mut hasher = std::hash::BuildHasher::build_hasher(&foldhash::quality::FixedState::default());
-    (&soa, zone.data.soa_ttl, &nodes, &pools.servfail, &pools.weighted).hash(&mut hasher);
+    (&soa, zone.data.soa_ttl, &nodes, &layer.servfail, &layer.weighted).hash(&mut hasher);
     let content = hasher.finish();
     soa.serial = match (zone.serial, last) {
         (Some(fixed), _) => fixed,
@@ -248,13 +266,14 @@ fn compile(
         soa,
         soa_ttl: zone.data.soa_ttl,
         nodes: &nodes,
-        servfail: &pools.servfail,
-        weighted: &pools.weighted,
+        servfail: &layer.servfail,
+        weighted: &layer.weighted,
     };
     let mut snap = build_zone(&input);
     snap.slot = slot;
     let snap = Arc::new(snap);
-    (Published { content, serial, snap }, ZoneReport { conflicts: conflicts.len() })
+    drop(nodes);
+    (Published { content, serial, snap, layer }, ZoneReport { conflicts: conflicts.len() })
 }
 
 fn settings(config: &Config) -> ServerSettings {

@@ -207,16 +207,24 @@ fn records_lists_sorted_and_filtered() {
     assert_eq!(code, 404);
 }
 
-/// A pushed change is in the state file: a restart without controller still serves it.
+/// A pushed change is in the state file: a restart without controller still serves it. The
+/// first push is written at once; one that follows within the writer's one-second gap is
+/// written when the gap ends or, as here, when the server stops.
 #[test]
 fn pushed_records_survive_a_restart() {
-    let (s, state) = static_server("");
+    let (mut s, state) = static_server("");
     let c = Client::for_server(&s);
     c.notify(json!({"records": [{"name": "kept.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.90"]}]}));
+    let file = state.path().join("gslb.example.org.json");
+    poll_until(DEADLINE, || std::fs::read_to_string(&file).is_ok_and(|t| t.contains("kept.gslb.example.org")));
+    c.notify(json!({"records": [{"name": "later.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.91"]}]}));
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(Duration::from_secs(5)), Some(0));
     drop(s);
     let text = format!("{}[state]\ndir = \"{}\"\n{ZONE}", admin_section(""), state.path().display());
     let s = Server::start(&config("", &text));
     assert_eq!(answers(&s.udp(&query("kept.gslb.example.org.", RecordType::A))), ["192.0.2.90"]);
+    assert_eq!(answers(&s.udp(&query("later.gslb.example.org.", RecordType::A))), ["192.0.2.91"]);
 }
 
 fn poll_until(deadline: Duration, mut f: impl FnMut() -> bool) {
@@ -234,7 +242,7 @@ fn health_and_readiness_follow_the_controller() {
     let fake = FakeController::start(
         "gslb.example.org",
         "v1",
-        json!([{"name": "c.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.99"]}]),
+        json!([{"name": "c.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.99", "192.0.2.98"]}]),
     );
     fake.set(|st| st.mode = Mode::Status(500));
     let state = tempfile::tempdir().unwrap();
@@ -262,6 +270,8 @@ fn health_and_readiness_follow_the_controller() {
     assert_eq!(body["source"], json!("controller"));
     assert_eq!(body["version_hash"], json!("v1"));
     assert_eq!(body["stale"], json!(false));
+    // Upstream counts resource records: one A record with two addresses is 2.
+    assert_eq!(body["records_count"], json!(2));
     assert!(body["last_sync"].as_str().unwrap().ends_with('Z'));
     assert_eq!(c.call("GET", "/ready", None, None).0, 200);
     let text = c.text("/metrics");
@@ -269,7 +279,7 @@ fn health_and_readiness_follow_the_controller() {
         "gslbd_sync_duration_seconds_bucket{",
         "gslbd_sync_errors_total{zone=\"gslb.example.org\",kind=\"snapshot\"}",
         "gslbd_controller_version_info{zone=\"gslb.example.org\",version_hash=\"v1\",origin=\"controller\"} 1",
-        "gslbd_zone_records{zone=\"gslb.example.org\",source=\"controller\"} 1",
+        "gslbd_zone_records{zone=\"gslb.example.org\",source=\"controller\"} 2",
     ] {
         assert!(text.contains(family), "missing {family} in\n{text}");
     }

@@ -64,6 +64,12 @@ pub struct Payload {
 /// Owner → type → RRset, as produced by a dynamic source.
 pub type Nodes = BTreeMap<Name, TypeMap>;
 
+/// Resource records in `nodes` (an A record with two addresses counts two), which is what
+/// upstream reports as `records_count`.
+pub fn rr_count(nodes: &Nodes) -> usize {
+    nodes.values().flat_map(TypeMap::values).map(|set| set.rdata.len()).sum()
+}
+
 /// The outcome of converting a record list.
 #[derive(Debug, Default)]
 pub struct Converted {
@@ -268,40 +274,45 @@ pub fn check_delete(d: &DeleteJson) -> Result<(Name, u16), String> {
     Ok((owner, rtype))
 }
 
-/// The owner and type a stored record defines, if it is usable at all.
-fn key_of(r: &RecordJson) -> Option<(Name, u16)> {
-    let owner = parse_absolute(&r.name)?;
-    if r.ips.is_empty() {
-        return r.failover.as_deref().filter(|f| !f.trim().is_empty()).map(|_| (owner, TYPE_CNAME));
-    }
-    match r.rtype.trim().to_ascii_uppercase().as_str() {
-        "A" => Some((owner, TYPE_A)),
-        "AAAA" => Some((owner, TYPE_AAAA)),
-        _ => None,
-    }
-}
-
-/// Applies checked pushes to a record list: an update replaces its name+type (a failover
-/// record replaces everything at its name; addresses clear a failover CNAME), a delete
-/// removes a name+type. Returns (updated, deleted), counting deletes that removed something.
-pub fn apply_push(
-    records: &mut Vec<RecordJson>,
+/// Applies checked pushes to a zone's records in place: an update replaces its name+type (a
+/// failover record replaces everything at its name; addresses clear a failover CNAME), a
+/// delete removes a name+type. Only the pushed names are touched. Returns (updated, deleted),
+/// counting deletes that removed something.
+pub fn apply_push_nodes(
+    nodes: &mut Nodes,
+    apex: &Name,
+    default_ttl: u32,
     updates: &[(Name, u16, RecordJson)],
     deletes: &[(Name, u16)],
 ) -> (usize, usize) {
     for (owner, rtype, record) in updates {
-        records.retain(|r| match key_of(r) {
-            Some((n, t)) if n == *owner => !(*rtype == TYPE_CNAME || t == *rtype || t == TYPE_CNAME),
-            _ => true,
-        });
-        records.push(record.clone());
+        let fresh = convert(std::slice::from_ref(record), apex, default_ttl).nodes;
+        let types = nodes.entry(owner.clone()).or_default();
+        if *rtype == TYPE_CNAME {
+            *types = TypeMap::new();
+        } else {
+            types.remove(rtype);
+            types.remove(&TYPE_CNAME);
+        }
+        for (new_owner, new_types) in fresh {
+            debug_assert_eq!(new_owner, *owner);
+            for (&t, set) in &new_types {
+                types.insert(t, set.clone());
+            }
+        }
+        if types.is_empty() {
+            nodes.remove(owner);
+        }
     }
     let mut deleted = 0;
     for (owner, rtype) in deletes {
-        let before = records.len();
-        records.retain(|r| key_of(r).is_none_or(|(n, t)| n != *owner || t != *rtype));
-        if records.len() < before {
+        if let Some(types) = nodes.get_mut(owner)
+            && types.remove(rtype).is_some()
+        {
             deleted += 1;
+            if types.is_empty() {
+                nodes.remove(owner);
+            }
         }
     }
     (updates.len(), deleted)
@@ -381,5 +392,52 @@ mod tests {
         assert_eq!(c.skipped_ips, 3);
         let fo = Name::parse("fo.gslb.example.org.", None).unwrap();
         assert!(matches!(&c.nodes[&fo][&TYPE_CNAME].rdata[0], RData::Cname(t) if *t == ok));
+    }
+
+    /// A push touches only its own name: an update replaces its type (and a failover
+    /// CNAME), a failover replaces the whole name, a delete removes one type, and every other
+    /// name keeps its records untouched.
+    #[test]
+    fn pushes_change_only_their_names() {
+        let apex = Name::parse("gslb.example.org.", None).unwrap();
+        let name = |s: &str| Name::parse(s, None).unwrap();
+        let push = |r: RecordJson| {
+            let (owner, rtype) = check_push(&r).unwrap();
+            (owner, rtype, r)
+        };
+        let mut nodes = convert(
+            &[
+                rec("a.gslb.example.org", "A", &["192.0.2.1"], None),
+                rec("a.gslb.example.org", "AAAA", &["2001:db8::1"], None),
+                rec("b.gslb.example.org", "A", &["192.0.2.2"], None),
+                rec("c.gslb.example.org", "A", &[], Some("a.gslb.example.org")),
+            ],
+            &apex,
+            30,
+        )
+        .nodes;
+        let untouched = nodes[&name("b.gslb.example.org.")].clone();
+        let updates = [
+            push(rec("a.gslb.example.org", "A", &["192.0.2.9"], None)),
+            push(rec("c.gslb.example.org", "A", &["192.0.2.3"], None)),
+            push(rec("d.gslb.example.org", "A", &[], Some("b.gslb.example.org"))),
+        ];
+        let deletes = [(name("a.gslb.example.org."), TYPE_AAAA), (name("zz.gslb.example.org."), TYPE_A)];
+        assert_eq!(apply_push_nodes(&mut nodes, &apex, 30, &updates, &deletes), (3, 1));
+        let a = &nodes[&name("a.gslb.example.org.")];
+        assert_eq!(a[&TYPE_A].rdata, [RData::A("192.0.2.9".parse().unwrap())]);
+        assert!(!a.contains_key(&TYPE_AAAA));
+        let c = &nodes[&name("c.gslb.example.org.")];
+        assert!(!c.contains_key(&TYPE_CNAME), "addresses clear a failover CNAME");
+        assert_eq!(c[&TYPE_A].ttl, 30, "TTL 0 takes the default");
+        assert!(matches!(&nodes[&name("d.gslb.example.org.")][&TYPE_CNAME].rdata[0], RData::Cname(_)));
+        assert_eq!(nodes[&name("b.gslb.example.org.")], untouched);
+
+        // A failover replaces everything at its name.
+        let fo = [push(rec("a.gslb.example.org", "A", &[], Some("b.gslb.example.org")))];
+        apply_push_nodes(&mut nodes, &apex, 30, &fo, &[]);
+        let a = &nodes[&name("a.gslb.example.org.")];
+        assert_eq!(a.len(), 1);
+        assert!(a.contains_key(&TYPE_CNAME));
     }
 }
