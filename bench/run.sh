@@ -2,11 +2,21 @@
 # dnsperf side by side: gslbd and the peer servers (Knot, NSD, gdnsd, PowerDNS) on loopback,
 # each pinned to one core with dnsperf on the other, using the harness in ../shared/bench.
 #
-#   bench/run.sh [REPS] [PEER...]        default: 3 rounds of knot nsd gdnsd custom(gslbd)
-#   QPS_CAP=80000 bench/run.sh 3 gdnsd knot nsd
+#   bench/run.sh [REPS] [ENTRY...]
+#   QPS_CAP=80000 bench/run.sh 3              # the fixed-rate table (README "Performance")
+#   bench/run.sh 3                            # saturation (dnsperf unlimited)
+#   bench/table.sh                            # both, then the markdown tables
 #
-# Needs: dnsperf and the peers (see ../shared/bench/README.md for the apt line). Builds the
-# release binary first. Prints the harness's median table; raw rows go to $RESULTS.
+# ENTRY is a harness peer (knot nsd gdnsd gdnsd-dyn pdns pdns-lua) or one of ours:
+#   gslbd         the harness's zone file served as static records
+#   gslbd-gslb    the same names from health-checked pools (half) and an Elchi controller (half)
+#   gslbd-swap    gslbd-gslb plus a /notify change, i.e. a snapshot rebuild and swap, every 100 ms
+#   floor         examples/udp_floor: recvmmsg + flip QR + sendmmsg, no DNS work at all; the
+#                 kernel's share of every server's CPU per query on this machine
+# Default entries: gdnsd gdnsd-dyn knot nsd pdns gslbd gslbd-gslb gslbd-swap floor. Each round
+# runs every entry once (interleaved), a contended run (another process busy) is retried.
+# Needs dnsperf and the peers (see ../shared/bench/README.md for the apt line). Builds the
+# release binaries first. Prints the harness's median table; raw rows go to $RESULTS.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HARNESS="${HARNESS:-$ROOT/../shared/bench}"
@@ -15,11 +25,12 @@ command -v dnsperf >/dev/null || { echo "dnsperf is not installed (apt-get insta
 
 REPS="${1:-3}"
 shift || true
-PEERS=("$@")
-[ ${#PEERS[@]} -gt 0 ] || PEERS=(knot nsd gdnsd)
+ENTRIES=("$@")
+[ ${#ENTRIES[@]} -gt 0 ] || ENTRIES=(gdnsd gdnsd-dyn knot nsd pdns gslbd gslbd-gslb gslbd-swap floor)
 
-cargo build --release --manifest-path "$ROOT/Cargo.toml" >&2
+cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin gslbd --example udp_floor >&2
 BIN="$ROOT/target/release/gslbd"
+FLOOR="$ROOT/target/release/examples/udp_floor"
 PORT="${GSLBD_PORT:-5399}"
 CFG_DIR="$(mktemp -d /tmp/gslbd-bench.XXXXXX)"
 trap 'rm -rf "$CFG_DIR"' EXIT
@@ -28,11 +39,9 @@ sed -e "s#@PORT@#$PORT#g" -e "s#@DATA@#$DATA_DIR#g" "$ROOT/bench/gslbd.toml.in" 
 
 export RUN_ID="${RUN_ID:-gslbd-$(date -u +%Y%m%dT%H%M%SZ)}"
 export RESULTS="${RESULTS:-/tmp/dnsbench/results.tsv}"
-CMD="$BIN --log-level warn run --config $CFG_DIR/gslbd.toml"
 RETRIES="${RETRIES:-2}"
 
-# The harness's own 'all' loop would apply LABEL to every peer, so interleave here:
-# each round runs every peer, then gslbd; a contended run (exit 3) is retried.
+# The harness's own 'all' loop would apply one LABEL to every custom run, so interleave here.
 run_with_retries() {
   local rc=0 try
   for try in $(seq 0 "$RETRIES"); do
@@ -43,11 +52,21 @@ run_with_retries() {
   done
   [ "$rc" = 3 ] || echo "bench: run failed (rc $rc): $*" >&2
 }
-echo "run_id=$RUN_ID reps=$REPS peers=${PEERS[*]} gslbd results=$RESULTS"
+run_entry() {  # entry round
+  local e=$1 h="$HARNESS/run-peers.sh"
+  case "$e" in
+    gslbd) REP=$2 LABEL=gslbd run_with_retries "$h" custom "$BIN --log-level warn run --config $CFG_DIR/gslbd.toml" "$PORT";;
+    gslbd-gslb) REP=$2 LABEL=gslbd-gslb HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 0" "$PORT";;
+    gslbd-swap) REP=$2 LABEL=gslbd-swap HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 100" "$PORT"
+      cat "${RUNROOT:-/tmp/dnsbench/run}/gslbd-swap/gslb/swaps.txt" 2>/dev/null || echo "bench: no swap count" >&2;;
+    floor) REP=$2 LABEL=floor run_with_retries "$h" custom "$FLOOR 127.0.0.1:@PORT@" "$PORT";;
+    *) REP=$2 run_with_retries "$h" "$e";;
+  esac
+}
+echo "run_id=$RUN_ID reps=$REPS entries=${ENTRIES[*]} qps_cap=${QPS_CAP:-none} results=$RESULTS"
 for r in $(seq 1 "$REPS"); do
-  for p in "${PEERS[@]}"; do
-    REP=$r run_with_retries "$HARNESS/run-peers.sh" "$p"
+  for e in "${ENTRIES[@]}"; do
+    run_entry "$e" "$r"
   done
-  REP=$r LABEL=gslbd run_with_retries "$HARNESS/run-peers.sh" custom "$CMD" "$PORT"
 done
 "$HARNESS/run-peers.sh" summary "$RESULTS" "$RUN_ID"
