@@ -197,6 +197,14 @@ fn summary(config: &Config) -> String {
             names,
             zone.default_ttl
         );
+        if !zone.pools.is_empty() {
+            let members: usize = zone.pools.iter().map(|p| p.members.len()).sum();
+            let _ = writeln!(out, "  pools: {} with {members} members", zone.pools.len());
+        }
+        if let Some(c) = &zone.controller {
+            let _ =
+                writeln!(out, "  controller: {}, every {}", c.endpoint, humantime::format_duration(c.sync_interval));
+        }
     }
     out
 }

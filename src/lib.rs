@@ -27,6 +27,7 @@ pub mod health;
 pub mod inputs;
 pub mod metrics;
 pub mod persist;
+pub mod priority;
 pub mod server;
 pub mod snapshot;
 pub mod sources;

@@ -46,7 +46,10 @@ impl Persister {
     pub fn start(inputs: &SharedInputs) -> std::io::Result<Persister> {
         let (tx, rx) = std::sync::mpsc::channel();
         let shared = std::sync::Arc::clone(inputs);
-        let thread = std::thread::Builder::new().name("gslbd-persist".into()).spawn(move || run(&shared, &rx))?;
+        let thread = std::thread::Builder::new().name("gslbd-persist".into()).spawn(move || {
+            crate::priority::control_plane_thread();
+            run(&shared, &rx)
+        })?;
         inputs.lock().expect("inputs lock").set_persist_queue(PersistQueue(tx.clone()));
         Ok(Persister { tx, thread: Some(thread) })
     }

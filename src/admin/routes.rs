@@ -102,9 +102,12 @@ async fn notify_inner(st: &AppState, req: Request) -> Result<Response, ApiError>
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
     let inputs = Arc::clone(&st.inputs);
     // Validation, rebuild and the state-file write are blocking work.
-    let result = tokio::task::spawn_blocking(move || inputs.lock().expect("inputs lock").push(&push))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("push failed: {e}")))?;
+    let result = tokio::task::spawn_blocking(move || {
+        crate::priority::control_plane_thread();
+        inputs.lock().expect("inputs lock").push(&push)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("push failed: {e}")))?;
     match result {
         Ok(o) => Ok(Json(json!({"status": "ok", "updated": o.updated, "deleted": o.deleted})).into_response()),
         Err(e) => Err(ApiError {

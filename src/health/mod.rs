@@ -95,7 +95,11 @@ pub fn start(
                         "health state changed"
                     );
                     let changed = Arc::clone(&changed);
-                    let _ = tokio::task::spawn_blocking(move || changed()).await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        crate::priority::control_plane_thread();
+                        changed()
+                    })
+                    .await;
                 }
             }
         });

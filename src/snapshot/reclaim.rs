@@ -25,7 +25,10 @@ fn sender() -> &'static Mutex<Sender<Garbage>> {
         let (tx, rx) = channel();
         std::thread::Builder::new()
             .name("gslbd-reclaim".into())
-            .spawn(move || run(rx))
+            .spawn(move || {
+                crate::priority::control_plane_thread();
+                run(rx)
+            })
             .expect("spawn the reclaim thread");
         Mutex::new(tx)
     })

@@ -62,7 +62,11 @@ pub async fn run(
                 version = Some(payload.version_hash.clone());
                 let (shared, apex) = (inputs.clone(), zone.clone());
                 // Conversion, compilation and the fsync are blocking work.
-                let _ = tokio::task::spawn_blocking(move || Inputs::accept_and_persist(&shared, &apex, &payload)).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    crate::priority::control_plane_thread();
+                    Inputs::accept_and_persist(&shared, &apex, &payload)
+                })
+                .await;
                 tracing::debug!(zone = %zone, kind = kind.as_str(), took_ms = took.as_millis() as u64, "controller sync applied");
             }
             Ok(None) => {
