@@ -169,27 +169,21 @@ fn bad_pools_are_rejected() {
             "rise",
         ),
     ];
-    for (pool, want) in cases {
-        let path = dir.path().join("bad.toml");
+    // `gslbd check` on a config file holding `pool`.
+    let check = |file: &str, pool: &str| {
+        let path = dir.path().join(file);
         std::fs::write(&path, config("", &pool_zone(pool))).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["check", "--config"]).arg(&path).output().unwrap()
+    };
+    for (pool, want) in cases {
+        let out = check("bad.toml", pool);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{pool}");
         assert!(err.contains("bad.toml:") && err.contains(want), "want {want:?} in {err}");
     }
     // A valid one: the summary counts the pools and their members.
     let good = "[[zone.pool]]\nname = \"p\"\n[zone.pool.check]\ntype = \"none\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n[[zone.pool.member]]\nname = \"b\"\nipv4 = [\"192.0.2.2\"]\n";
-    let path = dir.path().join("good.toml");
-    std::fs::write(&path, config("", &pool_zone(good))).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check("good.toml", good);
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{summary}{}", String::from_utf8_lossy(&out.stderr));
     assert!(summary.contains("pools: 1 with 2 members"), "{summary}");
