@@ -142,13 +142,18 @@ pub struct PersistView {
 
 impl PersistView {
     /// The record list as compact JSON (the state file's `records`).
-    pub fn pack(&self) -> Box<[u8]> {
+    fn pack(&self) -> Box<[u8]> {
         serde_json::to_vec(&api::to_records(&self.nodes)).expect("records serialize").into_boxed_slice()
     }
 
-    /// Writes the state file atomically.
-    pub fn save(&self, packed: &[u8]) -> std::io::Result<()> {
-        state_file::save_packed(&self.dir, &self.apex, &self.api_zone, &self.version_hash, packed)
+    /// Encodes the records and writes the state file atomically; returns the compact form
+    /// to hold afterwards. A failed write only costs the restart guarantee, so it is logged.
+    pub fn write(&self) -> Box<[u8]> {
+        let packed = self.pack();
+        if let Err(e) = state_file::save_packed(&self.dir, &self.apex, &self.api_zone, &self.version_hash, &packed) {
+            tracing::error!(zone = %self.apex, dir = %self.dir.display(), error = %e, "cannot write the state file");
+        }
+        packed
     }
 }
 
@@ -249,8 +254,7 @@ impl Inputs {
         let dynamic = match self.controller.get(apex).map(|h| &h.held) {
             Some(Held::Converted(nodes)) => Some(&**nodes),
             Some(Held::Packed(bytes)) => {
-                let records: Vec<api::RecordJson> = serde_json::from_slice(bytes).unwrap_or_default();
-                unpacked = api::convert(&records, apex, zone.default_ttl).nodes;
+                unpacked = unpack(bytes, apex, zone.default_ttl);
                 Some(&unpacked)
             }
             None => None,
@@ -427,8 +431,7 @@ impl Inputs {
             .entry(zone.clone())
             .or_insert_with(|| HeldZone { version_hash: String::new(), held: Held::Converted(Arc::default()) });
         if let Held::Packed(bytes) = &h.held {
-            let records: Vec<api::RecordJson> = serde_json::from_slice(bytes).unwrap_or_default();
-            let nodes = api::convert(&records, zone, default_ttl).nodes;
+            let nodes = unpack(bytes, zone, default_ttl);
             let old = std::mem::replace(&mut h.held, Held::Converted(Arc::new(nodes)));
             crate::snapshot::reclaim::later(old);
         }
@@ -542,10 +545,7 @@ impl Inputs {
     /// Writes a zone's state file before returning (when there is no writer thread).
     fn write_now(&mut self, zone: &Name) {
         let Some(view) = self.persist_view(zone) else { return };
-        let packed = view.pack();
-        if let Err(e) = view.save(&packed) {
-            tracing::error!(zone = %zone, error = %e, "cannot write the state file after a push");
-        }
+        let packed = view.write();
         self.store_packed_if_current(zone, &view, packed);
     }
 }
@@ -561,15 +561,22 @@ fn unpack_all(config: &Config, held: &HashMap<Name, HeldZone>) -> HashMap<Name, 
     for (apex, h) in held {
         if let Held::Packed(bytes) = &h.held {
             let default_ttl = config.zones.iter().find(|z| z.apex == *apex).map_or(300, |z| z.default_ttl);
-            match serde_json::from_slice::<Vec<api::RecordJson>>(bytes) {
-                Ok(records) => {
-                    out.insert(apex.clone(), api::convert(&records, apex, default_ttl).nodes);
-                }
-                Err(e) => tracing::error!(zone = %apex, error = %e, "held controller records do not decode"),
-            }
+            out.insert(apex.clone(), unpack(bytes, apex, default_ttl));
         }
     }
     out
+}
+
+/// Converts a zone's compact record list back into records (none, logged, if it does not
+/// decode: it was encoded by us, so that would be a bug, not bad input).
+fn unpack(bytes: &[u8], apex: &Name, default_ttl: u32) -> Nodes {
+    match serde_json::from_slice::<Vec<api::RecordJson>>(bytes) {
+        Ok(records) => api::convert(&records, apex, default_ttl).nodes,
+        Err(e) => {
+            tracing::error!(zone = %apex, error = %e, "held controller records do not decode");
+            Nodes::new()
+        }
+    }
 }
 
 /// Every zone's controller records, converted or just unpacked.

@@ -98,11 +98,8 @@ fn run(inputs: &SharedInputs, rx: &Receiver<Msg>) {
 /// Writes one zone: its records are taken under the lock (a reference count, not a copy),
 /// encoded and written without it, and then held in their compact form unless they changed
 /// in the meantime.
-pub fn write_zone(inputs: &SharedInputs, zone: &Name) {
+fn write_zone(inputs: &SharedInputs, zone: &Name) {
     let Some(view) = inputs.lock().expect("inputs lock").persist_view(zone) else { return };
-    let packed = view.pack();
-    if let Err(e) = view.save(&packed) {
-        tracing::error!(zone = %zone, error = %e, "cannot write the state file");
-    }
+    let packed = view.write();
     inputs.lock().expect("inputs lock").store_packed_if_current(zone, &view, packed);
 }
