@@ -89,7 +89,9 @@ fn main() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
         let line = lines.next().expect("gslbd exited").unwrap();
-        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("listening")) {
+        if let Some(rest) =
+            line.split("addr=").nth(1).filter(|_| line.contains("listening") && !line.contains("admin API"))
+        {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };

@@ -32,16 +32,6 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bound = server::bind(&config.server.listen, config.server.udp_workers)?;
-    let admin = config.admin.as_ref().map(AdminListener::bind).transpose()?;
-    let inputs: SharedInputs = Arc::new(std::sync::Mutex::new(Inputs::new(config)));
-    let (handle, stats) = {
-        let inputs = inputs.lock().expect("inputs lock");
-        (inputs.handle(), inputs.stats())
-    };
-    let metrics = Arc::new(Metrics::new(Arc::clone(&stats), Arc::clone(&inputs)));
-    let persister = Persister::start(&inputs).context("starting the state-file writer")?;
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("gslbd-rt")
@@ -49,26 +39,41 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let _enter = runtime.enter();
-    // Handlers first: a SIGHUP that arrives once we say "listening" must not kill us.
+    // Handlers first: a SIGTERM while state files load, or a SIGHUP once we say
+    // "listening", must not kill us.
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // Bound now so a bad address fails at once; answered only once the data is loaded.
+    let bound = server::bind(&config.server.listen, config.server.udp_workers)?;
+    let admin = config.admin.as_ref().map(AdminListener::bind).transpose()?;
+
+    // Reading big state files takes a while; a stop request meanwhile ends the process cleanly.
+    let loading = tokio::task::spawn_blocking(move || Inputs::new(config));
+    let loaded = runtime.block_on(async {
+        tokio::select! {
+            r = loading => Some(r),
+            _ = term.recv() => None,
+            _ = int.recv() => None,
+        }
+    });
+    let Some(loaded) = loaded else {
+        tracing::info!("stop requested while loading the state files; stopped");
+        runtime.shutdown_background();
+        return Ok(());
+    };
+    let inputs: SharedInputs = Arc::new(std::sync::Mutex::new(loaded.context("loading the state files")?));
+    let (handle, stats) = {
+        let inputs = inputs.lock().expect("inputs lock");
+        (inputs.handle(), inputs.stats())
+    };
+    let metrics = Arc::new(Metrics::new(Arc::clone(&stats), Arc::clone(&inputs)));
+    let persister = Persister::start(&inputs).context("starting the state-file writer")?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let mut threads = Vec::new();
-    for b in bound {
-        let workers = b.udp.len();
-        threads.extend(udp::spawn_workers(b.udp, &handle, &stats, &stop)?);
-        let listener = tokio::net::TcpListener::from_std(b.tcp)?;
-        runtime.spawn(tcp::serve(listener, handle.clone(), Arc::clone(&stats), shutdown.clone(), tracker.clone()));
-        tracing::info!(addr = %b.addr, udp_workers = workers, "listening");
-    }
     let config = inputs.lock().expect("inputs lock").config();
-    for zone in &config.zones {
-        tracing::info!(zone = %zone.apex, records = zone.data.record_count(), "serving zone");
-    }
     if let Some(admin) = admin {
         let addr = admin.local_addr()?;
         let scheme = if admin.is_tls() { "https" } else { "http" };
@@ -77,6 +82,33 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     let mut syncs = start_syncs(&config, &inputs, &metrics, &shutdown);
     let mut probes = start_probes(&config, &inputs, &metrics, &shutdown);
+
+    let held = runtime.block_on(async {
+        tokio::select! {
+            () = hold_until_loaded(&config, &inputs) => true,
+            _ = term.recv() => false,
+            _ = int.recv() => false,
+        }
+    });
+    if !held {
+        tracing::info!("stop requested while waiting for the controllers; stopped");
+        shutdown.cancel();
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        persister.stop();
+        return Ok(());
+    }
+
+    let mut threads = Vec::new();
+    for b in bound {
+        let workers = b.udp.len();
+        threads.extend(udp::spawn_workers(b.udp, &handle, &stats, &stop)?);
+        let listener = tokio::net::TcpListener::from_std(b.tcp)?;
+        runtime.spawn(tcp::serve(listener, handle.clone(), Arc::clone(&stats), shutdown.clone(), tracker.clone()));
+        tracing::info!(addr = %b.addr, udp_workers = workers, "listening");
+    }
+    for zone in &config.zones {
+        tracing::info!(zone = %zone.apex, records = zone.data.record_count(), "serving zone");
+    }
 
     runtime.block_on(async {
         loop {
@@ -110,6 +142,46 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     persister.stop();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the start-up hold looks at the controller zones again.
+const HOLD_POLL: Duration = Duration::from_millis(10);
+
+/// Waits until every controller zone has data (from its state file or its first sync) or its
+/// controller `timeout` has passed since start-up. Answering earlier would tell resolvers
+/// that names we simply have not loaded yet do not exist, and they would cache that.
+async fn hold_until_loaded(config: &Config, inputs: &SharedInputs) {
+    let started = tokio::time::Instant::now();
+    let waiting = |inputs: &Inputs| -> Vec<(crate::dns::name::Name, Duration)> {
+        config
+            .zones
+            .iter()
+            .filter_map(|z| z.controller.as_ref().map(|c| (z, c.timeout)))
+            .filter(|(z, _)| !inputs.has_controller_data(&z.apex))
+            .map(|(z, t)| (z.apex.clone(), t))
+            .collect()
+    };
+    let first = waiting(&inputs.lock().expect("inputs lock"));
+    if first.is_empty() {
+        return;
+    }
+    let names: Vec<String> = first.iter().map(|(z, _)| z.to_string()).collect();
+    tracing::info!(zones = %names.join(", "), "holding DNS until these zones have controller data or their timeout passes");
+    loop {
+        let pending = waiting(&inputs.lock().expect("inputs lock"));
+        let elapsed = started.elapsed();
+        if pending.iter().all(|(_, timeout)| elapsed >= *timeout) {
+            for (zone, timeout) in &pending {
+                tracing::warn!(
+                    zone = %zone,
+                    timeout = %humantime::format_duration(*timeout),
+                    "no controller data yet; answering SERVFAIL for names only the controller can answer until the first sync"
+                );
+            }
+            return;
+        }
+        tokio::time::sleep(HOLD_POLL).await;
+    }
 }
 
 /// Starts one controller sync task per zone that has a controller; they stop when the

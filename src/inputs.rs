@@ -19,6 +19,10 @@ use crate::snapshot::publisher::{Publisher, Rebuild};
 use crate::sources::controller::api::{self, Nodes, Payload};
 use crate::sources::controller::state_file;
 
+/// Largest state file read for a zone without a controller (pushed records only); controller
+/// zones use their `max_response_size`.
+const DEFAULT_STATE_MAX: usize = 64 << 20;
+
 /// Where a controller zone's data came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataOrigin {
@@ -129,6 +133,10 @@ pub struct Inputs {
     health: SharedHealth,
     /// The state-file writer; without one, files are written at once (tools and benches).
     persist: Option<PersistQueue>,
+    /// Zones whose last state-file write failed, with the error and the failures so far.
+    persist_errors: HashMap<Name, (String, u64)>,
+    /// Failed state-file writes of all zones since start.
+    persist_failures: HashMap<Name, u64>,
 }
 
 /// A zone's records as they are to be written to its state file.
@@ -147,13 +155,12 @@ impl PersistView {
     }
 
     /// Encodes the records and writes the state file atomically; returns the compact form
-    /// to hold afterwards. A failed write only costs the restart guarantee, so it is logged.
-    pub fn write(&self) -> Box<[u8]> {
+    /// to hold afterwards and the outcome of the write (for [`Inputs::persisted`]).
+    pub fn write(&self) -> (Box<[u8]>, Result<(), String>) {
         let packed = self.pack();
-        if let Err(e) = state_file::save_packed(&self.dir, &self.apex, &self.api_zone, &self.version_hash, &packed) {
-            tracing::error!(zone = %self.apex, dir = %self.dir.display(), error = %e, "cannot write the state file");
-        }
-        packed
+        let written = state_file::save_packed(&self.dir, &self.apex, &self.api_zone, &self.version_hash, &packed)
+            .map_err(|e| format!("cannot write the state file in {}: {e}", self.dir.display()));
+        (packed, written)
     }
 }
 
@@ -168,7 +175,8 @@ impl Inputs {
         // Static zones may hold records pushed through the webhook.
         for zone in &config.zones {
             let mut st = SyncStatus::default();
-            match state_file::load(&config.state.dir, &zone.apex) {
+            let max = zone.controller.as_ref().map_or(DEFAULT_STATE_MAX, |c| c.max_response_size);
+            match state_file::load(&config.state.dir, &zone.apex, max) {
                 Ok(Some(payload)) => {
                     let converted = api::convert(&payload.records, &zone.apex, zone.default_ttl);
                     tracing::info!(
@@ -195,8 +203,13 @@ impl Inputs {
         let converted = unpack_all(&config, &controller);
         let health: SharedHealth = Arc::default();
         health.lock().expect("health lock").retain_targets(&crate::health::targets(&config));
-        let publisher =
-            Publisher::new(&config, &borrow_all(&controller, &converted), &health.lock().expect("health lock"));
+        let unloaded = status.iter().filter(|(_, st)| st.origin == DataOrigin::None).map(|(z, _)| z.clone()).collect();
+        let publisher = Publisher::new(
+            &config,
+            &borrow_all(&controller, &converted),
+            &unloaded,
+            &health.lock().expect("health lock"),
+        );
         drop(converted);
         let stats = Arc::new(crate::server::stats::Stats::default());
         stats.set_zone_names(publisher.slot_names());
@@ -209,6 +222,8 @@ impl Inputs {
             stats,
             health,
             persist: None,
+            persist_errors: HashMap::new(),
+            persist_failures: HashMap::new(),
         }
     }
 
@@ -263,6 +278,18 @@ impl Inputs {
         merged.into_iter().map(|(n, t)| (n.clone(), t.into_owned())).collect()
     }
 
+    /// True when a controller zone has data from its controller or its state file (webhook
+    /// pushes alone do not count: they cover only the names they name).
+    pub fn has_controller_data(&self, zone: &Name) -> bool {
+        self.status.get(zone).is_some_and(|st| st.origin != DataOrigin::None)
+    }
+
+    /// Controller zones whose controller data has never loaded: their names that no other
+    /// source answers get SERVFAIL, not NXDOMAIN.
+    fn unloaded(&self) -> std::collections::HashSet<Name> {
+        self.status.iter().filter(|(_, st)| st.origin == DataOrigin::None).map(|(z, _)| z.clone()).collect()
+    }
+
     /// Sync status of a controller zone.
     pub fn status(&self, zone: &Name) -> Option<&SyncStatus> {
         self.status.get(zone)
@@ -289,7 +316,9 @@ impl Inputs {
         };
         let dynamic = borrow_all(&self.controller, &converted);
         let health = Arc::clone(&self.health);
-        let reports = self.publisher.publish(&self.config, &dynamic, &health.lock().expect("health lock"), which);
+        let unloaded = self.unloaded();
+        let reports =
+            self.publisher.publish(&self.config, &dynamic, &unloaded, &health.lock().expect("health lock"), which);
         self.stats.set_zone_names(self.publisher.slot_names());
         drop(dynamic);
         crate::snapshot::reclaim::later(converted);
@@ -352,7 +381,7 @@ impl Inputs {
         if let Some(old) = self.controller.insert(zone.clone(), fresh) {
             crate::snapshot::reclaim::later(old.held);
         }
-        self.rebuild(Rebuild::Zone(zone));
+        // The status first: the build reads whether the zone has controller data.
         if let Some(st) = self.status.get_mut(zone) {
             st.origin = DataOrigin::Controller;
             st.version_hash = Some(payload.version_hash.clone());
@@ -361,6 +390,7 @@ impl Inputs {
             st.last_error = None;
             st.skipped_records += converted.skipped_records as u64;
         }
+        self.rebuild(Rebuild::Zone(zone));
         tracing::info!(zone = %zone, version_hash = %payload.version_hash, names, "controller data applied");
         Some(self.config.state.dir.clone())
     }
@@ -379,11 +409,50 @@ impl Inputs {
         };
         // DNS already answers the new data; the compact form and the file come after.
         let packed = pack(payload);
-        // A failed write only costs the restart guarantee, so it is logged, not fatal.
-        if let Err(e) = state_file::save_packed(&dir, zone, &payload.zone, &payload.version_hash, &packed) {
-            tracing::error!(zone = %zone, dir = %dir.display(), error = %e, "cannot write the state file");
+        let written = state_file::save_packed(&dir, zone, &payload.zone, &payload.version_hash, &packed)
+            .map_err(|e| format!("cannot write the state file in {}: {e}", dir.display()));
+        let mut inputs = shared.lock().expect("inputs lock");
+        inputs.persisted(zone, written);
+        inputs.store_packed(zone, &payload.version_hash, packed);
+    }
+
+    /// Records the outcome of a state-file write. A failed write costs only the restart
+    /// guarantee, so it is not fatal, but it shows in `/health` and the metrics, and is
+    /// logged when a zone starts or stops failing (not once per write).
+    pub fn persisted(&mut self, zone: &Name, outcome: Result<(), String>) {
+        match outcome {
+            Ok(()) => {
+                if let Some((error, failures)) = self.persist_errors.remove(zone) {
+                    tracing::info!(zone = %zone, failures, previous_error = %error, "state file written again");
+                }
+            }
+            Err(error) => {
+                *self.persist_failures.entry(zone.clone()).or_default() += 1;
+                match self.persist_errors.get_mut(zone) {
+                    Some((last, failures)) => {
+                        *failures += 1;
+                        if *last != error {
+                            tracing::error!(zone = %zone, error = %error, "state file write still failing, now with another error");
+                            *last = error;
+                        }
+                    }
+                    None => {
+                        tracing::error!(zone = %zone, error = %error, "cannot write the state file; a restart would serve older data (logged once until it recovers)");
+                        self.persist_errors.insert(zone.clone(), (error, 1));
+                    }
+                }
+            }
         }
-        shared.lock().expect("inputs lock").store_packed(zone, &payload.version_hash, packed);
+    }
+
+    /// The error of a zone's last state-file write, when it failed.
+    pub fn persist_error(&self, zone: &Name) -> Option<&str> {
+        self.persist_errors.get(zone).map(|(e, _)| e.as_str())
+    }
+
+    /// Failed state-file writes of a zone since start.
+    pub fn persist_failures(&self, zone: &Name) -> u64 {
+        self.persist_failures.get(zone).copied().unwrap_or(0)
     }
 
     /// Replaces freshly converted records by their compact form, unless newer data came in.
@@ -545,7 +614,8 @@ impl Inputs {
     /// Writes a zone's state file before returning (when there is no writer thread).
     fn write_now(&mut self, zone: &Name) {
         let Some(view) = self.persist_view(zone) else { return };
-        let packed = view.write();
+        let (packed, written) = view.write();
+        self.persisted(zone, written);
         self.store_packed_if_current(zone, &view, packed);
     }
 }

@@ -169,6 +169,7 @@ impl Collector for Scraped {
         let config = inputs.config();
         let (mut records, mut version, mut errors, mut skipped, mut conflicts, mut serials) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut persist_failing, mut persist_errors, mut loaded) = (Vec::new(), Vec::new(), Vec::new());
         for zone in &config.zones {
             let z = api_zone(&zone.apex);
             records.push((labels(&[("zone", &z), ("source", "static")]), zone.data.record_count() as i64));
@@ -179,8 +180,11 @@ impl Collector for Scraped {
                 errors.push((labels(&[("zone", &z), ("kind", "snapshot")]), st.snapshot_errors));
                 errors.push((labels(&[("zone", &z), ("kind", "changes")]), st.changes_errors));
                 skipped.push((labels(&[("zone", &z)]), st.skipped_records));
+                loaded.push((labels(&[("zone", &z)]), inputs.has_controller_data(&zone.apex) as i64));
                 conflicts.push((labels(&[("zone", &z)]), st.conflicts));
             }
+            persist_failing.push((labels(&[("zone", &z)]), inputs.persist_error(&zone.apex).is_some() as i64));
+            persist_errors.push((labels(&[("zone", &z)]), inputs.persist_failures(&zone.apex)));
             if let Some(snap) = inputs.handle().load().zone(&zone.apex) {
                 serials.push((labels(&[("zone", &z)]), snap.serial as i64));
             }
@@ -223,6 +227,14 @@ impl Collector for Scraped {
         gauge_family(&mut e, "controller_version_info", "Controller version hash in force", &version)?;
         counter_family(&mut e, "sync_errors", "Failed controller requests, by zone and kind", &errors)?;
         counter_family(&mut e, "skipped_records", "Invalid controller records skipped", &skipped)?;
+        gauge_family(
+            &mut e,
+            "zone_data_loaded",
+            "1 once a controller zone has data (state file or sync); 0: its unknown names get SERVFAIL",
+            &loaded,
+        )?;
+        gauge_family(&mut e, "persist_failing", "1 while the zone's state-file writes fail", &persist_failing)?;
+        counter_family(&mut e, "persist_errors", "Failed state-file writes", &persist_errors)?;
         counter_family(&mut e, "static_conflicts", "Dynamic records dropped because static ones win", &conflicts)?;
         Ok(())
     }

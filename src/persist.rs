@@ -100,6 +100,8 @@ fn run(inputs: &SharedInputs, rx: &Receiver<Msg>) {
 /// in the meantime.
 fn write_zone(inputs: &SharedInputs, zone: &Name) {
     let Some(view) = inputs.lock().expect("inputs lock").persist_view(zone) else { return };
-    let packed = view.write();
-    inputs.lock().expect("inputs lock").store_packed_if_current(zone, &view, packed);
+    let (packed, written) = view.write();
+    let mut inputs = inputs.lock().expect("inputs lock");
+    inputs.persisted(zone, written);
+    inputs.store_packed_if_current(zone, &view, packed);
 }

@@ -6,23 +6,35 @@ use serde_json::{Value, json};
 
 use crate::config::ZoneConfig;
 use crate::inputs::{DataOrigin, Inputs, SyncStatus};
-use crate::sources::controller::api::api_zone;
+
+/// `last_sync` before any attempt: Go's zero time in RFC 3339, as upstream writes it.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// A zone as upstream's `/health` and `/records` name it: the FQDN with its trailing dot.
+pub fn fqdn(apex: &crate::dns::name::Name) -> String {
+    apex.to_string()
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
 
 /// One zone's health: its JSON object and whether it is degraded.
 pub fn zone_health(inputs: &Inputs, zone: &ZoneConfig, now: SystemTime) -> (Value, bool) {
-    let name = api_zone(&zone.apex);
+    let name = fqdn(&zone.apex);
     let (Some(cfg), Some(st)) = (&zone.controller, inputs.status(&zone.apex)) else {
         let v = json!({
             "status": "healthy",
             "zone": name,
             "records_count": zone.data.record_count(),
             "version_hash": "",
-            "last_sync": null,
+            "last_sync": ZERO_TIME,
+            "last_success": null,
             "last_sync_status": "static",
             "source": "static",
             "stale": false,
         });
-        return (v, false);
+        return with_persist(v, inputs, zone, false);
     };
     let limit = cfg.sync_interval * 2;
     let age = |t: SystemTime| now.duration_since(t).unwrap_or(Duration::ZERO);
@@ -35,7 +47,9 @@ pub fn zone_health(inputs: &Inputs, zone: &ZoneConfig, now: SystemTime) -> (Valu
         "zone": name,
         "records_count": st.records,
         "version_hash": st.version_hash.clone().unwrap_or_default(),
-        "last_sync": st.last_success.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+        // Upstream's `last_sync` is the last attempt, whatever its outcome.
+        "last_sync": st.last_attempt.map_or_else(|| ZERO_TIME.to_string(), rfc3339),
+        "last_success": st.last_success.map(rfc3339),
         "last_sync_status": last_status(st),
         "source": st.origin.as_str(),
         "stale": st.origin == DataOrigin::Disk,
@@ -43,6 +57,14 @@ pub fn zone_health(inputs: &Inputs, zone: &ZoneConfig, now: SystemTime) -> (Valu
     if let Some(e) = &st.last_error {
         v["error"] = json!(e);
     }
+    with_persist(v, inputs, zone, degraded)
+}
+
+/// Adds `persist_error` (null when the last state-file write worked). A zone whose writes
+/// fail still answers, so this does not make it degraded; an operator sees it and alerts on
+/// `gslbd_persist_failing`.
+fn with_persist(mut v: Value, inputs: &Inputs, zone: &ZoneConfig, degraded: bool) -> (Value, bool) {
+    v["persist_error"] = json!(inputs.persist_error(&zone.apex));
     (v, degraded)
 }
 
@@ -61,6 +83,6 @@ pub fn not_ready(inputs: &Inputs) -> Vec<String> {
         .zones
         .iter()
         .filter(|z| z.controller.is_some() && inputs.status(&z.apex).is_none_or(|st| st.origin == DataOrigin::None))
-        .map(|z| api_zone(&z.apex))
+        .map(|z| fqdn(&z.apex))
         .collect()
 }

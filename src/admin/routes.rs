@@ -9,9 +9,10 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
+use axum::http::Method;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
@@ -22,7 +23,7 @@ use crate::dns::types::*;
 use crate::inputs::SharedInputs;
 use crate::metrics::Metrics;
 use crate::snapshot::records::RData;
-use crate::sources::controller::api::{NotifyJson, api_zone, parse_absolute};
+use crate::sources::controller::api::{NotifyJson, parse_absolute};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -53,10 +54,12 @@ impl AppState {
 /// The admin routes; unknown paths get 404 and wrong methods 405, both as JSON.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/notify", post(notify))
+        // The secret is checked before the method on the endpoints that need it, as upstream:
+        // a caller without it learns nothing, not even which methods exist.
+        .route("/notify", any(notify))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/records", get(records))
+        .route("/records", any(records))
         .route("/metrics", get(metrics))
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not found") })
@@ -85,18 +88,32 @@ async fn metrics(State(st): State<AppState>) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
+/// Checks the secret, then the method: 401 comes before 405.
+fn guard(st: &AppState, headers: &HeaderMap, method: &Method, allowed: Method) -> Result<(), ApiError> {
+    if !auth::authorized(headers, &st.secret) {
+        return Err(ApiError::unauthorized());
+    }
+    if *method != allowed {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"));
+    }
+    Ok(())
+}
+
 async fn notify(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let result = notify_inner(&st, req).await;
+    let (parts, body) = req.into_parts();
+    if let Err(e) = guard(&st, &parts.headers, &parts.method, Method::POST) {
+        if e.status == StatusCode::UNAUTHORIZED {
+            tracing::warn!("webhook request with a wrong or missing secret");
+            st.count::<()>("notify", &Err(e.clone()));
+        }
+        return Err(e);
+    }
+    let result = notify_inner(&st, &parts, body).await;
     st.count("notify", &result);
     result
 }
 
-async fn notify_inner(st: &AppState, req: Request) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
-    if !auth::authorized(&parts.headers, &st.secret) {
-        tracing::warn!("webhook request with a wrong or missing secret");
-        return Err(ApiError::unauthorized());
-    }
+async fn notify_inner(st: &AppState, parts: &axum::http::request::Parts, body: Body) -> Result<Response, ApiError> {
     let bytes = read_body(body, &parts.headers, st.max_body).await?;
     let push: NotifyJson = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
@@ -160,18 +177,22 @@ async fn ready(State(st): State<AppState>) -> Response {
 
 async fn records(
     State(st): State<AppState>,
+    method: Method,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let result = records_inner(&st, &headers, &q);
+    if let Err(e) = guard(&st, &headers, &method, Method::GET) {
+        if e.status == StatusCode::UNAUTHORIZED {
+            st.count::<()>("records", &Err(e.clone()));
+        }
+        return Err(e);
+    }
+    let result = records_inner(&st, &q);
     st.count("records", &result);
     result
 }
 
-fn records_inner(st: &AppState, headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Response, ApiError> {
-    if !auth::authorized(headers, &st.secret) {
-        return Err(ApiError::unauthorized());
-    }
+fn records_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response, ApiError> {
     let inputs = st.inputs.lock().expect("inputs lock");
     let config = inputs.config();
     let zone_filter = match q.get("zone") {
@@ -200,7 +221,7 @@ fn records_inner(st: &AppState, headers: &HeaderMap, q: &HashMap<String, String>
                 let mut v = json!({"name": name, "type": tname, "ttl": set.ttl, "source": set.source.as_str()});
                 describe(&mut v, rtype, &set.rdata);
                 if zones.len() > 1 {
-                    v["zone"] = json!(api_zone(&zone.apex));
+                    v["zone"] = json!(health::fqdn(&zone.apex));
                 }
                 out.push((name.clone(), tname, v));
             }
@@ -237,7 +258,7 @@ fn records_inner(st: &AppState, headers: &HeaderMap, q: &HashMap<String, String>
                         "last_error": status.and_then(|s| s.last_error.clone()),
                     });
                     if zones.len() > 1 {
-                        v["zone"] = json!(api_zone(&zone.apex));
+                        v["zone"] = json!(health::fqdn(&zone.apex));
                     }
                     out.push((name.clone(), tname.to_string(), v));
                 }
@@ -247,7 +268,7 @@ fn records_inner(st: &AppState, headers: &HeaderMap, q: &HashMap<String, String>
     out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     let (zone, version) = match zones.as_slice() {
         [z] => (
-            json!(api_zone(&z.apex)),
+            json!(health::fqdn(&z.apex)),
             json!(inputs.status(&z.apex).and_then(|s| s.version_hash.clone()).unwrap_or_default()),
         ),
         _ => (Value::Null, Value::Null),

@@ -110,6 +110,15 @@ fn pool(k: &str, apex: &Name, raw: &Spanned<RawPool>, rep: &mut Reporter<'_>) ->
         let mk = format!("{k}.member[{j}]");
         let r = m.get_ref();
         let id = r.name.get_ref().trim().to_string();
+        // Ids appear in logs, metrics and JSON: control characters would forge or break lines.
+        if id.is_empty() || id.chars().any(char::is_control) {
+            rep.at(
+                r.name.span().start,
+                format!("{mk}.name"),
+                format!("{id:?} must be non-empty text without control characters"),
+            );
+            continue;
+        }
         let host = match Name::parse(&id, Some(apex)) {
             Ok(h) => h,
             Err(e) if mode == PoolMode::Delegate => {
@@ -223,6 +232,13 @@ fn check(
     match pick!(expect_status) {
         None => expect_status.push((200, 299)),
         Some(list) => {
+            if list.get_ref().is_empty() {
+                rep.at(
+                    list.span().start,
+                    ck("expect_status"),
+                    "is empty, so the member could never be up; list codes or ranges like \"200-299\", or leave it out",
+                );
+            }
             for s in list.get_ref() {
                 let range = match s {
                     RawStatus::Code(c) => u16::try_from(*c).ok().map(|c| (c, c)),

@@ -40,6 +40,9 @@ pub struct ZoneInput<'a> {
     pub servfail: &'a [Name],
     /// Answers drawn per query by weight.
     pub weighted: &'a [crate::snapshot::pools::WeightedSpec],
+    /// The zone's controller data has never loaded: "no such name" and "no such type" are
+    /// not known yet, so they are answered SERVFAIL (resolvers do not cache it as a fact).
+    pub unloaded: bool,
 }
 
 /// How a CNAME chain ends.
@@ -168,6 +171,10 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
     }
     let negative = |rcode, out: &mut Out| {
         let mut enc = Encoder::new(&mut out.scratch, apex, false);
+        if input.unloaded {
+            let f = enc.finish(&mut out.arena, RCODE_SERVFAIL, false, Source::Controller);
+            return out.push(f);
+        }
         enc.section(Section::Authority);
         enc.rrset(apex, &b.negative_soa);
         let f = enc.finish(&mut out.arena, rcode, true, Source::Static);
@@ -338,6 +345,8 @@ impl<'a> ZoneBuilder<'a> {
         let mut enc = Encoder::new(&mut out.scratch, name, pin);
         encode_chain(&mut enc);
         let rcode = match terminal {
+            // The chain ends at a name the controller may hold once it is loaded.
+            Terminal::Missing | Terminal::Empty if self.input.unloaded => RCODE_SERVFAIL,
             Terminal::Data(_) | Terminal::Empty => {
                 enc.section(Section::Authority);
                 enc.rrset(self.input.apex, &self.negative_soa);

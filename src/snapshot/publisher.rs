@@ -7,7 +7,7 @@
 //! content changed gets a new serial (the unix time, kept strictly increasing), an unchanged
 //! zone keeps its serial, and a serial fixed in the config is used as is.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -89,7 +89,12 @@ pub struct ZoneReport {
 
 impl Publisher {
     /// Builds the first snapshot.
-    pub fn new(config: &Config, dynamic: &HashMap<Name, &Nodes>, health: &HealthTable) -> Publisher {
+    pub fn new(
+        config: &Config,
+        dynamic: &HashMap<Name, &Nodes>,
+        unloaded: &HashSet<Name>,
+        health: &HealthTable,
+    ) -> Publisher {
         let mut p = Publisher {
             handle: SnapshotHandle::new(Snapshot::new(
                 0,
@@ -102,7 +107,7 @@ impl Publisher {
             zones: HashMap::new(),
             slots: Vec::new(),
         };
-        p.publish(config, dynamic, health, Rebuild::All);
+        p.publish(config, dynamic, unloaded, health, Rebuild::All);
         p
     }
 
@@ -128,11 +133,14 @@ impl Publisher {
     }
 
     /// Recompiles the zones `which` names from `config` and `dynamic`, reuses the others, and
-    /// swaps the result in. Zones no longer in `config` are dropped.
+    /// swaps the result in. Zones no longer in `config` are dropped. Zones in `unloaded` (a
+    /// controller zone whose data has never loaded) answer SERVFAIL where they would say a
+    /// name or type does not exist.
     pub fn publish(
         &mut self,
         config: &Config,
         dynamic: &HashMap<Name, &Nodes>,
+        unloaded: &HashSet<Name>,
         health: &HealthTable,
         which: Rebuild<'_>,
     ) -> HashMap<Name, ZoneReport> {
@@ -154,7 +162,9 @@ impl Publisher {
                         (Rebuild::Zone(_), Some(last)) => Arc::clone(&last.layer),
                         _ => Arc::new(StaticLayer::new(zone, health)),
                     };
-                    let (published, report) = compile(zone, slot, dynamic.get(&zone.apex).copied(), layer, last);
+                    let unloaded = unloaded.contains(&zone.apex);
+                    let (published, report) =
+                        compile(zone, slot, dynamic.get(&zone.apex).copied(), unloaded, layer, last);
                     reports.insert(zone.apex.clone(), report);
                     published
                 }
@@ -234,6 +244,7 @@ fn compile(
     zone: &ZoneConfig,
     slot: u16,
     dynamic: Option<&Nodes>,
+    unloaded: bool,
     layer: Arc<StaticLayer>,
     last: Option<&Published>,
 ) -> (Published, ZoneReport) {
@@ -252,7 +263,7 @@ fn compile(
     soa.serial = 0;
     // A fixed-seed fast hash: it only decides whether the serial moves.
     let mut hasher = std::hash::BuildHasher::build_hasher(&foldhash::quality::FixedState::default());
-    (&soa, zone.data.soa_ttl, &nodes, &layer.servfail, &layer.weighted).hash(&mut hasher);
+    (&soa, zone.data.soa_ttl, &nodes, &layer.servfail, &layer.weighted, unloaded).hash(&mut hasher);
     let content = hasher.finish();
     soa.serial = match (zone.serial, last) {
         (Some(fixed), _) => fixed,
@@ -268,6 +279,7 @@ fn compile(
         nodes: &nodes,
         servfail: &layer.servfail,
         weighted: &layer.weighted,
+        unloaded,
     };
     let mut snap = build_zone(&input);
     snap.slot = slot;

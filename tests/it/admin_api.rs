@@ -7,64 +7,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
+use crate::admin_client::*;
 use crate::fake_controller::{FakeController, Mode, SECRET};
 use crate::harness::*;
-
-const ADMIN_SECRET: &str = "admin-secret-1";
-
-/// A blocking HTTP client for the tests.
-struct Client {
-    base: String,
-    rt: tokio::runtime::Runtime,
-    http: reqwest::Client,
-}
-
-impl Client {
-    fn new(base: String, root_pem: Option<&str>) -> Client {
-        let mut b = reqwest::Client::builder().no_proxy();
-        if let Some(pem) = root_pem {
-            b = b.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
-        }
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Client { base, rt, http: b.build().unwrap() }
-    }
-
-    fn for_server(s: &Server) -> Client {
-        Client::new(format!("http://{}", s.admin_addr()), None)
-    }
-
-    /// Sends a request; returns the status and the JSON body (`null` when not JSON).
-    fn call(&self, method: &str, path: &str, auth: Option<(&str, &str)>, body: Option<String>) -> (u16, Value) {
-        self.rt.block_on(async {
-            let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base));
-            if let Some((h, v)) = auth {
-                req = req.header(h, v);
-            }
-            if let Some(b) = body {
-                req = req.header("content-type", "application/json").body(b);
-            }
-            let resp = req.send().await.expect("admin request");
-            let status = resp.status().as_u16();
-            let text = resp.text().await.unwrap();
-            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-        })
-    }
-
-    /// GETs a path and returns the body as text.
-    fn text(&self, path: &str) -> String {
-        self.rt.block_on(async {
-            self.http.get(format!("{}{path}", self.base)).send().await.unwrap().text().await.unwrap()
-        })
-    }
-
-    fn notify(&self, body: Value) -> (u16, Value) {
-        self.call("POST", "/notify", Some(("X-Elchi-Secret", ADMIN_SECRET)), Some(body.to_string()))
-    }
-}
-
-fn admin_section(extra: &str) -> String {
-    format!("[admin]\nlisten = \"127.0.0.1:0\"\nsecret = \"{ADMIN_SECRET}\"\n{extra}\n")
-}
 
 fn static_server(extra: &str) -> (Server, tempfile::TempDir) {
     let state = tempfile::tempdir().unwrap();
@@ -165,9 +110,14 @@ fn errors_are_json_with_the_right_status() {
     let (code, body) = c.call("GET", "/nope", None, None);
     assert_eq!(code, 404);
     assert!(body["error"].is_string());
-    let (code, body) = c.call("DELETE", "/notify", None, None);
-    assert_eq!(code, 405);
-    assert!(body["error"].is_string());
+    // The secret is checked before the method, as upstream: 401 comes before 405.
+    let auth = Some(("X-Elchi-Secret", ADMIN_SECRET));
+    for (method, path) in [("DELETE", "/notify"), ("GET", "/notify"), ("POST", "/records")] {
+        assert_eq!(c.call(method, path, None, None).0, 401, "{method} {path} without the secret");
+        let (code, body) = c.call(method, path, auth, None);
+        assert_eq!(code, 405, "{method} {path} with the secret");
+        assert!(body["error"].is_string());
+    }
     let big = json!({"records": [{"name": "a.gslb.example.org", "type": "A", "ips": vec!["192.0.2.1"; 200]}]});
     let (code, body) = c.notify(big);
     assert_eq!(code, 413, "{body}");
@@ -183,7 +133,8 @@ fn records_lists_sorted_and_filtered() {
     let auth = Some(("X-Elchi-Secret", ADMIN_SECRET));
     let (code, body) = c.call("GET", "/records?zone=gslb.example.org", auth, None);
     assert_eq!(code, 200);
-    assert_eq!(body["zone"], json!("gslb.example.org"));
+    // Upstream's shape: the zone as an FQDN with its trailing dot.
+    assert_eq!(body["zone"], json!("gslb.example.org."));
     let list = body["records"].as_array().unwrap();
     assert_eq!(body["count"], json!(list.len()));
     let keys: Vec<(String, String)> =
@@ -192,7 +143,7 @@ fn records_lists_sorted_and_filtered() {
     sorted.sort();
     assert_eq!(keys, sorted);
     let pushed = list.iter().find(|r| r["name"] == "pushed.gslb.example.org").unwrap();
-    assert_eq!(pushed["source"], json!("controller"));
+    assert_eq!(pushed["source"], json!("webhook"));
     assert_eq!(pushed["ips"], json!(["192.0.2.80"]));
     let www = list.iter().find(|r| r["name"] == "www.gslb.example.org").unwrap();
     assert_eq!(
@@ -256,12 +207,18 @@ fn health_and_readiness_follow_the_controller() {
     let c = Client::for_server(&s);
     let (code, body) = c.call("GET", "/ready", None, None);
     assert_eq!(code, 503, "{body}");
-    assert_eq!(body["zones"], json!(["gslb.example.org"]));
+    assert_eq!(body["zones"], json!(["gslb.example.org."]));
+    let (_, body) = c.call("GET", "/health", None, None);
+    assert_eq!(body["zone"], json!("gslb.example.org."));
+    assert_eq!(body["last_success"], Value::Null, "{body}");
     poll_until(DEADLINE, || c.call("GET", "/health", None, None).0 == 503);
     let (_, body) = c.call("GET", "/health", None, None);
     assert_eq!(body["status"], json!("degraded"));
     assert_eq!(body["last_sync_status"], json!("failed"));
     assert!(body["error"].as_str().unwrap().contains("500"));
+    // Upstream's `last_sync` is the last attempt, so it is a time even while every sync fails.
+    assert!(body["last_sync"].as_str().unwrap().starts_with("20"), "{body}");
+    assert_eq!(body["last_success"], Value::Null);
 
     fake.set(|st| st.mode = Mode::Normal);
     poll_until(DEADLINE, || c.call("GET", "/health", None, None).0 == 200);
@@ -273,6 +230,7 @@ fn health_and_readiness_follow_the_controller() {
     // Upstream counts resource records: one A record with two addresses is 2.
     assert_eq!(body["records_count"], json!(2));
     assert!(body["last_sync"].as_str().unwrap().ends_with('Z'));
+    assert!(body["last_success"].as_str().unwrap().ends_with('Z'));
     assert_eq!(c.call("GET", "/ready", None, None).0, 200);
     let text = c.text("/metrics");
     for family in [
@@ -296,7 +254,9 @@ fn health_with_several_zones() {
     assert_eq!(body["zones"].as_array().unwrap().len(), 2);
     let (code, body) = c.call("GET", "/health?zone=inner.gslb.example.org.", None, None);
     assert_eq!(code, 200);
-    assert_eq!((body["zone"].clone(), body["source"].clone()), (json!("inner.gslb.example.org"), json!("static")));
+    assert_eq!((body["zone"].clone(), body["source"].clone()), (json!("inner.gslb.example.org."), json!("static")));
+    // Before any sync (here: a zone without a controller) `last_sync` is Go's zero time.
+    assert_eq!(body["last_sync"], json!("0001-01-01T00:00:00Z"));
     assert_eq!(c.call("GET", "/health?zone=other.test", None, None).0, 404);
     assert_eq!(c.call("GET", "/ready", None, None).0, 200);
 }

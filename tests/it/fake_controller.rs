@@ -29,6 +29,8 @@ pub enum Mode {
     Raw(String),
     /// Answer normally after this delay.
     Delay(Duration),
+    /// `302 Found` to this URL, for every request.
+    Redirect(String),
 }
 
 /// What `/dns/changes` says when nothing changed.
@@ -189,6 +191,7 @@ async fn handle(
         }
         Mode::Status(code) => Response::builder().status(code).body(Body::from("controller says no")).unwrap(),
         Mode::Raw(body) => Response::builder().status(200).body(Body::from(body)).unwrap(),
+        Mode::Redirect(to) => Response::builder().status(302).header("location", to).body(Body::empty()).unwrap(),
     }
 }
 

@@ -106,8 +106,9 @@ impl Server {
             }
         });
         let mut server = Server { child, addr: "0.0.0.0:0".parse().unwrap(), log, dir };
+        // The admin API may say "listening" first (it serves during the start-up hold).
         let line = server
-            .wait_log("listening addr=")
+            .wait_log_matching(|l| l.contains("listening addr=") && !l.contains("admin API"), 0)
             .unwrap_or_else(|| panic!("gslbd did not start; log:\n{}", server.log_text()));
         let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap();
         server.addr = addr.parse().expect("listen address in log");
@@ -142,11 +143,16 @@ impl Server {
 
     /// Waits for a line containing `needle` among the lines after the first `skip`.
     pub fn wait_log_after(&self, needle: &str, skip: usize) -> Option<String> {
+        self.wait_log_matching(|l| l.contains(needle), skip)
+    }
+
+    /// Waits for a line for which `pred` holds among the lines after the first `skip`.
+    pub fn wait_log_matching(&self, pred: impl Fn(&str) -> bool, skip: usize) -> Option<String> {
         let end = Instant::now() + DEADLINE;
         let (lines, cv) = &*self.log;
         let mut guard = lines.lock().unwrap();
         loop {
-            if let Some(l) = guard.iter().skip(skip).find(|l| l.contains(needle)) {
+            if let Some(l) = guard.iter().skip(skip).find(|l| pred(l)) {
                 return Some(l.clone());
             }
             let now = Instant::now();

@@ -1,6 +1,7 @@
 //! Integration tests: the real `gslbd` binary on 127.0.0.1 with an ephemeral port, real
 //! UDP and TCP packets, hickory-proto as the independent client codec.
 
+mod admin_client;
 mod fake_controller;
 mod harness;
 
@@ -20,6 +21,8 @@ mod dns_protocol;
 mod dns_tcp;
 /// Signals, reload, check, CLI.
 mod lifecycle;
+/// Drop-in compatibility with the upstream plugins, and fault-battery fixes.
+mod migration;
 /// Property tests of the query parser and responder.
 mod parser_props;
 /// Health-checked pools.

@@ -181,6 +181,36 @@ fn bad_pools_are_rejected() {
         assert!(!out.status.success(), "{pool}");
         assert!(err.contains("bad.toml:") && err.contains(want), "want {want:?} in {err}");
     }
+    // Errors that name the exact line of the offending key: an empty status list (the member
+    // could never be up) and member names with control characters (they would forge log lines).
+    let line_cases = [
+        (
+            "[[zone.pool]]\nname = \"p\"\n[zone.pool.check]\nexpect_status = []\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n",
+            "expect_status = []",
+            "could never be up",
+        ),
+        (
+            "[[zone.pool]]\nname = \"p\"\n[[zone.pool.member]]\nname = \"a\\u0000b\"\nipv4 = [\"192.0.2.1\"]\n",
+            "name = \"a\\u0000b\"",
+            "control characters",
+        ),
+        (
+            "[[zone.pool]]\nname = \"p\"\n[[zone.pool.member]]\nname = \"a\\nforged log line\"\nipv4 = [\"192.0.2.1\"]\n",
+            "name = \"a\\nforged",
+            "control characters",
+        ),
+    ];
+    for (pool, key_text, want) in line_cases {
+        let out = check("bad.toml", pool);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let text = std::fs::read_to_string(dir.path().join("bad.toml")).unwrap();
+        let line = text.lines().position(|l| l.contains(key_text)).expect("key in file") + 1;
+        assert!(!out.status.success(), "{pool}");
+        assert!(
+            err.contains(&format!("bad.toml:{line}:")) && err.contains(want),
+            "want line {line} and {want:?} in {err}"
+        );
+    }
     // A valid one: the summary counts the pools and their members.
     let good = "[[zone.pool]]\nname = \"p\"\n[zone.pool.check]\ntype = \"none\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n[[zone.pool.member]]\nname = \"b\"\nipv4 = [\"192.0.2.2\"]\n";
     let out = check("good.toml", good);

@@ -25,12 +25,16 @@ pub struct RecordJson {
     /// TTL; 0 means the zone's `default_ttl`.
     #[serde(default)]
     pub ttl: u32,
-    /// Addresses.
-    #[serde(default)]
+    /// Addresses (Go controllers write an empty list as `null`).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub ips: Vec<String>,
     /// CNAME target used when `ips` is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<String>,
+    /// Ours, in state files only: the record came from a `/notify` push, so it is labelled
+    /// `webhook` until a controller snapshot replaces it. Cleared in controller responses.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pushed: bool,
 }
 
 /// `GET /dns/snapshot` body, and the changed form of `GET /dns/changes`.
@@ -46,8 +50,18 @@ pub struct ResponseJson {
     #[serde(default)]
     pub version_hash: Option<String>,
     /// The full record set.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub records: Vec<RecordJson>,
+}
+
+/// Go's `encoding/json` writes a nil slice as `null` and reads `null` back as an empty slice;
+/// the controller and webhook senders are Go programs, so `null` means "none" for every list.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// An accepted record set from the controller (or from disk).
@@ -192,7 +206,8 @@ pub fn convert(records: &[RecordJson], apex: &Name, default_ttl: u32) -> Convert
             None => {
                 let mut rdata = rdata;
                 dedup_in_order(&mut rdata);
-                types.insert(rtype, RRset { ttl, rdata, source: Source::Controller, rotate: true });
+                let source = if r.pushed { Source::Webhook } else { Source::Controller };
+                types.insert(rtype, RRset { ttl, rdata, source, rotate: true });
             }
         }
     }
@@ -226,10 +241,10 @@ pub struct DeleteJson {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NotifyJson {
     /// Records that replace a name+type's data.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub records: Vec<RecordJson>,
     /// Name+type pairs to remove.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub deletes: Vec<DeleteJson>,
 }
 
@@ -286,7 +301,8 @@ pub fn apply_push_nodes(
     deletes: &[(Name, u16)],
 ) -> (usize, usize) {
     for (owner, rtype, record) in updates {
-        let fresh = convert(std::slice::from_ref(record), apex, default_ttl).nodes;
+        let record = RecordJson { pushed: true, ..record.clone() };
+        let fresh = convert(std::slice::from_ref(&record), apex, default_ttl).nodes;
         let types = nodes.entry(owner.clone()).or_default();
         if *rtype == TYPE_CNAME {
             *types = TypeMap::new();
@@ -339,6 +355,7 @@ pub fn to_records(nodes: &Nodes) -> Vec<RecordJson> {
                         })
                         .collect(),
                     failover: None,
+                    pushed: set.source == Source::Webhook,
                 },
                 TYPE_CNAME => match set.rdata.first() {
                     Some(RData::Cname(t)) => RecordJson {
@@ -347,6 +364,7 @@ pub fn to_records(nodes: &Nodes) -> Vec<RecordJson> {
                         ttl: set.ttl,
                         ips: Vec::new(),
                         failover: Some(t.to_dotless()),
+                        pushed: set.source == Source::Webhook,
                     },
                     _ => continue,
                 },
@@ -369,6 +387,7 @@ mod tests {
             ttl: 0,
             ips: ips.iter().map(|s| s.to_string()).collect(),
             failover: failover.map(String::from),
+            pushed: false,
         }
     }
 

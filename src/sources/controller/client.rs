@@ -24,6 +24,14 @@ pub enum SyncError {
         /// The first bytes of the body.
         body: String,
     },
+    /// A redirect: never followed, so the secret only ever goes to the configured endpoint.
+    #[error("redirect {status} to {location:?} refused (redirects are not followed; fix the endpoint)")]
+    Redirect {
+        /// HTTP status code.
+        status: u16,
+        /// The `Location` header, as sent.
+        location: String,
+    },
     /// The body exceeded `max_response_size`.
     #[error("response larger than {limit} bytes")]
     TooLarge {
@@ -64,6 +72,10 @@ impl ControllerClient {
             .connect_timeout(cfg.timeout)
             .user_agent(concat!("gslbd/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
+            // A redirect would carry X-Elchi-Secret to wherever it points (another host, or
+            // https → http), and its data would be served as the zone's.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .tls_danger_accept_invalid_certs(cfg.tls_skip_verify);
         if let Some(ca) = &cfg.ca_file {
             let pem = std::fs::read(ca).map_err(|e| format!("cannot read ca_file {}: {e}", ca.display()))?;
@@ -123,7 +135,12 @@ impl ControllerClient {
         if !same_zone(&zone, &self.zone) {
             return Err(SyncError::WrongZone(zone));
         }
-        Ok(Payload { zone, version_hash, records: json.records })
+        let mut records = json.records;
+        // `pushed` is our state-file marker; a controller's record is the controller's.
+        for r in &mut records {
+            r.pushed = false;
+        }
+        Ok(Payload { zone, version_hash, records })
     }
 
     async fn get(&self, path: &str, since: Option<&str>) -> Result<(StatusCode, Vec<u8>), SyncError> {
@@ -141,6 +158,14 @@ impl ControllerClient {
             .await
             .map_err(|e| SyncError::Transport(error_chain(&e)))?;
         let status = resp.status();
+        if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
+            return Err(SyncError::Redirect { status: status.as_u16(), location });
+        }
         if resp.content_length().is_some_and(|n| n > self.max_body as u64) {
             return Err(SyncError::TooLarge { limit: self.max_body });
         }

@@ -49,12 +49,17 @@ pub fn save_packed(
     bytes.push(b'}');
     let target = path(dir, apex);
     let tmp = target.with_extension(format!("json.tmp.{}", std::process::id()));
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, &target)
+    })();
+    if let Err(e) = written {
+        // A partial temp file would keep a full disk full.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, &target)?;
     // The rename is durable only once the directory entry is.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
@@ -62,11 +67,35 @@ pub fn save_packed(
     Ok(())
 }
 
-/// Reads the zone's state file. `Ok(None)` when there is none; `Err` with the reason when it
-/// is unreadable, corrupt or belongs to another zone.
-pub fn load(dir: &Path, apex: &Name) -> Result<Option<Payload>, String> {
+/// Reads at most `max` bytes of a regular file. The file is opened without blocking (a FIFO
+/// would otherwise hang start-up) and checked after opening (a symlink to `/dev/zero` or a
+/// device is refused, not read), so what is read is what was checked.
+fn read_regular(p: &Path, max: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > max as u64 {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The file may grow while it is read; the cap holds anyway.
+    file.take(max as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// Reads the zone's state file, refusing anything but a regular file of at most `max` bytes.
+/// `Ok(None)` when there is none; `Err` with the reason when it is unreadable, too large,
+/// corrupt or belongs to another zone.
+pub fn load(dir: &Path, apex: &Name, max: usize) -> Result<Option<Payload>, String> {
     let p = path(dir, apex);
-    let bytes = match std::fs::read(&p) {
+    let bytes = match read_regular(&p, max) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", p.display())),
@@ -85,6 +114,8 @@ pub fn load(dir: &Path, apex: &Name) -> Result<Option<Payload>, String> {
 mod tests {
     use super::*;
 
+    const MAX: usize = 1 << 20;
+
     fn save(dir: &Path, apex: &Name, payload: &Payload) -> std::io::Result<()> {
         let records = serde_json::to_vec(&payload.records).map_err(std::io::Error::other)?;
         save_packed(dir, apex, &payload.zone, &payload.version_hash, &records)
@@ -94,7 +125,7 @@ mod tests {
     fn round_trip_and_foreign_files() {
         let dir = tempfile::tempdir().unwrap();
         let apex = Name::parse("gslb.example.org.", None).unwrap();
-        assert_eq!(load(dir.path(), &apex), Ok(None));
+        assert_eq!(load(dir.path(), &apex, MAX), Ok(None));
         let payload = Payload {
             zone: "gslb.example.org".into(),
             version_hash: "v1".into(),
@@ -104,14 +135,43 @@ mod tests {
                 ttl: 5,
                 ips: vec!["192.0.2.1".into()],
                 failover: None,
+                pushed: true,
             }],
         };
         save(dir.path(), &apex, &payload).unwrap();
-        assert_eq!(load(dir.path(), &apex), Ok(Some(payload.clone())));
+        assert_eq!(load(dir.path(), &apex, MAX), Ok(Some(payload.clone())));
+        assert!(load(dir.path(), &apex, 10).unwrap_err().contains("larger than 10 bytes"));
         let other = Name::parse("other.example.org.", None).unwrap();
         std::fs::copy(path(dir.path(), &apex), path(dir.path(), &other)).unwrap();
-        assert!(load(dir.path(), &other).unwrap_err().contains("not other.example.org."));
+        assert!(load(dir.path(), &other, MAX).unwrap_err().contains("not other.example.org."));
         std::fs::write(path(dir.path(), &apex), b"{not json").unwrap();
-        assert!(load(dir.path(), &apex).unwrap_err().contains("corrupt"));
+        assert!(load(dir.path(), &apex, MAX).unwrap_err().contains("corrupt"));
+    }
+
+    /// Devices, FIFOs and directories are refused at once, never read or waited on.
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let apex = Name::parse("gslb.example.org.", None).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", path(dir.path(), &apex)).unwrap();
+        assert!(load(dir.path(), &apex, MAX).unwrap_err().contains("not a regular file"));
+        std::fs::remove_file(path(dir.path(), &apex)).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(path(dir.path(), &apex)).status().unwrap();
+        assert!(made.success());
+        assert!(load(dir.path(), &apex, MAX).unwrap_err().contains("not a regular file"));
+        std::fs::remove_file(path(dir.path(), &apex)).unwrap();
+        std::fs::create_dir(path(dir.path(), &apex)).unwrap();
+        assert!(load(dir.path(), &apex, MAX).is_err());
+    }
+
+    /// A write that fails (here: the target is a directory) leaves no temp file behind.
+    #[test]
+    fn failed_writes_leave_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let apex = Name::parse("gslb.example.org.", None).unwrap();
+        std::fs::create_dir(path(dir.path(), &apex)).unwrap();
+        assert!(save_packed(dir.path(), &apex, "gslb.example.org", "v1", b"[]").is_err());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [std::ffi::OsString::from("gslb.example.org.json")]);
     }
 }
