@@ -15,13 +15,22 @@ use crate::dns::types::TYPE_CNAME;
 use crate::health::table::SharedHealth;
 use crate::persist::PersistQueue;
 use crate::snapshot::SnapshotHandle;
-use crate::snapshot::publisher::{Publisher, Rebuild};
+use crate::snapshot::publisher::{Publisher, Rebuild, Shadowed, ShadowedBy, ZoneReport};
 use crate::sources::controller::api::{self, Nodes, Payload};
 use crate::sources::controller::state_file;
 
 /// Largest state file read for a zone without a controller (pushed records only); controller
 /// zones use their `max_response_size`.
 const DEFAULT_STATE_MAX: usize = 64 << 20;
+
+/// What `/records` shows of a zone.
+#[derive(Debug, Default)]
+pub struct ZoneRecords {
+    /// Name → RRsets DNS answers (static and dynamic; pools left out).
+    pub answered: Vec<(Name, crate::snapshot::records::TypeMap)>,
+    /// Dynamic RRsets DNS does not answer, with the reason.
+    pub shadowed: Vec<(Name, u16, crate::snapshot::records::RRset, ShadowedBy)>,
+}
 
 /// Where a controller zone's data came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +75,6 @@ pub struct SyncStatus {
     pub changes_errors: u64,
     /// Records skipped as invalid in accepted responses.
     pub skipped_records: u64,
-    /// Dynamic name+type pairs dropped because static data defines them.
-    pub conflicts: u64,
 }
 
 impl Default for SyncStatus {
@@ -82,7 +89,6 @@ impl Default for SyncStatus {
             snapshot_errors: 0,
             changes_errors: 0,
             skipped_records: 0,
-            conflicts: 0,
         }
     }
 }
@@ -137,6 +143,10 @@ pub struct Inputs {
     persist_errors: HashMap<Name, (String, u64)>,
     /// Failed state-file writes of all zones since start.
     persist_failures: HashMap<Name, u64>,
+    /// Per zone: the dynamic name+type pairs the last build of the zone does not answer.
+    shadowed: HashMap<Name, Vec<Shadowed>>,
+    /// Per zone and reason: shadowed pairs summed over builds (a counter, as the log line).
+    shadowed_total: HashMap<(Name, ShadowedBy), u64>,
 }
 
 /// A zone's records as they are to be written to its state file.
@@ -204,7 +214,7 @@ impl Inputs {
         let health: SharedHealth = Arc::default();
         health.lock().expect("health lock").retain_targets(&crate::health::targets(&config));
         let unloaded = status.iter().filter(|(_, st)| st.origin == DataOrigin::None).map(|(z, _)| z.clone()).collect();
-        let publisher = Publisher::new(
+        let (publisher, reports) = Publisher::new(
             &config,
             &borrow_all(&controller, &converted),
             &unloaded,
@@ -213,7 +223,7 @@ impl Inputs {
         drop(converted);
         let stats = Arc::new(crate::server::stats::Stats::default());
         stats.set_zone_names(publisher.slot_names());
-        Inputs {
+        let mut inputs = Inputs {
             config: Arc::new(config),
             controller,
             status,
@@ -224,7 +234,11 @@ impl Inputs {
             persist: None,
             persist_errors: HashMap::new(),
             persist_failures: HashMap::new(),
-        }
+            shadowed: HashMap::new(),
+            shadowed_total: HashMap::new(),
+        };
+        inputs.note_reports(reports);
+        inputs
     }
 
     /// Routes state-file writes to the writer thread from now on.
@@ -262,9 +276,11 @@ impl Inputs {
         self.started
     }
 
-    /// The records a zone serves, static and dynamic merged (static wins), in name order.
-    pub fn zone_records(&self, apex: &Name) -> Vec<(Name, crate::snapshot::records::TypeMap)> {
-        let Some(zone) = self.config.zones.iter().find(|z| z.apex == *apex) else { return Vec::new() };
+    /// The records a zone answers from static and dynamic data, merged as DNS merges them
+    /// (pool records are left out: `/records` lists pool members itself), in name order;
+    /// and the dynamic RRsets DNS does not answer, with the reason.
+    pub fn zone_records(&self, apex: &Name) -> ZoneRecords {
+        let Some(zone) = self.config.zones.iter().find(|z| z.apex == *apex) else { return ZoneRecords::default() };
         let unpacked;
         let dynamic = match self.controller.get(apex).map(|h| &h.held) {
             Some(Held::Converted(nodes)) => Some(&**nodes),
@@ -274,8 +290,25 @@ impl Inputs {
             }
             None => None,
         };
-        let (merged, _) = crate::snapshot::publisher::merge(&zone.data, dynamic);
-        merged.into_iter().map(|(n, t)| (n.clone(), t.into_owned())).collect()
+        let layer = self.publisher.static_layer(zone);
+        let (merged, shadowed) = crate::snapshot::publisher::merge(layer, dynamic, zone.static_records, &zone.pools);
+        let answered = merged
+            .into_iter()
+            .map(|(n, t)| {
+                let mut t = t.into_owned();
+                t.retain(|set| set.source != crate::snapshot::records::Source::Pool);
+                (n.clone(), t)
+            })
+            .filter(|(_, t)| !t.is_empty())
+            .collect();
+        let shadowed = shadowed
+            .into_iter()
+            .filter_map(|(n, rtype, by)| {
+                let set = dynamic?.get(&n)?.get(&rtype)?.clone();
+                Some((n, rtype, set, by))
+            })
+            .collect();
+        ZoneRecords { answered, shadowed }
     }
 
     /// True when a controller zone has data from its controller or its state file (webhook
@@ -322,11 +355,38 @@ impl Inputs {
         self.stats.set_zone_names(self.publisher.slot_names());
         drop(dynamic);
         crate::snapshot::reclaim::later(converted);
+        self.note_reports(reports);
+    }
+
+    fn note_reports(&mut self, reports: HashMap<Name, ZoneReport>) {
         for (zone, report) in reports {
-            if let Some(st) = self.status.get_mut(&zone) {
-                st.conflicts += report.conflicts as u64;
+            for (_, _, by) in &report.shadowed {
+                *self.shadowed_total.entry((zone.clone(), *by)).or_default() += 1;
+            }
+            self.shadowed.insert(zone, report.shadowed);
+        }
+        self.shadowed.retain(|zone, _| self.config.zones.iter().any(|z| z.apex == *zone));
+    }
+
+    /// Why the last build of `zone` does not answer a dynamic name+type, if it does not.
+    pub fn shadowed_by(&self, zone: &Name, name: &Name, rtype: u16) -> Option<ShadowedBy> {
+        let list = self.shadowed.get(zone)?;
+        list.iter().find(|(n, t, _)| n == name && *t == rtype).map(|(_, _, by)| *by)
+    }
+
+    /// Per zone and reason: the dynamic name+type pairs not answered now, and summed over
+    /// builds.
+    pub fn shadowed_counts(&self) -> Vec<(Name, ShadowedBy, usize, u64)> {
+        let mut out: std::collections::BTreeMap<(Name, ShadowedBy), (usize, u64)> = Default::default();
+        for (zone, list) in &self.shadowed {
+            for (_, _, by) in list {
+                out.entry((zone.clone(), *by)).or_default().0 += 1;
             }
         }
+        for ((zone, by), total) in &self.shadowed_total {
+            out.entry((zone.clone(), *by)).or_default().1 = *total;
+        }
+        out.into_iter().map(|((z, by), (now, total))| (z, by, now, total)).collect()
     }
 
     /// Marks the start of a controller request.
@@ -512,7 +572,7 @@ impl Inputs {
     }
 }
 
-/// A `/notify` push that failed validation; nothing was applied.
+/// A `/notify` item that is invalid or outside every zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushError {
     /// What is wrong.
@@ -523,13 +583,28 @@ pub struct PushError {
     pub item: usize,
 }
 
-/// What an accepted push changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A pushed record that was applied but that DNS does not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushShadowed {
+    /// Index in `records`.
+    pub item: usize,
+    /// Owner name.
+    pub name: Name,
+    /// What answers the name instead.
+    pub by: ShadowedBy,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PushOutcome {
-    /// Records applied.
+    /// Record items applied (upstream counts items, not their effects).
     pub updated: usize,
-    /// Deletes that removed something.
+    /// Delete items applied, whether or not the name+type existed.
     pub deleted: usize,
+    /// Items left out as invalid or outside every zone (partial mode only).
+    pub skipped: Vec<PushError>,
+    /// Applied records DNS does not answer, and why.
+    pub shadowed: Vec<PushShadowed>,
 }
 
 impl Inputs {
@@ -543,59 +618,56 @@ impl Inputs {
             .map(|z| z.apex.clone())
     }
 
-    /// The pool that owns `name` in `zone`, if any (a delegate pool owns its subtree).
-    fn pool_owning(&self, zone: &Name, name: &Name) -> Option<Name> {
-        let cfg = self.config.zones.iter().find(|z| z.apex == *zone)?;
-        cfg.pools
-            .iter()
-            .find(|p| p.name == *name || (p.mode == crate::config::PoolMode::Delegate && name.is_within(&p.name)))
-            .map(|p| p.name.clone())
-    }
-
-    /// Applies a `/notify` push: validates every item first, then changes each affected
-    /// zone's dynamic records, rebuilds those zones (DNS answers the change when this
-    /// returns) and writes their state files.
-    pub fn push(&mut self, body: &api::NotifyJson) -> Result<PushOutcome, PushError> {
+    /// Applies a `/notify` push: every item is checked first. Invalid and out-of-zone items
+    /// are skipped and listed, the valid ones are applied together (one rebuild per touched
+    /// zone, so DNS answers all of them when this returns) and their zones' state files are
+    /// written. With `atomic`, any bad item rejects the whole push and nothing is applied.
+    pub fn push(&mut self, body: &api::NotifyJson, atomic: bool) -> Result<PushOutcome, PushError> {
+        let mut outcome = PushOutcome::default();
         let mut updates: HashMap<Name, Vec<(Name, u16, api::RecordJson)>> = HashMap::new();
         let mut deletes: HashMap<Name, Vec<(Name, u16)>> = HashMap::new();
+        let mut applied_items: Vec<(usize, Name, Name, u16)> = Vec::new();
         for (item, r) in body.records.iter().enumerate() {
-            let fail = |message| PushError { message, section: "records", item };
-            let (owner, rtype) = api::check_push(r).map_err(fail)?;
-            let zone = self.zone_for(&owner).ok_or_else(|| fail(format!("{owner} is outside every zone")))?;
-            if owner == zone && rtype == TYPE_CNAME {
-                return Err(fail(format!("{owner}: a failover CNAME cannot be at the zone apex")));
+            let checked = api::check_push(r).and_then(|(owner, rtype)| {
+                let zone = self.zone_for(&owner).ok_or_else(|| format!("{owner} is outside every zone"))?;
+                if owner == zone && rtype == TYPE_CNAME {
+                    return Err(format!("{owner}: a failover CNAME cannot be at the zone apex"));
+                }
+                Ok((zone, owner, rtype))
+            });
+            match checked {
+                Ok((zone, owner, rtype)) => {
+                    applied_items.push((item, zone.clone(), owner.clone(), rtype));
+                    updates.entry(zone).or_default().push((owner, rtype, r.clone()));
+                }
+                Err(message) => outcome.skipped.push(PushError { message, section: "records", item }),
             }
-            if let Some(pool) = self.pool_owning(&zone, &owner) {
-                return Err(fail(format!("{owner} belongs to the health-checked pool {pool}")));
-            }
-            updates.entry(zone).or_default().push((owner, rtype, r.clone()));
         }
         for (item, d) in body.deletes.iter().enumerate() {
-            let fail = |message| PushError { message, section: "deletes", item };
-            let (owner, rtype) = api::check_delete(d).map_err(fail)?;
-            let zone = self.zone_for(&owner).ok_or_else(|| fail(format!("{owner} is outside every zone")))?;
-            if let Some(pool) = self.pool_owning(&zone, &owner) {
-                return Err(fail(format!("{owner} belongs to the health-checked pool {pool}")));
+            let checked = api::check_delete(d).and_then(|(owner, rtype)| {
+                let zone = self.zone_for(&owner).ok_or_else(|| format!("{owner} is outside every zone"))?;
+                Ok((zone, owner, rtype))
+            });
+            match checked {
+                Ok((zone, owner, rtype)) => deletes.entry(zone).or_default().push((owner, rtype)),
+                Err(message) => outcome.skipped.push(PushError { message, section: "deletes", item }),
             }
-            deletes.entry(zone).or_default().push((owner, rtype));
         }
-        let mut outcome = PushOutcome { updated: 0, deleted: 0 };
+        if atomic && let Some(first) = outcome.skipped.first() {
+            return Err(first.clone());
+        }
         let zones: std::collections::BTreeSet<Name> = updates.keys().chain(deletes.keys()).cloned().collect();
         for zone in zones {
             let Some(cfg) = self.config.zones.iter().find(|z| z.apex == zone) else { continue };
             let default_ttl = cfg.default_ttl;
             // Only the pushed names are touched: the zone's other records stay as they are.
             let nodes = self.nodes_mut(&zone, default_ttl);
-            let (u, d) = api::apply_push_nodes(
-                nodes,
-                &zone,
-                default_ttl,
-                updates.get(&zone).map_or(&[][..], |v| v),
-                deletes.get(&zone).map_or(&[][..], |v| v),
-            );
+            let zone_updates = updates.get(&zone).map_or(&[][..], |v| v);
+            let zone_deletes = deletes.get(&zone).map_or(&[][..], |v| v);
+            api::apply_push_nodes(nodes, &zone, default_ttl, zone_updates, zone_deletes);
             let rrs = api::rr_count(nodes);
-            outcome.updated += u;
-            outcome.deleted += d;
+            outcome.updated += zone_updates.len();
+            outcome.deleted += zone_deletes.len();
             self.rebuild(Rebuild::Zone(&zone));
             if let Some(st) = self.status.get_mut(&zone) {
                 st.records = rrs;
@@ -604,7 +676,20 @@ impl Inputs {
                 Some(queue) => queue.dirty(zone.clone()),
                 None => self.write_now(&zone),
             }
-            tracing::info!(zone = %zone, updated = u, deleted = d, "webhook push applied");
+            tracing::info!(zone = %zone, updated = zone_updates.len(), deleted = zone_deletes.len(), "webhook push applied");
+        }
+        for (item, zone, name, rtype) in applied_items {
+            if let Some(by) = self.shadowed_by(&zone, &name, rtype) {
+                outcome.shadowed.push(PushShadowed { item, name, by });
+            }
+        }
+        if !outcome.skipped.is_empty() {
+            let first = &outcome.skipped[0];
+            tracing::warn!(
+                skipped = outcome.skipped.len(),
+                first = %format!("{}[{}]: {}", first.section, first.item, first.message),
+                "webhook push: invalid or out-of-zone items skipped; the others were applied"
+            );
         }
         Ok(outcome)
     }

@@ -167,8 +167,14 @@ impl Collector for Scraped {
 
         let inputs = self.inputs.lock().expect("inputs lock");
         let config = inputs.config();
-        let (mut records, mut version, mut errors, mut skipped, mut conflicts, mut serials) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut records, mut version, mut errors, mut skipped, mut serials) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut shadowed_now, mut shadowed_total) = (Vec::new(), Vec::new());
+        for (zone, by, now, total) in inputs.shadowed_counts() {
+            let l = labels(&[("zone", &api_zone(&zone)), ("by", by.as_str())]);
+            shadowed_now.push((l.clone(), now as i64));
+            shadowed_total.push((l, total));
+        }
         let (mut persist_failing, mut persist_errors, mut loaded) = (Vec::new(), Vec::new(), Vec::new());
         for zone in &config.zones {
             let z = api_zone(&zone.apex);
@@ -181,7 +187,6 @@ impl Collector for Scraped {
                 errors.push((labels(&[("zone", &z), ("kind", "changes")]), st.changes_errors));
                 skipped.push((labels(&[("zone", &z)]), st.skipped_records));
                 loaded.push((labels(&[("zone", &z)]), inputs.has_controller_data(&zone.apex) as i64));
-                conflicts.push((labels(&[("zone", &z)]), st.conflicts));
             }
             persist_failing.push((labels(&[("zone", &z)]), inputs.persist_error(&zone.apex).is_some() as i64));
             persist_errors.push((labels(&[("zone", &z)]), inputs.persist_failures(&zone.apex)));
@@ -235,7 +240,18 @@ impl Collector for Scraped {
         )?;
         gauge_family(&mut e, "persist_failing", "1 while the zone's state-file writes fail", &persist_failing)?;
         counter_family(&mut e, "persist_errors", "Failed state-file writes", &persist_errors)?;
-        counter_family(&mut e, "static_conflicts", "Dynamic records dropped because static ones win", &conflicts)?;
+        gauge_family(
+            &mut e,
+            "shadowed_records",
+            "Controller/webhook name+type pairs DNS does not answer now, by zone and what wins (static, pool, delegation)",
+            &shadowed_now,
+        )?;
+        counter_family(
+            &mut e,
+            "shadowed",
+            "Controller/webhook name+type pairs not answered, summed over builds (one log line per build)",
+            &shadowed_total,
+        )?;
         Ok(())
     }
 }

@@ -32,12 +32,19 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     secret: Arc<[u8]>,
     max_body: usize,
+    notify_atomic: bool,
 }
 
 impl AppState {
     /// State for the router.
     pub fn new(inputs: SharedInputs, metrics: Arc<Metrics>, config: &AdminConfig) -> AppState {
-        AppState { inputs, metrics, secret: config.secret.as_bytes().into(), max_body: config.max_body }
+        AppState {
+            inputs,
+            metrics,
+            secret: config.secret.as_bytes().into(),
+            max_body: config.max_body,
+            notify_atomic: config.notify_atomic,
+        }
     }
 
     /// Counts a request to an endpoint by its outcome.
@@ -115,23 +122,59 @@ async fn notify(State(st): State<AppState>, req: Request) -> Result<Response, Ap
 
 async fn notify_inner(st: &AppState, parts: &axum::http::request::Parts, body: Body) -> Result<Response, ApiError> {
     let bytes = read_body(body, &parts.headers, st.max_body).await?;
+    let atomic = match query_flag(parts.uri.query(), "atomic")? {
+        Some(v) => v,
+        None => st.notify_atomic,
+    };
     let push: NotifyJson = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
     let inputs = Arc::clone(&st.inputs);
     // Validation, rebuild and the state-file write are blocking work.
     let result = tokio::task::spawn_blocking(move || {
         crate::priority::control_plane_thread();
-        inputs.lock().expect("inputs lock").push(&push)
+        inputs.lock().expect("inputs lock").push(&push, atomic)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("push failed: {e}")))?;
     match result {
-        Ok(o) => Ok(Json(json!({"status": "ok", "updated": o.updated, "deleted": o.deleted})).into_response()),
+        Ok(o) => {
+            let skipped: Vec<Value> =
+                o.skipped.iter().map(|e| json!({"item": e.item, "section": e.section, "error": e.message})).collect();
+            let shadowed: Vec<Value> = o
+                .shadowed
+                .iter()
+                .map(|s| json!({"item": s.item, "name": s.name.to_dotless(), "by": s.by.as_str()}))
+                .collect();
+            let body = json!({
+                "status": "ok",
+                "updated": o.updated,
+                "deleted": o.deleted,
+                "skipped": skipped,
+                "shadowed": shadowed,
+            });
+            Ok(Json(body).into_response())
+        }
         Err(e) => Err(ApiError {
             status: StatusCode::BAD_REQUEST,
             body: json!({"error": e.message, "item": e.item, "section": e.section}),
         }),
     }
+}
+
+/// A boolean query parameter (`true`/`false`/`1`/`0`); a bad value is a 400, not ignored.
+fn query_flag(query: Option<&str>, key: &str) -> Result<Option<bool>, ApiError> {
+    let Some(query) = query else { return Ok(None) };
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, "true"));
+        if k == key {
+            return match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "" => Ok(Some(true)),
+                "false" | "0" => Ok(Some(false)),
+                _ => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("{key}={v:?}: expected true or false"))),
+            };
+        }
+    }
+    Ok(None)
 }
 
 async fn health(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
@@ -208,23 +251,30 @@ fn records_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response,
     let type_filter = q.get("type").map(|t| t.trim().to_ascii_uppercase());
     let mut out: Vec<(String, String, Value)> = Vec::new();
     for zone in &zones {
-        for (owner, types) in inputs.zone_records(&zone.apex) {
+        let records = inputs.zone_records(&zone.apex);
+        let answered =
+            records.answered.iter().flat_map(|(n, t)| t.iter().map(move |(&rtype, set)| (n, rtype, set, None)));
+        let shadowed = records.shadowed.iter().map(|(n, rtype, set, by)| (n, *rtype, set, Some(*by)));
+        for (owner, rtype, set, by) in answered.chain(shadowed) {
             let name = owner.to_dotless();
             if name_filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
                 continue;
             }
-            for (&rtype, set) in &types {
-                let tname = type_name(rtype).into_owned();
-                if type_filter.as_ref().is_some_and(|f| *f != tname) {
-                    continue;
-                }
-                let mut v = json!({"name": name, "type": tname, "ttl": set.ttl, "source": set.source.as_str()});
-                describe(&mut v, rtype, &set.rdata);
-                if zones.len() > 1 {
-                    v["zone"] = json!(health::fqdn(&zone.apex));
-                }
-                out.push((name.clone(), tname, v));
+            let tname = type_name(rtype).into_owned();
+            if type_filter.as_ref().is_some_and(|f| *f != tname) {
+                continue;
             }
+            // `source` says where the set came from; a set DNS does not answer also says why.
+            let mut v = json!({"name": name, "type": tname, "ttl": set.ttl, "source": set.source.as_str()});
+            describe(&mut v, rtype, &set.rdata);
+            if let Some(by) = by {
+                v["answered"] = json!(false);
+                v["shadowed_by"] = json!(by.as_str());
+            }
+            if zones.len() > 1 {
+                v["zone"] = json!(health::fqdn(&zone.apex));
+            }
+            out.push((name, tname, v));
         }
     }
     let health = inputs.health();

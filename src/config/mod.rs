@@ -51,6 +51,8 @@ pub struct AdminConfig {
     pub max_connections: usize,
     /// Longest wait for a request's headers (slow clients are cut off).
     pub header_timeout: Duration,
+    /// `/notify` applies every item or none (`atomic`), instead of skipping bad ones.
+    pub notify_atomic: bool,
 }
 
 /// Where last-known-good data lives (`[state]`).
@@ -115,10 +117,34 @@ pub struct ZoneConfig {
     pub serial: Option<u32>,
     /// The static records (SOA, NS and the `records`/`zone_file` data).
     pub data: ZoneData,
+    /// Whether static records or controller/webhook data answer a name both define.
+    pub static_records: StaticRecords,
     /// The controller feeding this zone, if any.
     pub controller: Option<ControllerConfig>,
     /// Health-checked pools.
     pub pools: Vec<PoolConfig>,
+}
+
+/// Which side answers a name (and type) that static records and controller or webhook data
+/// both define. Pools always win over both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum StaticRecords {
+    /// Controller and webhook data win; static records fill the names they lack (upstream's
+    /// `elchi { fallthrough }` before `file`).
+    #[default]
+    Fallback,
+    /// Static records win.
+    Override,
+}
+
+impl StaticRecords {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaticRecords::Fallback => "fallback",
+            StaticRecords::Override => "override",
+        }
+    }
 }
 
 /// How a pool is answered.

@@ -40,6 +40,8 @@ pub struct RawAdmin {
     pub max_connections: Option<Spanned<i64>>,
     /// Longest wait for a request's headers, e.g. `"10s"`.
     pub header_timeout: Option<Spanned<String>>,
+    /// `partial` (skip bad `/notify` items, apply the rest) or `atomic` (all or nothing).
+    pub notify: Option<Spanned<String>>,
 }
 
 /// `[state]`: where last-known-good data is kept.
@@ -114,6 +116,8 @@ pub struct RawZone {
     pub records: Option<Spanned<String>>,
     /// Master file path, relative to the config file.
     pub zone_file: Option<Spanned<String>>,
+    /// `fallback` (controller and webhook data win on the same name) or `override`.
+    pub static_records: Option<Spanned<String>>,
     /// `[zone.controller]`.
     pub controller: Option<Spanned<RawController>>,
     /// `[[zone.pool]]`.

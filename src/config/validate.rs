@@ -56,6 +56,26 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin })
 }
 
+/// A key that takes one of a few words (any case); the default when absent or wrong.
+pub fn one_of(
+    rep: &mut Reporter<'_>,
+    v: Option<&Spanned<String>>,
+    key: &str,
+    allowed: &[&str],
+    default: &'static str,
+) -> String {
+    match v {
+        None => default.to_string(),
+        Some(v) if allowed.contains(&v.get_ref().trim().to_ascii_lowercase().as_str()) => {
+            v.get_ref().trim().to_ascii_lowercase()
+        }
+        Some(v) => {
+            rep.at(v.span().start, key, format!("{:?} is not one of {}", v.get_ref(), allowed.join(", ")));
+            default.to_string()
+        }
+    }
+}
+
 /// An integer key with a range and a default.
 pub fn int(rep: &mut Reporter<'_>, v: Option<&Spanned<i64>>, key: &str, min: i64, max: i64, default: i64) -> i64 {
     match v {
@@ -334,6 +354,18 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
         }
         None => soa_from_config(key, raw.soa.as_ref(), &apex, first_ns, rep),
     };
+    let static_records = match one_of(
+        rep,
+        raw.static_records.as_ref(),
+        &format!("{key}.static_records"),
+        &["fallback", "override"],
+        "fallback",
+    )
+    .as_str()
+    {
+        "override" => super::StaticRecords::Override,
+        _ => super::StaticRecords::Fallback,
+    };
     let controller = raw.controller.as_ref().and_then(|c| controller(key, c.get_ref(), rep));
     let data = ZoneData { apex: apex.clone(), soa_ttl, soa, nodes };
     let pools = super::pool::pools(key, &apex, &raw.pool, &data, rep);
@@ -342,6 +374,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
         default_ttl,
         serial,
         data,
+        static_records,
         controller,
         pools,
     })
@@ -560,6 +593,7 @@ fn admin(raw: &Spanned<RawAdmin>, rep: &mut Reporter<'_>) -> Option<AdminConfig>
         Duration::from_secs(300),
         Duration::from_secs(10),
     );
+    let notify_atomic = one_of(rep, raw.notify.as_ref(), "admin.notify", &["partial", "atomic"], "partial") == "atomic";
     (rep.errors.len() == errors_before).then_some(AdminConfig {
         listen,
         secret,
@@ -567,5 +601,6 @@ fn admin(raw: &Spanned<RawAdmin>, rep: &mut Reporter<'_>) -> Option<AdminConfig>
         max_body,
         max_connections,
         header_timeout,
+        notify_atomic,
     })
 }

@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::{Config, ZoneConfig};
+use crate::config::{Config, StaticRecords, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use std::borrow::Cow;
@@ -22,7 +22,7 @@ use crate::snapshot::build::{MergedNodes, ZoneInput, build_zone};
 use crate::snapshot::encode::{Encoder, Scratch};
 use crate::snapshot::fragment::{Arena, Fragment};
 use crate::snapshot::pools::pool_records;
-use crate::snapshot::records::{RData, Source, ZoneData};
+use crate::snapshot::records::{RData, Source, TypeMap, ZoneData};
 use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, ZoneSnap};
 use crate::sources::controller::api::Nodes;
 
@@ -83,18 +83,18 @@ impl StaticLayer {
 /// What a rebuild found worth reporting, per zone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ZoneReport {
-    /// Dynamic name+type pairs dropped because static data defines them.
-    pub conflicts: usize,
+    /// Dynamic name+type pairs that DNS does not answer, and why.
+    pub shadowed: Vec<Shadowed>,
 }
 
 impl Publisher {
-    /// Builds the first snapshot.
+    /// Builds the first snapshot; returns what the build found worth reporting.
     pub fn new(
         config: &Config,
         dynamic: &HashMap<Name, &Nodes>,
         unloaded: &HashSet<Name>,
         health: &HealthTable,
-    ) -> Publisher {
+    ) -> (Publisher, HashMap<Name, ZoneReport>) {
         let mut p = Publisher {
             handle: SnapshotHandle::new(Snapshot::new(
                 0,
@@ -107,13 +107,18 @@ impl Publisher {
             zones: HashMap::new(),
             slots: Vec::new(),
         };
-        p.publish(config, dynamic, unloaded, health, Rebuild::All);
-        p
+        let reports = p.publish(config, dynamic, unloaded, health, Rebuild::All);
+        (p, reports)
     }
 
     /// The handle readers load from.
     pub fn handle(&self) -> &SnapshotHandle {
         &self.handle
+    }
+
+    /// A zone's static records with its pools' current records, as last compiled.
+    pub fn static_layer<'a>(&'a self, zone: &'a ZoneConfig) -> &'a ZoneData {
+        self.zones.get(&zone.apex).and_then(|p| p.layer.with_pools.as_ref()).unwrap_or(&zone.data)
     }
 
     /// Zone names by metrics slot (slot i+1 is element i).
@@ -183,12 +188,73 @@ fn now_unix() -> u32 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
 }
 
-/// Static data with dynamic records added beneath it, borrowed where a name comes from one
-/// side only. On the same name and type, or a CNAME against other data, the static side
-/// wins and the dynamic set is counted as a conflict.
-pub fn merge<'a>(static_data: &'a ZoneData, dynamic: Option<&'a Nodes>) -> (MergedNodes<'a>, Vec<(Name, u16)>) {
+/// Why a dynamic (controller or webhook) name+type is not answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ShadowedBy {
+    /// Static records at the same name win (`static_records = "override"`, or the apex).
+    Static,
+    /// A health-checked pool owns the name; pools always win.
+    Pool,
+    /// The name is at or below a delegation, so the child zone answers it.
+    Delegation,
+}
+
+impl ShadowedBy {
+    /// Label for JSON, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShadowedBy::Static => "static",
+            ShadowedBy::Pool => "pool",
+            ShadowedBy::Delegation => "delegation",
+        }
+    }
+}
+
+/// A dynamic name+type that DNS does not answer, and why.
+pub type Shadowed = (Name, u16, ShadowedBy);
+
+/// The static layer's delegation points (not the apex), by wire name: a static NS set is a
+/// delegation, a delegate pool's NS set is the pool's.
+fn cuts(static_data: &ZoneData) -> HashMap<&[u8], ShadowedBy> {
+    static_data
+        .nodes
+        .iter()
+        .filter(|(n, _)| **n != static_data.apex)
+        .filter_map(|(n, t)| t.get(&TYPE_NS).map(|ns| (n, ns)))
+        .map(|(n, ns)| (n.as_wire(), if ns.source == Source::Pool { ShadowedBy::Pool } else { ShadowedBy::Delegation }))
+        .collect()
+}
+
+/// The cut at or above `name` (up to, not including, the apex), if any.
+fn cut_above(cuts: &HashMap<&[u8], ShadowedBy>, name: &Name, apex: &Name) -> Option<ShadowedBy> {
+    if cuts.is_empty() {
+        return None;
+    }
+    let wire = name.as_wire();
+    crate::dns::name::label_offsets(wire)
+        .take_while(|&off| wire.len() - off > apex.wire_len())
+        .find_map(|off| cuts.get(&wire[off..]).copied())
+}
+
+/// Static data (with the pools' records) and dynamic records merged, borrowed where a name
+/// comes from one side only. Where both define a name: a pool always wins; otherwise with
+/// [`StaticRecords::Fallback`] the dynamic side wins type by type (a dynamic CNAME takes the
+/// whole name, dynamic addresses push out a static CNAME; the apex keeps its static CNAME-free
+/// data), with [`StaticRecords::Override`] the static side does. Every dynamic name+type
+/// that is not answered is returned with the reason.
+pub fn merge<'a>(
+    static_data: &'a ZoneData,
+    dynamic: Option<&'a Nodes>,
+    mode: StaticRecords,
+    pools: &[crate::config::PoolConfig],
+) -> (MergedNodes<'a>, Vec<Shadowed>) {
     let mut merged = Vec::with_capacity(static_data.nodes.len() + dynamic.map_or(0, |d| d.len()));
-    let mut conflicts = Vec::new();
+    let mut shadowed = Vec::new();
+    let apex = &static_data.apex;
+    let cuts = if dynamic.is_some_and(|d| !d.is_empty()) { cuts(static_data) } else { HashMap::new() };
+    let shadow_all = |n: &Name, t: &TypeMap, by: ShadowedBy, out: &mut Vec<Shadowed>| {
+        out.extend(t.iter().map(|(&rtype, _)| (n.clone(), rtype, by)));
+    };
     let mut st = static_data.nodes.iter().peekable();
     let mut dy = dynamic.into_iter().flatten().peekable();
     loop {
@@ -205,8 +271,12 @@ pub fn merge<'a>(static_data: &'a ZoneData, dynamic: Option<&'a Nodes>) -> (Merg
             }
             std::cmp::Ordering::Greater => {
                 let (n, t) = dy.next().expect("peeked");
-                let t = if *n == static_data.apex && t.contains_key(&TYPE_CNAME) {
-                    conflicts.push((n.clone(), TYPE_CNAME));
+                if let Some(by) = cut_above(&cuts, n, apex) {
+                    shadow_all(n, t, by, &mut shadowed);
+                    continue;
+                }
+                let t = if n == apex && t.contains_key(&TYPE_CNAME) {
+                    shadowed.push((n.clone(), TYPE_CNAME, ShadowedBy::Static));
                     let mut t = t.clone();
                     t.remove(&TYPE_CNAME);
                     Cow::Owned(t)
@@ -220,15 +290,42 @@ pub fn merge<'a>(static_data: &'a ZoneData, dynamic: Option<&'a Nodes>) -> (Merg
             std::cmp::Ordering::Equal => {
                 let (n, s) = st.next().expect("peeked");
                 let (_, d) = dy.next().expect("peeked");
+                // A pool's name may hold no records right now (all down, `nodata`): it is
+                // still the pool's.
+                let pool = pools.iter().any(|p| p.name == *n);
+                if let Some(by) = cut_above(&cuts, n, apex).or(pool.then_some(ShadowedBy::Pool)) {
+                    shadow_all(n, d, by, &mut shadowed);
+                    merged.push((n, Cow::Borrowed(s)));
+                    continue;
+                }
                 let mut both = s.clone();
-                for (&rtype, set) in d {
-                    let clash = both.contains_key(&rtype)
-                        || (rtype == TYPE_CNAME && !both.is_empty())
-                        || both.contains_key(&TYPE_CNAME);
-                    if clash {
-                        conflicts.push((n.clone(), rtype));
-                    } else {
-                        both.insert(rtype, set.clone());
+                match mode {
+                    StaticRecords::Override => {
+                        for (&rtype, set) in d {
+                            let clash = both.contains_key(&rtype)
+                                || (rtype == TYPE_CNAME && !both.is_empty())
+                                || both.contains_key(&TYPE_CNAME);
+                            if clash {
+                                shadowed.push((n.clone(), rtype, ShadowedBy::Static));
+                            } else {
+                                both.insert(rtype, set.clone());
+                            }
+                        }
+                    }
+                    StaticRecords::Fallback => {
+                        for (&rtype, set) in d {
+                            if rtype == TYPE_CNAME && n == apex {
+                                // The apex holds SOA and NS: a CNAME there is never answered.
+                                shadowed.push((n.clone(), rtype, ShadowedBy::Static));
+                                continue;
+                            }
+                            if rtype == TYPE_CNAME {
+                                both = TypeMap::new();
+                            } else {
+                                both.remove(&TYPE_CNAME);
+                            }
+                            both.insert(rtype, set.clone());
+                        }
                     }
                 }
                 merged.push((n, Cow::Owned(both)));
@@ -236,8 +333,8 @@ pub fn merge<'a>(static_data: &'a ZoneData, dynamic: Option<&'a Nodes>) -> (Merg
         }
     }
     // Names outside the zone never reach the builder.
-    merged.retain(|(n, _)| n.is_within(&static_data.apex));
-    (merged, conflicts)
+    merged.retain(|(n, _)| n.is_within(apex));
+    (merged, shadowed)
 }
 
 fn compile(
@@ -249,14 +346,16 @@ fn compile(
     last: Option<&Published>,
 ) -> (Published, ZoneReport) {
     let static_layer = layer.with_pools.as_ref().unwrap_or(&zone.data);
-    let (nodes, conflicts) = merge(static_layer, dynamic);
-    if !conflicts.is_empty() {
-        let first: Vec<String> = conflicts.iter().take(5).map(|(n, t)| format!("{n} {}", type_name(*t))).collect();
+    let (nodes, shadowed) = merge(static_layer, dynamic, zone.static_records, &zone.pools);
+    if !shadowed.is_empty() {
+        let first: Vec<String> =
+            shadowed.iter().take(5).map(|(n, t, by)| format!("{n} {} (by {})", type_name(*t), by.as_str())).collect();
         tracing::warn!(
             zone = %zone.apex,
-            conflicts = conflicts.len(),
+            shadowed = shadowed.len(),
+            static_records = zone.static_records.as_str(),
             first = %first.join(", "),
-            "dynamic records clash with static ones; the static records win"
+            "controller/webhook records not answered: a pool, a delegation or (static_records = \"override\") a static record has the name"
         );
     }
     let mut soa = zone.data.soa.clone();
@@ -285,7 +384,7 @@ fn compile(
     snap.slot = slot;
     let snap = Arc::new(snap);
     drop(nodes);
-    (Published { content, serial, snap, layer }, ZoneReport { conflicts: conflicts.len() })
+    (Published { content, serial, snap, layer }, ZoneReport { shadowed })
 }
 
 fn settings(config: &Config) -> ServerSettings {

@@ -221,6 +221,11 @@ impl TypeMap {
         self.0.is_empty()
     }
 
+    /// Keeps the sets for which `keep` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(&RRset) -> bool) {
+        self.0.retain(|(_, set)| keep(set));
+    }
+
     /// (type, set) pairs in type order.
     pub fn iter(&self) -> impl Iterator<Item = (&u16, &RRset)> {
         self.0.iter().map(|(t, s)| (t, s))

@@ -25,7 +25,7 @@ fn notify_is_visible_in_dns_when_acknowledged() {
     let (code, body) =
         c.notify(json!({"records": [{"name": "new.gslb.example.org", "type": "A", "ttl": 30, "ips": ["192.0.2.60"]}]}));
     assert_eq!(code, 200, "{body}");
-    assert_eq!(body, json!({"status": "ok", "updated": 1, "deleted": 0}));
+    assert_eq!(body, json!({"status": "ok", "updated": 1, "deleted": 0, "skipped": [], "shadowed": []}));
     assert_eq!(answers(&s.udp(&query("new.gslb.example.org.", RecordType::A))), ["192.0.2.60"]);
 
     let bearer = format!("Bearer {ADMIN_SECRET}");
@@ -37,11 +37,23 @@ fn notify_is_visible_in_dns_when_acknowledged() {
     assert_eq!(m.authorities.len(), 0);
 }
 
-/// One bad item rejects the whole push: 400 with its index, nothing changes.
+/// In atomic mode (`?atomic=true`, or `[admin] notify = "atomic"`) one bad item rejects the
+/// whole push: 400 with its index, nothing changes.
 #[test]
-fn a_bad_item_rejects_the_whole_push() {
+fn a_bad_item_rejects_the_whole_push_in_atomic_mode() {
     let (s, _state) = static_server("");
+    let (atomic_cfg, _state2) = static_server("notify = \"atomic\"");
+    for (s, path) in [(&s, "/notify?atomic=true"), (&atomic_cfg, "/notify")] {
+        rejects_every_bad_push(s, path);
+    }
     let c = Client::for_server(&s);
+    let (code, body) =
+        c.call("POST", "/notify?atomic=maybe", Some(("X-Elchi-Secret", ADMIN_SECRET)), Some("{}".into()));
+    assert_eq!(code, 400, "{body}");
+}
+
+fn rejects_every_bad_push(s: &Server, path: &str) {
+    let c = Client::for_server(s);
     for (bad, item, section) in [
         (
             json!({"records": [{"name": "ok.gslb.example.org", "type": "A", "ips": ["192.0.2.1"]}, {"name": "b.gslb.example.org", "type": "A", "ips": ["300.1.1.1"]}]}),
@@ -56,7 +68,7 @@ fn a_bad_item_rejects_the_whole_push() {
             "deletes",
         ),
     ] {
-        let (code, body) = c.notify(bad.clone());
+        let (code, body) = c.call("POST", path, Some(("X-Elchi-Secret", ADMIN_SECRET)), Some(bad.to_string()));
         assert_eq!(code, 400, "{bad}");
         assert_eq!(body["item"], json!(item), "{body}");
         assert_eq!(body["section"], json!(section), "{body}");
@@ -70,7 +82,7 @@ fn a_bad_item_rejects_the_whole_push() {
 }
 
 /// A failover record turns a name into a CNAME; addresses for it clear the CNAME; deletes
-/// accept A, AAAA and CNAME and count only what they removed.
+/// accept A, AAAA and CNAME and count items, as upstream (not whether they removed anything).
 #[test]
 fn failover_updates_and_deletes() {
     let (s, _state) = static_server("");
@@ -85,7 +97,7 @@ fn failover_updates_and_deletes() {
 
     let (code, body) = c.notify(json!({"deletes": [{"name": "svc.gslb.example.org", "type": "A"}, {"name": "never.gslb.example.org", "type": "AAAA"}]}));
     assert_eq!(code, 200);
-    assert_eq!(body, json!({"status": "ok", "updated": 0, "deleted": 1}));
+    assert_eq!(body, json!({"status": "ok", "updated": 0, "deleted": 2, "skipped": [], "shadowed": []}));
     let m = s.udp(&query("svc.gslb.example.org.", RecordType::A));
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
 

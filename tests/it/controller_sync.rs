@@ -279,16 +279,34 @@ fn controller_back_after_a_failed_start_is_picked_up() {
     s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
 }
 
-/// Static records win over controller records for the same name and type; the clash is logged.
+/// Precedence: by default (`static_records = "fallback"`, upstream's `elchi { fallthrough }`
+/// before `file`) controller data wins on a name it defines and static records fill the rest;
+/// with `"override"` static records win and the shadowed controller record is logged.
 #[test]
-fn static_records_win_over_controller_records() {
+fn controller_or_static_records_win_by_mode() {
     let records = json!([rec("app", "A", 60, &["10.9.9.9"]), rec("app", "AAAA", 60, &["2001:db8::99"])]);
     let fake = FakeController::start(ZONE_NAME, "v1", records);
-    let state = tempfile::tempdir().unwrap();
-    let s = Server::start(&config_for(&fake.endpoint(), state.path(), "", "app 60 IN A 192.0.2.10\n"));
-    s.wait_dns("app.gslb.example.org.", RecordType::AAAA, has_answers);
-    assert_eq!(answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))), ["192.0.2.10"]);
-    assert!(s.wait_log("clash with static ones").unwrap().contains("conflicts=1"));
+    let statics = "app 60 IN A 192.0.2.10
+app 60 IN TXT \"static\"
+";
+    for (mode, want) in [
+        ("", "10.9.9.9"),
+        ("static_records = \"fallback\"", "10.9.9.9"),
+        ("static_records = \"override\"", "192.0.2.10"),
+    ] {
+        let state = tempfile::tempdir().unwrap();
+        let text = config_for(&fake.endpoint(), state.path(), "", statics)
+            .replace("default_ttl = 77", &format!("default_ttl = 77\n{mode}"));
+        let s = Server::start(&text);
+        s.wait_dns("app.gslb.example.org.", RecordType::AAAA, has_answers);
+        assert_eq!(answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))), [want], "{mode}");
+        // A type only the static records have is answered in both modes.
+        assert_eq!(s.udp(&query("app.gslb.example.org.", RecordType::TXT)).answers.len(), 1, "{mode}");
+        if mode.contains("override") {
+            let line = s.wait_log("not answered").unwrap();
+            assert!(line.contains("shadowed=1") && line.contains("by static"), "{line}");
+        }
+    }
 }
 
 /// An empty record set is accepted (the controller may empty a zone) with a warning.

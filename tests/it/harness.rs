@@ -84,8 +84,10 @@ impl Server {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("gslbd.toml"), config).expect("write config");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gslbd"));
+        // Run in the temp dir: the default `./state` must not be shared between tests or runs.
         cmd.args(["run", "--config"])
             .arg(dir.path().join("gslbd.toml"))
+            .current_dir(dir.path())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -319,3 +319,109 @@ fn failing_state_writes_show_in_health() {
     assert!(s.log_text().contains("state file written again"));
     assert!(std::fs::read_to_string(&target).unwrap().contains("192.0.2.3"));
 }
+
+/// The harness zone with an admin API, its static records in `mode`.
+fn static_zone_server(mode: &str, admin_extra: &str) -> (Server, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let zone = ZONE.replace("default_ttl = 300", &format!("default_ttl = 300\nstatic_records = \"{mode}\""));
+    let text = format!("{}[state]\ndir = \"{}\"\n{zone}", admin_section(admin_extra), state.path().display());
+    (Server::start(&config("", &text)), state)
+}
+
+/// By default `/notify` applies the valid items of a batch together and lists the others
+/// (invalid, outside our zones) as skipped, with a 200, as upstream; items count, not effects.
+/// A body that is not JSON, or a wrong secret, still changes nothing.
+#[test]
+fn partial_push_applies_the_valid_items() {
+    let (s, _state) = static_zone_server("fallback", "");
+    let c = Client::for_server(&s);
+    let push = json!({
+        "records": [
+            {"name": "ok1.gslb.example.org", "type": "A", "ips": ["192.0.2.1"]},
+            {"name": "bad.gslb.example.org", "type": "A", "ips": ["300.1.1.1"]},
+            {"name": "elsewhere.example.com", "type": "A", "ips": ["192.0.2.2"]},
+            {"name": "ok2.gslb.example.org", "type": "A", "ips": [], "failover": "ok1.gslb.example.org"},
+        ],
+        "deletes": [
+            {"name": "never.gslb.example.org", "type": "A"},
+            {"name": "app.gslb.example.org", "type": "TXT"},
+        ],
+    });
+    let (code, body) = c.notify(push);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!((body["updated"].clone(), body["deleted"].clone()), (json!(2), json!(1)), "{body}");
+    let skipped: Vec<(u64, &str)> = body["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["item"].as_u64().unwrap(), s["section"].as_str().unwrap()))
+        .collect();
+    assert_eq!(skipped, [(1, "records"), (2, "records"), (1, "deletes")], "{body}");
+    assert!(body["skipped"][0]["error"].as_str().unwrap().contains("300.1.1.1"), "{body}");
+    assert!(body["skipped"][1]["error"].as_str().unwrap().contains("outside every zone"), "{body}");
+    assert_eq!(answers(&s.udp(&query("ok1.gslb.example.org.", RecordType::A))), ["192.0.2.1"]);
+    assert_eq!(answers(&s.udp(&query("ok2.gslb.example.org.", RecordType::A))), ["ok1.gslb.example.org.", "192.0.2.1"]);
+    assert_eq!(rcode(&s, "bad.gslb.example.org.", RecordType::A), ResponseCode::NXDomain);
+
+    let one = json!({"records": [{"name": "ok3.gslb.example.org", "type": "A", "ips": ["192.0.2.3"]}]}).to_string();
+    let (code, _) = c.call("POST", "/notify", Some(("X-Elchi-Secret", "wrong-secret")), Some(one));
+    assert_eq!(code, 401);
+    let (code, _) = c.call("POST", "/notify", Some(("X-Elchi-Secret", ADMIN_SECRET)), Some("[{not json".into()));
+    assert_eq!(code, 400);
+    assert_eq!(rcode(&s, "ok3.gslb.example.org.", RecordType::A), ResponseCode::NXDomain);
+}
+
+/// Precedence in both modes, and every way a pushed item that DNS will not answer is
+/// reported: the `/notify` response, `/records`, the metrics and the log.
+#[test]
+fn shadowed_pushes_are_reported_in_both_modes() {
+    let push = json!({"records": [
+        {"name": "app.gslb.example.org", "type": "A", "ips": ["192.0.2.99"]},
+        {"name": "x.sub.gslb.example.org", "type": "A", "ips": ["192.0.2.98"]},
+    ]});
+    let records_of = |c: &Client, name: &str| -> Vec<Value> {
+        let (_, body) =
+            c.call("GET", &format!("/records?name={name}&type=A"), Some(("X-Elchi-Secret", ADMIN_SECRET)), None);
+        body["records"].as_array().unwrap().iter().filter(|r| r["name"] == name).cloned().collect()
+    };
+
+    // Fallback (the default): the pushed A answers; only the name below the delegation is shadowed.
+    let (s, _state) = static_zone_server("fallback", "");
+    let c = Client::for_server(&s);
+    let (code, body) = c.notify(push.clone());
+    assert_eq!(code, 200);
+    assert_eq!(body["shadowed"], json!([{"item": 1, "name": "x.sub.gslb.example.org", "by": "delegation"}]));
+    assert_eq!(answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))), ["192.0.2.99"]);
+    let app = records_of(&c, "app.gslb.example.org");
+    assert_eq!(app.len(), 1, "{app:?}");
+    assert_eq!((app[0]["source"].clone(), app[0]["ips"].clone()), (json!("webhook"), json!(["192.0.2.99"])));
+    // Static data of another type at the same name still answers.
+    assert_eq!(s.udp(&query("app.gslb.example.org.", RecordType::AAAA)).answers.len(), 1);
+
+    // Override: the static A wins; the pushed one is kept, reported and not answered.
+    let (s, _state) = static_zone_server("override", "");
+    let c = Client::for_server(&s);
+    let (code, body) = c.notify(push);
+    assert_eq!(code, 200);
+    assert_eq!(body["updated"], json!(2));
+    assert_eq!(
+        body["shadowed"],
+        json!([
+            {"item": 0, "name": "app.gslb.example.org", "by": "static"},
+            {"item": 1, "name": "x.sub.gslb.example.org", "by": "delegation"},
+        ])
+    );
+    let mut got = answers(&s.udp(&query("app.gslb.example.org.", RecordType::A)));
+    got.sort();
+    assert_eq!(got, ["192.0.2.10", "192.0.2.11"]);
+    let app = records_of(&c, "app.gslb.example.org");
+    let pushed = app.iter().find(|r| r["source"] == "webhook").expect("the pushed set is listed");
+    assert_eq!((pushed["answered"].clone(), pushed["shadowed_by"].clone()), (json!(false), json!("static")));
+    assert!(app.iter().any(|r| r["source"] == "static" && r.get("shadowed_by").is_none()), "{app:?}");
+    let metrics = c.text("/metrics");
+    assert!(metrics.contains("gslbd_shadowed_records{zone=\"gslb.example.org\",by=\"static\"} 1"), "{metrics}");
+    assert!(metrics.contains("gslbd_shadowed_records{zone=\"gslb.example.org\",by=\"delegation\"} 1"), "{metrics}");
+    assert!(metrics.contains("gslbd_shadowed_total{zone=\"gslb.example.org\",by=\"static\"}"), "{metrics}");
+    let line = s.wait_log("not answered").unwrap();
+    assert!(line.contains("shadowed=2"), "{line}");
+}

@@ -288,8 +288,9 @@ fn weight_zero_members_stand_by() {
     s.wait_dns("w.gslb.example.org.", RecordType::A, |m| answers(m) == ["192.0.2.99"]);
 }
 
-/// A reload keeps the health of unchanged members; /records shows member health; /notify
-/// may not touch pool names; /metrics counts healthy members by role.
+/// A reload keeps the health of unchanged members; /records shows member health; a push to a
+/// pool name is kept but reported as shadowed by the pool (pools always win); /metrics counts
+/// healthy members by role.
 #[test]
 fn reload_records_notify_and_metrics_for_pools() {
     let (ep, port) = Endpoint::start("127.0.0.10", 0);
@@ -341,8 +342,10 @@ fn reload_records_notify_and_metrics_for_pools() {
     );
     assert!(member["last_error"].as_str().unwrap().contains("status 503"), "{member}");
     assert!(member["last_check"].is_string());
-    assert_eq!(notify.0, 400);
-    assert!(notify.1.contains("pool app.gslb.example.org."), "{}", notify.1);
+    assert_eq!(notify.0, 200, "{}", notify.1);
+    let notify: serde_json::Value = serde_json::from_str(&notify.1).unwrap();
+    assert_eq!(notify["shadowed"], serde_json::json!([{"item": 0, "name": "app.gslb.example.org", "by": "pool"}]));
+    assert!(s.udp(&query("app.gslb.example.org.", RecordType::A)).answers.is_empty(), "the pool still answers");
     assert!(
         metrics.contains("gslbd_pool_members{pool=\"app.gslb.example.org\",role=\"primary\",state=\"healthy\"} 0"),
         "{metrics}"
