@@ -83,11 +83,17 @@ pub fn pool_records(zone: &ZoneConfig, health: &HealthTable) -> PoolRecords {
                 Choice::Members { members, weights } => {
                     let all_down = !views.iter().any(|v| v.up);
                     let rtype = if family == Family::V4 { TYPE_A } else { TYPE_AAAA };
-                    if pool.mode == PoolMode::Address && pool.select == Select::Weighted {
+                    // `weighted` draws by weight; `failover` and `all` with more qualifying
+                    // members than `max_answers` draw with equal weights, so that every member
+                    // is answered equally often over many queries (a fixed first few would
+                    // leave the rest idle; zoneregistry round-robins all healthy peers).
+                    let equal = pool.select != Select::Weighted && members.len() > pool.max_answers;
+                    if pool.mode == PoolMode::Address && (pool.select == Select::Weighted || equal) {
+                        let weight = |i: usize| if equal { 1 } else { weights[i] };
                         let groups: Vec<(Vec<RData>, u32)> = members
                             .iter()
-                            .zip(&weights)
-                            .map(|(&j, &w)| (addresses(&pool.members[with_family[j]], family, health, !all_down), w))
+                            .enumerate()
+                            .map(|(i, &j)| (addresses(&pool.members[with_family[j]], family, health, !all_down), weight(i)))
                             .filter(|(rd, _)| !rd.is_empty())
                             .collect();
                         if !groups.is_empty() {

@@ -392,3 +392,48 @@ fn weighted_answers_follow_the_weights() {
         assert_ne!(got[0], got[1]);
     }
 }
+
+/// `failover` and `all` with more qualifying members than `max_answers` spread the answers
+/// over all of them: over 3,000 real queries each member is answered within ±20% of an equal
+/// share (about 7 standard deviations), members of the other role never.
+#[test]
+fn members_beyond_max_answers_are_answered_equally_often() {
+    let pool = "[[zone.pool]]\nname = \"fo\"\nselect = \"failover\"\nmax_answers = 1\n[zone.pool.check]\ntype = \"none\"\n\
+                [[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n\
+                [[zone.pool.member]]\nname = \"b\"\nipv4 = [\"192.0.2.2\"]\n\
+                [[zone.pool.member]]\nname = \"c\"\nipv4 = [\"192.0.2.3\"]\n\
+                [[zone.pool.member]]\nname = \"s\"\nrole = \"secondary\"\nipv4 = [\"192.0.2.9\"]\n\
+                [[zone.pool]]\nname = \"all\"\nselect = \"all\"\nmax_answers = 2\n[zone.pool.check]\ntype = \"none\"\n\
+                [[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n\
+                [[zone.pool.member]]\nname = \"b\"\nipv4 = [\"192.0.2.2\"]\n\
+                [[zone.pool.member]]\nname = \"c\"\nipv4 = [\"192.0.2.3\"]\n\
+                [[zone.pool.member]]\nname = \"d\"\nipv4 = [\"192.0.2.4\"]\n";
+    let s = Server::start(&config("", &pool_zone(pool)));
+    let sock = udp_socket(DEADLINE);
+    let mut buf = [0u8; 512];
+    let mut tally = |name: &str, per_answer: usize| {
+        let bytes = query(name, RecordType::A).to_vec().unwrap();
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..3000 {
+            sock.send_to(&bytes, s.addr).unwrap();
+            let (n, _) = sock.recv_from(&mut buf).unwrap();
+            let m = Message::from_vec(&buf[..n]).unwrap();
+            let got = answers(&m);
+            assert_eq!(got.len(), per_answer, "{got:?}");
+            for ip in got {
+                *counts.entry(ip).or_insert(0u32) += 1;
+            }
+        }
+        counts
+    };
+    let fo = tally("fo.gslb.example.org.", 1);
+    assert_eq!(fo.keys().cloned().collect::<Vec<_>>(), ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+    for (ip, n) in &fo {
+        assert!((*n as f64 - 1000.0).abs() <= 200.0, "{ip}: {n} of 3000 ({fo:?})");
+    }
+    let all = tally("all.gslb.example.org.", 2);
+    assert_eq!(all.len(), 4, "{all:?}");
+    for (ip, n) in &all {
+        assert!((*n as f64 - 1500.0).abs() <= 300.0, "{ip}: {n} of 6000 answers ({all:?})");
+    }
+}
