@@ -86,6 +86,7 @@ impl Responder {
                 limit,
                 0,
                 &mut self.rng,
+                None,
             ));
         }
         let mut zone_slot = 0;
@@ -118,8 +119,21 @@ impl Responder {
         };
         self.turn = self.turn.wrapping_add(1);
         let aa = frag.is_some_and(|(f, _, _)| f.aa);
-        let mut outcome =
-            finish(req, q, out, frag, rcode, aa, edns, settings.max_udp_payload, limit, self.turn, &mut self.rng);
+        let chase = Some((snap, q.qtype));
+        let mut outcome = finish(
+            req,
+            q,
+            out,
+            frag,
+            rcode,
+            aa,
+            edns,
+            settings.max_udp_payload,
+            limit,
+            self.turn,
+            &mut self.rng,
+            chase,
+        );
         outcome.zone_slot = zone_slot;
         Some(outcome)
     }
@@ -169,7 +183,9 @@ fn finish(
     limit: usize,
     turn: u32,
     rng: &mut Rng,
+    chase: Option<(&Snapshot, u16)>,
 ) -> Outcome {
+    let mut rcode = rcode;
     let qend = q.question_end;
     out[..qend].copy_from_slice(&req[..qend]);
     let opt_len = opt.map_or(0, |o| o.len());
@@ -192,6 +208,16 @@ fn finish(
                 an = f.an;
                 ns = f.ns;
                 ar = w.ar;
+                if f.chase != 0
+                    && let Some((snap, qtype)) = chase
+                    && let Some(c) = follow_chain(snap, qtype, f, out, qend, len, qend + room, turn, rng)
+                {
+                    len = c.len;
+                    an += c.an;
+                    ns = c.ns;
+                    ar = c.ar;
+                    rcode = c.rcode;
+                }
             }
         }
         None => {}
@@ -217,6 +243,80 @@ fn finish(
         qtype: q.qtype,
         zone_slot: 0,
         source: frag.map(|(f, _, _)| f.source),
+    }
+}
+
+/// CNAME chains followed across our zones, at most this many zones beyond the first.
+const MAX_CHASE_HOPS: usize = 4;
+
+/// The response after following a chain into other zones.
+struct Followed {
+    len: usize,
+    an: u16,
+    ns: u16,
+    ar: u16,
+    rcode: u8,
+}
+
+/// Continues a CNAME chain that left its zone into the zone we serve that holds the target,
+/// appending that zone's pre-encoded answer (its pointers moved to where it lands), as far as
+/// [`MAX_CHASE_HOPS`] zones. `first` was written at `at`, the message currently ends at
+/// `end`, and may not pass `max_end`. `None` when nothing was appended: the chain then ends
+/// at the CNAME, which is a complete answer too (the resolver continues from there).
+#[allow(clippy::too_many_arguments)]
+fn follow_chain(
+    snap: &Snapshot,
+    qtype: u16,
+    first: &Fragment,
+    out: &mut [u8],
+    at: usize,
+    end: usize,
+    max_end: usize,
+    turn: u32,
+    rng: &mut Rng,
+) -> Option<Followed> {
+    let (mut frag, mut frag_at, mut end) = (first, at, end);
+    let mut result: Option<Followed> = None;
+    let mut an = 0;
+    for _ in 0..MAX_CHASE_HOPS {
+        if frag.chase == 0 {
+            break;
+        }
+        let name_at = frag_at + frag.chase as usize;
+        let mut target = [0u8; 255];
+        let Some(name_len) = plain_name(&out[name_at..end], &mut target) else { break };
+        let target = &target[..name_len];
+        let Some(zone) = snap.find_zone(target) else { break };
+        let Some(next) = zone.chase_lookup(target, qtype) else { break };
+        let weighted = zone.weighted.get(next.weighted as usize);
+        let Some(w) = next.write_at(&zone.arena, weighted, &mut out[end..max_end], end, name_at, name_len, turn, rng)
+        else {
+            break;
+        };
+        an += w.an;
+        result = Some(Followed { len: end + w.len, an, ns: w.ns, ar: w.ar, rcode: next.rcode });
+        (frag, frag_at, end) = (next, end, end + w.len);
+    }
+    result
+}
+
+/// Copies an uncompressed wire name from the start of `src` into `into` (lower-cased, the
+/// form zone tables are keyed by); returns its length.
+fn plain_name(src: &[u8], into: &mut [u8; 255]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let len = *src.get(i)? as usize;
+        if len & 0xc0 != 0 || i + 1 + len > into.len() {
+            return None;
+        }
+        into[i] = len as u8;
+        for j in 0..len {
+            into[i + 1 + j] = src.get(i + 1 + j)?.to_ascii_lowercase();
+        }
+        i += 1 + len;
+        if len == 0 {
+            return Some(i);
+        }
     }
 }
 

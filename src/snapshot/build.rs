@@ -40,6 +40,8 @@ pub struct ZoneInput<'a> {
     pub servfail: &'a [Name],
     /// Answers drawn per query by weight.
     pub weighted: &'a [crate::snapshot::pools::WeightedSpec],
+    /// Zones we also serve that lie inside this one: CNAME targets there are theirs.
+    pub nested: &'a [Name],
     /// The zone's controller data has never loaded: "no such name" and "no such type" are
     /// not known yet, so they are answered SERVFAIL (resolvers do not cache it as a fact).
     pub unloaded: bool,
@@ -53,7 +55,10 @@ enum Terminal<'a> {
     Empty,
     /// At a name that does not exist in the zone.
     Missing,
-    /// Outside the zone, at a delegation, or in a loop: the resolver takes over.
+    /// Outside the zone (or in a zone nested in it): the query path continues there when we
+    /// serve that zone too, else the resolver takes over.
+    Outside,
+    /// At a delegation, or in a loop: the resolver takes over.
     Elsewhere,
 }
 
@@ -343,7 +348,18 @@ impl<'a> ZoneBuilder<'a> {
             }
         }
         let mut enc = Encoder::new(&mut out.scratch, name, pin);
-        encode_chain(&mut enc);
+        let mut chase = 0;
+        if matches!(terminal, Terminal::Outside) {
+            // The last link's target is written plainly so the query path can find it and
+            // continue in the zone that holds it.
+            let (last_owner, last_set) = chain[chain.len() - 1];
+            for (owner, set) in &chain[..chain.len() - 1] {
+                enc.rrset(owner, set);
+            }
+            chase = enc.cname_for_chase(last_owner, last_set).unwrap_or(0);
+        } else {
+            encode_chain(&mut enc);
+        }
         let rcode = match terminal {
             // The chain ends at a name the controller may hold once it is loaded.
             Terminal::Missing | Terminal::Empty if self.input.unloaded => RCODE_SERVFAIL,
@@ -357,9 +373,10 @@ impl<'a> ZoneBuilder<'a> {
                 enc.rrset(self.input.apex, &self.negative_soa);
                 RCODE_NXDOMAIN
             }
-            Terminal::Elsewhere => RCODE_NOERROR,
+            Terminal::Outside | Terminal::Elsewhere => RCODE_NOERROR,
         };
-        let f = enc.finish(&mut out.arena, rcode, true, cname.source);
+        let mut f = enc.finish(&mut out.arena, rcode, true, cname.source);
+        f.chase = chase;
         let default = out.push(f);
         let types_len = (out.types.len() - types_start as usize) as u16;
         AnswerSet { types_start, types_len, default, any: cname_id }
@@ -377,7 +394,10 @@ impl<'a> ZoneBuilder<'a> {
                 _ => return (chain, Terminal::Elsewhere),
             };
             let wire = target.as_wire();
-            if !target.is_within(apex) || self.cuts.contains(wire) || self.occluded(wire) {
+            if !target.is_within(apex) || self.input.nested.iter().any(|z| target.is_within(z)) {
+                return (chain, Terminal::Outside);
+            }
+            if self.cuts.contains(wire) || self.occluded(wire) {
                 return (chain, Terminal::Elsewhere);
             }
             let Some(types) = self.types(target) else {

@@ -173,6 +173,25 @@ impl<'s> Encoder<'s> {
         true
     }
 
+    /// Appends a one-record CNAME RRset whose target is written without compression and
+    /// returns the target's offset in the fragment (for [`Fragment::chase`]).
+    pub fn cname_for_chase(&mut self, owner: &Name, set: &RRset) -> Option<u16> {
+        let Some(RData::Cname(target)) = set.rdata.first() else { return None };
+        if self.s.buf.len() > MAX_FRAGMENT_LEN {
+            return None;
+        }
+        self.name(owner, true);
+        let buf = &mut self.s.buf;
+        buf.extend_from_slice(&TYPE_CNAME.to_be_bytes());
+        buf.extend_from_slice(&CLASS_IN.to_be_bytes());
+        buf.extend_from_slice(&set.ttl.to_be_bytes());
+        buf.extend_from_slice(&(target.wire_len() as u16).to_be_bytes());
+        let at = buf.len() as u16;
+        self.name(target, false);
+        self.an += 1;
+        Some(at)
+    }
+
     /// Appends an RRset with class IN. A/AAAA sets of more than one record in the answer
     /// section rotate per query when the set asks for it.
     pub fn rrset(&mut self, owner: &Name, set: &RRset) {
@@ -221,7 +240,7 @@ impl<'s> Encoder<'s> {
             words,
             relocs: s.relocs.len() as u16,
             ar: s.ar_ends.len() as u16,
-            build_qname_len: self.qname_len as u16,
+            build_qname_len: self.qname_len as u8,
             an: self.an,
             ns: self.ns,
             rotate: self.rotate,
@@ -229,6 +248,7 @@ impl<'s> Encoder<'s> {
             aa,
             source,
             weighted: u32::MAX,
+            chase: 0,
         }
     }
 }

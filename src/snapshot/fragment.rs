@@ -47,8 +47,8 @@ pub struct Fragment {
     pub relocs: u16,
     /// Number of additional records (their end offsets follow the relocations).
     pub ar: u16,
-    /// Wire length of the name the fragment was encoded for.
-    pub build_qname_len: u16,
+    /// Wire length of the name the fragment was encoded for (at most 255).
+    pub build_qname_len: u8,
     /// Answer record count.
     pub an: u16,
     /// Authority record count.
@@ -63,6 +63,109 @@ pub struct Fragment {
     pub source: Source,
     /// Index of a per-query weighted pick (`ZoneSnap::weighted`), or `u32::MAX`.
     pub weighted: u32,
+    /// A CNAME chain that leaves the zone: offset of its final target name, written without
+    /// compression, so the query path can continue in another zone we serve. 0: none (no
+    /// fragment starts with a CNAME target).
+    pub chase: u16,
+}
+
+impl Fragment {
+    /// Copies this fragment to the start of `out` for a response in which the name it was
+    /// built for sits, uncompressed, at message offset `name_at` with wire length `name_len`
+    /// (at or below the build name), and the fragment itself lands at message offset `at`.
+    /// Every compression pointer is moved accordingly. Writes the required part and as many
+    /// additional records as fit in `out`; `None` (nothing counted) when the required part
+    /// does not fit or a moved pointer would not be addressable. `weighted` is the
+    /// fragment's per-query pick, if it has one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_at(
+        &self,
+        arena: &Arena,
+        weighted: Option<&WeightedAnswer>,
+        out: &mut [u8],
+        at: usize,
+        name_at: usize,
+        name_len: usize,
+        turn: u32,
+        rng: &mut crate::snapshot::policy::Rng,
+    ) -> Option<Chased> {
+        let build_len = self.build_qname_len as usize;
+        if name_len < build_len {
+            return None;
+        }
+        let body = crate::dns::wire::HEADER_LEN + build_len + 4;
+        let map = |ptr: usize| -> Option<u16> {
+            let moved = if ptr >= body {
+                at + (ptr - body)
+            } else if ptr >= crate::dns::wire::HEADER_LEN && ptr < crate::dns::wire::HEADER_LEN + build_len {
+                name_at + (name_len - build_len) + (ptr - crate::dns::wire::HEADER_LEN)
+            } else {
+                return None;
+            };
+            (moved < 0x3fff).then_some(moved as u16)
+        };
+        let start = self.start as usize;
+        let src = &arena.bytes[start..start + self.len as usize];
+        let words = &arena.words[self.words as usize..self.words as usize + (self.relocs + self.ar) as usize];
+        let (relocs, ar_ends) = words.split_at(self.relocs as usize);
+        let patch = |out: &mut [u8], at_out: usize, at_src: usize| -> Option<()> {
+            let ptr = u16::from_be_bytes([src[at_src], src[at_src + 1]]) as usize & 0x3fff;
+            out[at_out..at_out + 2].copy_from_slice(&(0xc000 | map(ptr)?).to_be_bytes());
+            Some(())
+        };
+        if let Some(w) = weighted {
+            // One group per picked member, back to back; each group's pointers move with it.
+            let mut picks = [0u16; 64];
+            let k = (w.k as usize).min(picks.len());
+            let n = crate::snapshot::policy::pick_weighted(&w.weights, rng, &mut picks[..k]);
+            let (mut len, mut an) = (0usize, 0u16);
+            for &g in &picks[..n] {
+                let (off, glen, count) = w.groups[g as usize];
+                let (off, glen) = (off as usize, glen as usize);
+                if len + glen > out.len() {
+                    break;
+                }
+                out[len..len + glen].copy_from_slice(&src[off..off + glen]);
+                for r in relocs.iter().map(|r| *r as usize).filter(|r| (off..off + glen).contains(r)) {
+                    patch(out, len + (r - off), r)?;
+                }
+                len += glen;
+                an += count;
+            }
+            return (an > 0).then_some(Chased { len, an, ns: 0, ar: 0 });
+        }
+        let required = self.required_len as usize;
+        if required > out.len() {
+            return None;
+        }
+        let (len, ar) = if src.len() <= out.len() {
+            (src.len(), self.ar)
+        } else {
+            let fit = ar_ends.iter().take_while(|&&end| end as usize <= out.len()).count();
+            (if fit == 0 { required } else { ar_ends[fit - 1] as usize }, fit as u16)
+        };
+        out[..len].copy_from_slice(&src[..len]);
+        if self.rotate.count > 1 {
+            rotate_into(&mut out[..len], src, self.rotate, turn);
+        }
+        for r in relocs.iter().map(|r| *r as usize).filter(|&r| r + 2 <= len) {
+            patch(out, r, r)?;
+        }
+        Some(Chased { len, an: self.an, ns: self.ns, ar })
+    }
+}
+
+/// What [`Fragment::write_at`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chased {
+    /// Bytes.
+    pub len: usize,
+    /// Answer records.
+    pub an: u16,
+    /// Authority records.
+    pub ns: u16,
+    /// Additional records.
+    pub ar: u16,
 }
 
 /// An answer whose records are picked per query: each group is one member's records (its

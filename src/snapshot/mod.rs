@@ -175,6 +175,29 @@ impl ZoneSnap {
     }
 }
 
+impl ZoneSnap {
+    /// The response for a CNAME target that a chain from another zone reached: like
+    /// [`ZoneSnap::lookup`], but `None` where the answer depends on the question name in a
+    /// way a chained answer cannot express (wildcard synthesis) or is not ours to give (a
+    /// referral); the chain then ends at the CNAME and the resolver continues.
+    #[inline]
+    pub fn chase_lookup(&self, qname: &[u8], qtype: u16) -> Option<&Fragment> {
+        if let Some(node) = self.node(qname) {
+            return (node.referral == NONE).then(|| self.answer(&node.answers, qtype));
+        }
+        for off in label_offsets(qname).skip(1) {
+            if qname.len() - off < self.apex_len {
+                break;
+            }
+            if let Some(node) = self.node(&qname[off..]) {
+                let plain = node.referral == NONE && node.wildcard == NONE;
+                return plain.then(|| &self.frags[self.nxdomain as usize]);
+            }
+        }
+        Some(&self.frags[self.nxdomain as usize])
+    }
+}
+
 /// Listener settings that travel with the data, so a reload swaps them atomically too.
 #[derive(Debug, Clone, Default)]
 pub struct ServerSettings {

@@ -93,7 +93,9 @@ pub fn pool_records(zone: &ZoneConfig, health: &HealthTable) -> PoolRecords {
                         let groups: Vec<(Vec<RData>, u32)> = members
                             .iter()
                             .enumerate()
-                            .map(|(i, &j)| (addresses(&pool.members[with_family[j]], family, health, !all_down), weight(i)))
+                            .map(|(i, &j)| {
+                                (addresses(&pool.members[with_family[j]], family, health, !all_down), weight(i))
+                            })
                             .filter(|(rd, _)| !rd.is_empty())
                             .collect();
                         if !groups.is_empty() {

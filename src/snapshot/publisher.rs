@@ -168,8 +168,14 @@ impl Publisher {
                         _ => Arc::new(StaticLayer::new(zone, health)),
                     };
                     let unloaded = unloaded.contains(&zone.apex);
-                    let (published, report) =
-                        compile(zone, slot, dynamic.get(&zone.apex).copied(), unloaded, layer, last);
+                    let nested: Vec<Name> = config
+                        .zones
+                        .iter()
+                        .filter(|z| z.apex != zone.apex && z.apex.is_within(&zone.apex))
+                        .map(|z| z.apex.clone())
+                        .collect();
+                    let dynamic = dynamic.get(&zone.apex).copied();
+                    let (published, report) = compile(zone, slot, dynamic, unloaded, &nested, layer, last);
                     reports.insert(zone.apex.clone(), report);
                     published
                 }
@@ -342,6 +348,7 @@ fn compile(
     slot: u16,
     dynamic: Option<&Nodes>,
     unloaded: bool,
+    nested: &[Name],
     layer: Arc<StaticLayer>,
     last: Option<&Published>,
 ) -> (Published, ZoneReport) {
@@ -362,7 +369,7 @@ fn compile(
     soa.serial = 0;
     // A fixed-seed fast hash: it only decides whether the serial moves.
     let mut hasher = std::hash::BuildHasher::build_hasher(&foldhash::quality::FixedState::default());
-    (&soa, zone.data.soa_ttl, &nodes, &layer.servfail, &layer.weighted, unloaded).hash(&mut hasher);
+    (&soa, zone.data.soa_ttl, &nodes, &layer.servfail, &layer.weighted, unloaded, nested).hash(&mut hasher);
     let content = hasher.finish();
     soa.serial = match (zone.serial, last) {
         (Some(fixed), _) => fixed,
@@ -378,6 +385,7 @@ fn compile(
         nodes: &nodes,
         servfail: &layer.servfail,
         weighted: &layer.weighted,
+        nested,
         unloaded,
     };
     let mut snap = build_zone(&input);

@@ -425,3 +425,102 @@ fn shadowed_pushes_are_reported_in_both_modes() {
     let line = s.wait_log("not answered").unwrap();
     assert!(line.contains("shadowed=2"), "{line}");
 }
+
+/// A CNAME (static or a failover record) into another zone served by this server is chased:
+/// the other zone's answer follows the CNAME, with its rcode and authority (NXDOMAIN/NODATA
+/// with its SOA), through nested zones and chains of zones, bounded; wildcard answers and
+/// referrals end the chain at the CNAME (the resolver continues).
+#[test]
+fn cname_chains_are_chased_across_our_zones() {
+    let state = tempfile::tempdir().unwrap();
+    let zones = format!(
+        r#"{admin}[state]
+dir = "{state}"
+[[zone]]
+name = "gslb.example.org"
+ns = ["ns1.gslb.example.org"]
+records = """
+ns1    3600 IN A 127.0.0.1
+cross    60 IN CNAME app.other.example.
+missing  60 IN CNAME nothere.other.example.
+nodata   60 IN CNAME app.other.example.
+hop      60 IN CNAME back.other.example.
+wild     60 IN CNAME x.wild.other.example.
+deleg    60 IN CNAME host.sub.other.example.
+nested   60 IN CNAME app.inner.gslb.example.org.
+loop     60 IN CNAME loop.other.example.
+local    60 IN A 192.0.2.77
+"""
+[[zone]]
+name = "inner.gslb.example.org"
+ns = ["ns1.gslb.example.org"]
+records = """
+app 30 IN A 198.51.100.1
+"""
+[[zone]]
+name = "other.example"
+ns = ["ns1.gslb.example.org"]
+[zone.soa]
+minimum = 45
+records = """
+app      30 IN A 203.0.113.1
+app      30 IN A 203.0.113.2
+back     30 IN CNAME local.gslb.example.org.
+*.wild   30 IN A 203.0.113.9
+sub      30 IN NS ns.elsewhere.example.
+loop     30 IN CNAME loop.gslb.example.org.
+"""
+"#,
+        admin = admin_section(""),
+        state = state.path().display()
+    );
+    let s = Server::start(&config("", &zones));
+    let a = |name: &str| s.udp(&query(name, RecordType::A));
+
+    let m = a("cross.gslb.example.org.");
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.metadata.authoritative);
+    let mut got = answers(&m);
+    got[1..].sort();
+    assert_eq!(got, ["app.other.example.", "203.0.113.1", "203.0.113.2"]);
+    assert_eq!(m.answers[1].name.to_string(), "app.other.example.");
+    // Over TCP too, and with EDNS.
+    assert_eq!(s.tcp_query(&query("cross.gslb.example.org.", RecordType::A)).answers.len(), 3);
+    assert_eq!(s.udp(&query_edns("cross.gslb.example.org.", RecordType::A, 1232)).answers.len(), 3);
+
+    let m = a("missing.gslb.example.org.");
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "RFC 6604: the rcode of the last name");
+    assert_eq!(answers(&m), ["nothere.other.example."]);
+    assert_eq!(m.authorities.len(), 1);
+    assert_eq!(m.authorities[0].name.to_string(), "other.example.");
+    assert_eq!(m.authorities[0].ttl, 45);
+
+    let m = s.udp(&query("nodata.gslb.example.org.", RecordType::AAAA));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(answers(&m), ["app.other.example."]);
+    assert_eq!(types(&m.authorities), [RecordType::SOA]);
+
+    let m = a("hop.gslb.example.org.");
+    assert_eq!(answers(&m), ["back.other.example.", "local.gslb.example.org.", "192.0.2.77"]);
+    let m = a("nested.gslb.example.org.");
+    assert_eq!(answers(&m), ["app.inner.gslb.example.org.", "198.51.100.1"]);
+
+    // Ends at the CNAME: a wildcard answer, a referral, and a loop between zones (bounded).
+    assert_eq!(answers(&a("wild.gslb.example.org.")), ["x.wild.other.example."]);
+    assert_eq!(answers(&a("deleg.gslb.example.org.")), ["host.sub.other.example."]);
+    let m = a("loop.gslb.example.org.");
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.answers.len() <= 10, "{m:?}");
+
+    // A failover record pushed into another zone's pool of names is chased too, and a change
+    // in the target zone shows at once (no rebuild of the first zone is needed).
+    let c = Client::for_server(&s);
+    let (code, _) = c.notify(json!({"records": [
+        {"name": "svc.gslb.example.org", "type": "A", "ips": [], "failover": "app.other.example"},
+    ]}));
+    assert_eq!(code, 200);
+    assert_eq!(a("svc.gslb.example.org.").answers.len(), 3);
+    let (code, _) = c.notify(json!({"records": [{"name": "app.other.example", "type": "A", "ips": ["203.0.113.50"]}]}));
+    assert_eq!(code, 200);
+    assert_eq!(answers(&a("svc.gslb.example.org.")), ["app.other.example.", "203.0.113.50"]);
+}
