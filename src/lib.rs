@@ -16,12 +16,14 @@
 //!   `/metrics`.
 //! * [`dns`] is wire-format code shared by all of them.
 //! * [`app`] owns the process lifecycle: start-up order, reload, shutdown.
+//! * [`corefile`] reads a CoreDNS Corefile for `gslbd import-corefile`.
 
 #![warn(missing_docs)]
 
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod corefile;
 pub mod dns;
 pub mod health;
 pub mod inputs;

@@ -1,4 +1,4 @@
-//! The `gslbd` command line: `run` and `check`.
+//! The `gslbd` command line: `run`, `check` and `import-corefile`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +40,12 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Print a gslbd config for the elchi and zoneregistry server blocks of a CoreDNS
+    /// Corefile; items left out are listed on stderr.
+    ImportCorefile {
+        /// The Corefile.
+        file: PathBuf,
+    },
 }
 
 fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String> {
@@ -69,6 +75,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::ImportCorefile { file } => {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("gslbd: cannot read {}: {e}", file.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            match gslbd::corefile::import::import(&text) {
+                Ok(imported) => {
+                    print!("{}", imported.toml);
+                    for w in &imported.warnings {
+                        eprintln!("{}: {w}; left out (see the # invalid comment)", file.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}:{}: {}", file.display(), e.line, e.message);
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run { config } => {
             if let Err(e) = init_logging(cli.log_format, cli.log_level.as_deref()) {
                 eprintln!("gslbd: {e}");

@@ -167,7 +167,15 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
                 wild_buf.extend_from_slice(&[1, b'*']);
                 wild_buf.extend_from_slice(wire);
                 if let Some(wname) = b.data_name(&wild_buf).filter(|w| visible(w)) {
-                    wildcards.push(b.answers(wname, true, &mut out));
+                    let set = if b.cuts.contains(wname.as_wire()) {
+                        // A delegation at `*.name`: every name below that does not exist is
+                        // referred, as its own child zone (the NS owner is the query name).
+                        let referral = b.referral_for(wname, true, &mut out);
+                        AnswerSet { types_start: 0, types_len: 0, default: referral, any: referral }
+                    } else {
+                        b.answers(wname, true, &mut out)
+                    };
+                    wildcards.push(set);
                     node.wildcard = (wildcards.len() - 1) as u32;
                 }
             }
@@ -436,8 +444,14 @@ impl<'a> ZoneBuilder<'a> {
     }
 
     fn referral(&self, cut: &Name, out: &mut Out) -> u32 {
+        self.referral_for(cut, false, out)
+    }
+
+    /// The referral at `cut`; with `pin`, the NS owner is whatever name was asked (for a
+    /// wildcard cut).
+    fn referral_for(&self, cut: &Name, pin: bool, out: &mut Out) -> u32 {
         let ns = &self.lookup(cut.as_wire()).expect("cut has data")[&TYPE_NS];
-        let mut enc = Encoder::new(&mut out.scratch, cut, false);
+        let mut enc = Encoder::new(&mut out.scratch, cut, pin);
         enc.section(Section::Authority);
         enc.rrset(cut, ns);
         self.additional(&mut enc, ns, true);

@@ -64,7 +64,25 @@ pub fn pool_records(zone: &ZoneConfig, health: &HealthTable) -> PoolRecords {
         let mut chosen_any: Vec<usize> = Vec::new();
         let mut fallback: Option<Choice> = None;
         let node = out.nodes.entry(pool.name.clone()).or_default();
+        if pool.mode == PoolMode::Delegate {
+            // A name server is usable when any of its addresses answers (resolvers try them
+            // all), so delegate pools choose members once, whatever the address family.
+            let views: Vec<MemberView> = pool
+                .members
+                .iter()
+                .map(|m| {
+                    let up = [Family::V4, Family::V6].iter().any(|&f| !addresses(m, f, health, true).is_empty());
+                    MemberView { role: m.role, weight: m.weight, up }
+                })
+                .collect();
+            if let Choice::Members { members, .. } = candidates(&views, pool.select, &pool.when_all_down) {
+                chosen_any = members.into_iter().take(pool.max_answers).collect();
+            }
+        }
         for family in [Family::V4, Family::V6] {
+            if pool.mode == PoolMode::Delegate {
+                break;
+            }
             // Members with an address of this family take part; healthy means one such address is up.
             let with_family: Vec<usize> = (0..pool.members.len())
                 .filter(|&i| !addresses(&pool.members[i], family, health, false).is_empty())

@@ -11,6 +11,8 @@ mod admin_api;
 mod config_errors;
 /// Elchi controller sync.
 mod controller_sync;
+/// `gslbd import-corefile` on the upstream README examples.
+mod corefile_import;
 /// Answers to queries for existing data.
 mod dns_answers;
 /// NXDOMAIN, NODATA and REFUSED.

@@ -13,13 +13,14 @@ use hickory_proto::rr::RecordType;
 use crate::harness::*;
 
 /// An HTTP health endpoint on a loopback address whose status the test switches.
-struct Endpoint {
+pub struct Endpoint {
     status: Arc<AtomicU16>,
     _rt: tokio::runtime::Runtime,
 }
 
 impl Endpoint {
-    fn start(ip: &str, port: u16) -> (Endpoint, u16) {
+    /// Serves `/health` with 200 on `ip:port` (0: any free port); returns it and the port.
+    pub fn start(ip: &str, port: u16) -> (Endpoint, u16) {
         let status = Arc::new(AtomicU16::new(200));
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let listener = rt.block_on(tokio::net::TcpListener::bind(format!("{ip}:{port}"))).unwrap();
@@ -36,7 +37,8 @@ impl Endpoint {
         (Endpoint { status, _rt: rt }, port)
     }
 
-    fn set(&self, code: u16) {
+    /// The status `/health` answers from now on.
+    pub fn set(&self, code: u16) {
         self.status.store(code, Ordering::Relaxed);
     }
 }
