@@ -26,8 +26,11 @@ fn snapshot() -> Arc<Snapshot> {
         ));
     }
     records.push_str("cname0 30 IN CNAME app0\n");
+    records.push_str("cross0 30 IN CNAME app0.other.example.\n");
+    // A second zone, for a CNAME chain chased across zones at query time.
+    let other = "[[zone]]\nname = \"other.example\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"app0 30 IN A 198.51.100.1\\napp0 30 IN A 198.51.100.2\\n\"\n";
     let text = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\n{records}\"\"\"\n"
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\n{records}\"\"\"\n{other}"
     );
     let config = gslbd::config::parse(Path::new("bench.toml"), &text, &|_| None).expect("valid bench config");
     gslbd::inputs::Inputs::new(config).handle().load()
@@ -53,6 +56,7 @@ const CASES: &[(&str, &str, u16, bool)] = &[
     ("aaaa_hit_edns", "app517.gslb.example.org", 28, true),
     ("nxdomain", "nx42.gslb.example.org", 1, false),
     ("cname_chase", "cname0.gslb.example.org", 1, false),
+    ("cname_cross_zone", "cross0.gslb.example.org", 1, false),
     ("refused", "example.com", 1, false),
 ];
 

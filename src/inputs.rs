@@ -368,12 +368,6 @@ impl Inputs {
         self.shadowed.retain(|zone, _| self.config.zones.iter().any(|z| z.apex == *zone));
     }
 
-    /// Why the last build of `zone` does not answer a dynamic name+type, if it does not.
-    pub fn shadowed_by(&self, zone: &Name, name: &Name, rtype: u16) -> Option<ShadowedBy> {
-        let list = self.shadowed.get(zone)?;
-        list.iter().find(|(n, t, _)| n == name && *t == rtype).map(|(_, _, by)| *by)
-    }
-
     /// Per zone and reason: the dynamic name+type pairs not answered now, and summed over
     /// builds.
     pub fn shadowed_counts(&self) -> Vec<(Name, ShadowedBy, usize, u64)> {
@@ -678,8 +672,13 @@ impl Inputs {
             }
             tracing::info!(zone = %zone, updated = zone_updates.len(), deleted = zone_deletes.len(), "webhook push applied");
         }
+        // One index per touched zone: a zone may have many shadowed pairs and a push many items.
+        let mut index: HashMap<Name, HashMap<(Name, u16), ShadowedBy>> = HashMap::new();
         for (item, zone, name, rtype) in applied_items {
-            if let Some(by) = self.shadowed_by(&zone, &name, rtype) {
+            let shadowed = index.entry(zone.clone()).or_insert_with(|| {
+                self.shadowed.get(&zone).into_iter().flatten().map(|(n, t, by)| ((n.clone(), *t), *by)).collect()
+            });
+            if let Some(&by) = shadowed.get(&(name.clone(), rtype)) {
                 outcome.shadowed.push(PushShadowed { item, name, by });
             }
         }
