@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::time::Instant;
 
+use gslbd::elchi::api::{Payload, ResponseJson};
 use gslbd::inputs::Inputs;
 use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
-use gslbd::sources::controller::api::{Payload, ResponseJson};
 
 const RECORDS: usize = 100_000;
 const ROUNDS: usize = 5;
@@ -92,8 +92,7 @@ fn main() {
         // What `Inputs::accept_and_persist` does after the swap: pack, write, hold the pack.
         let persist_start = Instant::now();
         let packed = serde_json::to_vec(&payload.records).unwrap().into_boxed_slice();
-        gslbd::sources::controller::state_file::save_packed(&dir, &apex, &payload.zone, &payload.version_hash, &packed)
-            .unwrap();
+        gslbd::elchi::state_file::save_packed(&dir, &apex, &payload.zone, &payload.version_hash, &packed).unwrap();
         inputs.store_packed(&apex, &payload.version_hash, packed);
         let persisted = persist_start.elapsed();
         drop((payload, bytes));

@@ -214,7 +214,7 @@ fn start_probes(
     let table = inputs.lock().expect("inputs lock").health();
     let shared = Arc::clone(inputs);
     let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || shared.lock().expect("inputs lock").health_changed());
-    crate::health::start(crate::health::members_by_target(config), table, Arc::clone(metrics), changed, token.clone());
+    crate::probes::start(crate::health::members_by_target(config), table, Arc::clone(metrics), changed, token.clone());
     token
 }
 

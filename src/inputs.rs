@@ -9,15 +9,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::builder::publisher::{Publisher, Rebuild, Shadowed, ShadowedBy, ZoneReport};
 use crate::config::Config;
 use crate::dns::name::Name;
 use crate::dns::types::TYPE_CNAME;
+use crate::elchi::api::{self, Payload};
+use crate::elchi::state_file;
 use crate::health::table::SharedHealth;
 use crate::persist::PersistQueue;
 use crate::snapshot::SnapshotHandle;
-use crate::snapshot::publisher::{Publisher, Rebuild, Shadowed, ShadowedBy, ZoneReport};
-use crate::sources::controller::api::{self, Nodes, Payload};
-use crate::sources::controller::state_file;
+use crate::snapshot::records::Nodes;
 
 /// Largest state file read for a zone without a controller (pushed records only); controller
 /// zones use their `max_response_size`.
@@ -291,7 +292,7 @@ impl Inputs {
             None => None,
         };
         let layer = self.publisher.static_layer(zone);
-        let (merged, shadowed) = crate::snapshot::publisher::merge(layer, dynamic, zone.static_records, &zone.pools);
+        let (merged, shadowed) = crate::builder::publisher::merge(layer, dynamic, zone.static_records, &zone.pools);
         let answered = merged
             .into_iter()
             .map(|(n, t)| {

@@ -22,14 +22,17 @@
 
 pub mod admin;
 pub mod app;
+pub mod builder;
 pub mod config;
 pub mod corefile;
 pub mod dns;
+pub mod elchi;
 pub mod health;
 pub mod inputs;
 pub mod metrics;
 pub mod persist;
 pub mod priority;
+pub mod probes;
 pub mod server;
 pub mod snapshot;
 pub mod sources;

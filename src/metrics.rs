@@ -14,9 +14,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::elchi::api::api_zone;
 use crate::inputs::SharedInputs;
 use crate::server::stats::Stats;
-use crate::sources::controller::api::api_zone;
 
 type Labels = Vec<(String, String)>;
 

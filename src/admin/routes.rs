@@ -20,10 +20,10 @@ use super::{BODY_TIMEOUT, auth, health};
 use crate::config::AdminConfig;
 use crate::dns::name::Name;
 use crate::dns::types::*;
+use crate::elchi::api::{NotifyJson, parse_absolute};
 use crate::inputs::SharedInputs;
 use crate::metrics::Metrics;
 use crate::snapshot::records::RData;
-use crate::sources::controller::api::{NotifyJson, parse_absolute};
 
 /// What every handler shares.
 #[derive(Clone)]

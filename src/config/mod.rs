@@ -7,6 +7,7 @@
 
 pub mod env;
 pub mod error;
+pub mod master_file;
 pub mod pool;
 pub mod raw;
 pub mod validate;

@@ -11,13 +11,12 @@ use serde_spanned::Spanned;
 use super::error::Reporter;
 use super::raw::{RawAdmin, RawConfig, RawController, RawServer, RawSoa, RawZone};
 use super::{AdminConfig, Config, ControllerConfig, ServerConfig, StateConfig, ZoneConfig};
+use crate::config::master_file::{self, StaticRecord};
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use crate::snapshot::records::{RData, RRset, Soa, Source, TypeMap, ZoneData};
-use crate::sources::static_zone::{self, StaticRecord};
 
-/// Largest TTL a record may carry (RFC 2181 §8).
-pub const MAX_TTL: i64 = (1 << 31) - 1;
+pub use crate::dns::types::MAX_TTL;
 /// Listen address used when `[server] listen` is absent.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:53";
 
@@ -227,7 +226,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
     if let Some(text) = records_text {
         let first_line = content_first_line(rep, text);
         let rkey = format!("{key}.records");
-        match static_zone::parse(text.get_ref(), &apex, default_ttl) {
+        match master_file::parse(text.get_ref(), &apex, default_ttl) {
             Ok(recs) => {
                 for mut r in recs {
                     r.line += first_line - 1;
@@ -243,7 +242,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
         let file = base.join(path.get_ref());
         match std::fs::read_to_string(&file) {
             Err(e) => rep.at(path.span().start, zkey, format!("cannot read {}: {e}", file.display())),
-            Ok(text) => match static_zone::parse(&text, &apex, default_ttl) {
+            Ok(text) => match master_file::parse(&text, &apex, default_ttl) {
                 Ok(recs) => records.extend(recs.into_iter().map(|r| (r, zkey.clone(), file.clone()))),
                 Err(e) => {
                     rep.errors.push(super::ConfigError { file, line: Some(e.line), key: zkey, message: e.message })

@@ -99,3 +99,6 @@ pub fn type_name(rtype: u16) -> std::borrow::Cow<'static, str> {
     };
     s.into()
 }
+
+/// Largest TTL a record may carry (RFC 2181 §8).
+pub const MAX_TTL: i64 = (1 << 31) - 1;

@@ -17,9 +17,7 @@ const QTYPE_SLOTS: usize = QTYPES.len() + 1;
 /// Response codes counted by name (BADVERS as 16); everything else is `other`.
 pub const RCODES: [u16; 7] = [0, 1, 2, 3, 4, 5, 16];
 const RCODE_SLOTS: usize = RCODES.len() + 1;
-/// Zones counted separately; slot 0 is "no zone" (refused, malformed). Later zones share
-/// the last slot, so label values stay bounded.
-pub const ZONE_SLOTS: usize = 64;
+pub use crate::snapshot::ZONE_SLOTS;
 const SOURCES: usize = 4;
 
 fn qtype_slot(qtype: u16) -> usize {

@@ -39,12 +39,27 @@ pub struct ZoneInput<'a> {
     /// Names whose A and AAAA answers are SERVFAIL (pools with every member down).
     pub servfail: &'a [Name],
     /// Answers drawn per query by weight.
-    pub weighted: &'a [crate::snapshot::pools::WeightedSpec],
+    pub weighted: &'a [WeightedSpec],
     /// Zones we also serve that lie inside this one: CNAME targets there are theirs.
     pub nested: &'a [Name],
     /// The zone's controller data has never loaded: "no such name" and "no such type" are
     /// not known yet, so they are answered SERVFAIL (resolvers do not cache it as a fact).
     pub unloaded: bool,
+}
+
+/// A weighted answer to compile: one group of records per member, drawn `k` at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WeightedSpec {
+    /// Owner name.
+    pub name: Name,
+    /// A or AAAA.
+    pub rtype: u16,
+    /// TTL.
+    pub ttl: u32,
+    /// (member records, weight).
+    pub groups: Vec<(Vec<RData>, u32)>,
+    /// Groups per answer.
+    pub k: usize,
 }
 
 /// How a CNAME chain ends.
@@ -310,7 +325,7 @@ impl<'a> ZoneBuilder<'a> {
     }
 
     /// Encodes every member's records back to back and notes the groups for per-query picks.
-    fn weighted(&self, spec: &crate::snapshot::pools::WeightedSpec, pin: bool, out: &mut Out) -> u32 {
+    fn weighted(&self, spec: &WeightedSpec, pin: bool, out: &mut Out) -> u32 {
         let mut enc = Encoder::new(&mut out.scratch, &spec.name, pin);
         let mut groups = Vec::with_capacity(spec.groups.len());
         let mut weights = Vec::with_capacity(spec.groups.len());

@@ -10,8 +10,6 @@ pub mod build;
 pub mod encode;
 pub mod fragment;
 pub mod policy;
-pub mod pools;
-pub mod publisher;
 pub mod reclaim;
 pub mod records;
 
@@ -27,6 +25,10 @@ use crate::dns::types::*;
 use fragment::{Arena, Fragment};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Zones counted separately; slot 0 is "no zone" (refused, malformed). Later zones share
+/// the last slot, so label values stay bounded.
+pub const ZONE_SLOTS: usize = 64;
 
 /// Marks an absent fragment or wildcard index.
 pub const NONE: u32 = u32::MAX;

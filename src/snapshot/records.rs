@@ -133,6 +133,9 @@ pub struct RRset {
     pub rotate: bool,
 }
 
+/// Owner → type → RRset, as produced by a dynamic source (the controller, the webhook).
+pub type Nodes = BTreeMap<Name, TypeMap>;
+
 /// Records of one zone, keyed by owner name and type: the builder's input.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ZoneData {

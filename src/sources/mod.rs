@@ -2,4 +2,3 @@
 //! the published snapshot (that is the publisher's job, through [`crate::inputs`]).
 
 pub mod controller;
-pub mod static_zone;

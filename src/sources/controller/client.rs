@@ -3,9 +3,9 @@
 
 use reqwest::StatusCode;
 
-use super::api::{Payload, ResponseJson, api_zone, same_zone};
 use crate::config::ControllerConfig;
 use crate::dns::name::Name;
+use crate::elchi::api::{Payload, ResponseJson, api_zone, same_zone};
 
 /// Bytes of a rejected body quoted in errors.
 const BODY_QUOTE: usize = 200;

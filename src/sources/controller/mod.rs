@@ -2,9 +2,7 @@
 //! version), then `changes?since=` every `sync_interval` with ±10% jitter. Failures back off
 //! exponentially from 1 s up to `sync_interval`, with jitter; the data in force keeps serving.
 
-pub mod api;
 pub mod client;
-pub mod state_file;
 
 use std::time::Duration;
 
@@ -15,6 +13,7 @@ use std::sync::Arc;
 
 use crate::config::ControllerConfig;
 use crate::dns::name::Name;
+use crate::elchi::api;
 use crate::inputs::{Inputs, SharedInputs, SyncKind};
 use crate::metrics::Metrics;
 use client::ControllerClient;

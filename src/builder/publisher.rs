@@ -17,14 +17,14 @@ use crate::dns::name::Name;
 use crate::dns::types::*;
 use std::borrow::Cow;
 
+use crate::builder::pools::pool_records;
 use crate::health::table::HealthTable;
 use crate::snapshot::build::{MergedNodes, ZoneInput, build_zone};
 use crate::snapshot::encode::{Encoder, Scratch};
 use crate::snapshot::fragment::{Arena, Fragment};
-use crate::snapshot::pools::pool_records;
+use crate::snapshot::records::Nodes;
 use crate::snapshot::records::{RData, Source, TypeMap, ZoneData};
 use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, ZoneSnap};
-use crate::sources::controller::api::Nodes;
 
 /// Which zones to recompile.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +58,7 @@ struct StaticLayer {
     /// `None` for a zone without pools (its config data is used as is).
     with_pools: Option<ZoneData>,
     servfail: Vec<Name>,
-    weighted: Vec<crate::snapshot::pools::WeightedSpec>,
+    weighted: Vec<crate::snapshot::build::WeightedSpec>,
 }
 
 impl StaticLayer {
@@ -134,7 +134,7 @@ impl Publisher {
                 self.slots.len() - 1
             }
         };
-        (i + 1).min(crate::server::stats::ZONE_SLOTS - 1) as u16
+        (i + 1).min(crate::snapshot::ZONE_SLOTS - 1) as u16
     }
 
     /// Recompiles the zones `which` names from `config` and `dynamic`, reuses the others, and

@@ -4,15 +4,14 @@
 //! whole response, as upstream) but leniently per record: a bad record is skipped and
 //! counted, never fatal.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::validate::MAX_TTL;
 use crate::dns::name::Name;
+use crate::dns::types::MAX_TTL;
 use crate::dns::types::*;
-use crate::snapshot::records::{RData, RRset, Source, TypeMap};
+use crate::snapshot::records::{Nodes, RData, RRset, Source, TypeMap};
 
 /// One record as the controller sends it. Unknown fields (`enabled`, `region`, ...) are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,9 +73,6 @@ pub struct Payload {
     /// Records as received.
     pub records: Vec<RecordJson>,
 }
-
-/// Owner → type → RRset, as produced by a dynamic source.
-pub type Nodes = BTreeMap<Name, TypeMap>;
 
 /// Resource records in `nodes` (an A record with two addresses counts two), which is what
 /// upstream reports as `records_count`.

@@ -6,9 +6,10 @@ use crate::config::{MemberConfig, PoolMode, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use crate::health::table::HealthTable;
+use crate::snapshot::build::WeightedSpec;
 use crate::snapshot::policy::{Choice, MemberView, Select, candidates};
+use crate::snapshot::records::Nodes;
 use crate::snapshot::records::{RData, RRset, Source, TypeMap};
-use crate::sources::controller::api::Nodes;
 
 /// Records of a zone's pools, and the pool names that answer SERVFAIL for addresses.
 #[derive(Debug, Default)]
@@ -19,21 +20,6 @@ pub struct PoolRecords {
     pub servfail: Vec<Name>,
     /// Weighted pools: answers drawn per query.
     pub weighted: Vec<WeightedSpec>,
-}
-
-/// A weighted answer to compile: one group of records per member, drawn `k` at a time.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct WeightedSpec {
-    /// Owner name.
-    pub name: Name,
-    /// A or AAAA.
-    pub rtype: u16,
-    /// TTL.
-    pub ttl: u32,
-    /// (member records, weight).
-    pub groups: Vec<(Vec<RData>, u32)>,
-    /// Groups per answer.
-    pub k: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,80 @@
+//! The probes that fill the health table: one task per distinct target, on a fixed
+//! schedule, each reporting state changes so the builder recompiles.
+
+pub mod probe;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::state;
+use crate::health::table::{SharedHealth, Target};
+use crate::metrics::Metrics;
+
+/// Starts one probe loop per target; `changed` runs (on a blocking thread) after any state
+/// transition. The loops stop when `stop` is cancelled.
+pub fn start(
+    targets: Vec<(Target, String)>,
+    table: SharedHealth,
+    metrics: Arc<Metrics>,
+    changed: Arc<dyn Fn() + Send + Sync>,
+    stop: CancellationToken,
+) {
+    let clients = probe::Clients::new();
+    for (target, members) in targets {
+        let (table, changed, stop, clients) = (Arc::clone(&table), Arc::clone(&changed), stop.clone(), clients.clone());
+        let metrics = Arc::clone(&metrics);
+        let sni = probe::sni_client(target.ip, &target.check);
+        tokio::spawn(async move {
+            // Spread first probes over one interval so members are not probed in lockstep,
+            // then keep a fixed schedule (probe time does not push later probes back).
+            let interval = target.check.interval.max(Duration::from_millis(100));
+            let mut next = tokio::time::Instant::now() + interval.mul_f64(rand::rng().random_range(0.0..1.0));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep_until(on_grid(next)) => {}
+                }
+                next += interval;
+                let started = std::time::Instant::now();
+                let result = probe::probe(&clients, sni.as_ref(), target.ip, &target.check).await;
+                let took = started.elapsed().as_secs_f64();
+                let transition = table.lock().expect("health lock").record(&target, &result);
+                let became = transition.map(|t| if t.to == state::Health::Up { "up" } else { "down" });
+                metrics.observe_probe(result.is_ok(), took, became);
+                if let Some(t) = transition {
+                    tracing::warn!(
+                        members = %members,
+                        address = %target.ip,
+                        port = target.check.port,
+                        from = ?t.from,
+                        to = ?t.to,
+                        reason = %result.as_ref().err().map_or("probe succeeded", |e| e.as_str()),
+                        "health state changed"
+                    );
+                    let changed = Arc::clone(&changed);
+                    let _ = tokio::task::spawn_blocking(move || {
+                        crate::priority::control_plane_thread();
+                        changed()
+                    })
+                    .await;
+                }
+            }
+        });
+    }
+}
+
+/// Probe start times are rounded up to a 20 ms grid, so thousands of members wake the
+/// runtime a few dozen times a second in batches instead of once per probe.
+const GRID: Duration = Duration::from_millis(20);
+
+fn on_grid(t: tokio::time::Instant) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let since = t.saturating_duration_since(epoch).as_nanos();
+    let grid = GRID.as_nanos();
+    let rounded = since.div_ceil(grid) * grid;
+    epoch + Duration::from_nanos(rounded as u64)
+}
