@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use gslbd::builder::state::State;
 use gslbd::elchi::api::{Payload, ResponseJson};
-use gslbd::inputs::Inputs;
 use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
 
 const RECORDS: usize = 100_000;
@@ -52,7 +52,7 @@ fn main() {
     );
     let config = gslbd::config::parse(Path::new("apply.toml"), &text, &|_| None).expect("valid config");
     let apex = config.zones[0].apex.clone();
-    let mut inputs = Inputs::new(config);
+    let mut inputs = State::new(config, Default::default());
     let handle = inputs.handle();
     let query = {
         let mut m = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -74,7 +74,8 @@ fn main() {
         let payload =
             Payload { zone: json.zone.unwrap(), version_hash: json.version_hash.unwrap(), records: json.records };
         let decoded = start.elapsed();
-        let dir = inputs.sync_accepted(&apex, &payload).expect("zone configured");
+        inputs.sync_accepted(&apex, &payload);
+        inputs.build().expect("build");
         let applied = start.elapsed();
         let snap = handle.load();
         let zone_bytes = snap.zone(&apex).map_or(0, |z| z.heap_bytes());
@@ -89,11 +90,9 @@ fn main() {
         assert_eq!(answer.rcode, 0);
         assert_eq!(u16::from_be_bytes([out[6], out[7]]), 2, "the new data answers");
         drop(snap);
-        // What `Inputs::accept_and_persist` does after the swap: pack, write, hold the pack.
+        // What the state-file writer does after the swap: encode, write, hold the compact form.
         let persist_start = Instant::now();
-        let packed = serde_json::to_vec(&payload.records).unwrap().into_boxed_slice();
-        gslbd::elchi::state_file::save_packed(&dir, &apex, &payload.zone, &payload.version_hash, &packed).unwrap();
-        inputs.store_packed(&apex, &payload.version_hash, packed);
+        inputs.write_pending();
         let persisted = persist_start.elapsed();
         drop((payload, bytes));
         // Let the reclaim thread free the replaced data before measuring what is held.

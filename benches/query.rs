@@ -33,7 +33,7 @@ fn snapshot() -> Arc<Snapshot> {
         "[server]\nlisten = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\n{records}\"\"\"\n{other}"
     );
     let config = gslbd::config::parse(Path::new("bench.toml"), &text, &|_| None).expect("valid bench config");
-    gslbd::inputs::Inputs::new(config).handle().load()
+    gslbd::builder::state::State::new(config, Default::default()).handle().load()
 }
 
 fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {

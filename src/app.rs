@@ -19,10 +19,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::AdminListener;
+use crate::builder::state::State;
+use crate::builder::{Builder, BuilderHandle, Event};
 use crate::config::{self, Config};
-use crate::inputs::{Inputs, SharedInputs};
+use crate::health::table::SharedHealth;
 use crate::metrics::Metrics;
-use crate::persist::Persister;
 use crate::server::{self, tcp, udp};
 use crate::sources::controller;
 
@@ -49,7 +50,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let admin = config.admin.as_ref().map(AdminListener::bind).transpose()?;
 
     // Reading big state files takes a while; a stop request meanwhile ends the process cleanly.
-    let loading = tokio::task::spawn_blocking(move || Inputs::new(config));
+    let health = SharedHealth::default();
+    let table = Arc::clone(&health);
+    let loading = tokio::task::spawn_blocking(move || State::new(config, table));
     let loaded = runtime.block_on(async {
         tokio::select! {
             r = loading => Some(r),
@@ -62,30 +65,28 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         runtime.shutdown_background();
         return Ok(());
     };
-    let inputs: SharedInputs = Arc::new(std::sync::Mutex::new(loaded.context("loading the state files")?));
-    let (handle, stats) = {
-        let inputs = inputs.lock().expect("inputs lock");
-        (inputs.handle(), inputs.stats())
-    };
-    let metrics = Arc::new(Metrics::new(Arc::clone(&stats), Arc::clone(&inputs)));
-    let persister = Persister::start(&inputs).context("starting the state-file writer")?;
+    let state = loaded.context("loading the state files")?;
+    let config = state.config();
+    let builder = Builder::spawn(state).context("starting the builder")?;
+    let handle = builder.handle();
+    let stats = Arc::new(crate::server::stats::Stats::default());
+    let metrics = Arc::new(Metrics::new(Arc::clone(&stats), handle.clone()));
 
     let stop = Arc::new(AtomicBool::new(false));
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let config = inputs.lock().expect("inputs lock").config();
     if let Some(admin) = admin {
         let addr = admin.local_addr()?;
         let scheme = if admin.is_tls() { "https" } else { "http" };
-        runtime.spawn(admin.serve(Arc::clone(&inputs), Arc::clone(&metrics), shutdown.clone()));
+        runtime.spawn(admin.serve(handle.clone(), Arc::clone(&metrics), shutdown.clone()));
         tracing::info!(addr = %addr, scheme, "admin API listening");
     }
-    let mut syncs = start_syncs(&config, &inputs, &metrics, &shutdown);
-    let mut probes = start_probes(&config, &inputs, &metrics, &shutdown);
+    let mut syncs = start_syncs(&config, &handle, &metrics, &shutdown);
+    let mut probes = start_probes(&config, &handle, &health, &metrics, &shutdown);
 
     let held = runtime.block_on(async {
         tokio::select! {
-            () = hold_until_loaded(&config, &inputs) => true,
+            () = hold_until_loaded(&config, &handle) => true,
             _ = term.recv() => false,
             _ = int.recv() => false,
         }
@@ -94,16 +95,22 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         tracing::info!("stop requested while waiting for the controllers; stopped");
         shutdown.cancel();
         runtime.shutdown_timeout(Duration::from_millis(100));
-        persister.stop();
+        builder.stop();
         return Ok(());
     }
 
     let mut threads = Vec::new();
     for b in bound {
         let workers = b.udp.len();
-        threads.extend(udp::spawn_workers(b.udp, &handle, &stats, &stop)?);
+        threads.extend(udp::spawn_workers(b.udp, handle.snapshot(), &stats, &stop)?);
         let listener = tokio::net::TcpListener::from_std(b.tcp)?;
-        runtime.spawn(tcp::serve(listener, handle.clone(), Arc::clone(&stats), shutdown.clone(), tracker.clone()));
+        runtime.spawn(tcp::serve(
+            listener,
+            handle.snapshot().clone(),
+            Arc::clone(&stats),
+            shutdown.clone(),
+            tracker.clone(),
+        ));
         tracing::info!(addr = %b.addr, udp_workers = workers, "listening");
     }
     for zone in &config.zones {
@@ -114,12 +121,11 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         loop {
             tokio::select! {
                 _ = hup.recv() => {
-                    if reload(config_path, &inputs) {
+                    if let Some(config) = reload(config_path, &handle).await {
                         syncs.cancel();
                         probes.cancel();
-                        let config = inputs.lock().expect("inputs lock").config();
-                        syncs = start_syncs(&config, &inputs, &metrics, &shutdown);
-                        probes = start_probes(&config, &inputs, &metrics, &shutdown);
+                        syncs = start_syncs(&config, &handle, &metrics, &shutdown);
+                        probes = start_probes(&config, &handle, &health, &metrics, &shutdown);
                     }
                 }
                 _ = term.recv() => { tracing::info!("SIGTERM received, stopping"); break }
@@ -139,7 +145,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     runtime.shutdown_timeout(Duration::from_millis(100));
     // Pushes acknowledged in the last second may still be waiting for their file write.
-    persister.stop();
+    builder.stop();
     tracing::info!("stopped");
     Ok(())
 }
@@ -150,25 +156,26 @@ const HOLD_POLL: Duration = Duration::from_millis(10);
 /// Waits until every controller zone has data (from its state file or its first sync) or its
 /// controller `timeout` has passed since start-up. Answering earlier would tell resolvers
 /// that names we simply have not loaded yet do not exist, and they would cache that.
-async fn hold_until_loaded(config: &Config, inputs: &SharedInputs) {
+async fn hold_until_loaded(config: &Config, builder: &BuilderHandle) {
     let started = tokio::time::Instant::now();
-    let waiting = |inputs: &Inputs| -> Vec<(crate::dns::name::Name, Duration)> {
+    let waiting = || -> Vec<(crate::dns::name::Name, Duration)> {
+        let view = builder.view();
         config
             .zones
             .iter()
             .filter_map(|z| z.controller.as_ref().map(|c| (z, c.timeout)))
-            .filter(|(z, _)| !inputs.has_controller_data(&z.apex))
+            .filter(|(z, _)| !view.has_controller_data(&z.apex))
             .map(|(z, t)| (z.apex.clone(), t))
             .collect()
     };
-    let first = waiting(&inputs.lock().expect("inputs lock"));
+    let first = waiting();
     if first.is_empty() {
         return;
     }
     let names: Vec<String> = first.iter().map(|(z, _)| z.to_string()).collect();
     tracing::info!(zones = %names.join(", "), "holding DNS until these zones have controller data or their timeout passes");
     loop {
-        let pending = waiting(&inputs.lock().expect("inputs lock"));
+        let pending = waiting();
         let elapsed = started.elapsed();
         if pending.iter().all(|(_, timeout)| elapsed >= *timeout) {
             for (zone, timeout) in &pending {
@@ -188,7 +195,7 @@ async fn hold_until_loaded(config: &Config, inputs: &SharedInputs) {
 /// returned token (a child of `shutdown`) is cancelled.
 fn start_syncs(
     config: &Config,
-    inputs: &SharedInputs,
+    builder: &BuilderHandle,
     metrics: &Arc<Metrics>,
     shutdown: &CancellationToken,
 ) -> CancellationToken {
@@ -196,7 +203,7 @@ fn start_syncs(
     for zone in &config.zones {
         if let Some(cfg) = &zone.controller {
             let task =
-                controller::run(zone.apex.clone(), cfg.clone(), Arc::clone(inputs), Arc::clone(metrics), token.clone());
+                controller::run(zone.apex.clone(), cfg.clone(), builder.clone(), Arc::clone(metrics), token.clone());
             tokio::spawn(task);
         }
     }
@@ -206,38 +213,43 @@ fn start_syncs(
 /// Starts the health probes of every pool member; they stop with the returned token.
 fn start_probes(
     config: &Config,
-    inputs: &SharedInputs,
+    builder: &BuilderHandle,
+    health: &SharedHealth,
     metrics: &Arc<Metrics>,
     shutdown: &CancellationToken,
 ) -> CancellationToken {
     let token = shutdown.child_token();
-    let table = inputs.lock().expect("inputs lock").health();
-    let shared = Arc::clone(inputs);
-    let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || shared.lock().expect("inputs lock").health_changed());
-    crate::probes::start(crate::health::members_by_target(config), table, Arc::clone(metrics), changed, token.clone());
+    let builder = builder.clone();
+    let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || builder.send(Event::HealthChanged));
+    crate::probes::start(
+        crate::health::members_by_target(config),
+        Arc::clone(health),
+        Arc::clone(metrics),
+        changed,
+        token.clone(),
+    );
     token
 }
 
-/// Re-reads the config; a valid one is swapped in, an invalid one is logged and ignored.
-/// Returns whether the config changed.
-fn reload(path: &Path, inputs: &SharedInputs) -> bool {
+/// Re-reads the config; a valid one is swapped in (returned once it serves), an invalid one
+/// is logged and ignored.
+async fn reload(path: &Path, builder: &BuilderHandle) -> Option<Arc<Config>> {
     match config::load(path) {
         Ok(next) => {
-            let mut inputs = inputs.lock().expect("inputs lock");
-            let current = inputs.config();
+            let current = builder.view().config.clone();
             if next.server.listen != current.server.listen || next.server.udp_workers != current.server.udp_workers {
                 tracing::warn!("server.listen and server.udp_workers changes take effect on restart; listeners kept");
             }
             let zones = next.zones.len();
-            inputs.replace_config(next);
+            builder.reload(next).await;
             tracing::info!(zones, "config reloaded");
-            true
+            Some(builder.view().config.clone())
         }
         Err(errors) => {
             for e in &errors.0 {
                 tracing::error!(error = %e, "config reload rejected; the old config keeps serving");
             }
-            false
+            None
         }
     }
 }

@@ -1,22 +1,24 @@
 //! gslbd: a Global Server Load Balancing authoritative DNS server.
 //!
 //! ```text
-//!  config (static records) ──┐
-//!  controller sync ──────────┼─► inputs ─► snapshot::publisher ─► Snapshot ─(arc-swap)─► server::{udp,tcp}
-//!  webhook, pools + health ─┘             merges, builds, encodes                       reads only
+//!  producers                         builder (one thread)             data plane
+//!  controller sync (sources) ──┐
+//!  /notify (admin) ────────────┤ Event  apply, coalesce, build    ┌─► Snapshot ─(arc-swap)─► server::{udp,tcp}
+//!  probes (health) ────────────┼──────► only what changed, ───────┤
+//!  SIGHUP (app, config) ───────┘        publish                   └─► View ─(arc-swap)─► admin, metrics
 //! ```
 //!
-//! * [`config`] reads and validates the TOML file.
-//! * [`sources`] turn inputs into records (static zone data, the Elchi controller);
-//!   [`inputs`] holds the current records of every zone and rebuilds on change;
-//!   [`snapshot`] compiles records into pre-encoded answers and swaps them in atomically.
-//! * [`server`] is the data plane: UDP worker threads and TCP tasks answering from the
-//!   current snapshot through [`server::query`], with no lock and no per-query allocation.
-//! * [`health`] probes pool members; [`admin`] serves the HTTP API and [`metrics`] its
-//!   `/metrics`.
-//! * [`dns`] is wire-format code shared by all of them.
-//! * [`app`] owns the process lifecycle: start-up order, reload, shutdown.
-//! * [`corefile`] reads a CoreDNS Corefile for `gslbd import-corefile`.
+//! Modules from the bottom up (each imports only those before it):
+//! * [`dns`]: wire format, names, types. [`snapshot`]: the immutable, pre-encoded answers and
+//!   their atomic handle. [`server`]: UDP workers and TCP tasks answering from the snapshot
+//!   (imports only `snapshot` and `dns`; no lock, no per-query allocation).
+//! * [`config`]: the TOML file, validated (static records included). [`elchi`]: the Elchi
+//!   controller's JSON contract and the state files. [`health`]: member health as data.
+//! * [`builder`]: the one owner of the inputs; turns events into snapshots and admin views.
+//! * [`metrics`] reads the views and the query counters at scrape time.
+//! * Producers: [`sources`] (controller sync), [`probes`] (health checks), [`admin`] (the
+//!   HTTP API, the webhook among it). [`app`] starts and stops it all; [`corefile`] reads a
+//!   CoreDNS Corefile for `gslbd import-corefile`.
 
 #![warn(missing_docs)]
 
@@ -28,9 +30,7 @@ pub mod corefile;
 pub mod dns;
 pub mod elchi;
 pub mod health;
-pub mod inputs;
 pub mod metrics;
-pub mod persist;
 pub mod priority;
 pub mod probes;
 pub mod server;

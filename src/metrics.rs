@@ -1,7 +1,8 @@
 //! `/metrics` in the Prometheus text format. Control-plane metrics (sync durations, webhook
 //! requests) are ordinary prometheus-client metrics; the query counters are read from the
-//! per-worker counters of [`crate::server::stats`] and the zone status from
-//! [`crate::inputs`] only when scraped, so the query path never touches a shared metric.
+//! per-worker counters of [`crate::server::stats`] and the zone status from the builder's
+//! published view only when scraped, so the query path never touches a shared metric and a
+//! scrape never waits for a build.
 
 use std::sync::Arc;
 
@@ -14,8 +15,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::builder::BuilderHandle;
 use crate::elchi::api::api_zone;
-use crate::inputs::SharedInputs;
 use crate::server::stats::Stats;
 
 type Labels = Vec<(String, String)>;
@@ -42,8 +43,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers everything; `stats` and `inputs` are read at scrape time.
-    pub fn new(stats: Arc<Stats>, inputs: SharedInputs) -> Metrics {
+    /// Registers everything; `stats` and the builder's view are read at scrape time.
+    pub fn new(stats: Arc<Stats>, builder: BuilderHandle) -> Metrics {
         let mut registry = Registry::with_prefix("gslbd");
         let sync_duration = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(sync_histogram);
         registry.register("sync_duration_seconds", "Controller request duration", sync_duration.clone());
@@ -55,7 +56,7 @@ impl Metrics {
         registry.register("health_probe_duration_seconds", "Health probe duration", probe_duration.clone());
         let transitions = Family::<Labels, Counter>::default();
         registry.register("health_transitions", "Health state changes, by new state", transitions.clone());
-        registry.register_collector(Box::new(Scraped { stats, inputs }));
+        registry.register_collector(Box::new(Scraped { stats, builder }));
         let probe_ok = probes.get_or_create(&vec![("outcome".into(), "success".into())]).clone();
         let probe_failed = probes.get_or_create(&vec![("outcome".into(), "failure".into())]).clone();
         Metrics {
@@ -106,7 +107,7 @@ impl Metrics {
 /// Values computed at scrape time.
 struct Scraped {
     stats: Arc<Stats>,
-    inputs: SharedInputs,
+    builder: BuilderHandle,
 }
 
 impl std::fmt::Debug for Scraped {
@@ -137,9 +138,10 @@ fn gauge_family(e: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Labe
 
 impl Collector for Scraped {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let snapshot = self.builder.snapshot().load();
         let queries: Vec<(Labels, u64)> = self
             .stats
-            .query_rows()
+            .query_rows(&snapshot.slot_names)
             .into_iter()
             .map(|r| (labels(&[("zone", &r.zone), ("qtype", &r.qtype), ("rcode", &r.rcode)]), r.count))
             .collect();
@@ -165,12 +167,12 @@ impl Collector for Scraped {
             &[(labels(&[("version", env!("CARGO_PKG_VERSION"))]), 1)],
         )?;
 
-        let inputs = self.inputs.lock().expect("inputs lock");
-        let config = inputs.config();
+        let view = self.builder.view();
+        let config = Arc::clone(&view.config);
         let (mut records, mut version, mut errors, mut skipped, mut serials) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut shadowed_now, mut shadowed_total) = (Vec::new(), Vec::new());
-        for (zone, by, now, total) in inputs.shadowed_counts() {
+        for (zone, by, now, total) in view.shadowed_counts() {
             let l = labels(&[("zone", &api_zone(&zone)), ("by", by.as_str())]);
             shadowed_now.push((l.clone(), now as i64));
             shadowed_total.push((l, total));
@@ -179,25 +181,25 @@ impl Collector for Scraped {
         for zone in &config.zones {
             let z = api_zone(&zone.apex);
             records.push((labels(&[("zone", &z), ("source", "static")]), zone.data.record_count() as i64));
-            if let Some(st) = inputs.status(&zone.apex) {
+            if let Some(st) = view.status(&zone.apex) {
                 records.push((labels(&[("zone", &z), ("source", "controller")]), st.records as i64));
                 let hash = st.version_hash.clone().unwrap_or_default();
                 version.push((labels(&[("zone", &z), ("version_hash", &hash), ("origin", st.origin.as_str())]), 1));
                 errors.push((labels(&[("zone", &z), ("kind", "snapshot")]), st.snapshot_errors));
                 errors.push((labels(&[("zone", &z), ("kind", "changes")]), st.changes_errors));
                 skipped.push((labels(&[("zone", &z)]), st.skipped_records));
-                loaded.push((labels(&[("zone", &z)]), inputs.has_controller_data(&zone.apex) as i64));
+                loaded.push((labels(&[("zone", &z)]), view.has_controller_data(&zone.apex) as i64));
             }
-            persist_failing.push((labels(&[("zone", &z)]), inputs.persist_error(&zone.apex).is_some() as i64));
-            persist_errors.push((labels(&[("zone", &z)]), inputs.persist_failures(&zone.apex)));
-            if let Some(snap) = inputs.handle().load().zone(&zone.apex) {
+            let zv = view.zone(&zone.apex);
+            persist_failing.push((labels(&[("zone", &z)]), zv.is_some_and(|v| v.persist_error.is_some()) as i64));
+            persist_errors.push((labels(&[("zone", &z)]), zv.map_or(0, |v| v.persist_failures)));
+            if let Some(snap) = snapshot.zone(&zone.apex) {
                 serials.push((labels(&[("zone", &z)]), snap.serial as i64));
             }
         }
         let mut members = Vec::new();
         {
-            let health = inputs.health();
-            let health = health.lock().expect("health lock");
+            let health = view.health.lock().expect("health lock");
             for zone in &config.zones {
                 for pool in &zone.pools {
                     let name = pool.name.to_dotless();
@@ -245,6 +247,12 @@ impl Collector for Scraped {
             "shadowed_records",
             "Controller/webhook name+type pairs DNS does not answer now, by zone and what wins (static, pool, delegation)",
             &shadowed_now,
+        )?;
+        counter_family(
+            &mut e,
+            "build_failures",
+            "Builds that failed (the previous snapshot kept serving)",
+            &[(Vec::new(), view.build_failures)],
         )?;
         counter_family(
             &mut e,

@@ -14,7 +14,7 @@ fn snapshot() -> Arc<Snapshot> {
     SNAP.get_or_init(|| {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/gslbd.toml")).unwrap();
         let config = gslbd::config::parse(Path::new("fuzz.toml"), &text, &|_| None).unwrap();
-        gslbd::inputs::Inputs::new(config).handle().load()
+        gslbd::builder::state::State::new(config, Default::default()).handle().load()
     })
     .clone()
 }

@@ -4,8 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::builder::status::{DataOrigin, SyncStatus};
+use crate::builder::views::View;
 use crate::config::ZoneConfig;
-use crate::inputs::{DataOrigin, Inputs, SyncStatus};
 
 /// `last_sync` before any attempt: Go's zero time in RFC 3339, as upstream writes it.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -20,9 +21,9 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// One zone's health: its JSON object and whether it is degraded.
-pub fn zone_health(inputs: &Inputs, zone: &ZoneConfig, now: SystemTime) -> (Value, bool) {
+pub fn zone_health(view: &View, zone: &ZoneConfig, now: SystemTime) -> (Value, bool) {
     let name = fqdn(&zone.apex);
-    let (Some(cfg), Some(st)) = (&zone.controller, inputs.status(&zone.apex)) else {
+    let (Some(cfg), Some(st)) = (&zone.controller, view.status(&zone.apex)) else {
         let v = json!({
             "status": "healthy",
             "zone": name,
@@ -34,13 +35,13 @@ pub fn zone_health(inputs: &Inputs, zone: &ZoneConfig, now: SystemTime) -> (Valu
             "source": "static",
             "stale": false,
         });
-        return with_persist(v, inputs, zone, false);
+        return with_zone_state(v, view, zone, false);
     };
     let limit = cfg.sync_interval * 2;
     let age = |t: SystemTime| now.duration_since(t).unwrap_or(Duration::ZERO);
     let degraded = match st.last_success {
         Some(t) => age(t) > limit,
-        None => age(inputs.started()) > limit,
+        None => age(view.started) > limit,
     };
     let mut v = json!({
         "status": if degraded { "degraded" } else { "healthy" },
@@ -57,15 +58,24 @@ pub fn zone_health(inputs: &Inputs, zone: &ZoneConfig, now: SystemTime) -> (Valu
     if let Some(e) = &st.last_error {
         v["error"] = json!(e);
     }
-    with_persist(v, inputs, zone, degraded)
+    with_zone_state(v, view, zone, degraded)
 }
 
-/// Adds `persist_error` (null when the last state-file write worked). A zone whose writes
-/// fail still answers, so this does not make it degraded; an operator sees it and alerts on
-/// `gslbd_persist_failing`.
-fn with_persist(mut v: Value, inputs: &Inputs, zone: &ZoneConfig, degraded: bool) -> (Value, bool) {
-    v["persist_error"] = json!(inputs.persist_error(&zone.apex));
-    (v, degraded)
+/// Adds `persist_error` (null when the last state-file write worked) and, when the last
+/// build of the zone failed, `build_error` (then the zone is degraded: DNS serves the data of
+/// the build before). A zone whose state writes fail still answers, so that alone does not
+/// make it degraded; operators alert on `gslbd_persist_failing`.
+fn with_zone_state(mut v: Value, view: &View, zone: &ZoneConfig, degraded: bool) -> (Value, bool) {
+    let zv = view.zone(&zone.apex);
+    v["persist_error"] = json!(zv.and_then(|z| z.persist_error.as_deref()));
+    match zv.and_then(|z| z.build_error.as_deref()) {
+        Some(e) => {
+            v["build_error"] = json!(e);
+            v["status"] = json!("degraded");
+            (v, true)
+        }
+        None => (v, degraded),
+    }
 }
 
 fn last_status(st: &SyncStatus) -> &'static str {
@@ -77,12 +87,6 @@ fn last_status(st: &SyncStatus) -> &'static str {
 }
 
 /// Zones that have nothing to serve yet: controller zones with neither controller nor disk data.
-pub fn not_ready(inputs: &Inputs) -> Vec<String> {
-    let config = inputs.config();
-    config
-        .zones
-        .iter()
-        .filter(|z| z.controller.is_some() && inputs.status(&z.apex).is_none_or(|st| st.origin == DataOrigin::None))
-        .map(|z| fqdn(&z.apex))
-        .collect()
+pub fn not_ready(view: &View) -> Vec<String> {
+    view.not_ready().into_iter().map(fqdn).collect()
 }

@@ -23,8 +23,8 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::builder::BuilderHandle;
 use crate::config::AdminConfig;
-use crate::inputs::SharedInputs;
 use crate::metrics::Metrics;
 
 /// Longest wait for a request body.
@@ -67,12 +67,12 @@ impl AdminListener {
     /// Serves until `shutdown`.
     pub async fn serve(
         self,
-        inputs: SharedInputs,
+        builder: BuilderHandle,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let listener = TcpListener::from_std(self.listener)?;
-        let state = routes::AppState::new(inputs, metrics, &self.config);
+        let state = routes::AppState::new(builder, metrics, &self.config);
         let app = routes::router(state);
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
         let header_timeout = self.config.header_timeout;

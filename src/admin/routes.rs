@@ -1,5 +1,6 @@
 //! The endpoints. Handlers are thin: they check the secret, read and parse the request, and
-//! call into [`Inputs`](crate::inputs::Inputs), which owns the data.
+//! either send the builder an event (`/notify`) or read its published view. No handler takes
+//! a lock on an async worker; work that grows with a zone runs on a blocking thread.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,18 +18,18 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{BODY_TIMEOUT, auth, health};
+use crate::builder::BuilderHandle;
 use crate::config::AdminConfig;
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use crate::elchi::api::{NotifyJson, parse_absolute};
-use crate::inputs::SharedInputs;
 use crate::metrics::Metrics;
 use crate::snapshot::records::RData;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    inputs: SharedInputs,
+    builder: BuilderHandle,
     metrics: Arc<Metrics>,
     secret: Arc<[u8]>,
     max_body: usize,
@@ -37,9 +38,9 @@ pub struct AppState {
 
 impl AppState {
     /// State for the router.
-    pub fn new(inputs: SharedInputs, metrics: Arc<Metrics>, config: &AdminConfig) -> AppState {
+    pub fn new(builder: BuilderHandle, metrics: Arc<Metrics>, config: &AdminConfig) -> AppState {
         AppState {
-            inputs,
+            builder,
             metrics,
             secret: config.secret.as_bytes().into(),
             max_body: config.max_body,
@@ -128,14 +129,9 @@ async fn notify_inner(st: &AppState, parts: &axum::http::request::Parts, body: B
     };
     let push: NotifyJson = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
-    let inputs = Arc::clone(&st.inputs);
-    // Validation, rebuild and the state-file write are blocking work.
-    let result = tokio::task::spawn_blocking(move || {
-        crate::priority::control_plane_thread();
-        inputs.lock().expect("inputs lock").push(&push, atomic)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("push failed: {e}")))?;
+    // The builder applies it with whatever else is queued; the reply comes once DNS answers.
+    let result =
+        st.builder.push(push, atomic).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     match result {
         Ok(o) => {
             let skipped: Vec<Value> =
@@ -184,8 +180,8 @@ async fn health(State(st): State<AppState>, Query(q): Query<HashMap<String, Stri
 }
 
 fn health_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response, ApiError> {
-    let inputs = st.inputs.lock().expect("inputs lock");
-    let config = inputs.config();
+    let view = st.builder.view();
+    let config = Arc::clone(&view.config);
     let now = SystemTime::now();
     let reply = |(v, degraded): (Value, bool)| {
         let code = if degraded { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
@@ -198,19 +194,19 @@ fn health_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response, 
             .iter()
             .find(|c| c.apex == apex)
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown zone {z}")))?;
-        return Ok(reply(health::zone_health(&inputs, zone, now)));
+        return Ok(reply(health::zone_health(&view, zone, now)));
     }
     if config.zones.len() == 1 {
-        return Ok(reply(health::zone_health(&inputs, &config.zones[0], now)));
+        return Ok(reply(health::zone_health(&view, &config.zones[0], now)));
     }
-    let all: Vec<(Value, bool)> = config.zones.iter().map(|z| health::zone_health(&inputs, z, now)).collect();
+    let all: Vec<(Value, bool)> = config.zones.iter().map(|z| health::zone_health(&view, z, now)).collect();
     let degraded = all.iter().any(|(_, d)| *d);
     let zones: Vec<Value> = all.into_iter().map(|(v, _)| v).collect();
     Ok(reply((json!({"status": if degraded { "degraded" } else { "healthy" }, "zones": zones}), degraded)))
 }
 
 async fn ready(State(st): State<AppState>) -> Response {
-    let waiting = health::not_ready(&st.inputs.lock().expect("inputs lock"));
+    let waiting = health::not_ready(&st.builder.view());
     if waiting.is_empty() {
         (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
     } else {
@@ -230,14 +226,17 @@ async fn records(
         }
         return Err(e);
     }
-    let result = records_inner(&st, &q);
+    // Merging a zone's records costs a pass over it: not on an async worker.
+    let view = st.builder.view();
+    let result = tokio::task::spawn_blocking(move || records_inner(&view, &q))
+        .await
+        .unwrap_or_else(|e| Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("records failed: {e}"))));
     st.count("records", &result);
     result
 }
 
-fn records_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response, ApiError> {
-    let inputs = st.inputs.lock().expect("inputs lock");
-    let config = inputs.config();
+fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>) -> Result<Response, ApiError> {
+    let config = Arc::clone(&view.config);
     let zone_filter = match q.get("zone") {
         None => None,
         Some(z) => Some(parse_absolute(z).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid zone"))?),
@@ -251,7 +250,7 @@ fn records_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response,
     let type_filter = q.get("type").map(|t| t.trim().to_ascii_uppercase());
     let mut out: Vec<(String, String, Value)> = Vec::new();
     for zone in &zones {
-        let records = inputs.zone_records(&zone.apex);
+        let records = view.zone_records(&zone.apex);
         let answered =
             records.answered.iter().flat_map(|(n, t)| t.iter().map(move |(&rtype, set)| (n, rtype, set, None)));
         let shadowed = records.shadowed.iter().map(|(n, rtype, set, by)| (n, *rtype, set, Some(*by)));
@@ -277,8 +276,7 @@ fn records_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response,
             out.push((name, tname, v));
         }
     }
-    let health = inputs.health();
-    let health = health.lock().expect("health lock");
+    let health = view.health.lock().expect("health lock");
     for zone in &zones {
         for pool in &zone.pools {
             let name = pool.name.to_dotless();
@@ -319,7 +317,7 @@ fn records_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response,
     let (zone, version) = match zones.as_slice() {
         [z] => (
             json!(health::fqdn(&z.apex)),
-            json!(inputs.status(&z.apex).and_then(|s| s.version_hash.clone()).unwrap_or_default()),
+            json!(view.status(&z.apex).and_then(|s| s.version_hash.clone()).unwrap_or_default()),
         ),
         _ => (Value::Null, Value::Null),
     };

@@ -26,13 +26,70 @@ use crate::snapshot::records::Nodes;
 use crate::snapshot::records::{RData, Source, TypeMap, ZoneData};
 use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, ZoneSnap};
 
+/// How much of a zone to recompile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Its dynamic data changed; its static records and pools did not (they are reused).
+    Data,
+    /// Its pools' records (health) or static records changed too.
+    Layer,
+}
+
 /// Which zones to recompile.
-#[derive(Debug, Clone, Copy)]
-pub enum Rebuild<'a> {
-    /// Every zone (start-up, config reload, a health transition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebuild {
+    /// Every zone, everything (start-up, config reload).
     All,
-    /// One zone whose dynamic data changed; its static records and pools did not.
-    Zone(&'a Name),
+    /// These zones; the others are reused as they are.
+    Zones(HashMap<Name, Scope>),
+}
+
+impl Default for Rebuild {
+    fn default() -> Rebuild {
+        Rebuild::Zones(HashMap::new())
+    }
+}
+
+impl Rebuild {
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Rebuild::Zones(z) if z.is_empty())
+    }
+
+    /// Adds a zone (the wider scope wins).
+    pub fn add(&mut self, zone: &Name, scope: Scope) {
+        if let Rebuild::Zones(z) = self {
+            let s = z.entry(zone.clone()).or_insert(scope);
+            *s = (*s).max(scope);
+        }
+    }
+
+    /// Adds everything `other` asks for.
+    pub fn merge(&mut self, other: Rebuild) {
+        match other {
+            Rebuild::All => *self = Rebuild::All,
+            Rebuild::Zones(z) => {
+                for (zone, scope) in z {
+                    self.add(&zone, scope);
+                }
+            }
+        }
+    }
+
+    /// Whether `zone` is to be recompiled.
+    pub fn includes(&self, zone: &Name) -> bool {
+        match self {
+            Rebuild::All => true,
+            Rebuild::Zones(z) => z.contains_key(zone),
+        }
+    }
+
+    fn scope(&self, zone: &Name) -> Option<Scope> {
+        match self {
+            Rebuild::All => Some(Scope::Layer),
+            Rebuild::Zones(z) => z.get(zone).copied(),
+        }
+    }
 }
 
 /// Builds and publishes snapshots; remembers what it published last.
@@ -44,6 +101,7 @@ pub struct Publisher {
     slots: Vec<Name>,
 }
 
+#[derive(Clone)]
 struct Published {
     content: u64,
     serial: u32,
@@ -54,7 +112,8 @@ struct Published {
 }
 
 /// A zone's static records plus its pools' records under the health of the last full rebuild.
-struct StaticLayer {
+#[derive(Debug)]
+pub struct StaticLayer {
     /// `None` for a zone without pools (its config data is used as is).
     with_pools: Option<ZoneData>,
     servfail: Vec<Name>,
@@ -62,6 +121,12 @@ struct StaticLayer {
 }
 
 impl StaticLayer {
+    /// The static records with the pools' records (the config's records for a zone without
+    /// pools).
+    pub fn records<'a>(&'a self, zone: &'a ZoneConfig) -> &'a ZoneData {
+        self.with_pools.as_ref().unwrap_or(&zone.data)
+    }
+
     fn new(zone: &ZoneConfig, health: &HealthTable) -> StaticLayer {
         if zone.pools.is_empty() {
             return StaticLayer { with_pools: None, servfail: Vec::new(), weighted: Vec::new() };
@@ -88,27 +153,21 @@ pub struct ZoneReport {
 }
 
 impl Publisher {
-    /// Builds the first snapshot; returns what the build found worth reporting.
-    pub fn new(
-        config: &Config,
-        dynamic: &HashMap<Name, &Nodes>,
-        unloaded: &HashSet<Name>,
-        health: &HealthTable,
-    ) -> (Publisher, HashMap<Name, ZoneReport>) {
-        let mut p = Publisher {
+    /// A publisher with an empty snapshot; the first [`Publisher::publish`] fills it.
+    pub fn new() -> Publisher {
+        Publisher {
             handle: SnapshotHandle::new(Snapshot::new(
                 0,
                 Vec::new(),
                 ServerSettings::default(),
                 Vec::new(),
                 Arena::default(),
+                Arc::new([]),
             )),
             generation: 0,
             zones: HashMap::new(),
             slots: Vec::new(),
-        };
-        let reports = p.publish(config, dynamic, unloaded, health, Rebuild::All);
-        (p, reports)
+        }
     }
 
     /// The handle readers load from.
@@ -116,78 +175,83 @@ impl Publisher {
         &self.handle
     }
 
-    /// A zone's static records with its pools' current records, as last compiled.
-    pub fn static_layer<'a>(&'a self, zone: &'a ZoneConfig) -> &'a ZoneData {
-        self.zones.get(&zone.apex).and_then(|p| p.layer.with_pools.as_ref()).unwrap_or(&zone.data)
-    }
-
-    /// Zone names by metrics slot (slot i+1 is element i).
-    pub fn slot_names(&self) -> Vec<String> {
-        self.slots.iter().map(|n| n.to_dotless()).collect()
-    }
-
-    fn slot(&mut self, apex: &Name) -> u16 {
-        let i = match self.slots.iter().position(|n| n == apex) {
-            Some(i) => i,
-            None => {
-                self.slots.push(apex.clone());
-                self.slots.len() - 1
-            }
-        };
-        (i + 1).min(crate::snapshot::ZONE_SLOTS - 1) as u16
+    /// A zone's static records with its pools' records, as last compiled.
+    pub fn layer(&self, apex: &Name) -> Option<Arc<StaticLayer>> {
+        self.zones.get(apex).map(|p| Arc::clone(&p.layer))
     }
 
     /// Recompiles the zones `which` names from `config` and `dynamic`, reuses the others, and
     /// swaps the result in. Zones no longer in `config` are dropped. Zones in `unloaded` (a
     /// controller zone whose data has never loaded) answer SERVFAIL where they would say a
-    /// name or type does not exist.
+    /// name or type does not exist. `health` is asked (once) only when pools are recomputed.
+    /// Nothing is changed before the new snapshot is complete, so a panic inside leaves the
+    /// publisher as it was.
     pub fn publish(
         &mut self,
         config: &Config,
         dynamic: &HashMap<Name, &Nodes>,
         unloaded: &HashSet<Name>,
-        health: &HealthTable,
-        which: Rebuild<'_>,
+        health: &dyn Fn() -> HealthTable,
+        which: &Rebuild,
     ) -> HashMap<Name, ZoneReport> {
-        self.generation += 1;
         let mut reports = HashMap::new();
         let mut next = HashMap::with_capacity(config.zones.len());
+        let mut slots = self.slots.clone();
+        let mut table: Option<HealthTable> = None;
         for zone in &config.zones {
-            let reuse = match which {
-                Rebuild::All => None,
-                Rebuild::Zone(name) if *name == zone.apex => None,
-                Rebuild::Zone(_) => self.zones.remove(&zone.apex),
-            };
-            let published = match reuse {
-                Some(p) => p,
-                None => {
-                    let slot = self.slot(&zone.apex);
-                    let last = self.zones.get(&zone.apex);
-                    let layer = match (which, last) {
-                        (Rebuild::Zone(_), Some(last)) => Arc::clone(&last.layer),
-                        _ => Arc::new(StaticLayer::new(zone, health)),
-                    };
-                    let unloaded = unloaded.contains(&zone.apex);
-                    let nested: Vec<Name> = config
-                        .zones
-                        .iter()
-                        .filter(|z| z.apex != zone.apex && z.apex.is_within(&zone.apex))
-                        .map(|z| z.apex.clone())
-                        .collect();
-                    let dynamic = dynamic.get(&zone.apex).copied();
-                    let (published, report) = compile(zone, slot, dynamic, unloaded, &nested, layer, last);
-                    reports.insert(zone.apex.clone(), report);
-                    published
+            let last = self.zones.get(&zone.apex);
+            let scope = match (which.scope(&zone.apex), last) {
+                (None, Some(last)) => {
+                    next.insert(zone.apex.clone(), last.clone());
+                    continue;
                 }
+                (None, None) => Scope::Layer,
+                (Some(scope), _) => scope,
             };
+            let slot = slot(&mut slots, &zone.apex);
+            let layer = match (scope, last) {
+                (Scope::Data, Some(last)) => Arc::clone(&last.layer),
+                _ => Arc::new(StaticLayer::new(zone, table.get_or_insert_with(health))),
+            };
+            let unloaded = unloaded.contains(&zone.apex);
+            let nested: Vec<Name> = config
+                .zones
+                .iter()
+                .filter(|z| z.apex != zone.apex && z.apex.is_within(&zone.apex))
+                .map(|z| z.apex.clone())
+                .collect();
+            let dynamic = dynamic.get(&zone.apex).copied();
+            let (published, report) = compile(zone, slot, dynamic, unloaded, &nested, layer, last);
+            reports.insert(zone.apex.clone(), report);
             next.insert(zone.apex.clone(), published);
         }
+        self.generation += 1;
         self.zones = next;
+        self.slots = slots;
         let zones = self.zones.values().map(|p| Arc::clone(&p.snap)).collect();
         let (chaos, chaos_arena) = chaos(config);
-        self.handle.publish(Snapshot::new(self.generation, zones, settings(config), chaos, chaos_arena));
+        let names: Arc<[String]> = self.slots.iter().map(|n| n.to_dotless()).collect();
+        self.handle.publish(Snapshot::new(self.generation, zones, settings(config), chaos, chaos_arena, names));
         reports
     }
+}
+
+impl Default for Publisher {
+    fn default() -> Publisher {
+        Publisher::new()
+    }
+}
+
+/// The metrics slot of a zone: handed out once and kept (slot 0 means "no zone").
+fn slot(slots: &mut Vec<Name>, apex: &Name) -> u16 {
+    let i = match slots.iter().position(|n| n == apex) {
+        Some(i) => i,
+        None => {
+            slots.push(apex.clone());
+            slots.len() - 1
+        }
+    };
+    (i + 1).min(crate::snapshot::ZONE_SLOTS - 1) as u16
 }
 
 fn now_unix() -> u32 {

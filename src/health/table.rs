@@ -31,7 +31,7 @@ pub struct TargetStatus {
 }
 
 /// All targets' status.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct HealthTable {
     targets: HashMap<Target, TargetStatus>,
 }

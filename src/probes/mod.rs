@@ -13,8 +13,8 @@ use crate::health::state;
 use crate::health::table::{SharedHealth, Target};
 use crate::metrics::Metrics;
 
-/// Starts one probe loop per target; `changed` runs (on a blocking thread) after any state
-/// transition. The loops stop when `stop` is cancelled.
+/// Starts one probe loop per target; `changed` runs after any state transition and must not
+/// block. The loops stop when `stop` is cancelled.
 pub fn start(
     targets: Vec<(Target, String)>,
     table: SharedHealth,
@@ -54,12 +54,8 @@ pub fn start(
                         reason = %result.as_ref().err().map_or("probe succeeded", |e| e.as_str()),
                         "health state changed"
                     );
-                    let changed = Arc::clone(&changed);
-                    let _ = tokio::task::spawn_blocking(move || {
-                        crate::priority::control_plane_thread();
-                        changed()
-                    })
-                    .await;
+                    // Tells the builder (a channel send): never waits for the rebuild.
+                    changed();
                 }
             }
         });

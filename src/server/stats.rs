@@ -2,7 +2,7 @@
 //! when `/metrics` is scraped.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use crate::dns::types::*;
 use crate::server::query::Outcome;
@@ -70,7 +70,6 @@ fn bump(c: &AtomicU64) {
 #[derive(Default)]
 pub struct Stats {
     workers: Mutex<Vec<Arc<WorkerStats>>>,
-    zone_names: RwLock<Vec<String>>,
     /// TCP connections accepted.
     pub tcp_connections: AtomicU64,
     /// TCP connections refused at the cap.
@@ -98,15 +97,10 @@ impl Stats {
         w
     }
 
-    /// Names the zone slots (slot i+1 is `names[i]`).
-    pub fn set_zone_names(&self, names: Vec<String>) {
-        *self.zone_names.write().expect("stats lock") = names;
-    }
-
-    /// Summed query counts, non-zero rows only.
-    pub fn query_rows(&self) -> Vec<QueryRow> {
+    /// Summed query counts, non-zero rows only; `names` labels the zone slots (slot i+1 is
+    /// `names[i]`, as the snapshot lists them).
+    pub fn query_rows(&self, names: &[String]) -> Vec<QueryRow> {
         let workers = self.workers.lock().expect("stats lock").clone();
-        let names = self.zone_names.read().expect("stats lock").clone();
         let mut rows = Vec::new();
         for zone in 0..ZONE_SLOTS {
             for q in 0..QTYPE_SLOTS {

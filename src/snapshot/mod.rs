@@ -226,6 +226,8 @@ pub struct Snapshot {
     pub chaos: Box<[(Box<[u8]>, Fragment)]>,
     /// The bytes of the CHAOS answers.
     pub chaos_arena: Arena,
+    /// Zone names by metrics slot (slot i+1 is element i), for the query counters.
+    pub slot_names: Arc<[String]>,
 }
 
 impl Snapshot {
@@ -236,6 +238,7 @@ impl Snapshot {
         settings: ServerSettings,
         chaos: Vec<(Name, Fragment)>,
         chaos_arena: Arena,
+        slot_names: Arc<[String]>,
     ) -> Snapshot {
         Snapshot {
             generation,
@@ -243,6 +246,7 @@ impl Snapshot {
             settings,
             chaos: chaos.into_iter().map(|(n, f)| (n.as_wire().into(), f)).collect(),
             chaos_arena,
+            slot_names,
         }
     }
 

@@ -19,7 +19,7 @@ fn snapshot() -> Arc<Snapshot> {
 fn build_snapshot() -> Arc<Snapshot> {
     let text = crate::harness::config("nsid = \"p\"", crate::harness::ZONE);
     let config = gslbd::config::parse(Path::new("props.toml"), &text, &|_| None).expect("valid config");
-    gslbd::inputs::Inputs::new(config).handle().load()
+    gslbd::builder::state::State::new(config, Default::default()).handle().load()
 }
 
 fn respond(snap: &Snapshot, bytes: &[u8], transport: Transport) -> Option<Vec<u8>> {

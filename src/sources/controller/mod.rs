@@ -11,10 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
+use crate::builder::status::SyncKind;
+use crate::builder::{BuilderHandle, Event};
 use crate::config::ControllerConfig;
 use crate::dns::name::Name;
 use crate::elchi::api;
-use crate::inputs::{Inputs, SharedInputs, SyncKind};
 use crate::metrics::Metrics;
 use client::ControllerClient;
 
@@ -25,7 +26,7 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub async fn run(
     zone: Name,
     cfg: ControllerConfig,
-    inputs: SharedInputs,
+    builder: BuilderHandle,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
@@ -34,7 +35,7 @@ pub async fn run(
         Ok(c) => c,
         Err(e) => {
             tracing::error!(zone = %zone, error = %e, "controller sync disabled");
-            inputs.lock().expect("inputs lock").sync_failed(&zone, SyncKind::Snapshot, e);
+            builder.send(Event::SyncFailed { zone: zone.clone(), kind: SyncKind::Snapshot, error: e });
             return;
         }
     };
@@ -42,7 +43,7 @@ pub async fn run(
     let mut failures: u32 = 0;
     loop {
         let kind = if version.is_some() { SyncKind::Changes } else { SyncKind::Snapshot };
-        inputs.lock().expect("inputs lock").sync_attempt(&zone);
+        builder.send(Event::SyncAttempt(zone.clone()));
         let started = std::time::Instant::now();
         let result = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -59,24 +60,19 @@ pub async fn run(
             Ok(Some(payload)) => {
                 failures = 0;
                 version = Some(payload.version_hash.clone());
-                let (shared, apex) = (inputs.clone(), zone.clone());
-                // Conversion, compilation and the fsync are blocking work.
-                let _ = tokio::task::spawn_blocking(move || {
-                    crate::priority::control_plane_thread();
-                    Inputs::accept_and_persist(&shared, &apex, &payload)
-                })
-                .await;
+                // Conversion, compilation and the state file are the builder's work.
+                builder.send(Event::SyncAccepted { zone: zone.clone(), payload: Box::new(payload) });
                 tracing::debug!(zone = %zone, kind = kind.as_str(), took_ms = took.as_millis() as u64, "controller sync applied");
             }
             Ok(None) => {
                 failures = 0;
-                inputs.lock().expect("inputs lock").sync_unchanged(&zone);
+                builder.send(Event::SyncUnchanged(zone.clone()));
                 tracing::debug!(zone = %zone, "controller reports no change");
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
                 tracing::warn!(zone = %zone, kind = kind.as_str(), attempt = failures, error = %e, "controller sync failed; keeping the data in force");
-                inputs.lock().expect("inputs lock").sync_failed(&zone, kind, e.to_string());
+                builder.send(Event::SyncFailed { zone: zone.clone(), kind, error: e.to_string() });
             }
         }
         let delay = if failures == 0 { jitter(cfg.sync_interval) } else { backoff(failures, cfg.sync_interval) };

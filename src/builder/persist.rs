@@ -1,0 +1,139 @@
+//! Writes zones' state files off the build path, one writer thread for all of them.
+//!
+//! The builder hands over a zone's records ([`PersistJob`], a reference count, not a copy)
+//! whenever they change; this thread writes the newest job of each zone soon after (at once
+//! when the zone was not written in the last [`MIN_GAP`], else when that gap is over), so a
+//! stream of pushes costs one file write per zone per gap, and no request waits for a `fsync`.
+//! Being the only writer also means two writes of one zone never interleave. The outcome goes
+//! back to the builder as an event (which then holds the compact form). Pending writes are
+//! flushed when the writer stops.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::Event;
+use crate::dns::name::Name;
+use crate::elchi::{api, state_file};
+use crate::snapshot::records::Nodes;
+
+/// Shortest time between two writes of the same zone.
+pub const MIN_GAP: Duration = Duration::from_secs(1);
+
+/// A zone's records as they are to be written to its state file.
+#[derive(Clone)]
+pub struct PersistJob {
+    /// State directory.
+    pub dir: PathBuf,
+    /// The zone.
+    pub apex: Name,
+    /// The zone as the controller API names it.
+    pub api_zone: String,
+    /// Controller version of the records.
+    pub version_hash: String,
+    /// The records (shared with the builder).
+    pub nodes: Arc<Nodes>,
+}
+
+/// What a write did, reported back to the builder.
+pub struct Persisted {
+    /// The job that was written.
+    pub job: PersistJob,
+    /// The record list as compact JSON, to hold instead of the converted records.
+    pub packed: Arc<[u8]>,
+    /// The outcome of the write.
+    pub result: Result<(), String>,
+}
+
+impl PersistJob {
+    /// Encodes the records and writes the state file atomically.
+    pub fn write(self) -> Persisted {
+        let packed: Arc<[u8]> = serde_json::to_vec(&api::to_records(&self.nodes)).expect("records serialize").into();
+        let result = state_file::save_packed(&self.dir, &self.apex, &self.api_zone, &self.version_hash, &packed)
+            .map_err(|e| format!("cannot write the state file in {}: {e}", self.dir.display()));
+        Persisted { job: self, packed, result }
+    }
+}
+
+enum Msg {
+    Job(PersistJob),
+    Stop,
+}
+
+/// The writer thread.
+pub struct Writer {
+    tx: Sender<Msg>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Where the builder sends jobs; never blocks.
+#[derive(Clone)]
+pub struct Jobs(Sender<Msg>);
+
+impl Jobs {
+    /// Asks for the zone's state file to be written with these records.
+    pub fn send(&self, job: PersistJob) {
+        // The writer is gone only at shutdown, after its final flush.
+        let _ = self.0.send(Msg::Job(job));
+    }
+}
+
+impl Writer {
+    /// Starts the writer; outcomes go to `events`.
+    pub fn start(events: Sender<Event>) -> std::io::Result<(Writer, Jobs)> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new().name("gslbd-persist".into()).spawn(move || {
+            crate::priority::control_plane_thread();
+            run(&rx, &events)
+        })?;
+        Ok((Writer { tx: tx.clone(), thread: Some(thread) }, Jobs(tx)))
+    }
+
+    /// Writes what is pending and stops the thread.
+    pub fn stop(mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(rx: &Receiver<Msg>, events: &Sender<Event>) {
+    let mut pending: BTreeMap<Name, PersistJob> = BTreeMap::new();
+    let mut last_write: HashMap<Name, Instant> = HashMap::new();
+    let write = |job: PersistJob| {
+        // The builder may be gone at shutdown; the file is written all the same.
+        let _ = events.send(Event::Persisted(Box::new(job.write())));
+    };
+    loop {
+        let now = Instant::now();
+        let due = |zone: &Name| last_write.get(zone).is_none_or(|t| now.duration_since(*t) >= MIN_GAP);
+        let ready: Vec<Name> = pending.keys().filter(|z| due(z)).cloned().collect();
+        for zone in ready {
+            if let Some(job) = pending.remove(&zone) {
+                write(job);
+                last_write.insert(zone, Instant::now());
+            }
+        }
+        let next = pending.keys().filter_map(|z| last_write.get(z).map(|t| *t + MIN_GAP)).min();
+        let msg = match next {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        match msg {
+            Ok(Msg::Job(job)) => {
+                pending.insert(job.apex.clone(), job);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                for (_, job) in std::mem::take(&mut pending) {
+                    write(job);
+                }
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Everything snapshots are built from, owned by the builder thread alone: the config in
+//! force, each zone's controller/webhook records and sync status, what the last build
+//! reported, and the outcome of state-file writes. Events change it and mark what they
+//! touched; [`State::build`] then recompiles just that and publishes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::held::{self, Held, HeldZone};
+use super::persist::{Jobs, PersistJob, Persisted};
+use super::publisher::{Publisher, Rebuild, Scope, Shadowed, ShadowedBy, ZoneReport};
+use super::status::{DataOrigin, SyncKind, SyncStatus};
+use super::views::{View, ZoneView};
+use crate::config::Config;
+use crate::dns::name::Name;
+use crate::elchi::api::{self, Payload};
+use crate::elchi::state_file;
+use crate::health::table::{HealthTable, SharedHealth};
+use crate::snapshot::SnapshotHandle;
+
+/// Largest state file read for a zone without a controller (pushed records only); controller
+/// zones use their `max_response_size`.
+const DEFAULT_STATE_MAX: usize = 64 << 20;
+
+/// The builder's inputs and what it knows of its last builds.
+pub struct State {
+    pub(super) config: Arc<Config>,
+    pub(super) held: HashMap<Name, HeldZone>,
+    pub(super) status: HashMap<Name, SyncStatus>,
+    publisher: Publisher,
+    started: SystemTime,
+    health: SharedHealth,
+    /// The state-file writer; without one, jobs wait for [`State::write_pending`] (tools and
+    /// benches).
+    jobs: Option<Jobs>,
+    unsent: Vec<PersistJob>,
+    persist_errors: HashMap<Name, (String, u64)>,
+    persist_failures: HashMap<Name, u64>,
+    /// Per zone: the dynamic name+type pairs the last build of the zone does not answer.
+    pub(super) shadowed: HashMap<Name, Arc<[Shadowed]>>,
+    shadowed_total: HashMap<(Name, ShadowedBy), u64>,
+    /// What the next build must recompile.
+    pub(super) dirty: Rebuild,
+    /// The last build that failed, per zone it was building, and failures since start.
+    build_errors: HashMap<Name, String>,
+    build_failures: u64,
+    /// Makes the next build panic (tests of failure containment).
+    #[cfg(test)]
+    pub(super) fail_next_build: bool,
+}
+
+impl State {
+    /// Loads the last-known-good controller data from disk and builds the first snapshot.
+    pub fn new(config: Config, health: SharedHealth) -> State {
+        let mut held = HashMap::new();
+        let mut status = HashMap::new();
+        // Static zones may hold records pushed through the webhook.
+        for zone in &config.zones {
+            let mut st = SyncStatus::default();
+            let max = zone.controller.as_ref().map_or(DEFAULT_STATE_MAX, |c| c.max_response_size);
+            match state_file::load(&config.state.dir, &zone.apex, max) {
+                Ok(Some(payload)) => {
+                    let converted = api::convert(&payload.records, &zone.apex, zone.default_ttl);
+                    tracing::info!(
+                        zone = %zone.apex,
+                        version_hash = %payload.version_hash,
+                        records = converted.nodes.len(),
+                        "serving last-known-good controller data from disk until the controller answers"
+                    );
+                    st.origin = DataOrigin::Disk;
+                    st.records = api::rr_count(&converted.nodes);
+                    st.version_hash = Some(payload.version_hash.clone());
+                    let zone_held = Held::Packed(held::pack(&payload.records));
+                    held.insert(zone.apex.clone(), HeldZone { version_hash: payload.version_hash, held: zone_held });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(zone = %zone.apex, error = %e, "ignoring the state file; waiting for the controller")
+                }
+            }
+            if zone.controller.is_some() {
+                status.insert(zone.apex.clone(), st);
+            }
+        }
+        health.lock().expect("health lock").retain_targets(&crate::health::targets(&config));
+        let mut state = State {
+            config: Arc::new(config),
+            held,
+            status,
+            publisher: Publisher::new(),
+            started: SystemTime::now(),
+            health,
+            jobs: None,
+            unsent: Vec::new(),
+            persist_errors: HashMap::new(),
+            persist_failures: HashMap::new(),
+            shadowed: HashMap::new(),
+            shadowed_total: HashMap::new(),
+            dirty: Rebuild::All,
+            build_errors: HashMap::new(),
+            build_failures: 0,
+            #[cfg(test)]
+            fail_next_build: false,
+        };
+        if let Err(e) = state.build() {
+            // Nothing was published yet: serve an empty snapshot rather than nothing.
+            tracing::error!(error = %e, "the first build failed");
+        }
+        state
+    }
+
+    /// Routes state-file writes to the writer thread from now on.
+    pub fn set_jobs(&mut self, jobs: Jobs) {
+        for job in std::mem::take(&mut self.unsent) {
+            jobs.send(job);
+        }
+        self.jobs = Some(jobs);
+    }
+
+    /// The handle DNS listeners read from.
+    pub fn handle(&self) -> SnapshotHandle {
+        self.publisher.handle().clone()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config)
+    }
+
+    fn mark(&mut self, zone: &Name, scope: Scope) {
+        self.dirty.add(zone, scope);
+    }
+
+    /// Recompiles what events marked and publishes one snapshot. A panic or error inside is
+    /// contained: the previous snapshot keeps serving, the failure is logged, counted and
+    /// shown per zone, and the zones stay marked for the next build.
+    pub fn build(&mut self) -> Result<(), String> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let which = std::mem::take(&mut self.dirty);
+        let zones: Vec<Name> = match &which {
+            Rebuild::All => self.config.zones.iter().map(|z| z.apex.clone()).collect(),
+            Rebuild::Zones(z) => z.keys().cloned().collect(),
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.build_inner(&which)));
+        let error = match outcome {
+            Ok(reports) => {
+                self.note_reports(reports);
+                for z in &zones {
+                    self.build_errors.remove(z);
+                }
+                return Ok(());
+            }
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                format!("build failed: {what}")
+            }
+        };
+        self.build_failures += 1;
+        tracing::error!(error = %error, zones = zones.len(), "build failed; the previous snapshot keeps serving");
+        for z in zones {
+            self.build_errors.insert(z, error.clone());
+        }
+        // Build them again with the next event.
+        self.dirty.merge(which);
+        Err(error)
+    }
+
+    fn build_inner(&mut self, which: &Rebuild) -> HashMap<Name, ZoneReport> {
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_next_build) {
+            panic!("injected build failure");
+        }
+        let unpacked = held::unpack_some(&self.config, &self.held, |z| which.includes(z));
+        let dynamic = held::borrow_all(&self.held, &unpacked);
+        let unloaded: HashSet<Name> =
+            self.status.iter().filter(|(_, st)| st.origin == DataOrigin::None).map(|(z, _)| z.clone()).collect();
+        // The probes keep writing the live table; a build reads a copy, taken only when a
+        // zone's pools are to be recomputed.
+        let health = Arc::clone(&self.health);
+        let health_now = || -> HealthTable { health.lock().expect("health lock").clone() };
+        let reports = self.publisher.publish(&self.config, &dynamic, &unloaded, &health_now, which);
+        drop(dynamic);
+        crate::snapshot::reclaim::later(unpacked);
+        reports
+    }
+
+    fn note_reports(&mut self, reports: HashMap<Name, ZoneReport>) {
+        for (zone, report) in reports {
+            for (_, _, by) in report.shadowed.iter() {
+                *self.shadowed_total.entry((zone.clone(), *by)).or_default() += 1;
+            }
+            self.shadowed.insert(zone, report.shadowed.into());
+        }
+        let config = Arc::clone(&self.config);
+        self.shadowed.retain(|zone, _| config.zones.iter().any(|z| z.apex == *zone));
+    }
+
+    /// The read-only view of everything the admin API and metrics show.
+    pub fn view(&self) -> View {
+        let zones = self
+            .config
+            .zones
+            .iter()
+            .map(|z| {
+                let mut totals = BTreeMap::new();
+                for ((zone, by), n) in &self.shadowed_total {
+                    if *zone == z.apex {
+                        totals.insert(*by, *n);
+                    }
+                }
+                let v = ZoneView {
+                    status: self.status.get(&z.apex).cloned(),
+                    held: self.held.get(&z.apex).map(|h| h.held.clone()),
+                    layer: self.publisher.layer(&z.apex),
+                    shadowed: self.shadowed.get(&z.apex).cloned().unwrap_or_else(|| Arc::new([])),
+                    shadowed_total: totals,
+                    persist_error: self.persist_errors.get(&z.apex).map(|(e, _)| e.clone()),
+                    persist_failures: self.persist_failures.get(&z.apex).copied().unwrap_or(0),
+                    build_error: self.build_errors.get(&z.apex).cloned(),
+                };
+                (z.apex.clone(), v)
+            })
+            .collect();
+        View {
+            config: Arc::clone(&self.config),
+            started: self.started,
+            zones,
+            health: Arc::clone(&self.health),
+            build_failures: self.build_failures,
+        }
+    }
+
+    /// Swaps in a new config; controller data of zones that remain is kept.
+    pub fn replace_config(&mut self, config: Config) {
+        self.held.retain(|apex, _| config.zones.iter().any(|z| z.apex == *apex));
+        let held = &self.held;
+        self.status.retain(|apex, _| held.contains_key(apex) || config.zones.iter().any(|z| z.apex == *apex));
+        for zone in config.zones.iter().filter(|z| z.controller.is_some()) {
+            self.status.entry(zone.apex.clone()).or_default();
+        }
+        // Members that did not change keep their health; new ones start in their initial state.
+        self.health.lock().expect("health lock").retain_targets(&crate::health::targets(&config));
+        self.config = Arc::new(config);
+        self.dirty = Rebuild::All;
+    }
+
+    /// A health transition: the zones with pools recompute their pools' records.
+    pub fn health_changed(&mut self) {
+        let with_pools: Vec<Name> =
+            self.config.zones.iter().filter(|z| !z.pools.is_empty()).map(|z| z.apex.clone()).collect();
+        for zone in with_pools {
+            self.mark(&zone, Scope::Layer);
+        }
+    }
+
+    /// Marks the start of a controller request.
+    pub fn sync_attempt(&mut self, zone: &Name) {
+        if let Some(st) = self.status.get_mut(zone) {
+            st.last_attempt = Some(SystemTime::now());
+        }
+    }
+
+    /// Records a failed controller request; the data in force stays.
+    pub fn sync_failed(&mut self, zone: &Name, kind: SyncKind, error: String) {
+        if let Some(st) = self.status.get_mut(zone) {
+            match kind {
+                SyncKind::Snapshot => st.snapshot_errors += 1,
+                SyncKind::Changes => st.changes_errors += 1,
+            }
+            st.last_error = Some(error);
+        }
+    }
+
+    /// Records an "unchanged" answer.
+    pub fn sync_unchanged(&mut self, zone: &Name) {
+        if let Some(st) = self.status.get_mut(zone) {
+            st.last_success = Some(SystemTime::now());
+            st.last_error = None;
+        }
+    }
+
+    /// Accepts a full record set from the controller: converts it and marks the zone. The
+    /// state file is written once the writer gets to it (DNS sees the data first).
+    pub fn sync_accepted(&mut self, zone: &Name, payload: &Payload) {
+        // A reload may have removed the zone or its controller while this request ran.
+        let Some(cfg) = self.config.zones.iter().find(|z| z.apex == *zone && z.controller.is_some()) else {
+            return;
+        };
+        let converted = api::convert(&payload.records, zone, cfg.default_ttl);
+        if payload.records.is_empty() {
+            tracing::warn!(zone = %zone, version_hash = %payload.version_hash, "controller sent an empty record set; the zone now has no controller records");
+        }
+        if converted.skipped_records > 0 || converted.skipped_ips > 0 {
+            tracing::warn!(
+                zone = %zone,
+                skipped_records = converted.skipped_records,
+                skipped_ips = converted.skipped_ips,
+                first = %converted.reasons.join("; "),
+                "skipped invalid controller records"
+            );
+        }
+        let names = converted.nodes.len();
+        let rrs = api::rr_count(&converted.nodes);
+        let fresh =
+            HeldZone { version_hash: payload.version_hash.clone(), held: Held::Converted(Arc::new(converted.nodes)) };
+        if let Some(old) = self.held.insert(zone.clone(), fresh) {
+            crate::snapshot::reclaim::later(old.held);
+        }
+        if let Some(st) = self.status.get_mut(zone) {
+            st.origin = DataOrigin::Controller;
+            st.version_hash = Some(payload.version_hash.clone());
+            st.records = rrs;
+            st.last_success = Some(SystemTime::now());
+            st.last_error = None;
+            st.skipped_records += converted.skipped_records as u64;
+        }
+        self.mark(zone, Scope::Data);
+        self.persist(zone);
+        tracing::info!(zone = %zone, version_hash = %payload.version_hash, names, "controller data applied");
+    }
+
+    /// Hands the zone's records to the state-file writer (or writes them now, without one).
+    pub(super) fn persist(&mut self, zone: &Name) {
+        let Some(h) = self.held.get(zone) else { return };
+        let Held::Converted(nodes) = &h.held else { return };
+        let job = PersistJob {
+            dir: self.config.state.dir.clone(),
+            apex: zone.clone(),
+            api_zone: api::api_zone(zone),
+            version_hash: h.version_hash.clone(),
+            nodes: Arc::clone(nodes),
+        };
+        match &self.jobs {
+            Some(jobs) => jobs.send(job),
+            None => self.unsent.push(job),
+        }
+    }
+
+    /// Without a writer thread: writes the state files that changes asked for.
+    pub fn write_pending(&mut self) {
+        for job in std::mem::take(&mut self.unsent) {
+            let done = job.write();
+            self.persisted(done);
+        }
+    }
+
+    /// A state-file write finished: its outcome is recorded, and the zone holds the compact
+    /// form unless its records changed meanwhile (then a newer write is already queued).
+    /// A failed write costs only the restart guarantee: it shows in `/health` and the metrics
+    /// and is logged when a zone starts or stops failing, not once per write.
+    pub fn persisted(&mut self, done: Persisted) {
+        let zone = done.job.apex.clone();
+        match done.result {
+            Ok(()) => {
+                if let Some((error, failures)) = self.persist_errors.remove(&zone) {
+                    tracing::info!(zone = %zone, failures, previous_error = %error, "state file written again");
+                }
+            }
+            Err(error) => {
+                *self.persist_failures.entry(zone.clone()).or_default() += 1;
+                match self.persist_errors.get_mut(&zone) {
+                    Some((last, failures)) => {
+                        *failures += 1;
+                        if *last != error {
+                            tracing::error!(zone = %zone, error = %error, "state file write still failing, now with another error");
+                            *last = error;
+                        }
+                    }
+                    None => {
+                        tracing::error!(zone = %zone, error = %error, "cannot write the state file; a restart would serve older data (logged once until it recovers)");
+                        self.persist_errors.insert(zone.clone(), (error, 1));
+                    }
+                }
+            }
+        }
+        if let Some(h) = self.held.get_mut(&zone)
+            && let Held::Converted(nodes) = &h.held
+            && Arc::ptr_eq(nodes, &done.job.nodes)
+        {
+            let old = std::mem::replace(&mut h.held, Held::Packed(done.packed));
+            crate::snapshot::reclaim::later(old);
+        }
+    }
+}

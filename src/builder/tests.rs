@@ -1,0 +1,143 @@
+//! Unit tests of the builder: coalescing, failure containment, pushes and their replies.
+
+use std::path::Path;
+
+use tokio::sync::oneshot;
+
+use super::*;
+use crate::elchi::api::RecordJson;
+use crate::health::table::SharedHealth;
+use crate::server::query::{MAX_MESSAGE, Responder, Transport};
+
+fn state() -> State {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[state]\ndir = \"{}\"\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\n\
+         [[zone.pool]]\nname = \"pool\"\n[zone.pool.check]\ntype = \"none\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n\
+         [[zone]]\nname = \"other.example\"\nns = [\"ns1.other.example\"]\n",
+        dir.keep().display()
+    );
+    let config = crate::config::parse(Path::new("t.toml"), &text, &|_| None).unwrap();
+    State::new(config, SharedHealth::default())
+}
+
+fn push(name: &str, ip: &str) -> (Event, oneshot::Receiver<PushReply>) {
+    let (reply, rx) = oneshot::channel();
+    let record = RecordJson {
+        name: name.into(),
+        rtype: "A".into(),
+        ttl: 30,
+        ips: vec![ip.into()],
+        failover: None,
+        pushed: false,
+    };
+    let body = NotifyJson { records: vec![record], deletes: Vec::new() };
+    (Event::Push { body: Box::new(body), atomic: false, reply }, rx)
+}
+
+/// The A answer count for `name` in the current snapshot.
+fn answers(state: &State, name: &str) -> u16 {
+    let mut q = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.') {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut out = vec![0u8; MAX_MESSAGE];
+    Responder::default().respond(&state.handle().load(), &q, &mut out, Transport::Udp).unwrap();
+    u16::from_be_bytes([out[6], out[7]])
+}
+
+/// A thousand queued health changes and pushes are one build and one publish.
+#[test]
+fn queued_events_are_one_build() {
+    let mut s = state();
+    let before = s.handle().load().generation;
+    let mut events: Vec<Event> = (0..1000).map(|_| Event::HealthChanged).collect();
+    let mut replies = Vec::new();
+    for i in 0..20 {
+        let (e, rx) = push(&format!("p{i}.gslb.example.org"), "192.0.2.9");
+        events.push(e);
+        replies.push(rx);
+    }
+    s.apply(events, None);
+    assert_eq!(s.handle().load().generation, before + 1);
+    for mut rx in replies {
+        let reply = rx.try_recv().expect("answered after the build").unwrap().unwrap();
+        assert_eq!(reply.updated, 1);
+    }
+    assert_eq!(answers(&s, "p19.gslb.example.org"), 1);
+}
+
+/// A health change recompiles only the zones with pools; a push only its zone.
+#[test]
+fn changes_rebuild_only_what_they_touch() {
+    let mut s = state();
+    let snap = s.handle().load();
+    let (pools_zone, other) = (
+        snap.zones[&b"\x04gslb\x07example\x03org\x00"[..]].clone(),
+        snap.zones[&b"\x05other\x07example\x00"[..]].clone(),
+    );
+    s.apply(vec![Event::HealthChanged], None);
+    let snap = s.handle().load();
+    assert!(
+        !Arc::ptr_eq(&snap.zones[&b"\x04gslb\x07example\x03org\x00"[..]], &pools_zone),
+        "the pools' zone is rebuilt"
+    );
+    assert!(Arc::ptr_eq(&snap.zones[&b"\x05other\x07example\x00"[..]], &other), "the zone without pools is reused");
+    let (e, _rx) = push("x.other.example", "192.0.2.7");
+    s.apply(vec![e], None);
+    let snap2 = s.handle().load();
+    assert!(Arc::ptr_eq(
+        &snap2.zones[&b"\x04gslb\x07example\x03org\x00"[..]],
+        &snap.zones[&b"\x04gslb\x07example\x03org\x00"[..]]
+    ));
+    assert_eq!(answers(&s, "x.other.example"), 1);
+}
+
+/// A build that panics leaves the previous snapshot serving, reports the error to the push
+/// that waited for it and in the view, and the next event builds again (the change kept).
+#[test]
+fn a_failed_build_is_contained() {
+    let mut s = state();
+    let before = s.handle().load().generation;
+    s.fail_next_build = true;
+    let (e, mut rx) = push("late.gslb.example.org", "192.0.2.5");
+    s.apply(vec![e], None);
+    assert_eq!(s.handle().load().generation, before, "nothing published");
+    let err = rx.try_recv().unwrap().unwrap_err();
+    assert!(err.contains("injected build failure"), "{err}");
+    let view = s.view();
+    assert_eq!(view.build_failures, 1);
+    let apex = crate::dns::name::Name::parse("gslb.example.org.", None).unwrap();
+    assert!(view.zone(&apex).unwrap().build_error.as_deref().unwrap().contains("injected"));
+    assert_eq!(answers(&s, "late.gslb.example.org"), 0);
+
+    s.apply(vec![Event::HealthChanged], None);
+    assert_eq!(s.handle().load().generation, before + 1);
+    assert_eq!(answers(&s, "late.gslb.example.org"), 1, "the kept change is published");
+    assert!(s.view().zone(&apex).unwrap().build_error.is_none());
+}
+
+/// An atomic push with a bad item is answered at once and changes nothing.
+#[test]
+fn rejected_atomic_pushes_change_nothing() {
+    let mut s = state();
+    let before = s.handle().load().generation;
+    let (reply, mut rx) = oneshot::channel();
+    let body = NotifyJson {
+        records: vec![RecordJson {
+            name: "bad.gslb.example.org".into(),
+            rtype: "A".into(),
+            ttl: 0,
+            ips: vec!["300.0.0.1".into()],
+            failover: None,
+            pushed: false,
+        }],
+        deletes: Vec::new(),
+    };
+    s.apply(vec![Event::Push { body: Box::new(body), atomic: true, reply }], None);
+    let err = rx.try_recv().unwrap().unwrap().unwrap_err();
+    assert_eq!((err.section, err.item), ("records", 0));
+    assert_eq!(s.handle().load().generation, before);
+}

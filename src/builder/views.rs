@@ -1,0 +1,143 @@
+//! The read-only views the admin API and the metrics read: published by the builder after
+//! every change, swapped atomically like the snapshot, never locked by a reader.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use super::held::Held;
+use super::publisher::{Shadowed, ShadowedBy, StaticLayer, merge};
+use super::status::{DataOrigin, SyncStatus};
+use crate::config::Config;
+use crate::dns::name::Name;
+use crate::health::table::SharedHealth;
+use crate::snapshot::records::{RRset, Source, TypeMap};
+
+/// One zone as the admin API sees it.
+#[derive(Debug, Clone)]
+pub struct ZoneView {
+    /// Sync status (controller zones only).
+    pub status: Option<SyncStatus>,
+    /// Controller and webhook records.
+    pub held: Option<Held>,
+    /// Static records with the pools' records of the last build.
+    pub layer: Option<Arc<StaticLayer>>,
+    /// Dynamic name+type pairs the last build does not answer.
+    pub shadowed: Arc<[Shadowed]>,
+    /// Shadowed pairs summed over builds, by reason.
+    pub shadowed_total: BTreeMap<ShadowedBy, u64>,
+    /// Error of the last state-file write, when it failed.
+    pub persist_error: Option<String>,
+    /// Failed state-file writes since start.
+    pub persist_failures: u64,
+    /// Error of the last build of this zone, when it failed (the previous data serves).
+    pub build_error: Option<String>,
+}
+
+/// Everything the admin API and the metrics show, as of the last change.
+#[derive(Debug)]
+pub struct View {
+    /// The config in force.
+    pub config: Arc<Config>,
+    /// When the process started.
+    pub started: SystemTime,
+    /// Per zone.
+    pub zones: std::collections::HashMap<Name, ZoneView>,
+    /// The live health table (probes write it; read it off the async workers).
+    pub health: SharedHealth,
+    /// Builds that failed since start.
+    pub build_failures: u64,
+}
+
+/// Where the current view lives; cloning shares it.
+pub type Views = Arc<ArcSwap<View>>;
+
+/// What `/records` shows of a zone.
+#[derive(Debug, Default)]
+pub struct ZoneRecords {
+    /// Name → RRsets DNS answers (static and dynamic; pools left out).
+    pub answered: Vec<(Name, TypeMap)>,
+    /// Dynamic RRsets DNS does not answer, with the reason.
+    pub shadowed: Vec<(Name, u16, RRset, ShadowedBy)>,
+}
+
+impl View {
+    /// The view of one zone.
+    pub fn zone(&self, apex: &Name) -> Option<&ZoneView> {
+        self.zones.get(apex)
+    }
+
+    /// Sync status of a controller zone.
+    pub fn status(&self, apex: &Name) -> Option<&SyncStatus> {
+        self.zones.get(apex).and_then(|z| z.status.as_ref())
+    }
+
+    /// True when a controller zone has data from its controller or its state file (webhook
+    /// pushes alone do not count: they cover only the names they name).
+    pub fn has_controller_data(&self, apex: &Name) -> bool {
+        self.status(apex).is_some_and(|st| st.origin != DataOrigin::None)
+    }
+
+    /// Controller zones with nothing to serve yet (neither controller nor disk data).
+    pub fn not_ready(&self) -> Vec<&Name> {
+        self.config
+            .zones
+            .iter()
+            .filter(|z| z.controller.is_some() && !self.has_controller_data(&z.apex))
+            .map(|z| &z.apex)
+            .collect()
+    }
+
+    /// The records a zone answers from static and dynamic data, merged as DNS merges them
+    /// (pool records are left out: `/records` lists pool members itself), in name order; and
+    /// the dynamic RRsets DNS does not answer, with the reason. Costs a pass over the zone:
+    /// call it off the async workers.
+    pub fn zone_records(&self, apex: &Name) -> ZoneRecords {
+        let (Some(zone), Some(view)) = (self.config.zones.iter().find(|z| z.apex == *apex), self.zones.get(apex))
+        else {
+            return ZoneRecords::default();
+        };
+        let dynamic = view.held.as_ref().map(|h| h.nodes(apex, zone.default_ttl));
+        let layer = view.layer.as_ref().map_or(&zone.data, |l| l.records(zone));
+        let (merged, shadowed) = merge(layer, dynamic.as_deref(), zone.static_records, &zone.pools);
+        let answered = merged
+            .into_iter()
+            .map(|(n, t)| {
+                let mut t = t.into_owned();
+                t.retain(|set| set.source != Source::Pool);
+                (n.clone(), t)
+            })
+            .filter(|(_, t)| !t.is_empty())
+            .collect();
+        let shadowed = shadowed
+            .into_iter()
+            .filter_map(|(n, rtype, by)| {
+                let set = dynamic.as_deref()?.get(&n)?.get(&rtype)?.clone();
+                Some((n, rtype, set, by))
+            })
+            .collect();
+        ZoneRecords { answered, shadowed }
+    }
+
+    /// Per zone and reason: the dynamic name+type pairs not answered now, and summed over
+    /// builds.
+    pub fn shadowed_counts(&self) -> Vec<(Name, ShadowedBy, usize, u64)> {
+        let mut out: BTreeMap<(Name, ShadowedBy), (usize, u64)> = BTreeMap::new();
+        for (zone, v) in &self.zones {
+            for (_, _, by) in v.shadowed.iter() {
+                out.entry((zone.clone(), *by)).or_default().0 += 1;
+            }
+            for (by, total) in &v.shadowed_total {
+                out.entry((zone.clone(), *by)).or_default().1 = *total;
+            }
+        }
+        out.into_iter().map(|((z, by), (now, total))| (z, by, now, total)).collect()
+    }
+
+    /// Zones whose last build failed.
+    pub fn failed_builds(&self) -> HashSet<&Name> {
+        self.zones.iter().filter(|(_, v)| v.build_error.is_some()).map(|(z, _)| z).collect()
+    }
+}

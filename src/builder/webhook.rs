@@ -1,0 +1,155 @@
+//! `/notify` pushes applied to the held records: per-item checks, partial or atomic
+//! application, and which applied records DNS does not answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::held::{Held, HeldZone};
+use super::publisher::{Scope, ShadowedBy};
+use super::state::State;
+use crate::dns::name::Name;
+use crate::dns::types::TYPE_CNAME;
+use crate::elchi::api;
+
+/// A `/notify` item that is invalid or outside every zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushError {
+    /// What is wrong.
+    pub message: String,
+    /// `records` or `deletes`.
+    pub section: &'static str,
+    /// Index of the offending item in its list.
+    pub item: usize,
+}
+
+/// A pushed record that was applied but that DNS does not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushShadowed {
+    /// Index in `records`.
+    pub item: usize,
+    /// Owner name.
+    pub name: Name,
+    /// What answers the name instead.
+    pub by: ShadowedBy,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PushOutcome {
+    /// Record items applied (upstream counts items, not their effects).
+    pub updated: usize,
+    /// Delete items applied, whether or not the name+type existed.
+    pub deleted: usize,
+    /// Items left out as invalid or outside every zone (partial mode only).
+    pub skipped: Vec<PushError>,
+    /// Applied records DNS does not answer, and why (filled in after the build).
+    pub shadowed: Vec<PushShadowed>,
+    /// (item, zone, owner, type) of every applied record, to find the shadowed ones.
+    applied: Vec<(usize, Name, Name, u16)>,
+}
+
+impl State {
+    /// The zone (longest label-aware apex match) that contains `name`.
+    fn zone_for(&self, name: &Name) -> Option<Name> {
+        self.config
+            .zones
+            .iter()
+            .filter(|z| name.is_within(&z.apex))
+            .max_by_key(|z| z.apex.wire_len())
+            .map(|z| z.apex.clone())
+    }
+
+    /// Applies a `/notify` push to the held records: every item is checked first. Invalid
+    /// and out-of-zone items are skipped and listed, the valid ones are applied together and
+    /// their zones marked for the next build (the reply goes out after it, so DNS answers all
+    /// of them by then) and their state files queued. With `atomic`, any bad item rejects the
+    /// whole push and nothing is applied.
+    pub fn push(&mut self, body: &api::NotifyJson, atomic: bool) -> Result<PushOutcome, PushError> {
+        let mut outcome = PushOutcome::default();
+        let mut updates: HashMap<Name, Vec<(Name, u16, api::RecordJson)>> = HashMap::new();
+        let mut deletes: HashMap<Name, Vec<(Name, u16)>> = HashMap::new();
+        let mut applied_items: Vec<(usize, Name, Name, u16)> = Vec::new();
+        for (item, r) in body.records.iter().enumerate() {
+            let checked = api::check_push(r).and_then(|(owner, rtype)| {
+                let zone = self.zone_for(&owner).ok_or_else(|| format!("{owner} is outside every zone"))?;
+                if owner == zone && rtype == TYPE_CNAME {
+                    return Err(format!("{owner}: a failover CNAME cannot be at the zone apex"));
+                }
+                Ok((zone, owner, rtype))
+            });
+            match checked {
+                Ok((zone, owner, rtype)) => {
+                    applied_items.push((item, zone.clone(), owner.clone(), rtype));
+                    updates.entry(zone).or_default().push((owner, rtype, r.clone()));
+                }
+                Err(message) => outcome.skipped.push(PushError { message, section: "records", item }),
+            }
+        }
+        for (item, d) in body.deletes.iter().enumerate() {
+            let checked = api::check_delete(d).and_then(|(owner, rtype)| {
+                let zone = self.zone_for(&owner).ok_or_else(|| format!("{owner} is outside every zone"))?;
+                Ok((zone, owner, rtype))
+            });
+            match checked {
+                Ok((zone, owner, rtype)) => deletes.entry(zone).or_default().push((owner, rtype)),
+                Err(message) => outcome.skipped.push(PushError { message, section: "deletes", item }),
+            }
+        }
+        if atomic && let Some(first) = outcome.skipped.first() {
+            return Err(first.clone());
+        }
+        let zones: std::collections::BTreeSet<Name> = updates.keys().chain(deletes.keys()).cloned().collect();
+        for zone in zones {
+            let Some(cfg) = self.config.zones.iter().find(|z| z.apex == zone) else { continue };
+            let default_ttl = cfg.default_ttl;
+            // Only the pushed names are touched: the zone's other records stay as they are.
+            let nodes = self
+                .held
+                .entry(zone.clone())
+                .or_insert_with(|| HeldZone { version_hash: String::new(), held: Held::Converted(Arc::default()) })
+                .nodes_mut(&zone, default_ttl);
+            let zone_updates = updates.get(&zone).map_or(&[][..], |v| v);
+            let zone_deletes = deletes.get(&zone).map_or(&[][..], |v| v);
+            api::apply_push_nodes(nodes, &zone, default_ttl, zone_updates, zone_deletes);
+            let rrs = api::rr_count(nodes);
+            outcome.updated += zone_updates.len();
+            outcome.deleted += zone_deletes.len();
+            self.dirty.add(&zone, Scope::Data);
+            if let Some(st) = self.status.get_mut(&zone) {
+                st.records = rrs;
+            }
+            self.persist(&zone);
+            tracing::info!(zone = %zone, updated = zone_updates.len(), deleted = zone_deletes.len(), "webhook push applied");
+        }
+        outcome.applied = applied_items;
+        if !outcome.skipped.is_empty() {
+            let first = &outcome.skipped[0];
+            tracing::warn!(
+                skipped = outcome.skipped.len(),
+                first = %format!("{}[{}]: {}", first.section, first.item, first.message),
+                "webhook push: invalid or out-of-zone items skipped; the others were applied"
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// After the build: which applied records of the push DNS does not answer.
+    pub fn finish_push(&self, mut outcome: PushOutcome) -> PushOutcome {
+        // One index per touched zone: a zone may have many shadowed pairs and a push many items.
+        let mut index: HashMap<Name, HashMap<(Name, u16), ShadowedBy>> = HashMap::new();
+        for (item, zone, name, rtype) in std::mem::take(&mut outcome.applied) {
+            let shadowed = index.entry(zone.clone()).or_insert_with(|| {
+                self.shadowed
+                    .get(&zone)
+                    .into_iter()
+                    .flat_map(|l| l.iter())
+                    .map(|(n, t, by)| ((n.clone(), *t), *by))
+                    .collect()
+            });
+            if let Some(&by) = shadowed.get(&(name.clone(), rtype)) {
+                outcome.shadowed.push(PushShadowed { item, name, by });
+            }
+        }
+        outcome
+    }
+}
