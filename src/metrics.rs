@@ -155,6 +155,12 @@ impl Collector for Scraped {
             "Responses sent with TC set",
             &[(Vec::new(), self.stats.truncated())],
         )?;
+        counter_family(
+            &mut e,
+            "udp_send_errors",
+            "UDP responses the kernel refused to send (skipped)",
+            &[(Vec::new(), self.stats.send_failed())],
+        )?;
         let tcp = [
             (labels(&[("result", "accepted")]), self.stats.tcp_connections.load(std::sync::atomic::Ordering::Relaxed)),
             (labels(&[("result", "refused")]), self.stats.tcp_refused.load(std::sync::atomic::Ordering::Relaxed)),

@@ -34,6 +34,7 @@ pub struct WorkerStats {
     queries: Box<[AtomicU64]>,
     answers: [AtomicU64; SOURCES],
     truncated: AtomicU64,
+    send_failed: AtomicU64,
 }
 
 impl WorkerStats {
@@ -42,7 +43,13 @@ impl WorkerStats {
             queries: (0..ZONE_SLOTS * QTYPE_SLOTS * RCODE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             answers: Default::default(),
             truncated: AtomicU64::new(0),
+            send_failed: AtomicU64::new(0),
         }
+    }
+
+    /// Counts responses the kernel refused to send.
+    pub fn send_failed(&self, n: u64) {
+        self.send_failed.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Counts one response (a relaxed add on a line no other worker writes; TCP tasks share
@@ -135,6 +142,11 @@ impl Stats {
     /// Truncated responses.
     pub fn truncated(&self) -> u64 {
         self.workers.lock().expect("stats lock").iter().map(|w| w.truncated.load(Ordering::Relaxed)).sum()
+    }
+
+    /// UDP responses the kernel refused to send, summed over workers.
+    pub fn send_failed(&self) -> u64 {
+        self.workers.lock().expect("stats lock").iter().map(|w| w.send_failed.load(Ordering::Relaxed)).sum()
     }
 }
 

@@ -52,7 +52,7 @@ fn receive_failed(e: &std::io::Error) {
 fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, stop: Arc<AtomicBool>) {
     let mut cache = handle.cache();
     let mut responder = Responder::default();
-    let mut batch = Box::<mmsg::Batch>::default();
+    let mut batch = mmsg::Batch::new();
     while !stop.load(Ordering::Relaxed) {
         let n = match batch.receive(&socket) {
             Ok(n) => n,
@@ -64,16 +64,17 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, 
             }
         };
         let snap = cache.load();
-        let mut queued = 0;
         for i in 0..n {
             let (req, out) = batch.pair(i);
             if let Some(outcome) = responder.respond(snap, req, out, Transport::Udp) {
                 counters.record(&outcome);
-                batch.queue(queued, i, outcome.len);
-                queued += 1;
+                batch.queue(i, outcome.len);
             }
         }
-        batch.send(&socket, queued);
+        let sent = batch.send(&socket);
+        if sent.failed > 0 {
+            counters.send_failed(sent.failed as u64);
+        }
     }
 }
 
@@ -98,6 +99,7 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, 
         if let Some(outcome) = responder.respond(snap, &req[..n], &mut out, Transport::Udp) {
             counters.record(&outcome);
             if let Err(e) = socket.send_to(&out[..outcome.len], peer) {
+                counters.send_failed(1);
                 tracing::debug!(error = %e, %peer, "udp send failed");
             }
         }
