@@ -211,8 +211,12 @@ impl State {
         if let Some(views) = views {
             views.store(Arc::new(self.view()));
         }
+        // One sync per touched journal for the whole batch, before any push is acknowledged.
+        let durable = self.sync_journals();
         for (reply, outcome) in pushes {
             let answer = match (&built, outcome) {
+                (_, Ok(PushOutcome { journal_error: Some(e), .. })) => Err(e),
+                (Ok(()), Ok(_)) if durable.is_err() => Err(durable.clone().unwrap_err()),
                 (Ok(()), Ok(o)) => Ok(Ok(self.finish_push(o))),
                 // A rejected push changed nothing: its answer does not wait for a build.
                 (_, Err(e)) => Ok(Err(e)),

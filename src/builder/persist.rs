@@ -34,6 +34,8 @@ pub struct PersistJob {
     pub api_zone: String,
     /// Controller version of the records.
     pub version_hash: String,
+    /// The last push-journal entry the records include.
+    pub journal_seq: u64,
     /// The records (shared with the builder).
     pub nodes: Arc<Nodes>,
 }
@@ -52,8 +54,15 @@ impl PersistJob {
     /// Encodes the records and writes the state file atomically.
     pub fn write(self) -> Persisted {
         let packed: Arc<[u8]> = serde_json::to_vec(&api::to_records(&self.nodes)).expect("records serialize").into();
-        let result = state_file::save_packed(&self.dir, &self.apex, &self.api_zone, &self.version_hash, &packed)
-            .map_err(|e| format!("cannot write the state file in {}: {e}", self.dir.display()));
+        let result = state_file::save_packed(
+            &self.dir,
+            &self.apex,
+            &self.api_zone,
+            &self.version_hash,
+            self.journal_seq,
+            &packed,
+        )
+        .map_err(|e| format!("cannot write the state file in {}: {e}", self.dir.display()));
         Persisted { job: self, packed, result }
     }
 }

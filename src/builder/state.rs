@@ -15,6 +15,7 @@ use super::views::{View, ZoneView};
 use crate::config::Config;
 use crate::dns::name::Name;
 use crate::elchi::api::{self, Payload};
+use crate::elchi::journal::{self, Journal};
 use crate::elchi::state_file;
 use crate::health::table::{HealthTable, SharedHealth};
 use crate::snapshot::SnapshotHandle;
@@ -35,6 +36,12 @@ pub struct State {
     /// benches).
     jobs: Option<Jobs>,
     unsent: Vec<PersistJob>,
+    /// Each zone's push journal, once it has one.
+    pub(super) journals: HashMap<Name, Journal>,
+    /// The last journal sequence number of each zone.
+    pub(super) journal_seq: HashMap<Name, u64>,
+    /// Journals appended to since the last sync.
+    pub(super) journal_unsynced: HashSet<Name>,
     persist_errors: HashMap<Name, (String, u64)>,
     persist_failures: HashMap<Name, u64>,
     /// Per zone: the dynamic name+type pairs the last build of the zone does not answer.
@@ -55,12 +62,17 @@ impl State {
     pub fn new(config: Config, health: SharedHealth) -> State {
         let mut held = HashMap::new();
         let mut status = HashMap::new();
+        let mut journals = HashMap::new();
+        let mut journal_seq = HashMap::new();
+        let mut replayed = Vec::new();
         // Static zones may hold records pushed through the webhook.
         for zone in &config.zones {
             let mut st = SyncStatus::default();
             let max = zone.controller.as_ref().map_or(DEFAULT_STATE_MAX, |c| c.max_response_size);
+            let mut file_seq = 0;
             match state_file::load(&config.state.dir, &zone.apex, max) {
-                Ok(Some(payload)) => {
+                Ok(Some(state_file::Loaded { payload, journal_seq })) => {
+                    file_seq = journal_seq;
                     let converted = api::convert(&payload.records, &zone.apex, zone.default_ttl);
                     tracing::info!(
                         zone = %zone.apex,
@@ -79,6 +91,41 @@ impl State {
                     tracing::warn!(zone = %zone.apex, error = %e, "ignoring the state file; waiting for the controller")
                 }
             }
+            // Pushes acknowledged after the state file was written are in the journal.
+            match journal::read(&config.state.dir, &zone.apex) {
+                Ok(read) => {
+                    if let Some(why) = &read.torn {
+                        tracing::warn!(zone = %zone.apex, "ignoring the end of the push journal: {why}");
+                    }
+                    let newer: Vec<&journal::Entry> = read.entries.iter().filter(|e| e.seq > file_seq).collect();
+                    if !newer.is_empty() {
+                        let h = held.entry(zone.apex.clone()).or_insert_with(|| HeldZone {
+                            version_hash: String::new(),
+                            held: Held::Converted(Arc::default()),
+                        });
+                        let nodes = h.nodes_mut(&zone.apex, zone.default_ttl);
+                        for e in &newer {
+                            super::webhook::replay(nodes, &zone.apex, zone.default_ttl, e);
+                        }
+                        st.records = api::rr_count(nodes);
+                        tracing::info!(zone = %zone.apex, pushes = newer.len(), "replayed acknowledged pushes from the journal");
+                        replayed.push(zone.apex.clone());
+                    }
+                    let last = read.entries.last().map_or(file_seq, |e| e.seq.max(file_seq));
+                    journal_seq.insert(zone.apex.clone(), last);
+                    if !read.entries.is_empty() {
+                        match Journal::open(&config.state.dir, &zone.apex, &read.ends) {
+                            Ok(j) => {
+                                journals.insert(zone.apex.clone(), j);
+                            }
+                            Err(e) => tracing::error!(zone = %zone.apex, error = %e, "cannot open the push journal"),
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(zone = %zone.apex, error = %e, "cannot read the push journal; its pushes are lost")
+                }
+            }
             if zone.controller.is_some() {
                 status.insert(zone.apex.clone(), st);
             }
@@ -93,6 +140,9 @@ impl State {
             health,
             jobs: None,
             unsent: Vec::new(),
+            journals,
+            journal_seq,
+            journal_unsynced: HashSet::new(),
             persist_errors: HashMap::new(),
             persist_failures: HashMap::new(),
             shadowed: HashMap::new(),
@@ -106,6 +156,10 @@ impl State {
         if let Err(e) = state.build() {
             // Nothing was published yet: serve an empty snapshot rather than nothing.
             tracing::error!(error = %e, "the first build failed");
+        }
+        // A new state file folds the replayed journal entries in.
+        for zone in replayed {
+            state.persist(&zone);
         }
         state
     }
@@ -335,12 +389,28 @@ impl State {
             apex: zone.clone(),
             api_zone: api::api_zone(zone),
             version_hash: h.version_hash.clone(),
+            journal_seq: self.journal_seq.get(zone).copied().unwrap_or(0),
             nodes: Arc::clone(nodes),
         };
         match &self.jobs {
             Some(jobs) => jobs.send(job),
             None => self.unsent.push(job),
         }
+    }
+
+    /// Makes the journal entries appended since the last call durable (one sync per journal,
+    /// for however many pushes the batch held). Called before pushes are acknowledged.
+    pub fn sync_journals(&mut self) -> Result<(), String> {
+        let mut failed = None;
+        for zone in std::mem::take(&mut self.journal_unsynced) {
+            if let Some(j) = self.journals.get_mut(&zone)
+                && let Err(e) = j.sync()
+            {
+                tracing::error!(zone = %zone, error = %e, "cannot sync the push journal");
+                failed = Some(format!("the push journal of {zone} cannot be synced: {e}"));
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Without a writer thread: writes the state files that changes asked for.
@@ -359,6 +429,12 @@ impl State {
         let zone = done.job.apex.clone();
         match done.result {
             Ok(()) => {
+                // The state file now holds the journal's entries up to the job's.
+                if let Some(j) = self.journals.get_mut(&zone)
+                    && let Err(e) = j.fold(&done.job.dir, &zone, done.job.journal_seq)
+                {
+                    tracing::warn!(zone = %zone, error = %e, "cannot fold the push journal; it is replayed at start-up");
+                }
                 if let Some((error, failures)) = self.persist_errors.remove(&zone) {
                     tracing::info!(zone = %zone, failures, previous_error = %error, "state file written again");
                 }

@@ -10,6 +10,8 @@ use super::state::State;
 use crate::dns::name::Name;
 use crate::dns::types::TYPE_CNAME;
 use crate::elchi::api;
+use crate::elchi::journal::{self, Journal};
+use crate::snapshot::records::Nodes;
 
 /// A `/notify` item that is invalid or outside every zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,8 @@ pub struct PushOutcome {
     pub shadowed: Vec<PushShadowed>,
     /// (item, zone, owner, type) of every applied record, to find the shadowed ones.
     applied: Vec<(usize, Name, Name, u16)>,
+    /// The journal could not take (part of) the push: it is not acknowledged.
+    pub journal_error: Option<String>,
 }
 
 impl State {
@@ -68,6 +72,7 @@ impl State {
         let mut outcome = PushOutcome::default();
         let mut updates: HashMap<Name, Vec<(Name, u16, api::RecordJson)>> = HashMap::new();
         let mut deletes: HashMap<Name, Vec<(Name, u16)>> = HashMap::new();
+        let mut delete_items: HashMap<Name, Vec<api::DeleteJson>> = HashMap::new();
         let mut applied_items: Vec<(usize, Name, Name, u16)> = Vec::new();
         for (item, r) in body.records.iter().enumerate() {
             let checked = api::check_push(r).and_then(|(owner, rtype)| {
@@ -91,7 +96,10 @@ impl State {
                 Ok((zone, owner, rtype))
             });
             match checked {
-                Ok((zone, owner, rtype)) => deletes.entry(zone).or_default().push((owner, rtype)),
+                Ok((zone, owner, rtype)) => {
+                    delete_items.entry(zone.clone()).or_default().push(d.clone());
+                    deletes.entry(zone).or_default().push((owner, rtype));
+                }
                 Err(message) => outcome.skipped.push(PushError { message, section: "deletes", item }),
             }
         }
@@ -102,14 +110,28 @@ impl State {
         for zone in zones {
             let Some(cfg) = self.config.zones.iter().find(|z| z.apex == zone) else { continue };
             let default_ttl = cfg.default_ttl;
+            let zone_updates = updates.get(&zone).map_or(&[][..], |v| v);
+            let zone_deletes = deletes.get(&zone).map_or(&[][..], |v| v);
+            // Journal first: a change is acknowledged only once it is on disk (synced, with the
+            // rest of the batch, before the reply).
+            if self.config.state.journal {
+                let entry = journal::Entry {
+                    seq: self.journal_seq.get(&zone).copied().unwrap_or(0) + 1,
+                    records: zone_updates.iter().map(|(_, _, r)| r.clone()).collect(),
+                    deletes: delete_items.remove(&zone).unwrap_or_default(),
+                };
+                if let Err(e) = self.journal_append(&zone, &entry) {
+                    tracing::error!(zone = %zone, error = %e, "cannot append to the push journal; push not applied");
+                    outcome.journal_error = Some(format!("the push journal of {zone} cannot be written: {e}"));
+                    continue;
+                }
+            }
             // Only the pushed names are touched: the zone's other records stay as they are.
             let nodes = self
                 .held
                 .entry(zone.clone())
                 .or_insert_with(|| HeldZone { version_hash: String::new(), held: Held::Converted(Arc::default()) })
                 .nodes_mut(&zone, default_ttl);
-            let zone_updates = updates.get(&zone).map_or(&[][..], |v| v);
-            let zone_deletes = deletes.get(&zone).map_or(&[][..], |v| v);
             api::apply_push_nodes(nodes, &zone, default_ttl, zone_updates, zone_deletes);
             let rrs = api::rr_count(nodes);
             outcome.updated += zone_updates.len();
@@ -133,6 +155,19 @@ impl State {
         Ok(outcome)
     }
 
+    /// Appends an entry to the zone's journal (opening it on first use); durable after
+    /// [`State::sync_journals`].
+    fn journal_append(&mut self, zone: &Name, entry: &journal::Entry) -> std::io::Result<()> {
+        let j = match self.journals.entry(zone.clone()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(Journal::open(&self.config.state.dir, zone, &[])?),
+        };
+        j.append(entry)?;
+        self.journal_seq.insert(zone.clone(), entry.seq);
+        self.journal_unsynced.insert(zone.clone());
+        Ok(())
+    }
+
     /// After the build: which applied records of the push DNS does not answer.
     pub fn finish_push(&self, mut outcome: PushOutcome) -> PushOutcome {
         // One index per touched zone: a zone may have many shadowed pairs and a push many items.
@@ -152,4 +187,16 @@ impl State {
         }
         outcome
     }
+}
+
+/// Re-applies a journal entry at start-up (its items were checked when it was written).
+pub fn replay(nodes: &mut Nodes, apex: &Name, default_ttl: u32, entry: &journal::Entry) {
+    let updates: Vec<(Name, u16, api::RecordJson)> = entry
+        .records
+        .iter()
+        .filter_map(|r| api::check_push(r).ok().map(|(owner, rtype)| (owner, rtype, r.clone())))
+        .filter(|(owner, _, _)| owner.is_within(apex))
+        .collect();
+    let deletes: Vec<(Name, u16)> = entry.deletes.iter().filter_map(|d| api::check_delete(d).ok()).collect();
+    api::apply_push_nodes(nodes, apex, default_ttl, &updates, &deletes);
 }

@@ -61,6 +61,9 @@ pub struct AdminConfig {
 pub struct StateConfig {
     /// Directory of the per-zone state files (default `./state`).
     pub dir: PathBuf,
+    /// Write each accepted push to the zone's journal, synced to disk, before acknowledging it
+    /// (default true): an acknowledged push then survives a crash.
+    pub journal: bool,
 }
 
 /// The Elchi controller of one zone (`[zone.controller]`).

@@ -50,6 +50,8 @@ pub struct RawAdmin {
 pub struct RawState {
     /// Directory for the per-zone state files.
     pub dir: Option<Spanned<String>>,
+    /// Sync each accepted push to a journal before acknowledging it.
+    pub journal: Option<Spanned<bool>>,
 }
 
 /// `[zone.controller]`: the Elchi controller feeding this zone.

@@ -47,6 +47,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     }
     let state = StateConfig {
         dir: raw.state.as_ref().and_then(|s| s.dir.as_ref()).map_or_else(|| "./state".into(), |d| d.get_ref().into()),
+        journal: raw.state.as_ref().and_then(|s| s.journal.as_ref()).is_none_or(|j| *j.get_ref()),
     };
     let admin = raw.admin.as_ref().and_then(|a| admin(a, rep));
     if !rep.errors.is_empty() {

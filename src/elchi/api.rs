@@ -224,7 +224,7 @@ pub fn convert(records: &[RecordJson], apex: &Name, default_ttl: u32) -> Convert
 }
 
 /// A `{"name","type"}` item of a `/notify` delete list.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteJson {
     /// Owner name.
     pub name: String,

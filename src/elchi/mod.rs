@@ -1,5 +1,7 @@
 //! The Elchi GSLB contract: the controller's JSON (snapshot, changes, webhook bodies), its
-//! conversion into records, and the last-known-good state files that hold it on disk.
+//! conversion into records, the last-known-good state files that hold it on disk, and the
+//! journal that makes acknowledged pushes durable.
 
 pub mod api;
+pub mod journal;
 pub mod state_file;

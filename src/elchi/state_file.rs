@@ -1,6 +1,8 @@
 //! The last-known-good controller data of each zone on disk: written atomically (temp file,
 //! fsync, rename, fsync of the directory) after every accepted snapshot and read at start-up
-//! so a restart while the controller is down keeps answering.
+//! so a restart while the controller is down keeps answering. The records carry a CRC-32, so
+//! a flipped bit is detected (the file is then ignored), not served; the file also names the
+//! last push-journal entry it includes.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,22 @@ struct StateFile {
     zone: String,
     version_hash: String,
     saved_at: u64,
+    /// The last journal entry the records include (0: none).
+    #[serde(default)]
+    journal_seq: u64,
+    /// CRC-32 of the `records` JSON as written (absent in files from older versions).
+    #[serde(default)]
+    records_crc32: Option<u32>,
     records: Vec<RecordJson>,
+}
+
+/// A state file's contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The records and their controller version.
+    pub payload: Payload,
+    /// The last journal entry they include.
+    pub journal_seq: u64,
 }
 
 /// The state file of a zone: `<dir>/<zone>.json`.
@@ -29,17 +46,26 @@ pub fn path(dir: &Path, apex: &Name) -> PathBuf {
     dir.join(format!("{stem}.json"))
 }
 
-/// Writes the zone's last-known-good data from its record list already serialized as JSON.
+/// Writes the zone's last-known-good data from its record list already serialized as JSON;
+/// `journal_seq` is the last push-journal entry the records include.
 pub fn save_packed(
     dir: &Path,
     apex: &Name,
     zone: &str,
     version_hash: &str,
+    journal_seq: u64,
     records_json: &[u8],
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let saved_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let head = serde_json::json!({"format": FORMAT, "zone": zone, "version_hash": version_hash, "saved_at": saved_at});
+    let head = serde_json::json!({
+        "format": FORMAT,
+        "zone": zone,
+        "version_hash": version_hash,
+        "saved_at": saved_at,
+        "journal_seq": journal_seq,
+        "records_crc32": crc32fast::hash(records_json),
+    });
     let head = serde_json::to_vec(&head).map_err(std::io::Error::other)?;
     // `{...head fields..., "records": <records_json>}` without re-encoding the records.
     let mut bytes = Vec::with_capacity(head.len() + records_json.len() + 16);
@@ -70,7 +96,7 @@ pub fn save_packed(
 /// Reads at most `max` bytes of a regular file. The file is opened without blocking (a FIFO
 /// would otherwise hang start-up) and checked after opening (a symlink to `/dev/zero` or a
 /// device is refused, not read), so what is read is what was checked.
-fn read_regular(p: &Path, max: usize) -> std::io::Result<Vec<u8>> {
+pub fn read_regular(p: &Path, max: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p)?;
@@ -93,7 +119,7 @@ fn read_regular(p: &Path, max: usize) -> std::io::Result<Vec<u8>> {
 /// Reads the zone's state file, refusing anything but a regular file of at most `max` bytes.
 /// `Ok(None)` when there is none; `Err` with the reason when it is unreadable, too large,
 /// corrupt or belongs to another zone.
-pub fn load(dir: &Path, apex: &Name, max: usize) -> Result<Option<Payload>, String> {
+pub fn load(dir: &Path, apex: &Name, max: usize) -> Result<Option<Loaded>, String> {
     let p = path(dir, apex);
     let bytes = match read_regular(&p, max) {
         Ok(b) => b,
@@ -107,7 +133,18 @@ pub fn load(dir: &Path, apex: &Name, max: usize) -> Result<Option<Payload>, Stri
     if !same_zone(&file.zone, apex) {
         return Err(format!("{} holds zone {:?}, not {apex}", p.display(), file.zone));
     }
-    Ok(Some(Payload { zone: file.zone, version_hash: file.version_hash, records: file.records }))
+    if let Some(want) = file.records_crc32 {
+        // We write `"records":` last, after the head; a string in the head cannot hold that
+        // sequence (its quotes would be escaped), so the first one is the key.
+        let key = b",\"records\":";
+        let at = bytes.windows(key.len()).position(|w| w == key);
+        let records = at.map(|i| &bytes[i + key.len()..bytes.len().saturating_sub(1)]);
+        if records.is_none_or(|r| crc32fast::hash(r) != want) {
+            return Err(format!("{} fails its checksum (a damaged disk or a hand edit); not served", p.display()));
+        }
+    }
+    let payload = Payload { zone: file.zone, version_hash: file.version_hash, records: file.records };
+    Ok(Some(Loaded { payload, journal_seq: file.journal_seq }))
 }
 
 #[cfg(test)]
@@ -118,7 +155,7 @@ mod tests {
 
     fn save(dir: &Path, apex: &Name, payload: &Payload) -> std::io::Result<()> {
         let records = serde_json::to_vec(&payload.records).map_err(std::io::Error::other)?;
-        save_packed(dir, apex, &payload.zone, &payload.version_hash, &records)
+        save_packed(dir, apex, &payload.zone, &payload.version_hash, 0, &records)
     }
 
     #[test]
@@ -139,7 +176,12 @@ mod tests {
             }],
         };
         save(dir.path(), &apex, &payload).unwrap();
-        assert_eq!(load(dir.path(), &apex, MAX), Ok(Some(payload.clone())));
+        assert_eq!(load(dir.path(), &apex, MAX), Ok(Some(Loaded { payload: payload.clone(), journal_seq: 0 })));
+        // A flipped bit in the records is detected.
+        let text = std::fs::read_to_string(path(dir.path(), &apex)).unwrap();
+        std::fs::write(path(dir.path(), &apex), text.replace("192.0.2.1", "192.0.2.3")).unwrap();
+        assert!(load(dir.path(), &apex, MAX).unwrap_err().contains("checksum"));
+        save(dir.path(), &apex, &payload).unwrap();
         assert!(load(dir.path(), &apex, 10).unwrap_err().contains("larger than 10 bytes"));
         let other = Name::parse("other.example.org.", None).unwrap();
         std::fs::copy(path(dir.path(), &apex), path(dir.path(), &other)).unwrap();
@@ -170,7 +212,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let apex = Name::parse("gslb.example.org.", None).unwrap();
         std::fs::create_dir(path(dir.path(), &apex)).unwrap();
-        assert!(save_packed(dir.path(), &apex, "gslb.example.org", "v1", b"[]").is_err());
+        assert!(save_packed(dir.path(), &apex, "gslb.example.org", "v1", 0, b"[]").is_err());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, [std::ffi::OsString::from("gslb.example.org.json")]);
     }

@@ -524,3 +524,36 @@ loop     30 IN CNAME loop.gslb.example.org.
     assert_eq!(code, 200);
     assert_eq!(answers(&a("svc.gslb.example.org.")), ["app.other.example.", "203.0.113.50"]);
 }
+
+/// An acknowledged push survives `kill -9` right after its 200 (it is in the journal, synced,
+/// before the reply), and a torn journal tail is dropped with a warning.
+#[test]
+fn acknowledged_pushes_survive_kill_9() {
+    let state = tempfile::tempdir().unwrap();
+    let text = format!("{}[state]\ndir = \"{}\"\n{ZONE}", admin_section(""), state.path().display());
+    for round in 0..4 {
+        let mut s = Server::start(&config("", &text));
+        for earlier in 0..round {
+            let name = format!("k{earlier}.gslb.example.org.");
+            assert_eq!(answers(&s.udp(&query(&name, RecordType::A))), [format!("192.0.2.{}", 10 + earlier)], "{name}");
+        }
+        let c = Client::for_server(&s);
+        let ip = format!("192.0.2.{}", 10 + round);
+        let (code, _) =
+            c.notify(json!({"records": [{"name": format!("k{round}.gslb.example.org"), "type": "A", "ips": [ip]}]}));
+        assert_eq!(code, 200);
+        s.signal("KILL");
+        s.wait_exit(DEADLINE);
+    }
+    // A frame cut short at the end of the journal is dropped; everything before it serves.
+    let journal = state.path().join("gslb.example.org.journal");
+    let mut bytes = std::fs::read(&journal).unwrap_or_default();
+    bytes.extend_from_slice(&[0, 0, 1, 0, 1, 2]);
+    std::fs::write(&journal, &bytes).unwrap();
+    let s = Server::start(&config("", &text));
+    assert!(s.log_text().contains("ignoring the end of the push journal"), "{}", s.log_text());
+    for earlier in 0..4 {
+        let name = format!("k{earlier}.gslb.example.org.");
+        assert_eq!(answers(&s.udp(&query(&name, RecordType::A))), [format!("192.0.2.{}", 10 + earlier)], "{name}");
+    }
+}
