@@ -200,7 +200,7 @@ impl Collector for Scraped {
             persist_failing.push((labels(&[("zone", &z)]), zv.is_some_and(|v| v.persist_error.is_some()) as i64));
             persist_errors.push((labels(&[("zone", &z)]), zv.map_or(0, |v| v.persist_failures)));
             if let Some(snap) = snapshot.zone(&zone.apex) {
-                serials.push((labels(&[("zone", &z)]), snap.serial as i64));
+                serials.push((labels(&[("zone", &z)]), snap.serial() as i64));
             }
         }
         let mut members = Vec::new();

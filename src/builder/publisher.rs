@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::{Config, StaticRecords, ZoneConfig};
+use crate::config::{Config, PoolMode, StaticRecords, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use std::borrow::Cow;
@@ -23,15 +23,17 @@ use crate::snapshot::build::{MergedNodes, ZoneInput, build_zone};
 use crate::snapshot::encode::{Encoder, Scratch};
 use crate::snapshot::fragment::{Arena, Fragment};
 use crate::snapshot::records::Nodes;
-use crate::snapshot::records::{RData, Source, TypeMap, ZoneData};
-use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, ZoneSnap};
+use crate::snapshot::records::{RData, RRset, Source, TypeMap, ZoneData};
+use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, Zone, ZoneSnap};
 
 /// How much of a zone to recompile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scope {
-    /// Its dynamic data changed; its static records and pools did not (they are reused).
+    /// Its pools' answers (health changed): only the zone's small dynamic layer is rebuilt.
+    Pools,
+    /// Its controller/webhook data changed: the base is rebuilt, the static layer reused.
     Data,
-    /// Its pools' records (health) or static records changed too.
+    /// Its config changed: everything.
     Layer,
 }
 
@@ -84,6 +86,12 @@ impl Rebuild {
         }
     }
 
+    /// Whether `zone` is to be recompiled with its controller/webhook data (not just its
+    /// pools' answers).
+    pub fn needs_data(&self, zone: &Name) -> bool {
+        self.scope(zone).is_some_and(|s| s >= Scope::Data)
+    }
+
     fn scope(&self, zone: &Name) -> Option<Scope> {
         match self {
             Rebuild::All => Some(Scope::Layer),
@@ -105,43 +113,54 @@ pub struct Publisher {
 struct Published {
     content: u64,
     serial: u32,
-    snap: Arc<ZoneSnap>,
-    /// Static records with the pools' current answers: the same until the config or the
-    /// health changes (a full rebuild), so controller syncs and pushes reuse it.
+    /// Everything but the pools' answers.
+    base: Arc<ZoneSnap>,
+    /// The pools' names and glue with their answers under the current health.
+    pools: Option<Arc<ZoneSnap>>,
+    /// Static records with a placeholder at each pool name: the same until the config
+    /// changes, so controller syncs, pushes and health changes reuse it.
     layer: Arc<StaticLayer>,
 }
 
-/// A zone's static records plus its pools' records under the health of the last full rebuild.
+/// A zone's static records with a placeholder at every name a pool answers (an empty node
+/// for an address pool, its NS set for a delegate pool, so that names below it are occluded),
+/// and the set of those names. Independent of health.
 #[derive(Debug)]
 pub struct StaticLayer {
     /// `None` for a zone without pools (its config data is used as is).
     with_pools: Option<ZoneData>,
-    servfail: Vec<Name>,
-    weighted: Vec<crate::snapshot::build::WeightedSpec>,
+    dynamic_names: HashSet<Name>,
 }
 
 impl StaticLayer {
-    /// The static records with the pools' records (the config's records for a zone without
-    /// pools).
+    /// The static records with the pools' placeholders (the config's records for a zone
+    /// without pools).
     pub fn records<'a>(&'a self, zone: &'a ZoneConfig) -> &'a ZoneData {
         self.with_pools.as_ref().unwrap_or(&zone.data)
     }
 
-    fn new(zone: &ZoneConfig, health: &HealthTable) -> StaticLayer {
+    fn new(zone: &ZoneConfig) -> StaticLayer {
         if zone.pools.is_empty() {
-            return StaticLayer { with_pools: None, servfail: Vec::new(), weighted: Vec::new() };
+            return StaticLayer { with_pools: None, dynamic_names: HashSet::new() };
         }
-        // Pools join the static layer (their names cannot collide with static records, the
-        // config checks that), so they win over controller records too.
-        let pools = pool_records(zone, health);
         let mut data = zone.data.clone();
-        for (name, types) in pools.nodes {
-            let node = data.nodes.entry(name).or_default();
-            for (&rtype, set) in &types {
-                node.insert(rtype, set.clone());
+        let mut dynamic_names = HashSet::new();
+        for pool in &zone.pools {
+            let node = data.nodes.entry(pool.name.clone()).or_default();
+            if pool.mode == PoolMode::Delegate {
+                let hosts = pool.members.iter().map(|m| RData::Ns(m.host.clone())).collect();
+                node.insert(TYPE_NS, RRset { ttl: pool.ttl, rdata: hosts, source: Source::Pool, rotate: false });
+                // Glue hosts inside the zone with no static data of their own are the pool's.
+                for m in &pool.members {
+                    if m.host.is_within(&zone.apex) && !zone.data.nodes.contains_key(&m.host) {
+                        data.nodes.entry(m.host.clone()).or_default();
+                        dynamic_names.insert(m.host.clone());
+                    }
+                }
             }
+            dynamic_names.insert(pool.name.clone());
         }
-        StaticLayer { with_pools: Some(data), servfail: pools.servfail, weighted: pools.weighted }
+        StaticLayer { with_pools: Some(data), dynamic_names }
     }
 }
 
@@ -209,9 +228,17 @@ impl Publisher {
                 (Some(scope), _) => scope,
             };
             let slot = slot(&mut slots, &zone.apex);
+            if let (Scope::Pools, Some(last)) = (scope, last) {
+                // Health only: the base stays, the pools' answers are recompiled.
+                let mut published = last.clone();
+                let table = table.get_or_insert_with(health);
+                published.pools = compile_pools(zone, slot, published.serial, table);
+                next.insert(zone.apex.clone(), published);
+                continue;
+            }
             let layer = match (scope, last) {
                 (Scope::Data, Some(last)) => Arc::clone(&last.layer),
-                _ => Arc::new(StaticLayer::new(zone, table.get_or_insert_with(health))),
+                _ => Arc::new(StaticLayer::new(zone)),
             };
             let unloaded = unloaded.contains(&zone.apex);
             let nested: Vec<Name> = config
@@ -221,14 +248,23 @@ impl Publisher {
                 .map(|z| z.apex.clone())
                 .collect();
             let dynamic = dynamic.get(&zone.apex).copied();
-            let (published, report) = compile(zone, slot, dynamic, unloaded, &nested, layer, last);
+            let (mut published, report) = compile(zone, slot, dynamic, unloaded, &nested, layer, last);
+            // The pools' negative answers carry the SOA, so they follow a new serial.
+            published.pools = match last {
+                Some(last) if last.serial == published.serial && scope == Scope::Data => last.pools.clone(),
+                _ => compile_pools(zone, slot, published.serial, table.get_or_insert_with(health)),
+            };
             reports.insert(zone.apex.clone(), report);
             next.insert(zone.apex.clone(), published);
         }
         self.generation += 1;
         self.zones = next;
         self.slots = slots;
-        let zones = self.zones.values().map(|p| Arc::clone(&p.snap)).collect();
+        let zones = self
+            .zones
+            .values()
+            .map(|p| Zone { base: Arc::clone(&p.base), dynamic: p.pools.as_ref().map(Arc::clone) })
+            .collect();
         let (chaos, chaos_arena) = chaos(config);
         let names: Arc<[String]> = self.slots.iter().map(|n| n.to_dotless()).collect();
         self.handle.publish(Snapshot::new(self.generation, zones, settings(config), chaos, chaos_arena, names));
@@ -433,7 +469,7 @@ fn compile(
     soa.serial = 0;
     // A fixed-seed fast hash: it only decides whether the serial moves.
     let mut hasher = std::hash::BuildHasher::build_hasher(&foldhash::quality::FixedState::default());
-    (&soa, zone.data.soa_ttl, &nodes, &layer.servfail, &layer.weighted, unloaded, nested).hash(&mut hasher);
+    (&soa, zone.data.soa_ttl, &nodes, unloaded, nested).hash(&mut hasher);
     let content = hasher.finish();
     soa.serial = match (zone.serial, last) {
         (Some(fixed), _) => fixed,
@@ -447,16 +483,58 @@ fn compile(
         soa,
         soa_ttl: zone.data.soa_ttl,
         nodes: &nodes,
-        servfail: &layer.servfail,
-        weighted: &layer.weighted,
+        servfail: &[],
+        weighted: &[],
         nested,
+        dynamic_names: &layer.dynamic_names,
+        partial: false,
         unloaded,
     };
     let mut snap = build_zone(&input);
     snap.slot = slot;
-    let snap = Arc::new(snap);
+    let base = Arc::new(snap);
     drop(nodes);
-    (Published { content, serial, snap, layer }, ZoneReport { shadowed })
+    (Published { content, serial, base, pools: None, layer }, ZoneReport { shadowed })
+}
+
+/// The zone's dynamic layer: its pools' names and glue with their answers under `health`,
+/// compiled as a partial zone (CNAME targets elsewhere are followed at query time). `None`
+/// for a zone without pools.
+fn compile_pools(zone: &ZoneConfig, slot: u16, serial: u32, health: &HealthTable) -> Option<Arc<ZoneSnap>> {
+    if zone.pools.is_empty() {
+        return None;
+    }
+    let pools = pool_records(zone, health);
+    let mut nodes = pools.nodes;
+    // A pool at the apex shares its node with the apex's own records (NS, ...).
+    if let Some(apex) = nodes.get_mut(&zone.apex)
+        && let Some(statics) = zone.data.nodes.get(&zone.apex)
+    {
+        for (&rtype, set) in statics {
+            if !apex.contains_key(&rtype) {
+                apex.insert(rtype, set.clone());
+            }
+        }
+    }
+    let merged: Vec<(&Name, Cow<'_, TypeMap>)> = nodes.iter().map(|(n, t)| (n, Cow::Borrowed(t))).collect();
+    let mut soa = zone.data.soa.clone();
+    soa.serial = serial;
+    let none = HashSet::new();
+    let input = ZoneInput {
+        apex: &zone.apex,
+        soa,
+        soa_ttl: zone.data.soa_ttl,
+        nodes: &merged,
+        servfail: &pools.servfail,
+        weighted: &pools.weighted,
+        nested: &[],
+        dynamic_names: &none,
+        partial: true,
+        unloaded: false,
+    };
+    let mut snap = build_zone(&input);
+    snap.slot = slot;
+    Some(Arc::new(snap))
 }
 
 fn settings(config: &Config) -> ServerSettings {

@@ -231,7 +231,7 @@ impl State {
         if std::mem::take(&mut self.fail_next_build) {
             panic!("injected build failure");
         }
-        let unpacked = held::unpack_some(&self.config, &self.held, |z| which.includes(z));
+        let unpacked = held::unpack_some(&self.config, &self.held, |z| which.needs_data(z));
         let dynamic = held::borrow_all(&self.held, &unpacked);
         let unloaded: HashSet<Name> =
             self.status.iter().filter(|(_, st)| st.origin == DataOrigin::None).map(|(z, _)| z.clone()).collect();
@@ -305,12 +305,13 @@ impl State {
         self.dirty = Rebuild::All;
     }
 
-    /// A health transition: the zones with pools recompute their pools' records.
+    /// A health transition: the zones with pools recompile their pools' answers (their
+    /// dynamic layer only; the rest of the zone is reused as it is).
     pub fn health_changed(&mut self) {
         let with_pools: Vec<Name> =
             self.config.zones.iter().filter(|z| !z.pools.is_empty()).map(|z| z.apex.clone()).collect();
         for zone in with_pools {
-            self.mark(&zone, Scope::Layer);
+            self.mark(&zone, Scope::Pools);
         }
     }
 

@@ -69,29 +69,28 @@ fn queued_events_are_one_build() {
     assert_eq!(answers(&s, "p19.gslb.example.org"), 1);
 }
 
-/// A health change recompiles only the zones with pools; a push only its zone.
+const GSLB: &[u8] = b"\x04gslb\x07example\x03org\x00";
+const OTHER: &[u8] = b"\x05other\x07example\x00";
+
+/// A health change recompiles only the pools' answers (the zone's dynamic layer), never its
+/// base nor another zone; a push recompiles only its zone's base.
 #[test]
 fn changes_rebuild_only_what_they_touch() {
     let mut s = state();
     let snap = s.handle().load();
-    let (pools_zone, other) = (
-        snap.zones[&b"\x04gslb\x07example\x03org\x00"[..]].clone(),
-        snap.zones[&b"\x05other\x07example\x00"[..]].clone(),
-    );
+    let (gslb, other) = (snap.zones[GSLB].clone(), snap.zones[OTHER].clone());
+    assert!(gslb.dynamic.is_some() && other.dynamic.is_none());
     s.apply(vec![Event::HealthChanged], None);
     let snap = s.handle().load();
-    assert!(
-        !Arc::ptr_eq(&snap.zones[&b"\x04gslb\x07example\x03org\x00"[..]], &pools_zone),
-        "the pools' zone is rebuilt"
-    );
-    assert!(Arc::ptr_eq(&snap.zones[&b"\x05other\x07example\x00"[..]], &other), "the zone without pools is reused");
+    assert!(Arc::ptr_eq(&snap.zones[GSLB].base, &gslb.base), "the base of the pools' zone is reused");
+    assert!(!Arc::ptr_eq(snap.zones[GSLB].dynamic.as_ref().unwrap(), gslb.dynamic.as_ref().unwrap()));
+    assert!(Arc::ptr_eq(&snap.zones[OTHER].base, &other.base), "the zone without pools is reused");
+    assert_eq!(answers(&s, "pool.gslb.example.org"), 1, "the pool answers from its layer");
     let (e, _rx) = push("x.other.example", "192.0.2.7");
     s.apply(vec![e], None);
     let snap2 = s.handle().load();
-    assert!(Arc::ptr_eq(
-        &snap2.zones[&b"\x04gslb\x07example\x03org\x00"[..]],
-        &snap.zones[&b"\x04gslb\x07example\x03org\x00"[..]]
-    ));
+    assert!(Arc::ptr_eq(&snap2.zones[GSLB].base, &snap.zones[GSLB].base));
+    assert!(!Arc::ptr_eq(&snap2.zones[OTHER].base, &snap.zones[OTHER].base));
     assert_eq!(answers(&s, "x.other.example"), 1);
 }
 

@@ -96,14 +96,14 @@ impl Responder {
             _ => match q.qclass {
                 CLASS_IN => match snap.find_zone(q.qname()) {
                     Some(zone) => {
-                        zone_slot = zone.slot;
+                        zone_slot = zone.slot();
                         // Zone transfers are not offered.
                         if matches!(q.qtype, TYPE_AXFR | TYPE_IXFR) {
                             (None, RCODE_REFUSED)
                         } else {
-                            let f = zone.lookup(q.qname(), q.qtype);
-                            let w = zone.weighted.get(f.weighted as usize);
-                            (Some((f, &zone.arena, w)), f.rcode)
+                            let (f, part) = zone.lookup(q.qname(), q.qtype);
+                            let w = part.weighted.get(f.weighted as usize);
+                            (Some((f, &part.arena, w)), f.rcode)
                         }
                     }
                     None => (None, RCODE_REFUSED),
@@ -287,9 +287,9 @@ fn follow_chain(
         let Some(name_len) = plain_name(&out[name_at..end], &mut target) else { break };
         let target = &target[..name_len];
         let Some(zone) = snap.find_zone(target) else { break };
-        let Some(next) = zone.chase_lookup(target, qtype) else { break };
-        let weighted = zone.weighted.get(next.weighted as usize);
-        let Some(w) = next.write_at(&zone.arena, weighted, &mut out[end..max_end], end, name_at, name_len, turn, rng)
+        let Some((next, part)) = zone.chase_lookup(target, qtype) else { break };
+        let weighted = part.weighted.get(next.weighted as usize);
+        let Some(w) = next.write_at(&part.arena, weighted, &mut out[end..max_end], end, name_at, name_len, turn, rng)
         else {
             break;
         };

@@ -42,6 +42,12 @@ pub struct ZoneInput<'a> {
     pub weighted: &'a [WeightedSpec],
     /// Zones we also serve that lie inside this one: CNAME targets there are theirs.
     pub nested: &'a [Name],
+    /// Names whose answers the zone's dynamic layer gives (pools, their glue hosts): marked
+    /// in the table, not compiled here; chains to them continue there at query time.
+    pub dynamic_names: &'a HashSet<Name>,
+    /// These records are a layer over others (the dynamic layer over the zone's base): a
+    /// CNAME target not among them is looked up in the full zone at query time.
+    pub partial: bool,
     /// The zone's controller data has never loaded: "no such name" and "no such type" are
     /// not known yet, so they are answered SERVFAIL (resolvers do not cache it as a fact).
     pub unloaded: bool,
@@ -167,11 +173,14 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         let mut node = NodeRec {
             name_start,
             name_len: wire.len() as u16,
+            dynamic: false,
             answers: AnswerSet::EMPTY,
             wildcard: NONE,
             referral: NONE,
         };
-        if b.cuts.contains(wire) {
+        if owner.is_some_and(|o| input.dynamic_names.contains(o)) {
+            node.dynamic = true;
+        } else if b.cuts.contains(wire) {
             node.referral = b.referral(owner.expect("cuts have data"), &mut out);
         } else {
             if let Some(owner) = owner {
@@ -182,6 +191,11 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
                 wild_buf.extend_from_slice(&[1, b'*']);
                 wild_buf.extend_from_slice(wire);
                 if let Some(wname) = b.data_name(&wild_buf).filter(|w| visible(w)) {
+                    if input.dynamic_names.contains(wname) {
+                        node.wildcard = crate::snapshot::DYNAMIC_WILDCARD;
+                        nodes.push(node);
+                        continue;
+                    }
                     let set = if b.cuts.contains(wname.as_wire()) {
                         // A delegation at `*.name`: every name below that does not exist is
                         // referred, as its own child zone (the NS owner is the query name).
@@ -417,14 +431,23 @@ impl<'a> ZoneBuilder<'a> {
                 _ => return (chain, Terminal::Elsewhere),
             };
             let wire = target.as_wire();
-            if !target.is_within(apex) || self.input.nested.iter().any(|z| target.is_within(z)) {
+            if !target.is_within(apex)
+                || self.input.nested.iter().any(|z| target.is_within(z))
+                || self.input.dynamic_names.contains(target)
+            {
                 return (chain, Terminal::Outside);
             }
             if self.cuts.contains(wire) || self.occluded(wire) {
                 return (chain, Terminal::Elsewhere);
             }
             let Some(types) = self.types(target) else {
-                let t = if self.ents.contains(wire) { Terminal::Empty } else { Terminal::Missing };
+                let t = if self.input.partial {
+                    Terminal::Outside
+                } else if self.ents.contains(wire) {
+                    Terminal::Empty
+                } else {
+                    Terminal::Missing
+                };
                 return (chain, t);
             };
             match types.get(&TYPE_CNAME) {
@@ -443,7 +466,11 @@ impl<'a> ZoneBuilder<'a> {
         let apex = self.input.apex;
         let mut done: Vec<&Name> = Vec::new();
         for target in set.rdata.iter().filter_map(RData::additional_target) {
-            if done.contains(&target) || !is_within(target.as_wire(), apex.as_wire()) {
+            // A dynamic name's addresses move with health: the resolver asks for them.
+            if done.contains(&target)
+                || !is_within(target.as_wire(), apex.as_wire())
+                || self.input.dynamic_names.contains(target)
+            {
                 continue;
             }
             done.push(target);

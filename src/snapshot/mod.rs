@@ -32,6 +32,9 @@ pub const ZONE_SLOTS: usize = 64;
 
 /// Marks an absent fragment or wildcard index.
 pub const NONE: u32 = u32::MAX;
+/// A wildcard index meaning "the wildcard is answered by the zone's dynamic layer" (a
+/// delegate pool at `*`).
+pub const DYNAMIC_WILDCARD: u32 = u32::MAX - 1;
 
 /// The responses for every query type at one name: a run of `(qtype, fragment)` pairs in
 /// the zone's type table, plus the answers for other types and for ANY.
@@ -60,6 +63,9 @@ pub struct NodeRec {
     pub name_start: u32,
     /// Length of the wire name.
     pub name_len: u16,
+    /// Its answers live in the zone's dynamic layer (a pool's name, its glue hosts): a query
+    /// at or below it is answered there.
+    pub dynamic: bool,
     /// Answers at the name itself.
     pub answers: AnswerSet,
     /// Index into `ZoneSnap::wildcards` of the answers synthesised from `*.<name>`, or [`NONE`].
@@ -147,15 +153,19 @@ impl ZoneSnap {
         &self.frags[id as usize]
     }
 
-    /// The response for a name inside this zone.
+    /// The response for a name inside this zone, or [`Hit::Dynamic`] when the zone's
+    /// dynamic layer answers it.
     #[inline]
-    pub fn lookup(&self, qname: &[u8], qtype: u16) -> &Fragment {
+    pub fn find(&self, qname: &[u8], qtype: u16) -> Hit<'_> {
         if let Some(node) = self.node(qname) {
-            return match node.referral {
+            if node.dynamic {
+                return Hit::Dynamic;
+            }
+            return Hit::Frag(match node.referral {
                 NONE => self.answer(&node.answers, qtype),
                 _ if qtype == TYPE_DS => &self.frags[self.nodata as usize],
                 referral => &self.frags[referral as usize],
-            };
+            });
         }
         // The first existing ancestor is the closest encloser: a cut refers, a wildcard
         // synthesises, anything else means the name does not exist.
@@ -164,39 +174,110 @@ impl ZoneSnap {
                 break;
             }
             if let Some(node) = self.node(&qname[off..]) {
-                return if node.referral != NONE {
+                return Hit::Frag(if node.dynamic || node.wildcard == DYNAMIC_WILDCARD {
+                    return Hit::Dynamic;
+                } else if node.referral != NONE {
                     &self.frags[node.referral as usize]
                 } else if node.wildcard != NONE {
                     self.answer(&self.wildcards[node.wildcard as usize], qtype)
                 } else {
                     &self.frags[self.nxdomain as usize]
-                };
+                });
             }
         }
-        &self.frags[self.nxdomain as usize]
+        Hit::Frag(&self.frags[self.nxdomain as usize])
     }
-}
 
-impl ZoneSnap {
-    /// The response for a CNAME target that a chain from another zone reached: like
-    /// [`ZoneSnap::lookup`], but `None` where the answer depends on the question name in a
-    /// way a chained answer cannot express (wildcard synthesis) or is not ours to give (a
-    /// referral); the chain then ends at the CNAME and the resolver continues.
+    /// Like [`ZoneSnap::find`] for a CNAME target that a chain from elsewhere reached, but
+    /// `None` where the answer depends on the question name in a way a chained answer cannot
+    /// express (wildcard synthesis) or is not ours to give (a referral); the chain then ends
+    /// at the CNAME and the resolver continues.
     #[inline]
-    pub fn chase_lookup(&self, qname: &[u8], qtype: u16) -> Option<&Fragment> {
+    pub fn chase_find(&self, qname: &[u8], qtype: u16) -> Option<Hit<'_>> {
         if let Some(node) = self.node(qname) {
-            return (node.referral == NONE).then(|| self.answer(&node.answers, qtype));
+            if node.dynamic {
+                return Some(Hit::Dynamic);
+            }
+            return (node.referral == NONE).then(|| Hit::Frag(self.answer(&node.answers, qtype)));
         }
         for off in label_offsets(qname).skip(1) {
             if qname.len() - off < self.apex_len {
                 break;
             }
             if let Some(node) = self.node(&qname[off..]) {
+                if node.dynamic {
+                    return Some(Hit::Dynamic);
+                }
                 let plain = node.referral == NONE && node.wildcard == NONE;
-                return plain.then(|| &self.frags[self.nxdomain as usize]);
+                return plain.then(|| Hit::Frag(&self.frags[self.nxdomain as usize]));
             }
         }
-        Some(&self.frags[self.nxdomain as usize])
+        Some(Hit::Frag(&self.frags[self.nxdomain as usize]))
+    }
+}
+
+/// What a zone's compiled records say about a query.
+#[derive(Debug, Clone, Copy)]
+pub enum Hit<'a> {
+    /// This response.
+    Frag(&'a Fragment),
+    /// Ask the zone's dynamic layer.
+    Dynamic,
+}
+
+/// A zone as the query path sees it: its compiled records, and the answers that depend on
+/// health (its pools), compiled apart so that a health change replaces only those.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    /// Everything but the pools' answers; pool names are marked [`NodeRec::dynamic`].
+    pub base: Arc<ZoneSnap>,
+    /// The pools' names and glue with their current answers, when the zone has pools.
+    pub dynamic: Option<Arc<ZoneSnap>>,
+}
+
+impl Zone {
+    /// The response for a name inside this zone, and the compiled records it belongs to
+    /// (whose arena and weighted picks it points into).
+    #[inline]
+    pub fn lookup(&self, qname: &[u8], qtype: u16) -> (&Fragment, &ZoneSnap) {
+        match (self.base.find(qname, qtype), &self.dynamic) {
+            (Hit::Frag(f), _) => (f, &self.base),
+            (Hit::Dynamic, Some(d)) => match d.find(qname, qtype) {
+                Hit::Frag(f) => (f, d),
+                Hit::Dynamic => (&d.frags[d.nxdomain as usize], d),
+            },
+            // Marked dynamic without a layer cannot be built; answer as not existing.
+            (Hit::Dynamic, None) => (&self.base.frags[self.base.nxdomain as usize], &self.base),
+        }
+    }
+
+    /// [`Zone::lookup`] for a CNAME target reached from elsewhere (see
+    /// [`ZoneSnap::chase_find`]).
+    #[inline]
+    pub fn chase_lookup(&self, qname: &[u8], qtype: u16) -> Option<(&Fragment, &ZoneSnap)> {
+        match (self.base.chase_find(qname, qtype)?, &self.dynamic) {
+            (Hit::Frag(f), _) => Some((f, &self.base)),
+            (Hit::Dynamic, Some(d)) => match d.chase_find(qname, qtype)? {
+                Hit::Frag(f) => Some((f, d)),
+                Hit::Dynamic => None,
+            },
+            (Hit::Dynamic, None) => None,
+        }
+    }
+
+    /// The zone's metrics slot.
+    pub fn slot(&self) -> u16 {
+        self.base.slot
+    }
+
+    /// The zone's SOA serial.
+    pub fn serial(&self) -> u32 {
+        self.base.serial
+    }
+
+    /// Heap bytes held by both parts.
+    pub fn heap_bytes(&self) -> usize {
+        self.base.heap_bytes() + self.dynamic.as_ref().map_or(0, |d| d.heap_bytes())
     }
 }
 
@@ -218,8 +299,9 @@ pub struct ServerSettings {
 pub struct Snapshot {
     /// Increases by one with every published snapshot.
     pub generation: u64,
-    /// Zones by lower-cased wire apex (shared with earlier snapshots when unchanged).
-    pub zones: FastMap<Box<[u8]>, Arc<ZoneSnap>>,
+    /// Zones by lower-cased wire apex (their parts shared with earlier snapshots when
+    /// unchanged).
+    pub zones: FastMap<Box<[u8]>, Zone>,
     /// Listener and response settings.
     pub settings: ServerSettings,
     /// CHAOS-class TXT answers (`version.bind`, `id.server`, ...), by wire name.
@@ -234,7 +316,7 @@ impl Snapshot {
     /// Assembles a snapshot from compiled zones.
     pub fn new(
         generation: u64,
-        zones: Vec<Arc<ZoneSnap>>,
+        zones: Vec<Zone>,
         settings: ServerSettings,
         chaos: Vec<(Name, Fragment)>,
         chaos_arena: Arena,
@@ -242,7 +324,7 @@ impl Snapshot {
     ) -> Snapshot {
         Snapshot {
             generation,
-            zones: zones.into_iter().map(|z| (z.apex.as_wire().into(), z)).collect(),
+            zones: zones.into_iter().map(|z| (z.base.apex.as_wire().into(), z)).collect(),
             settings,
             chaos: chaos.into_iter().map(|(n, f)| (n.as_wire().into(), f)).collect(),
             chaos_arena,
@@ -252,15 +334,15 @@ impl Snapshot {
 
     /// The zone with the longest apex that contains `qname`.
     #[inline]
-    pub fn find_zone(&self, qname: &[u8]) -> Option<&ZoneSnap> {
+    pub fn find_zone(&self, qname: &[u8]) -> Option<&Zone> {
         label_offsets(qname)
             .chain(std::iter::once(qname.len().saturating_sub(1)))
-            .find_map(|off| self.zones.get(&qname[off..]).map(|z| &**z))
+            .find_map(|off| self.zones.get(&qname[off..]))
     }
 
     /// The zone with exactly this apex.
-    pub fn zone(&self, apex: &Name) -> Option<&ZoneSnap> {
-        self.zones.get(apex.as_wire()).map(|z| &**z)
+    pub fn zone(&self, apex: &Name) -> Option<&Zone> {
+        self.zones.get(apex.as_wire())
     }
 }
 

@@ -439,3 +439,39 @@ fn members_beyond_max_answers_are_answered_equally_often() {
         assert!((*n as f64 - 1500.0).abs() <= 300.0, "{ip}: {n} of 6000 answers ({all:?})");
     }
 }
+
+/// A pool's answers live in the zone's dynamic layer: a static CNAME to the pool follows its
+/// health at once; a pool at the apex keeps the apex's SOA and NS; names below an address
+/// pool do not exist; the zone's serial does not move with health.
+#[test]
+fn pools_answer_from_their_own_layer() {
+    let (ep, port) = Endpoint::start("127.0.0.11", 0);
+    let check = format!(
+        "[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1\n"
+    );
+    let zone = format!(
+        "[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\n\
+         records = \"ns1 60 IN A 127.0.0.1\\nwww 60 IN CNAME app\\n\"\n\
+         [[zone.pool]]\nname = \"app\"\nwhen_all_down = \"nodata\"\n{check}\
+         [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.11\"]\n\
+         [[zone.pool]]\nname = \"@\"\n[zone.pool.check]\ntype = \"none\"\n\
+         [[zone.pool.member]]\nname = \"apex\"\nipv4 = [\"192.0.2.200\"]\n"
+    );
+    let s = Server::start(&config("", &zone));
+    let www = s.udp(&query("www.gslb.example.org.", RecordType::A));
+    assert_eq!(answers(&www), ["app.gslb.example.org.", "127.0.0.11"]);
+    let serial = |s: &Server| s.udp(&query("gslb.example.org.", RecordType::SOA)).answers[0].data.to_string();
+    let before = serial(&s);
+    assert_eq!(answers(&s.udp(&query("gslb.example.org.", RecordType::A))), ["192.0.2.200"]);
+    assert_eq!(answers(&s.udp(&query("gslb.example.org.", RecordType::NS))), ["ns1.gslb.example.org."]);
+    let below = s.udp(&query("x.app.gslb.example.org.", RecordType::A));
+    assert_eq!(below.metadata.response_code, ResponseCode::NXDomain);
+
+    ep.set(503);
+    s.wait_dns("www.gslb.example.org.", RecordType::A, |m| answers(m) == ["app.gslb.example.org."]);
+    let m = s.udp(&query("app.gslb.example.org.", RecordType::A));
+    assert_eq!((m.metadata.response_code, m.answers.len()), (ResponseCode::NoError, 0), "nodata when all down");
+    assert_eq!(serial(&s), before, "health does not move the serial");
+    ep.set(200);
+    s.wait_dns("www.gslb.example.org.", RecordType::A, |m| m.answers.len() == 2);
+}
