@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::{BODY_TIMEOUT, auth, health};
 use crate::builder::BuilderHandle;
+use crate::builder::views::Page;
 use crate::config::AdminConfig;
 use crate::dns::name::Name;
 use crate::dns::types::*;
@@ -235,6 +236,11 @@ async fn records(
     result
 }
 
+/// Names per `/records` page when the request does not say.
+const DEFAULT_PAGE: usize = 1000;
+/// Most names per `/records` page.
+const MAX_PAGE: usize = 10_000;
+
 fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>) -> Result<Response, ApiError> {
     let config = Arc::clone(&view.config);
     let zone_filter = match q.get("zone") {
@@ -248,9 +254,24 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
     }
     let name_filter = q.get("name").map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase());
     let type_filter = q.get("type").map(|t| t.trim().to_ascii_uppercase());
+    // A page holds whole names, at most `limit` of them, after the `after` cursor: memory per
+    // request is bounded whatever the zone's size.
+    let limit = match q.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("limit must be 1..={MAX_PAGE}")))?,
+    };
+    let after = q.get("after").map(|a| a.trim().trim_end_matches('.').to_ascii_lowercase());
+    let mut page = Page::new(limit);
+    for zone in &zones {
+        view.page_names(&zone.apex, after.as_deref(), name_filter.as_deref(), &mut page);
+    }
     let mut out: Vec<(String, String, Value)> = Vec::new();
     for zone in &zones {
-        let records = view.zone_records(&zone.apex);
+        let records = view.page_records(&zone.apex, &page);
         let answered =
             records.answered.iter().flat_map(|(n, t)| t.iter().map(move |(&rtype, set)| (n, rtype, set, None)));
         let shadowed = records.shadowed.iter().map(|(n, rtype, set, by)| (n, *rtype, set, Some(*by)));
@@ -280,7 +301,7 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
     for zone in &zones {
         for pool in &zone.pools {
             let name = pool.name.to_dotless();
-            if name_filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            if !page.names.contains_key(&name) {
                 continue;
             }
             for m in &pool.members {
@@ -322,7 +343,11 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
         _ => (Value::Null, Value::Null),
     };
     let list: Vec<Value> = out.into_iter().map(|(_, _, v)| v).collect();
-    Ok(Json(json!({"zone": zone, "version_hash": version, "count": list.len(), "records": list})).into_response())
+    let mut body = json!({"zone": zone, "version_hash": version, "count": list.len(), "records": list});
+    if let Some(next) = page.next() {
+        body["next"] = json!(next);
+    }
+    Ok(Json(body).into_response())
 }
 
 /// Adds `ips`, `target` or `data` to a record object.

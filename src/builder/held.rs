@@ -57,6 +57,28 @@ impl HeldZone {
     }
 }
 
+/// Calls `f` with each record of a compact record list in turn, without holding the whole
+/// list decoded (for reads of big zones with bounded memory).
+pub fn for_each_record(bytes: &[u8], f: impl FnMut(RecordJson)) {
+    struct Each<F>(F);
+    impl<'de, F: FnMut(RecordJson)> serde::de::Visitor<'de> for Each<F> {
+        type Value = ();
+        fn expecting(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            out.write_str("a list of records")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(r) = seq.next_element::<RecordJson>()? {
+                (self.0)(r);
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    if let Err(e) = serde::Deserializer::deserialize_seq(&mut de, Each(f)) {
+        tracing::error!(error = %e, "held controller records do not decode");
+    }
+}
+
 /// A record list as compact JSON.
 pub fn pack(records: &[RecordJson]) -> Arc<[u8]> {
     serde_json::to_vec(records).expect("records serialize").into()

@@ -7,13 +7,14 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use super::held::Held;
+use super::held::{self, Held};
 use super::publisher::{Shadowed, ShadowedBy, StaticLayer, merge};
 use super::status::{DataOrigin, SyncStatus};
 use crate::config::Config;
 use crate::dns::name::Name;
+use crate::dns::types::TYPE_NS;
 use crate::health::table::SharedHealth;
-use crate::snapshot::records::{RRset, Source, TypeMap};
+use crate::snapshot::records::{Nodes, RRset, Source, TypeMap, ZoneData};
 
 /// One zone as the admin API sees it.
 #[derive(Debug, Clone)]
@@ -54,6 +55,46 @@ pub struct View {
 /// Where the current view lives; cloning shares it.
 pub type Views = Arc<ArcSwap<View>>;
 
+/// The names of one `/records` page: the smallest (by their text) after the cursor.
+#[derive(Debug)]
+pub struct Page {
+    limit: usize,
+    /// Name text → name, at most `limit` of them.
+    pub names: BTreeMap<String, Name>,
+    /// Names were left out: there is a next page.
+    pub more: bool,
+}
+
+impl Page {
+    /// An empty page of at most `limit` names.
+    pub fn new(limit: usize) -> Page {
+        Page { limit: limit.max(1), names: BTreeMap::new(), more: false }
+    }
+
+    fn offer(&mut self, key: String, name: &Name) {
+        if self.names.len() == self.limit {
+            match self.names.last_key_value() {
+                Some((last, _)) if key >= *last => {
+                    if !self.names.contains_key(&key) {
+                        self.more = true;
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+        if self.names.insert(key, name.clone()).is_none() && self.names.len() > self.limit {
+            self.names.pop_last();
+            self.more = true;
+        }
+    }
+
+    /// The cursor for the next page, when there is one.
+    pub fn next(&self) -> Option<&str> {
+        if self.more { self.names.last_key_value().map(|(k, _)| k.as_str()) } else { None }
+    }
+}
+
 /// What `/records` shows of a zone.
 #[derive(Debug, Default)]
 pub struct ZoneRecords {
@@ -90,20 +131,76 @@ impl View {
             .collect()
     }
 
-    /// The records a zone answers from static and dynamic data, merged as DNS merges them
-    /// (pool records are left out: `/records` lists pool members itself), in name order; and
-    /// the dynamic RRsets DNS does not answer, with the reason. Costs a pass over the zone:
-    /// call it off the async workers.
-    pub fn zone_records(&self, apex: &Name) -> ZoneRecords {
+    /// Adds the names of a zone (static, pools, controller/webhook) that sort after `after`
+    /// and contain `filter` to `page`, which keeps only its `limit` smallest (by their text)
+    /// and notes whether it dropped any. Memory stays bounded by `limit` whatever the zone's
+    /// size; the cost is one pass over the zone: call it off the async workers.
+    pub fn page_names(&self, apex: &Name, after: Option<&str>, filter: Option<&str>, page: &mut Page) {
+        let (Some(zone), Some(view)) = (self.config.zones.iter().find(|z| z.apex == *apex), self.zones.get(apex))
+        else {
+            return;
+        };
+        let layer = view.layer.as_ref().map_or(&zone.data, |l| l.records(zone));
+        let mut offer = |name: &Name| {
+            let key = name.to_dotless();
+            if after.is_some_and(|a| key.as_str() <= a) || filter.is_some_and(|f| !key.contains(f)) {
+                return;
+            }
+            page.offer(key, name);
+        };
+        layer.nodes.keys().for_each(&mut offer);
+        match &view.held {
+            Some(Held::Converted(nodes)) => nodes.keys().for_each(&mut offer),
+            Some(Held::Packed(bytes)) => held::for_each_record(bytes, |r| {
+                if let Some(n) = crate::elchi::api::parse_absolute(&r.name).filter(|n| n.is_within(apex)) {
+                    offer(&n);
+                }
+            }),
+            None => {}
+        }
+    }
+
+    /// The records of the names in `page` in one zone, merged as DNS merges them (pool
+    /// records are left out: `/records` lists pool members itself), and the dynamic RRsets
+    /// DNS does not answer, with the reason. Memory is bounded by the page.
+    pub fn page_records(&self, apex: &Name, page: &Page) -> ZoneRecords {
         let (Some(zone), Some(view)) = (self.config.zones.iter().find(|z| z.apex == *apex), self.zones.get(apex))
         else {
             return ZoneRecords::default();
         };
-        let dynamic = view.held.as_ref().map(|h| h.nodes(apex, zone.default_ttl));
         let layer = view.layer.as_ref().map_or(&zone.data, |l| l.records(zone));
-        let (merged, shadowed) = merge(layer, dynamic.as_deref(), zone.static_records, &zone.pools);
+        let wanted: HashSet<&Name> = page.names.values().collect();
+        // The page's static names, and every delegation: what is below one is not answered.
+        let mut window = ZoneData { nodes: Default::default(), ..layer.clone_head() };
+        for (n, t) in &layer.nodes {
+            if wanted.contains(n) || (t.contains_key(&TYPE_NS) && *n != layer.apex) {
+                window.nodes.insert(n.clone(), t.clone());
+            }
+        }
+        let mut dynamic = Nodes::new();
+        match &view.held {
+            Some(Held::Converted(nodes)) => {
+                for n in &wanted {
+                    if let Some(t) = nodes.get(*n) {
+                        dynamic.insert((*n).clone(), t.clone());
+                    }
+                }
+            }
+            Some(Held::Packed(bytes)) => {
+                let mut records = Vec::new();
+                held::for_each_record(bytes, |r| {
+                    if crate::elchi::api::parse_absolute(&r.name).is_some_and(|n| wanted.contains(&n)) {
+                        records.push(r);
+                    }
+                });
+                dynamic = crate::elchi::api::convert(&records, apex, zone.default_ttl).nodes;
+            }
+            None => {}
+        }
+        let (merged, shadowed) = merge(&window, Some(&dynamic), zone.static_records, &zone.pools);
         let answered = merged
             .into_iter()
+            .filter(|(n, _)| wanted.contains(n))
             .map(|(n, t)| {
                 let mut t = t.into_owned();
                 t.retain(|set| set.source != Source::Pool);
@@ -114,7 +211,7 @@ impl View {
         let shadowed = shadowed
             .into_iter()
             .filter_map(|(n, rtype, by)| {
-                let set = dynamic.as_deref()?.get(&n)?.get(&rtype)?.clone();
+                let set = dynamic.get(&n)?.get(&rtype)?.clone();
                 Some((n, rtype, set, by))
             })
             .collect();

@@ -150,6 +150,11 @@ pub struct ZoneData {
 }
 
 impl ZoneData {
+    /// The zone's apex and SOA without its records.
+    pub fn clone_head(&self) -> ZoneData {
+        ZoneData { apex: self.apex.clone(), soa_ttl: self.soa_ttl, soa: self.soa.clone(), nodes: BTreeMap::new() }
+    }
+
     /// Number of resource records, SOA included.
     pub fn record_count(&self) -> usize {
         1 + self.nodes.values().flat_map(|types| types.values()).map(|set| set.rdata.len()).sum::<usize>()

@@ -368,3 +368,40 @@ fn slow_and_excess_admin_clients_are_bounded() {
     let c = Client::for_server(&s);
     poll_until(DEADLINE, || c.call("GET", "/ready", None, None).0 == 200);
 }
+
+/// `/records` pages by whole names (`limit`, `after` = the `next` of the page before): the
+/// pages together list every record once, in order, whatever the page size.
+#[test]
+fn records_are_paginated() {
+    let (s, _state) = static_server("");
+    let c = Client::for_server(&s);
+    let records: Vec<Value> = (0..25)
+        .map(|i| json!({"name": format!("p{i:02}.gslb.example.org"), "type": "A", "ips": [format!("192.0.2.{i}")]}))
+        .collect();
+    assert_eq!(c.notify(json!({"records": records})).0, 200);
+    let auth = Some(("X-Elchi-Secret", ADMIN_SECRET));
+    let (_, all) = c.call("GET", "/records?zone=gslb.example.org", auth, None);
+    assert!(all.get("next").is_none(), "one page by default: {all}");
+    let everything: Vec<Value> = all["records"].as_array().unwrap().clone();
+    let mut paged: Vec<Value> = Vec::new();
+    let mut after = String::new();
+    let mut pages = 0;
+    loop {
+        let path = format!("/records?zone=gslb.example.org&limit=7{after}");
+        let (code, body) = c.call("GET", &path, auth, None);
+        assert_eq!(code, 200, "{body}");
+        let names: std::collections::BTreeSet<&str> =
+            body["records"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert!(names.len() <= 7, "{names:?}");
+        paged.extend(body["records"].as_array().unwrap().iter().cloned());
+        pages += 1;
+        match body.get("next").and_then(Value::as_str) {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+        assert!(pages < 20, "pagination does not end");
+    }
+    assert!(pages >= 5, "{pages} pages");
+    assert_eq!(paged, everything);
+    assert_eq!(c.call("GET", "/records?limit=0", auth, None).0, 400);
+}
