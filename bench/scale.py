@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Scale figures of one gslbd release build, measured from outside on loopback (issue 11).
+
+A fake Elchi controller serves one zone of N A records; the zone also has a pool whose
+member is probed over HTTP every 100 ms (rise/fall 1) on a small endpoint this script
+toggles. Real DNS (UDP and TCP) and HTTP are timed client-side.
+
+    cargo build --release && bench/scale.py [--records 1000000] [--pushes 50]
+
+Prints one line per figure. Every loop is bounded in count and time; everything listens
+and sends on 127.0.0.1 only.
+"""
+import argparse
+import http.server
+import json
+import os
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "gslbd")
+ZONE = "big.example"
+SECRET = "scale-secret-1"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def serve(handler_body, port):
+    """An HTTP server on 127.0.0.1:port whose GET answers handler_body(path) -> (status, bytes)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            status, body = handler_body(self.path)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def query(name, qtype=1, tcp_port=None, udp_port=None, timeout=2.0):
+    """One DNS query; returns (rcode, ancount, answer bytes)."""
+    msg = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        msg += bytes([len(label)]) + label.encode()
+    msg += b"\x00" + struct.pack(">HH", qtype, 1)
+    if tcp_port:
+        s = socket.create_connection(("127.0.0.1", tcp_port), timeout=timeout)
+        s.sendall(struct.pack(">H", len(msg)) + msg)
+        n = struct.unpack(">H", recv_exact(s, 2))[0]
+        reply = recv_exact(s, n)
+        s.close()
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(timeout)
+        s.sendto(msg, ("127.0.0.1", udp_port))
+        reply, _ = s.recvfrom(65535)
+        s.close()
+    flags, ancount = struct.unpack(">H", reply[2:4])[0], struct.unpack(">H", reply[6:8])[0]
+    return flags & 0xF, ancount, reply
+
+
+def recv_exact(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError("closed")
+        out += chunk
+    return out
+
+
+def ip_of(i):
+    return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Gslbd:
+    def __init__(self, records, state_dir, controller_port, health_port, journal=True):
+        self.dns = free_port()
+        self.admin = free_port()
+        cfg = f"""[server]
+listen = ["127.0.0.1:{self.dns}"]
+udp_workers = 1
+[state]
+dir = "{state_dir}"
+journal = {"true" if journal else "false"}
+[admin]
+listen = "127.0.0.1:{self.admin}"
+secret = "{SECRET}"
+max_body = "64MiB"
+[[zone]]
+name = "{ZONE}"
+ns = ["ns1.{ZONE}"]
+[[zone.pool]]
+name = "pool"
+[zone.pool.check]
+type = "http"
+port = {health_port}
+path = "/health"
+interval = "100ms"
+timeout = "50ms"
+rise = 1
+fall = 1
+[[zone.pool.member]]
+name = "m"
+ipv4 = ["127.0.0.1"]
+[zone.controller]
+endpoint = "http://127.0.0.1:{controller_port}"
+secret = "{SECRET}"
+sync_interval = "3600s"
+timeout = "60s"
+max_response_size = "1GiB"
+"""
+        self.config = os.path.join(state_dir, "gslbd.toml")
+        with open(self.config, "w") as f:
+            f.write(cfg)
+        self.records = records
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [BINARY, "--log-level", "warn", "run", "--config", self.config],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def wait_answering(self, name, deadline=600):
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            try:
+                rcode, an, _ = query(name, udp_port=self.dns, timeout=0.5)
+                if rcode == 0 and an > 0:
+                    return time.monotonic() - self.started
+            except OSError:
+                pass
+            time.sleep(0.01)
+        raise RuntimeError(f"{name} never answered")
+
+    def notify(self, body):
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.admin}/notify",
+            data=json.dumps(body).encode(),
+            headers={"X-Elchi-Secret": SECRET, "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def push_latency(g, n, tag):
+    """/notify of one name -> visible over UDP, client-side (includes the HTTP round trip)."""
+    lat, acks = [], []
+    for i in range(n):
+        name = f"{tag}{i}.{ZONE}"
+        t0 = time.monotonic()
+        assert g.notify({"records": [{"name": name, "type": "A", "ttl": 30, "ips": ["192.0.2.1"]}]}) == 200
+        acks.append(time.monotonic() - t0)
+        end = t0 + 30
+        while True:
+            rcode, an, _ = query(name, udp_port=g.dns)
+            if an > 0:
+                break
+            if time.monotonic() > end:
+                raise RuntimeError("push never visible")
+        lat.append(time.monotonic() - t0)
+    return lat, acks
+
+
+def flip_latency(g, health, flips=10):
+    """Health endpoint toggled -> the pool's answer changes in DNS."""
+    out = []
+    for i in range(flips):
+        up = i % 2 == 1
+        t0 = time.monotonic()
+        health["status"] = 200 if up else 503
+        end = t0 + 30
+        while time.monotonic() < end:
+            _, an, _ = query(f"pool.{ZONE}", udp_port=g.dns)
+            if (an > 0) == up:
+                out.append(time.monotonic() - t0)
+                break
+            time.sleep(0.002)
+    return out
+
+
+def run(records, pushes):
+    print(f"# records={records} pushes={pushes} binary={BINARY}", flush=True)
+    body = json.dumps(
+        {
+            "zone": ZONE,
+            "version_hash": "v1",
+            "records": [{"name": f"n{i}.{ZONE}", "type": "A", "ttl": 300, "ips": [ip_of(i)]} for i in range(records)],
+        }
+    ).encode()
+    controller_up = {"up": True}
+    health = {"status": 200}
+    cport, hport = free_port(), free_port()
+    serve(lambda path: (200, body) if controller_up["up"] else (503, b"down"), cport)
+    serve(lambda path: (health["status"], b"ok"), hport)
+    results = {}
+    with tempfile.TemporaryDirectory() as state:
+        g = Gslbd(records, state, cport, hport)
+        try:
+            results["start_to_last_name_s"] = g.wait_answering(f"n{records - 1}.{ZONE}")
+            time.sleep(3)  # the state-file writer and the reclaim thread settle
+            rss = rss_kib(g.proc.pid)
+            results["rss_mib"] = rss / 1024
+            results["rss_bytes_per_record"] = rss * 1024 / records
+            lat, acks = push_latency(g, pushes, "p")
+            results["push_visible_p50_ms"] = statistics.median(lat) * 1e3
+            results["push_visible_p99_ms"] = pct(lat, 99) * 1e3
+            results["push_ack_p99_ms"] = pct(acks, 99) * 1e3
+            flips = flip_latency(g, health)
+            results["flip_visible_median_ms"] = statistics.median(flips) * 1e3
+            # TCP latency while pushes run.
+            stop = threading.Event()
+            tcp = []
+
+            def tcp_loop():
+                while not stop.is_set():
+                    t0 = time.monotonic()
+                    query(f"n1.{ZONE}", tcp_port=g.dns, timeout=10)
+                    tcp.append(time.monotonic() - t0)
+
+            t = threading.Thread(target=tcp_loop)
+            t.start()
+            push_latency(g, max(10, pushes // 2), "t")
+            stop.set()
+            t.join()
+            results["tcp_during_pushes_max_ms"] = max(tcp) * 1e3
+            results["tcp_during_pushes_p99_ms"] = pct(tcp, 99) * 1e3
+        finally:
+            g.stop()
+        # Cold start from the state file with the controller down.
+        controller_up["up"] = False
+        g = Gslbd(records, state, cport, hport)
+        try:
+            results["cold_start_from_state_s"] = g.wait_answering(f"n{records - 1}.{ZONE}")
+        finally:
+            g.stop()
+    # The journal's cost: /notify acknowledgement with and without it, interleaved runs.
+    small = json.dumps({"zone": ZONE, "version_hash": "v1", "records": []}).encode()
+    sport = free_port()
+    serve(lambda path: (200, small), sport)
+    acks = {True: [], False: []}
+    for _ in range(3):
+        for journal in (True, False):
+            with tempfile.TemporaryDirectory() as state:
+                g = Gslbd(0, state, sport, hport, journal=journal)
+                try:
+                    g.wait_answering(f"pool.{ZONE}")
+                    _, a = push_latency(g, pushes, "j")
+                    acks[journal] += a
+                finally:
+                    g.stop()
+    results["notify_ack_p99_ms_journal"] = pct(acks[True], 99) * 1e3
+    results["notify_ack_p99_ms_no_journal"] = pct(acks[False], 99) * 1e3
+    for k, v in results.items():
+        print(f"{k} {v:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--pushes", type=int, default=50)
+    a = ap.parse_args()
+    if not os.path.exists(BINARY):
+        sys.exit(f"{BINARY} missing: run cargo build --release")
+    run(a.records, a.pushes)
