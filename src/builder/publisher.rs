@@ -249,9 +249,10 @@ impl Publisher {
                 .collect();
             let dynamic = dynamic.get(&zone.apex).copied();
             let (mut published, report) = compile(zone, slot, dynamic, unloaded, &nested, layer, last);
-            // The pools' negative answers carry the SOA, so they follow a new serial.
+            // New controller/webhook data leaves the pools' answers as they are (their negative
+            // answers are the base's, which carry the new serial).
             published.pools = match last {
-                Some(last) if last.serial == published.serial && scope == Scope::Data => last.pools.clone(),
+                Some(last) if scope == Scope::Data => last.pools.clone(),
                 _ => compile_pools(zone, slot, published.serial, table.get_or_insert_with(health)),
             };
             reports.insert(zone.apex.clone(), report);

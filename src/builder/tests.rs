@@ -140,3 +140,34 @@ fn rejected_atomic_pushes_change_nothing() {
     assert_eq!((err.section, err.item), ("records", 0));
     assert_eq!(s.handle().load().generation, before);
 }
+
+/// The serial in a pool name's NODATA follows the zone's serial, though a push does not
+/// recompile the pools' layer.
+#[test]
+fn pool_negative_answers_carry_the_current_serial() {
+    let mut s = state();
+    let handle = s.handle();
+    let serial_at_end = |name: &str, qtype: u16| -> u32 {
+        let mut q = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            q.push(l.len() as u8);
+            q.extend_from_slice(l.as_bytes());
+        }
+        q.push(0);
+        q.extend_from_slice(&qtype.to_be_bytes());
+        q.extend_from_slice(&[0, 1]);
+        let mut out = vec![0u8; MAX_MESSAGE];
+        let o = Responder::default().respond(&handle.load(), &q, &mut out, Transport::Udp).unwrap();
+        // The SOA is the last record: serial, refresh, retry, expire, minimum.
+        u32::from_be_bytes(out[o.len - 20..o.len - 16].try_into().unwrap())
+    };
+    let before = serial_at_end("gslb.example.org", 6);
+    let pools_layer = s.handle().load().zones[GSLB].dynamic.clone().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (e, _rx) = push("new.gslb.example.org", "192.0.2.8");
+    s.apply(vec![e], None);
+    let after = serial_at_end("gslb.example.org", 6);
+    assert!(after > before, "a push moves the serial");
+    assert!(Arc::ptr_eq(s.handle().load().zones[GSLB].dynamic.as_ref().unwrap(), &pools_layer), "layer reused");
+    assert_eq!(serial_at_end("pool.gslb.example.org", 28), after, "NODATA at a pool name");
+}

@@ -243,7 +243,7 @@ impl Zone {
         match (self.base.find(qname, qtype), &self.dynamic) {
             (Hit::Frag(f), _) => (f, &self.base),
             (Hit::Dynamic, Some(d)) => match d.find(qname, qtype) {
-                Hit::Frag(f) => (f, d),
+                Hit::Frag(f) => self.negative_from_base(f, d),
                 Hit::Dynamic => (&d.frags[d.nxdomain as usize], d),
             },
             // Marked dynamic without a layer cannot be built; answer as not existing.
@@ -258,10 +258,25 @@ impl Zone {
         match (self.base.chase_find(qname, qtype)?, &self.dynamic) {
             (Hit::Frag(f), _) => Some((f, &self.base)),
             (Hit::Dynamic, Some(d)) => match d.chase_find(qname, qtype)? {
-                Hit::Frag(f) => Some((f, d)),
+                Hit::Frag(f) => Some(self.negative_from_base(f, d)),
                 Hit::Dynamic => None,
             },
             (Hit::Dynamic, None) => None,
+        }
+    }
+
+    /// The dynamic layer's NODATA and NXDOMAIN are the base's (same shape, built for the
+    /// apex): those carry the SOA of the zone's current serial, so the layer need not be
+    /// recompiled when only the serial moved.
+    #[inline]
+    fn negative_from_base<'a>(&'a self, f: &'a Fragment, d: &'a ZoneSnap) -> (&'a Fragment, &'a ZoneSnap) {
+        let base = &*self.base;
+        if std::ptr::eq(f, &d.frags[d.nodata as usize]) {
+            (&base.frags[base.nodata as usize], base)
+        } else if std::ptr::eq(f, &d.frags[d.nxdomain as usize]) {
+            (&base.frags[base.nxdomain as usize], base)
+        } else {
+            (f, d)
         }
     }
 
