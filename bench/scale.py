@@ -6,6 +6,7 @@ member is probed over HTTP every 100 ms (rise/fall 1) on a small endpoint this s
 toggles. Real DNS (UDP and TCP) and HTTP are timed client-side.
 
     cargo build --release && bench/scale.py [--records 1000000] [--pushes 50]
+    bench/scale.py --records 100000 --rss-pushes 10000   # RSS before/after one-record pushes
 
 Prints one line per figure. Every loop is bounded in count and time; everything listens
 and sends on 127.0.0.1 only.
@@ -222,6 +223,36 @@ def flip_latency(g, health, flips=10):
     return out
 
 
+def rss_over_pushes(records, pushes):
+    """RSS after loading, then after `pushes` one-record pushes (each visible before the next)."""
+    body = json.dumps(
+        {
+            "zone": ZONE,
+            "version_hash": "v1",
+            "records": [{"name": f"n{i}.{ZONE}", "type": "A", "ttl": 300, "ips": [ip_of(i)]} for i in range(records)],
+        }
+    ).encode()
+    cport, hport = free_port(), free_port()
+    serve(lambda path: (200, body), cport)
+    serve(lambda path: (200, b"ok"), hport)
+    with tempfile.TemporaryDirectory() as state:
+        g = Gslbd(records, state, cport, hport)
+        try:
+            g.wait_answering(f"n{records - 1}.{ZONE}")
+            time.sleep(3)
+            before = rss_kib(g.proc.pid)
+            for i in range(pushes):
+                name = f"n{i % records}.{ZONE}"
+                assert g.notify({"records": [{"name": name, "type": "A", "ttl": 30, "ips": [ip_of(i + 7)]}]}) == 200
+            time.sleep(3)
+            after = rss_kib(g.proc.pid)
+        finally:
+            g.stop()
+    print(f"rss_before_mib {before / 1024:.1f}")
+    print(f"rss_after_{pushes}_pushes_mib {after / 1024:.1f}")
+    print(f"rss_growth_pct {100 * (after - before) / before:.1f}")
+
+
 def run(records, pushes):
     print(f"# records={records} pushes={pushes} binary={BINARY}", flush=True)
     body = json.dumps(
@@ -302,7 +333,11 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--pushes", type=int, default=50)
+    ap.add_argument("--rss-pushes", type=int, default=0, help="only measure RSS over this many pushes")
     a = ap.parse_args()
     if not os.path.exists(BINARY):
         sys.exit(f"{BINARY} missing: run cargo build --release")
-    run(a.records, a.pushes)
+    if a.rss_pushes:
+        rss_over_pushes(a.records, a.rss_pushes)
+    else:
+        run(a.records, a.pushes)
