@@ -79,11 +79,6 @@ pub fn for_each_record(bytes: &[u8], f: impl FnMut(RecordJson)) {
     }
 }
 
-/// A record list as compact JSON.
-pub fn pack(records: &[RecordJson]) -> Arc<[u8]> {
-    serde_json::to_vec(records).expect("records serialize").into()
-}
-
 /// Converts a zone's compact record list back into records (none, logged, if it does not
 /// decode: it was encoded by us, so that would be a bug, not bad input).
 pub fn unpack(bytes: &[u8], apex: &Name, default_ttl: u32) -> Nodes {

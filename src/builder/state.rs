@@ -65,26 +65,30 @@ impl State {
         let mut journals = HashMap::new();
         let mut journal_seq = HashMap::new();
         let mut replayed = Vec::new();
+        let mut from_file = Vec::new();
         // Static zones may hold records pushed through the webhook.
         for zone in &config.zones {
             let mut st = SyncStatus::default();
             let max = zone.controller.as_ref().map_or(DEFAULT_STATE_MAX, |c| c.max_response_size);
             let mut file_seq = 0;
             match state_file::load(&config.state.dir, &zone.apex, max) {
-                Ok(Some(state_file::Loaded { payload, journal_seq })) => {
-                    file_seq = journal_seq;
-                    let converted = api::convert(&payload.records, &zone.apex, zone.default_ttl);
+                Ok(Some(loaded)) => {
+                    file_seq = loaded.journal_seq;
+                    // Decoded once, for the first build; afterwards the zone holds the file's
+                    // own record bytes as its compact form (see below).
+                    let nodes = held::unpack(&loaded.records_json, &zone.apex, zone.default_ttl);
                     tracing::info!(
                         zone = %zone.apex,
-                        version_hash = %payload.version_hash,
-                        records = converted.nodes.len(),
+                        version_hash = %loaded.version_hash,
+                        records = nodes.len(),
                         "serving last-known-good controller data from disk until the controller answers"
                     );
                     st.origin = DataOrigin::Disk;
-                    st.records = api::rr_count(&converted.nodes);
-                    st.version_hash = Some(payload.version_hash.clone());
-                    let zone_held = Held::Packed(held::pack(&payload.records));
-                    held.insert(zone.apex.clone(), HeldZone { version_hash: payload.version_hash, held: zone_held });
+                    st.records = api::rr_count(&nodes);
+                    st.version_hash = Some(loaded.version_hash.clone());
+                    let zone_held = Held::Converted(Arc::new(nodes));
+                    held.insert(zone.apex.clone(), HeldZone { version_hash: loaded.version_hash, held: zone_held });
+                    from_file.push((zone.apex.clone(), loaded.records_json));
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -157,7 +161,16 @@ impl State {
             // Nothing was published yet: serve an empty snapshot rather than nothing.
             tracing::error!(error = %e, "the first build failed");
         }
-        // A new state file folds the replayed journal entries in.
+        // The zones as the file holds them keep the file's bytes as their compact form; a new
+        // state file folds replayed journal entries in.
+        for (zone, bytes) in from_file {
+            if !replayed.contains(&zone)
+                && let Some(h) = state.held.get_mut(&zone)
+            {
+                let old = std::mem::replace(&mut h.held, Held::Packed(bytes));
+                crate::snapshot::reclaim::later(old);
+            }
+        }
         for zone in replayed {
             state.persist(&zone);
         }

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::api::{Payload, RecordJson, same_zone};
+use super::api::{RecordJson, same_zone};
 use crate::dns::name::Name;
 
 /// Marks our files, so a foreign JSON file in the directory is not mistaken for one.
@@ -34,10 +34,28 @@ struct StateFile {
 /// A state file's contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
-    /// The records and their controller version.
-    pub payload: Payload,
+    /// The zone as the file names it.
+    pub zone: String,
+    /// Controller version of the records.
+    pub version_hash: String,
     /// The last journal entry they include.
     pub journal_seq: u64,
+    /// The record list as JSON, as in the file (the compact form the builder holds).
+    pub records_json: std::sync::Arc<[u8]>,
+}
+
+/// The head of a state file, read without decoding its records.
+#[derive(Deserialize)]
+struct Head {
+    format: String,
+    zone: String,
+    version_hash: String,
+    #[serde(default)]
+    journal_seq: u64,
+    #[serde(default)]
+    records_crc32: Option<u32>,
+    #[allow(dead_code)]
+    records: serde::de::IgnoredAny,
 }
 
 /// The state file of a zone: `<dir>/<zone>.json`.
@@ -126,30 +144,37 @@ pub fn load(dir: &Path, apex: &Name, max: usize) -> Result<Option<Loaded>, Strin
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", p.display())),
     };
-    let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| format!("{} is corrupt: {e}", p.display()))?;
-    if file.format != FORMAT {
-        return Err(format!("{} is not a gslbd state file (format {:?})", p.display(), file.format));
+    let head: Head = serde_json::from_slice(&bytes).map_err(|e| format!("{} is corrupt: {e}", p.display()))?;
+    if head.format != FORMAT {
+        return Err(format!("{} is not a gslbd state file (format {:?})", p.display(), head.format));
     }
-    if !same_zone(&file.zone, apex) {
-        return Err(format!("{} holds zone {:?}, not {apex}", p.display(), file.zone));
+    if !same_zone(&head.zone, apex) {
+        return Err(format!("{} holds zone {:?}, not {apex}", p.display(), head.zone));
     }
-    if let Some(want) = file.records_crc32 {
-        // We write `"records":` last, after the head; a string in the head cannot hold that
-        // sequence (its quotes would be escaped), so the first one is the key.
-        let key = b",\"records\":";
-        let at = bytes.windows(key.len()).position(|w| w == key);
-        let records = at.map(|i| &bytes[i + key.len()..bytes.len().saturating_sub(1)]);
-        if records.is_none_or(|r| crc32fast::hash(r) != want) {
+    // We write `"records":` last, after the head; a string in the head cannot hold that
+    // sequence (its quotes would be escaped), so the first one is the key.
+    let key = b",\"records\":";
+    let records =
+        bytes.windows(key.len()).position(|w| w == key).map(|i| &bytes[i + key.len()..bytes.len().saturating_sub(1)]);
+    let records_json: std::sync::Arc<[u8]> = match (head.records_crc32, records) {
+        (Some(want), Some(r)) if crc32fast::hash(r) == want => r.into(),
+        (Some(_), _) => {
             return Err(format!("{} fails its checksum (a damaged disk or a hand edit); not served", p.display()));
         }
-    }
-    let payload = Payload { zone: file.zone, version_hash: file.version_hash, records: file.records };
-    Ok(Some(Loaded { payload, journal_seq: file.journal_seq }))
+        // A file from an older version: no checksum, records decoded and re-encoded here.
+        (None, _) => {
+            let file: StateFile =
+                serde_json::from_slice(&bytes).map_err(|e| format!("{} is corrupt: {e}", p.display()))?;
+            serde_json::to_vec(&file.records).map_err(|e| e.to_string())?.into()
+        }
+    };
+    Ok(Some(Loaded { zone: head.zone, version_hash: head.version_hash, journal_seq: head.journal_seq, records_json }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::elchi::api::Payload;
 
     const MAX: usize = 1 << 20;
 
@@ -176,7 +201,13 @@ mod tests {
             }],
         };
         save(dir.path(), &apex, &payload).unwrap();
-        assert_eq!(load(dir.path(), &apex, MAX), Ok(Some(Loaded { payload: payload.clone(), journal_seq: 0 })));
+        let loaded = load(dir.path(), &apex, MAX).unwrap().unwrap();
+        assert_eq!(
+            (loaded.zone.as_str(), loaded.version_hash.as_str(), loaded.journal_seq),
+            ("gslb.example.org", "v1", 0)
+        );
+        let records: Vec<RecordJson> = serde_json::from_slice(&loaded.records_json).unwrap();
+        assert_eq!(records, payload.records);
         // A flipped bit in the records is detected.
         let text = std::fs::read_to_string(path(dir.path(), &apex)).unwrap();
         std::fs::write(path(dir.path(), &apex), text.replace("192.0.2.1", "192.0.2.3")).unwrap();
@@ -188,6 +219,19 @@ mod tests {
         assert!(load(dir.path(), &other, MAX).unwrap_err().contains("not other.example.org."));
         std::fs::write(path(dir.path(), &apex), b"{not json").unwrap();
         assert!(load(dir.path(), &apex, MAX).unwrap_err().contains("corrupt"));
+    }
+
+    /// A file from before checksums (no `records_crc32`, no `journal_seq`) still loads.
+    #[test]
+    fn files_without_a_checksum_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let apex = Name::parse("gslb.example.org.", None).unwrap();
+        let old = r#"{"format":"gslbd-controller-state/1","zone":"gslb.example.org","version_hash":"v0","saved_at":1,"records":[{"name":"a.gslb.example.org","type":"A","ttl":5,"ips":["192.0.2.1"]}]}"#;
+        std::fs::write(path(dir.path(), &apex), old).unwrap();
+        let loaded = load(dir.path(), &apex, MAX).unwrap().unwrap();
+        assert_eq!((loaded.version_hash.as_str(), loaded.journal_seq), ("v0", 0));
+        let records: Vec<RecordJson> = serde_json::from_slice(&loaded.records_json).unwrap();
+        assert_eq!(records[0].ips, ["192.0.2.1"]);
     }
 
     /// Devices, FIFOs and directories are refused at once, never read or waited on.
