@@ -109,7 +109,7 @@ impl ControllerClient {
         if !status.is_success() {
             return Err(status_error(status, &body));
         }
-        self.payload(decode(&body)?)
+        self.payload(decode_off_worker(body).await?)
     }
 
     /// `GET /dns/changes?since=`: `None` when nothing changed, else the full new record set.
@@ -121,7 +121,7 @@ impl ControllerClient {
         if !status.is_success() {
             return Err(status_error(status, &body));
         }
-        let json = decode(&body)?;
+        let json = decode_off_worker(body).await?;
         if json.unchanged {
             return Ok(None);
         }
@@ -186,6 +186,14 @@ fn quote(body: &[u8]) -> String {
 
 fn status_error(status: StatusCode, body: &[u8]) -> SyncError {
     SyncError::Status { status: status.as_u16(), body: quote(body) }
+}
+
+/// Decodes on a blocking thread: a big zone's body takes long enough to stall the async
+/// workers (TCP DNS, the admin API) if decoded on one.
+async fn decode_off_worker(body: Vec<u8>) -> Result<ResponseJson, SyncError> {
+    tokio::task::spawn_blocking(move || decode(&body))
+        .await
+        .unwrap_or_else(|e| Err(SyncError::Decode { error: e.to_string(), body: String::new() }))
 }
 
 fn decode(body: &[u8]) -> Result<ResponseJson, SyncError> {
