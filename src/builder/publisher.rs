@@ -1,9 +1,9 @@
-//! Turns the current inputs (static config data plus dynamic records from the controller and,
-//! later, webhook pushes and pools) into a [`Snapshot`] and publishes it. The only caller of
-//! `SnapshotHandle::publish`.
+//! Turns the builder's inputs (static config data, controller and webhook records, pool
+//! health) into a [`Snapshot`] and publishes it. The only caller of `SnapshotHandle::publish`.
 //!
 //! Zones are compiled independently and shared between snapshots (`Arc`), so a change in
-//! one zone rebuilds only that zone. The publisher also owns the SOA serials: a zone whose
+//! one zone rebuilds only that zone; a zone's pools are compiled apart from the rest of it
+//! (its dynamic layer), so a health change rebuilds only them. The publisher also owns the SOA serials: a zone whose
 //! content changed gets a new serial (the unix time, kept strictly increasing), an unchanged
 //! zone keeps its serial, and a serial fixed in the config is used as is.
 

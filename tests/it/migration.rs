@@ -23,6 +23,18 @@ fn controller_zone(endpoint: &str, state: &std::path::Path, timing: &str, record
     config("", &zone)
 }
 
+/// A fake controller serving `a.gslb.example.org` A `ip` under version `hash`.
+fn one_record_controller(hash: &str, ip: &str) -> FakeController {
+    FakeController::start(ZONE_NAME, hash, json!([{"name": "a.gslb.example.org", "type": "A", "ips": [ip]}]))
+}
+
+/// gslbd on `fake` with a 1 s sync interval and its own state directory.
+fn fast_sync_server(fake: &FakeController) -> (Server, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let timing = "sync_interval = \"1s\"\ntimeout = \"500ms\"";
+    (Server::start(&controller_zone(&fake.endpoint(), state.path(), timing, "")), state)
+}
+
 fn poll_until(what: &str, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + DEADLINE;
     while !f() {
@@ -48,13 +60,7 @@ fn go_style_nulls_mean_empty() {
     });
     let fake = FakeController::start(ZONE_NAME, "v1", json!([]));
     fake.set(|st| st.mode = Mode::Raw(body.to_string()));
-    let state = tempfile::tempdir().unwrap();
-    let s = Server::start(&controller_zone(
-        &fake.endpoint(),
-        state.path(),
-        "sync_interval = \"1s\"\ntimeout = \"500ms\"",
-        "",
-    ));
+    let (s, _state) = fast_sync_server(&fake);
     let m = s.wait_dns("fo.gslb.example.org.", RecordType::A, |m| !m.answers.is_empty());
     assert_eq!(answers(&m), ["a.gslb.example.org.", "192.0.2.1"]);
     let c = Client::for_server(&s);
@@ -81,11 +87,7 @@ fn go_style_nulls_mean_empty() {
 /// first answer a resolver gets already has the controller's data.
 #[test]
 fn dns_waits_for_the_first_snapshot() {
-    let fake = FakeController::start(
-        ZONE_NAME,
-        "v1",
-        json!([{"name": "a.gslb.example.org", "type": "A", "ips": ["192.0.2.1"]}]),
-    );
+    let fake = one_record_controller("v1", "192.0.2.1");
     fake.set(|st| st.mode = Mode::Delay(Duration::from_millis(1500)));
     let state = tempfile::tempdir().unwrap();
     let s = Server::start(&controller_zone(
@@ -108,11 +110,7 @@ fn dns_waits_for_the_first_snapshot() {
 /// answer; `/ready` says 503. Once the data arrives, the usual answers follow.
 #[test]
 fn servfail_not_nxdomain_until_the_first_sync() {
-    let fake = FakeController::start(
-        ZONE_NAME,
-        "v1",
-        json!([{"name": "a.gslb.example.org", "type": "A", "ips": ["192.0.2.1"]}]),
-    );
+    let fake = one_record_controller("v1", "192.0.2.1");
     fake.set(|st| st.mode = Mode::Status(503));
     let state = tempfile::tempdir().unwrap();
     let timing = "sync_interval = \"2s\"\ntimeout = \"300ms\"";
@@ -183,18 +181,8 @@ fn sigterm_during_the_start_up_hold_exits_cleanly() {
 /// controller snapshot replaces them.
 #[test]
 fn webhook_data_is_labelled_webhook_until_a_snapshot_replaces_it() {
-    let fake = FakeController::start(
-        ZONE_NAME,
-        "v1",
-        json!([{"name": "a.gslb.example.org", "type": "A", "ips": ["192.0.2.1"]}]),
-    );
-    let state = tempfile::tempdir().unwrap();
-    let s = Server::start(&controller_zone(
-        &fake.endpoint(),
-        state.path(),
-        "sync_interval = \"1s\"\ntimeout = \"500ms\"",
-        "",
-    ));
+    let fake = one_record_controller("v1", "192.0.2.1");
+    let (s, _state) = fast_sync_server(&fake);
     s.wait_dns("a.gslb.example.org.", RecordType::A, |m| !m.answers.is_empty());
     let c = Client::for_server(&s);
     let (code, _) = c.notify(json!({"records": [{"name": "p.gslb.example.org", "type": "A", "ips": ["192.0.2.9"]}]}));
@@ -226,23 +214,9 @@ fn webhook_data_is_labelled_webhook_until_a_snapshot_replaces_it() {
 /// the secret never reaches the other server, and the data in force stays.
 #[test]
 fn redirects_are_refused_and_never_followed() {
-    let other = FakeController::start(
-        ZONE_NAME,
-        "evil",
-        json!([{"name": "a.gslb.example.org", "type": "A", "ips": ["203.0.113.66"]}]),
-    );
-    let fake = FakeController::start(
-        ZONE_NAME,
-        "v1",
-        json!([{"name": "a.gslb.example.org", "type": "A", "ips": ["192.0.2.1"]}]),
-    );
-    let state = tempfile::tempdir().unwrap();
-    let s = Server::start(&controller_zone(
-        &fake.endpoint(),
-        state.path(),
-        "sync_interval = \"1s\"\ntimeout = \"500ms\"",
-        "",
-    ));
+    let other = one_record_controller("evil", "203.0.113.66");
+    let fake = one_record_controller("v1", "192.0.2.1");
+    let (s, _state) = fast_sync_server(&fake);
     s.wait_dns("a.gslb.example.org.", RecordType::A, |m| !m.answers.is_empty());
     let to = format!("{}dns/snapshot?zone=gslb.example.org", other.endpoint());
     fake.set(|st| {
@@ -259,11 +233,7 @@ fn redirects_are_refused_and_never_followed() {
 /// once with a warning; start-up neither hangs nor reads without end.
 #[test]
 fn odd_state_files_are_refused_at_once() {
-    let fake = FakeController::start(
-        ZONE_NAME,
-        "v1",
-        json!([{"name": "a.gslb.example.org", "type": "A", "ips": ["192.0.2.1"]}]),
-    );
+    let fake = one_record_controller("v1", "192.0.2.1");
     for kind in ["symlink", "fifo"] {
         let state = tempfile::tempdir().unwrap();
         let file = state.path().join("gslb.example.org.json");
