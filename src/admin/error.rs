@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// An error response.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,

@@ -97,9 +97,11 @@ async fn metrics(State(st): State<AppState>) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
-/// Checks the secret, then the method: 401 comes before 405.
-fn guard(st: &AppState, headers: &HeaderMap, method: &Method, allowed: Method) -> Result<(), ApiError> {
+/// Checks the secret, then the method: 401 comes before 405. A 401 is counted for
+/// `endpoint` (a 405 is not, as upstream).
+fn guard(st: &AppState, endpoint: &str, headers: &HeaderMap, method: &Method, allowed: Method) -> Result<(), ApiError> {
     if !auth::authorized(headers, &st.secret) {
+        st.metrics.count_request(endpoint, "unauthorized");
         return Err(ApiError::unauthorized());
     }
     if *method != allowed {
@@ -110,10 +112,9 @@ fn guard(st: &AppState, headers: &HeaderMap, method: &Method, allowed: Method) -
 
 async fn notify(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    if let Err(e) = guard(&st, &parts.headers, &parts.method, Method::POST) {
+    if let Err(e) = guard(&st, "notify", &parts.headers, &parts.method, Method::POST) {
         if e.status == StatusCode::UNAUTHORIZED {
             tracing::warn!("webhook request with a wrong or missing secret");
-            st.count::<()>("notify", &Err(e.clone()));
         }
         return Err(e);
     }
@@ -221,12 +222,7 @@ async fn records(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    if let Err(e) = guard(&st, &headers, &method, Method::GET) {
-        if e.status == StatusCode::UNAUTHORIZED {
-            st.count::<()>("records", &Err(e.clone()));
-        }
-        return Err(e);
-    }
+    guard(&st, "records", &headers, &method, Method::GET)?;
     // Merging a zone's records costs a pass over it: not on an async worker.
     let view = st.builder.view();
     let result = tokio::task::spawn_blocking(move || records_inner(&view, &q))

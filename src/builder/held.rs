@@ -22,16 +22,6 @@ pub enum Held {
     Packed(Arc<[u8]>),
 }
 
-impl Held {
-    /// The records, converted (a copy of the compact form is decoded when need be).
-    pub fn nodes(&self, apex: &Name, default_ttl: u32) -> Arc<Nodes> {
-        match self {
-            Held::Converted(nodes) => Arc::clone(nodes),
-            Held::Packed(bytes) => Arc::new(unpack(bytes, apex, default_ttl)),
-        }
-    }
-}
-
 /// A zone's held records and the controller version they belong to.
 #[derive(Debug, Clone)]
 pub struct HeldZone {

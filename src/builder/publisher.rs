@@ -78,14 +78,6 @@ impl Rebuild {
         }
     }
 
-    /// Whether `zone` is to be recompiled.
-    pub fn includes(&self, zone: &Name) -> bool {
-        match self {
-            Rebuild::All => true,
-            Rebuild::Zones(z) => z.contains_key(zone),
-        }
-    }
-
     /// Whether `zone` is to be recompiled with its controller/webhook data (not just its
     /// pools' answers).
     pub fn needs_data(&self, zone: &Name) -> bool {

@@ -232,9 +232,4 @@ impl View {
         }
         out.into_iter().map(|((z, by), (now, total))| (z, by, now, total)).collect()
     }
-
-    /// Zones whose last build failed.
-    pub fn failed_builds(&self) -> HashSet<&Name> {
-        self.zones.iter().filter(|(_, v)| v.build_error.is_some()).map(|(z, _)| z).collect()
-    }
 }

@@ -86,7 +86,7 @@ impl Responder {
                 limit,
                 0,
                 &mut self.rng,
-                None,
+                snap,
             ));
         }
         let mut zone_slot = 0;
@@ -119,21 +119,8 @@ impl Responder {
         };
         self.turn = self.turn.wrapping_add(1);
         let aa = frag.is_some_and(|(f, _, _)| f.aa);
-        let chase = Some((snap, q.qtype));
-        let mut outcome = finish(
-            req,
-            q,
-            out,
-            frag,
-            rcode,
-            aa,
-            edns,
-            settings.max_udp_payload,
-            limit,
-            self.turn,
-            &mut self.rng,
-            chase,
-        );
+        let mut outcome =
+            finish(req, q, out, frag, rcode, aa, edns, settings.max_udp_payload, limit, self.turn, &mut self.rng, snap);
         outcome.zone_slot = zone_slot;
         Some(outcome)
     }
@@ -183,7 +170,7 @@ fn finish(
     limit: usize,
     turn: u32,
     rng: &mut Rng,
-    chase: Option<(&Snapshot, u16)>,
+    snap: &Snapshot,
 ) -> Outcome {
     let mut rcode = rcode;
     let qend = q.question_end;
@@ -209,8 +196,7 @@ fn finish(
                 ns = f.ns;
                 ar = w.ar;
                 if f.chase != 0
-                    && let Some((snap, qtype)) = chase
-                    && let Some(c) = follow_chain(snap, qtype, f, out, qend, len, qend + room, turn, rng)
+                    && let Some(c) = follow_chain(snap, q.qtype, f, out, qend, len, qend + room, turn, rng)
                 {
                     len = c.len;
                     an += c.an;
@@ -283,14 +269,16 @@ fn follow_chain(
             break;
         }
         let name_at = frag_at + frag.chase as usize;
-        let mut target = [0u8; 255];
-        let Some(name_len) = plain_name(&out[name_at..end], &mut target) else { break };
-        let target = &target[..name_len];
+        let Some(name_len) = plain_name_len(&out[name_at..end]) else { break };
+        // The target (written by us: uncompressed, lower case) stays where it is; the next
+        // answer is written after it.
+        let (written, free) = out.split_at_mut(end);
+        let target = &written[name_at..name_at + name_len];
         let Some(zone) = snap.find_zone(target) else { break };
         let Some((next, part)) = zone.chase_lookup(target, qtype) else { break };
         let weighted = part.weighted.get(next.weighted as usize);
-        let Some(w) = next.write_at(&part.arena, weighted, &mut out[end..max_end], end, name_at, name_len, turn, rng)
-        else {
+        let room = &mut free[..max_end - end];
+        let Some(w) = next.write_at(&part.arena, weighted, room, end, name_at, name_len, turn, rng) else {
             break;
         };
         an += w.an;
@@ -300,22 +288,17 @@ fn follow_chain(
     result
 }
 
-/// Copies an uncompressed wire name from the start of `src` into `into` (lower-cased, the
-/// form zone tables are keyed by); returns its length.
-fn plain_name(src: &[u8], into: &mut [u8; 255]) -> Option<usize> {
+/// The length of the uncompressed wire name at the start of `src`.
+fn plain_name_len(src: &[u8]) -> Option<usize> {
     let mut i = 0;
     loop {
         let len = *src.get(i)? as usize;
-        if len & 0xc0 != 0 || i + 1 + len > into.len() {
+        if len & 0xc0 != 0 || i + 1 + len > 255 {
             return None;
-        }
-        into[i] = len as u8;
-        for j in 0..len {
-            into[i + 1 + j] = src.get(i + 1 + j)?.to_ascii_lowercase();
         }
         i += 1 + len;
         if len == 0 {
-            return Some(i);
+            return (i <= src.len()).then_some(i);
         }
     }
 }

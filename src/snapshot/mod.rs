@@ -174,9 +174,10 @@ impl ZoneSnap {
                 break;
             }
             if let Some(node) = self.node(&qname[off..]) {
-                return Hit::Frag(if node.dynamic || node.wildcard == DYNAMIC_WILDCARD {
+                if node.dynamic || node.wildcard == DYNAMIC_WILDCARD {
                     return Hit::Dynamic;
-                } else if node.referral != NONE {
+                }
+                return Hit::Frag(if node.referral != NONE {
                     &self.frags[node.referral as usize]
                 } else if node.wildcard != NONE {
                     self.answer(&self.wildcards[node.wildcard as usize], qtype)
