@@ -1,25 +1,57 @@
 //! The controller and webhook records of each zone between builds, kept compact.
 //!
-//! Freshly converted records are held as such until the state-file writer has stored them;
-//! then the zone keeps only the record list as JSON (what the state file holds: a few dozen
-//! bytes per record instead of hundreds), converted again when the zone must be rebuilt for
-//! another reason. Both forms are shared (`Arc`) with the published admin views.
+//! A zone holds a base record set and the names pushed since (its delta). The base is
+//! freshly converted records until the state-file writer has stored them; then the zone
+//! keeps only the record list as JSON (what the state file holds: a few dozen bytes per
+//! record instead of hundreds), sorted by name with an index of where each name starts, so
+//! one name's records are found by binary search. A push changes only the delta, so it never
+//! copies or decodes the whole zone; the writer folds the delta into a new base. All forms
+//! are shared (`Arc`) with the published admin views.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::config::Config;
 use crate::dns::name::Name;
 use crate::elchi::api::{self, RecordJson};
-use crate::snapshot::records::Nodes;
+use crate::snapshot::records::{Nodes, TypeMap};
 
-/// A zone's dynamic records in one of their two forms.
+/// A zone's base records in one of their two forms.
 #[derive(Debug, Clone)]
 pub enum Held {
     /// Converted, until the state-file writer has stored them.
     Converted(Arc<Nodes>),
-    /// The record list as compact JSON.
-    Packed(Arc<[u8]>),
+    /// The record list as compact JSON, sorted by name.
+    Packed(Packed),
+}
+
+/// A record list as compact JSON, sorted by owner name, with the offset of each name's first
+/// record.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    /// The JSON array.
+    pub bytes: Arc<[u8]>,
+    /// Offsets of the first record of each name, in name order.
+    index: Arc<[u32]>,
+}
+
+impl Held {
+    /// Whether both are the same data (not a copy of it).
+    pub fn same(&self, other: &Held) -> bool {
+        match (self, other) {
+            (Held::Converted(a), Held::Converted(b)) => Arc::ptr_eq(a, b),
+            (Held::Packed(a), Held::Packed(b)) => Arc::ptr_eq(&a.bytes, &b.bytes),
+            _ => false,
+        }
+    }
+
+    /// The records of one name.
+    pub fn get(&self, name: &Name, apex: &Name, default_ttl: u32) -> Option<TypeMap> {
+        match self {
+            Held::Converted(nodes) => nodes.get(name).cloned(),
+            Held::Packed(p) => p.get(name, apex, default_ttl),
+        }
+    }
 }
 
 /// A zone's held records and the controller version they belong to.
@@ -27,24 +59,164 @@ pub enum Held {
 pub struct HeldZone {
     /// Version hash of the controller data (empty before any).
     pub version_hash: String,
-    /// The records.
+    /// The base records.
     pub held: Held,
+    /// Names changed by pushes since the base: their whole current records (empty: none).
+    pub delta: Arc<Nodes>,
 }
 
 impl HeldZone {
-    /// The records, ready to be changed in place: converted back from the compact form if
-    /// need be, and shared with nobody (copied only when a writer or view still holds them).
-    pub fn nodes_mut(&mut self, apex: &Name, default_ttl: u32) -> &mut Nodes {
-        if let Held::Packed(bytes) = &self.held {
-            let nodes = unpack(bytes, apex, default_ttl);
-            let old = std::mem::replace(&mut self.held, Held::Converted(Arc::new(nodes)));
-            crate::snapshot::reclaim::later(old);
-        }
-        match &mut self.held {
-            Held::Converted(nodes) => Arc::make_mut(nodes),
-            Held::Packed(_) => unreachable!("converted above"),
+    /// A zone held as these records, with no pushes over them.
+    pub fn new(version_hash: String, held: Held) -> HeldZone {
+        HeldZone { version_hash, held, delta: Arc::default() }
+    }
+
+    /// A zone with no records yet.
+    pub fn empty() -> HeldZone {
+        HeldZone::new(String::new(), Held::Converted(Arc::default()))
+    }
+
+    /// The current records of one name (the delta's if the name was pushed).
+    pub fn get(&self, name: &Name, apex: &Name, default_ttl: u32) -> Option<TypeMap> {
+        match self.delta.get(name) {
+            Some(t) => (!t.is_empty()).then(|| t.clone()),
+            None => self.held.get(name, apex, default_ttl),
         }
     }
+
+    /// Applies checked push items to the delta, reading only the names they touch. Returns
+    /// those names and the change in the number of records.
+    pub fn apply_push(
+        &mut self,
+        apex: &Name,
+        default_ttl: u32,
+        updates: &[(Name, u16, RecordJson)],
+        deletes: &[(Name, u16)],
+    ) -> (BTreeSet<Name>, i64) {
+        let touched: BTreeSet<Name> =
+            updates.iter().map(|(n, _, _)| n).chain(deletes.iter().map(|(n, _)| n)).cloned().collect();
+        let mut part: Nodes =
+            touched.iter().filter_map(|n| self.get(n, apex, default_ttl).map(|t| (n.clone(), t))).collect();
+        let before = api::rr_count(&part) as i64;
+        api::apply_push_nodes(&mut part, apex, default_ttl, updates, deletes);
+        let after = api::rr_count(&part) as i64;
+        let delta = Arc::make_mut(&mut self.delta);
+        for n in &touched {
+            delta.insert(n.clone(), part.remove(n).unwrap_or_default());
+        }
+        (touched, after - before)
+    }
+}
+
+impl Packed {
+    /// The records of one name: a binary search over the names, then the name's records.
+    pub fn get(&self, name: &Name, apex: &Name, default_ttl: u32) -> Option<TypeMap> {
+        let (mut lo, mut hi) = (0, self.index.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let (record, _) = record_at(&self.bytes, self.index[mid] as usize)?;
+            let at = api::parse_absolute(&record.name)?;
+            match at.cmp(name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let end = self.index.get(mid + 1).map_or(self.bytes.len(), |&e| e as usize);
+                    let mut records = Vec::new();
+                    let mut pos = self.index[mid] as usize;
+                    while pos < end {
+                        let Some((r, next)) = record_at(&self.bytes, pos) else { break };
+                        records.push(r);
+                        pos = next;
+                    }
+                    return api::convert(&records, apex, default_ttl).nodes.remove(name);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The record that starts at `pos` (after whitespace), and where the next one starts (after
+/// the comma), or `None` at the end of the list.
+fn record_at(bytes: &[u8], pos: usize) -> Option<(RecordJson, usize)> {
+    let skip = |mut p: usize| {
+        while p < bytes.len() && bytes[p].is_ascii_whitespace() {
+            p += 1;
+        }
+        p
+    };
+    let start = skip(pos);
+    if start >= bytes.len() || bytes[start] == b']' {
+        return None;
+    }
+    let mut stream = serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<RecordJson>();
+    let record = stream.next()?.ok()?;
+    let mut next = skip(start + stream.byte_offset());
+    if bytes.get(next) == Some(&b',') {
+        next += 1;
+    }
+    Some((record, next))
+}
+
+/// Encodes records, sorted by name, as a packed list with its index.
+pub fn pack(nodes: &Nodes) -> Packed {
+    let mut bytes = Vec::with_capacity(nodes.len() * 64);
+    let mut index = Vec::with_capacity(nodes.len());
+    let mut records = Vec::new();
+    bytes.push(b'[');
+    for (owner, types) in nodes {
+        records.clear();
+        api::node_records(owner, types, &mut records);
+        if records.is_empty() {
+            continue;
+        }
+        index.push(bytes.len() as u32 + u32::from(bytes.len() > 1));
+        for r in &records {
+            if bytes.len() > 1 {
+                bytes.push(b',');
+            }
+            serde_json::to_writer(&mut bytes, r).expect("records serialize");
+        }
+    }
+    bytes.push(b']');
+    Packed { bytes: bytes.into(), index: index.into() }
+}
+
+/// Decodes a record list (a state file's), and indexes it when it is sorted by name (as we
+/// write them) so that it can be held as it is. `None` for the index when it is not.
+pub fn unpack_indexed(bytes: &Arc<[u8]>, apex: &Name, default_ttl: u32) -> (Nodes, Option<Packed>) {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    if start.is_none_or(|s| bytes[s] != b'[') {
+        return (unpack(bytes, apex, default_ttl), None);
+    }
+    let mut pos = start.unwrap_or(0) + 1;
+    let mut records = Vec::new();
+    let mut index = Vec::new();
+    let mut last: Option<Name> = None;
+    let mut sorted = true;
+    while let Some((r, next)) = record_at(bytes, pos) {
+        if sorted {
+            match api::parse_absolute(&r.name) {
+                Some(n) if last.as_ref().is_none_or(|l| *l < n) => {
+                    let at = pos + bytes[pos..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+                    index.push(at as u32);
+                    last = Some(n);
+                }
+                Some(n) if last.as_ref() == Some(&n) => {}
+                _ => sorted = false,
+            }
+        }
+        records.push(r);
+        pos = next;
+    }
+    let rest = bytes[pos..].iter().position(|b| !b.is_ascii_whitespace());
+    if rest.is_none_or(|r| bytes[pos + r] != b']') {
+        // Not what we write: decode it the plain way (which reports the error).
+        return (unpack(bytes, apex, default_ttl), None);
+    }
+    let nodes = api::convert(&records, apex, default_ttl).nodes;
+    let packed = sorted.then(|| Packed { bytes: Arc::clone(bytes), index: index.into() });
+    (nodes, packed)
 }
 
 /// Calls `f` with each record of a compact record list in turn, without holding the whole
@@ -81,7 +253,7 @@ pub fn unpack(bytes: &[u8], apex: &Name, default_ttl: u32) -> Nodes {
     }
 }
 
-/// The converted records of the zones in `which` that are held packed (for a rebuild).
+/// The base records, converted, of the zones in `which` that are held packed (for a rebuild).
 pub fn unpack_some(
     config: &Config,
     held: &HashMap<Name, HeldZone>,
@@ -89,30 +261,82 @@ pub fn unpack_some(
 ) -> HashMap<Name, Nodes> {
     let mut out = HashMap::new();
     for (apex, h) in held {
-        if let Held::Packed(bytes) = &h.held
+        if let Held::Packed(p) = &h.held
             && which(apex)
         {
             let default_ttl = config.zones.iter().find(|z| z.apex == *apex).map_or(300, |z| z.default_ttl);
-            out.insert(apex.clone(), unpack(bytes, apex, default_ttl));
+            out.insert(apex.clone(), unpack(&p.bytes, apex, default_ttl));
         }
     }
     out
 }
 
-/// Every zone's records that are converted, or were just unpacked.
+/// A zone's dynamic records for a build: the base with the delta over it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Layered<'a> {
+    /// The base records (converted).
+    pub base: Option<&'a Nodes>,
+    /// Names pushed since, with their whole records (empty: none).
+    pub delta: Option<&'a Nodes>,
+}
+
+impl<'a> Layered<'a> {
+    /// Only these records.
+    pub fn plain(nodes: &'a Nodes) -> Layered<'a> {
+        Layered { base: Some(nodes), delta: None }
+    }
+
+    /// Nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.base.is_none_or(|b| b.is_empty()) && self.delta.is_none_or(|d| d.is_empty())
+    }
+
+    /// Roughly how many names.
+    pub fn len_hint(&self) -> usize {
+        self.base.map_or(0, |b| b.len()) + self.delta.map_or(0, |d| d.len())
+    }
+
+    /// Every name with records, in name order; a delta entry replaces the base's.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a Name, &'a TypeMap)> + 'a {
+        let mut base = self.base.into_iter().flatten().peekable();
+        let mut delta = self.delta.into_iter().flatten().peekable();
+        std::iter::from_fn(move || {
+            loop {
+                let next = match (base.peek(), delta.peek()) {
+                    (None, None) => return None,
+                    (Some(_), None) => base.next(),
+                    (None, Some(_)) => delta.next(),
+                    (Some((b, _)), Some((d, _))) => match b.cmp(d) {
+                        std::cmp::Ordering::Less => base.next(),
+                        std::cmp::Ordering::Greater => delta.next(),
+                        std::cmp::Ordering::Equal => {
+                            base.next();
+                            delta.next()
+                        }
+                    },
+                };
+                match next {
+                    Some((_, t)) if t.is_empty() => continue,
+                    other => return other,
+                }
+            }
+        })
+    }
+}
+
+/// Every zone's records for a build: converted bases (or the ones just unpacked) with their
+/// deltas.
 pub fn borrow_all<'a>(
     held: &'a HashMap<Name, HeldZone>,
     unpacked: &'a HashMap<Name, Nodes>,
-) -> HashMap<Name, &'a Nodes> {
+) -> HashMap<Name, Layered<'a>> {
     let mut out = HashMap::with_capacity(held.len());
     for (apex, h) in held {
-        let nodes = match &h.held {
+        let base = match &h.held {
             Held::Converted(n) => Some(&**n),
             Held::Packed(_) => unpacked.get(apex),
         };
-        if let Some(n) = nodes {
-            out.insert(apex.clone(), n);
-        }
+        out.insert(apex.clone(), Layered { base, delta: Some(&*h.delta) });
     }
     out
 }

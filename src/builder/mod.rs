@@ -17,6 +17,7 @@
 //! `/health`, and the next event builds again.
 
 pub mod held;
+pub mod overlay;
 pub mod persist;
 pub mod pools;
 pub mod publisher;
@@ -229,9 +230,20 @@ impl State {
         for reply in reloads {
             let _ = reply.send(());
         }
+        if stop {
+            // Fold the pushes into the state files on the way out (the journals have them
+            // already; this keeps the next start-up's replay short).
+            let pushed: Vec<Name> =
+                self.held.iter().filter(|(_, h)| !h.delta.is_empty()).map(|(z, _)| z.clone()).collect();
+            for zone in pushed {
+                self.persist(&zone);
+            }
+        }
         stop
     }
 }
 
+#[cfg(test)]
+mod overlay_tests;
 #[cfg(test)]
 mod tests;

@@ -16,8 +16,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::Event;
+use super::held::{self, Held, Packed};
 use crate::dns::name::Name;
-use crate::elchi::{api, state_file};
+use crate::elchi::state_file;
 use crate::snapshot::records::Nodes;
 
 /// Shortest time between two writes of the same zone.
@@ -36,31 +37,52 @@ pub struct PersistJob {
     pub version_hash: String,
     /// The last push-journal entry the records include.
     pub journal_seq: u64,
-    /// The records (shared with the builder).
-    pub nodes: Arc<Nodes>,
+    /// TTL for records without one (to decode a packed base).
+    pub default_ttl: u32,
+    /// The base records (shared with the builder).
+    pub base: Held,
+    /// Pushes over them (shared with the builder).
+    pub delta: Arc<Nodes>,
 }
 
 /// What a write did, reported back to the builder.
 pub struct Persisted {
     /// The job that was written.
     pub job: PersistJob,
-    /// The record list as compact JSON, to hold instead of the converted records.
-    pub packed: Arc<[u8]>,
+    /// The record list as written (the base with the delta folded in), to hold instead.
+    pub packed: Packed,
     /// The outcome of the write.
     pub result: Result<(), String>,
 }
 
 impl PersistJob {
-    /// Encodes the records and writes the state file atomically.
+    /// Folds the delta into the base, encodes the records and writes the state file
+    /// atomically.
     pub fn write(self) -> Persisted {
-        let packed: Arc<[u8]> = serde_json::to_vec(&api::to_records(&self.nodes)).expect("records serialize").into();
+        let packed = match (&self.base, self.delta.is_empty()) {
+            (Held::Converted(nodes), true) => held::pack(nodes),
+            (base, _) => {
+                let mut nodes = match base {
+                    Held::Converted(nodes) => (**nodes).clone(),
+                    Held::Packed(p) => held::unpack(&p.bytes, &self.apex, self.default_ttl),
+                };
+                for (name, types) in self.delta.iter() {
+                    if types.is_empty() {
+                        nodes.remove(name);
+                    } else {
+                        nodes.insert(name.clone(), types.clone());
+                    }
+                }
+                held::pack(&nodes)
+            }
+        };
         let result = state_file::save_packed(
             &self.dir,
             &self.apex,
             &self.api_zone,
             &self.version_hash,
             self.journal_seq,
-            &packed,
+            &packed.bytes,
         )
         .map_err(|e| format!("cannot write the state file in {}: {e}", self.dir.display()));
         Persisted { job: self, packed, result }

@@ -7,7 +7,7 @@
 //! content changed gets a new serial (the unix time, kept strictly increasing), an unchanged
 //! zone keeps its serial, and a serial fixed in the config is used as is.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,12 +17,13 @@ use crate::dns::name::Name;
 use crate::dns::types::*;
 use std::borrow::Cow;
 
+use crate::builder::held::Layered;
+use crate::builder::overlay::Overlay;
 use crate::builder::pools::pool_records;
 use crate::health::table::HealthTable;
 use crate::snapshot::build::{MergedNodes, ZoneInput, build_zone};
 use crate::snapshot::encode::{Encoder, Scratch};
 use crate::snapshot::fragment::{Arena, Fragment};
-use crate::snapshot::records::Nodes;
 use crate::snapshot::records::{RData, RRset, Source, TypeMap, ZoneData};
 use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, Zone, ZoneSnap};
 
@@ -107,6 +108,9 @@ struct Published {
     serial: u32,
     /// Everything but the pools' answers.
     base: Arc<ZoneSnap>,
+    /// The names pushed since the base was compiled, and their compiled answers.
+    overlay: Arc<Overlay>,
+    overlay_snap: Option<Arc<ZoneSnap>>,
     /// The pools' names and glue with their answers under the current health.
     pools: Option<Arc<ZoneSnap>>,
     /// Static records with a placeholder at each pool name: the same until the config
@@ -122,6 +126,9 @@ pub struct StaticLayer {
     /// `None` for a zone without pools (its config data is used as is).
     with_pools: Option<ZoneData>,
     dynamic_names: HashSet<Name>,
+    /// In-zone names that static records point at (CNAME, NS, MX, SRV targets): their
+    /// records are copied into those answers, so a change to them recompiles the zone.
+    referenced: HashSet<Name>,
 }
 
 impl StaticLayer {
@@ -131,9 +138,32 @@ impl StaticLayer {
         self.with_pools.as_ref().unwrap_or(&zone.data)
     }
 
+    /// The names the zone's dynamic layer (its pools) answers.
+    pub fn dynamic_names(&self) -> &HashSet<Name> {
+        &self.dynamic_names
+    }
+
+    /// A pool's name, or a name static records point at.
+    pub fn is_dynamic_or_referenced(&self, name: &Name) -> bool {
+        self.dynamic_names.contains(name) || self.referenced.contains(name)
+    }
+
     fn new(zone: &ZoneConfig) -> StaticLayer {
+        let referenced = zone
+            .data
+            .nodes
+            .values()
+            .flat_map(|t| t.values())
+            .flat_map(|set| set.rdata.iter())
+            .filter_map(|rd| match rd {
+                RData::Cname(t) => Some(t),
+                other => other.additional_target(),
+            })
+            .filter(|t| t.is_within(&zone.apex))
+            .cloned()
+            .collect();
         if zone.pools.is_empty() {
-            return StaticLayer { with_pools: None, dynamic_names: HashSet::new() };
+            return StaticLayer { with_pools: None, dynamic_names: HashSet::new(), referenced };
         }
         let mut data = zone.data.clone();
         let mut dynamic_names = HashSet::new();
@@ -152,7 +182,7 @@ impl StaticLayer {
             }
             dynamic_names.insert(pool.name.clone());
         }
-        StaticLayer { with_pools: Some(data), dynamic_names }
+        StaticLayer { with_pools: Some(data), dynamic_names, referenced }
     }
 }
 
@@ -191,19 +221,33 @@ impl Publisher {
         self.zones.get(apex).map(|p| Arc::clone(&p.layer))
     }
 
+    /// Whether a push that changes `name` in `zone` can be compiled into the zone's overlay,
+    /// and how many names the overlay holds already; `None` when the zone must be recompiled
+    /// (see [`Overlay::can_take`]).
+    pub fn overlay_room(&self, zone: &ZoneConfig, name: &Name) -> Option<usize> {
+        let p = self.zones.get(&zone.apex)?;
+        p.overlay.can_take(&p.base, zone, &p.layer, name).then(|| p.overlay.len())
+    }
+
     /// Recompiles the zones `which` names from `config` and `dynamic`, reuses the others, and
     /// swaps the result in. Zones no longer in `config` are dropped. Zones in `unloaded` (a
     /// controller zone whose data has never loaded) answer SERVFAIL where they would say a
     /// name or type does not exist. `health` is asked (once) only when pools are recomputed.
     /// Nothing is changed before the new snapshot is complete, so a panic inside leaves the
     /// publisher as it was.
+    ///
+    /// `patches` are names pushed per zone that the overlay takes ([`Publisher::overlay_room`]
+    /// said so); `dynamic_of(zone, name)` gives a name's current dynamic records.
+    #[allow(clippy::too_many_arguments)]
     pub fn publish(
         &mut self,
         config: &Config,
-        dynamic: &HashMap<Name, &Nodes>,
+        dynamic: &HashMap<Name, Layered<'_>>,
         unloaded: &HashSet<Name>,
         health: &dyn Fn() -> HealthTable,
         which: &Rebuild,
+        patches: &HashMap<Name, BTreeSet<Name>>,
+        dynamic_of: &dyn Fn(&Name, &Name) -> Option<TypeMap>,
     ) -> HashMap<Name, ZoneReport> {
         let mut reports = HashMap::new();
         let mut next = HashMap::with_capacity(config.zones.len());
@@ -211,6 +255,45 @@ impl Publisher {
         let mut table: Option<HealthTable> = None;
         for zone in &config.zones {
             let last = self.zones.get(&zone.apex);
+            let patch = patches.get(&zone.apex).filter(|_| !which.needs_data(&zone.apex));
+            let nested = || -> Vec<Name> {
+                config
+                    .zones
+                    .iter()
+                    .filter(|z| z.apex != zone.apex && z.apex.is_within(&zone.apex))
+                    .map(|z| z.apex.clone())
+                    .collect()
+            };
+            if let (Some(names), Some(last)) = (patch, last) {
+                // Pushed names only: the base stays, the overlay is recompiled.
+                let mut published = last.clone();
+                let overlay = Arc::make_mut(&mut published.overlay);
+                for name in names {
+                    overlay.set(
+                        &published.base,
+                        &zone.apex,
+                        name.clone(),
+                        dynamic_of(&zone.apex, name).unwrap_or_default(),
+                    );
+                }
+                published.serial = zone.serial.unwrap_or_else(|| now_unix().max(last.serial.wrapping_add(1)));
+                let compiled = overlay.compile(
+                    &published.base,
+                    zone,
+                    &published.layer,
+                    published.serial,
+                    &nested(),
+                    unloaded.contains(&zone.apex),
+                    &|n| dynamic_of(&zone.apex, n),
+                );
+                published.overlay_snap = Some(Arc::new(compiled));
+                if which.scope(&zone.apex) == Some(Scope::Pools) {
+                    let slot = slot(&mut slots, &zone.apex);
+                    published.pools = compile_pools(zone, slot, published.serial, table.get_or_insert_with(health));
+                }
+                next.insert(zone.apex.clone(), published);
+                continue;
+            }
             let scope = match (which.scope(&zone.apex), last) {
                 (None, Some(last)) => {
                     next.insert(zone.apex.clone(), last.clone());
@@ -233,12 +316,7 @@ impl Publisher {
                 _ => Arc::new(StaticLayer::new(zone)),
             };
             let unloaded = unloaded.contains(&zone.apex);
-            let nested: Vec<Name> = config
-                .zones
-                .iter()
-                .filter(|z| z.apex != zone.apex && z.apex.is_within(&zone.apex))
-                .map(|z| z.apex.clone())
-                .collect();
+            let nested = nested();
             let dynamic = dynamic.get(&zone.apex).copied();
             let (mut published, report) = compile(zone, slot, dynamic, unloaded, &nested, layer, last);
             // New controller/webhook data leaves the pools' answers as they are (their negative
@@ -256,7 +334,11 @@ impl Publisher {
         let zones = self
             .zones
             .values()
-            .map(|p| Zone { base: Arc::clone(&p.base), dynamic: p.pools.as_ref().map(Arc::clone) })
+            .map(|p| Zone {
+                base: Arc::clone(&p.base),
+                overlay: p.overlay_snap.as_ref().map(Arc::clone),
+                dynamic: p.pools.as_ref().map(Arc::clone),
+            })
             .collect();
         let (chaos, chaos_arena) = chaos(config);
         let names: Arc<[String]> = self.slots.iter().map(|n| n.to_dotless()).collect();
@@ -343,19 +425,19 @@ fn cut_above(cuts: &HashMap<&[u8], ShadowedBy>, name: &Name, apex: &Name) -> Opt
 /// that is not answered is returned with the reason.
 pub fn merge<'a>(
     static_data: &'a ZoneData,
-    dynamic: Option<&'a Nodes>,
+    dynamic: Layered<'a>,
     mode: StaticRecords,
     pools: &[crate::config::PoolConfig],
 ) -> (MergedNodes<'a>, Vec<Shadowed>) {
-    let mut merged = Vec::with_capacity(static_data.nodes.len() + dynamic.map_or(0, |d| d.len()));
+    let mut merged = Vec::with_capacity(static_data.nodes.len() + dynamic.len_hint());
     let mut shadowed = Vec::new();
     let apex = &static_data.apex;
-    let cuts = if dynamic.is_some_and(|d| !d.is_empty()) { cuts(static_data) } else { HashMap::new() };
+    let cuts = if !dynamic.is_empty() { cuts(static_data) } else { HashMap::new() };
     let shadow_all = |n: &Name, t: &TypeMap, by: ShadowedBy, out: &mut Vec<Shadowed>| {
         out.extend(t.iter().map(|(&rtype, _)| (n.clone(), rtype, by)));
     };
     let mut st = static_data.nodes.iter().peekable();
-    let mut dy = dynamic.into_iter().flatten().peekable();
+    let mut dy = dynamic.iter().peekable();
     loop {
         let order = match (st.peek(), dy.peek()) {
             (None, None) => break,
@@ -439,14 +521,14 @@ pub fn merge<'a>(
 fn compile(
     zone: &ZoneConfig,
     slot: u16,
-    dynamic: Option<&Nodes>,
+    dynamic: Option<Layered<'_>>,
     unloaded: bool,
     nested: &[Name],
     layer: Arc<StaticLayer>,
     last: Option<&Published>,
 ) -> (Published, ZoneReport) {
     let static_layer = layer.with_pools.as_ref().unwrap_or(&zone.data);
-    let (nodes, shadowed) = merge(static_layer, dynamic, zone.static_records, &zone.pools);
+    let (nodes, shadowed) = merge(static_layer, dynamic.unwrap_or_default(), zone.static_records, &zone.pools);
     if !shadowed.is_empty() {
         let first: Vec<String> =
             shadowed.iter().take(5).map(|(n, t, by)| format!("{n} {} (by {})", type_name(*t), by.as_str())).collect();
@@ -482,12 +564,16 @@ fn compile(
         dynamic_names: &layer.dynamic_names,
         partial: false,
         unloaded,
+        overlay: false,
+        marks: &[],
     };
     let mut snap = build_zone(&input);
     snap.slot = slot;
     let base = Arc::new(snap);
     drop(nodes);
-    (Published { content, serial, base, pools: None, layer }, ZoneReport { shadowed })
+    let published =
+        Published { content, serial, base, overlay: Arc::default(), overlay_snap: None, pools: None, layer };
+    (published, ZoneReport { shadowed })
 }
 
 /// The zone's dynamic layer: its pools' names and glue with their answers under `health`,
@@ -524,6 +610,8 @@ fn compile_pools(zone: &ZoneConfig, slot: u16, serial: u32, health: &HealthTable
         dynamic_names: &none,
         partial: true,
         unloaded: false,
+        overlay: false,
+        marks: &[],
     };
     let mut snap = build_zone(&input);
     snap.slot = slot;

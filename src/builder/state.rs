@@ -3,7 +3,7 @@
 //! reported, and the outcome of state-file writes. Events change it and mark what they
 //! touched; [`State::build`] then recompiles just that and publishes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -29,7 +29,7 @@ pub struct State {
     pub(super) config: Arc<Config>,
     pub(super) held: HashMap<Name, HeldZone>,
     pub(super) status: HashMap<Name, SyncStatus>,
-    publisher: Publisher,
+    pub(super) publisher: Publisher,
     started: SystemTime,
     health: SharedHealth,
     /// The state-file writer; without one, jobs wait for [`State::write_pending`] (tools and
@@ -49,6 +49,10 @@ pub struct State {
     shadowed_total: HashMap<(Name, ShadowedBy), u64>,
     /// What the next build must recompile.
     pub(super) dirty: Rebuild,
+    /// Names pushed per zone since the last build that the zone's overlay takes.
+    pub(super) patches: HashMap<Name, BTreeSet<Name>>,
+    /// Pushes per zone since its state file was last asked for.
+    pub(super) unpersisted_pushes: HashMap<Name, u64>,
     /// The last build that failed, per zone it was building, and failures since start.
     build_errors: HashMap<Name, String>,
     build_failures: u64,
@@ -75,8 +79,8 @@ impl State {
                 Ok(Some(loaded)) => {
                     file_seq = loaded.journal_seq;
                     // Decoded once, for the first build; afterwards the zone holds the file's
-                    // own record bytes as its compact form (see below).
-                    let nodes = held::unpack(&loaded.records_json, &zone.apex, zone.default_ttl);
+                    // own record bytes as its compact form (see below) when they are sorted.
+                    let (nodes, packed) = held::unpack_indexed(&loaded.records_json, &zone.apex, zone.default_ttl);
                     tracing::info!(
                         zone = %zone.apex,
                         version_hash = %loaded.version_hash,
@@ -87,8 +91,8 @@ impl State {
                     st.records = api::rr_count(&nodes);
                     st.version_hash = Some(loaded.version_hash.clone());
                     let zone_held = Held::Converted(Arc::new(nodes));
-                    held.insert(zone.apex.clone(), HeldZone { version_hash: loaded.version_hash, held: zone_held });
-                    from_file.push((zone.apex.clone(), loaded.records_json));
+                    held.insert(zone.apex.clone(), HeldZone::new(loaded.version_hash, zone_held));
+                    from_file.push((zone.apex.clone(), packed));
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -103,15 +107,11 @@ impl State {
                     }
                     let newer: Vec<&journal::Entry> = read.entries.iter().filter(|e| e.seq > file_seq).collect();
                     if !newer.is_empty() {
-                        let h = held.entry(zone.apex.clone()).or_insert_with(|| HeldZone {
-                            version_hash: String::new(),
-                            held: Held::Converted(Arc::default()),
-                        });
-                        let nodes = h.nodes_mut(&zone.apex, zone.default_ttl);
+                        let h = held.entry(zone.apex.clone()).or_insert_with(HeldZone::empty);
                         for e in &newer {
-                            super::webhook::replay(nodes, &zone.apex, zone.default_ttl, e);
+                            let (_, rrs) = super::webhook::replay(h, &zone.apex, zone.default_ttl, e);
+                            st.records = (st.records as i64 + rrs).max(0) as usize;
                         }
-                        st.records = api::rr_count(nodes);
                         tracing::info!(zone = %zone.apex, pushes = newer.len(), "replayed acknowledged pushes from the journal");
                         replayed.push(zone.apex.clone());
                     }
@@ -152,6 +152,8 @@ impl State {
             shadowed: HashMap::new(),
             shadowed_total: HashMap::new(),
             dirty: Rebuild::All,
+            patches: HashMap::new(),
+            unpersisted_pushes: HashMap::new(),
             build_errors: HashMap::new(),
             build_failures: 0,
             #[cfg(test)]
@@ -161,14 +163,16 @@ impl State {
             // Nothing was published yet: serve an empty snapshot rather than nothing.
             tracing::error!(error = %e, "the first build failed");
         }
-        // The zones as the file holds them keep the file's bytes as their compact form; a new
-        // state file folds replayed journal entries in.
-        for (zone, bytes) in from_file {
-            if !replayed.contains(&zone)
-                && let Some(h) = state.held.get_mut(&zone)
-            {
-                let old = std::mem::replace(&mut h.held, Held::Packed(bytes));
-                crate::snapshot::reclaim::later(old);
+        // The zones as the file holds them keep the file's bytes as their compact form (a file
+        // not sorted by name is written again, sorted); a new state file folds replayed
+        // journal entries in.
+        for (zone, packed) in from_file {
+            match (packed, state.held.get_mut(&zone)) {
+                (Some(packed), Some(h)) => {
+                    let old = std::mem::replace(&mut h.held, Held::Packed(packed));
+                    crate::snapshot::reclaim::later(old);
+                }
+                _ => state.persist(&zone),
             }
         }
         for zone in replayed {
@@ -203,15 +207,17 @@ impl State {
     /// contained: the previous snapshot keeps serving, the failure is logged, counted and
     /// shown per zone, and the zones stay marked for the next build.
     pub fn build(&mut self) -> Result<(), String> {
-        if self.dirty.is_empty() {
+        if self.dirty.is_empty() && self.patches.is_empty() {
             return Ok(());
         }
         let which = std::mem::take(&mut self.dirty);
-        let zones: Vec<Name> = match &which {
+        let patches = std::mem::take(&mut self.patches);
+        let mut zones: Vec<Name> = match &which {
             Rebuild::All => self.config.zones.iter().map(|z| z.apex.clone()).collect(),
             Rebuild::Zones(z) => z.keys().cloned().collect(),
         };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.build_inner(&which)));
+        zones.extend(patches.keys().filter(|z| !which.needs_data(z)).cloned());
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.build_inner(&which, &patches)));
         let error = match outcome {
             Ok(reports) => {
                 self.note_reports(reports);
@@ -234,12 +240,15 @@ impl State {
         for z in zones {
             self.build_errors.insert(z, error.clone());
         }
-        // Build them again with the next event.
+        // Build them again with the next event (pushed names with their whole zone).
         self.dirty.merge(which);
+        for zone in patches.keys() {
+            self.dirty.add(zone, Scope::Data);
+        }
         Err(error)
     }
 
-    fn build_inner(&mut self, which: &Rebuild) -> HashMap<Name, ZoneReport> {
+    fn build_inner(&mut self, which: &Rebuild, patches: &HashMap<Name, BTreeSet<Name>>) -> HashMap<Name, ZoneReport> {
         #[cfg(test)]
         if std::mem::take(&mut self.fail_next_build) {
             panic!("injected build failure");
@@ -252,7 +261,13 @@ impl State {
         // zone's pools are to be recomputed.
         let health = Arc::clone(&self.health);
         let health_now = || -> HealthTable { health.lock().expect("health lock").clone() };
-        let reports = self.publisher.publish(&self.config, &dynamic, &unloaded, &health_now, which);
+        let (held, config) = (&self.held, &self.config);
+        let dynamic_of = |zone: &Name, name: &Name| {
+            let ttl = config.zones.iter().find(|z| z.apex == *zone).map_or(300, |z| z.default_ttl);
+            held.get(zone)?.get(name, zone, ttl)
+        };
+        let reports =
+            self.publisher.publish(&self.config, &dynamic, &unloaded, &health_now, which, patches, &dynamic_of);
         drop(dynamic);
         crate::snapshot::reclaim::later(unpacked);
         reports
@@ -285,6 +300,7 @@ impl State {
                 let v = ZoneView {
                     status: self.status.get(&z.apex).cloned(),
                     held: self.held.get(&z.apex).map(|h| h.held.clone()),
+                    delta: self.held.get(&z.apex).map(|h| Arc::clone(&h.delta)),
                     layer: self.publisher.layer(&z.apex),
                     shadowed: self.shadowed.get(&z.apex).cloned().unwrap_or_else(|| Arc::new([])),
                     shadowed_total: totals,
@@ -376,8 +392,7 @@ impl State {
         }
         let names = converted.nodes.len();
         let rrs = api::rr_count(&converted.nodes);
-        let fresh =
-            HeldZone { version_hash: payload.version_hash.clone(), held: Held::Converted(Arc::new(converted.nodes)) };
+        let fresh = HeldZone::new(payload.version_hash.clone(), Held::Converted(Arc::new(converted.nodes)));
         if let Some(old) = self.held.insert(zone.clone(), fresh) {
             crate::snapshot::reclaim::later(old.held);
         }
@@ -397,14 +412,20 @@ impl State {
     /// Hands the zone's records to the state-file writer (or writes them now, without one).
     pub(super) fn persist(&mut self, zone: &Name) {
         let Some(h) = self.held.get(zone) else { return };
-        let Held::Converted(nodes) = &h.held else { return };
+        if matches!(h.held, Held::Packed(_)) && h.delta.is_empty() {
+            // The state file holds exactly this.
+            return;
+        }
+        self.unpersisted_pushes.remove(zone);
         let job = PersistJob {
             dir: self.config.state.dir.clone(),
             apex: zone.clone(),
             api_zone: api::api_zone(zone),
             version_hash: h.version_hash.clone(),
             journal_seq: self.journal_seq.get(zone).copied().unwrap_or(0),
-            nodes: Arc::clone(nodes),
+            default_ttl: self.config.zones.iter().find(|z| z.apex == *zone).map_or(300, |z| z.default_ttl),
+            base: h.held.clone(),
+            delta: Arc::clone(&h.delta),
         };
         match &self.jobs {
             Some(jobs) => jobs.send(job),
@@ -470,12 +491,19 @@ impl State {
                 }
             }
         }
+        // What was written becomes the base, unless the zone's records were replaced
+        // meanwhile; pushes since the job stay in the delta.
         if let Some(h) = self.held.get_mut(&zone)
-            && let Held::Converted(nodes) = &h.held
-            && Arc::ptr_eq(nodes, &done.job.nodes)
+            && h.held.same(&done.job.base)
         {
             let old = std::mem::replace(&mut h.held, Held::Packed(done.packed));
             crate::snapshot::reclaim::later(old);
+            if Arc::ptr_eq(&h.delta, &done.job.delta) {
+                h.delta = Arc::default();
+            } else {
+                let written = &done.job.delta;
+                Arc::make_mut(&mut h.delta).retain(|name, types| written.get(name) != Some(types));
+            }
         }
     }
 }

@@ -73,7 +73,7 @@ const GSLB: &[u8] = b"\x04gslb\x07example\x03org\x00";
 const OTHER: &[u8] = b"\x05other\x07example\x00";
 
 /// A health change recompiles only the pools' answers (the zone's dynamic layer), never its
-/// base nor another zone; a push recompiles only its zone's base.
+/// base nor another zone; a push compiles only its names into its zone's overlay.
 #[test]
 fn changes_rebuild_only_what_they_touch() {
     let mut s = state();
@@ -90,7 +90,10 @@ fn changes_rebuild_only_what_they_touch() {
     s.apply(vec![e], None);
     let snap2 = s.handle().load();
     assert!(Arc::ptr_eq(&snap2.zones[GSLB].base, &snap.zones[GSLB].base));
-    assert!(!Arc::ptr_eq(&snap2.zones[OTHER].base, &snap.zones[OTHER].base));
+    assert!(snap2.zones[GSLB].overlay.is_none());
+    assert!(Arc::ptr_eq(&snap2.zones[OTHER].base, &snap.zones[OTHER].base), "the base is reused");
+    let overlay = snap2.zones[OTHER].overlay.as_ref().expect("the push is in the overlay");
+    assert!(overlay.nodes.len() <= 3, "the overlay holds the pushed name, its new parent and the apex");
     assert_eq!(answers(&s, "x.other.example"), 1);
 }
 

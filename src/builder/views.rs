@@ -23,6 +23,8 @@ pub struct ZoneView {
     pub status: Option<SyncStatus>,
     /// Controller and webhook records.
     pub held: Option<Held>,
+    /// Names pushed over them since (their whole records; empty: none).
+    pub delta: Option<Arc<Nodes>>,
     /// Static records with the pools' records of the last build.
     pub layer: Option<Arc<StaticLayer>>,
     /// Dynamic name+type pairs the last build does not answer.
@@ -149,10 +151,16 @@ impl View {
             page.offer(key, name);
         };
         layer.nodes.keys().for_each(&mut offer);
+        let empty = Nodes::new();
+        let delta = view.delta.as_deref().unwrap_or(&empty);
+        // A pushed name is listed from the delta (and not at all once its records are gone).
+        delta.iter().filter(|(_, t)| !t.is_empty()).for_each(|(n, _)| offer(n));
         match &view.held {
-            Some(Held::Converted(nodes)) => nodes.keys().for_each(&mut offer),
-            Some(Held::Packed(bytes)) => held::for_each_record(bytes, |r| {
-                if let Some(n) = crate::elchi::api::parse_absolute(&r.name).filter(|n| n.is_within(apex)) {
+            Some(Held::Converted(nodes)) => nodes.keys().filter(|n| !delta.contains_key(*n)).for_each(&mut offer),
+            Some(Held::Packed(packed)) => held::for_each_record(&packed.bytes, |r| {
+                if let Some(n) = crate::elchi::api::parse_absolute(&r.name).filter(|n| n.is_within(apex))
+                    && !delta.contains_key(&n)
+                {
                     offer(&n);
                 }
             }),
@@ -178,26 +186,19 @@ impl View {
             }
         }
         let mut dynamic = Nodes::new();
-        match &view.held {
-            Some(Held::Converted(nodes)) => {
-                for n in &wanted {
-                    if let Some(t) = nodes.get(*n) {
-                        dynamic.insert((*n).clone(), t.clone());
-                    }
+        if let Some(held) = &view.held {
+            let delta = view.delta.as_deref();
+            for n in &wanted {
+                let types = match delta.and_then(|d| d.get(*n)) {
+                    Some(t) => (!t.is_empty()).then(|| t.clone()),
+                    None => held.get(n, apex, zone.default_ttl),
+                };
+                if let Some(t) = types {
+                    dynamic.insert((*n).clone(), t);
                 }
             }
-            Some(Held::Packed(bytes)) => {
-                let mut records = Vec::new();
-                held::for_each_record(bytes, |r| {
-                    if crate::elchi::api::parse_absolute(&r.name).is_some_and(|n| wanted.contains(&n)) {
-                        records.push(r);
-                    }
-                });
-                dynamic = crate::elchi::api::convert(&records, apex, zone.default_ttl).nodes;
-            }
-            None => {}
         }
-        let (merged, shadowed) = merge(&window, Some(&dynamic), zone.static_records, &zone.pools);
+        let (merged, shadowed) = merge(&window, held::Layered::plain(&dynamic), zone.static_records, &zone.pools);
         let answered = merged
             .into_iter()
             .filter(|(n, _)| wanted.contains(n))

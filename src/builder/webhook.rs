@@ -1,17 +1,22 @@
 //! `/notify` pushes applied to the held records: per-item checks, partial or atomic
 //! application, and which applied records DNS does not answer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::held::{Held, HeldZone};
+use super::held::HeldZone;
+use super::overlay::FOLD_NAMES;
 use super::publisher::{Scope, ShadowedBy};
 use super::state::State;
+use crate::config::ZoneConfig;
 use crate::dns::name::Name;
 use crate::dns::types::TYPE_CNAME;
 use crate::elchi::api;
 use crate::elchi::journal::{self, Journal};
-use crate::snapshot::records::Nodes;
+
+/// Pushes after which a zone's state file is rewritten even when its journal has them all
+/// (so that the journal, replayed at start-up, stays short).
+const PERSIST_PUSHES: u64 = 4096;
 
 /// A `/notify` item that is invalid or outside every zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +113,8 @@ impl State {
         }
         let zones: std::collections::BTreeSet<Name> = updates.keys().chain(deletes.keys()).cloned().collect();
         for zone in zones {
-            let Some(cfg) = self.config.zones.iter().find(|z| z.apex == zone) else { continue };
+            let config = Arc::clone(&self.config);
+            let Some(cfg) = config.zones.iter().find(|z| z.apex == zone) else { continue };
             let default_ttl = cfg.default_ttl;
             let zone_updates = updates.get(&zone).map_or(&[][..], |v| v);
             let zone_deletes = deletes.get(&zone).map_or(&[][..], |v| v);
@@ -126,21 +132,29 @@ impl State {
                     continue;
                 }
             }
-            // Only the pushed names are touched: the zone's other records stay as they are.
-            let nodes = self
-                .held
-                .entry(zone.clone())
-                .or_insert_with(|| HeldZone { version_hash: String::new(), held: Held::Converted(Arc::default()) })
-                .nodes_mut(&zone, default_ttl);
-            api::apply_push_nodes(nodes, &zone, default_ttl, zone_updates, zone_deletes);
-            let rrs = api::rr_count(nodes);
+            // Only the pushed names are read and changed: the zone's other records stay as
+            // they are, not even copied.
+            let (touched, rrs) = self.held.entry(zone.clone()).or_insert_with(HeldZone::empty).apply_push(
+                &zone,
+                default_ttl,
+                zone_updates,
+                zone_deletes,
+            );
             outcome.updated += zone_updates.len();
             outcome.deleted += zone_deletes.len();
-            self.dirty.add(&zone, Scope::Data);
+            self.recompile_pushed(cfg, touched);
             if let Some(st) = self.status.get_mut(&zone) {
-                st.records = rrs;
+                st.records = (st.records as i64 + rrs).max(0) as usize;
             }
-            self.persist(&zone);
+            // With the journal, the push is durable already: the state file is rewritten (the
+            // pushes folded in) only once they add up. Without it, soon after every push.
+            let pushes = self.unpersisted_pushes.entry(zone.clone()).or_default();
+            *pushes += 1;
+            let pushes = *pushes;
+            let delta = self.held.get(&zone).map_or(0, |h| h.delta.len());
+            if !self.config.state.journal || delta >= FOLD_NAMES || pushes >= PERSIST_PUSHES {
+                self.persist(&zone);
+            }
             tracing::info!(zone = %zone, updated = zone_updates.len(), deleted = zone_deletes.len(), "webhook push applied");
         }
         outcome.applied = applied_items;
@@ -153,6 +167,23 @@ impl State {
             );
         }
         Ok(outcome)
+    }
+
+    /// Marks pushed names for the next build: into the zone's overlay when it takes them all
+    /// (and has room), else the zone is recompiled.
+    fn recompile_pushed(&mut self, zone: &ZoneConfig, names: BTreeSet<Name>) {
+        let apex = &zone.apex;
+        if !self.dirty.needs_data(apex) {
+            let pending = self.patches.get(apex).map_or(0, |p| p.len());
+            let room =
+                names.iter().map(|n| self.publisher.overlay_room(zone, n)).try_fold(0, |most, r| Some(most.max(r?)));
+            if room.is_some_and(|held| held + pending + names.len() <= FOLD_NAMES) {
+                self.patches.entry(apex.clone()).or_default().extend(names);
+                return;
+            }
+        }
+        self.patches.remove(apex);
+        self.dirty.add(apex, Scope::Data);
     }
 
     /// Appends an entry to the zone's journal (opening it on first use); durable after
@@ -190,7 +221,8 @@ impl State {
 }
 
 /// Re-applies a journal entry at start-up (its items were checked when it was written).
-pub fn replay(nodes: &mut Nodes, apex: &Name, default_ttl: u32, entry: &journal::Entry) {
+/// Returns the names it touched and the change in the number of records.
+pub fn replay(zone: &mut HeldZone, apex: &Name, default_ttl: u32, entry: &journal::Entry) -> (BTreeSet<Name>, i64) {
     let updates: Vec<(Name, u16, api::RecordJson)> = entry
         .records
         .iter()
@@ -198,5 +230,5 @@ pub fn replay(nodes: &mut Nodes, apex: &Name, default_ttl: u32, entry: &journal:
         .filter(|(owner, _, _)| owner.is_within(apex))
         .collect();
     let deletes: Vec<(Name, u16)> = entry.deletes.iter().filter_map(|d| api::check_delete(d).ok()).collect();
-    api::apply_push_nodes(nodes, apex, default_ttl, &updates, &deletes);
+    zone.apply_push(apex, default_ttl, &updates, &deletes)
 }

@@ -334,42 +334,47 @@ pub fn apply_push_nodes(
 pub fn to_records(nodes: &Nodes) -> Vec<RecordJson> {
     let mut out = Vec::new();
     for (owner, types) in nodes {
-        for (&rtype, set) in types {
-            let name = owner.to_dotless();
-            let record = match rtype {
-                TYPE_A | TYPE_AAAA => RecordJson {
-                    name,
-                    rtype: type_name(rtype).into_owned(),
-                    ttl: set.ttl,
-                    ips: set
-                        .rdata
-                        .iter()
-                        .map(|rd| match rd {
-                            RData::A(ip) => ip.to_string(),
-                            RData::Aaaa(ip) => ip.to_string(),
-                            _ => String::new(),
-                        })
-                        .collect(),
-                    failover: None,
-                    pushed: set.source == Source::Webhook,
-                },
-                TYPE_CNAME => match set.rdata.first() {
-                    Some(RData::Cname(t)) => RecordJson {
-                        name,
-                        rtype: "A".into(),
-                        ttl: set.ttl,
-                        ips: Vec::new(),
-                        failover: Some(t.to_dotless()),
-                        pushed: set.source == Source::Webhook,
-                    },
-                    _ => continue,
-                },
-                _ => continue,
-            };
-            out.push(record);
-        }
+        node_records(owner, types, &mut out);
     }
     out
+}
+
+/// The records of one name in the controller's JSON form, appended to `out`.
+pub fn node_records(owner: &Name, types: &TypeMap, out: &mut Vec<RecordJson>) {
+    for (&rtype, set) in types {
+        let name = owner.to_dotless();
+        let record = match rtype {
+            TYPE_A | TYPE_AAAA => RecordJson {
+                name,
+                rtype: type_name(rtype).into_owned(),
+                ttl: set.ttl,
+                ips: set
+                    .rdata
+                    .iter()
+                    .map(|rd| match rd {
+                        RData::A(ip) => ip.to_string(),
+                        RData::Aaaa(ip) => ip.to_string(),
+                        _ => String::new(),
+                    })
+                    .collect(),
+                failover: None,
+                pushed: set.source == Source::Webhook,
+            },
+            TYPE_CNAME => match set.rdata.first() {
+                Some(RData::Cname(t)) => RecordJson {
+                    name,
+                    rtype: "A".into(),
+                    ttl: set.ttl,
+                    ips: Vec::new(),
+                    failover: Some(t.to_dotless()),
+                    pushed: set.source == Source::Webhook,
+                },
+                _ => continue,
+            },
+            _ => continue,
+        };
+        out.push(record);
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,12 @@ pub struct ZoneInput<'a> {
     /// The zone's controller data has never loaded: "no such name" and "no such type" are
     /// not known yet, so they are answered SERVFAIL (resolvers do not cache it as a fact).
     pub unloaded: bool,
+    /// These records are an overlay over the zone's base (names pushed since it was
+    /// compiled): empty non-terminals are not derived from them but given in `marks`.
+    pub overlay: bool,
+    /// Overlay only: names without records whose existence differs from what the base knows
+    /// (`true`: an empty non-terminal now, `false`: gone).
+    pub marks: &'a [(Name, bool)],
 }
 
 /// A weighted answer to compile: one group of records per member, drawn `k` at a time.
@@ -141,9 +147,15 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         ents: FastSet::default(),
         negative_soa: soa_set(input.soa_ttl.min(input.soa.minimum)),
     };
-    // Ancestors of visible names that hold no data themselves are empty non-terminals.
+    // Ancestors of visible names that hold no data themselves are empty non-terminals (an
+    // overlay is told which names exist).
     let mut ents = FastSet::default();
-    for (name, _) in input.nodes.iter().filter(|(n, _)| b.visible(n)) {
+    for (name, _) in input.marks.iter().filter(|(_, exists)| *exists) {
+        if !b.by_name.contains_key(name.as_wire()) {
+            ents.insert(name.as_wire());
+        }
+    }
+    for (name, _) in input.nodes.iter().filter(|(n, _)| !input.overlay && b.visible(n)) {
         let wire = name.as_wire();
         for off in label_offsets(wire).skip(1) {
             let ancestor = &wire[off..];
@@ -174,6 +186,8 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
             name_start,
             name_len: wire.len() as u16,
             dynamic: false,
+            gone: false,
+            children: 0,
             answers: AnswerSet::EMPTY,
             wildcard: NONE,
             referral: NONE,
@@ -211,6 +225,20 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         }
         nodes.push(node);
     }
+    for (name, _) in input.marks.iter().filter(|(_, exists)| !*exists) {
+        let name_start = names.len() as u32;
+        names.extend_from_slice(name.as_wire());
+        nodes.push(NodeRec {
+            name_start,
+            name_len: name.wire_len() as u16,
+            dynamic: false,
+            gone: true,
+            children: 0,
+            answers: AnswerSet::EMPTY,
+            wildcard: NONE,
+            referral: NONE,
+        });
+    }
     let negative = |rcode, out: &mut Out| {
         let mut enc = Encoder::new(&mut out.scratch, apex, false);
         if input.unloaded {
@@ -233,6 +261,9 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
             let m = &nodes[j as usize];
             hasher.hash_one(&names[m.name_start as usize..m.name_start as usize + m.name_len as usize])
         });
+    }
+    if !input.overlay {
+        count_children(&mut nodes, &names, &index, &hasher, apex.wire_len());
     }
     let record_count = 1 + input.nodes.iter().flat_map(|(_, t)| t.values()).map(|s| s.rdata.len()).sum::<usize>();
     let Out { mut arena, mut frags, mut types, weighted, .. } = out;
@@ -258,6 +289,32 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         hasher,
         nxdomain,
         nodata,
+    }
+}
+
+/// Sets every node's count of existing names one label below it (what an overlay needs to
+/// tell whether deleting a name's records removes the name or leaves an empty non-terminal).
+fn count_children(
+    nodes: &mut [NodeRec],
+    names: &[u8],
+    index: &hashbrown::HashTable<u32>,
+    hasher: &foldhash::fast::RandomState,
+    apex_len: usize,
+) {
+    for i in 0..nodes.len() {
+        let n = nodes[i];
+        let wire = &names[n.name_start as usize..n.name_start as usize + n.name_len as usize];
+        if wire.len() <= apex_len {
+            continue;
+        }
+        let parent = &wire[wire[0] as usize + 1..];
+        let found = index.find(hasher.hash_one(parent), |&j| {
+            let m = &nodes[j as usize];
+            &names[m.name_start as usize..m.name_start as usize + m.name_len as usize] == parent
+        });
+        if let Some(&j) = found {
+            nodes[j as usize].children += 1;
+        }
     }
 }
 
@@ -431,9 +488,13 @@ impl<'a> ZoneBuilder<'a> {
                 _ => return (chain, Terminal::Elsewhere),
             };
             let wire = target.as_wire();
+            // A link that is not static (controller, webhook, pool) is followed at query time:
+            // its target may change with a push, which recompiles that name alone, so no
+            // other name's answer may hold a copy of it.
             if !target.is_within(apex)
                 || self.input.nested.iter().any(|z| target.is_within(z))
                 || self.input.dynamic_names.contains(target)
+                || set.source != Source::Static
             {
                 return (chain, Terminal::Outside);
             }

@@ -66,6 +66,11 @@ pub struct NodeRec {
     /// Its answers live in the zone's dynamic layer (a pool's name, its glue hosts): a query
     /// at or below it is answered there.
     pub dynamic: bool,
+    /// In an overlay: the name no longer exists (its records were deleted), whatever the
+    /// base says.
+    pub gone: bool,
+    /// Existing names one label below (in a base; overlays track changes to it apart).
+    pub children: u32,
     /// Answers at the name itself.
     pub answers: AnswerSet,
     /// Index into `ZoneSnap::wildcards` of the answers synthesised from `*.<name>`, or [`NONE`].
@@ -157,36 +162,7 @@ impl ZoneSnap {
     /// dynamic layer answers it.
     #[inline]
     pub fn find(&self, qname: &[u8], qtype: u16) -> Hit<'_> {
-        if let Some(node) = self.node(qname) {
-            if node.dynamic {
-                return Hit::Dynamic;
-            }
-            return Hit::Frag(match node.referral {
-                NONE => self.answer(&node.answers, qtype),
-                _ if qtype == TYPE_DS => &self.frags[self.nodata as usize],
-                referral => &self.frags[referral as usize],
-            });
-        }
-        // The first existing ancestor is the closest encloser: a cut refers, a wildcard
-        // synthesises, anything else means the name does not exist.
-        for off in label_offsets(qname).skip(1) {
-            if qname.len() - off < self.apex_len {
-                break;
-            }
-            if let Some(node) = self.node(&qname[off..]) {
-                if node.dynamic || node.wildcard == DYNAMIC_WILDCARD {
-                    return Hit::Dynamic;
-                }
-                return Hit::Frag(if node.referral != NONE {
-                    &self.frags[node.referral as usize]
-                } else if node.wildcard != NONE {
-                    self.answer(&self.wildcards[node.wildcard as usize], qtype)
-                } else {
-                    &self.frags[self.nxdomain as usize]
-                });
-            }
-        }
-        Hit::Frag(&self.frags[self.nxdomain as usize])
+        find_in(|n| self.node(n).map(|r| (r, self)), self, qname, qtype)
     }
 
     /// Like [`ZoneSnap::find`] for a CNAME target that a chain from elsewhere reached, but
@@ -195,60 +171,138 @@ impl ZoneSnap {
     /// at the CNAME and the resolver continues.
     #[inline]
     pub fn chase_find(&self, qname: &[u8], qtype: u16) -> Option<Hit<'_>> {
-        if let Some(node) = self.node(qname) {
-            if node.dynamic {
+        chase_in(|n| self.node(n).map(|r| (r, self)), self, qname, qtype)
+    }
+}
+
+/// The lookup shared by a single compiled part and a base with its overlay: `node` finds an
+/// existing name (and the part that holds it), `newest` gives the negative answers (the
+/// newest part carries the current SOA serial).
+#[inline(always)]
+fn find_in<'a>(
+    node: impl Fn(&[u8]) -> Option<(&'a NodeRec, &'a ZoneSnap)>,
+    newest: &'a ZoneSnap,
+    qname: &[u8],
+    qtype: u16,
+) -> Hit<'a> {
+    if let Some((n, part)) = node(qname) {
+        if n.dynamic {
+            return Hit::Dynamic;
+        }
+        return match n.referral {
+            NONE => Hit::Frag(part.answer(&n.answers, qtype), part),
+            _ if qtype == TYPE_DS => Hit::Frag(&newest.frags[newest.nodata as usize], newest),
+            referral => Hit::Frag(&part.frags[referral as usize], part),
+        };
+    }
+    // The first existing ancestor is the closest encloser: a cut refers, a wildcard
+    // synthesises, anything else means the name does not exist.
+    for off in label_offsets(qname).skip(1) {
+        if qname.len() - off < newest.apex_len {
+            break;
+        }
+        if let Some((n, part)) = node(&qname[off..]) {
+            if n.dynamic || n.wildcard == DYNAMIC_WILDCARD {
+                return Hit::Dynamic;
+            }
+            return if n.referral != NONE {
+                Hit::Frag(&part.frags[n.referral as usize], part)
+            } else if n.wildcard != NONE {
+                Hit::Frag(part.answer(&part.wildcards[n.wildcard as usize], qtype), part)
+            } else {
+                Hit::Frag(&newest.frags[newest.nxdomain as usize], newest)
+            };
+        }
+    }
+    Hit::Frag(&newest.frags[newest.nxdomain as usize], newest)
+}
+
+/// [`find_in`] for a CNAME target reached from elsewhere (see [`ZoneSnap::chase_find`]).
+#[inline(always)]
+fn chase_in<'a>(
+    node: impl Fn(&[u8]) -> Option<(&'a NodeRec, &'a ZoneSnap)>,
+    newest: &'a ZoneSnap,
+    qname: &[u8],
+    qtype: u16,
+) -> Option<Hit<'a>> {
+    if let Some((n, part)) = node(qname) {
+        if n.dynamic {
+            return Some(Hit::Dynamic);
+        }
+        return (n.referral == NONE).then(|| Hit::Frag(part.answer(&n.answers, qtype), part));
+    }
+    for off in label_offsets(qname).skip(1) {
+        if qname.len() - off < newest.apex_len {
+            break;
+        }
+        if let Some((n, _)) = node(&qname[off..]) {
+            if n.dynamic {
                 return Some(Hit::Dynamic);
             }
-            return (node.referral == NONE).then(|| Hit::Frag(self.answer(&node.answers, qtype)));
+            let plain = n.referral == NONE && n.wildcard == NONE;
+            return plain.then(|| Hit::Frag(&newest.frags[newest.nxdomain as usize], newest));
         }
-        for off in label_offsets(qname).skip(1) {
-            if qname.len() - off < self.apex_len {
-                break;
-            }
-            if let Some(node) = self.node(&qname[off..]) {
-                if node.dynamic {
-                    return Some(Hit::Dynamic);
-                }
-                let plain = node.referral == NONE && node.wildcard == NONE;
-                return plain.then(|| Hit::Frag(&self.frags[self.nxdomain as usize]));
-            }
-        }
-        Some(Hit::Frag(&self.frags[self.nxdomain as usize]))
     }
+    Some(Hit::Frag(&newest.frags[newest.nxdomain as usize], newest))
 }
 
 /// What a zone's compiled records say about a query.
 #[derive(Debug, Clone, Copy)]
 pub enum Hit<'a> {
-    /// This response.
-    Frag(&'a Fragment),
+    /// This response, and the compiled part whose arena and weighted picks it points into.
+    Frag(&'a Fragment, &'a ZoneSnap),
     /// Ask the zone's dynamic layer.
     Dynamic,
 }
 
-/// A zone as the query path sees it: its compiled records, and the answers that depend on
-/// health (its pools), compiled apart so that a health change replaces only those.
+/// A zone as the query path sees it: its compiled records, the names changed since they were
+/// compiled, and the answers that depend on health (its pools), each compiled apart so that a
+/// push recompiles only the names it changed and a health change only the pools.
 #[derive(Debug, Clone)]
 pub struct Zone {
     /// Everything but the pools' answers; pool names are marked [`NodeRec::dynamic`].
     pub base: Arc<ZoneSnap>,
+    /// The names pushed since the base was compiled (with the apex, for the current SOA
+    /// serial), compiled alone and asked first; a name marked [`NodeRec::gone`] there no
+    /// longer exists. Folded into a new base from time to time.
+    pub overlay: Option<Arc<ZoneSnap>>,
     /// The pools' names and glue with their current answers, when the zone has pools.
     pub dynamic: Option<Arc<ZoneSnap>>,
 }
 
 impl Zone {
-    /// The response for a name inside this zone, and the compiled records it belongs to
+    /// An existing name, from the overlay when it has the name, else from the base.
+    #[inline(always)]
+    fn node(&self, name: &[u8]) -> Option<(&NodeRec, &ZoneSnap)> {
+        if let Some(o) = &self.overlay
+            && let Some(n) = o.node(name)
+        {
+            return (!n.gone).then_some((n, &**o));
+        }
+        self.base.node(name).map(|n| (n, &*self.base))
+    }
+
+    /// The part with the current SOA serial: the overlay when there is one.
+    #[inline(always)]
+    pub fn newest(&self) -> &ZoneSnap {
+        self.overlay.as_deref().unwrap_or(&self.base)
+    }
+
+    /// The response for a name inside this zone, and the compiled part it belongs to
     /// (whose arena and weighted picks it points into).
     #[inline]
     pub fn lookup(&self, qname: &[u8], qtype: u16) -> (&Fragment, &ZoneSnap) {
-        match (self.base.find(qname, qtype), &self.dynamic) {
-            (Hit::Frag(f), _) => (f, &self.base),
+        match (find_in(|n| self.node(n), self.newest(), qname, qtype), &self.dynamic) {
+            (Hit::Frag(f, part), _) => (f, part),
             (Hit::Dynamic, Some(d)) => match d.find(qname, qtype) {
-                Hit::Frag(f) => self.negative_from_base(f, d),
+                Hit::Frag(f, _) => self.negative_from_newest(f, d),
                 Hit::Dynamic => (&d.frags[d.nxdomain as usize], d),
             },
             // Marked dynamic without a layer cannot be built; answer as not existing.
-            (Hit::Dynamic, None) => (&self.base.frags[self.base.nxdomain as usize], &self.base),
+            (Hit::Dynamic, None) => {
+                let newest = self.newest();
+                (&newest.frags[newest.nxdomain as usize], newest)
+            }
         }
     }
 
@@ -256,26 +310,26 @@ impl Zone {
     /// [`ZoneSnap::chase_find`]).
     #[inline]
     pub fn chase_lookup(&self, qname: &[u8], qtype: u16) -> Option<(&Fragment, &ZoneSnap)> {
-        match (self.base.chase_find(qname, qtype)?, &self.dynamic) {
-            (Hit::Frag(f), _) => Some((f, &self.base)),
+        match (chase_in(|n| self.node(n), self.newest(), qname, qtype)?, &self.dynamic) {
+            (Hit::Frag(f, part), _) => Some((f, part)),
             (Hit::Dynamic, Some(d)) => match d.chase_find(qname, qtype)? {
-                Hit::Frag(f) => Some(self.negative_from_base(f, d)),
+                Hit::Frag(f, _) => Some(self.negative_from_newest(f, d)),
                 Hit::Dynamic => None,
             },
             (Hit::Dynamic, None) => None,
         }
     }
 
-    /// The dynamic layer's NODATA and NXDOMAIN are the base's (same shape, built for the
+    /// The dynamic layer's NODATA and NXDOMAIN are the zone's (same shape, built for the
     /// apex): those carry the SOA of the zone's current serial, so the layer need not be
     /// recompiled when only the serial moved.
     #[inline]
-    fn negative_from_base<'a>(&'a self, f: &'a Fragment, d: &'a ZoneSnap) -> (&'a Fragment, &'a ZoneSnap) {
-        let base = &*self.base;
+    fn negative_from_newest<'a>(&'a self, f: &'a Fragment, d: &'a ZoneSnap) -> (&'a Fragment, &'a ZoneSnap) {
+        let newest = self.newest();
         if std::ptr::eq(f, &d.frags[d.nodata as usize]) {
-            (&base.frags[base.nodata as usize], base)
+            (&newest.frags[newest.nodata as usize], newest)
         } else if std::ptr::eq(f, &d.frags[d.nxdomain as usize]) {
-            (&base.frags[base.nxdomain as usize], base)
+            (&newest.frags[newest.nxdomain as usize], newest)
         } else {
             (f, d)
         }
@@ -288,12 +342,14 @@ impl Zone {
 
     /// The zone's SOA serial.
     pub fn serial(&self) -> u32 {
-        self.base.serial
+        self.newest().serial
     }
 
-    /// Heap bytes held by both parts.
+    /// Heap bytes held by all parts.
     pub fn heap_bytes(&self) -> usize {
-        self.base.heap_bytes() + self.dynamic.as_ref().map_or(0, |d| d.heap_bytes())
+        self.base.heap_bytes()
+            + self.overlay.as_ref().map_or(0, |o| o.heap_bytes())
+            + self.dynamic.as_ref().map_or(0, |d| d.heap_bytes())
     }
 }
 
