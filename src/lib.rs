@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod allocator;
 pub mod app;
 pub mod builder;
 pub mod config;

@@ -63,6 +63,7 @@ fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    gslbd::allocator::tune();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match gslbd::app::check(&config) {

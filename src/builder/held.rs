@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::dns::name::Name;
+#[cfg(test)]
+use crate::dns::types::{TYPE_A, TYPE_AAAA};
 use crate::elchi::api::{self, RecordJson};
 use crate::snapshot::records::{Nodes, TypeMap};
 
@@ -182,41 +184,98 @@ pub fn pack(nodes: &Nodes) -> Packed {
     Packed { bytes: bytes.into(), index: index.into() }
 }
 
-/// Decodes a record list (a state file's), and indexes it when it is sorted by name (as we
-/// write them) so that it can be held as it is. `None` for the index when it is not.
-pub fn unpack_indexed(bytes: &Arc<[u8]>, apex: &Name, default_ttl: u32) -> (Nodes, Option<Packed>) {
+/// Decodes a record list (a state file's) on up to two threads, and indexes it by name when
+/// it is `sorted` (as we write them) so that it can be held as it is; `None` for the index
+/// when it is not.
+pub fn unpack_indexed(bytes: &Arc<[u8]>, apex: &Name, default_ttl: u32, sorted: bool) -> (Nodes, Option<Packed>) {
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
-    if start.is_none_or(|s| bytes[s] != b'[') {
+    let Some(start) = start.filter(|&s| bytes[s] == b'[') else {
+        return (unpack(bytes, apex, default_ttl), None);
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
+    let mut bounds = vec![start + 1];
+    if threads > 1
+        && bytes.len() > 1 << 20
+        && let Some(mid) = boundary_after(bytes, bytes.len() / 2)
+    {
+        bounds.push(mid);
+    }
+    bounds.push(bytes.len());
+    let parts: Vec<Part> = std::thread::scope(|scope| {
+        let decode = |i: usize| decode_part(bytes, bounds[i], bounds[i + 1], sorted, apex, default_ttl);
+        let handles: Vec<_> = (1..bounds.len() - 1).map(|i| scope.spawn(move || decode(i))).collect();
+        std::iter::once(decode(0))
+            .chain(handles.into_iter().map(|h| h.join().expect("decode does not panic")))
+            .collect()
+    });
+    let end = parts.last().map_or(start + 1, |p| p.end);
+    let rest = bytes[end..].iter().position(|b| !b.is_ascii_whitespace());
+    if parts.iter().any(|p| !p.complete) || rest.is_none_or(|r| bytes[end + r] != b']') {
+        // Not what we write: decode it the plain way (which reports the error).
         return (unpack(bytes, apex, default_ttl), None);
     }
-    let mut pos = start.unwrap_or(0) + 1;
+    let mut index: Vec<u32> = Vec::new();
+    let mut last_name: Option<String> = None;
+    let mut converted = Vec::with_capacity(parts.len());
+    for part in parts {
+        // A name's records may straddle the split: it starts where it first appears.
+        let skip = usize::from(last_name.is_some() && part.first_name == last_name);
+        index.extend_from_slice(&part.index[skip.min(part.index.len())..]);
+        if part.last_name.is_some() {
+            last_name = part.last_name;
+        }
+        converted.push(part.converted);
+    }
+    let nodes = api::merge_converted(converted).nodes;
+    let packed = sorted.then(|| Packed { bytes: Arc::clone(bytes), index: index.into() });
+    (nodes, packed)
+}
+
+/// One slice of a record list, decoded and converted.
+struct Part {
+    converted: api::Converted,
+    /// Offsets where a new name starts (sorted lists only).
+    index: Vec<u32>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    /// Where decoding stopped.
+    end: usize,
+    /// Every record up to the slice's end decoded.
+    complete: bool,
+}
+
+fn decode_part(bytes: &[u8], from: usize, to: usize, sorted: bool, apex: &Name, default_ttl: u32) -> Part {
     let mut records = Vec::new();
     let mut index = Vec::new();
-    let mut last: Option<Name> = None;
-    let mut sorted = true;
-    while let Some((r, next)) = record_at(bytes, pos) {
-        if sorted {
-            match api::parse_absolute(&r.name) {
-                Some(n) if last.as_ref().is_none_or(|l| *l < n) => {
-                    let at = pos + bytes[pos..].iter().take_while(|b| b.is_ascii_whitespace()).count();
-                    index.push(at as u32);
-                    last = Some(n);
-                }
-                Some(n) if last.as_ref() == Some(&n) => {}
-                _ => sorted = false,
-            }
+    let mut pos = from;
+    let mut last: Option<String> = None;
+    let mut first = None;
+    while pos < to {
+        let at = pos + bytes[pos..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let Some((r, next)) = record_at(bytes, pos) else { break };
+        if sorted && last.as_deref() != Some(r.name.as_str()) {
+            index.push(at as u32);
+            last = Some(r.name.clone());
+        }
+        if first.is_none() {
+            first = Some(r.name.clone());
         }
         records.push(r);
         pos = next;
     }
-    let rest = bytes[pos..].iter().position(|b| !b.is_ascii_whitespace());
-    if rest.is_none_or(|r| bytes[pos + r] != b']') {
-        // Not what we write: decode it the plain way (which reports the error).
-        return (unpack(bytes, apex, default_ttl), None);
-    }
-    let nodes = api::convert(&records, apex, default_ttl).nodes;
-    let packed = sorted.then(|| Packed { bytes: Arc::clone(bytes), index: index.into() });
-    (nodes, packed)
+    let last_name = records.last().map(|r| r.name.clone());
+    let end = pos + bytes[pos.min(bytes.len())..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+    // The last part ends at the closing bracket; the others exactly at the next part.
+    let complete = end == to || bytes.get(end) == Some(&b']');
+    let converted = api::convert(&records, apex, default_ttl);
+    Part { converted, index, first_name: first, last_name, end, complete }
+}
+
+/// The start of the first record after `from` (records are objects whose first key is
+/// `name`; the sequence below cannot occur inside a JSON string, whose quotes are escaped).
+fn boundary_after(bytes: &[u8], from: usize) -> Option<usize> {
+    let key = b"},{\"name\":";
+    bytes[from..].windows(key.len()).position(|w| w == key).map(|i| from + i + 2)
 }
 
 /// Calls `f` with each record of a compact record list in turn, without holding the whole
@@ -339,4 +398,77 @@ pub fn borrow_all<'a>(
         out.insert(apex.clone(), Layered { base, delta: Some(&*h.delta) });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone(n: usize) -> (Name, Nodes) {
+        let apex = Name::parse("z.example.", None).unwrap();
+        let records: Vec<RecordJson> = (0..n)
+            .flat_map(|i| {
+                let name = format!("h{i}.d{}.z.example", i % 3);
+                let a = RecordJson {
+                    name: name.clone(),
+                    rtype: "A".into(),
+                    ttl: 60,
+                    ips: vec![format!("192.0.2.{}", i % 250)],
+                    failover: None,
+                    pushed: i % 2 == 0,
+                };
+                let aaaa = RecordJson { rtype: "AAAA".into(), ips: vec!["2001:db8::5".into()], ..a.clone() };
+                [a, aaaa]
+            })
+            .collect();
+        let nodes = api::convert(&records, &apex, 300).nodes;
+        (apex, nodes)
+    }
+
+    /// A packed list decodes (on two threads when big) to what was packed, and every name is
+    /// found by its index, the absent ones not.
+    #[test]
+    fn packed_lists_decode_and_index_by_name() {
+        for n in [0, 1, 5, 40_000] {
+            let (apex, nodes) = zone(n);
+            let packed = pack(&nodes);
+            let (decoded, indexed) = unpack_indexed(&packed.bytes, &apex, 300, true);
+            assert_eq!(decoded, nodes, "{n} names");
+            let indexed = indexed.expect("sorted lists are indexed");
+            assert_eq!(&*indexed.index, &*packed.index, "{n} names");
+            for (name, types) in nodes.iter().step_by(97) {
+                assert_eq!(indexed.get(name, &apex, 300).as_ref(), Some(types));
+            }
+            assert_eq!(indexed.get(&Name::parse("h0.nope.z.example.", None).unwrap(), &apex, 300), None);
+            let (plain, none) = unpack_indexed(&packed.bytes, &apex, 300, false);
+            assert!(none.is_none() && plain == nodes);
+        }
+    }
+
+    /// Pushes change only the delta; the base is neither copied nor changed.
+    #[test]
+    fn pushes_change_the_delta_only() {
+        let (apex, nodes) = zone(100);
+        let base = Held::Packed(pack(&nodes));
+        let mut h = HeldZone::new("v1".into(), base.clone());
+        let name = Name::parse("h1.d1.z.example.", None).unwrap();
+        let record = RecordJson {
+            name: name.to_dotless(),
+            rtype: "A".into(),
+            ttl: 5,
+            ips: vec!["198.51.100.1".into()],
+            failover: None,
+            pushed: false,
+        };
+        let (touched, rrs) = h.apply_push(&apex, 300, &[(name.clone(), TYPE_A, record)], &[]);
+        assert_eq!((touched.len(), rrs), (1, 0));
+        assert!(h.held.same(&base));
+        let now = h.get(&name, &apex, 300).unwrap();
+        assert_eq!(now.get(&TYPE_A).unwrap().ttl, 5);
+        assert!(now.contains_key(&TYPE_AAAA), "the other type stays");
+        let (_, rrs) = h.apply_push(&apex, 300, &[], &[(name.clone(), TYPE_A), (name.clone(), TYPE_AAAA)]);
+        assert_eq!(rrs, -2);
+        assert_eq!(h.get(&name, &apex, 300), None);
+        assert_eq!(h.delta.len(), 1);
+    }
 }

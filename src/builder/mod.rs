@@ -212,6 +212,7 @@ impl State {
         if let Some(views) = views {
             views.store(Arc::new(self.view()));
         }
+        self.send_jobs();
         // One sync per touched journal for the whole batch, before any push is acknowledged.
         let durable = self.sync_journals();
         for (reply, outcome) in pushes {
@@ -238,6 +239,7 @@ impl State {
             for zone in pushed {
                 self.persist(&zone);
             }
+            self.send_jobs();
         }
         stop
     }

@@ -73,7 +73,10 @@ impl PersistJob {
                         nodes.insert(name.clone(), types.clone());
                     }
                 }
-                held::pack(&nodes)
+                let packed = held::pack(&nodes);
+                // Freed where freeing ends with handing the memory back to the system.
+                crate::snapshot::reclaim::later(nodes);
+                packed
             }
         };
         let result = state_file::save_packed(
@@ -82,6 +85,7 @@ impl PersistJob {
             &self.api_zone,
             &self.version_hash,
             self.journal_seq,
+            true,
             &packed.bytes,
         )
         .map_err(|e| format!("cannot write the state file in {}: {e}", self.dir.display()));

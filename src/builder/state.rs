@@ -80,7 +80,8 @@ impl State {
                     file_seq = loaded.journal_seq;
                     // Decoded once, for the first build; afterwards the zone holds the file's
                     // own record bytes as its compact form (see below) when they are sorted.
-                    let (nodes, packed) = held::unpack_indexed(&loaded.records_json, &zone.apex, zone.default_ttl);
+                    let (nodes, packed) =
+                        held::unpack_indexed(&loaded.records_json, &zone.apex, zone.default_ttl, loaded.sorted);
                     tracing::info!(
                         zone = %zone.apex,
                         version_hash = %loaded.version_hash,
@@ -377,7 +378,7 @@ impl State {
         let Some(cfg) = self.config.zones.iter().find(|z| z.apex == *zone && z.controller.is_some()) else {
             return;
         };
-        let converted = api::convert(&payload.records, zone, cfg.default_ttl);
+        let converted = api::convert_parallel(&payload.records, zone, cfg.default_ttl, 2);
         if payload.records.is_empty() {
             tracing::warn!(zone = %zone, version_hash = %payload.version_hash, "controller sent an empty record set; the zone now has no controller records");
         }
@@ -427,9 +428,18 @@ impl State {
             base: h.held.clone(),
             delta: Arc::clone(&h.delta),
         };
-        match &self.jobs {
-            Some(jobs) => jobs.send(job),
-            None => self.unsent.push(job),
+        // Sent once the build is published (see `send_jobs`): a write of a big zone would
+        // otherwise compete with that build for the CPU.
+        self.unsent.push(job);
+    }
+
+    /// Hands the queued state-file writes to the writer thread (they wait for
+    /// [`State::write_pending`] without one).
+    pub fn send_jobs(&mut self) {
+        if let Some(jobs) = &self.jobs {
+            for job in std::mem::take(&mut self.unsent) {
+                jobs.send(job);
+            }
         }
     }
 

@@ -135,6 +135,101 @@ fn dedup_in_order(rdata: &mut Vec<RData>) {
     }
 }
 
+/// Converts records given in parts (in their order), each part on its own thread, and
+/// merges the results as if they had been converted in one go.
+pub fn convert_parts(parts: &[&[RecordJson]], apex: &Name, default_ttl: u32) -> Converted {
+    let converted: Vec<Converted> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for part in parts.iter().skip(1) {
+            handles.push(scope.spawn(move || convert(part, apex, default_ttl)));
+        }
+        let first = parts.first().map(|p| convert(p, apex, default_ttl)).unwrap_or_default();
+        std::iter::once(first).chain(handles.into_iter().map(|h| h.join().expect("convert does not panic"))).collect()
+    });
+    merge_converted(converted)
+}
+
+/// Converts records on as many threads as the machine has cores (at most `max_threads`).
+pub fn convert_parallel(records: &[RecordJson], apex: &Name, default_ttl: u32, max_threads: usize) -> Converted {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(max_threads).max(1);
+    if threads == 1 || records.len() < 10_000 {
+        return convert(records, apex, default_ttl);
+    }
+    let chunk = records.len().div_ceil(threads);
+    let parts: Vec<&[RecordJson]> = records.chunks(chunk).collect();
+    convert_parts(&parts, apex, default_ttl)
+}
+
+/// Merges conversions of consecutive parts of one record list, earlier parts first.
+pub fn merge_converted(parts: Vec<Converted>) -> Converted {
+    let mut parts = parts.into_iter();
+    let mut out = parts.next().unwrap_or_default();
+    for part in parts {
+        out.skipped_ips += part.skipped_ips;
+        out.skipped_records += part.skipped_records;
+        for r in part.reasons {
+            if out.reasons.len() < 5 {
+                out.reasons.push(r);
+            }
+        }
+        // Both are sorted: merge them in one pass and build the map from sorted input.
+        let mut merged: Vec<(Name, TypeMap)> = Vec::with_capacity(out.nodes.len() + part.nodes.len());
+        let mut a = std::mem::take(&mut out.nodes).into_iter().peekable();
+        let mut b = part.nodes.into_iter().peekable();
+        let mut conflicts = Vec::new();
+        loop {
+            let order = match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((x, _)), Some((y, _))) => x.cmp(y),
+            };
+            match order {
+                std::cmp::Ordering::Less => merged.extend(a.next()),
+                std::cmp::Ordering::Greater => merged.extend(b.next()),
+                std::cmp::Ordering::Equal => {
+                    let (owner, mut types) = a.next().expect("peeked");
+                    let (_, later) = b.next().expect("peeked");
+                    if merge_types(&mut types, later) {
+                        conflicts.push(owner.clone());
+                    }
+                    merged.push((owner, types));
+                }
+            }
+        }
+        out.nodes = merged.into_iter().collect();
+        for owner in conflicts {
+            out.skip(format!("{owner}: failover CNAME beside addresses"));
+        }
+    }
+    out
+}
+
+/// Adds a later part's records of one name to an earlier part's, as [`convert`] would have
+/// (one TTL per RRset, the lowest; addresses win over a CNAME). True when a CNAME was dropped.
+fn merge_types(types: &mut TypeMap, later: TypeMap) -> bool {
+    for (rtype, set) in later {
+        match types.get_mut(&rtype) {
+            Some(have) => {
+                have.ttl = have.ttl.min(set.ttl);
+                for rd in set.rdata {
+                    if !have.rdata.contains(&rd) {
+                        have.rdata.push(rd);
+                    }
+                }
+            }
+            None => {
+                types.insert(rtype, set);
+            }
+        }
+    }
+    let dropped = types.len() > 1 && types.remove(&TYPE_CNAME).is_some();
+    if let Some(cname) = types.get_mut(&TYPE_CNAME) {
+        cname.rdata.truncate(1);
+    }
+    dropped
+}
+
 /// Converts controller records for the zone at `apex`.
 pub fn convert(records: &[RecordJson], apex: &Name, default_ttl: u32) -> Converted {
     let mut out = Converted::default();
@@ -390,6 +485,33 @@ mod tests {
             failover: failover.map(String::from),
             pushed: false,
         }
+    }
+
+    /// Converting in parts and merging equals converting in one go, whatever the split:
+    /// names split across parts, duplicate records, a CNAME beside addresses in another part.
+    #[test]
+    fn converting_in_parts_equals_converting_at_once() {
+        let apex = Name::parse("z.example.", None).unwrap();
+        let mut records = Vec::new();
+        for i in 0..60 {
+            let name = format!("n{}.z.example", i % 17);
+            records.push(match i % 5 {
+                0 => rec(&name, "A", &[&format!("192.0.2.{}", i % 7)], None),
+                1 => rec(&name, "AAAA", &["2001:db8::1"], None),
+                2 => rec(&name, "A", &[], Some("t.z.example")),
+                3 => RecordJson { ttl: 10 + i as u32, ..rec(&name, "A", &["192.0.2.1"], None) },
+                _ => rec("elsewhere.example", "A", &["192.0.2.9"], None),
+            });
+        }
+        let whole = convert(&records, &apex, 300);
+        for split in [1, 13, 30, 59] {
+            let parts = convert_parts(&[&records[..split], &records[split..]], &apex, 300);
+            assert_eq!(parts.nodes, whole.nodes, "split at {split}");
+            assert_eq!(parts.skipped_records, whole.skipped_records, "split at {split}");
+            assert_eq!(parts.skipped_ips, whole.skipped_ips);
+        }
+        let three = convert_parts(&[&records[..10], &records[10..40], &records[40..]], &apex, 300);
+        assert_eq!(three.nodes, whole.nodes);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct Loaded {
     pub version_hash: String,
     /// The last journal entry they include.
     pub journal_seq: u64,
+    /// The records are sorted by owner name, each name's records together (as we write them
+    /// since the builder holds them indexed by name).
+    pub sorted: bool,
     /// The record list as JSON, as in the file (the compact form the builder holds).
     pub records_json: std::sync::Arc<[u8]>,
 }
@@ -54,6 +57,8 @@ struct Head {
     journal_seq: u64,
     #[serde(default)]
     records_crc32: Option<u32>,
+    #[serde(default)]
+    records_sorted: bool,
     #[allow(dead_code)]
     records: serde::de::IgnoredAny,
 }
@@ -65,13 +70,15 @@ pub fn path(dir: &Path, apex: &Name) -> PathBuf {
 }
 
 /// Writes the zone's last-known-good data from its record list already serialized as JSON;
-/// `journal_seq` is the last push-journal entry the records include.
+/// `journal_seq` is the last push-journal entry the records include, `sorted` says the
+/// records are sorted by name (see [`Loaded::sorted`]).
 pub fn save_packed(
     dir: &Path,
     apex: &Name,
     zone: &str,
     version_hash: &str,
     journal_seq: u64,
+    sorted: bool,
     records_json: &[u8],
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -83,6 +90,7 @@ pub fn save_packed(
         "saved_at": saved_at,
         "journal_seq": journal_seq,
         "records_crc32": crc32fast::hash(records_json),
+        "records_sorted": sorted,
     });
     let head = serde_json::to_vec(&head).map_err(std::io::Error::other)?;
     // `{...head fields..., "records": <records_json>}` without re-encoding the records.
@@ -168,7 +176,14 @@ pub fn load(dir: &Path, apex: &Name, max: usize) -> Result<Option<Loaded>, Strin
             serde_json::to_vec(&file.records).map_err(|e| e.to_string())?.into()
         }
     };
-    Ok(Some(Loaded { zone: head.zone, version_hash: head.version_hash, journal_seq: head.journal_seq, records_json }))
+    let sorted = head.records_sorted && head.records_crc32.is_some();
+    Ok(Some(Loaded {
+        zone: head.zone,
+        version_hash: head.version_hash,
+        journal_seq: head.journal_seq,
+        sorted,
+        records_json,
+    }))
 }
 
 #[cfg(test)]
@@ -180,7 +195,7 @@ mod tests {
 
     fn save(dir: &Path, apex: &Name, payload: &Payload) -> std::io::Result<()> {
         let records = serde_json::to_vec(&payload.records).map_err(std::io::Error::other)?;
-        save_packed(dir, apex, &payload.zone, &payload.version_hash, 0, &records)
+        save_packed(dir, apex, &payload.zone, &payload.version_hash, 0, false, &records)
     }
 
     #[test]
@@ -256,7 +271,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let apex = Name::parse("gslb.example.org.", None).unwrap();
         std::fs::create_dir(path(dir.path(), &apex)).unwrap();
-        assert!(save_packed(dir.path(), &apex, "gslb.example.org", "v1", 0, b"[]").is_err());
+        assert!(save_packed(dir.path(), &apex, "gslb.example.org", "v1", 0, true, b"[]").is_err());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, [std::ffi::OsString::from("gslb.example.org.json")]);
     }

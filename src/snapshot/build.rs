@@ -176,10 +176,10 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
     let mut wildcards = Vec::new();
     let mut wild_buf = Vec::with_capacity(256);
     let apex_in_input = b.by_name.contains_key(apex.as_wire());
-    let with_data = input.nodes.iter().filter(|(n, _)| visible(n)).map(|(n, _)| (n.as_wire(), Some(*n)));
-    let apex_only = (!apex_in_input).then_some((apex.as_wire(), Some(apex)));
-    let empties = b.ents.iter().map(|&w| (w, None));
-    for (wire, owner) in with_data.chain(apex_only).chain(empties) {
+    let with_data = input.nodes.iter().filter(|(n, _)| visible(n)).map(|(n, t)| (n.as_wire(), Some(*n), Some(&**t)));
+    let apex_only = (!apex_in_input).then_some((apex.as_wire(), Some(apex), None));
+    let empties = b.ents.iter().map(|&w| (w, None, None));
+    for (wire, owner, data) in with_data.chain(apex_only).chain(empties) {
         let name_start = names.len() as u32;
         names.extend_from_slice(wire);
         let mut node = NodeRec {
@@ -197,8 +197,13 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
         } else if b.cuts.contains(wire) {
             node.referral = b.referral(owner.expect("cuts have data"), &mut out);
         } else {
-            if let Some(owner) = owner {
-                node.answers = b.answers(owner, false, &mut out);
+            match (owner, data) {
+                // A visible name other than the apex answers with its own data.
+                (Some(owner), Some(types)) if owner != apex => {
+                    node.answers = b.answers_with(owner, types, false, &mut out)
+                }
+                (Some(owner), _) => node.answers = b.answers(owner, false, &mut out),
+                (None, _) => {}
             }
             if has_wildcards {
                 wild_buf.clear();
@@ -359,7 +364,14 @@ impl<'a> ZoneBuilder<'a> {
     }
 
     fn answers(&self, name: &Name, pin: bool, out: &mut Out) -> AnswerSet {
-        let Some(types) = self.types(name) else { return AnswerSet::EMPTY };
+        match self.types(name) {
+            Some(types) => self.answers_with(name, types, pin, out),
+            None => AnswerSet::EMPTY,
+        }
+    }
+
+    /// The answers at `name`, whose authoritative data is `types`.
+    fn answers_with(&self, name: &Name, types: &TypeMap, pin: bool, out: &mut Out) -> AnswerSet {
         if let Some(cname) = types.get(&TYPE_CNAME) {
             return self.cname_answers(name, cname, pin, out);
         }

@@ -254,6 +254,15 @@ impl<'a> IntoIterator for &'a TypeMap {
     }
 }
 
+impl IntoIterator for TypeMap {
+    type Item = (u16, RRset);
+    type IntoIter = std::vec::IntoIter<(u16, RRset)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 impl std::ops::Index<&u16> for TypeMap {
     type Output = RRset;
 
