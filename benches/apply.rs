@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use gslbd::builder::state::State;
-use gslbd::elchi::api::{Payload, ResponseJson};
+use gslbd::elchi::api::{Payload, ResponseRef};
 use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
 
 const RECORDS: usize = 100_000;
@@ -70,11 +70,18 @@ fn main() {
     for round in 0..ROUNDS {
         let bytes = body(&format!("v{round}"));
         let start = Instant::now();
-        let json: ResponseJson = serde_json::from_slice(&bytes).unwrap();
-        let payload =
-            Payload { zone: json.zone.unwrap(), version_hash: json.version_hash.unwrap(), records: json.records };
+        let payload = {
+            let json: ResponseRef<'_> = serde_json::from_slice(&bytes).unwrap();
+            let converted = gslbd::elchi::api::convert(&json.records, &apex, 300);
+            Payload {
+                zone: json.zone.unwrap(),
+                version_hash: json.version_hash.unwrap(),
+                received: json.records.len(),
+                converted,
+            }
+        };
         let decoded = start.elapsed();
-        inputs.sync_accepted(&apex, &payload);
+        inputs.sync_accepted(&apex, payload);
         inputs.build().expect("build");
         let applied = start.elapsed();
         let snap = handle.load();
@@ -94,7 +101,7 @@ fn main() {
         let persist_start = Instant::now();
         inputs.write_pending();
         let persisted = persist_start.elapsed();
-        drop((payload, bytes));
+        drop(bytes);
         // Let the reclaim thread free the replaced data before measuring what is held.
         std::thread::sleep(std::time::Duration::from_millis(300));
         trim();

@@ -202,8 +202,14 @@ fn start_syncs(
     let token = shutdown.child_token();
     for zone in &config.zones {
         if let Some(cfg) = &zone.controller {
-            let task =
-                controller::run(zone.apex.clone(), cfg.clone(), builder.clone(), Arc::clone(metrics), token.clone());
+            let task = controller::run(
+                zone.apex.clone(),
+                zone.default_ttl,
+                cfg.clone(),
+                builder.clone(),
+                Arc::clone(metrics),
+                token.clone(),
+            );
             tokio::spawn(task);
         }
     }

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::dns::name::Name;
 #[cfg(test)]
 use crate::dns::types::{TYPE_A, TYPE_AAAA};
-use crate::elchi::api::{self, RecordJson};
+use crate::elchi::api::{self, RecordJson, RecordRef};
 use crate::snapshot::records::{Nodes, TypeMap};
 
 /// A zone's base records in one of their two forms.
@@ -116,14 +116,14 @@ impl Packed {
         let (mut lo, mut hi) = (0, self.index.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let (record, _) = record_at(&self.bytes, self.index[mid] as usize)?;
+            let (record, _) = record_at::<RecordRef<'_>>(&self.bytes, self.index[mid] as usize)?;
             let at = api::parse_absolute(&record.name)?;
             match at.cmp(name) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
                     let end = self.index.get(mid + 1).map_or(self.bytes.len(), |&e| e as usize);
-                    let mut records = Vec::new();
+                    let mut records: Vec<RecordRef<'_>> = Vec::new();
                     let mut pos = self.index[mid] as usize;
                     while pos < end {
                         let Some((r, next)) = record_at(&self.bytes, pos) else { break };
@@ -140,7 +140,7 @@ impl Packed {
 
 /// The record that starts at `pos` (after whitespace), and where the next one starts (after
 /// the comma), or `None` at the end of the list.
-fn record_at(bytes: &[u8], pos: usize) -> Option<(RecordJson, usize)> {
+fn record_at<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], pos: usize) -> Option<(T, usize)> {
     let skip = |mut p: usize| {
         while p < bytes.len() && bytes[p].is_ascii_whitespace() {
             p += 1;
@@ -151,7 +151,7 @@ fn record_at(bytes: &[u8], pos: usize) -> Option<(RecordJson, usize)> {
     if start >= bytes.len() || bytes[start] == b']' {
         return None;
     }
-    let mut stream = serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<RecordJson>();
+    let mut stream = serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<T>();
     let record = stream.next()?.ok()?;
     let mut next = skip(start + stream.byte_offset());
     if bytes.get(next) == Some(&b',') {
@@ -245,25 +245,20 @@ struct Part {
 }
 
 fn decode_part(bytes: &[u8], from: usize, to: usize, sorted: bool, apex: &Name, default_ttl: u32) -> Part {
-    let mut records = Vec::new();
+    let mut records: Vec<RecordRef<'_>> = Vec::new();
     let mut index = Vec::new();
     let mut pos = from;
-    let mut last: Option<String> = None;
-    let mut first = None;
     while pos < to {
         let at = pos + bytes[pos..].iter().take_while(|b| b.is_ascii_whitespace()).count();
-        let Some((r, next)) = record_at(bytes, pos) else { break };
-        if sorted && last.as_deref() != Some(r.name.as_str()) {
+        let Some((r, next)) = record_at::<RecordRef<'_>>(bytes, pos) else { break };
+        if sorted && records.last().is_none_or(|l| l.name != r.name) {
             index.push(at as u32);
-            last = Some(r.name.clone());
-        }
-        if first.is_none() {
-            first = Some(r.name.clone());
         }
         records.push(r);
         pos = next;
     }
-    let last_name = records.last().map(|r| r.name.clone());
+    let first = records.first().map(|r| r.name.to_string());
+    let last_name = records.last().map(|r| r.name.to_string());
     let end = pos + bytes[pos.min(bytes.len())..].iter().take_while(|b| b.is_ascii_whitespace()).count();
     // The last part ends at the closing bracket; the others exactly at the next part.
     let complete = end == to || bytes.get(end) == Some(&b']');

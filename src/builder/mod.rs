@@ -194,7 +194,7 @@ impl State {
                 Event::SyncAttempt(zone) => self.sync_attempt(&zone),
                 Event::SyncFailed { zone, kind, error } => self.sync_failed(&zone, kind, error),
                 Event::SyncUnchanged(zone) => self.sync_unchanged(&zone),
-                Event::SyncAccepted { zone, payload } => self.sync_accepted(&zone, &payload),
+                Event::SyncAccepted { zone, payload } => self.sync_accepted(&zone, *payload),
                 Event::Push { body, atomic, reply } => {
                     let outcome = self.push(&body, atomic);
                     pushes.push((reply, outcome));

@@ -567,7 +567,10 @@ fn compile(
         overlay: false,
         marks: &[],
     };
+    let started = std::time::Instant::now();
     let mut snap = build_zone(&input);
+    let took_ms = started.elapsed().as_millis() as u64;
+    tracing::debug!(zone = %zone.apex, names = nodes.len(), took_ms, "zone compiled");
     snap.slot = slot;
     let base = Arc::new(snap);
     drop(nodes);

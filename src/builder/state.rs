@@ -80,8 +80,11 @@ impl State {
                     file_seq = loaded.journal_seq;
                     // Decoded once, for the first build; afterwards the zone holds the file's
                     // own record bytes as its compact form (see below) when they are sorted.
+                    let started = std::time::Instant::now();
                     let (nodes, packed) =
                         held::unpack_indexed(&loaded.records_json, &zone.apex, zone.default_ttl, loaded.sorted);
+                    let took_ms = started.elapsed().as_millis() as u64;
+                    tracing::debug!(zone = %zone.apex, took_ms, "state file decoded");
                     tracing::info!(
                         zone = %zone.apex,
                         version_hash = %loaded.version_hash,
@@ -218,9 +221,12 @@ impl State {
             Rebuild::Zones(z) => z.keys().cloned().collect(),
         };
         zones.extend(patches.keys().filter(|z| !which.needs_data(z)).cloned());
+        let started = std::time::Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.build_inner(&which, &patches)));
         let error = match outcome {
             Ok(reports) => {
+                let took_ms = started.elapsed().as_millis() as u64;
+                tracing::debug!(zones = zones.len(), patched = patches.len(), took_ms, "built and published");
                 self.note_reports(reports);
                 for z in &zones {
                     self.build_errors.remove(z);
@@ -371,15 +377,15 @@ impl State {
         }
     }
 
-    /// Accepts a full record set from the controller: converts it and marks the zone. The
-    /// state file is written once the writer gets to it (DNS sees the data first).
-    pub fn sync_accepted(&mut self, zone: &Name, payload: &Payload) {
+    /// Accepts a full record set from the controller (converted by the sync) and marks the
+    /// zone. The state file is written once the writer gets to it (DNS sees the data first).
+    pub fn sync_accepted(&mut self, zone: &Name, payload: Payload) {
         // A reload may have removed the zone or its controller while this request ran.
-        let Some(cfg) = self.config.zones.iter().find(|z| z.apex == *zone && z.controller.is_some()) else {
+        if !self.config.zones.iter().any(|z| z.apex == *zone && z.controller.is_some()) {
             return;
-        };
-        let converted = api::convert_parallel(&payload.records, zone, cfg.default_ttl, 2);
-        if payload.records.is_empty() {
+        }
+        let converted = payload.converted;
+        if payload.received == 0 {
             tracing::warn!(zone = %zone, version_hash = %payload.version_hash, "controller sent an empty record set; the zone now has no controller records");
         }
         if converted.skipped_records > 0 || converted.skipped_ips > 0 {

@@ -4,6 +4,7 @@
 //! whole response, as upstream) but leniently per record: a bad record is skipped and
 //! counted, never fatal.
 
+use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,118 @@ pub struct RecordJson {
     pub pushed: bool,
 }
 
+/// A record as [`RecordJson`], its strings borrowed from the bytes it was decoded from where
+/// they need no unescaping: decoding a big record list allocates little.
+#[derive(Debug, Deserialize)]
+pub struct RecordRef<'a> {
+    /// Owner name.
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    /// `A` or `AAAA`.
+    #[serde(rename = "type", default, borrow)]
+    pub rtype: Cow<'a, str>,
+    /// TTL; 0 means the zone's `default_ttl`.
+    #[serde(default)]
+    pub ttl: u32,
+    /// Addresses.
+    #[serde(default, borrow, deserialize_with = "null_as_empty_borrowed")]
+    pub ips: Vec<Text<'a>>,
+    /// CNAME target used when `ips` is empty.
+    #[serde(default, borrow)]
+    pub failover: Option<Text<'a>>,
+    /// Pushed through the webhook (state files only).
+    #[serde(default)]
+    pub pushed: bool,
+}
+
+/// A string borrowed from the decoded bytes unless it had escapes (serde's own `Cow` impl
+/// always copies; only a field marked `borrow` does not).
+#[derive(Debug, Deserialize)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+/// What [`convert`] reads of a record, owned or borrowed.
+pub trait Record {
+    /// Owner name.
+    fn name(&self) -> &str;
+    /// Type field.
+    fn rtype(&self) -> &str;
+    /// TTL (0: default).
+    fn ttl(&self) -> u32;
+    /// Number of addresses.
+    fn ip_count(&self) -> usize;
+    /// The i-th address.
+    fn ip(&self, i: usize) -> &str;
+    /// Failover target.
+    fn failover(&self) -> Option<&str>;
+    /// Pushed through the webhook.
+    fn pushed(&self) -> bool;
+}
+
+impl Record for RecordJson {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn rtype(&self) -> &str {
+        &self.rtype
+    }
+    fn ttl(&self) -> u32 {
+        self.ttl
+    }
+    fn ip_count(&self) -> usize {
+        self.ips.len()
+    }
+    fn ip(&self, i: usize) -> &str {
+        &self.ips[i]
+    }
+    fn failover(&self) -> Option<&str> {
+        self.failover.as_deref()
+    }
+    fn pushed(&self) -> bool {
+        self.pushed
+    }
+}
+
+impl Record for RecordRef<'_> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn rtype(&self) -> &str {
+        &self.rtype
+    }
+    fn ttl(&self) -> u32 {
+        self.ttl
+    }
+    fn ip_count(&self) -> usize {
+        self.ips.len()
+    }
+    fn ip(&self, i: usize) -> &str {
+        &self.ips[i].0
+    }
+    fn failover(&self) -> Option<&str> {
+        self.failover.as_ref().map(|t| &*t.0)
+    }
+    fn pushed(&self) -> bool {
+        self.pushed
+    }
+}
+
+/// `GET /dns/snapshot` and `GET /dns/changes` bodies, records borrowed (see [`RecordRef`]).
+#[derive(Debug, Default, Deserialize)]
+pub struct ResponseRef<'a> {
+    /// `/dns/changes` only: nothing changed.
+    #[serde(default)]
+    pub unchanged: bool,
+    /// Zone name.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Opaque version for `since=`.
+    #[serde(default)]
+    pub version_hash: Option<String>,
+    /// The full record set.
+    #[serde(default, borrow, deserialize_with = "null_as_empty_borrowed")]
+    pub records: Vec<RecordRef<'a>>,
+}
+
 /// `GET /dns/snapshot` body, and the changed form of `GET /dns/changes`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ResponseJson {
@@ -63,15 +176,26 @@ where
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
-/// An accepted record set from the controller (or from disk).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`null_as_empty`] for lists of borrowed items.
+fn null_as_empty_borrowed<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// An accepted record set from the controller, converted.
+#[derive(Debug)]
 pub struct Payload {
     /// Zone as the controller named it.
     pub zone: String,
     /// Version hash.
     pub version_hash: String,
-    /// Records as received.
-    pub records: Vec<RecordJson>,
+    /// Records as received (before conversion).
+    pub received: usize,
+    /// The records, converted (controller records, whatever `pushed` said).
+    pub converted: Converted,
 }
 
 /// Resource records in `nodes` (an A record with two addresses counts two), which is what
@@ -137,7 +261,7 @@ fn dedup_in_order(rdata: &mut Vec<RData>) {
 
 /// Converts records given in parts (in their order), each part on its own thread, and
 /// merges the results as if they had been converted in one go.
-pub fn convert_parts(parts: &[&[RecordJson]], apex: &Name, default_ttl: u32) -> Converted {
+pub fn convert_parts<R: Record + Sync>(parts: &[&[R]], apex: &Name, default_ttl: u32) -> Converted {
     let converted: Vec<Converted> = std::thread::scope(|scope| {
         let mut handles = Vec::new();
         for part in parts.iter().skip(1) {
@@ -147,17 +271,6 @@ pub fn convert_parts(parts: &[&[RecordJson]], apex: &Name, default_ttl: u32) -> 
         std::iter::once(first).chain(handles.into_iter().map(|h| h.join().expect("convert does not panic"))).collect()
     });
     merge_converted(converted)
-}
-
-/// Converts records on as many threads as the machine has cores (at most `max_threads`).
-pub fn convert_parallel(records: &[RecordJson], apex: &Name, default_ttl: u32, max_threads: usize) -> Converted {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(max_threads).max(1);
-    if threads == 1 || records.len() < 10_000 {
-        return convert(records, apex, default_ttl);
-    }
-    let chunk = records.len().div_ceil(threads);
-    let parts: Vec<&[RecordJson]> = records.chunks(chunk).collect();
-    convert_parts(&parts, apex, default_ttl)
 }
 
 /// Merges conversions of consecutive parts of one record list, earlier parts first.
@@ -231,20 +344,20 @@ fn merge_types(types: &mut TypeMap, later: TypeMap) -> bool {
 }
 
 /// Converts controller records for the zone at `apex`.
-pub fn convert(records: &[RecordJson], apex: &Name, default_ttl: u32) -> Converted {
+pub fn convert<R: Record>(records: &[R], apex: &Name, default_ttl: u32) -> Converted {
     let mut out = Converted::default();
     for r in records {
-        let Some(owner) = parse_absolute(&r.name) else {
-            out.skip(format!("{:?}: not a valid name", r.name));
+        let Some(owner) = parse_absolute(r.name()) else {
+            out.skip(format!("{:?}: not a valid name", r.name()));
             continue;
         };
         if !owner.is_within(apex) {
             out.skip(format!("{owner}: outside the zone {apex}"));
             continue;
         }
-        let ttl = if r.ttl == 0 { default_ttl } else { r.ttl.min(MAX_TTL as u32) };
-        let (rtype, rdata) = if r.ips.is_empty() {
-            match r.failover.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        let ttl = if r.ttl() == 0 { default_ttl } else { r.ttl().min(MAX_TTL as u32) };
+        let (rtype, rdata) = if r.ip_count() == 0 {
+            match r.failover().map(str::trim).filter(|f| !f.is_empty()) {
                 None => {
                     out.skip(format!("{owner}: neither ips nor failover"));
                     continue;
@@ -262,23 +375,25 @@ pub fn convert(records: &[RecordJson], apex: &Name, default_ttl: u32) -> Convert
                 },
             }
         } else {
-            let (rtype, parse): (u16, fn(&str) -> Option<RData>) = match r.rtype.trim().to_ascii_uppercase().as_str() {
-                "A" => (TYPE_A, |s| s.parse::<Ipv4Addr>().ok().map(RData::A)),
-                "AAAA" => (TYPE_AAAA, |s| s.parse::<Ipv6Addr>().ok().map(RData::Aaaa)),
-                other => {
-                    out.skip(format!("{owner}: unsupported type {other:?}"));
-                    continue;
-                }
+            let t = r.rtype().trim();
+            let (rtype, parse): (u16, fn(&str) -> Option<RData>) = if t.eq_ignore_ascii_case("A") {
+                (TYPE_A, |s| s.parse::<Ipv4Addr>().ok().map(RData::A))
+            } else if t.eq_ignore_ascii_case("AAAA") {
+                (TYPE_AAAA, |s| s.parse::<Ipv6Addr>().ok().map(RData::Aaaa))
+            } else {
+                out.skip(format!("{owner}: unsupported type {:?}", t.to_ascii_uppercase()));
+                continue;
             };
-            let mut rdata = Vec::with_capacity(r.ips.len());
-            for ip in &r.ips {
-                match parse(ip) {
+            let mut rdata = Vec::with_capacity(r.ip_count());
+            for i in 0..r.ip_count() {
+                match parse(r.ip(i)) {
                     Some(rd) => rdata.push(rd),
                     None => out.skipped_ips += 1,
                 }
             }
             if rdata.is_empty() {
-                out.skip(format!("{owner}: no valid {} address in {:?}", r.rtype.to_ascii_uppercase(), r.ips));
+                let ips: Vec<&str> = (0..r.ip_count()).map(|i| r.ip(i)).collect();
+                out.skip(format!("{owner}: no valid {} address in {ips:?}", t.to_ascii_uppercase()));
                 continue;
             }
             (rtype, rdata)
@@ -297,7 +412,7 @@ pub fn convert(records: &[RecordJson], apex: &Name, default_ttl: u32) -> Convert
             None => {
                 let mut rdata = rdata;
                 dedup_in_order(&mut rdata);
-                let source = if r.pushed { Source::Webhook } else { Source::Controller };
+                let source = if r.pushed() { Source::Webhook } else { Source::Controller };
                 types.insert(rtype, RRset { ttl, rdata, source, rotate: true });
             }
         }
@@ -485,6 +600,21 @@ mod tests {
             failover: failover.map(String::from),
             pushed: false,
         }
+    }
+
+    /// Decoded records borrow their strings from the bytes (no copy) unless escaped, and
+    /// convert as the owned form does.
+    #[test]
+    fn borrowed_records_borrow_and_convert_alike() {
+        let body = br#"[{"name":"a.z.example","type":"A","ips":["192.0.2.1"],"ttl":5},{"name":"b\u002ez.example","ips":null,"failover":"a.z.example"}]"#;
+        let borrowed: Vec<RecordRef<'_>> = serde_json::from_slice(body).unwrap();
+        assert!(matches!(borrowed[0].name, Cow::Borrowed(_)) && matches!(borrowed[0].ips[0].0, Cow::Borrowed(_)));
+        assert!(matches!(borrowed[1].name, Cow::Owned(_)), "an escaped string is unescaped into a copy");
+        assert!(matches!(borrowed[1].failover.as_ref().unwrap().0, Cow::Borrowed(_)));
+        let owned: Vec<RecordJson> = serde_json::from_slice(body).unwrap();
+        let apex = Name::parse("z.example.", None).unwrap();
+        assert_eq!(convert(&borrowed, &apex, 300).nodes, convert(&owned, &apex, 300).nodes);
+        assert_eq!(convert(&borrowed, &apex, 300).nodes.len(), 2);
     }
 
     /// Converting in parts and merging equals converting in one go, whatever the split:

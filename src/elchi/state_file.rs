@@ -189,9 +189,14 @@ pub fn load(dir: &Path, apex: &Name, max: usize) -> Result<Option<Loaded>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::elchi::api::Payload;
-
     const MAX: usize = 1 << 20;
+
+    /// What a test saves: zone, version and records.
+    struct Payload {
+        zone: String,
+        version_hash: String,
+        records: Vec<RecordJson>,
+    }
 
     fn save(dir: &Path, apex: &Name, payload: &Payload) -> std::io::Result<()> {
         let records = serde_json::to_vec(&payload.records).map_err(std::io::Error::other)?;

@@ -118,8 +118,14 @@ struct ZoneBuilder<'a> {
     negative_soa: RRset,
 }
 
-/// Builds the pre-encoded form of one zone.
+/// Builds the pre-encoded form of one zone (a big one on two threads).
 pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    build_zone_on(input, if cores > 1 { PARALLEL_FROM } else { usize::MAX })
+}
+
+/// [`build_zone`], on two threads from `parallel_from` names on.
+fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
     let apex = input.apex;
     let soa_set = |ttl| RRset {
         ttl,
@@ -169,67 +175,29 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
     // Wildcard owners are rare; look for `*.<name>` only when the zone has one.
     let has_wildcards = input.nodes.iter().any(|(n, _)| n.is_wildcard());
 
-    let mut out = Out::default();
-    let count = input.nodes.len() + b.ents.len() + 1;
-    let mut names = Vec::with_capacity(count * 24);
-    let mut nodes = Vec::with_capacity(count);
-    let mut wildcards = Vec::new();
-    let mut wild_buf = Vec::with_capacity(256);
     let apex_in_input = b.by_name.contains_key(apex.as_wire());
-    let with_data = input.nodes.iter().filter(|(n, _)| visible(n)).map(|(n, t)| (n.as_wire(), Some(*n), Some(&**t)));
-    let apex_only = (!apex_in_input).then_some((apex.as_wire(), Some(apex), None));
-    let empties = b.ents.iter().map(|&w| (w, None, None));
-    for (wire, owner, data) in with_data.chain(apex_only).chain(empties) {
-        let name_start = names.len() as u32;
-        names.extend_from_slice(wire);
-        let mut node = NodeRec {
-            name_start,
-            name_len: wire.len() as u16,
-            dynamic: false,
-            gone: false,
-            children: 0,
-            answers: AnswerSet::EMPTY,
-            wildcard: NONE,
-            referral: NONE,
-        };
-        if owner.is_some_and(|o| input.dynamic_names.contains(o)) {
-            node.dynamic = true;
-        } else if b.cuts.contains(wire) {
-            node.referral = b.referral(owner.expect("cuts have data"), &mut out);
-        } else {
-            match (owner, data) {
-                // A visible name other than the apex answers with its own data.
-                (Some(owner), Some(types)) if owner != apex => {
-                    node.answers = b.answers_with(owner, types, false, &mut out)
-                }
-                (Some(owner), _) => node.answers = b.answers(owner, false, &mut out),
-                (None, _) => {}
-            }
-            if has_wildcards {
-                wild_buf.clear();
-                wild_buf.extend_from_slice(&[1, b'*']);
-                wild_buf.extend_from_slice(wire);
-                if let Some(wname) = b.data_name(&wild_buf).filter(|w| visible(w)) {
-                    if input.dynamic_names.contains(wname) {
-                        node.wildcard = crate::snapshot::DYNAMIC_WILDCARD;
-                        nodes.push(node);
-                        continue;
-                    }
-                    let set = if b.cuts.contains(wname.as_wire()) {
-                        // A delegation at `*.name`: every name below that does not exist is
-                        // referred, as its own child zone (the NS owner is the query name).
-                        let referral = b.referral_for(wname, true, &mut out);
-                        AnswerSet { types_start: 0, types_len: 0, default: referral, any: referral }
-                    } else {
-                        b.answers(wname, true, &mut out)
-                    };
-                    wildcards.push(set);
-                    node.wildcard = (wildcards.len() - 1) as u32;
-                }
-            }
-        }
-        nodes.push(node);
-    }
+    let data: Vec<&(&Name, Cow<'_, TypeMap>)> = input.nodes.iter().filter(|(n, _)| visible(n)).collect();
+    // Big zones are encoded in two halves on two threads, then put together.
+    let halves = if data.len() >= parallel_from { 2 } else { 1 };
+    let split = if halves == 1 { 0 } else { data.len() / 2 };
+    let (first, second) = data.split_at(split);
+    let rest = |chunk: &[&(&Name, Cow<'_, TypeMap>)], last: bool| {
+        let with_data = chunk.iter().map(|(n, t)| (n.as_wire(), Some(*n), Some(&**t)));
+        let apex_only = (last && !apex_in_input).then_some((apex.as_wire(), Some(apex), None));
+        let empties = b.ents.iter().filter(move |_| last).map(|&w| (w, None, None));
+        b.encode_nodes(with_data.chain(apex_only).chain(empties), has_wildcards)
+    };
+    let encoded = if halves == 1 {
+        rest(second, true)
+    } else {
+        let (mut head, tail) = std::thread::scope(|scope| {
+            let tail = scope.spawn(|| rest(second, true));
+            (rest(first, false), tail.join().expect("encoding does not panic"))
+        });
+        head.append(tail);
+        head
+    };
+    let Encoded { mut names, mut nodes, wildcards, mut out } = encoded;
     for (name, _) in input.marks.iter().filter(|(_, exists)| !*exists) {
         let name_start = names.len() as u32;
         names.extend_from_slice(name.as_wire());
@@ -297,6 +265,61 @@ pub fn build_zone(input: &ZoneInput<'_>) -> ZoneSnap {
     }
 }
 
+/// Zones with at least this many names are encoded on two threads.
+const PARALLEL_FROM: usize = 50_000;
+
+/// Nodes encoded in one go: their names, records, wildcard answer sets and fragments.
+#[derive(Default)]
+struct Encoded {
+    names: Vec<u8>,
+    nodes: Vec<NodeRec>,
+    wildcards: Vec<AnswerSet>,
+    out: Out,
+}
+
+impl Encoded {
+    /// Appends nodes encoded apart, moving every index and offset of theirs past ours.
+    fn append(&mut self, other: Encoded) {
+        let names_at = self.names.len() as u32;
+        let frags_at = self.out.frags.len() as u32;
+        let types_at = self.out.types.len() as u32;
+        let wild_at = self.wildcards.len() as u32;
+        let weighted_at = self.out.weighted.len() as u32;
+        let bytes_at = self.out.arena.bytes.len() as u32;
+        let words_at = self.out.arena.words.len() as u32;
+        let frag = |id: u32| if id == NONE { NONE } else { id + frags_at };
+        let set = |s: AnswerSet| AnswerSet {
+            types_start: s.types_start + types_at,
+            types_len: s.types_len,
+            default: frag(s.default),
+            any: frag(s.any),
+        };
+        self.names.extend_from_slice(&other.names);
+        self.nodes.extend(other.nodes.into_iter().map(|n| NodeRec {
+            name_start: n.name_start + names_at,
+            answers: set(n.answers),
+            wildcard: match n.wildcard {
+                NONE | crate::snapshot::DYNAMIC_WILDCARD => n.wildcard,
+                w => w + wild_at,
+            },
+            referral: frag(n.referral),
+            ..n
+        }));
+        self.wildcards.extend(other.wildcards.into_iter().map(set));
+        let Out { arena, frags, types, weighted, .. } = other.out;
+        self.out.arena.bytes.extend_from_slice(&arena.bytes);
+        self.out.arena.words.extend_from_slice(&arena.words);
+        self.out.frags.extend(frags.into_iter().map(|f| Fragment {
+            start: f.start + bytes_at,
+            words: f.words + words_at,
+            weighted: if f.weighted == u32::MAX { u32::MAX } else { f.weighted + weighted_at },
+            ..f
+        }));
+        self.out.types.extend(types.into_iter().map(|(t, id)| (t, id + frags_at)));
+        self.out.weighted.extend(weighted);
+    }
+}
+
 /// Sets every node's count of existing names one label below it (what an overlay needs to
 /// tell whether deleting a name's records removes the name or leaves an empty non-terminal).
 fn count_children(
@@ -324,6 +347,74 @@ fn count_children(
 }
 
 impl<'a> ZoneBuilder<'a> {
+    /// Encodes the answers of these names (`(wire, name with data, its data)`), in order.
+    fn encode_nodes<'n>(
+        &self,
+        items: impl Iterator<Item = (&'n [u8], Option<&'n Name>, Option<&'n TypeMap>)>,
+        has_wildcards: bool,
+    ) -> Encoded {
+        let input = self.input;
+        let apex = input.apex;
+        let b = self;
+        let mut e = Encoded::default();
+        let Encoded { names, nodes, wildcards, out } = &mut e;
+        let out = &mut *out;
+        let mut wild_buf = Vec::with_capacity(256);
+        for (wire, owner, data) in items {
+            let name_start = names.len() as u32;
+            names.extend_from_slice(wire);
+            let mut node = NodeRec {
+                name_start,
+                name_len: wire.len() as u16,
+                dynamic: false,
+                gone: false,
+                children: 0,
+                answers: AnswerSet::EMPTY,
+                wildcard: NONE,
+                referral: NONE,
+            };
+            if owner.is_some_and(|o| input.dynamic_names.contains(o)) {
+                node.dynamic = true;
+            } else if b.cuts.contains(wire) {
+                node.referral = b.referral(owner.expect("cuts have data"), out);
+            } else {
+                match (owner, data) {
+                    // A visible name other than the apex answers with its own data.
+                    (Some(owner), Some(types)) if owner != apex => {
+                        node.answers = b.answers_with(owner, types, false, out)
+                    }
+                    (Some(owner), _) => node.answers = b.answers(owner, false, out),
+                    (None, _) => {}
+                }
+                if has_wildcards {
+                    wild_buf.clear();
+                    wild_buf.extend_from_slice(&[1, b'*']);
+                    wild_buf.extend_from_slice(wire);
+                    if let Some(wname) = b.data_name(&wild_buf).filter(|w| b.visible(w)) {
+                        if input.dynamic_names.contains(wname) {
+                            node.wildcard = crate::snapshot::DYNAMIC_WILDCARD;
+                            nodes.push(node);
+                            continue;
+                        }
+                        let set = if b.cuts.contains(wname.as_wire()) {
+                            // A delegation at `*.name`: every name below that does not exist
+                            // is referred, as its own child zone (the NS owner is the query
+                            // name).
+                            let referral = b.referral_for(wname, true, out);
+                            AnswerSet { types_start: 0, types_len: 0, default: referral, any: referral }
+                        } else {
+                            b.answers(wname, true, out)
+                        };
+                        wildcards.push(set);
+                        node.wildcard = (wildcards.len() - 1) as u32;
+                    }
+                }
+            }
+            nodes.push(node);
+        }
+        e
+    }
+
     /// Inside the zone and not below a delegation.
     fn visible(&self, name: &Name) -> bool {
         name.is_within(self.input.apex) && !self.occluded(name.as_wire())
@@ -572,5 +663,74 @@ impl<'a> ZoneBuilder<'a> {
         self.additional(&mut enc, ns, true);
         let f = enc.finish(&mut out.arena, RCODE_NOERROR, false, ns.source);
         out.push(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::records::ZoneData;
+
+    /// A zone encoded in two halves answers byte for byte as one encoded in one go: plain
+    /// names, CNAME chains, a cut with glue, a wildcard, empty non-terminals, MX additionals.
+    #[test]
+    fn two_halves_answer_as_one() {
+        let apex = Name::parse("z.example.", None).unwrap();
+        let mut text = String::from("ns1 A 192.0.2.53\nsub NS ns.sub\nns.sub A 192.0.2.54\n*.w A 192.0.2.99\n");
+        for i in 0..600 {
+            text.push_str(&format!("h{i}.d{} A 192.0.2.{}\n", i % 7, i % 250));
+            if i % 5 == 0 {
+                text.push_str(&format!("c{i} CNAME h{}.d{}\n", i + 1, (i + 1) % 7));
+            }
+            if i % 9 == 0 {
+                text.push_str(&format!("m{i} MX 10 h{i}.d{}\n", i % 7));
+            }
+        }
+        let toml = format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"z.example\"\nns = [\"ns1.z.example\"]\nrecords = \"\"\"\n{text}\"\"\"\n"
+        );
+        let config = crate::config::parse(std::path::Path::new("t.toml"), &toml, &|_| None).unwrap();
+        let data: &ZoneData = &config.zones[0].data;
+        let nodes: Vec<(&Name, Cow<'_, TypeMap>)> = data.nodes.iter().map(|(n, t)| (n, Cow::Borrowed(t))).collect();
+        let none = HashSet::new();
+        let input = ZoneInput {
+            apex: &apex,
+            soa: data.soa.clone(),
+            soa_ttl: 300,
+            nodes: &nodes,
+            servfail: &[],
+            weighted: &[],
+            nested: &[],
+            dynamic_names: &none,
+            partial: false,
+            unloaded: false,
+            overlay: false,
+            marks: &[],
+        };
+        let (one, two) = (build_zone_on(&input, usize::MAX), build_zone_on(&input, 1));
+        assert_eq!(one.nodes.len(), two.nodes.len());
+        let bytes =
+            |z: &ZoneSnap, f: &Fragment| z.arena.bytes[f.start as usize..f.start as usize + f.len as usize].to_vec();
+        let mut asked = 0;
+        for (name, _) in &nodes {
+            for sub in [name.to_dotless(), format!("x.{}", name.to_dotless())] {
+                let q = Name::parse(&sub, None).unwrap();
+                for t in [TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_MX, TYPE_NS, TYPE_DS] {
+                    let (crate::snapshot::Hit::Frag(f1, z1), crate::snapshot::Hit::Frag(f2, z2)) =
+                        (one.find(q.as_wire(), t), two.find(q.as_wire(), t))
+                    else {
+                        panic!("no dynamic names here");
+                    };
+                    assert_eq!(bytes(z1, f1), bytes(z2, f2), "{sub} {t}");
+                    assert_eq!((f1.an, f1.ns, f1.ar, f1.rcode, f1.relocs), (f2.an, f2.ns, f2.ar, f2.rcode, f2.relocs));
+                    let words = |z: &ZoneSnap, f: &Fragment| {
+                        z.arena.words[f.words as usize..][..(f.relocs + f.ar) as usize].to_vec()
+                    };
+                    assert_eq!(words(z1, f1), words(z2, f2), "{sub} {t}");
+                    asked += 1;
+                }
+            }
+        }
+        assert!(asked > 5000);
     }
 }

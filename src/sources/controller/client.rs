@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::config::ControllerConfig;
 use crate::dns::name::Name;
-use crate::elchi::api::{Payload, ResponseJson, api_zone, same_zone};
+use crate::elchi::api::{self, Converted, Payload, ResponseRef, api_zone, same_zone};
 
 /// Bytes of a rejected body quoted in errors.
 const BODY_QUOTE: usize = 200;
@@ -62,11 +62,13 @@ pub struct ControllerClient {
     secret: String,
     params: Vec<(&'static str, String)>,
     max_body: usize,
+    /// TTL for records without one (the zone's `default_ttl`).
+    default_ttl: u32,
 }
 
 impl ControllerClient {
     /// Builds the client; fails only on an unusable CA file or TLS setup.
-    pub fn new(cfg: &ControllerConfig, zone: &Name) -> Result<ControllerClient, String> {
+    pub fn new(cfg: &ControllerConfig, zone: &Name, default_ttl: u32) -> Result<ControllerClient, String> {
         let mut builder = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout)
@@ -100,6 +102,7 @@ impl ControllerClient {
             secret: cfg.secret.clone(),
             params,
             max_body: cfg.max_response_size,
+            default_ttl,
         })
     }
 
@@ -109,7 +112,7 @@ impl ControllerClient {
         if !status.is_success() {
             return Err(status_error(status, &body));
         }
-        self.payload(decode_off_worker(body).await?)
+        self.payload(self.decode_off_worker(body).await?)
     }
 
     /// `GET /dns/changes?since=`: `None` when nothing changed, else the full new record set.
@@ -121,26 +124,30 @@ impl ControllerClient {
         if !status.is_success() {
             return Err(status_error(status, &body));
         }
-        let json = decode_off_worker(body).await?;
+        let json = self.decode_off_worker(body).await?;
         if json.unchanged {
             return Ok(None);
         }
         self.payload(json).map(Some)
     }
 
-    fn payload(&self, json: ResponseJson) -> Result<Payload, SyncError> {
+    /// Decodes and converts on a blocking thread: a big zone's body takes long enough to
+    /// stall the async workers (TCP DNS, the admin API) if done on one.
+    async fn decode_off_worker(&self, body: Vec<u8>) -> Result<Decoded, SyncError> {
+        let (apex, default_ttl) = (self.zone.clone(), self.default_ttl);
+        tokio::task::spawn_blocking(move || decode(&body, &apex, default_ttl))
+            .await
+            .unwrap_or_else(|e| Err(SyncError::Decode { error: e.to_string(), body: String::new() }))
+    }
+
+    fn payload(&self, json: Decoded) -> Result<Payload, SyncError> {
         let zone =
             json.zone.filter(|z| !z.trim().is_empty() || self.zone.is_root()).ok_or(SyncError::Missing("zone"))?;
         let version_hash = json.version_hash.filter(|h| !h.is_empty()).ok_or(SyncError::Missing("version_hash"))?;
         if !same_zone(&zone, &self.zone) {
             return Err(SyncError::WrongZone(zone));
         }
-        let mut records = json.records;
-        // `pushed` is our state-file marker; a controller's record is the controller's.
-        for r in &mut records {
-            r.pushed = false;
-        }
-        Ok(Payload { zone, version_hash, records })
+        Ok(Payload { zone, version_hash, received: json.received, converted: json.converted })
     }
 
     async fn get(&self, path: &str, since: Option<&str>) -> Result<(StatusCode, Vec<u8>), SyncError> {
@@ -188,16 +195,32 @@ fn status_error(status: StatusCode, body: &[u8]) -> SyncError {
     SyncError::Status { status: status.as_u16(), body: quote(body) }
 }
 
-/// Decodes on a blocking thread: a big zone's body takes long enough to stall the async
-/// workers (TCP DNS, the admin API) if decoded on one.
-async fn decode_off_worker(body: Vec<u8>) -> Result<ResponseJson, SyncError> {
-    tokio::task::spawn_blocking(move || decode(&body))
-        .await
-        .unwrap_or_else(|e| Err(SyncError::Decode { error: e.to_string(), body: String::new() }))
+/// A controller response, its records converted.
+struct Decoded {
+    unchanged: bool,
+    zone: Option<String>,
+    version_hash: Option<String>,
+    received: usize,
+    converted: Converted,
 }
 
-fn decode(body: &[u8]) -> Result<ResponseJson, SyncError> {
-    serde_json::from_slice(body).map_err(|e| SyncError::Decode { error: e.to_string(), body: quote(body) })
+/// Decodes a response (its strings borrowed from the body, not copied) and converts its
+/// records in the same pass over them.
+fn decode(body: &[u8], apex: &Name, default_ttl: u32) -> Result<Decoded, SyncError> {
+    let mut json: ResponseRef<'_> =
+        serde_json::from_slice(body).map_err(|e| SyncError::Decode { error: e.to_string(), body: quote(body) })?;
+    // `pushed` is our state-file marker; a controller's record is the controller's.
+    for r in &mut json.records {
+        r.pushed = false;
+    }
+    let converted = api::convert(&json.records, apex, default_ttl);
+    Ok(Decoded {
+        unchanged: json.unchanged,
+        zone: json.zone,
+        version_hash: json.version_hash,
+        received: json.records.len(),
+        converted,
+    })
 }
 
 /// reqwest's Display hides the cause ("error sending request"); show the whole chain.

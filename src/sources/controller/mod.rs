@@ -25,13 +25,14 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// Runs the sync loop of one zone until `shutdown`.
 pub async fn run(
     zone: Name,
+    default_ttl: u32,
     cfg: ControllerConfig,
     builder: BuilderHandle,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
     let zone_label = api::api_zone(&zone);
-    let client = match ControllerClient::new(&cfg, &zone) {
+    let client = match ControllerClient::new(&cfg, &zone, default_ttl) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(zone = %zone, error = %e, "controller sync disabled");
@@ -60,7 +61,7 @@ pub async fn run(
             Ok(Some(payload)) => {
                 failures = 0;
                 version = Some(payload.version_hash.clone());
-                // Conversion, compilation and the state file are the builder's work.
+                // Compilation and the state file are the builder's work.
                 builder.send(Event::SyncAccepted { zone: zone.clone(), payload: Box::new(payload) });
                 tracing::debug!(zone = %zone, kind = kind.as_str(), took_ms = took.as_millis() as u64, "controller sync applied");
             }
