@@ -10,7 +10,7 @@
 # ENTRY is a harness peer (knot nsd gdnsd gdnsd-dyn pdns pdns-lua) or one of ours:
 #   gslbd         the harness's zone file served as static records
 #   gslbd-gslb    the same names from health-checked pools (half) and an Elchi controller (half)
-#   gslbd-swap    gslbd-gslb plus a /notify change, i.e. a snapshot rebuild and swap, every 100 ms
+#   gslbd-swap    gslbd-gslb plus a /notify change, i.e. a publish (overlay compile and swap), every 10 ms (100 per second)
 #   floor         examples/udp_floor: recvmmsg + flip QR + sendmmsg, no DNS work at all; the
 #                 kernel's share of every server's CPU per query on this machine
 # Default entries: gdnsd gdnsd-dyn knot nsd pdns gslbd gslbd-gslb gslbd-swap floor. Each round
@@ -57,7 +57,7 @@ run_entry() {  # entry round
   case "$e" in
     gslbd) REP=$2 LABEL=gslbd run_with_retries "$h" custom "$BIN --log-level warn run --config $CFG_DIR/gslbd.toml" "$PORT";;
     gslbd-gslb) REP=$2 LABEL=gslbd-gslb HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 0" "$PORT";;
-    gslbd-swap) REP=$2 LABEL=gslbd-swap HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 100" "$PORT"
+    gslbd-swap) REP=$2 LABEL=gslbd-swap HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 10" "$PORT"
       cat "${RUNROOT:-/tmp/dnsbench/run}/gslbd-swap/gslb/swaps.txt" 2>/dev/null || echo "bench: no swap count" >&2;;
     floor) REP=$2 LABEL=floor run_with_retries "$h" custom "$FLOOR 127.0.0.1:@PORT@" "$PORT";;
     *) REP=$2 run_with_retries "$h" "$e";;

@@ -241,14 +241,20 @@ def rss_over_pushes(records, pushes):
             g.wait_answering(f"n{records - 1}.{ZONE}")
             time.sleep(3)
             before = rss_kib(g.proc.pid)
+            mid = None
             for i in range(pushes):
                 name = f"n{i % records}.{ZONE}"
                 assert g.notify({"records": [{"name": name, "type": "A", "ttl": 30, "ips": [ip_of(i + 7)]}]}) == 200
+                if i + 1 == pushes // 2:
+                    time.sleep(3)
+                    mid = rss_kib(g.proc.pid)
             time.sleep(3)
             after = rss_kib(g.proc.pid)
         finally:
             g.stop()
     print(f"rss_before_mib {before / 1024:.1f}")
+    if mid is not None:
+        print(f"rss_after_{pushes // 2}_pushes_mib {mid / 1024:.1f}")
     print(f"rss_after_{pushes}_pushes_mib {after / 1024:.1f}")
     print(f"rss_growth_pct {100 * (after - before) / before:.1f}")
 

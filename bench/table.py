@@ -16,7 +16,7 @@ ORDER = ["gslbd", "gslbd-gslb", "gslbd-swap", "gdnsd", "gdnsd-dyn", "knot", "nsd
 NAMES = {
     "gslbd": "gslbd (static zone)",
     "gslbd-gslb": "gslbd (pools + controller)",
-    "gslbd-swap": "gslbd (pools + controller, swap every 100 ms)",
+    "gslbd-swap": "gslbd (pools + controller, 100 publishes/s)",
     "gdnsd": "gdnsd 3.8 (static zone)",
     "gdnsd-dyn": "gdnsd 3.8 (multifo + HTTP checks)",
     "knot": "Knot DNS 3.2",
