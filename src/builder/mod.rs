@@ -16,6 +16,7 @@
 //! A build that panics is contained: the previous snapshot keeps serving, the failure shows in
 //! `/health`, and the next event builds again.
 
+pub mod fold;
 pub mod held;
 pub mod overlay;
 pub mod persist;
@@ -88,6 +89,8 @@ pub enum Event {
     },
     /// The state-file writer finished a write.
     Persisted(Box<Persisted>),
+    /// A fold of a zone's overlay into a new base finished.
+    Folded(Box<fold::Folded>),
     /// Stop after this batch.
     Stop,
 }
@@ -144,6 +147,7 @@ impl Builder {
         let (tx, rx) = std::sync::mpsc::channel();
         let (writer, jobs) = Writer::start(tx.clone())?;
         state.set_jobs(jobs);
+        state.set_events(tx.clone());
         let views: Views = Arc::new(ArcSwap::from_pointee(state.view()));
         let handle = BuilderHandle { tx, views: Arc::clone(&views), snapshot: state.handle() };
         let thread = std::thread::Builder::new().name("gslbd-builder".into()).spawn(move || {
@@ -205,6 +209,7 @@ impl State {
                     reloads.push(reply);
                 }
                 Event::Persisted(done) => self.persisted(*done),
+                Event::Folded(done) => self.folded(*done),
                 Event::Stop => stop = true,
             }
         }
@@ -213,6 +218,7 @@ impl State {
             views.store(Arc::new(self.view()));
         }
         self.send_jobs();
+        self.start_folds();
         // One sync per touched journal for the whole batch, before any push is acknowledged.
         let durable = self.sync_journals();
         for (reply, outcome) in pushes {

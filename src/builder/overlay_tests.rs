@@ -172,3 +172,59 @@ fn a_full_overlay_is_folded_into_the_base() {
     assert!(answer(&s, &fqdn("n0"), RecordType::A).contains("192.0.2.1"));
     assert!(answer(&s, &fqdn(&format!("n{}", overlay::FOLD_NAMES + 9)), RecordType::A).contains("192.0.2.1"));
 }
+
+fn push_a(name: &str, ip: &str) -> NotifyJson {
+    NotifyJson {
+        records: vec![RecordJson {
+            name: fqdn(name),
+            rtype: "A".into(),
+            ttl: 60,
+            ips: vec![ip.into()],
+            failover: None,
+            pushed: false,
+        }],
+        deletes: Vec::new(),
+    }
+}
+
+/// With fold threads, a full overlay is folded into a new base in the background while pushes
+/// go on; once the fold is in, the overlay holds just the names pushed meanwhile, and every
+/// answer is what a full recompile gives.
+#[test]
+fn a_full_overlay_is_folded_in_the_background() {
+    let (mut s, mut full) = (state(), state());
+    let (tx, rx) = std::sync::mpsc::channel();
+    s.set_events(tx);
+    let apex = Name::parse(ZONE, None).unwrap();
+    let first = Arc::clone(&s.handle().load().zone(&apex).unwrap().base);
+    let mut bodies: Vec<NotifyJson> =
+        (0..overlay::FOLD_NAMES).map(|i| push_a(&format!("n{i}.g{}", i % 5), "192.0.2.1")).collect();
+    for body in &bodies {
+        apply(&mut s, body.clone(), false);
+    }
+    assert!(s.folding.contains_key(&apex), "a fold started");
+    // Pushed while the fold runs: a new name, a changed one, a deleted one.
+    let meanwhile = vec![
+        push_a("late.g9", "192.0.2.2"),
+        push_a("n3.g3", "192.0.2.3"),
+        NotifyJson { records: Vec::new(), deletes: vec![DeleteJson { name: fqdn("n7.g2"), rtype: "A".into() }] },
+    ];
+    for body in &meanwhile {
+        apply(&mut s, body.clone(), false);
+    }
+    let done = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the fold reports");
+    s.apply(vec![done], None);
+    let zone = s.handle().load().zone(&apex).unwrap().clone();
+    assert!(!Arc::ptr_eq(&zone.base, &first), "the folded base is in");
+    let overlay = zone.overlay.as_ref().expect("the names pushed meanwhile");
+    assert!(overlay.nodes.len() < 10, "only those, with the apex and marks: {}", overlay.nodes.len());
+    bodies.extend(meanwhile);
+    for body in bodies {
+        apply(&mut full, body, true);
+    }
+    for name in ["n0.g0", "n3.g3", "n7.g2", "late.g9", "g9", "g2", "n1023.g3", "nope"] {
+        for t in [RecordType::A, RecordType::AAAA] {
+            assert_eq!(answer(&s, &fqdn(name), t), answer(&full, &fqdn(name), t), "{name} {t}");
+        }
+    }
+}

@@ -17,7 +17,8 @@ use crate::dns::name::Name;
 use crate::dns::types::*;
 use std::borrow::Cow;
 
-use crate::builder::held::Layered;
+use crate::builder::fold::FoldJob;
+use crate::builder::held::{HeldZone, Layered};
 use crate::builder::overlay::Overlay;
 use crate::builder::pools::pool_records;
 use crate::health::table::HealthTable;
@@ -103,11 +104,11 @@ pub struct Publisher {
 }
 
 #[derive(Clone)]
-struct Published {
-    content: u64,
+pub(super) struct Published {
+    pub(super) content: u64,
     serial: u32,
     /// Everything but the pools' answers.
-    base: Arc<ZoneSnap>,
+    pub(super) base: Arc<ZoneSnap>,
     /// The names pushed since the base was compiled, and their compiled answers.
     overlay: Arc<Overlay>,
     overlay_snap: Option<Arc<ZoneSnap>>,
@@ -221,6 +222,48 @@ impl Publisher {
         self.zones.get(apex).map(|p| Arc::clone(&p.layer))
     }
 
+    /// Names in the zone's overlay.
+    pub fn overlay_len(&self, apex: &Name) -> usize {
+        self.zones.get(apex).map_or(0, |p| p.overlay.len())
+    }
+
+    /// What folding the zone's overlay into a new base needs, owned, for another thread.
+    pub fn fold_job(
+        &self,
+        config: &Arc<Config>,
+        apex: &Name,
+        held: Option<&HeldZone>,
+        unloaded: bool,
+    ) -> Option<FoldJob> {
+        let p = self.zones.get(apex)?;
+        Some(FoldJob {
+            apex: apex.clone(),
+            config: Arc::clone(config),
+            layer: Arc::clone(&p.layer),
+            held: held.map(|h| (h.held.clone(), Arc::clone(&h.delta))),
+            unloaded,
+            slot: p.base.slot,
+            last: (p.content, p.serial),
+            from: Arc::clone(&p.base),
+        })
+    }
+
+    /// Installs a folded base when the zone still has the base the fold started from (a
+    /// recompile since makes the fold moot); the overlay starts over empty. The caller then
+    /// publishes with the names pushed since the fold started.
+    pub fn install_fold(&mut self, apex: &Name, from: &Arc<ZoneSnap>, base: Arc<ZoneSnap>, content: u64) -> bool {
+        match self.zones.get_mut(apex) {
+            Some(p) if Arc::ptr_eq(&p.base, from) => {
+                p.base = base;
+                p.content = content;
+                p.overlay = Arc::default();
+                p.overlay_snap = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a push that changes `name` in `zone` can be compiled into the zone's overlay,
     /// and how many names the overlay holds already; `None` when the zone must be recompiled
     /// (see [`Overlay::can_take`]).
@@ -276,6 +319,12 @@ impl Publisher {
                         dynamic_of(&zone.apex, name).unwrap_or_default(),
                     );
                 }
+                if overlay.is_empty() {
+                    // A fold just took every pushed name into the base.
+                    published.overlay_snap = None;
+                    next.insert(zone.apex.clone(), published);
+                    continue;
+                }
                 published.serial = zone.serial.unwrap_or_else(|| now_unix().max(last.serial.wrapping_add(1)));
                 let compiled = overlay.compile(
                     &published.base,
@@ -318,7 +367,8 @@ impl Publisher {
             let unloaded = unloaded.contains(&zone.apex);
             let nested = nested();
             let dynamic = dynamic.get(&zone.apex).copied();
-            let (mut published, report) = compile(zone, slot, dynamic, unloaded, &nested, layer, last);
+            let last_seen = last.map(|l| (l.content, l.serial));
+            let (mut published, report) = compile(zone, slot, dynamic, unloaded, &nested, layer, last_seen, false);
             // New controller/webhook data leaves the pools' answers as they are (their negative
             // answers are the base's, which carry the new serial).
             published.pools = match last {
@@ -518,14 +568,19 @@ pub fn merge<'a>(
     (merged, shadowed)
 }
 
-fn compile(
+/// Compiles a zone's base from its static layer and dynamic records. `last` is the content
+/// hash and serial of the zone as published; with `keep_serial` the serial stays (a fold:
+/// what it compiles is already published through the overlay).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn compile(
     zone: &ZoneConfig,
     slot: u16,
     dynamic: Option<Layered<'_>>,
     unloaded: bool,
     nested: &[Name],
     layer: Arc<StaticLayer>,
-    last: Option<&Published>,
+    last: Option<(u64, u32)>,
+    keep_serial: bool,
 ) -> (Published, ZoneReport) {
     let static_layer = layer.with_pools.as_ref().unwrap_or(&zone.data);
     let (nodes, shadowed) = merge(static_layer, dynamic.unwrap_or_default(), zone.static_records, &zone.pools);
@@ -548,8 +603,8 @@ fn compile(
     let content = hasher.finish();
     soa.serial = match (zone.serial, last) {
         (Some(fixed), _) => fixed,
-        (None, Some(last)) if last.content == content => last.serial,
-        (None, Some(last)) => now_unix().max(last.serial.wrapping_add(1)),
+        (None, Some((last_content, last_serial))) if keep_serial || last_content == content => last_serial,
+        (None, Some((_, last_serial))) => now_unix().max(last_serial.wrapping_add(1)),
         (None, None) => now_unix(),
     };
     let serial = soa.serial;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::held::{self, Held, HeldZone};
+use super::overlay::FOLD_NAMES;
 use super::persist::{Jobs, PersistJob, Persisted};
 use super::publisher::{Publisher, Rebuild, Scope, Shadowed, ShadowedBy, ZoneReport};
 use super::status::{DataOrigin, SyncKind, SyncStatus};
@@ -53,6 +54,10 @@ pub struct State {
     pub(super) patches: HashMap<Name, BTreeSet<Name>>,
     /// Pushes per zone since its state file was last asked for.
     pub(super) unpersisted_pushes: HashMap<Name, u64>,
+    /// Where fold threads report (none: overlays are folded on the builder, tools and tests).
+    events: Option<std::sync::mpsc::Sender<super::Event>>,
+    /// Zones whose overlay is being folded, with the names pushed since the fold started.
+    pub(super) folding: HashMap<Name, BTreeSet<Name>>,
     /// The last build that failed, per zone it was building, and failures since start.
     build_errors: HashMap<Name, String>,
     build_failures: u64,
@@ -158,6 +163,8 @@ impl State {
             dirty: Rebuild::All,
             patches: HashMap::new(),
             unpersisted_pushes: HashMap::new(),
+            events: None,
+            folding: HashMap::new(),
             build_errors: HashMap::new(),
             build_failures: 0,
             #[cfg(test)]
@@ -191,6 +198,66 @@ impl State {
             jobs.send(job);
         }
         self.jobs = Some(jobs);
+    }
+
+    /// Whether full overlays are folded on threads of their own.
+    pub(super) fn folds_in_background(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// Folds overlays on threads of their own from now on, reporting to `events`.
+    pub fn set_events(&mut self, events: std::sync::mpsc::Sender<super::Event>) {
+        self.events = Some(events);
+    }
+
+    /// Starts a fold for every zone whose overlay is full and not being folded yet.
+    pub fn start_folds(&mut self) {
+        let Some(events) = &self.events else { return };
+        let config = Arc::clone(&self.config);
+        for zone in &config.zones {
+            if self.folding.contains_key(&zone.apex) || self.publisher.overlay_len(&zone.apex) < FOLD_NAMES {
+                continue;
+            }
+            let unloaded = self.status.get(&zone.apex).is_some_and(|st| st.origin == DataOrigin::None);
+            let Some(job) = self.publisher.fold_job(&config, &zone.apex, self.held.get(&zone.apex), unloaded) else {
+                continue;
+            };
+            let tx = events.clone();
+            let spawned = std::thread::Builder::new().name("gslbd-fold".into()).spawn(move || {
+                crate::priority::control_plane_thread();
+                let done = job.run();
+                // The builder is gone only at shutdown; the fold is moot then.
+                let _ = tx.send(super::Event::Folded(Box::new(done)));
+            });
+            match spawned {
+                Ok(_) => {
+                    self.folding.insert(zone.apex.clone(), BTreeSet::new());
+                }
+                Err(e) => {
+                    tracing::warn!(zone = %zone.apex, error = %e, "cannot start a fold thread; recompiling the zone here");
+                    self.dirty.add(&zone.apex, Scope::Data);
+                }
+            }
+        }
+    }
+
+    /// A fold finished: its base replaces the zone's (unless the zone was recompiled since),
+    /// and the names pushed meanwhile make up the new overlay.
+    pub fn folded(&mut self, done: super::fold::Folded) {
+        let since = self.folding.remove(&done.apex).unwrap_or_default();
+        match done.result {
+            Ok((base, content, _report)) => {
+                if self.publisher.install_fold(&done.apex, &done.from, base, content) {
+                    tracing::debug!(zone = %done.apex, pushed_meanwhile = since.len(), "overlay folded into the base");
+                    self.patches.entry(done.apex.clone()).or_default().extend(since);
+                }
+            }
+            Err(error) => {
+                self.build_failures += 1;
+                tracing::error!(zone = %done.apex, error = %error, "folding the pushed names into the zone failed; recompiling it");
+                self.dirty.add(&done.apex, Scope::Data);
+            }
+        }
     }
 
     /// The handle DNS listeners read from.

@@ -14,6 +14,10 @@ use crate::dns::types::TYPE_CNAME;
 use crate::elchi::api;
 use crate::elchi::journal::{self, Journal};
 
+/// An overlay being folded takes up to this many times [`FOLD_NAMES`] before pushes wait for a
+/// recompile on the builder (its compile cost grows with it).
+const MAX_OVERLAY_FOLDS: usize = 4;
+
 /// Pushes after which a zone's state file is rewritten even when its journal has them all
 /// (so that the journal, replayed at start-up, stays short).
 const PERSIST_PUSHES: u64 = 4096;
@@ -177,7 +181,13 @@ impl State {
             let pending = self.patches.get(apex).map_or(0, |p| p.len());
             let room =
                 names.iter().map(|n| self.publisher.overlay_room(zone, n)).try_fold(0, |most, r| Some(most.max(r?)));
-            if room.is_some_and(|held| held + pending + names.len() <= FOLD_NAMES) {
+            // With fold threads, a full overlay is folded in the background and keeps taking
+            // pushes meanwhile (up to a bound); without, it is folded here and now.
+            let limit = if self.folds_in_background() { FOLD_NAMES * MAX_OVERLAY_FOLDS } else { FOLD_NAMES };
+            if room.is_some_and(|held| held + pending + names.len() <= limit) {
+                if let Some(since) = self.folding.get_mut(apex) {
+                    since.extend(names.iter().cloned());
+                }
                 self.patches.entry(apex.clone()).or_default().extend(names);
                 return;
             }

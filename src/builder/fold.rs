@@ -1,0 +1,87 @@
+//! Folding a zone's overlay into a new base, off the builder thread.
+//!
+//! Once a zone's overlay holds [`super::overlay::FOLD_NAMES`] names, the builder hands a
+//! [`FoldJob`] (the zone's records and static layer as they are: reference counts, no copies)
+//! to a short-lived thread, which compiles the whole zone and sends the base back
+//! ([`Folded`]). Pushes go on into the overlay meanwhile. The builder installs the base only if
+//! the zone still has the base the fold started from, and rebuilds the overlay from the names
+//! pushed since; a failed fold is logged and the zone recompiled on the builder instead.
+
+use std::sync::Arc;
+
+use super::held::{self, Held, Layered};
+use super::publisher::{StaticLayer, ZoneReport, compile};
+use crate::config::Config;
+use crate::dns::name::Name;
+use crate::snapshot::ZoneSnap;
+use crate::snapshot::records::Nodes;
+
+/// A zone to fold, with everything the compile reads.
+pub struct FoldJob {
+    /// The zone.
+    pub apex: Name,
+    pub(super) config: Arc<Config>,
+    pub(super) layer: Arc<StaticLayer>,
+    /// The held base and delta.
+    pub(super) held: Option<(Held, Arc<Nodes>)>,
+    pub(super) unloaded: bool,
+    pub(super) slot: u16,
+    /// Content hash and serial as published.
+    pub(super) last: (u64, u32),
+    /// The base the overlay lies over.
+    pub from: Arc<ZoneSnap>,
+}
+
+/// A fold's outcome.
+pub struct Folded {
+    /// The zone.
+    pub apex: Name,
+    /// The base the fold started from.
+    pub from: Arc<ZoneSnap>,
+    /// The new base, its content hash and what it reported; or why it failed.
+    pub result: Result<(Arc<ZoneSnap>, u64, ZoneReport), String>,
+}
+
+impl FoldJob {
+    /// Compiles the zone (a panic is caught and reported).
+    pub fn run(self) -> Folded {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.compile()));
+        let result = outcome.map_err(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            format!("fold failed: {what}")
+        });
+        Folded { apex: self.apex, from: self.from, result: result.and_then(|r| r) }
+    }
+
+    fn compile(&self) -> Result<(Arc<ZoneSnap>, u64, ZoneReport), String> {
+        let zone = self.config.zones.iter().find(|z| z.apex == self.apex).ok_or("the zone is gone")?;
+        let nested: Vec<Name> = self
+            .config
+            .zones
+            .iter()
+            .filter(|z| z.apex != zone.apex && z.apex.is_within(&zone.apex))
+            .map(|z| z.apex.clone())
+            .collect();
+        let unpacked = match &self.held {
+            Some((Held::Packed(p), _)) => Some(held::unpack(&p.bytes, &zone.apex, zone.default_ttl)),
+            _ => None,
+        };
+        let dynamic = self.held.as_ref().map(|(base, delta)| Layered {
+            base: match base {
+                Held::Converted(n) => Some(&**n),
+                Held::Packed(_) => unpacked.as_ref(),
+            },
+            delta: Some(&**delta),
+        });
+        let layer = Arc::clone(&self.layer);
+        let (published, report) =
+            compile(zone, self.slot, dynamic, self.unloaded, &nested, layer, Some(self.last), true);
+        // Freed where freeing ends with handing the memory back to the system.
+        crate::snapshot::reclaim::later(unpacked);
+        Ok((Arc::clone(&published.base), published.content, report))
+    }
+}
