@@ -16,6 +16,7 @@ use crate::dns::name::Name;
 #[cfg(test)]
 use crate::dns::types::{TYPE_A, TYPE_AAAA};
 use crate::elchi::api::{self, RecordJson, RecordRef};
+use crate::elchi::list::{self, record_at};
 use crate::snapshot::records::{Nodes, TypeMap};
 
 /// A zone's base records in one of their two forms.
@@ -138,28 +139,6 @@ impl Packed {
     }
 }
 
-/// The record that starts at `pos` (after whitespace), and where the next one starts (after
-/// the comma), or `None` at the end of the list.
-fn record_at<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], pos: usize) -> Option<(T, usize)> {
-    let skip = |mut p: usize| {
-        while p < bytes.len() && bytes[p].is_ascii_whitespace() {
-            p += 1;
-        }
-        p
-    };
-    let start = skip(pos);
-    if start >= bytes.len() || bytes[start] == b']' {
-        return None;
-    }
-    let mut stream = serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<T>();
-    let record = stream.next()?.ok()?;
-    let mut next = skip(start + stream.byte_offset());
-    if bytes.get(next) == Some(&b',') {
-        next += 1;
-    }
-    Some((record, next))
-}
-
 /// Encodes records, sorted by name, as a packed list with its index.
 pub fn pack(nodes: &Nodes) -> Packed {
     let mut bytes = Vec::with_capacity(nodes.len() * 64);
@@ -188,89 +167,14 @@ pub fn pack(nodes: &Nodes) -> Packed {
 /// it is `sorted` (as we write them) so that it can be held as it is; `None` for the index
 /// when it is not.
 pub fn unpack_indexed(bytes: &Arc<[u8]>, apex: &Name, default_ttl: u32, sorted: bool) -> (Nodes, Option<Packed>) {
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
-    let Some(start) = start.filter(|&s| bytes[s] == b'[') else {
-        return (unpack(bytes, apex, default_ttl), None);
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(2);
-    let mut bounds = vec![start + 1];
-    if threads > 1
-        && bytes.len() > 1 << 20
-        && let Some(mid) = boundary_after(bytes, bytes.len() / 2)
-    {
-        bounds.push(mid);
-    }
-    bounds.push(bytes.len());
-    let parts: Vec<Part> = std::thread::scope(|scope| {
-        let decode = |i: usize| decode_part(bytes, bounds[i], bounds[i + 1], sorted, apex, default_ttl);
-        let handles: Vec<_> = (1..bounds.len() - 1).map(|i| scope.spawn(move || decode(i))).collect();
-        std::iter::once(decode(0))
-            .chain(handles.into_iter().map(|h| h.join().expect("decode does not panic")))
-            .collect()
-    });
-    let end = parts.last().map_or(start + 1, |p| p.end);
-    let rest = bytes[end..].iter().position(|b| !b.is_ascii_whitespace());
-    if parts.iter().any(|p| !p.complete) || rest.is_none_or(|r| bytes[end + r] != b']') {
+    match list::decode(bytes, apex, default_ttl, sorted, true) {
+        Some(decoded) => {
+            let packed = decoded.index.map(|index| Packed { bytes: Arc::clone(bytes), index: index.into() });
+            (decoded.converted.nodes, packed)
+        }
         // Not what we write: decode it the plain way (which reports the error).
-        return (unpack(bytes, apex, default_ttl), None);
+        None => (unpack(bytes, apex, default_ttl), None),
     }
-    let mut index: Vec<u32> = Vec::new();
-    let mut last_name: Option<String> = None;
-    let mut converted = Vec::with_capacity(parts.len());
-    for part in parts {
-        // A name's records may straddle the split: it starts where it first appears.
-        let skip = usize::from(last_name.is_some() && part.first_name == last_name);
-        index.extend_from_slice(&part.index[skip.min(part.index.len())..]);
-        if part.last_name.is_some() {
-            last_name = part.last_name;
-        }
-        converted.push(part.converted);
-    }
-    let nodes = api::merge_converted(converted).nodes;
-    let packed = sorted.then(|| Packed { bytes: Arc::clone(bytes), index: index.into() });
-    (nodes, packed)
-}
-
-/// One slice of a record list, decoded and converted.
-struct Part {
-    converted: api::Converted,
-    /// Offsets where a new name starts (sorted lists only).
-    index: Vec<u32>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    /// Where decoding stopped.
-    end: usize,
-    /// Every record up to the slice's end decoded.
-    complete: bool,
-}
-
-fn decode_part(bytes: &[u8], from: usize, to: usize, sorted: bool, apex: &Name, default_ttl: u32) -> Part {
-    let mut records: Vec<RecordRef<'_>> = Vec::new();
-    let mut index = Vec::new();
-    let mut pos = from;
-    while pos < to {
-        let at = pos + bytes[pos..].iter().take_while(|b| b.is_ascii_whitespace()).count();
-        let Some((r, next)) = record_at::<RecordRef<'_>>(bytes, pos) else { break };
-        if sorted && records.last().is_none_or(|l| l.name != r.name) {
-            index.push(at as u32);
-        }
-        records.push(r);
-        pos = next;
-    }
-    let first = records.first().map(|r| r.name.to_string());
-    let last_name = records.last().map(|r| r.name.to_string());
-    let end = pos + bytes[pos.min(bytes.len())..].iter().take_while(|b| b.is_ascii_whitespace()).count();
-    // The last part ends at the closing bracket; the others exactly at the next part.
-    let complete = end == to || bytes.get(end) == Some(&b']');
-    let converted = api::convert(&records, apex, default_ttl);
-    Part { converted, index, first_name: first, last_name, end, complete }
-}
-
-/// The start of the first record after `from` (records are objects whose first key is
-/// `name`; the sequence below cannot occur inside a JSON string, whose quotes are escaped).
-fn boundary_after(bytes: &[u8], from: usize) -> Option<usize> {
-    let key = b"},{\"name\":";
-    bytes[from..].windows(key.len()).position(|w| w == key).map(|i| from + i + 2)
 }
 
 /// Calls `f` with each record of a compact record list in turn, without holding the whole

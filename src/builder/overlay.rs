@@ -10,8 +10,8 @@
 //! deleted one may take empty ancestors with it. The overlay keeps those changes against the
 //! base's per-name child counts and hands them to the compiler as marks.
 //!
-//! Everything else (and an overlay grown past [`FOLD_NAMES`]) recompiles the zone, which
-//! folds the overlay into a new base.
+//! Everything else recompiles the zone. An overlay grown to [`FOLD_NAMES`] is folded into a
+//! new base on a thread of its own (`builder::fold`), since its compile grows with it.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -23,7 +23,7 @@ use crate::snapshot::build::{ZoneInput, build_zone};
 use crate::snapshot::records::{Nodes, TypeMap, ZoneData};
 use crate::snapshot::{DYNAMIC_WILDCARD, NONE, NodeRec, ZoneSnap};
 
-/// An overlay of more names than this is folded into a new base (its compile grows with it).
+/// An overlay of this many names is folded into a new base (its compile grows with it).
 pub const FOLD_NAMES: usize = 1024;
 
 /// The changed names of one zone and what they change about which names exist.

@@ -20,7 +20,11 @@ const MAX_OVERLAY_FOLDS: usize = 4;
 
 /// Pushes after which a zone's state file is rewritten even when its journal has them all
 /// (so that the journal, replayed at start-up, stays short).
-const PERSIST_PUSHES: u64 = 4096;
+const PERSIST_PUSHES: u64 = 16384;
+/// Pushed names held apart from the base before the state file is rewritten with them. A
+/// rewrite is whole-zone work, like a fold: four folds per rewrite keeps the two from
+/// running at once all the time.
+const PERSIST_NAMES: usize = 4 * FOLD_NAMES;
 
 /// A `/notify` item that is invalid or outside every zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +160,7 @@ impl State {
             *pushes += 1;
             let pushes = *pushes;
             let delta = self.held.get(&zone).map_or(0, |h| h.delta.len());
-            if !self.config.state.journal || delta >= FOLD_NAMES || pushes >= PERSIST_PUSHES {
+            if !self.config.state.journal || delta >= PERSIST_NAMES || pushes >= PERSIST_PUSHES {
                 self.persist(&zone);
             }
             tracing::info!(zone = %zone, updated = zone_updates.len(), deleted = zone_deletes.len(), "webhook push applied");

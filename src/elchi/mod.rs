@@ -4,4 +4,5 @@
 
 pub mod api;
 pub mod journal;
+pub mod list;
 pub mod state_file;

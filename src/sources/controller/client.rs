@@ -5,7 +5,8 @@ use reqwest::StatusCode;
 
 use crate::config::ControllerConfig;
 use crate::dns::name::Name;
-use crate::elchi::api::{self, Converted, Payload, ResponseRef, api_zone, same_zone};
+use crate::elchi::api::{self, Converted, Payload, RecordRef, api_zone, same_zone};
+use crate::elchi::list;
 
 /// Bytes of a rejected body quoted in errors.
 const BODY_QUOTE: usize = 200;
@@ -204,23 +205,39 @@ struct Decoded {
     converted: Converted,
 }
 
-/// Decodes a response (its strings borrowed from the body, not copied) and converts its
-/// records in the same pass over them.
+/// A response with its record list left undecoded.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(default)]
+    unchanged: bool,
+    #[serde(default)]
+    zone: Option<String>,
+    #[serde(default)]
+    version_hash: Option<String>,
+    #[serde(default, borrow)]
+    records: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Decodes a response and converts its records: the list on two threads when big (see
+/// `elchi::list`), strings borrowed from the body, not copied.
 fn decode(body: &[u8], apex: &Name, default_ttl: u32) -> Result<Decoded, SyncError> {
-    let mut json: ResponseRef<'_> =
-        serde_json::from_slice(body).map_err(|e| SyncError::Decode { error: e.to_string(), body: quote(body) })?;
-    // `pushed` is our state-file marker; a controller's record is the controller's.
-    for r in &mut json.records {
-        r.pushed = false;
-    }
-    let converted = api::convert(&json.records, apex, default_ttl);
-    Ok(Decoded {
-        unchanged: json.unchanged,
-        zone: json.zone,
-        version_hash: json.version_hash,
-        received: json.records.len(),
-        converted,
-    })
+    let bad = |e: serde_json::Error| SyncError::Decode { error: e.to_string(), body: quote(body) };
+    let head: Head<'_> = serde_json::from_slice(body).map_err(bad)?;
+    let list = head.records.map_or("[]", |r| r.get());
+    let (converted, received) = match list::decode(list.as_bytes(), apex, default_ttl, false, false) {
+        Some(d) => (d.converted, d.records),
+        // `null`, or a list the splitting walker does not read: decode it whole.
+        None => {
+            let mut records: Vec<RecordRef<'_>> =
+                if list == "null" { Vec::new() } else { serde_json::from_str(list).map_err(bad)? };
+            // `pushed` is our state-file marker; a controller's record is the controller's.
+            for r in &mut records {
+                r.pushed = false;
+            }
+            (api::convert(&records, apex, default_ttl), records.len())
+        }
+    };
+    Ok(Decoded { unchanged: head.unchanged, zone: head.zone, version_hash: head.version_hash, received, converted })
 }
 
 /// reqwest's Display hides the cause ("error sending request"); show the whole chain.
