@@ -46,14 +46,7 @@ impl FoldJob {
     /// Compiles the zone (a panic is caught and reported).
     pub fn run(self) -> Folded {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.compile()));
-        let result = outcome.map_err(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".into());
-            format!("fold failed: {what}")
-        });
+        let result = outcome.map_err(|panic| format!("fold failed: {}", super::panic_message(&*panic)));
         Folded { apex: self.apex, from: self.from, result: result.and_then(|r| r) }
     }
 

@@ -253,5 +253,14 @@ impl State {
 
 #[cfg(test)]
 mod overlay_tests;
+/// What a caught panic said (its message when it had one).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
 #[cfg(test)]
 mod tests;

@@ -300,14 +300,7 @@ impl State {
                 }
                 return Ok(());
             }
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic".into());
-                format!("build failed: {what}")
-            }
+            Err(panic) => format!("build failed: {}", super::panic_message(&*panic)),
         };
         self.build_failures += 1;
         tracing::error!(error = %error, zones = zones.len(), "build failed; the previous snapshot keeps serving");

@@ -51,7 +51,7 @@ pub struct RecordRef<'a> {
     #[serde(default)]
     pub ttl: u32,
     /// Addresses.
-    #[serde(default, borrow, deserialize_with = "null_as_empty_borrowed")]
+    #[serde(default, borrow, deserialize_with = "null_as_empty")]
     pub ips: Vec<Text<'a>>,
     /// CNAME target used when `ips` is empty.
     #[serde(default, borrow)]
@@ -145,39 +145,13 @@ pub struct ResponseRef<'a> {
     #[serde(default)]
     pub version_hash: Option<String>,
     /// The full record set.
-    #[serde(default, borrow, deserialize_with = "null_as_empty_borrowed")]
+    #[serde(default, borrow, deserialize_with = "null_as_empty")]
     pub records: Vec<RecordRef<'a>>,
-}
-
-/// `GET /dns/snapshot` body, and the changed form of `GET /dns/changes`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ResponseJson {
-    /// `/dns/changes` only: nothing changed.
-    #[serde(default)]
-    pub unchanged: bool,
-    /// Zone name.
-    #[serde(default)]
-    pub zone: Option<String>,
-    /// Opaque version for `since=`.
-    #[serde(default)]
-    pub version_hash: Option<String>,
-    /// The full record set.
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub records: Vec<RecordJson>,
 }
 
 /// Go's `encoding/json` writes a nil slice as `null` and reads `null` back as an empty slice;
 /// the controller and webhook senders are Go programs, so `null` means "none" for every list.
 fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
-
-/// [`null_as_empty`] for lists of borrowed items.
-fn null_as_empty_borrowed<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -257,20 +231,6 @@ fn dedup_in_order(rdata: &mut Vec<RData>) {
             i += 1;
         }
     }
-}
-
-/// Converts records given in parts (in their order), each part on its own thread, and
-/// merges the results as if they had been converted in one go.
-pub fn convert_parts<R: Record + Sync>(parts: &[&[R]], apex: &Name, default_ttl: u32) -> Converted {
-    let converted: Vec<Converted> = std::thread::scope(|scope| {
-        let mut handles = Vec::new();
-        for part in parts.iter().skip(1) {
-            handles.push(scope.spawn(move || convert(part, apex, default_ttl)));
-        }
-        let first = parts.first().map(|p| convert(p, apex, default_ttl)).unwrap_or_default();
-        std::iter::once(first).chain(handles.into_iter().map(|h| h.join().expect("convert does not panic"))).collect()
-    });
-    merge_converted(converted)
 }
 
 /// Merges conversions of consecutive parts of one record list, earlier parts first.
@@ -615,6 +575,10 @@ mod tests {
         let apex = Name::parse("z.example.", None).unwrap();
         assert_eq!(convert(&borrowed, &apex, 300).nodes, convert(&owned, &apex, 300).nodes);
         assert_eq!(convert(&borrowed, &apex, 300).nodes.len(), 2);
+    }
+
+    fn convert_parts(parts: &[&[RecordJson]], apex: &Name, default_ttl: u32) -> Converted {
+        merge_converted(parts.iter().map(|p| convert(p, apex, default_ttl)).collect())
     }
 
     /// Converting in parts and merging equals converting in one go, whatever the split:
