@@ -59,9 +59,15 @@ struct Head {
     records_crc32: Option<u32>,
     #[serde(default)]
     records_sorted: bool,
+    /// Absent when only the fields before the records were read.
     #[allow(dead_code)]
-    records: serde::de::IgnoredAny,
+    #[serde(default)]
+    records: Option<serde::de::IgnoredAny>,
 }
+
+/// How far into a file the records key is looked for: we write the head (a few hundred bytes)
+/// before the records.
+const HEAD_MAX: usize = 64 << 10;
 
 /// The state file of a zone: `<dir>/<zone>.json`.
 pub fn path(dir: &Path, apex: &Name) -> PathBuf {
@@ -152,18 +158,28 @@ pub fn load(dir: &Path, apex: &Name, max: usize) -> Result<Option<Loaded>, Strin
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", p.display())),
     };
-    let head: Head = serde_json::from_slice(&bytes).map_err(|e| format!("{} is corrupt: {e}", p.display()))?;
+    // We write `"records":` last, after the head; a string in the head cannot hold that
+    // sequence (its quotes would be escaped), so the first one is the key.
+    let key = b",\"records\":";
+    let records_at = bytes.windows(key.len()).position(|w| w == key);
+    // The head alone when the key is where we write it (a big zone's records are not scanned
+    // twice), else the whole file.
+    let head: Head = match records_at.filter(|&i| i < HEAD_MAX) {
+        Some(i) => {
+            let mut prefix = bytes[..i].to_vec();
+            prefix.push(b'}');
+            serde_json::from_slice(&prefix)
+        }
+        None => serde_json::from_slice(&bytes),
+    }
+    .map_err(|e| format!("{} is corrupt: {e}", p.display()))?;
     if head.format != FORMAT {
         return Err(format!("{} is not a gslbd state file (format {:?})", p.display(), head.format));
     }
     if !same_zone(&head.zone, apex) {
         return Err(format!("{} holds zone {:?}, not {apex}", p.display(), head.zone));
     }
-    // We write `"records":` last, after the head; a string in the head cannot hold that
-    // sequence (its quotes would be escaped), so the first one is the key.
-    let key = b",\"records\":";
-    let records =
-        bytes.windows(key.len()).position(|w| w == key).map(|i| &bytes[i + key.len()..bytes.len().saturating_sub(1)]);
+    let records = records_at.map(|i| &bytes[i + key.len()..bytes.len().saturating_sub(1)]);
     let records_json: std::sync::Arc<[u8]> = match (head.records_crc32, records) {
         (Some(want), Some(r)) if crc32fast::hash(r) == want => r.into(),
         (Some(_), _) => {
