@@ -306,6 +306,7 @@ fn merge_types(types: &mut TypeMap, later: TypeMap) -> bool {
 /// Converts controller records for the zone at `apex`.
 pub fn convert<R: Record>(records: &[R], apex: &Name, default_ttl: u32) -> Converted {
     let mut out = Converted::default();
+    let mut items: Vec<(Name, RRset, u16)> = Vec::with_capacity(records.len());
     for r in records {
         let Some(owner) = parse_absolute(r.name()) else {
             out.skip(format!("{:?}: not a valid name", r.name()));
@@ -358,28 +359,38 @@ pub fn convert<R: Record>(records: &[R], apex: &Name, default_ttl: u32) -> Conve
             }
             (rtype, rdata)
         };
-        let types = out.nodes.entry(owner).or_default();
+        let source = if r.pushed() { Source::Webhook } else { Source::Controller };
+        items.push((owner, RRset { ttl, rdata, source, rotate: true }, rtype));
+    }
+    // Sorted once (stable: a name's records keep their order, the first of a type decides its
+    // source) and the map built from sorted input: cheaper than a map insert per record.
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut nodes: Vec<(Name, TypeMap)> = Vec::with_capacity(items.len());
+    for (owner, set, rtype) in items {
+        if nodes.last().is_none_or(|(n, _)| *n != owner) {
+            nodes.push((owner, TypeMap::new()));
+        }
+        let types = &mut nodes.last_mut().expect("pushed above").1;
         match types.get_mut(&rtype) {
             // Duplicate entries for one name and type merge; one TTL per RRset, the lowest.
-            Some(set) => {
-                set.ttl = set.ttl.min(ttl);
-                for rd in rdata {
-                    if !set.rdata.contains(&rd) {
-                        set.rdata.push(rd);
+            Some(have) => {
+                have.ttl = have.ttl.min(set.ttl);
+                for rd in set.rdata {
+                    if !have.rdata.contains(&rd) {
+                        have.rdata.push(rd);
                     }
                 }
             }
             None => {
-                let mut rdata = rdata;
-                dedup_in_order(&mut rdata);
-                let source = if r.pushed() { Source::Webhook } else { Source::Controller };
-                types.insert(rtype, RRset { ttl, rdata, source, rotate: true });
+                let mut set = set;
+                dedup_in_order(&mut set.rdata);
+                types.insert(rtype, set);
             }
         }
     }
     // A CNAME cannot share its name with addresses: the addresses win.
     let mut dropped = Vec::new();
-    for (owner, types) in out.nodes.iter_mut() {
+    for (owner, types) in nodes.iter_mut() {
         if types.len() > 1 && types.remove(&TYPE_CNAME).is_some() {
             dropped.push(owner.clone());
         }
@@ -390,6 +401,7 @@ pub fn convert<R: Record>(records: &[R], apex: &Name, default_ttl: u32) -> Conve
     for owner in dropped {
         out.skip(format!("{owner}: failover CNAME beside addresses"));
     }
+    out.nodes = nodes.into_iter().collect();
     out
 }
 
