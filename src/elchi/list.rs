@@ -18,6 +18,8 @@ pub struct Decoded {
     pub records: usize,
     /// Offsets where each name's records start (sorted lists only).
     pub index: Option<Vec<u32>>,
+    /// Just past the list's closing bracket.
+    pub end: usize,
 }
 
 /// The record that starts at `pos` (after whitespace), and where the next one starts (after
@@ -86,7 +88,8 @@ pub fn decode(bytes: &[u8], apex: &Name, default_ttl: u32, sorted: bool, pushed:
         records += part.records;
         converted.push(part.converted);
     }
-    Some(Decoded { converted: api::merge_converted(converted), records, index: sorted.then_some(index) })
+    let end = end + rest.unwrap_or(0) + 1;
+    Some(Decoded { converted: api::merge_converted(converted), records, index: sorted.then_some(index), end })
 }
 
 /// One slice of a record list, decoded and converted.

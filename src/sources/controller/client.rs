@@ -221,6 +221,9 @@ struct Head<'a> {
 /// Decodes a response and converts its records: the list on two threads when big (see
 /// `elchi::list`), strings borrowed from the body, not copied.
 fn decode(body: &[u8], apex: &Name, default_ttl: u32) -> Result<Decoded, SyncError> {
+    if let Some(fast) = decode_in_place(body, apex, default_ttl) {
+        return Ok(fast);
+    }
     let bad = |e: serde_json::Error| SyncError::Decode { error: e.to_string(), body: quote(body) };
     let head: Head<'_> = serde_json::from_slice(body).map_err(bad)?;
     let list = head.records.map_or("[]", |r| r.get());
@@ -240,6 +243,33 @@ fn decode(body: &[u8], apex: &Name, default_ttl: u32) -> Result<Decoded, SyncErr
     Ok(Decoded { unchanged: head.unchanged, zone: head.zone, version_hash: head.version_hash, received, converted })
 }
 
+/// The common case read in one pass: the record list is found by its key and decoded where
+/// it lies, and the other fields are read from the body with the list replaced by `null`
+/// (serde would otherwise scan the whole list once more just to skip it). `None` when the
+/// body is not laid out so (the caller then decodes it the general way).
+fn decode_in_place(body: &[u8], apex: &Name, default_ttl: u32) -> Option<Decoded> {
+    // A key's quotes cannot occur unescaped inside a string, so this is a key; the first one
+    // in the body belongs to the top-level object unless a field before it holds objects
+    // with such a key, which the head decode below then rejects.
+    let key = b"\"records\":";
+    let at = body.windows(key.len()).position(|w| w == key)?;
+    let list_at = at + key.len();
+    let list = list::decode(&body[list_at..], apex, default_ttl, false, false)?;
+    let mut head = Vec::with_capacity(list_at + 4 + body.len() - (list_at + list.end));
+    head.extend_from_slice(&body[..list_at]);
+    head.extend_from_slice(b"null");
+    head.extend_from_slice(&body[list_at + list.end..]);
+    let head: Head<'_> = serde_json::from_slice(&head).ok()?;
+    head.records.is_none_or(|r| r.get() == "null").then_some(())?;
+    Some(Decoded {
+        unchanged: head.unchanged,
+        zone: head.zone,
+        version_hash: head.version_hash,
+        received: list.records,
+        converted: list.converted,
+    })
+}
+
 /// reqwest's Display hides the cause ("error sending request"); show the whole chain.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -250,4 +280,38 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     out
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    /// Bodies read in one pass decode as the general way decodes them, wherever the list is,
+    /// and bodies laid out otherwise fall back to the general way.
+    #[test]
+    fn in_place_decoding_agrees_with_the_general_way() {
+        let apex = Name::parse("z.example.", None).unwrap();
+        let list = r#"[{"name":"a.z.example","type":"A","ips":["192.0.2.1"]},{"name":"b.z.example","ips":null,"failover":"a.z.example"}]"#;
+        for body in [
+            format!(r#"{{"zone":"z.example","version_hash":"v1","records":{list}}}"#),
+            format!(r#"{{"records": {list} , "zone":"z.example","version_hash":"v1"}}"#),
+            format!(r#"{{"zone":"z.example","extra":{{"records":[{{"x":1}}]}},"version_hash":"v1","records":{list}}}"#),
+            r#"{"zone":"z.example","version_hash":"v1","records":null}"#.to_string(),
+            r#"{"unchanged":true}"#.to_string(),
+        ] {
+            let fast = decode_in_place(body.as_bytes(), &apex, 300);
+            let general = decode(body.as_bytes(), &apex, 300).unwrap();
+            if let Some(fast) = &fast {
+                assert_eq!(fast.converted.nodes, general.converted.nodes, "{body}");
+                assert_eq!(
+                    (&fast.zone, &fast.version_hash, fast.received),
+                    (&general.zone, &general.version_hash, general.received)
+                );
+            }
+            let want = if body.contains("a.z.example") { 2 } else { 0 };
+            assert_eq!(general.converted.nodes.len(), want, "{body}");
+            assert_eq!(general.zone.as_deref(), (!body.contains("unchanged")).then_some("z.example"));
+        }
+        assert!(decode(b"{\"records\":[{\"name\":", &apex, 300).is_err());
+    }
 }
