@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use gslbd::builder::state::State;
-use gslbd::elchi::api::{Payload, ResponseRef};
+use gslbd::elchi::api::Payload;
+use gslbd::elchi::response;
 use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
 
 const RECORDS: usize = 100_000;
@@ -70,15 +71,12 @@ fn main() {
     for round in 0..ROUNDS {
         let bytes = body(&format!("v{round}"));
         let start = Instant::now();
-        let payload = {
-            let json: ResponseRef<'_> = serde_json::from_slice(&bytes).unwrap();
-            let converted = gslbd::elchi::api::convert(&json.records, &apex, 300);
-            Payload {
-                zone: json.zone.unwrap(),
-                version_hash: json.version_hash.unwrap(),
-                received: json.records.len(),
-                converted,
-            }
+        let json = response::decode(&bytes, &apex, 300).unwrap();
+        let payload = Payload {
+            zone: json.zone.unwrap(),
+            version_hash: json.version_hash.unwrap(),
+            received: json.received,
+            converted: json.converted,
         };
         let decoded = start.elapsed();
         inputs.sync_accepted(&apex, payload);
@@ -107,7 +105,7 @@ fn main() {
         trim();
         let held = rss_bytes().saturating_sub(base);
         println!(
-            "round={round} decode_ms={:.1} applied_ms={:.1} (decode+convert+merge+build+publish) persist_ms={:.1} rss_delta_mb={:.1} bytes_per_record={}",
+            "round={round} decode_convert_ms={:.1} applied_ms={:.1} (decode+convert+merge+build+publish) persist_ms={:.1} rss_delta_mb={:.1} bytes_per_record={}",
             decoded.as_secs_f64() * 1e3,
             applied.as_secs_f64() * 1e3,
             persisted.as_secs_f64() * 1e3,

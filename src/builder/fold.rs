@@ -51,14 +51,8 @@ impl FoldJob {
     }
 
     fn compile(&self) -> Result<(Arc<ZoneSnap>, u64, ZoneReport), String> {
-        let zone = self.config.zones.iter().find(|z| z.apex == self.apex).ok_or("the zone is gone")?;
-        let nested: Vec<Name> = self
-            .config
-            .zones
-            .iter()
-            .filter(|z| z.apex != zone.apex && z.apex.is_within(&zone.apex))
-            .map(|z| z.apex.clone())
-            .collect();
+        let zone = self.config.zone(&self.apex).ok_or("the zone is gone")?;
+        let nested = self.config.nested_zones(&zone.apex);
         let unpacked = match &self.held {
             Some((Held::Packed(p), _)) => Some(held::unpack(&p.bytes, &zone.apex, zone.default_ttl)),
             _ => None,

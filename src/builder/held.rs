@@ -222,7 +222,7 @@ pub fn unpack_some(
         if let Held::Packed(p) = &h.held
             && which(apex)
         {
-            let default_ttl = config.zones.iter().find(|z| z.apex == *apex).map_or(300, |z| z.default_ttl);
+            let default_ttl = config.zone(apex).map_or(300, |z| z.default_ttl);
             out.insert(apex.clone(), unpack(&p.bytes, apex, default_ttl));
         }
     }

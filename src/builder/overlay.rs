@@ -21,7 +21,7 @@ use crate::config::ZoneConfig;
 use crate::dns::name::Name;
 use crate::snapshot::build::{ZoneInput, build_zone};
 use crate::snapshot::records::{Nodes, TypeMap, ZoneData};
-use crate::snapshot::{DYNAMIC_WILDCARD, NONE, NodeRec, ZoneSnap};
+use crate::snapshot::{DYNAMIC_WILDCARD, NONE, ZoneSnap};
 
 /// An overlay of this many names is folded into a new base (its compile grows with it).
 pub const FOLD_NAMES: usize = 1024;
@@ -48,26 +48,24 @@ impl Overlay {
         self.names.is_empty()
     }
 
-    fn node<'a>(&self, base: &'a ZoneSnap, name: &Name) -> Option<&'a NodeRec> {
-        base.node(name.as_wire())
-    }
-
     fn exists(&self, base: &ZoneSnap, name: &Name) -> bool {
-        self.exists.get(name).copied().unwrap_or_else(|| self.node(base, name).is_some())
+        self.exists.get(name).copied().unwrap_or_else(|| base.node(name.as_wire()).is_some())
     }
 
+    /// Records at the name now. (A name without pushes keeps the base's records: only a name
+    /// without records vanishes, so a base name with records is never gone unless pushed.)
     fn has_data(&self, base: &ZoneSnap, name: &Name) -> bool {
         match self.names.get(name) {
             Some(t) => !t.is_empty(),
-            None => self.node(base, name).is_some_and(|n| {
-                self.exists.get(name) != Some(&false) && (n.answers.types_len > 0 || n.referral != NONE || n.dynamic)
-            }),
+            None => {
+                base.node(name.as_wire()).is_some_and(|n| n.answers.types_len > 0 || n.referral != NONE || n.dynamic)
+            }
         }
     }
 
+    /// Existing names one label below, now.
     fn children(&self, base: &ZoneSnap, name: &Name) -> i64 {
-        let known =
-            if self.exists.get(name) == Some(&false) { 0 } else { self.node(base, name).map_or(0, |n| n.children) };
+        let known = base.node(name.as_wire()).map_or(0, |n| n.children);
         i64::from(known) + self.children.get(name).copied().unwrap_or(0)
     }
 

@@ -264,12 +264,10 @@ impl Publisher {
         }
     }
 
-    /// Whether a push that changes `name` in `zone` can be compiled into the zone's overlay,
-    /// and how many names the overlay holds already; `None` when the zone must be recompiled
-    /// (see [`Overlay::can_take`]).
-    pub fn overlay_room(&self, zone: &ZoneConfig, name: &Name) -> Option<usize> {
-        let p = self.zones.get(&zone.apex)?;
-        p.overlay.can_take(&p.base, zone, &p.layer, name).then(|| p.overlay.len())
+    /// Whether a push that changes `name` in `zone` can be compiled into the zone's overlay
+    /// (see [`Overlay::can_take`]); if not, the zone must be recompiled.
+    pub fn overlay_takes(&self, zone: &ZoneConfig, name: &Name) -> bool {
+        self.zones.get(&zone.apex).is_some_and(|p| p.overlay.can_take(&p.base, zone, &p.layer, name))
     }
 
     /// Recompiles the zones `which` names from `config` and `dynamic`, reuses the others, and
@@ -299,14 +297,6 @@ impl Publisher {
         for zone in &config.zones {
             let last = self.zones.get(&zone.apex);
             let patch = patches.get(&zone.apex).filter(|_| !which.needs_data(&zone.apex));
-            let nested = || -> Vec<Name> {
-                config
-                    .zones
-                    .iter()
-                    .filter(|z| z.apex != zone.apex && z.apex.is_within(&zone.apex))
-                    .map(|z| z.apex.clone())
-                    .collect()
-            };
             if let (Some(names), Some(last)) = (patch, last) {
                 // Pushed names only: the base stays, the overlay is recompiled.
                 let mut published = last.clone();
@@ -331,7 +321,7 @@ impl Publisher {
                     zone,
                     &published.layer,
                     published.serial,
-                    &nested(),
+                    &config.nested_zones(&zone.apex),
                     unloaded.contains(&zone.apex),
                     &|n| dynamic_of(&zone.apex, n),
                 );
@@ -365,7 +355,7 @@ impl Publisher {
                 _ => Arc::new(StaticLayer::new(zone)),
             };
             let unloaded = unloaded.contains(&zone.apex);
-            let nested = nested();
+            let nested = config.nested_zones(&zone.apex);
             let dynamic = dynamic.get(&zone.apex).copied();
             let last_seen = last.map(|l| (l.content, l.serial));
             let (mut published, report) = compile(zone, slot, dynamic, unloaded, &nested, layer, last_seen, false);

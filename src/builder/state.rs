@@ -330,7 +330,7 @@ impl State {
         let health_now = || -> HealthTable { health.lock().expect("health lock").clone() };
         let (held, config) = (&self.held, &self.config);
         let dynamic_of = |zone: &Name, name: &Name| {
-            let ttl = config.zones.iter().find(|z| z.apex == *zone).map_or(300, |z| z.default_ttl);
+            let ttl = config.zone(zone).map_or(300, |z| z.default_ttl);
             held.get(zone)?.get(name, zone, ttl)
         };
         let reports =
@@ -490,7 +490,7 @@ impl State {
             api_zone: api::api_zone(zone),
             version_hash: h.version_hash.clone(),
             journal_seq: self.journal_seq.get(zone).copied().unwrap_or(0),
-            default_ttl: self.config.zones.iter().find(|z| z.apex == *zone).map_or(300, |z| z.default_ttl),
+            default_ttl: self.config.zone(zone).map_or(300, |z| z.default_ttl),
             base: h.held.clone(),
             delta: Arc::clone(&h.delta),
         };

@@ -138,8 +138,7 @@ impl View {
     /// and notes whether it dropped any. Memory stays bounded by `limit` whatever the zone's
     /// size; the cost is one pass over the zone: call it off the async workers.
     pub fn page_names(&self, apex: &Name, after: Option<&str>, filter: Option<&str>, page: &mut Page) {
-        let (Some(zone), Some(view)) = (self.config.zones.iter().find(|z| z.apex == *apex), self.zones.get(apex))
-        else {
+        let (Some(zone), Some(view)) = (self.config.zone(apex), self.zones.get(apex)) else {
             return;
         };
         let layer = view.layer.as_ref().map_or(&zone.data, |l| l.records(zone));
@@ -172,8 +171,7 @@ impl View {
     /// records are left out: `/records` lists pool members itself), and the dynamic RRsets
     /// DNS does not answer, with the reason. Memory is bounded by the page.
     pub fn page_records(&self, apex: &Name, page: &Page) -> ZoneRecords {
-        let (Some(zone), Some(view)) = (self.config.zones.iter().find(|z| z.apex == *apex), self.zones.get(apex))
-        else {
+        let (Some(zone), Some(view)) = (self.config.zone(apex), self.zones.get(apex)) else {
             return ZoneRecords::default();
         };
         let layer = view.layer.as_ref().map_or(&zone.data, |l| l.records(zone));

@@ -122,7 +122,7 @@ impl State {
         let zones: std::collections::BTreeSet<Name> = updates.keys().chain(deletes.keys()).cloned().collect();
         for zone in zones {
             let config = Arc::clone(&self.config);
-            let Some(cfg) = config.zones.iter().find(|z| z.apex == zone) else { continue };
+            let Some(cfg) = config.zone(&zone) else { continue };
             let default_ttl = cfg.default_ttl;
             let zone_updates = updates.get(&zone).map_or(&[][..], |v| v);
             let zone_deletes = deletes.get(&zone).map_or(&[][..], |v| v);
@@ -182,13 +182,11 @@ impl State {
     fn recompile_pushed(&mut self, zone: &ZoneConfig, names: BTreeSet<Name>) {
         let apex = &zone.apex;
         if !self.dirty.needs_data(apex) {
-            let pending = self.patches.get(apex).map_or(0, |p| p.len());
-            let room =
-                names.iter().map(|n| self.publisher.overlay_room(zone, n)).try_fold(0, |most, r| Some(most.max(r?)));
+            let held = self.publisher.overlay_len(apex) + self.patches.get(apex).map_or(0, |p| p.len());
             // With fold threads, a full overlay is folded in the background and keeps taking
             // pushes meanwhile (up to a bound); without, it is folded here and now.
             let limit = if self.folds_in_background() { FOLD_NAMES * MAX_OVERLAY_FOLDS } else { FOLD_NAMES };
-            if room.is_some_and(|held| held + pending + names.len() <= limit) {
+            if held + names.len() <= limit && names.iter().all(|n| self.publisher.overlay_takes(zone, n)) {
                 if let Some(since) = self.folding.get_mut(apex) {
                     since.extend(names.iter().cloned());
                 }

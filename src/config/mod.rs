@@ -37,6 +37,18 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
 }
 
+impl Config {
+    /// The zone with exactly this apex.
+    pub fn zone(&self, apex: &Name) -> Option<&ZoneConfig> {
+        self.zones.iter().find(|z| z.apex == *apex)
+    }
+
+    /// Zones we serve that lie inside `apex` (a CNAME target there is theirs to answer).
+    pub fn nested_zones(&self, apex: &Name) -> Vec<Name> {
+        self.zones.iter().filter(|z| z.apex != *apex && z.apex.is_within(apex)).map(|z| z.apex.clone()).collect()
+    }
+}
+
 /// The admin HTTP API (`[admin]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminConfig {

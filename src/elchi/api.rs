@@ -132,23 +132,6 @@ impl Record for RecordRef<'_> {
     }
 }
 
-/// `GET /dns/snapshot` and `GET /dns/changes` bodies, records borrowed (see [`RecordRef`]).
-#[derive(Debug, Default, Deserialize)]
-pub struct ResponseRef<'a> {
-    /// `/dns/changes` only: nothing changed.
-    #[serde(default)]
-    pub unchanged: bool,
-    /// Zone name.
-    #[serde(default)]
-    pub zone: Option<String>,
-    /// Opaque version for `since=`.
-    #[serde(default)]
-    pub version_hash: Option<String>,
-    /// The full record set.
-    #[serde(default, borrow, deserialize_with = "null_as_empty")]
-    pub records: Vec<RecordRef<'a>>,
-}
-
 /// Go's `encoding/json` writes a nil slice as `null` and reads `null` back as an empty slice;
 /// the controller and webhook senders are Go programs, so `null` means "none" for every list.
 fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>

@@ -5,4 +5,5 @@
 pub mod api;
 pub mod journal;
 pub mod list;
+pub mod response;
 pub mod state_file;

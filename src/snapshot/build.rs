@@ -161,12 +161,14 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
             ents.insert(name.as_wire());
         }
     }
-    for (name, _) in input.nodes.iter().filter(|(n, _)| !input.overlay && b.visible(n)) {
-        let wire = name.as_wire();
-        for off in label_offsets(wire).skip(1) {
-            let ancestor = &wire[off..];
-            if ancestor.len() <= apex.wire_len() || b.by_name.contains_key(ancestor) || !ents.insert(ancestor) {
-                break;
+    if !input.overlay {
+        for (name, _) in input.nodes.iter().filter(|(n, _)| b.visible(n)) {
+            let wire = name.as_wire();
+            for off in label_offsets(wire).skip(1) {
+                let ancestor = &wire[off..];
+                if ancestor.len() <= apex.wire_len() || b.by_name.contains_key(ancestor) || !ents.insert(ancestor) {
+                    break;
+                }
             }
         }
     }
