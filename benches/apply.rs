@@ -3,6 +3,7 @@
 //!
 //! Run: `cargo bench --bench apply` (prints one line per measurement; no statistics
 //! framework, because the run allocates hundreds of MB and is measured once per round).
+//! `APPLY_RECORDS=1000000` sets the zone's size.
 
 use std::path::Path;
 use std::time::Instant;
@@ -12,7 +13,8 @@ use gslbd::elchi::api::Payload;
 use gslbd::elchi::response;
 use gslbd::server::query::{MAX_MESSAGE, Responder, Transport};
 
-const RECORDS: usize = 100_000;
+/// Records in the zone unless `APPLY_RECORDS` says otherwise.
+const DEFAULT_RECORDS: usize = 100_000;
 const ROUNDS: usize = 5;
 
 fn rss_bytes() -> usize {
@@ -29,9 +31,9 @@ fn trim() {
     }
 }
 
-fn body(version: &str) -> Vec<u8> {
-    let mut records = Vec::with_capacity(RECORDS);
-    for i in 0..RECORDS {
+fn body(version: &str, count: usize) -> Vec<u8> {
+    let mut records = Vec::with_capacity(count);
+    for i in 0..count {
         let rec = if i % 2 == 0 {
             serde_json::json!({"name": format!("svc{i}.gslb.example.org"), "type": "A", "ttl": 30,
                 "ips": [format!("10.{}.{}.1", (i >> 8) & 255, i & 255), format!("10.{}.{}.2", (i >> 8) & 255, i & 255)]})
@@ -46,6 +48,7 @@ fn body(version: &str) -> Vec<u8> {
 }
 
 fn main() {
+    let records = std::env::var("APPLY_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RECORDS);
     let state = tempfile::tempdir().unwrap();
     let text = format!(
         "[server]\nlisten = [\"127.0.0.1:0\"]\n[state]\ndir = \"{}\"\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\n[zone.controller]\nendpoint = \"http://127.0.0.1:9\"\nsecret = \"bench-secret\"\n",
@@ -67,9 +70,9 @@ fn main() {
     let mut out = vec![0u8; MAX_MESSAGE + 1024];
     trim();
     let base = rss_bytes();
-    println!("records={RECORDS} body_bytes={}", body("v0").len());
+    println!("records={records} body_bytes={}", body("v0", records).len());
     for round in 0..ROUNDS {
-        let bytes = body(&format!("v{round}"));
+        let bytes = body(&format!("v{round}"), records);
         let start = Instant::now();
         let json = response::decode(&bytes, &apex, 300).unwrap();
         let payload = Payload {
@@ -87,7 +90,7 @@ fn main() {
         println!(
             "  zone snapshot heap: {:.1} MB = {} bytes/record; Fragment={}B NodeRec={}B",
             zone_bytes as f64 / 1e6,
-            zone_bytes / RECORDS,
+            zone_bytes / records,
             std::mem::size_of::<gslbd::snapshot::fragment::Fragment>(),
             std::mem::size_of::<gslbd::snapshot::NodeRec>()
         );
@@ -110,7 +113,7 @@ fn main() {
             applied.as_secs_f64() * 1e3,
             persisted.as_secs_f64() * 1e3,
             held as f64 / 1e6,
-            held / RECORDS
+            held / records
         );
     }
 }

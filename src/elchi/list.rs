@@ -23,7 +23,7 @@ pub struct Decoded {
 }
 
 /// The record that starts at `pos` (after whitespace), and where the next one starts (after
-/// the comma), or `None` at the end of the list.
+/// the comma and the whitespace that follows it), or `None` at the end of the list.
 pub fn record_at<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], pos: usize) -> Option<(T, usize)> {
     let skip = |mut p: usize| {
         while p < bytes.len() && bytes[p].is_ascii_whitespace() {
@@ -39,7 +39,7 @@ pub fn record_at<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], pos: usize) -> 
     let record = stream.next()?.ok()?;
     let mut next = skip(start + stream.byte_offset());
     if bytes.get(next) == Some(&b',') {
-        next += 1;
+        next = skip(next + 1);
     }
     Some((record, next))
 }
@@ -138,12 +138,30 @@ fn decode_part(
     Part { converted, records: records.len(), index, first_name, last_name, end, complete }
 }
 
-/// The start of the first record after `from`: a `{` right after `},` and before a key (the
-/// sequence cannot occur inside a JSON string, whose quotes are escaped; inside a record, in
-/// an unknown field holding objects, it can, which the caller notices).
+/// The start of the first record after `from`: a `{` that follows `},` and precedes a key,
+/// whitespace allowed between them (a controller may indent its JSON). The sequence cannot
+/// occur inside a JSON string, whose quotes are escaped; inside a record, in an unknown field
+/// holding objects, it can, which the caller notices.
 fn boundary_after(bytes: &[u8], from: usize) -> Option<usize> {
-    let key = b"},{\"";
-    bytes[from..].windows(key.len()).position(|w| w == key).map(|i| from + i + 2)
+    let after_ws = |mut p: usize| {
+        while bytes.get(p).is_some_and(|b| b.is_ascii_whitespace()) {
+            p += 1;
+        }
+        p
+    };
+    let mut at = from;
+    while let Some(i) = bytes[at..].iter().position(|&b| b == b'}') {
+        let close = at + i;
+        let comma = after_ws(close + 1);
+        if bytes.get(comma) == Some(&b',') {
+            let open = after_ws(comma + 1);
+            if bytes.get(open) == Some(&b'{') && bytes.get(after_ws(open + 1)) == Some(&b'"') {
+                return Some(open);
+            }
+        }
+        at = close + 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -171,6 +189,14 @@ mod tests {
             .collect();
         let bytes = serde_json::to_vec(&records).unwrap();
         assert!(bytes.len() > SPLIT_FROM);
+        // Indented or spaced lists are cut as compact ones are.
+        let pretty = serde_json::to_vec_pretty(&records).unwrap();
+        let mid = boundary_after(&pretty, pretty.len() / 2).expect("a boundary in an indented list");
+        assert_eq!(pretty[mid], b'{');
+        assert_eq!(
+            decode(&pretty, &apex(), 300, false, true).expect("decodes").converted.nodes,
+            api::convert(&records, &apex(), 300).nodes
+        );
         let whole = api::convert(&records, &apex(), 300);
         let halves = decode(&bytes, &apex(), 300, false, true).expect("decodes");
         assert_eq!(halves.records, records.len());

@@ -137,8 +137,12 @@ impl ControllerClient {
     async fn decode_off_worker(&self, body: Vec<u8>) -> Result<Response, SyncError> {
         let (apex, default_ttl) = (self.zone.clone(), self.default_ttl);
         tokio::task::spawn_blocking(move || {
-            response::decode(&body, &apex, default_ttl)
-                .map_err(|e| SyncError::Decode { error: e.to_string(), body: quote(&body) })
+            let started = std::time::Instant::now();
+            let decoded = response::decode(&body, &apex, default_ttl)
+                .map_err(|e| SyncError::Decode { error: e.to_string(), body: quote(&body) });
+            let took_ms = started.elapsed().as_millis() as u64;
+            tracing::debug!(zone = %apex, took_ms, "controller response decoded");
+            decoded
         })
         .await
         .unwrap_or_else(|e| Err(SyncError::Decode { error: e.to_string(), body: String::new() }))
@@ -159,6 +163,7 @@ impl ControllerClient {
         if let Some(since) = since {
             query.insert(1, ("since", since));
         }
+        let started = std::time::Instant::now();
         let mut resp = self
             .http
             .get(format!("{}{path}", self.base))
@@ -187,6 +192,8 @@ impl ControllerClient {
             }
             body.extend_from_slice(&chunk);
         }
+        let took_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(zone = %self.zone, path, bytes = body.len(), took_ms, "controller response read");
         Ok((status, body))
     }
 }
