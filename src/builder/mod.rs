@@ -213,14 +213,23 @@ impl State {
                 Event::Stop => stop = true,
             }
         }
-        let built = self.build();
-        if let Some(views) = views {
-            views.store(Arc::new(self.view()));
-        }
+        // One sync per touched journal for the whole batch, before any push is acknowledged;
+        // on a second thread while the batch builds and publishes, so a push waits for the
+        // longer of the two, not for both.
+        let journals = self.unsynced_journals();
+        let (built, durable) = std::thread::scope(|scope| {
+            let syncing = (!journals.is_empty()).then(|| scope.spawn(|| state::sync_journals(&journals)));
+            let built = self.build();
+            if let Some(views) = views {
+                views.store(Arc::new(self.view()));
+            }
+            let durable = syncing.map_or(Ok(()), |s| {
+                s.join().unwrap_or_else(|panic| Err(format!("journal sync failed: {}", panic_message(&*panic))))
+            });
+            (built, durable)
+        });
         self.send_jobs();
         self.start_folds();
-        // One sync per touched journal for the whole batch, before any push is acknowledged.
-        let durable = self.sync_journals();
         for (reply, outcome) in pushes {
             let answer = match (&built, outcome) {
                 (_, Ok(PushOutcome { journal_error: Some(e), .. })) => Err(e),

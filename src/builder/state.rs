@@ -4,6 +4,7 @@
 //! touched; [`State::build`] then recompiles just that and publishes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::File;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -509,19 +510,13 @@ impl State {
         }
     }
 
-    /// Makes the journal entries appended since the last call durable (one sync per journal,
-    /// for however many pushes the batch held). Called before pushes are acknowledged.
-    pub fn sync_journals(&mut self) -> Result<(), String> {
-        let mut failed = None;
-        for zone in std::mem::take(&mut self.journal_unsynced) {
-            if let Some(j) = self.journals.get_mut(&zone)
-                && let Err(e) = j.sync()
-            {
-                tracing::error!(zone = %zone, error = %e, "cannot sync the push journal");
-                failed = Some(format!("the push journal of {zone} cannot be synced: {e}"));
-            }
-        }
-        failed.map_or(Ok(()), Err)
+    /// The journals with entries appended since the last call, to be made durable (one sync
+    /// per journal for however many pushes the batch held) before pushes are acknowledged.
+    pub fn unsynced_journals(&mut self) -> Vec<(Name, Arc<File>)> {
+        std::mem::take(&mut self.journal_unsynced)
+            .into_iter()
+            .filter_map(|zone| self.journals.get(&zone).map(|j| (zone, j.file())))
+            .collect()
     }
 
     /// Without a writer thread: writes the state files that changes asked for.
@@ -582,4 +577,17 @@ impl State {
             }
         }
     }
+}
+
+/// Syncs the journals [`State::unsynced_journals`] gave: what was appended to them is durable
+/// when this returns `Ok`.
+pub fn sync_journals(journals: &[(Name, Arc<File>)]) -> Result<(), String> {
+    let mut failed = None;
+    for (zone, file) in journals {
+        if let Err(e) = file.sync_data() {
+            tracing::error!(zone = %zone, error = %e, "cannot sync the push journal");
+            failed = Some(format!("the push journal of {zone} cannot be synced: {e}"));
+        }
+    }
+    failed.map_or(Ok(()), Err)
 }

@@ -199,7 +199,7 @@ impl State {
     }
 
     /// Appends an entry to the zone's journal (opening it on first use); durable after
-    /// [`State::sync_journals`].
+    /// [`state::sync_journals`](super::state::sync_journals).
     fn journal_append(&mut self, zone: &Name, entry: &journal::Entry) -> std::io::Result<()> {
         let j = match self.journals.entry(zone.clone()) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),

@@ -11,6 +11,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +42,8 @@ pub fn path(dir: &Path, apex: &Name) -> PathBuf {
 
 /// An open journal, appended to by the builder.
 pub struct Journal {
-    file: File,
+    /// Shared with a thread that syncs it while the builder compiles.
+    file: Arc<File>,
     /// End offset of each entry still in the file, with its sequence number.
     ends: Vec<(u64, u64)>,
     len: u64,
@@ -53,7 +55,7 @@ impl Journal {
         std::fs::create_dir_all(dir)?;
         let file = OpenOptions::new().create(true).append(true).open(path(dir, apex))?;
         let len = file.metadata()?.len();
-        Ok(Journal { file, ends: entries.to_vec(), len })
+        Ok(Journal { file: Arc::new(file), ends: entries.to_vec(), len })
     }
 
     /// Appends an entry (not yet durable: see [`Journal::sync`]).
@@ -63,7 +65,7 @@ impl Journal {
         frame.extend_from_slice(&(json.len() as u32).to_be_bytes());
         frame.extend_from_slice(&crc32fast::hash(&json).to_be_bytes());
         frame.extend_from_slice(&json);
-        if let Err(e) = self.file.write_all(&frame) {
+        if let Err(e) = (&*self.file).write_all(&frame) {
             // Cut off what may have been half written, so the next frame starts clean.
             let _ = self.file.set_len(self.len);
             return Err(e);
@@ -76,6 +78,11 @@ impl Journal {
     /// Makes every appended entry durable (one sync for all of them: group commit).
     pub fn sync(&mut self) -> std::io::Result<()> {
         self.file.sync_data()
+    }
+
+    /// The file, to sync on another thread ([`File::sync_data`]) what was appended so far.
+    pub fn file(&self) -> Arc<File> {
+        Arc::clone(&self.file)
     }
 
     /// Drops the entries up to `seq` (a state file now holds them). Entries after it stay.
@@ -101,7 +108,7 @@ impl Journal {
             f.sync_all()?;
         }
         std::fs::rename(&tmp, &p)?;
-        self.file = OpenOptions::new().append(true).open(&p)?;
+        self.file = Arc::new(OpenOptions::new().append(true).open(&p)?);
         self.len = tail.len() as u64;
         self.ends.retain(|(s, _)| *s > seq);
         for (_, end) in &mut self.ends {
