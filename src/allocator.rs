@@ -4,17 +4,17 @@
 //! packed records) and, while it rebuilds a zone, many short-lived small ones (the decoded
 //! records). With glibc's defaults, freeing a large array raises the mmap threshold, so the
 //! next large arrays come from the heap among the short-lived ones, and up to eight arenas
-//! per core are made: both leave freed memory that cannot be returned,
-//! and resident memory climbed with every rebuild (measured with `bench/scale.py
-//! --rss-pushes`: +50% over 6,000 pushes at 100,000 records, +7% with this policy, and a
-//! third less memory after loading). The query path allocates nothing.
+//! per core are made: both leave freed memory that cannot be returned, and resident memory
+//! climbed with every rebuild (measured with `bench/scale.py --rss-pushes`: +50% over 6,000
+//! pushes at 100,000 records, +7% with this policy, and a third less memory after loading).
+//! The query path allocates nothing.
 //!
-//! Eight arenas in all are still enough for every thread that allocates much (tokio's, the builder,
-//! the writer, the reclaimer, the two that decode a big record list or compile a big zone)
-//! to have one of its own: with two, the two decoding threads shared one in about half the
-//! starts, took turns on its lock for every allocation, and a million-record start took
-//! 3.4-4.3 s instead of 1.9-2.3 s (bench/scale.py; resident memory after loading is the
-//! same, 218 bytes per record, with two or eight).
+//! Eight arenas in all are still enough for every thread that allocates much (tokio's, the
+//! builder, the writer, the reclaimer, the two that decode a big record list or compile a big
+//! zone) to have one of its own: with two, the two decoding threads shared one in about half
+//! the starts, took turns on its lock for every allocation, and a million-record start took
+//! 3.4-4.3 s instead of 1.9-2.3 s (bench/scale.py; resident memory after loading is the same,
+//! 218 bytes per record, with two or eight).
 
 /// Arenas for all threads together.
 const ARENAS: i32 = 8;

@@ -58,7 +58,7 @@ impl Journal {
         Ok(Journal { file: Arc::new(file), ends: entries.to_vec(), len })
     }
 
-    /// Appends an entry (not yet durable: see [`Journal::sync`]).
+    /// Appends an entry (not yet durable: see [`Journal::file`]).
     pub fn append(&mut self, entry: &Entry) -> std::io::Result<()> {
         let json = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         let mut frame = Vec::with_capacity(json.len() + 8);
@@ -75,12 +75,8 @@ impl Journal {
         Ok(())
     }
 
-    /// Makes every appended entry durable (one sync for all of them: group commit).
-    pub fn sync(&mut self) -> std::io::Result<()> {
-        self.file.sync_data()
-    }
-
-    /// The file, to sync on another thread ([`File::sync_data`]) what was appended so far.
+    /// The file: [`File::sync_data`] on it makes every entry appended so far durable (one
+    /// sync for all of them: group commit), on whichever thread calls it.
     pub fn file(&self) -> Arc<File> {
         Arc::clone(&self.file)
     }
@@ -202,7 +198,7 @@ mod tests {
         for seq in 1..=3 {
             j.append(&entry(seq)).unwrap();
         }
-        j.sync().unwrap();
+        j.file().sync_data().unwrap();
         let r = read(dir.path(), &apex).unwrap();
         assert_eq!(r.entries, [entry(1), entry(2), entry(3)]);
         assert!(r.torn.is_none());

@@ -25,12 +25,7 @@ pub struct Decoded {
 /// The record that starts at `pos` (after whitespace), and where the next one starts (after
 /// the comma and the whitespace that follows it), or `None` at the end of the list.
 pub fn record_at<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], pos: usize) -> Option<(T, usize)> {
-    let skip = |mut p: usize| {
-        while p < bytes.len() && bytes[p].is_ascii_whitespace() {
-            p += 1;
-        }
-        p
-    };
+    let skip = |p| after_whitespace(bytes, p);
     let start = skip(pos);
     if start >= bytes.len() || bytes[start] == b']' {
         return None;
@@ -119,7 +114,7 @@ fn decode_part(
     let mut index = Vec::new();
     let mut pos = from;
     while pos < to {
-        let at = pos + bytes[pos..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let at = after_whitespace(bytes, pos);
         let Some((mut r, next)) = record_at::<RecordRef<'_>>(bytes, pos) else { break };
         if sorted && records.last().is_none_or(|l| l.name != r.name) {
             index.push(at as u32);
@@ -131,11 +126,19 @@ fn decode_part(
     }
     let first_name = records.first().map(|r| r.name.to_string());
     let last_name = records.last().map(|r| r.name.to_string());
-    let end = pos + bytes[pos.min(bytes.len())..].iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let end = after_whitespace(bytes, pos);
     // The last part ends at the closing bracket; the others exactly at the next part.
     let complete = end == to || bytes.get(end) == Some(&b']');
     let converted = api::convert(&records, apex, default_ttl);
     Part { converted, records: records.len(), index, first_name, last_name, end, complete }
+}
+
+/// The first position from `pos` on that is not JSON whitespace (or the end).
+fn after_whitespace(bytes: &[u8], mut pos: usize) -> usize {
+    while bytes.get(pos).is_some_and(|b| b.is_ascii_whitespace()) {
+        pos += 1;
+    }
+    pos
 }
 
 /// The start of the first record after `from`: a `{` that follows `},` and precedes a key,
@@ -143,12 +146,7 @@ fn decode_part(
 /// occur inside a JSON string, whose quotes are escaped; inside a record, in an unknown field
 /// holding objects, it can, which the caller notices.
 fn boundary_after(bytes: &[u8], from: usize) -> Option<usize> {
-    let after_ws = |mut p: usize| {
-        while bytes.get(p).is_some_and(|b| b.is_ascii_whitespace()) {
-            p += 1;
-        }
-        p
-    };
+    let after_ws = |p| after_whitespace(bytes, p);
     let mut at = from;
     while let Some(i) = bytes[at..].iter().position(|&b| b == b'}') {
         let close = at + i;
@@ -189,15 +187,12 @@ mod tests {
             .collect();
         let bytes = serde_json::to_vec(&records).unwrap();
         assert!(bytes.len() > SPLIT_FROM);
+        let whole = api::convert(&records, &apex(), 300);
         // Indented or spaced lists are cut as compact ones are.
         let pretty = serde_json::to_vec_pretty(&records).unwrap();
         let mid = boundary_after(&pretty, pretty.len() / 2).expect("a boundary in an indented list");
         assert_eq!(pretty[mid], b'{');
-        assert_eq!(
-            decode(&pretty, &apex(), 300, false, true).expect("decodes").converted.nodes,
-            api::convert(&records, &apex(), 300).nodes
-        );
-        let whole = api::convert(&records, &apex(), 300);
+        assert_eq!(decode(&pretty, &apex(), 300, false, true).expect("decodes").converted.nodes, whole.nodes);
         let halves = decode(&bytes, &apex(), 300, false, true).expect("decodes");
         assert_eq!(halves.records, records.len());
         assert_eq!(halves.converted.nodes, whole.nodes);
