@@ -17,13 +17,13 @@ use crate::dns::name::Name;
 use crate::dns::types::{TYPE_A, TYPE_AAAA};
 use crate::elchi::api::{self, RecordJson, RecordRef};
 use crate::elchi::list::{self, record_at};
-use crate::snapshot::records::{Nodes, TypeMap};
+use crate::snapshot::records::{Nodes, SortedNodes, TypeMap};
 
 /// A zone's base records in one of their two forms.
 #[derive(Debug, Clone)]
 pub enum Held {
     /// Converted, until the state-file writer has stored them.
-    Converted(Arc<Nodes>),
+    Converted(Arc<SortedNodes>),
     /// The record list as compact JSON, sorted by name.
     Packed(Packed),
 }
@@ -131,7 +131,11 @@ impl Packed {
                         records.push(r);
                         pos = next;
                     }
-                    return api::convert(&records, apex, default_ttl).nodes.remove(name);
+                    return api::convert(&records, apex, default_ttl)
+                        .nodes
+                        .into_iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, t)| t);
                 }
             }
         }
@@ -139,10 +143,10 @@ impl Packed {
     }
 }
 
-/// Encodes records, sorted by name, as a packed list with its index.
-pub fn pack(nodes: &Nodes) -> Packed {
-    let mut bytes = Vec::with_capacity(nodes.len() * 64);
-    let mut index = Vec::with_capacity(nodes.len());
+/// Encodes records, sorted by name, as a packed list with its index (`names`: about how many).
+pub fn pack<'a>(nodes: impl IntoIterator<Item = (&'a Name, &'a TypeMap)>, names: usize) -> Packed {
+    let mut bytes = Vec::with_capacity(names * 64);
+    let mut index = Vec::with_capacity(names);
     let mut records = Vec::new();
     bytes.push(b'[');
     for (owner, types) in nodes {
@@ -166,7 +170,7 @@ pub fn pack(nodes: &Nodes) -> Packed {
 /// Decodes a record list (a state file's) on up to two threads, and indexes it by name when
 /// it is `sorted` (as we write them) so that it can be held as it is; `None` for the index
 /// when it is not.
-pub fn unpack_indexed(bytes: &Arc<[u8]>, apex: &Name, default_ttl: u32, sorted: bool) -> (Nodes, Option<Packed>) {
+pub fn unpack_indexed(bytes: &Arc<[u8]>, apex: &Name, default_ttl: u32, sorted: bool) -> (SortedNodes, Option<Packed>) {
     match list::decode(bytes, apex, default_ttl, sorted, true) {
         Some(decoded) => {
             let packed = decoded.index.map(|index| Packed { bytes: Arc::clone(bytes), index: index.into() });
@@ -201,12 +205,12 @@ pub fn for_each_record(bytes: &[u8], f: impl FnMut(RecordJson)) {
 
 /// Converts a zone's compact record list back into records (none, logged, if it does not
 /// decode: it was encoded by us, so that would be a bug, not bad input).
-pub fn unpack(bytes: &[u8], apex: &Name, default_ttl: u32) -> Nodes {
+pub fn unpack(bytes: &[u8], apex: &Name, default_ttl: u32) -> SortedNodes {
     match serde_json::from_slice::<Vec<api::RecordJson>>(bytes) {
         Ok(records) => api::convert(&records, apex, default_ttl).nodes,
         Err(e) => {
             tracing::error!(zone = %apex, error = %e, "held controller records do not decode");
-            Nodes::new()
+            SortedNodes::default()
         }
     }
 }
@@ -216,7 +220,7 @@ pub fn unpack_some(
     config: &Config,
     held: &HashMap<Name, HeldZone>,
     which: impl Fn(&Name) -> bool,
-) -> HashMap<Name, Nodes> {
+) -> HashMap<Name, SortedNodes> {
     let mut out = HashMap::new();
     for (apex, h) in held {
         if let Held::Packed(p) = &h.held
@@ -233,7 +237,7 @@ pub fn unpack_some(
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Layered<'a> {
     /// The base records (converted).
-    pub base: Option<&'a Nodes>,
+    pub base: Option<&'a SortedNodes>,
     /// Names pushed since, with their whole records (empty: none).
     pub delta: Option<&'a Nodes>,
 }
@@ -241,7 +245,7 @@ pub struct Layered<'a> {
 impl<'a> Layered<'a> {
     /// Only these records.
     pub fn plain(nodes: &'a Nodes) -> Layered<'a> {
-        Layered { base: Some(nodes), delta: None }
+        Layered { base: None, delta: Some(nodes) }
     }
 
     /// Nothing at all.
@@ -286,7 +290,7 @@ impl<'a> Layered<'a> {
 /// deltas.
 pub fn borrow_all<'a>(
     held: &'a HashMap<Name, HeldZone>,
-    unpacked: &'a HashMap<Name, Nodes>,
+    unpacked: &'a HashMap<Name, SortedNodes>,
 ) -> HashMap<Name, Layered<'a>> {
     let mut out = HashMap::with_capacity(held.len());
     for (apex, h) in held {
@@ -303,7 +307,7 @@ pub fn borrow_all<'a>(
 mod tests {
     use super::*;
 
-    fn zone(n: usize) -> (Name, Nodes) {
+    fn zone(n: usize) -> (Name, SortedNodes) {
         let apex = Name::parse("z.example.", None).unwrap();
         let records: Vec<RecordJson> = (0..n)
             .flat_map(|i| {
@@ -330,7 +334,7 @@ mod tests {
     fn packed_lists_decode_and_index_by_name() {
         for n in [0, 1, 5, 40_000] {
             let (apex, nodes) = zone(n);
-            let packed = pack(&nodes);
+            let packed = pack(&nodes, nodes.len());
             let (decoded, indexed) = unpack_indexed(&packed.bytes, &apex, 300, true);
             assert_eq!(decoded, nodes, "{n} names");
             let indexed = indexed.expect("sorted lists are indexed");
@@ -348,7 +352,7 @@ mod tests {
     #[test]
     fn pushes_change_the_delta_only() {
         let (apex, nodes) = zone(100);
-        let base = Held::Packed(pack(&nodes));
+        let base = Held::Packed(pack(&nodes, nodes.len()));
         let mut h = HeldZone::new("v1".into(), base.clone());
         let name = Name::parse("h1.d1.z.example.", None).unwrap();
         let record = RecordJson {

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::Event;
-use super::held::{self, Held, Packed};
+use super::held::{self, Held, Layered, Packed};
 use crate::dns::name::Name;
 use crate::elchi::state_file;
 use crate::snapshot::records::Nodes;
@@ -59,21 +59,13 @@ impl PersistJob {
     /// Folds the delta into the base, encodes the records and writes the state file
     /// atomically.
     pub fn write(self) -> Persisted {
-        let packed = match (&self.base, self.delta.is_empty()) {
-            (Held::Converted(nodes), true) => held::pack(nodes),
-            (base, _) => {
-                let mut nodes = match base {
-                    Held::Converted(nodes) => (**nodes).clone(),
-                    Held::Packed(p) => held::unpack(&p.bytes, &self.apex, self.default_ttl),
-                };
-                for (name, types) in self.delta.iter() {
-                    if types.is_empty() {
-                        nodes.remove(name);
-                    } else {
-                        nodes.insert(name.clone(), types.clone());
-                    }
-                }
-                let packed = held::pack(&nodes);
+        let packed = match &self.base {
+            Held::Converted(nodes) => {
+                held::pack(Layered { base: Some(nodes), delta: Some(&self.delta) }.iter(), nodes.len())
+            }
+            Held::Packed(p) => {
+                let nodes = held::unpack(&p.bytes, &self.apex, self.default_ttl);
+                let packed = held::pack(Layered { base: Some(&nodes), delta: Some(&self.delta) }.iter(), nodes.len());
                 // Freed where freeing ends with handing the memory back to the system.
                 crate::snapshot::reclaim::later(nodes);
                 packed

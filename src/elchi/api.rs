@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::dns::name::Name;
 use crate::dns::types::MAX_TTL;
 use crate::dns::types::*;
-use crate::snapshot::records::{Nodes, RData, RRset, Source, TypeMap};
+use crate::snapshot::records::{Nodes, RData, RRset, SortedNodes, Source, TypeMap};
 
 /// One record as the controller sends it. Unknown fields (`enabled`, `region`, ...) are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,15 +157,15 @@ pub struct Payload {
 
 /// Resource records in `nodes` (an A record with two addresses counts two), which is what
 /// upstream reports as `records_count`.
-pub fn rr_count(nodes: &Nodes) -> usize {
-    nodes.values().flat_map(TypeMap::values).map(|set| set.rdata.len()).sum()
+pub fn rr_count<'a>(nodes: impl IntoIterator<Item = (&'a Name, &'a TypeMap)>) -> usize {
+    nodes.into_iter().flat_map(|(_, types)| types.values()).map(|set| set.rdata.len()).sum()
 }
 
 /// The outcome of converting a record list.
 #[derive(Debug, Default)]
 pub struct Converted {
     /// The usable records.
-    pub nodes: Nodes,
+    pub nodes: SortedNodes,
     /// Records skipped whole.
     pub skipped_records: usize,
     /// Addresses skipped inside otherwise usable records.
@@ -216,53 +216,173 @@ fn dedup_in_order(rdata: &mut Vec<RData>) {
     }
 }
 
-/// Merges conversions of consecutive parts of one record list, earlier parts first.
-pub fn merge_converted(parts: Vec<Converted>) -> Converted {
-    let mut parts = parts.into_iter();
-    let mut out = parts.next().unwrap_or_default();
-    for part in parts {
-        out.skipped_ips += part.skipped_ips;
-        out.skipped_records += part.skipped_records;
-        for r in part.reasons {
-            if out.reasons.len() < 5 {
-                out.reasons.push(r);
-            }
-        }
-        // Both are sorted: merge them in one pass and build the map from sorted input.
-        let mut merged: Vec<(Name, TypeMap)> = Vec::with_capacity(out.nodes.len() + part.nodes.len());
-        let mut a = std::mem::take(&mut out.nodes).into_iter().peekable();
-        let mut b = part.nodes.into_iter().peekable();
-        let mut conflicts = Vec::new();
-        loop {
-            let order = match (a.peek(), b.peek()) {
-                (None, None) => break,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some((x, _)), Some((y, _))) => x.cmp(y),
-            };
-            match order {
-                std::cmp::Ordering::Less => merged.extend(a.next()),
-                std::cmp::Ordering::Greater => merged.extend(b.next()),
-                std::cmp::Ordering::Equal => {
-                    let (owner, mut types) = a.next().expect("peeked");
-                    let (_, later) = b.next().expect("peeked");
-                    if merge_types(&mut types, later) {
-                        conflicts.push(owner.clone());
-                    }
-                    merged.push((owner, types));
-                }
-            }
-        }
-        out.nodes = merged.into_iter().collect();
-        for owner in conflicts {
-            out.skip(format!("{owner}: failover CNAME beside addresses"));
-        }
-    }
-    out
+/// Owner → records, sorted by owner, each owner once: a converted part of a record list.
+type Run = Vec<(Name, TypeMap)>;
+
+/// Converts controller records for the zone at `apex` one at a time, as they are decoded (so
+/// no list of decoded records is kept), then sorts and merges them by owner.
+pub struct Converter<'z> {
+    apex: &'z Name,
+    default_ttl: u32,
+    /// One entry per usable record, in list order.
+    items: Run,
+    /// The skip counts and reasons (its `nodes` stay empty).
+    out: Converted,
 }
 
-/// Adds a later part's records of one name to an earlier part's, as [`convert`] would have
-/// (one TTL per RRset, the lowest; addresses win over a CNAME). True when a CNAME was dropped.
+impl<'z> Converter<'z> {
+    /// An empty conversion for the zone at `apex`.
+    pub fn new(apex: &'z Name, default_ttl: u32) -> Converter<'z> {
+        Converter { apex, default_ttl, items: Vec::new(), out: Converted::default() }
+    }
+
+    /// Converts one record, or counts why it is skipped.
+    pub fn push<R: Record>(&mut self, r: &R) {
+        let (apex, out) = (self.apex, &mut self.out);
+        let Some(owner) = parse_absolute(r.name()) else {
+            out.skip(format!("{:?}: not a valid name", r.name()));
+            return;
+        };
+        if !owner.is_within(apex) {
+            out.skip(format!("{owner}: outside the zone {apex}"));
+            return;
+        }
+        let ttl = if r.ttl() == 0 { self.default_ttl } else { r.ttl().min(MAX_TTL as u32) };
+        let (rtype, rdata) = if r.ip_count() == 0 {
+            match r.failover().map(str::trim).filter(|f| !f.is_empty()) {
+                None => {
+                    out.skip(format!("{owner}: neither ips nor failover"));
+                    return;
+                }
+                Some(target) => match parse_absolute(target) {
+                    Some(t) if owner != *apex => (TYPE_CNAME, vec![RData::Cname(t)]),
+                    Some(_) => {
+                        out.skip(format!("{owner}: a failover CNAME cannot be at the zone apex"));
+                        return;
+                    }
+                    None => {
+                        out.skip(format!("{owner}: failover {target:?} is not a valid name"));
+                        return;
+                    }
+                },
+            }
+        } else {
+            let t = r.rtype().trim();
+            let (rtype, parse): (u16, fn(&str) -> Option<RData>) = if t.eq_ignore_ascii_case("A") {
+                (TYPE_A, |s| s.parse::<Ipv4Addr>().ok().map(RData::A))
+            } else if t.eq_ignore_ascii_case("AAAA") {
+                (TYPE_AAAA, |s| s.parse::<Ipv6Addr>().ok().map(RData::Aaaa))
+            } else {
+                out.skip(format!("{owner}: unsupported type {:?}", t.to_ascii_uppercase()));
+                return;
+            };
+            let mut rdata = Vec::with_capacity(r.ip_count());
+            for i in 0..r.ip_count() {
+                match parse(r.ip(i)) {
+                    Some(rd) => rdata.push(rd),
+                    None => out.skipped_ips += 1,
+                }
+            }
+            if rdata.is_empty() {
+                let ips: Vec<&str> = (0..r.ip_count()).map(|i| r.ip(i)).collect();
+                out.skip(format!("{owner}: no valid {} address in {ips:?}", t.to_ascii_uppercase()));
+                return;
+            }
+            dedup_in_order(&mut rdata);
+            (rtype, rdata)
+        };
+        let source = if r.pushed() { Source::Webhook } else { Source::Controller };
+        self.items.push((owner, TypeMap::one(rtype, RRset { ttl, rdata, source, rotate: true })));
+    }
+
+    /// The records converted so far, sorted by owner, each owner's records merged in place (in
+    /// list order: the sort is stable).
+    pub fn sorted(mut self) -> SortedPart {
+        self.items.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut dropped = Vec::new();
+        self.items.dedup_by(|later, earlier| {
+            if later.0 != earlier.0 {
+                return false;
+            }
+            if merge_types(&mut earlier.1, std::mem::take(&mut later.1)) {
+                dropped.push(earlier.0.clone());
+            }
+            true
+        });
+        for owner in dropped {
+            self.out.skip(format!("{owner}: failover CNAME beside addresses"));
+        }
+        SortedPart { run: self.items, counts: self.out }
+    }
+
+    /// The conversion of one list.
+    pub fn finish(self) -> Converted {
+        SortedPart::join(vec![self.sorted()])
+    }
+}
+
+/// A converted part of a record list, sorted by owner.
+pub struct SortedPart {
+    run: Run,
+    /// The skip counts and reasons (its `nodes` stay empty).
+    counts: Converted,
+}
+
+impl SortedPart {
+    /// The conversions of consecutive parts of one list (earlier parts first), merged: what
+    /// one conversion of the whole list gives.
+    pub fn join(parts: Vec<SortedPart>) -> Converted {
+        let mut out = Converted::default();
+        let mut merged: Option<Run> = None;
+        for SortedPart { run, counts } in parts {
+            out.skipped_ips += counts.skipped_ips;
+            out.skipped_records += counts.skipped_records;
+            for r in counts.reasons {
+                if out.reasons.len() < 5 {
+                    out.reasons.push(r);
+                }
+            }
+            merged = Some(match merged {
+                None => run,
+                Some(earlier) => merge_runs(earlier, run, &mut out),
+            });
+        }
+        out.nodes = SortedNodes::from_sorted(merged.unwrap_or_default());
+        out
+    }
+}
+
+/// Two runs merged by owner, the earlier's records first where both hold an owner.
+fn merge_runs(earlier: Run, later: Run, out: &mut Converted) -> Run {
+    use std::cmp::Ordering;
+    let mut merged = Vec::with_capacity(earlier.len() + later.len());
+    let mut a = earlier.into_iter().peekable();
+    let mut b = later.into_iter().peekable();
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((x, _)), Some((y, _))) => x.cmp(y),
+        };
+        match order {
+            Ordering::Less => merged.extend(a.next()),
+            Ordering::Greater => merged.extend(b.next()),
+            Ordering::Equal => {
+                let (owner, mut types) = a.next().expect("peeked");
+                let (_, more) = b.next().expect("peeked");
+                if merge_types(&mut types, more) {
+                    out.skip(format!("{owner}: failover CNAME beside addresses"));
+                }
+                merged.push((owner, types));
+            }
+        }
+    }
+    merged
+}
+
+/// Adds later records of one owner to earlier ones (one TTL per RRset, the lowest; addresses
+/// win over a CNAME, the first CNAME target over later ones). True when a CNAME was dropped.
 fn merge_types(types: &mut TypeMap, later: TypeMap) -> bool {
     for (rtype, set) in later {
         match types.get_mut(&rtype) {
@@ -286,106 +406,14 @@ fn merge_types(types: &mut TypeMap, later: TypeMap) -> bool {
     dropped
 }
 
-/// Converts controller records for the zone at `apex`.
+/// Converts controller records for the zone at `apex`: records that cannot be served are
+/// skipped and counted; records of one owner and type are merged into one RRset.
 pub fn convert<R: Record>(records: &[R], apex: &Name, default_ttl: u32) -> Converted {
-    let mut out = Converted::default();
-    let mut items: Vec<(Name, RRset, u16)> = Vec::with_capacity(records.len());
+    let mut converter = Converter::new(apex, default_ttl);
     for r in records {
-        let Some(owner) = parse_absolute(r.name()) else {
-            out.skip(format!("{:?}: not a valid name", r.name()));
-            continue;
-        };
-        if !owner.is_within(apex) {
-            out.skip(format!("{owner}: outside the zone {apex}"));
-            continue;
-        }
-        let ttl = if r.ttl() == 0 { default_ttl } else { r.ttl().min(MAX_TTL as u32) };
-        let (rtype, rdata) = if r.ip_count() == 0 {
-            match r.failover().map(str::trim).filter(|f| !f.is_empty()) {
-                None => {
-                    out.skip(format!("{owner}: neither ips nor failover"));
-                    continue;
-                }
-                Some(target) => match parse_absolute(target) {
-                    Some(t) if owner != *apex => (TYPE_CNAME, vec![RData::Cname(t)]),
-                    Some(_) => {
-                        out.skip(format!("{owner}: a failover CNAME cannot be at the zone apex"));
-                        continue;
-                    }
-                    None => {
-                        out.skip(format!("{owner}: failover {target:?} is not a valid name"));
-                        continue;
-                    }
-                },
-            }
-        } else {
-            let t = r.rtype().trim();
-            let (rtype, parse): (u16, fn(&str) -> Option<RData>) = if t.eq_ignore_ascii_case("A") {
-                (TYPE_A, |s| s.parse::<Ipv4Addr>().ok().map(RData::A))
-            } else if t.eq_ignore_ascii_case("AAAA") {
-                (TYPE_AAAA, |s| s.parse::<Ipv6Addr>().ok().map(RData::Aaaa))
-            } else {
-                out.skip(format!("{owner}: unsupported type {:?}", t.to_ascii_uppercase()));
-                continue;
-            };
-            let mut rdata = Vec::with_capacity(r.ip_count());
-            for i in 0..r.ip_count() {
-                match parse(r.ip(i)) {
-                    Some(rd) => rdata.push(rd),
-                    None => out.skipped_ips += 1,
-                }
-            }
-            if rdata.is_empty() {
-                let ips: Vec<&str> = (0..r.ip_count()).map(|i| r.ip(i)).collect();
-                out.skip(format!("{owner}: no valid {} address in {ips:?}", t.to_ascii_uppercase()));
-                continue;
-            }
-            (rtype, rdata)
-        };
-        let source = if r.pushed() { Source::Webhook } else { Source::Controller };
-        items.push((owner, RRset { ttl, rdata, source, rotate: true }, rtype));
+        converter.push(r);
     }
-    // Sorted once (stable: a name's records keep their order, the first of a type decides its
-    // source) and the map built from sorted input: cheaper than a map insert per record.
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut nodes: Vec<(Name, TypeMap)> = Vec::with_capacity(items.len());
-    for (owner, set, rtype) in items {
-        if nodes.last().is_none_or(|(n, _)| *n != owner) {
-            nodes.push((owner, TypeMap::new()));
-        }
-        let types = &mut nodes.last_mut().expect("pushed above").1;
-        match types.get_mut(&rtype) {
-            // Duplicate entries for one name and type merge; one TTL per RRset, the lowest.
-            Some(have) => {
-                have.ttl = have.ttl.min(set.ttl);
-                for rd in set.rdata {
-                    if !have.rdata.contains(&rd) {
-                        have.rdata.push(rd);
-                    }
-                }
-            }
-            None => {
-                let mut set = set;
-                dedup_in_order(&mut set.rdata);
-                types.insert(rtype, set);
-            }
-        }
-    }
-    // A CNAME cannot share its name with addresses: the addresses win.
-    let mut dropped = Vec::new();
-    for (owner, types) in nodes.iter_mut() {
-        if types.len() > 1 && types.remove(&TYPE_CNAME).is_some() {
-            dropped.push(owner.clone());
-        }
-        if let Some(cname) = types.get_mut(&TYPE_CNAME) {
-            cname.rdata.truncate(1);
-        }
-    }
-    for owner in dropped {
-        out.skip(format!("{owner}: failover CNAME beside addresses"));
-    }
-    out.nodes = nodes.into_iter().collect();
-    out
+    converter.finish()
 }
 
 /// A `{"name","type"}` item of a `/notify` delete list.
@@ -573,7 +601,12 @@ mod tests {
     }
 
     fn convert_parts(parts: &[&[RecordJson]], apex: &Name, default_ttl: u32) -> Converted {
-        merge_converted(parts.iter().map(|p| convert(p, apex, default_ttl)).collect())
+        let sorted = parts.iter().map(|part| {
+            let mut converter = Converter::new(apex, default_ttl);
+            part.iter().for_each(|r| converter.push(r));
+            converter.sorted()
+        });
+        SortedPart::join(sorted.collect())
     }
 
     /// Converting in parts and merging equals converting in one go, whatever the split:
@@ -646,7 +679,9 @@ mod tests {
             &apex,
             30,
         )
-        .nodes;
+        .nodes
+        .into_iter()
+        .collect::<Nodes>();
         let untouched = nodes[&name("b.gslb.example.org.")].clone();
         let updates = [
             push(rec("a.gslb.example.org", "A", &["192.0.2.9"], None)),

@@ -5,7 +5,9 @@
 //! does not decode to its end; the caller then decodes the plain way.
 
 use crate::dns::name::Name;
-use crate::elchi::api::{self, Converted, RecordRef};
+use std::borrow::Cow;
+
+use crate::elchi::api::{self, Converted, RecordRef, SortedPart};
 
 /// Lists shorter than this are decoded on one thread.
 const SPLIT_FROM: usize = 1 << 20;
@@ -84,12 +86,13 @@ pub fn decode(bytes: &[u8], apex: &Name, default_ttl: u32, sorted: bool, pushed:
         converted.push(part.converted);
     }
     let end = end + rest.unwrap_or(0) + 1;
-    Some(Decoded { converted: api::merge_converted(converted), records, index: sorted.then_some(index), end })
+    let converted = api::SortedPart::join(converted);
+    Some(Decoded { converted, records, index: sorted.then_some(index), end })
 }
 
 /// One slice of a record list, decoded and converted.
 struct Part {
-    converted: Converted,
+    converted: SortedPart,
     records: usize,
     /// Offsets where a new name starts (sorted lists only).
     index: Vec<u32>,
@@ -110,27 +113,34 @@ fn decode_part(
     apex: &Name,
     default_ttl: u32,
 ) -> Part {
-    let mut records: Vec<RecordRef<'_>> = Vec::new();
+    let mut converter = api::Converter::new(apex, default_ttl);
+    let mut records = 0;
     let mut index = Vec::new();
+    let (mut first_name, mut last_name): (Option<String>, Option<Cow<'_, str>>) = (None, None);
     let mut pos = from;
     while pos < to {
         let at = after_whitespace(bytes, pos);
         let Some((mut r, next)) = record_at::<RecordRef<'_>>(bytes, pos) else { break };
-        if sorted && records.last().is_none_or(|l| l.name != r.name) {
-            index.push(at as u32);
+        if last_name.as_deref() != Some(&*r.name) {
+            if sorted {
+                index.push(at as u32);
+            }
+            if first_name.is_none() {
+                first_name = Some(r.name.to_string());
+            }
+            last_name = Some(r.name.clone());
         }
         // `pushed` is our state-file marker; a controller's record is the controller's.
         r.pushed &= pushed;
-        records.push(r);
+        converter.push(&r);
+        records += 1;
         pos = next;
     }
-    let first_name = records.first().map(|r| r.name.to_string());
-    let last_name = records.last().map(|r| r.name.to_string());
     let end = after_whitespace(bytes, pos);
     // The last part ends at the closing bracket; the others exactly at the next part.
     let complete = end == to || bytes.get(end) == Some(&b']');
-    let converted = api::convert(&records, apex, default_ttl);
-    Part { converted, records: records.len(), index, first_name, last_name, end, complete }
+    let converted = converter.sorted();
+    Part { converted, records, index, first_name, last_name: last_name.map(String::from), end, complete }
 }
 
 /// The first position from `pos` on that is not JSON whitespace (or the end).

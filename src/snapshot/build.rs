@@ -7,7 +7,7 @@
 //! reusable scratch buffers and one arena, so a 100,000-name zone costs few allocations.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::dns::name::{Name, is_within, label_offsets};
 use std::hash::BuildHasher;
@@ -109,7 +109,7 @@ impl Out {
 struct ZoneBuilder<'a> {
     input: &'a ZoneInput<'a>,
     /// Input position of every name with data.
-    by_name: HashMap<&'a [u8], usize, foldhash::fast::RandomState>,
+    by_name: ByName<'a>,
     apex_types: TypeMap,
     /// Wire names of delegation points.
     cuts: FastSet<&'a [u8]>,
@@ -133,11 +133,8 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         source: Source::Static,
         rotate: false,
     };
-    let mut by_name = HashMap::with_capacity_and_hasher(input.nodes.len(), Default::default());
-    for (i, (name, _)) in input.nodes.iter().enumerate() {
-        by_name.insert(name.as_wire(), i);
-    }
-    let mut apex_types = by_name.get(apex.as_wire()).map(|&i| (*input.nodes[i].1).clone()).unwrap_or_default();
+    let by_name = ByName::new(input.nodes);
+    let mut apex_types = by_name.position(apex.as_wire()).map(|i| (*input.nodes[i].1).clone()).unwrap_or_default();
     apex_types.insert(TYPE_SOA, soa_set(input.soa_ttl));
     let cuts: FastSet<&[u8]> = input
         .nodes
@@ -157,7 +154,7 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
     // overlay is told which names exist).
     let mut ents = FastSet::default();
     for (name, _) in input.marks.iter().filter(|(_, exists)| *exists) {
-        if !b.by_name.contains_key(name.as_wire()) {
+        if !b.by_name.contains(name.as_wire()) {
             ents.insert(name.as_wire());
         }
     }
@@ -166,7 +163,7 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
             let wire = name.as_wire();
             for off in label_offsets(wire).skip(1) {
                 let ancestor = &wire[off..];
-                if ancestor.len() <= apex.wire_len() || b.by_name.contains_key(ancestor) || !ents.insert(ancestor) {
+                if ancestor.len() <= apex.wire_len() || b.by_name.contains(ancestor) || !ents.insert(ancestor) {
                     break;
                 }
             }
@@ -177,8 +174,9 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
     // Wildcard owners are rare; look for `*.<name>` only when the zone has one.
     let has_wildcards = input.nodes.iter().any(|(n, _)| n.is_wildcard());
 
-    let apex_in_input = b.by_name.contains_key(apex.as_wire());
+    let apex_in_input = b.by_name.contains(apex.as_wire());
     let data: Vec<&(&Name, Cow<'_, TypeMap>)> = input.nodes.iter().filter(|(n, _)| visible(n)).collect();
+    let all_visible = data.len() == input.nodes.len();
     // Big zones are encoded in two halves on two threads, then put together.
     let halves = if data.len() >= parallel_from { 2 } else { 1 };
     let split = if halves == 1 { 0 } else { data.len() / 2 };
@@ -228,13 +226,18 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
     let nxdomain = negative(RCODE_NXDOMAIN, &mut out);
     let nodata = negative(RCODE_NOERROR, &mut out);
 
-    let hasher = foldhash::fast::RandomState::default();
-    let mut index = hashbrown::HashTable::with_capacity(nodes.len());
-    for (i, n) in nodes.iter().enumerate() {
-        let wire = &names[n.name_start as usize..n.name_start as usize + n.name_len as usize];
-        index.insert_unique(hasher.hash_one(wire), i as u32, |&j: &u32| {
-            let m = &nodes[j as usize];
-            hasher.hash_one(&names[m.name_start as usize..m.name_start as usize + m.name_len as usize])
+    let ZoneBuilder { by_name, .. } = b;
+    // With every input name visible, node i is input name i: the input's table is the index
+    // once the nodes after them (the apex without data, empty non-terminals, marks) are added.
+    let (mut index, hasher, indexed) = if all_visible {
+        (by_name.table, by_name.hasher, input.nodes.len())
+    } else {
+        (hashbrown::HashTable::with_capacity(nodes.len()), by_name.hasher, 0)
+    };
+    index.reserve(nodes.len() - indexed, |&j: &u32| hasher.hash_one(node_wire(&nodes, &names, j)));
+    for i in indexed..nodes.len() {
+        index.insert_unique(hasher.hash_one(node_wire(&nodes, &names, i as u32)), i as u32, |&j: &u32| {
+            hasher.hash_one(node_wire(&nodes, &names, j))
         });
     }
     if !input.overlay {
@@ -264,6 +267,45 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         hasher,
         nxdomain,
         nodata,
+    }
+}
+
+/// A node's wire name.
+fn node_wire<'n>(nodes: &[NodeRec], names: &'n [u8], i: u32) -> &'n [u8] {
+    let n = &nodes[i as usize];
+    &names[n.name_start as usize..n.name_start as usize + n.name_len as usize]
+}
+
+/// The input's names by wire form: their positions in a table of 4-byte entries (the names
+/// stay in the input), hashed as the snapshot's index is, so that it can become that index.
+struct ByName<'a> {
+    nodes: &'a [(&'a Name, Cow<'a, TypeMap>)],
+    table: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl<'a> ByName<'a> {
+    /// Indexes input names (each once, as the input promises).
+    fn new(nodes: &'a [(&'a Name, Cow<'a, TypeMap>)]) -> ByName<'a> {
+        let hasher = foldhash::fast::RandomState::default();
+        let mut table = hashbrown::HashTable::with_capacity(nodes.len());
+        for (i, (name, _)) in nodes.iter().enumerate() {
+            table.insert_unique(hasher.hash_one(name.as_wire()), i as u32, |&j: &u32| {
+                hasher.hash_one(nodes[j as usize].0.as_wire())
+            });
+        }
+        ByName { nodes, table, hasher }
+    }
+
+    /// The input position of a name.
+    fn position(&self, wire: &[u8]) -> Option<usize> {
+        let found = self.table.find(self.hasher.hash_one(wire), |&i| self.nodes[i as usize].0.as_wire() == wire);
+        found.map(|&i| i as usize)
+    }
+
+    /// True when the input has the name.
+    fn contains(&self, wire: &[u8]) -> bool {
+        self.position(wire).is_some()
     }
 }
 
@@ -424,7 +466,7 @@ impl<'a> ZoneBuilder<'a> {
 
     /// The input's data at a wire name, occluded or not.
     fn lookup(&self, wire: &[u8]) -> Option<&'a TypeMap> {
-        self.by_name.get(wire).map(|&i| &*self.input.nodes[i].1)
+        self.by_name.position(wire).map(|i| &*self.input.nodes[i].1)
     }
 
     /// True when a zone cut lies strictly above `wire` (the name is glue or below a delegation).
@@ -441,7 +483,7 @@ impl<'a> ZoneBuilder<'a> {
 
     /// The input's own `Name` for a wire name that has data.
     fn data_name(&self, wire: &[u8]) -> Option<&'a Name> {
-        self.by_name.get(wire).map(|&i| self.input.nodes[i].0)
+        self.by_name.position(wire).map(|i| self.input.nodes[i].0)
     }
 
     /// The authoritative data at a visible name.
@@ -734,5 +776,55 @@ mod tests {
             }
         }
         assert!(asked > 5000);
+    }
+    /// With every input name visible the input's name table becomes the snapshot's index:
+    /// every name with data, every empty non-terminal and the apex are found, and a name
+    /// that does not exist is not.
+    #[test]
+    fn the_input_table_indexes_every_node() {
+        let apex = Name::parse("z.example.", None).unwrap();
+        let rrset = |i: u8| RRset {
+            ttl: 60,
+            rdata: vec![RData::A(std::net::Ipv4Addr::new(192, 0, 2, i))],
+            source: Source::Controller,
+            rotate: false,
+        };
+        let owned: Vec<Name> =
+            (0..300u32).map(|i| Name::parse(&format!("h{i}.d{}.z.example.", i % 4), None).unwrap()).collect();
+        let mut sorted: Vec<&Name> = owned.iter().collect();
+        sorted.sort();
+        let nodes: Vec<(&Name, Cow<'_, TypeMap>)> =
+            sorted.iter().map(|n| (*n, Cow::Owned(TypeMap::one(TYPE_A, rrset(n.wire_len() as u8))))).collect();
+        let none = HashSet::new();
+        let soa =
+            Soa { mname: apex.clone(), rname: apex.clone(), serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 60 };
+        let input = ZoneInput {
+            apex: &apex,
+            soa,
+            soa_ttl: 300,
+            nodes: &nodes,
+            servfail: &[],
+            weighted: &[],
+            nested: &[],
+            dynamic_names: &none,
+            partial: false,
+            unloaded: false,
+            overlay: false,
+            marks: &[],
+        };
+        for snap in [build_zone_on(&input, usize::MAX), build_zone_on(&input, 1)] {
+            let rcode_an = |name: &str| match snap.find(Name::parse(name, None).unwrap().as_wire(), TYPE_A) {
+                crate::snapshot::Hit::Frag(f, _) => (f.rcode, f.an),
+                crate::snapshot::Hit::Dynamic => panic!("no dynamic names here"),
+            };
+            for name in &owned {
+                assert_eq!(rcode_an(&name.to_string()), (RCODE_NOERROR, 1), "{name}");
+            }
+            for ent in ["d0.z.example.", "d3.z.example.", "z.example."] {
+                assert_eq!(rcode_an(ent), (RCODE_NOERROR, 0), "{ent}");
+            }
+            assert_eq!(rcode_an("h1.d0.z.example.").0, RCODE_NXDOMAIN);
+            assert_eq!(rcode_an("d4.z.example.").0, RCODE_NXDOMAIN);
+        }
     }
 }

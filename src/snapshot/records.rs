@@ -136,6 +136,82 @@ pub struct RRset {
 /// Owner → type → RRset, as produced by a dynamic source (the controller, the webhook).
 pub type Nodes = BTreeMap<Name, TypeMap>;
 
+/// Owner → type → RRset in one vector sorted by owner, each owner once: a source's records in
+/// bulk, built once and then only read (a map would cost a second copy and a tree build per
+/// load: 0.15 s at a million names; lookups are binary searches).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SortedNodes(Vec<(Name, TypeMap)>);
+
+impl SortedNodes {
+    /// Takes entries that are sorted by owner, each owner once.
+    pub fn from_sorted(entries: Vec<(Name, TypeMap)>) -> SortedNodes {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "owners sorted and distinct");
+        SortedNodes(entries)
+    }
+
+    /// The sets of one owner.
+    pub fn get(&self, name: &Name) -> Option<&TypeMap> {
+        self.0.binary_search_by(|(n, _)| n.cmp(name)).ok().map(|i| &self.0[i].1)
+    }
+
+    /// True when the owner has sets.
+    pub fn contains_key(&self, name: &Name) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Number of owners.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are no owners.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// (owner, sets) in owner order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Name, &TypeMap)> {
+        self.0.iter().map(|(n, t)| (n, t))
+    }
+
+    /// The owners in order.
+    pub fn keys(&self) -> impl Iterator<Item = &Name> {
+        self.0.iter().map(|(n, _)| n)
+    }
+
+    /// The sets of each owner, in owner order.
+    pub fn values(&self) -> impl Iterator<Item = &TypeMap> {
+        self.0.iter().map(|(_, t)| t)
+    }
+}
+
+impl<'a> IntoIterator for &'a SortedNodes {
+    type Item = (&'a Name, &'a TypeMap);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (Name, TypeMap)>, fn(&'a (Name, TypeMap)) -> (&'a Name, &'a TypeMap)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(n, t)| (n, t))
+    }
+}
+
+impl IntoIterator for SortedNodes {
+    type Item = (Name, TypeMap);
+    type IntoIter = std::vec::IntoIter<(Name, TypeMap)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl std::ops::Index<&Name> for SortedNodes {
+    type Output = TypeMap;
+
+    fn index(&self, name: &Name) -> &TypeMap {
+        self.get(name).expect("no such owner")
+    }
+}
+
 /// Records of one zone, keyed by owner name and type: the builder's input.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ZoneData {
@@ -170,6 +246,11 @@ impl TypeMap {
     /// An empty map.
     pub fn new() -> TypeMap {
         TypeMap(Vec::new())
+    }
+
+    /// A map of one set.
+    pub fn one(rtype: u16, set: RRset) -> TypeMap {
+        TypeMap(vec![(rtype, set)])
     }
 
     fn position(&self, rtype: u16) -> Result<usize, usize> {
