@@ -104,6 +104,21 @@ def rss_kib(pid):
     return 0
 
 
+def settled_rss_kib(pid, deadline_s=60):
+    """RSS once background work (a state-file rewrite, a fold) has finished and its memory is
+    handed back: readings 0.5 s apart until four in a row agree within 1% (or the deadline)."""
+    readings = []
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        readings.append(rss_kib(pid))
+        last = readings[-4:]
+        if len(last) == 4 and max(last) - min(last) <= 0.01 * max(last):
+            return last[-1]
+        time.sleep(0.5)
+    print(f"# RSS did not settle within {deadline_s} s: {readings[-4:]}")
+    return readings[-1]
+
+
 class Gslbd:
     def __init__(self, records, state_dir, controller_port, health_port, journal=True):
         self.dns = free_port()
@@ -239,17 +254,14 @@ def rss_over_pushes(records, pushes):
         g = Gslbd(records, state, cport, hport)
         try:
             g.wait_answering(f"n{records - 1}.{ZONE}")
-            time.sleep(3)
-            before = rss_kib(g.proc.pid)
+            before = settled_rss_kib(g.proc.pid)
             mid = None
             for i in range(pushes):
                 name = f"n{i % records}.{ZONE}"
                 assert g.notify({"records": [{"name": name, "type": "A", "ttl": 30, "ips": [ip_of(i + 7)]}]}) == 200
                 if i + 1 == pushes // 2:
-                    time.sleep(3)
-                    mid = rss_kib(g.proc.pid)
-            time.sleep(3)
-            after = rss_kib(g.proc.pid)
+                    mid = settled_rss_kib(g.proc.pid)
+            after = settled_rss_kib(g.proc.pid)
         finally:
             g.stop()
     print(f"rss_before_mib {before / 1024:.1f}")

@@ -1,6 +1,6 @@
 //! Folding a zone's overlay into a new base, off the builder thread.
 //!
-//! Once a zone's overlay holds [`super::overlay::FOLD_NAMES`] names, the builder hands a
+//! Once a zone's overlay holds [`super::overlay::fold_names`] names, the builder hands a
 //! [`FoldJob`] (the zone's records and static layer as they are: reference counts, no copies)
 //! to a short-lived thread, which compiles the whole zone and sends the base back
 //! ([`Folded`]). Pushes go on into the overlay meanwhile. The builder installs the base only if

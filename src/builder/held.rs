@@ -203,9 +203,14 @@ pub fn for_each_record(bytes: &[u8], f: impl FnMut(RecordJson)) {
     }
 }
 
-/// Converts a zone's compact record list back into records (none, logged, if it does not
-/// decode: it was encoded by us, so that would be a bug, not bad input).
+/// Converts a zone's compact record list back into records, on two threads when big and with
+/// strings borrowed from the list (a fold or a rewrite of a big zone then allocates little
+/// besides the records themselves); none, logged, if it does not decode: it was encoded by us,
+/// so that would be a bug, not bad input.
 pub fn unpack(bytes: &[u8], apex: &Name, default_ttl: u32) -> SortedNodes {
+    if let Some(decoded) = list::decode(bytes, apex, default_ttl, false, true) {
+        return decoded.converted.nodes;
+    }
     match serde_json::from_slice::<Vec<api::RecordJson>>(bytes) {
         Ok(records) => api::convert(&records, apex, default_ttl).nodes,
         Err(e) => {

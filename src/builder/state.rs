@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::held::{self, Held, HeldZone};
-use super::overlay::FOLD_NAMES;
+use super::overlay::fold_names;
 use super::persist::{Jobs, PersistJob, Persisted};
 use super::publisher::{Publisher, Rebuild, Scope, Shadowed, ShadowedBy, ZoneReport};
 use super::status::{DataOrigin, SyncKind, SyncStatus};
@@ -216,7 +216,8 @@ impl State {
         let Some(events) = &self.events else { return };
         let config = Arc::clone(&self.config);
         for zone in &config.zones {
-            if self.folding.contains_key(&zone.apex) || self.publisher.overlay_len(&zone.apex) < FOLD_NAMES {
+            let records = self.status.get(&zone.apex).map_or(0, |st| st.records);
+            if self.folding.contains_key(&zone.apex) || self.publisher.overlay_len(&zone.apex) < fold_names(records) {
                 continue;
             }
             let unloaded = self.status.get(&zone.apex).is_some_and(|st| st.origin == DataOrigin::None);
