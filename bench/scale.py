@@ -341,6 +341,8 @@ def run(records, pushes):
                     acks[journal] += a
                 finally:
                     g.stop()
+    results["notify_ack_p50_ms_journal"] = pct(acks[True], 50) * 1e3
+    results["notify_ack_p50_ms_no_journal"] = pct(acks[False], 50) * 1e3
     results["notify_ack_p99_ms_journal"] = pct(acks[True], 99) * 1e3
     results["notify_ack_p99_ms_no_journal"] = pct(acks[False], 99) * 1e3
     for k, v in results.items():
