@@ -21,11 +21,18 @@
 //! the millions of small records a fold or a state-file rewrite of a big zone frees on its
 //! thread then stayed resident (1M records, 5,000 pushes: RSS +2-23%, +1-4% without fast
 //! bins, the same memory in use). Thread caches still serve the small sizes first.
+//!
+//! `malloc_trim` does not shrink the top of a thread's arena either; only a free next to it
+//! does, down to the trim threshold plus the top pad. Both are kept small (32 KB, none), so
+//! each of the eight arenas holds little beyond what is in use: RSS over 10,000 pushes at
+//! 100,000 records +4.9-5.3% (three runs) instead of +5.9-6.3%.
 
 /// Arenas for all threads together.
 const ARENAS: i32 = 8;
 /// Allocations from this size on are mapped apart and returned to the system when freed.
 const MMAP_FROM: i32 = 128 << 10;
+/// Free memory at the top of an arena beyond this is returned to the system.
+const TRIM_FROM: i32 = 32 << 10;
 
 /// Applies the policy. Call first thing in `main`, before any thread is started.
 pub fn tune() {
@@ -36,5 +43,7 @@ pub fn tune() {
         libc::mallopt(libc::M_ARENA_MAX, ARENAS);
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_FROM);
         libc::mallopt(libc::M_MXFAST, 0);
+        libc::mallopt(libc::M_TOP_PAD, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_FROM);
     }
 }
