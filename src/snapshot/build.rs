@@ -715,6 +715,29 @@ mod tests {
     use super::*;
     use crate::snapshot::records::ZoneData;
 
+    /// A whole zone's input: these records, nothing dynamic, weighted or nested.
+    fn plain_input<'a>(
+        apex: &'a Name,
+        soa: Soa,
+        nodes: &'a [(&'a Name, Cow<'a, TypeMap>)],
+        none: &'a HashSet<Name>,
+    ) -> ZoneInput<'a> {
+        ZoneInput {
+            apex,
+            soa,
+            soa_ttl: 300,
+            nodes,
+            servfail: &[],
+            weighted: &[],
+            nested: &[],
+            dynamic_names: none,
+            partial: false,
+            unloaded: false,
+            overlay: false,
+            marks: &[],
+        }
+    }
+
     /// A zone encoded in two halves answers byte for byte as one encoded in one go: plain
     /// names, CNAME chains, a cut with glue, a wildcard, empty non-terminals, MX additionals.
     #[test]
@@ -737,20 +760,7 @@ mod tests {
         let data: &ZoneData = &config.zones[0].data;
         let nodes: Vec<(&Name, Cow<'_, TypeMap>)> = data.nodes.iter().map(|(n, t)| (n, Cow::Borrowed(t))).collect();
         let none = HashSet::new();
-        let input = ZoneInput {
-            apex: &apex,
-            soa: data.soa.clone(),
-            soa_ttl: 300,
-            nodes: &nodes,
-            servfail: &[],
-            weighted: &[],
-            nested: &[],
-            dynamic_names: &none,
-            partial: false,
-            unloaded: false,
-            overlay: false,
-            marks: &[],
-        };
+        let input = plain_input(&apex, data.soa.clone(), &nodes, &none);
         let (one, two) = (build_zone_on(&input, usize::MAX), build_zone_on(&input, 1));
         assert_eq!(one.nodes.len(), two.nodes.len());
         let bytes =
@@ -798,20 +808,7 @@ mod tests {
         let none = HashSet::new();
         let soa =
             Soa { mname: apex.clone(), rname: apex.clone(), serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 60 };
-        let input = ZoneInput {
-            apex: &apex,
-            soa,
-            soa_ttl: 300,
-            nodes: &nodes,
-            servfail: &[],
-            weighted: &[],
-            nested: &[],
-            dynamic_names: &none,
-            partial: false,
-            unloaded: false,
-            overlay: false,
-            marks: &[],
-        };
+        let input = plain_input(&apex, soa, &nodes, &none);
         for snap in [build_zone_on(&input, usize::MAX), build_zone_on(&input, 1)] {
             let rcode_an = |name: &str| match snap.find(Name::parse(name, None).unwrap().as_wire(), TYPE_A) {
                 crate::snapshot::Hit::Frag(f, _) => (f.rcode, f.an),
