@@ -216,8 +216,9 @@ impl State {
         let Some(events) = &self.events else { return };
         let config = Arc::clone(&self.config);
         for zone in &config.zones {
-            let records = self.status.get(&zone.apex).map_or(0, |st| st.records);
-            if self.folding.contains_key(&zone.apex) || self.publisher.overlay_len(&zone.apex) < fold_names(records) {
+            if self.folding.contains_key(&zone.apex)
+                || self.publisher.overlay_len(&zone.apex) < self.fold_at(&zone.apex)
+            {
                 continue;
             }
             let unloaded = self.status.get(&zone.apex).is_some_and(|st| st.origin == DataOrigin::None);
@@ -509,6 +510,11 @@ impl State {
                 jobs.send(job);
             }
         }
+    }
+
+    /// The size at which the zone's overlay is folded (it grows with the zone).
+    pub(super) fn fold_at(&self, apex: &Name) -> usize {
+        fold_names(self.status.get(apex).map_or(0, |st| st.records))
     }
 
     /// The journals with entries appended since the last call, to be made durable (one sync

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::held::HeldZone;
-use super::overlay::{FOLD_NAMES, fold_names};
+use super::overlay::FOLD_NAMES;
 use super::publisher::{Scope, ShadowedBy};
 use super::state::State;
 use crate::config::ZoneConfig;
@@ -14,7 +14,7 @@ use crate::dns::types::TYPE_CNAME;
 use crate::elchi::api;
 use crate::elchi::journal::{self, Journal};
 
-/// An overlay being folded takes up to this many times [`fold_names`] before pushes wait for a
+/// An overlay being folded takes up to this many times [`State::fold_at`] before pushes wait for a
 /// recompile on the builder (its compile cost grows with it).
 const MAX_OVERLAY_FOLDS: usize = 4;
 
@@ -193,7 +193,7 @@ impl State {
             let held = self.publisher.overlay_len(apex) + self.patches.get(apex).map_or(0, |p| p.len());
             // With fold threads, a full overlay is folded in the background and keeps taking
             // pushes meanwhile (up to a bound); without, it is folded here and now.
-            let fold_at = fold_names(self.status.get(apex).map_or(0, |st| st.records));
+            let fold_at = self.fold_at(apex);
             let limit = if self.folds_in_background() { fold_at * MAX_OVERLAY_FOLDS } else { fold_at };
             if held + names.len() <= limit && names.iter().all(|n| self.publisher.overlay_takes(zone, n)) {
                 if let Some(since) = self.folding.get_mut(apex) {

@@ -4,9 +4,9 @@
 //! cut that lands inside a record (an unknown field holding objects) shows as a half that
 //! does not decode to its end; the caller then decodes the plain way.
 
-use crate::dns::name::Name;
 use std::borrow::Cow;
 
+use crate::dns::name::Name;
 use crate::elchi::api::{self, Converted, RecordRef, SortedPart};
 
 /// Lists shorter than this are decoded on one thread.

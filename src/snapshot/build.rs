@@ -234,10 +234,10 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
     } else {
         (hashbrown::HashTable::with_capacity(nodes.len()), by_name.hasher, 0)
     };
-    index.reserve(nodes.len() - indexed, |&j: &u32| hasher.hash_one(node_wire(&nodes, &names, j)));
+    index.reserve(nodes.len() - indexed, |&j: &u32| hasher.hash_one(nodes[j as usize].wire(&names)));
     for i in indexed..nodes.len() {
-        index.insert_unique(hasher.hash_one(node_wire(&nodes, &names, i as u32)), i as u32, |&j: &u32| {
-            hasher.hash_one(node_wire(&nodes, &names, j))
+        index.insert_unique(hasher.hash_one(nodes[i].wire(&names)), i as u32, |&j: &u32| {
+            hasher.hash_one(nodes[j as usize].wire(&names))
         });
     }
     if !input.overlay {
@@ -268,12 +268,6 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         nxdomain,
         nodata,
     }
-}
-
-/// A node's wire name.
-fn node_wire<'n>(nodes: &[NodeRec], names: &'n [u8], i: u32) -> &'n [u8] {
-    let n = &nodes[i as usize];
-    &names[n.name_start as usize..n.name_start as usize + n.name_len as usize]
 }
 
 /// The input's names by wire form: their positions in a table of 4-byte entries (the names
@@ -374,16 +368,12 @@ fn count_children(
     apex_len: usize,
 ) {
     for i in 0..nodes.len() {
-        let n = nodes[i];
-        let wire = &names[n.name_start as usize..n.name_start as usize + n.name_len as usize];
+        let wire = nodes[i].wire(names);
         if wire.len() <= apex_len {
             continue;
         }
         let parent = &wire[wire[0] as usize + 1..];
-        let found = index.find(hasher.hash_one(parent), |&j| {
-            let m = &nodes[j as usize];
-            &names[m.name_start as usize..m.name_start as usize + m.name_len as usize] == parent
-        });
+        let found = index.find(hasher.hash_one(parent), |&j| nodes[j as usize].wire(names) == parent);
         if let Some(&j) = found {
             nodes[j as usize].children += 1;
         }
@@ -787,6 +777,7 @@ mod tests {
         }
         assert!(asked > 5000);
     }
+
     /// With every input name visible the input's name table becomes the snapshot's index:
     /// every name with data, every empty non-terminal and the apex are found, and a name
     /// that does not exist is not.

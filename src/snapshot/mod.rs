@@ -80,6 +80,14 @@ pub struct NodeRec {
     pub referral: u32,
 }
 
+impl NodeRec {
+    /// The node's wire name, in its zone's `names`.
+    #[inline]
+    pub fn wire<'n>(&self, names: &'n [u8]) -> &'n [u8] {
+        &names[self.name_start as usize..self.name_start as usize + self.name_len as usize]
+    }
+}
+
 /// One zone, compiled: every name in a hash table, every response pre-encoded in one arena.
 #[derive(Debug)]
 pub struct ZoneSnap {
@@ -136,10 +144,7 @@ impl ZoneSnap {
     pub fn node(&self, name: &[u8]) -> Option<&NodeRec> {
         let hash = self.hasher.hash_one(name);
         self.index
-            .find(hash, |&i| {
-                let n = &self.nodes[i as usize];
-                same_name(&self.names[n.name_start as usize..n.name_start as usize + n.name_len as usize], name)
-            })
+            .find(hash, |&i| same_name(self.nodes[i as usize].wire(&self.names), name))
             .map(|&i| &self.nodes[i as usize])
     }
 
