@@ -63,7 +63,6 @@ fn init_logging(format: LogFormat, level: Option<&str>) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    gslbd::allocator::tune();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match gslbd::app::check(&config) {
@@ -99,9 +98,17 @@ fn main() -> ExitCode {
             }
         }
         Command::Run { config } => {
+            // Before any thread exists: this may start the program again, tuned.
+            gslbd::allocator::tune();
             if let Err(e) = init_logging(cli.log_format, cli.log_level.as_deref()) {
                 eprintln!("gslbd: {e}");
                 return ExitCode::from(2);
+            }
+            if let Some(reason) = gslbd::allocator::not_tuned() {
+                tracing::warn!(
+                    reason,
+                    "running with glibc's per-thread allocator caches; resident memory may grow more"
+                );
             }
             match gslbd::app::run(&config) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -123,6 +123,12 @@ impl Server {
         line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
     }
 
+    /// The environment the running process has (after any start of its own).
+    pub fn environment(&self) -> Vec<String> {
+        let raw = std::fs::read(format!("/proc/{}/environ", self.child.id())).expect("read environ");
+        raw.split(|&b| b == 0).filter(|v| !v.is_empty()).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
+    }
+
     /// Path of the config file.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("gslbd.toml")

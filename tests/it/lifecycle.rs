@@ -168,3 +168,31 @@ fn unavailable_listen_address_is_skipped() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("192.0.2.1"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The server runs with glibc's per-thread allocator caches off (it starts itself again with
+/// the tunable, keeping its process id and arguments), and it answers.
+#[test]
+fn the_server_runs_with_the_allocator_tunable() {
+    let s = Server::start(&config("", &zone_with("app 60 IN A 192.0.2.1\n")));
+    let env = s.environment();
+    assert!(env.iter().any(|v| v == "GLIBC_TUNABLES=glibc.malloc.tcache_count=0"), "{env:?}");
+    assert_eq!(answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))), ["192.0.2.1"]);
+    assert!(!s.log_text().contains("per-thread allocator caches"), "{}", s.log_text());
+}
+
+/// An operator's own tcache tunable is kept; other tunables get ours added.
+#[test]
+fn an_operator_tunable_is_kept() {
+    let own = "glibc.malloc.tcache_count=2";
+    let s = Server::start_with_env(&config("", &zone_with("app 60 IN A 192.0.2.1\n")), &[("GLIBC_TUNABLES", own)]);
+    let env = s.environment();
+    assert!(env.iter().any(|v| *v == format!("GLIBC_TUNABLES={own}")), "{env:?}");
+    assert_eq!(answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))), ["192.0.2.1"]);
+
+    let other = "glibc.malloc.check=0";
+    let s = Server::start_with_env(&config("", &zone_with("app 60 IN A 192.0.2.1\n")), &[("GLIBC_TUNABLES", other)]);
+    // glibc cuts the variable at each `:` in place as it reads it, so /proc shows the parts
+    // as separate entries.
+    let env = s.environment().join("\n");
+    assert!(env.contains(&format!("GLIBC_TUNABLES={other}\nglibc.malloc.tcache_count=0")), "{env}");
+}
