@@ -673,6 +673,7 @@ fn settings(config: &Config) -> ServerSettings {
         nsid: server.nsid.as_ref().map(|s| s.as_bytes().into()),
         tcp_idle_timeout: server.tcp_idle_timeout,
         max_tcp_connections: server.max_tcp_connections,
+        ecs: server.ecs,
     }
 }
 

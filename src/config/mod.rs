@@ -120,6 +120,8 @@ pub struct ServerConfig {
     pub version: Option<String>,
     /// Answer for CHAOS `id.server`/`hostname.bind`.
     pub identity: Option<String>,
+    /// EDNS Client Subnet is read and answered (RFC 7871); default on.
+    pub ecs: bool,
 }
 
 /// One authoritative zone (`[[zone]]`).

@@ -98,6 +98,8 @@ pub struct RawServer {
     pub version: Option<Spanned<String>>,
     /// CHAOS identity answer.
     pub identity: Option<Spanned<String>>,
+    /// EDNS Client Subnet on or off.
+    pub ecs: Option<bool>,
 }
 
 /// `[[zone]]`.

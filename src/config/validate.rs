@@ -150,6 +150,7 @@ fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfi
         nsid,
         version,
         identity,
+        ecs: raw.and_then(|s| s.ecs).unwrap_or(true),
     })
 }
 

@@ -68,6 +68,8 @@ pub const FLAG_CD: u16 = 0x0010;
 
 /// EDNS option code NSID (RFC 5001).
 pub const OPT_NSID: u16 = 3;
+/// EDNS option code: Client Subnet (RFC 7871).
+pub const OPT_ECS: u16 = 8;
 
 /// Payload limit for a UDP response when the query had no EDNS.
 pub const UDP_PAYLOAD_NO_EDNS: usize = 512;

@@ -22,6 +22,85 @@ pub struct Edns {
     pub dnssec_ok: bool,
     /// The query carried an NSID option (RFC 5001).
     pub nsid: bool,
+    /// The query's Client Subnet option (RFC 7871).
+    pub ecs: Ecs,
+}
+
+/// What a query's OPT said about the client's subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ecs {
+    /// No Client Subnet option.
+    #[default]
+    Absent,
+    /// A well-formed option.
+    Subnet(ClientSubnet),
+    /// An option RFC 7871 §7.1.1 says to answer with FORMERR (unknown family, a prefix longer
+    /// than the address, an address longer than the prefix needs or with bits set beyond it,
+    /// or a second option). Only a server that takes ECS rejects it; one that does not,
+    /// ignores the option like any unknown one.
+    Malformed,
+}
+
+/// A Client Subnet option as the query sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientSubnet {
+    /// Address family: [`ECS_IPV4`] or [`ECS_IPV6`].
+    pub family: u16,
+    /// SOURCE PREFIX-LENGTH: how many leading bits of the address the resolver disclosed.
+    pub source_prefix: u8,
+    /// The address, bits beyond the source prefix zero (IPv4 in the first four bytes).
+    pub addr: [u8; 16],
+}
+
+/// ECS address family numbers (IANA address family registry).
+pub const ECS_IPV4: u16 = 1;
+/// See [`ECS_IPV4`].
+pub const ECS_IPV6: u16 = 2;
+
+impl ClientSubnet {
+    /// Bytes of the address the option carries: just enough for the source prefix.
+    pub fn addr_len(&self) -> usize {
+        self.source_prefix.div_ceil(8) as usize
+    }
+
+    /// The client address this option gives, when it gives one (a source prefix of 0 says
+    /// the resolver keeps it to itself).
+    pub fn address(&self) -> Option<std::net::IpAddr> {
+        if self.source_prefix == 0 {
+            return None;
+        }
+        Some(match self.family {
+            ECS_IPV4 => std::net::IpAddr::from([self.addr[0], self.addr[1], self.addr[2], self.addr[3]]),
+            _ => std::net::IpAddr::from(self.addr),
+        })
+    }
+
+    /// Reads an option's data (after code and length).
+    fn parse(data: &[u8]) -> Option<ClientSubnet> {
+        let family = be16(data, 0)?;
+        let source_prefix = *data.get(2)?;
+        // The SCOPE PREFIX-LENGTH of a query is ignored (RFC 7871 §7.1.1 sets it to 0).
+        let addr = data.get(4..)?;
+        let max = match family {
+            ECS_IPV4 => 32,
+            ECS_IPV6 => 128,
+            _ => return None,
+        };
+        let subnet = ClientSubnet { family, source_prefix, addr: [0; 16] };
+        if source_prefix > max || addr.len() != subnet.addr_len() {
+            return None;
+        }
+        // Bits beyond the prefix in the last byte must be zero.
+        if let Some(&last) = addr.last()
+            && source_prefix % 8 != 0
+            && last & (0xff >> (source_prefix % 8)) != 0
+        {
+            return None;
+        }
+        let mut subnet = subnet;
+        subnet.addr[..addr.len()].copy_from_slice(addr);
+        Some(subnet)
+    }
 }
 
 /// A parsed query. Reused across queries by each worker, so it holds its name inline.
@@ -211,16 +290,30 @@ fn parse_opt(buf: &[u8], at: usize) -> Option<Edns> {
     if end > buf.len() {
         return None;
     }
-    let mut edns = Edns { udp_size, version: (ttl_hi & 0xff) as u8, dnssec_ok: ttl_lo & 0x8000 != 0, nsid: false };
+    let mut edns = Edns {
+        udp_size,
+        version: (ttl_hi & 0xff) as u8,
+        dnssec_ok: ttl_lo & 0x8000 != 0,
+        nsid: false,
+        ecs: Ecs::Absent,
+    };
     while pos < end {
         let code = be16(buf, pos)?;
         let len = be16(buf, pos + 2)? as usize;
-        pos += 4 + len;
+        let data = pos + 4;
+        pos = data + len;
         if pos > end {
             return None;
         }
-        if code == OPT_NSID {
-            edns.nsid = true;
+        match code {
+            OPT_NSID => edns.nsid = true,
+            OPT_ECS => {
+                edns.ecs = match (edns.ecs, ClientSubnet::parse(&buf[data..pos])) {
+                    (Ecs::Absent, Some(subnet)) => Ecs::Subnet(subnet),
+                    _ => Ecs::Malformed,
+                }
+            }
+            _ => {}
         }
     }
     Some(edns)
@@ -260,6 +353,44 @@ mod tests {
         parse_query(&m, &mut q).unwrap();
         let e = q.edns.unwrap();
         assert_eq!((e.udp_size, e.version, e.dnssec_ok, e.nsid), (1232, 0, true, true));
+    }
+
+    fn with_ecs(option: &[u8]) -> Ecs {
+        let mut opt = vec![0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0];
+        opt.extend_from_slice(&(option.len() as u16 + 4).to_be_bytes());
+        opt.extend_from_slice(&OPT_ECS.to_be_bytes());
+        opt.extend_from_slice(&(option.len() as u16).to_be_bytes());
+        opt.extend_from_slice(option);
+        let m = query(b"\x01a\x00", 1, &opt, 1);
+        let mut q = Query::default();
+        parse_query(&m, &mut q).unwrap();
+        q.edns.unwrap().ecs
+    }
+
+    #[test]
+    fn parses_client_subnet() {
+        let Ecs::Subnet(s) = with_ecs(&[0, 1, 20, 0, 10, 189, 0]) else { panic!() };
+        assert_eq!((s.family, s.source_prefix, s.addr_len()), (ECS_IPV4, 20, 3));
+        assert_eq!(s.address(), Some("10.189.0.0".parse().unwrap()));
+        let Ecs::Subnet(s) = with_ecs(&[0, 2, 56, 0, 0x20, 1, 0x0d, 0xb8, 0, 0, 0x01]) else { panic!() };
+        assert_eq!(s.address(), Some("2001:db8:0:100::".parse().unwrap()));
+        // Source prefix 0: no address is disclosed.
+        let Ecs::Subnet(s) = with_ecs(&[0, 1, 0, 0]) else { panic!() };
+        assert_eq!(s.address(), None);
+    }
+
+    #[test]
+    fn malformed_client_subnets() {
+        for bad in [
+            &[0, 3, 8, 0, 10][..],         // unknown family
+            &[0, 1, 33, 0, 1, 2, 3, 4, 5], // prefix longer than IPv4
+            &[0, 1, 24, 0, 10, 0],         // address shorter than the prefix needs
+            &[0, 1, 16, 0, 10, 0, 0],      // longer
+            &[0, 1, 20, 0, 10, 189, 8],    // a bit set beyond /20
+            &[0, 1, 24],                   // truncated
+        ] {
+            assert_eq!(with_ecs(bad), Ecs::Malformed, "{bad:?}");
+        }
     }
 
     #[test]

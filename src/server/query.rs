@@ -2,7 +2,7 @@
 //! append OPT. Shared by UDP and TCP; no lock, no allocation, no I/O.
 
 use crate::dns::types::*;
-use crate::dns::wire::{HEADER_LEN, ParseError, Query, parse_query};
+use crate::dns::wire::{ClientSubnet, Ecs, HEADER_LEN, ParseError, Query, parse_query};
 use crate::snapshot::Snapshot;
 use crate::snapshot::fragment::WeightedAnswer;
 use crate::snapshot::fragment::{Arena, Fragment};
@@ -71,15 +71,39 @@ impl Responder {
             (Transport::Udp, None) => UDP_PAYLOAD_NO_EDNS,
             (Transport::Udp, Some(e)) => (e.udp_size.min(settings.max_udp_payload) as usize).max(UDP_PAYLOAD_NO_EDNS),
         };
-        let edns = q.edns.map(|e| OptOut { nsid: if e.nsid { settings.nsid.as_deref() } else { None }, ext_rcode: 0 });
+        let ecs = match q.edns.map(|e| e.ecs) {
+            Some(Ecs::Subnet(subnet)) if settings.ecs => Some(EcsOut { subnet, scope: 0 }),
+            _ => None,
+        };
+        let edns =
+            q.edns.map(|e| OptOut { nsid: if e.nsid { settings.nsid.as_deref() } else { None }, ext_rcode: 0, ecs });
         if q.edns.is_some_and(|e| e.version > 0) {
-            let opt = OptOut { nsid: None, ext_rcode: (RCODE_BADVERS >> 4) as u8 };
+            // An unknown version's options are not read (RFC 6891 §6.1.3).
+            let opt = OptOut { nsid: None, ext_rcode: (RCODE_BADVERS >> 4) as u8, ecs: None };
             return Some(finish(
                 req,
                 q,
                 out,
                 None,
                 (RCODE_BADVERS & 0xf) as u8,
+                false,
+                Some(opt),
+                settings.max_udp_payload,
+                limit,
+                0,
+                &mut self.rng,
+                snap,
+            ));
+        }
+        if settings.ecs && q.edns.is_some_and(|e| e.ecs == Ecs::Malformed) {
+            // RFC 7871 §7.1.1; the reply carries an OPT, without the option it could not read.
+            let opt = OptOut { nsid: None, ext_rcode: 0, ecs: None };
+            return Some(finish(
+                req,
+                q,
+                out,
+                None,
+                RCODE_FORMERR,
                 false,
                 Some(opt),
                 settings.max_udp_payload,
@@ -134,11 +158,42 @@ type Located<'a> = (&'a Fragment, &'a Arena, Option<&'a WeightedAnswer>);
 struct OptOut<'a> {
     nsid: Option<&'a [u8]>,
     ext_rcode: u8,
+    ecs: Option<EcsOut>,
+}
+
+/// The Client Subnet option of a response: the query's family, source prefix and address,
+/// and the scope the answer holds for (RFC 7871 §7.2.1).
+#[derive(Clone, Copy)]
+struct EcsOut {
+    subnet: ClientSubnet,
+    /// SCOPE PREFIX-LENGTH: 0 when the answer does not depend on where the client is.
+    scope: u8,
+}
+
+impl EcsOut {
+    /// Option code, length, family, the two prefixes and the address.
+    fn len(&self) -> usize {
+        8 + self.subnet.addr_len()
+    }
+
+    fn write(&self, out: &mut [u8]) {
+        let addr = &self.subnet.addr[..self.subnet.addr_len()];
+        out[0..2].copy_from_slice(&OPT_ECS.to_be_bytes());
+        out[2..4].copy_from_slice(&(4 + addr.len() as u16).to_be_bytes());
+        out[4..6].copy_from_slice(&self.subnet.family.to_be_bytes());
+        out[6] = self.subnet.source_prefix;
+        out[7] = self.scope;
+        out[8..8 + addr.len()].copy_from_slice(addr);
+    }
 }
 
 impl OptOut<'_> {
+    fn rdlen(&self) -> usize {
+        self.nsid.map_or(0, |n| 4 + n.len()) + self.ecs.map_or(0, |e| e.len())
+    }
+
     fn len(&self) -> usize {
-        11 + self.nsid.map_or(0, |n| 4 + n.len())
+        11 + self.rdlen()
     }
 
     fn write(&self, out: &mut [u8], payload: u16) {
@@ -146,12 +201,16 @@ impl OptOut<'_> {
         out[1..3].copy_from_slice(&TYPE_OPT.to_be_bytes());
         out[3..5].copy_from_slice(&payload.to_be_bytes());
         out[5..9].copy_from_slice(&[self.ext_rcode, 0, 0, 0]);
-        let rdlen = self.nsid.map_or(0, |n| 4 + n.len()) as u16;
-        out[9..11].copy_from_slice(&rdlen.to_be_bytes());
+        out[9..11].copy_from_slice(&(self.rdlen() as u16).to_be_bytes());
+        let mut at = 11;
         if let Some(n) = self.nsid {
-            out[11..13].copy_from_slice(&OPT_NSID.to_be_bytes());
-            out[13..15].copy_from_slice(&(n.len() as u16).to_be_bytes());
-            out[15..15 + n.len()].copy_from_slice(n);
+            out[at..at + 2].copy_from_slice(&OPT_NSID.to_be_bytes());
+            out[at + 2..at + 4].copy_from_slice(&(n.len() as u16).to_be_bytes());
+            out[at + 4..at + 4 + n.len()].copy_from_slice(n);
+            at += 4 + n.len();
+        }
+        if let Some(e) = self.ecs {
+            e.write(&mut out[at..]);
         }
     }
 }

@@ -369,6 +369,8 @@ pub struct ServerSettings {
     pub tcp_idle_timeout: std::time::Duration,
     /// Most TCP connections open at once.
     pub max_tcp_connections: usize,
+    /// EDNS Client Subnet is read and answered (RFC 7871).
+    pub ecs: bool,
 }
 
 /// Everything a DNS query needs, immutable once built.

@@ -21,6 +21,8 @@ mod dns_negative;
 mod dns_protocol;
 /// TCP transport behaviour.
 mod dns_tcp;
+/// EDNS Client Subnet.
+mod ecs;
 /// Signals, reload, check, CLI.
 mod lifecycle;
 /// Drop-in compatibility with the upstream plugins, and fault-battery fixes.
