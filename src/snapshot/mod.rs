@@ -9,6 +9,7 @@
 pub mod build;
 pub mod encode;
 pub mod fragment;
+pub mod geo;
 pub mod policy;
 pub mod reclaim;
 pub mod records;
