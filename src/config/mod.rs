@@ -7,6 +7,7 @@
 
 pub mod env;
 pub mod error;
+pub mod geo;
 pub mod master_file;
 pub mod pool;
 pub mod raw;
@@ -35,6 +36,8 @@ pub struct Config {
     pub state: StateConfig,
     /// `[admin]`, when present.
     pub admin: Option<AdminConfig>,
+    /// `[geo]`: datacenters and location maps (empty without it).
+    pub geo: geo::GeoConfig,
 }
 
 impl Config {

@@ -20,6 +20,48 @@ pub struct RawConfig {
     /// `[admin]`.
     #[serde(default)]
     pub admin: Option<Spanned<RawAdmin>>,
+    /// `[geo]`.
+    #[serde(default)]
+    pub geo: Option<RawGeo>,
+}
+
+/// `[geo]`: datacenters and location maps, shared by every zone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeo {
+    /// `[[geo.datacenter]]`.
+    #[serde(default)]
+    pub datacenter: Vec<Spanned<RawDatacenter>>,
+    /// `[[geo.map]]`.
+    #[serde(default)]
+    pub map: Vec<Spanned<RawGeoMap>>,
+}
+
+/// `[[geo.datacenter]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatacenter {
+    /// Name pools and maps refer to.
+    pub name: Spanned<String>,
+    /// `[latitude, longitude]` in degrees.
+    pub coordinates: Option<Spanned<Vec<f64>>>,
+}
+
+/// A map's inline networks: CIDR → datacenters, nearest first.
+pub type RawNets = std::collections::BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>;
+
+/// `[[geo.map]]`: client networks to datacenter orders.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeoMap {
+    /// Name pools refer to (default `default`).
+    pub name: Option<Spanned<String>>,
+    /// Order for clients no network covers (default: every datacenter in config order).
+    pub default: Option<Spanned<Vec<Spanned<String>>>>,
+    /// CIDR → datacenters, nearest first.
+    pub nets: Option<Spanned<RawNets>>,
+    /// A file of `CIDR dc1,dc2,...` lines, relative to the config file.
+    pub nets_file: Option<Spanned<String>>,
 }
 
 /// `[admin]`: the HTTP API (webhook, health, records, metrics).

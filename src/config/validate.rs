@@ -50,10 +50,11 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
         journal: raw.state.as_ref().and_then(|s| s.journal.as_ref()).is_none_or(|j| *j.get_ref()),
     };
     let admin = raw.admin.as_ref().and_then(|a| admin(a, rep));
+    let geo = super::geo::geo(raw.geo.as_ref(), rep);
     if !rep.errors.is_empty() {
         return None;
     }
-    Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin })
+    Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin, geo })
 }
 
 /// A key that takes one of a few words (any case); the default when absent or wrong.

@@ -195,3 +195,63 @@ fn admin_section_is_checked() {
     let text = format!("[admin]\nsecret = \"short\"\n{}", zone(""));
     assert_error(&text, 2, "admin.secret", "at least 8 bytes");
 }
+
+fn geo(body: &str) -> String {
+    format!(
+        "{}[geo]\n[[geo.datacenter]]\nname = \"eu\"\ncoordinates = [50.1, 8.7]\n[[geo.datacenter]]\nname = \"us\"\n{body}",
+        zone("a 60 IN A 192.0.2.1\n")
+    )
+}
+
+/// `[geo]`: unknown datacenters, bad networks and bad coordinates name their line and key.
+#[test]
+fn geo_errors_name_line_and_key() {
+    // zone(...) is 6 lines, then [geo] on 7, the datacenters on 8-12, the map from 13.
+    assert_error(
+        &geo("[[geo.map]]\ndefault = [\"eu\", \"asia\"]\n"),
+        14,
+        "geo.map[0].default",
+        "unknown datacenter \"asia\"",
+    );
+    assert_error(
+        &geo("[[geo.map]]\nnets = { \"10.0.0.1/8\" = [\"eu\"] }\n"),
+        14,
+        "geo.map[0].nets.\"10.0.0.1/8\"",
+        "bits set beyond the prefix",
+    );
+    assert_error(
+        &geo("[[geo.map]]\nnets = { \"10.0.0.0/8\" = [\"eu\", \"eu\"] }\n"),
+        14,
+        "geo.map[0].nets.\"10.0.0.0/8\"",
+        "listed twice",
+    );
+    assert_error(&geo("[[geo.datacenter]]\nname = \"eu\"\n"), 14, "geo.datacenter[2].name", "defined twice");
+    assert_error(
+        &geo("[[geo.datacenter]]\nname = \"ap\"\ncoordinates = [95.0, 0.0]\n"),
+        15,
+        "geo.datacenter[2].coordinates",
+        "latitude",
+    );
+    assert_error(&geo("[[geo.map]]\n[[geo.map]]\n"), 14, "geo.map[1].name", "defined twice");
+    let (ok, _, err) =
+        check(&geo("[[geo.map]]\nnets = { \"10.0.0.0/8\" = [\"eu\", \"us\"], \"2001:db8::/32\" = [\"us\"] }\n"));
+    assert!(ok, "{err}");
+}
+
+/// A `nets_file` error names that file and its line; a missing file is an error at the key.
+#[test]
+fn geo_nets_file_errors_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("geo.toml");
+    std::fs::write(dir.path().join("nets.txt"), "# clients\n10.1.0.0/16 eu,us\n10.2.0.0/16 eu,mars\n").unwrap();
+    std::fs::write(&path, geo("[[geo.map]]\nnets_file = \"nets.txt\"\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["check", "--config"]).arg(&path).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(err.contains("nets.txt:3: geo.map[0].nets_file: unknown datacenter \"mars\""), "{err}");
+
+    std::fs::write(&path, geo("[[geo.map]]\nnets_file = \"missing.txt\"\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["check", "--config"]).arg(&path).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("geo.toml:14: geo.map[0].nets_file: cannot read"), "{err}");
+}

@@ -1,0 +1,272 @@
+//! `[geo]` validation: datacenters and the location maps that order them per client network.
+//!
+//! A map's networks come from the config (`nets`, a table from CIDR to datacenters) and from
+//! a file (`nets_file`: one `CIDR dc1,dc2,...` per line, `#` comments, the format of the
+//! benchmark harness's `geo-nets.txt`). Every error names the file, line and key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_spanned::Spanned;
+
+use super::error::Reporter;
+use super::raw::{RawGeo, RawGeoMap};
+
+/// A datacenter members and targets can be placed in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datacenter {
+    /// Its name, as pools and maps refer to it.
+    pub name: String,
+    /// Latitude and longitude in degrees, for nearest-first ordering.
+    pub coordinates: Option<(f64, f64)>,
+}
+
+/// A network of a map (host bits zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Net {
+    /// First address; IPv4 in the low 32 bits.
+    pub start: u128,
+    /// Prefix length.
+    pub prefix: u8,
+    /// IPv4 or IPv6.
+    pub v4: bool,
+}
+
+/// A location map: datacenter orders (indexes into [`GeoConfig::datacenters`]) by network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeoMap {
+    /// Its name (`default` when the config gives none).
+    pub name: String,
+    /// The order of clients no network covers.
+    pub default: Vec<u16>,
+    /// Networks and their orders; a later entry for the same network wins.
+    pub nets: Vec<(Net, Vec<u16>)>,
+    /// The `nets_file` read, if any (reloads watch it).
+    pub nets_file: Option<PathBuf>,
+}
+
+/// `[geo]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GeoConfig {
+    /// Datacenters in config order.
+    pub datacenters: Vec<Datacenter>,
+    /// Maps in config order.
+    pub maps: Vec<GeoMap>,
+}
+
+impl GeoConfig {
+    /// A datacenter's index by name.
+    pub fn datacenter(&self, name: &str) -> Option<u16> {
+        self.datacenters.iter().position(|d| d.name == name).map(|i| i as u16)
+    }
+
+    /// A map's index by name; with `None`, the only map there is.
+    pub fn map(&self, name: Option<&str>) -> Option<usize> {
+        match name {
+            Some(n) => self.maps.iter().position(|m| m.name == n),
+            None => (self.maps.len() == 1).then_some(0),
+        }
+    }
+}
+
+/// Parses `10.0.0.0/8` or `2001:db8::/32`, host bits zero.
+pub fn parse_net(text: &str) -> Result<Net, String> {
+    let (addr, prefix) = text.trim().split_once('/').ok_or_else(|| format!("{text:?} is not a network (CIDR)"))?;
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| format!("{text:?}: {addr:?} is not an IP address"))?;
+    let prefix: u8 = prefix.parse().map_err(|_| format!("{text:?}: {prefix:?} is not a prefix length"))?;
+    let (start, bits, v4) = match addr {
+        std::net::IpAddr::V4(a) => (u32::from(a) as u128, 32u32, true),
+        std::net::IpAddr::V6(a) => (u128::from(a), 128, false),
+    };
+    if prefix as u32 > bits {
+        return Err(format!("{text:?}: the prefix is longer than {bits} bits"));
+    }
+    let host = bits - prefix as u32;
+    if host > 0 && start & (u128::MAX >> (128 - host)) != 0 {
+        return Err(format!("{text:?} has bits set beyond the prefix"));
+    }
+    Ok(Net { start, prefix, v4 })
+}
+
+/// Validates `[geo]`; `None` fields are absent ones.
+pub fn geo(raw: Option<&RawGeo>, rep: &mut Reporter<'_>) -> GeoConfig {
+    let Some(raw) = raw else { return GeoConfig::default() };
+    let mut out = GeoConfig::default();
+    for (i, d) in raw.datacenter.iter().enumerate() {
+        let k = format!("geo.datacenter[{i}]");
+        let d = d.get_ref();
+        let name = d.name.get_ref().trim().to_string();
+        if name.is_empty() || name.contains([',', ' ', '/']) {
+            rep.at(d.name.span().start, format!("{k}.name"), "must be a non-empty word (no spaces, commas or slashes)");
+            continue;
+        }
+        if out.datacenter(&name).is_some() {
+            rep.at(d.name.span().start, format!("{k}.name"), format!("datacenter {name} is defined twice"));
+            continue;
+        }
+        let coordinates = match &d.coordinates {
+            None => None,
+            Some(c) => match c.get_ref().as_slice() {
+                [lat, lon] if (-90.0..=90.0).contains(lat) && (-180.0..=180.0).contains(lon) => Some((*lat, *lon)),
+                _ => {
+                    rep.at(
+                        c.span().start,
+                        format!("{k}.coordinates"),
+                        "must be [latitude, longitude] in degrees (-90..90, -180..180)",
+                    );
+                    None
+                }
+            },
+        };
+        out.datacenters.push(Datacenter { name, coordinates });
+    }
+    if out.datacenters.is_empty() && (!raw.map.is_empty() || !raw.datacenter.is_empty()) {
+        rep.at_line(None, "geo.datacenter", "[geo] needs at least one [[geo.datacenter]]");
+    }
+    for (i, m) in raw.map.iter().enumerate() {
+        let k = format!("geo.map[{i}]");
+        if let Some(map) = map(&k, m, &out, rep) {
+            if out.maps.iter().any(|o| o.name == map.name) {
+                rep.at(m.span().start, format!("{k}.name"), format!("map {} is defined twice", map.name));
+            } else {
+                out.maps.push(map);
+            }
+        }
+    }
+    out
+}
+
+/// A datacenter list: every name known, none twice.
+fn order(names: &[Spanned<String>], geo: &GeoConfig, key: &str, rep: &mut Reporter<'_>) -> Option<Vec<u16>> {
+    let mut out = Vec::new();
+    for n in names {
+        match geo.datacenter(n.get_ref().trim()) {
+            Some(i) if out.contains(&i) => {
+                rep.at(n.span().start, key, format!("datacenter {} is listed twice", n.get_ref()));
+                return None;
+            }
+            Some(i) => out.push(i),
+            None => {
+                rep.at(n.span().start, key, format!("unknown datacenter {:?}", n.get_ref()));
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_>) -> Option<GeoMap> {
+    let before = rep.errors.len();
+    let m = raw.get_ref();
+    let name = m.name.as_ref().map_or_else(|| "default".to_string(), |n| n.get_ref().trim().to_string());
+    let all: Vec<u16> = (0..geo.datacenters.len() as u16).collect();
+    let default = match &m.default {
+        Some(d) => order(d.get_ref(), geo, &format!("{k}.default"), rep).unwrap_or_default(),
+        None => all,
+    };
+    let mut nets: BTreeMap<Net, Vec<u16>> = BTreeMap::new();
+    let mut listed: Vec<(Net, Vec<u16>)> = Vec::new();
+    if let Some(table) = &m.nets {
+        for (cidr, dcs) in table.get_ref() {
+            let key = format!("{k}.nets.{:?}", cidr.get_ref());
+            match parse_net(cidr.get_ref()) {
+                Ok(net) => {
+                    if let Some(o) = order(dcs.get_ref(), geo, &key, rep) {
+                        listed.push((net, o));
+                    }
+                }
+                Err(e) => rep.at(cidr.span().start, key, e),
+            }
+        }
+    }
+    let mut nets_file = None;
+    if let Some(path) = &m.nets_file {
+        let base = rep.file().parent().unwrap_or(Path::new("."));
+        let file = base.join(path.get_ref());
+        let key = format!("{k}.nets_file");
+        match std::fs::read_to_string(&file) {
+            Err(e) => rep.at(path.span().start, key, format!("cannot read {}: {e}", file.display())),
+            Ok(text) => {
+                for (line, entry) in read_nets_file(&text, geo) {
+                    match entry {
+                        Ok(e) => listed.push(e),
+                        Err(message) => rep.errors.push(super::ConfigError {
+                            file: file.clone(),
+                            line: Some(line),
+                            key: key.clone(),
+                            message,
+                        }),
+                    }
+                }
+            }
+        }
+        nets_file = Some(file);
+    }
+    // The file's entries come after the inline table's and win for the same network.
+    for (net, o) in listed {
+        nets.insert(net, o);
+    }
+    (rep.errors.len() == before).then(|| GeoMap { name, default, nets: nets.into_iter().collect(), nets_file })
+}
+
+/// One line of a `nets_file`: its 1-based number and the network and order it gives.
+type NetsLine = (usize, Result<(Net, Vec<u16>), String>);
+
+/// The entries of a `nets_file`.
+fn read_nets_file(text: &str, geo: &GeoConfig) -> Vec<NetsLine> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let entry = (|| {
+            let mut parts = line.split_whitespace();
+            let net = parse_net(parts.next().unwrap_or(""))?;
+            let list = parts.next().ok_or("expected `CIDR dc1,dc2,...`")?;
+            if parts.next().is_some() {
+                return Err("expected `CIDR dc1,dc2,...` (nothing after the list)".to_string());
+            }
+            let mut order = Vec::new();
+            for name in list.split(',') {
+                let dc = geo.datacenter(name.trim()).ok_or_else(|| format!("unknown datacenter {name:?}"))?;
+                if order.contains(&dc) {
+                    return Err(format!("datacenter {name} is listed twice"));
+                }
+                order.push(dc);
+            }
+            Ok((net, order))
+        })();
+        out.push((i + 1, entry));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_parse_with_clear_errors() {
+        assert_eq!(parse_net("10.0.0.0/8"), Ok(Net { start: 0x0a00_0000, prefix: 8, v4: true }));
+        assert_eq!(parse_net("::/0").map(|n| (n.prefix, n.v4)), Ok((0, false)));
+        assert!(parse_net("10.0.0.1/8").unwrap_err().contains("bits set beyond"));
+        assert!(parse_net("10.0.0.0/33").unwrap_err().contains("longer than 32"));
+        assert!(parse_net("10.0.0.0").unwrap_err().contains("not a network"));
+        assert!(parse_net("eu/8").unwrap_err().contains("not an IP address"));
+    }
+
+    #[test]
+    fn a_nets_file_gives_lines_for_its_errors() {
+        let geo = GeoConfig {
+            datacenters: ["dc1", "dc2"].map(|n| Datacenter { name: n.into(), coordinates: None }).to_vec(),
+            maps: vec![],
+        };
+        let entries = read_nets_file("# comment\n10.1.0.0/16 dc2,dc1\n\n10.2.0.0/16 dc3\n10.3.0.1/16 dc1\n", &geo);
+        assert_eq!(entries[0], (2, Ok((parse_net("10.1.0.0/16").unwrap(), vec![1, 0]))));
+        assert_eq!(entries[1].0, 4);
+        assert!(entries[1].1.as_ref().unwrap_err().contains("unknown datacenter"));
+        assert_eq!(entries[2].0, 5);
+        assert!(entries[2].1.as_ref().unwrap_err().contains("bits set beyond"));
+    }
+}
