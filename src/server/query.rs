@@ -77,33 +77,23 @@ impl Responder {
         };
         let edns =
             q.edns.map(|e| OptOut { nsid: if e.nsid { settings.nsid.as_deref() } else { None }, ext_rcode: 0, ecs });
-        if q.edns.is_some_and(|e| e.version > 0) {
-            // An unknown version's options are not read (RFC 6891 §6.1.3).
-            let opt = OptOut { nsid: None, ext_rcode: (RCODE_BADVERS >> 4) as u8, ecs: None };
+        // An unknown version's options are not read (RFC 6891 §6.1.3); a malformed ECS is
+        // FORMERR (RFC 7871 §7.1.1). Both replies carry an OPT, without options.
+        let refused = if q.edns.is_some_and(|e| e.version > 0) {
+            Some(RCODE_BADVERS)
+        } else if settings.ecs && q.edns.is_some_and(|e| e.ecs == Ecs::Malformed) {
+            Some(RCODE_FORMERR as u16)
+        } else {
+            None
+        };
+        if let Some(rcode) = refused {
+            let opt = OptOut { nsid: None, ext_rcode: (rcode >> 4) as u8, ecs: None };
             return Some(finish(
                 req,
                 q,
                 out,
                 None,
-                (RCODE_BADVERS & 0xf) as u8,
-                false,
-                Some(opt),
-                settings.max_udp_payload,
-                limit,
-                0,
-                &mut self.rng,
-                snap,
-            ));
-        }
-        if settings.ecs && q.edns.is_some_and(|e| e.ecs == Ecs::Malformed) {
-            // RFC 7871 §7.1.1; the reply carries an OPT, without the option it could not read.
-            let opt = OptOut { nsid: None, ext_rcode: 0, ecs: None };
-            return Some(finish(
-                req,
-                q,
-                out,
-                None,
-                RCODE_FORMERR,
+                (rcode & 0xf) as u8,
                 false,
                 Some(opt),
                 settings.max_udp_payload,
