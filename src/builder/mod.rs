@@ -17,6 +17,7 @@
 //! `/health`, and the next event builds again.
 
 pub mod fold;
+pub mod geo;
 pub mod held;
 pub mod overlay;
 pub mod persist;

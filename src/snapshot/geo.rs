@@ -38,6 +38,25 @@ pub struct GeoTable {
     v6: Vec<(u128, OrderId)>,
 }
 
+/// A map ready for queries: where a client is, and the datacenter orders that index points
+/// into.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompiledMap {
+    /// Client address → order id and ECS scope.
+    pub table: GeoTable,
+    /// Datacenter indexes, nearest first, by order id; every order lists every datacenter.
+    pub orders: Vec<Box<[u16]>>,
+}
+
+impl CompiledMap {
+    /// The datacenters for `addr`, nearest first, and the ECS scope of that answer.
+    #[inline]
+    pub fn order(&self, addr: IpAddr) -> (&[u16], u8) {
+        let l = self.table.locate(addr);
+        (self.orders.get(l.order as usize).map_or(&[][..], |o| &o[..]), l.scope)
+    }
+}
+
 /// A lookup's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Located {
