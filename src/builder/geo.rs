@@ -23,10 +23,13 @@ pub fn compile_map(map: &GeoMap, datacenters: usize) -> CompiledMap {
     let mut intern = |listed: &[u16]| -> OrderId {
         let mut full = listed.to_vec();
         full.extend((0..datacenters as u16).filter(|d| !listed.contains(d)));
-        *ids.entry(full.clone()).or_insert_with(|| {
-            orders.push(full.into_boxed_slice());
-            (orders.len() - 1) as OrderId
-        })
+        if let Some(&id) = ids.get(&full) {
+            return id;
+        }
+        let id = orders.len() as OrderId;
+        orders.push(full.clone().into_boxed_slice());
+        ids.insert(full, id);
+        id
     };
     let default = intern(&map.default);
     let rules: Vec<Rule> =

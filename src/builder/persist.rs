@@ -8,6 +8,7 @@
 //! back to the builder as an event (which then holds the compact form). Pending writes are
 //! flushed when the writer stops.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use super::Event;
 use super::held::{self, Held, Layered, Packed};
 use crate::dns::name::Name;
 use crate::elchi::state_file;
-use crate::snapshot::records::Nodes;
+use crate::snapshot::records::{Nodes, SortedNodes};
 
 /// Shortest time between two writes of the same zone.
 pub const MIN_GAP: Duration = Duration::from_secs(1);
@@ -59,18 +60,15 @@ impl PersistJob {
     /// Folds the delta into the base, encodes the records and writes the state file
     /// atomically.
     pub fn write(self) -> Persisted {
-        let packed = match &self.base {
-            Held::Converted(nodes) => {
-                held::pack(Layered { base: Some(nodes), delta: Some(&self.delta) }.iter(), nodes.len())
-            }
-            Held::Packed(p) => {
-                let nodes = held::unpack(&p.bytes, &self.apex, self.default_ttl);
-                let packed = held::pack(Layered { base: Some(&nodes), delta: Some(&self.delta) }.iter(), nodes.len());
-                // Freed where freeing ends with handing the memory back to the system.
-                crate::snapshot::reclaim::later(nodes);
-                packed
-            }
+        let base: Cow<'_, SortedNodes> = match &self.base {
+            Held::Converted(nodes) => Cow::Borrowed(&**nodes),
+            Held::Packed(p) => Cow::Owned(held::unpack(&p.bytes, &self.apex, self.default_ttl)),
         };
+        let packed = held::pack(Layered { base: Some(&base), delta: Some(&self.delta) }.iter(), base.len());
+        // Freed where freeing ends with handing the memory back to the system.
+        if let Cow::Owned(nodes) = base {
+            crate::snapshot::reclaim::later(nodes);
+        }
         let result = state_file::save_packed(
             &self.dir,
             &self.apex,

@@ -136,23 +136,25 @@ pub fn geo(raw: Option<&RawGeo>, rep: &mut Reporter<'_>) -> GeoConfig {
     out
 }
 
-/// A datacenter list: every name known, none twice.
-fn order(names: &[Spanned<String>], geo: &GeoConfig, key: &str, rep: &mut Reporter<'_>) -> Option<Vec<u16>> {
+/// A datacenter list as indexes: every name known, none twice; else the position of the
+/// first name that is not, and why.
+fn resolve<'n>(names: impl IntoIterator<Item = &'n str>, geo: &GeoConfig) -> Result<Vec<u16>, (usize, String)> {
     let mut out = Vec::new();
-    for n in names {
-        match geo.datacenter(n.get_ref().trim()) {
-            Some(i) if out.contains(&i) => {
-                rep.at(n.span().start, key, format!("datacenter {} is listed twice", n.get_ref()));
-                return None;
-            }
+    for (at, name) in names.into_iter().enumerate() {
+        match geo.datacenter(name.trim()) {
+            Some(i) if out.contains(&i) => return Err((at, format!("datacenter {name} is listed twice"))),
             Some(i) => out.push(i),
-            None => {
-                rep.at(n.span().start, key, format!("unknown datacenter {:?}", n.get_ref()));
-                return None;
-            }
+            None => return Err((at, format!("unknown datacenter {name:?}"))),
         }
     }
-    Some(out)
+    Ok(out)
+}
+
+/// [`resolve`] for a config list, reporting at the offending name.
+fn order(names: &[Spanned<String>], geo: &GeoConfig, key: &str, rep: &mut Reporter<'_>) -> Option<Vec<u16>> {
+    resolve(names.iter().map(|n| n.get_ref().as_str()), geo)
+        .map_err(|(at, message)| rep.at(names[at].span().start, key, message))
+        .ok()
 }
 
 fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_>) -> Option<GeoMap> {
@@ -164,15 +166,15 @@ fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_
         Some(d) => order(d.get_ref(), geo, &format!("{k}.default"), rep).unwrap_or_default(),
         None => all,
     };
+    // The file's entries come after the inline table's and win for the same network.
     let mut nets: BTreeMap<Net, Vec<u16>> = BTreeMap::new();
-    let mut listed: Vec<(Net, Vec<u16>)> = Vec::new();
     if let Some(table) = &m.nets {
         for (cidr, dcs) in table.get_ref() {
             let key = format!("{k}.nets.{:?}", cidr.get_ref());
             match parse_net(cidr.get_ref()) {
                 Ok(net) => {
                     if let Some(o) = order(dcs.get_ref(), geo, &key, rep) {
-                        listed.push((net, o));
+                        nets.insert(net, o);
                     }
                 }
                 Err(e) => rep.at(cidr.span().start, key, e),
@@ -189,7 +191,9 @@ fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_
             Ok(text) => {
                 for (line, entry) in read_nets_file(&text, geo) {
                     match entry {
-                        Ok(e) => listed.push(e),
+                        Ok((net, o)) => {
+                            nets.insert(net, o);
+                        }
                         Err(message) => rep.errors.push(super::ConfigError {
                             file: file.clone(),
                             line: Some(line),
@@ -201,10 +205,6 @@ fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_
             }
         }
         nets_file = Some(file);
-    }
-    // The file's entries come after the inline table's and win for the same network.
-    for (net, o) in listed {
-        nets.insert(net, o);
     }
     (rep.errors.len() == before).then(|| GeoMap { name, default, nets: nets.into_iter().collect(), nets_file })
 }
@@ -227,14 +227,7 @@ fn read_nets_file(text: &str, geo: &GeoConfig) -> Vec<NetsLine> {
             if parts.next().is_some() {
                 return Err("expected `CIDR dc1,dc2,...` (nothing after the list)".to_string());
             }
-            let mut order = Vec::new();
-            for name in list.split(',') {
-                let dc = geo.datacenter(name.trim()).ok_or_else(|| format!("unknown datacenter {name:?}"))?;
-                if order.contains(&dc) {
-                    return Err(format!("datacenter {name} is listed twice"));
-                }
-                order.push(dc);
-            }
+            let order = resolve(list.split(','), geo).map_err(|(_, message)| message)?;
             Ok((net, order))
         })();
         out.push((i + 1, entry));

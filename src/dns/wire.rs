@@ -86,7 +86,7 @@ impl ClientSubnet {
             ECS_IPV6 => 128,
             _ => return None,
         };
-        let subnet = ClientSubnet { family, source_prefix, addr: [0; 16] };
+        let mut subnet = ClientSubnet { family, source_prefix, addr: [0; 16] };
         if source_prefix > max || addr.len() != subnet.addr_len() {
             return None;
         }
@@ -97,7 +97,6 @@ impl ClientSubnet {
         {
             return None;
         }
-        let mut subnet = subnet;
         subnet.addr[..addr.len()].copy_from_slice(addr);
         Some(subnet)
     }

@@ -171,7 +171,7 @@ impl SortedNodes {
 
     /// (owner, sets) in owner order.
     pub fn iter(&self) -> impl Iterator<Item = (&Name, &TypeMap)> {
-        self.0.iter().map(|(n, t)| (n, t))
+        self.into_iter()
     }
 
     /// The owners in order.
