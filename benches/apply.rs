@@ -94,7 +94,9 @@ fn main() {
             std::mem::size_of::<gslbd::snapshot::fragment::Fragment>(),
             std::mem::size_of::<gslbd::snapshot::NodeRec>()
         );
-        let answer = Responder::default().respond(&snap, &query, &mut out, Transport::Udp).unwrap();
+        let answer = Responder::default()
+            .respond(&snap, &query, &mut out, Transport::Udp, std::net::IpAddr::from([127, 0, 0, 1]))
+            .unwrap();
         assert_eq!(answer.rcode, 0);
         assert_eq!(u16::from_be_bytes([out[6], out[7]]), 2, "the new data answers");
         drop(snap);

@@ -68,7 +68,13 @@ fn respond(bencher: Bencher, case: &str) {
     let mut out = vec![0u8; MAX_MESSAGE + 1024];
     let mut responder = Responder::default();
     bencher.bench_local(|| {
-        let o = responder.respond(black_box(&snap), black_box(&req), &mut out, Transport::Udp);
+        let o = responder.respond(
+            black_box(&snap),
+            black_box(&req),
+            &mut out,
+            Transport::Udp,
+            std::net::IpAddr::from([127, 0, 0, 1]),
+        );
         black_box(o)
     });
 }
@@ -85,7 +91,13 @@ fn respond_and_count(bencher: Bencher, case: &str) {
     let stats = gslbd::server::stats::Stats::default();
     let counters = stats.worker();
     bencher.bench_local(|| {
-        let o = responder.respond(black_box(&snap), black_box(&req), &mut out, Transport::Udp);
+        let o = responder.respond(
+            black_box(&snap),
+            black_box(&req),
+            &mut out,
+            Transport::Udp,
+            std::net::IpAddr::from([127, 0, 0, 1]),
+        );
         if let Some(o) = &o {
             counters.record(o);
         }

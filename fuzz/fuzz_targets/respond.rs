@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let snap = snapshot();
     let mut out = vec![0u8; MAX_MESSAGE + 1024];
     for transport in [Transport::Udp, Transport::Tcp] {
-        if let Some(o) = Responder::default().respond(&snap, data, &mut out, transport) {
+        if let Some(o) = Responder::default().respond(&snap, data, &mut out, transport, std::net::IpAddr::from([127, 0, 0, 1])) {
             assert!(o.len >= 12);
         }
     }

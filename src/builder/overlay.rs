@@ -186,7 +186,8 @@ impl Overlay {
                 take(&w, &mut dynamic);
             }
         }
-        let (nodes, _) = merge(&window, super::held::Layered::plain(&dynamic), zone.static_records, &zone.pools);
+        let (nodes, _) =
+            merge(&window, super::held::Layered::plain(&dynamic), zone.static_records, &|n| zone.answers_by_layer(n));
         let marks: Vec<(Name, bool)> = self
             .names
             .iter()
@@ -207,6 +208,7 @@ impl Overlay {
             nodes: &nodes,
             servfail: &[],
             weighted: &[],
+            geo: &[],
             nested,
             dynamic_names: layer.dynamic_names(),
             partial: true,

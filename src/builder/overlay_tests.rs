@@ -98,7 +98,9 @@ fn answer(s: &State, name: &str, qtype: RecordType) -> String {
     q.extend_from_slice(&u16::from(qtype).to_be_bytes());
     q.extend_from_slice(&[0, 1]);
     let mut out = vec![0u8; MAX_MESSAGE];
-    let o = Responder::default().respond(&s.handle().load(), &q, &mut out, Transport::Udp).unwrap();
+    let o = Responder::default()
+        .respond(&s.handle().load(), &q, &mut out, Transport::Udp, std::net::IpAddr::from([127, 0, 0, 1]))
+        .unwrap();
     let m = Message::from_vec(&out[..o.len]).unwrap();
     let mut text = format!("{:?} aa={}", m.metadata.response_code, m.metadata.authoritative);
     for (section, records) in [("an", &m.answers), ("ns", &m.authorities), ("ar", &m.additionals)] {

@@ -2,12 +2,14 @@
 //! or NS sets with glue (delegate mode) of the members that qualify right now, or the
 //! `when_all_down` fallback.
 
+use crate::config::PoolConfig;
 use crate::config::{MemberConfig, PoolMode, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use crate::health::table::HealthTable;
-use crate::snapshot::build::WeightedSpec;
-use crate::snapshot::policy::{Choice, MemberView, Select, candidates};
+use crate::snapshot::build::{GeoSpec, GeoSpecKind, GeoVariant, WeightedSpec};
+use crate::snapshot::geo::{CompiledMap, NO_DATACENTER};
+use crate::snapshot::policy::{Choice, MemberView, Select, WhenAllDown, candidates};
 use crate::snapshot::records::Nodes;
 use crate::snapshot::records::{RData, RRset, Source, TypeMap};
 
@@ -20,6 +22,17 @@ pub struct PoolRecords {
     pub servfail: Vec<Name>,
     /// Weighted pools: answers drawn per query.
     pub weighted: Vec<WeightedSpec>,
+    /// Geo pools and names: answers chosen by the client's location.
+    pub geo: Vec<GeoSpec>,
+}
+
+/// What geo pools and names need beyond the zone: the compiled maps (their orders) and the
+/// metrics slot of each owner.
+pub struct GeoInputs<'a> {
+    /// Maps by config index.
+    pub maps: &'a [CompiledMap],
+    /// The metrics slot of a geo pool's or name's owner.
+    pub slot: &'a dyn Fn(&Name) -> u16,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -43,9 +56,27 @@ fn addresses(m: &MemberConfig, family: Family, health: &HealthTable, only_up: bo
 }
 
 /// The records of every pool of `zone` under the current health.
-pub fn pool_records(zone: &ZoneConfig, health: &HealthTable) -> PoolRecords {
+pub fn pool_records(zone: &ZoneConfig, health: &HealthTable, geo: &GeoInputs<'_>) -> PoolRecords {
     let mut out = PoolRecords::default();
+    for g in &zone.geo_names {
+        let node = out.nodes.entry(g.name.clone()).or_default();
+        for rtype in [TYPE_A, TYPE_AAAA] {
+            node.insert(rtype, RRset { ttl: 0, rdata: Vec::new(), source: Source::Pool, rotate: false });
+            out.geo.push(GeoSpec {
+                name: g.name.clone(),
+                rtype,
+                map: g.map as u16,
+                slot: (geo.slot)(&g.name),
+                kind: GeoSpecKind::Names(g.targets.clone()),
+            });
+        }
+    }
     for pool in &zone.pools {
+        if let Some(map) = pool.geo {
+            let Some(map) = geo.maps.get(map) else { continue };
+            geo_pool(pool, map, (geo.slot)(&pool.name), health, &mut out);
+            continue;
+        }
         let set = |rdata: Vec<RData>| RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true };
         let mut chosen_any: Vec<usize> = Vec::new();
         let mut fallback: Option<Choice> = None;
@@ -87,42 +118,17 @@ pub fn pool_records(zone: &ZoneConfig, health: &HealthTable) -> PoolRecords {
                 Choice::Members { members, weights } => {
                     let all_down = !views.iter().any(|v| v.up);
                     let rtype = if family == Family::V4 { TYPE_A } else { TYPE_AAAA };
-                    // `weighted` draws by weight; `failover` and `all` with more qualifying
-                    // members than `max_answers` draw with equal weights, so that every member
-                    // is answered equally often over many queries (a fixed first few would
-                    // leave the rest idle; zoneregistry round-robins all healthy peers).
-                    let equal = pool.select != Select::Weighted && members.len() > pool.max_answers;
-                    if pool.mode == PoolMode::Address && (pool.select == Select::Weighted || equal) {
-                        let weight = |i: usize| if equal { 1 } else { weights[i] };
-                        let groups: Vec<(Vec<RData>, u32)> = members
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &j)| {
-                                (addresses(&pool.members[with_family[j]], family, health, !all_down), weight(i))
-                            })
-                            .filter(|(rd, _)| !rd.is_empty())
-                            .collect();
-                        if !groups.is_empty() {
-                            let k = pool.max_answers;
-                            out.weighted.push(WeightedSpec {
-                                name: pool.name.clone(),
-                                rtype,
-                                ttl: pool.ttl,
-                                groups,
-                                k,
-                            });
+                    let picked: Vec<usize> = members.iter().map(|&j| with_family[j]).collect();
+                    match answer(pool, family, &picked, &weights, all_down, health) {
+                        Some(GeoVariant::Weighted(spec)) => {
+                            // The node needs the type; the builder encodes the spec there.
+                            node.insert(rtype, set(Vec::new()));
+                            out.weighted.push(spec);
                         }
-                    }
-                    let picked: Vec<usize> = members.iter().map(|&j| with_family[j]).take(pool.max_answers).collect();
-                    let mut rdata = Vec::new();
-                    for &i in &picked {
-                        rdata.extend(addresses(&pool.members[i], family, health, !all_down));
-                        if !chosen_any.contains(&i) {
-                            chosen_any.push(i);
+                        Some(GeoVariant::Records(records)) => {
+                            node.insert(rtype, records);
                         }
-                    }
-                    if pool.mode == PoolMode::Address && !rdata.is_empty() {
-                        node.insert(rtype, set(rdata));
+                        _ => {}
                     }
                 }
                 other => fallback = Some(other),
@@ -161,4 +167,120 @@ pub fn pool_records(zone: &ZoneConfig, health: &HealthTable) -> PoolRecords {
         }
     }
     out
+}
+
+/// The answer of `members` (indexes into the pool's members, `weights` parallel for a
+/// weighted pool) for one family: drawn per query when the pool is weighted or more members
+/// qualify than `max_answers`, else the first `max_answers`. (`failover` and `all` with more
+/// members than `max_answers` draw with equal weights, so that every member is answered
+/// equally often over many queries: a fixed first few would leave the rest idle;
+/// zoneregistry round-robins all healthy peers.) `all_down`: every member is
+/// answered although down (fail open). `None` when no member has an address to give.
+fn answer(
+    pool: &PoolConfig,
+    family: Family,
+    members: &[usize],
+    weights: &[u32],
+    all_down: bool,
+    health: &HealthTable,
+) -> Option<GeoVariant> {
+    let rtype = if family == Family::V4 { TYPE_A } else { TYPE_AAAA };
+    let equal = pool.select != Select::Weighted && members.len() > pool.max_answers;
+    if pool.select == Select::Weighted || equal {
+        let groups: Vec<(Vec<RData>, u32)> = members
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| {
+                let weight = if equal { 1 } else { weights.get(i).copied().unwrap_or(1) };
+                (addresses(&pool.members[m], family, health, !all_down), weight)
+            })
+            .filter(|(rd, _)| !rd.is_empty())
+            .collect();
+        let spec = WeightedSpec { name: pool.name.clone(), rtype, ttl: pool.ttl, groups, k: pool.max_answers };
+        return (!spec.groups.is_empty()).then_some(GeoVariant::Weighted(spec));
+    }
+    let rdata: Vec<RData> = members
+        .iter()
+        .take(pool.max_answers)
+        .flat_map(|&m| addresses(&pool.members[m], family, health, !all_down))
+        .collect();
+    let set = RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true };
+    (!set.rdata.is_empty()).then_some(GeoVariant::Records(set))
+}
+
+/// A geo pool's answers per family: the members the pool's `select` (its `within`) chooses
+/// in each datacenter, encoded once per datacenter; each of the map's orders gets the first
+/// datacenter with a healthy member, else the `when_all_down` fallback (`all`: every member
+/// of the nearest datacenter that has members of the family).
+fn geo_pool(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &HealthTable, out: &mut PoolRecords) {
+    let node = out.nodes.entry(pool.name.clone()).or_default();
+    let datacenters = map.orders.first().map_or(0, |o| o.len());
+    for family in [Family::V4, Family::V6] {
+        let rtype = if family == Family::V4 { TYPE_A } else { TYPE_AAAA };
+        let in_dc = |dc: usize| -> Vec<usize> {
+            (0..pool.members.len())
+                .filter(|&i| pool.members[i].datacenter == Some(dc as u16))
+                .filter(|&i| !addresses(&pool.members[i], family, health, false).is_empty())
+                .collect()
+        };
+        let by_dc: Vec<Vec<usize>> = (0..datacenters).map(in_dc).collect();
+        if by_dc.iter().all(Vec::is_empty) {
+            continue;
+        }
+        let mut variants: Vec<GeoVariant> = Vec::new();
+        let mut chosen: Vec<Option<u32>> = vec![None; datacenters];
+        let mut fail_open: Vec<Option<u32>> = vec![None; datacenters];
+        for (dc, members) in by_dc.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
+            let views: Vec<MemberView> = members
+                .iter()
+                .map(|&i| {
+                    let m = &pool.members[i];
+                    MemberView { role: m.role, weight: m.weight, up: !addresses(m, family, health, true).is_empty() }
+                })
+                .collect();
+            if let Choice::Members { members: picked, weights } = candidates(&views, pool.select, &WhenAllDown::NoData)
+            {
+                let picked: Vec<usize> = picked.iter().map(|&j| members[j]).collect();
+                if let Some(v) = answer(pool, family, &picked, &weights, false, health) {
+                    chosen[dc] = Some(variants.len() as u32);
+                    variants.push(v);
+                }
+            }
+            if pool.when_all_down == WhenAllDown::All {
+                let weights: Vec<u32> = members.iter().map(|&i| pool.members[i].weight.max(1)).collect();
+                if let Some(v) = answer(pool, family, members, &weights, true, health) {
+                    fail_open[dc] = Some(variants.len() as u32);
+                    variants.push(v);
+                }
+            }
+        }
+        let mut fallback: Option<u32> = None;
+        let mut fallback_of = |variants: &mut Vec<GeoVariant>| {
+            *fallback.get_or_insert_with(|| {
+                variants.push(match &pool.when_all_down {
+                    WhenAllDown::ServFail => GeoVariant::ServFail,
+                    WhenAllDown::Cname(t) => GeoVariant::Cname(t.clone(), pool.ttl),
+                    _ => GeoVariant::NoData,
+                });
+                (variants.len() - 1) as u32
+            })
+        };
+        let by_order: Vec<(u32, u16)> = map
+            .orders
+            .iter()
+            .map(|order| {
+                let up = order.iter().find_map(|&d| chosen.get(d as usize).copied().flatten().map(|v| (v, d)));
+                let open = || order.iter().find_map(|&d| fail_open.get(d as usize).copied().flatten().map(|v| (v, d)));
+                up.or_else(open).unwrap_or_else(|| (fallback_of(&mut variants), NO_DATACENTER))
+            })
+            .collect();
+        node.insert(rtype, RRset { ttl: pool.ttl, rdata: Vec::new(), source: Source::Pool, rotate: false });
+        out.geo.push(GeoSpec {
+            name: pool.name.clone(),
+            rtype,
+            map: pool.geo.unwrap_or(0) as u16,
+            slot,
+            kind: GeoSpecKind::Pool { variants, by_order },
+        });
+    }
 }

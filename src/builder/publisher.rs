@@ -18,13 +18,16 @@ use crate::dns::types::*;
 use std::borrow::Cow;
 
 use crate::builder::fold::FoldJob;
+use crate::builder::geo::compile_maps;
 use crate::builder::held::{HeldZone, Layered};
 use crate::builder::overlay::Overlay;
-use crate::builder::pools::pool_records;
+use crate::builder::pools::{GeoInputs, pool_records};
 use crate::health::table::HealthTable;
+use crate::snapshot::GeoLabels;
 use crate::snapshot::build::{MergedNodes, ZoneInput, build_zone};
 use crate::snapshot::encode::{Encoder, Scratch};
 use crate::snapshot::fragment::{Arena, Fragment};
+use crate::snapshot::geo::CompiledMap;
 use crate::snapshot::records::{RData, RRset, Source, TypeMap, ZoneData};
 use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, Zone, ZoneSnap};
 
@@ -101,6 +104,10 @@ pub struct Publisher {
     zones: HashMap<Name, Published>,
     /// Metrics slots by zone, handed out once and kept (slot 0 means "no zone").
     slots: Vec<Name>,
+    /// The config's location maps, compiled when the config changes.
+    maps: Arc<[CompiledMap]>,
+    /// Metrics slots of geo pools and names by owner, handed out once and kept.
+    geo_slots: Vec<Name>,
 }
 
 #[derive(Clone)]
@@ -163,11 +170,15 @@ impl StaticLayer {
             .filter(|t| t.is_within(&zone.apex))
             .cloned()
             .collect();
-        if zone.pools.is_empty() {
+        if zone.pools.is_empty() && zone.geo_names.is_empty() {
             return StaticLayer { with_pools: None, dynamic_names: HashSet::new(), referenced };
         }
         let mut data = zone.data.clone();
         let mut dynamic_names = HashSet::new();
+        for g in &zone.geo_names {
+            data.nodes.entry(g.name.clone()).or_default();
+            dynamic_names.insert(g.name.clone());
+        }
         for pool in &zone.pools {
             let node = data.nodes.entry(pool.name.clone()).or_default();
             if pool.mode == PoolMode::Delegate {
@@ -209,6 +220,8 @@ impl Publisher {
             generation: 0,
             zones: HashMap::new(),
             slots: Vec::new(),
+            maps: Arc::new([]),
+            geo_slots: Vec::new(),
         }
     }
 
@@ -294,6 +307,22 @@ impl Publisher {
         let mut next = HashMap::with_capacity(config.zones.len());
         let mut slots = self.slots.clone();
         let mut table: Option<HealthTable> = None;
+        // A config change may change the maps (and the orders the pools' answers number).
+        let maps = if *which == Rebuild::All { compile_maps(&config.geo).into() } else { Arc::clone(&self.maps) };
+        let mut geo_slots = self.geo_slots.clone();
+        for zone in &config.zones {
+            let owners = zone.pools.iter().filter(|p| p.geo.is_some()).map(|p| &p.name);
+            for owner in owners.chain(zone.geo_names.iter().map(|g| &g.name)) {
+                if !geo_slots.contains(owner) {
+                    geo_slots.push(owner.clone());
+                }
+            }
+        }
+        let geo_slot = |owner: &Name| {
+            let i = geo_slots.iter().position(|n| n == owner).unwrap_or(0);
+            i.min(crate::snapshot::geo::GEO_SLOTS - 1) as u16
+        };
+        let geo = GeoInputs { maps: &maps, slot: &geo_slot };
         for zone in &config.zones {
             let last = self.zones.get(&zone.apex);
             let patch = patches.get(&zone.apex).filter(|_| !which.needs_data(&zone.apex));
@@ -328,7 +357,8 @@ impl Publisher {
                 published.overlay_snap = Some(Arc::new(compiled));
                 if which.scope(&zone.apex) == Some(Scope::Pools) {
                     let slot = slot(&mut slots, &zone.apex);
-                    published.pools = compile_pools(zone, slot, published.serial, table.get_or_insert_with(health));
+                    published.pools =
+                        compile_pools(zone, slot, published.serial, table.get_or_insert_with(health), &geo);
                 }
                 next.insert(zone.apex.clone(), published);
                 continue;
@@ -346,7 +376,7 @@ impl Publisher {
                 // Health only: the base stays, the pools' answers are recompiled.
                 let mut published = last.clone();
                 let table = table.get_or_insert_with(health);
-                published.pools = compile_pools(zone, slot, published.serial, table);
+                published.pools = compile_pools(zone, slot, published.serial, table, &geo);
                 next.insert(zone.apex.clone(), published);
                 continue;
             }
@@ -363,7 +393,7 @@ impl Publisher {
             // answers are the base's, which carry the new serial).
             published.pools = match last {
                 Some(last) if scope == Scope::Data => last.pools.clone(),
-                _ => compile_pools(zone, slot, published.serial, table.get_or_insert_with(health)),
+                _ => compile_pools(zone, slot, published.serial, table.get_or_insert_with(health), &geo),
             };
             reports.insert(zone.apex.clone(), report);
             next.insert(zone.apex.clone(), published);
@@ -371,6 +401,12 @@ impl Publisher {
         self.generation += 1;
         self.zones = next;
         self.slots = slots;
+        let geo_labels = GeoLabels {
+            owners: geo_slots.iter().map(|n| n.to_dotless()).collect(),
+            datacenters: config.geo.datacenters.iter().map(|d| d.name.clone()).collect(),
+        };
+        self.geo_slots = geo_slots;
+        self.maps = Arc::clone(&maps);
         let zones = self
             .zones
             .values()
@@ -382,7 +418,8 @@ impl Publisher {
             .collect();
         let (chaos, chaos_arena) = chaos(config);
         let names: Arc<[String]> = self.slots.iter().map(|n| n.to_dotless()).collect();
-        self.handle.publish(Snapshot::new(self.generation, zones, settings(config), chaos, chaos_arena, names));
+        let snapshot = Snapshot::new(self.generation, zones, settings(config), chaos, chaos_arena, names);
+        self.handle.publish(snapshot.with_geo(maps, Arc::new(geo_labels)));
         reports
     }
 }
@@ -458,7 +495,7 @@ fn cut_above(cuts: &HashMap<&[u8], ShadowedBy>, name: &Name, apex: &Name) -> Opt
 }
 
 /// Static data (with the pools' records) and dynamic records merged, borrowed where a name
-/// comes from one side only. Where both define a name: a pool always wins; otherwise with
+/// comes from one side only. Where both define a name: a pool or geo name (`owned`) always wins; otherwise with
 /// [`StaticRecords::Fallback`] the dynamic side wins type by type (a dynamic CNAME takes the
 /// whole name, dynamic addresses push out a static CNAME; the apex keeps its static CNAME-free
 /// data), with [`StaticRecords::Override`] the static side does. Every dynamic name+type
@@ -467,7 +504,7 @@ pub fn merge<'a>(
     static_data: &'a ZoneData,
     dynamic: Layered<'a>,
     mode: StaticRecords,
-    pools: &[crate::config::PoolConfig],
+    owned: &dyn Fn(&Name) -> bool,
 ) -> (MergedNodes<'a>, Vec<Shadowed>) {
     let mut merged = Vec::with_capacity(static_data.nodes.len() + dynamic.len_hint());
     let mut shadowed = Vec::new();
@@ -513,7 +550,7 @@ pub fn merge<'a>(
                 let (_, d) = dy.next().expect("peeked");
                 // A pool's name may hold no records right now (all down, `nodata`): it is
                 // still the pool's.
-                let pool = pools.iter().any(|p| p.name == *n);
+                let pool = owned(n);
                 if let Some(by) = cut_above(&cuts, n, apex).or(pool.then_some(ShadowedBy::Pool)) {
                     shadow_all(n, d, by, &mut shadowed);
                     merged.push((n, Cow::Borrowed(s)));
@@ -573,7 +610,8 @@ pub(super) fn compile(
     keep_serial: bool,
 ) -> (Published, ZoneReport) {
     let static_layer = layer.with_pools.as_ref().unwrap_or(&zone.data);
-    let (nodes, shadowed) = merge(static_layer, dynamic.unwrap_or_default(), zone.static_records, &zone.pools);
+    let (nodes, shadowed) =
+        merge(static_layer, dynamic.unwrap_or_default(), zone.static_records, &|n| zone.answers_by_layer(n));
     if !shadowed.is_empty() {
         let first: Vec<String> =
             shadowed.iter().take(5).map(|(n, t, by)| format!("{n} {} (by {})", type_name(*t), by.as_str())).collect();
@@ -605,6 +643,7 @@ pub(super) fn compile(
         nodes: &nodes,
         servfail: &[],
         weighted: &[],
+        geo: &[],
         nested,
         dynamic_names: &layer.dynamic_names,
         partial: false,
@@ -627,11 +666,17 @@ pub(super) fn compile(
 /// The zone's dynamic layer: its pools' names and glue with their answers under `health`,
 /// compiled as a partial zone (CNAME targets elsewhere are followed at query time). `None`
 /// for a zone without pools.
-fn compile_pools(zone: &ZoneConfig, slot: u16, serial: u32, health: &HealthTable) -> Option<Arc<ZoneSnap>> {
-    if zone.pools.is_empty() {
+fn compile_pools(
+    zone: &ZoneConfig,
+    slot: u16,
+    serial: u32,
+    health: &HealthTable,
+    geo: &GeoInputs<'_>,
+) -> Option<Arc<ZoneSnap>> {
+    if zone.pools.is_empty() && zone.geo_names.is_empty() {
         return None;
     }
-    let pools = pool_records(zone, health);
+    let pools = pool_records(zone, health, geo);
     let mut nodes = pools.nodes;
     // A pool at the apex shares its node with the apex's own records (NS, ...).
     if let Some(apex) = nodes.get_mut(&zone.apex)
@@ -654,6 +699,7 @@ fn compile_pools(zone: &ZoneConfig, slot: u16, serial: u32, health: &HealthTable
         nodes: &merged,
         servfail: &pools.servfail,
         weighted: &pools.weighted,
+        geo: &pools.geo,
         nested: &[],
         dynamic_names: &none,
         partial: true,

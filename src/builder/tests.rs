@@ -44,7 +44,9 @@ fn answers(state: &State, name: &str) -> u16 {
     }
     q.extend_from_slice(&[0, 0, 1, 0, 1]);
     let mut out = vec![0u8; MAX_MESSAGE];
-    Responder::default().respond(&state.handle().load(), &q, &mut out, Transport::Udp).unwrap();
+    Responder::default()
+        .respond(&state.handle().load(), &q, &mut out, Transport::Udp, std::net::IpAddr::from([127, 0, 0, 1]))
+        .unwrap();
     u16::from_be_bytes([out[6], out[7]])
 }
 
@@ -160,7 +162,9 @@ fn pool_negative_answers_carry_the_current_serial() {
         q.extend_from_slice(&qtype.to_be_bytes());
         q.extend_from_slice(&[0, 1]);
         let mut out = vec![0u8; MAX_MESSAGE];
-        let o = Responder::default().respond(&handle.load(), &q, &mut out, Transport::Udp).unwrap();
+        let o = Responder::default()
+            .respond(&handle.load(), &q, &mut out, Transport::Udp, std::net::IpAddr::from([127, 0, 0, 1]))
+            .unwrap();
         // The SOA is the last record: serial, refresh, retry, expire, minimum.
         u32::from_be_bytes(out[o.len - 20..o.len - 16].try_into().unwrap())
     };

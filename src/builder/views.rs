@@ -196,7 +196,8 @@ impl View {
                 }
             }
         }
-        let (merged, shadowed) = merge(&window, held::Layered::plain(&dynamic), zone.static_records, &zone.pools);
+        let (merged, shadowed) =
+            merge(&window, held::Layered::plain(&dynamic), zone.static_records, &|n| zone.answers_by_layer(n));
         let answered = merged
             .into_iter()
             .filter(|(n, _)| wanted.contains(n))

@@ -209,6 +209,63 @@ fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_
     (rep.errors.len() == before).then(|| GeoMap { name, default, nets: nets.into_iter().collect(), nets_file })
 }
 
+/// Validates a zone's `[[zone.geo_name]]`s; `key` is like `zone[0]`. A name may not hold
+/// static records or a pool; targets are full names (a trailing dot is optional).
+pub fn geo_names(
+    key: &str,
+    apex: &crate::dns::name::Name,
+    raw: &[Spanned<super::raw::RawGeoName>],
+    taken: &dyn Fn(&crate::dns::name::Name) -> bool,
+    geo: &GeoConfig,
+    rep: &mut Reporter<'_>,
+) -> Vec<super::GeoNameConfig> {
+    use crate::dns::name::Name;
+    let mut out: Vec<super::GeoNameConfig> = Vec::new();
+    for (i, g) in raw.iter().enumerate() {
+        let k = format!("{key}.geo_name[{i}]");
+        let before = rep.errors.len();
+        let r = g.get_ref();
+        let at = r.name.span().start;
+        let name = match Name::parse(r.name.get_ref().trim(), Some(apex)) {
+            Ok(n) if n.is_within(apex) && n != *apex => n,
+            Ok(n) => {
+                rep.at(at, format!("{k}.name"), format!("{n} is not a name below the zone {apex}"));
+                continue;
+            }
+            Err(e) => {
+                rep.at(at, format!("{k}.name"), e.to_string());
+                continue;
+            }
+        };
+        if taken(&name) || out.iter().any(|o| o.name == name) {
+            rep.at(at, format!("{k}.name"), format!("{name} already has records, a pool or another geo_name"));
+        }
+        let map = super::pool::map_of(&k, r.geo_map.as_ref(), at, geo, rep);
+        let mut targets = vec![None; geo.datacenters.len()];
+        for (dc, target) in r.targets.get_ref() {
+            let tk = format!("{k}.targets.{dc}");
+            let Some(d) = geo.datacenter(dc.trim()) else {
+                rep.at(target.span().start, tk, format!("unknown datacenter {dc:?}"));
+                continue;
+            };
+            let text = target.get_ref().trim();
+            let absolute = if text.ends_with('.') { text.to_string() } else { format!("{text}.") };
+            match Name::parse(&absolute, None) {
+                Ok(t) if t == name => rep.at(target.span().start, tk, "a geo name cannot target itself"),
+                Ok(t) => targets[d as usize] = Some(t),
+                Err(e) => rep.at(target.span().start, tk, e.to_string()),
+            }
+        }
+        if r.targets.get_ref().is_empty() {
+            rep.at(r.targets.span().start, format!("{k}.targets"), "needs at least one datacenter = \"name\"");
+        }
+        if let (Some(map), true) = (map, rep.errors.len() == before) {
+            out.push(super::GeoNameConfig { name, map, targets });
+        }
+    }
+    out
+}
+
 /// One line of a `nets_file`: its 1-based number and the network and order it gives.
 type NetsLine = (usize, Result<(Net, Vec<u16>), String>);
 

@@ -144,6 +144,28 @@ pub struct ZoneConfig {
     pub controller: Option<ControllerConfig>,
     /// Health-checked pools.
     pub pools: Vec<PoolConfig>,
+    /// Names answered with another name's addresses, chosen by the client's location.
+    pub geo_names: Vec<GeoNameConfig>,
+}
+
+/// A name answered, per client, with the addresses of the target of the nearest datacenter
+/// that has any (`[[zone.geo_name]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeoNameConfig {
+    /// Owner name (absolute).
+    pub name: Name,
+    /// Index of the map in [`geo::GeoConfig::maps`].
+    pub map: usize,
+    /// Target per datacenter index (`None`: the datacenter has none).
+    pub targets: Vec<Option<Name>>,
+}
+
+impl ZoneConfig {
+    /// A pool or a geo name owns `name`: its answers come from the zone's dynamic layer,
+    /// whatever the other sources hold there.
+    pub fn answers_by_layer(&self, name: &Name) -> bool {
+        self.pools.iter().any(|p| p.name == *name) || self.geo_names.iter().any(|g| g.name == *name)
+    }
 }
 
 /// Which side answers a name (and type) that static records and controller or webhook data
@@ -186,8 +208,11 @@ pub struct PoolConfig {
     pub mode: PoolMode,
     /// Answer TTL.
     pub ttl: u32,
-    /// Member selection.
+    /// Member selection (inside the chosen datacenter, for a geo pool).
     pub select: crate::snapshot::policy::Select,
+    /// `select = "geo"`: the index of the map in [`geo::GeoConfig::maps`] that orders the
+    /// datacenters per client.
+    pub geo: Option<usize>,
     /// Most members per answer.
     pub max_answers: usize,
     /// Answer when no member qualifies.
@@ -213,6 +238,8 @@ pub struct MemberConfig {
     pub ipv6: Vec<std::net::Ipv6Addr>,
     /// Weight (0 = standby).
     pub weight: u32,
+    /// Index of its datacenter in [`geo::GeoConfig::datacenters`].
+    pub datacenter: Option<u16>,
     /// The member's check (pool default with the member's overrides).
     pub check: CheckConfig,
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use super::error::Reporter;
+use super::geo::GeoConfig;
 use super::raw::{RawCheck, RawPool, RawStatus};
 use super::validate::{duration, int};
 use super::{CheckConfig, CheckKind, MemberConfig, PoolConfig, PoolMode};
@@ -19,13 +20,14 @@ pub fn pools(
     apex: &Name,
     raw: &[Spanned<RawPool>],
     data: &ZoneData,
+    geo: &GeoConfig,
     rep: &mut Reporter<'_>,
 ) -> Vec<PoolConfig> {
     let mut out: Vec<PoolConfig> = Vec::new();
     for (i, p) in raw.iter().enumerate() {
         let k = format!("{key}.pool[{i}]");
         let before = rep.errors.len();
-        let Some(pool) = pool(&k, apex, p, rep) else { continue };
+        let Some(pool) = pool(&k, apex, p, geo, rep) else { continue };
         let at = p.get_ref().name.span().start;
         if out.iter().any(|o| o.name == pool.name) {
             rep.at(at, format!("{k}.name"), format!("pool {} is defined twice", pool.name));
@@ -47,7 +49,7 @@ pub fn pools(
     out
 }
 
-fn pool(k: &str, apex: &Name, raw: &Spanned<RawPool>, rep: &mut Reporter<'_>) -> Option<PoolConfig> {
+fn pool(k: &str, apex: &Name, raw: &Spanned<RawPool>, geo: &GeoConfig, rep: &mut Reporter<'_>) -> Option<PoolConfig> {
     let before = rep.errors.len();
     let p = raw.get_ref();
     let name = match Name::parse(p.name.get_ref().trim(), Some(apex)) {
@@ -78,10 +80,26 @@ fn pool(k: &str, apex: &Name, raw: &Spanned<RawPool>, rep: &mut Reporter<'_>) ->
         "delegate" => PoolMode::Delegate,
         _ => PoolMode::Address,
     };
-    let select = match word(rep, &p.select, "select", &["failover", "all", "weighted"], "failover").as_str() {
+    let selects = |word: &str| match word {
         "all" => Select::All,
         "weighted" => Select::Weighted,
         _ => Select::Failover,
+    };
+    let select_word = word(rep, &p.select, "select", &["failover", "all", "weighted", "geo"], "failover");
+    let at = raw.span().start;
+    let (select, geo_map) = if select_word == "geo" {
+        if mode == PoolMode::Delegate {
+            rep.at(at, format!("{k}.select"), "select = \"geo\" is for address pools (mode = \"address\")");
+        }
+        let within = word(rep, &p.within, "within", &["failover", "all", "weighted"], "all");
+        (selects(&within), map_of(k, p.geo_map.as_ref(), at, geo, rep))
+    } else {
+        for (key, v) in [("within", &p.within), ("geo_map", &p.geo_map)] {
+            if let Some(v) = v {
+                rep.at(v.span().start, format!("{k}.{key}"), "only applies with select = \"geo\"");
+            }
+        }
+        (selects(&select_word), None)
     };
     let ttl = int(rep, p.ttl.as_ref(), &format!("{k}.ttl"), 0, super::validate::MAX_TTL, 30) as u32;
     let max_answers = int(rep, p.max_answers.as_ref(), &format!("{k}.max_answers"), 1, 64, 8) as usize;
@@ -153,10 +171,61 @@ fn pool(k: &str, apex: &Name, raw: &Spanned<RawPool>, rep: &mut Reporter<'_>) ->
             rep.at(r.name.span().start, format!("{mk}.ipv4"), format!("member {id} has no addresses"));
         }
         let weight = int(rep, r.weight.as_ref(), &format!("{mk}.weight"), 0, 1_000_000, 1) as u32;
+        let datacenter = match &r.datacenter {
+            Some(dc) => match geo.datacenter(dc.get_ref().trim()) {
+                Some(i) => Some(i),
+                None => {
+                    rep.at(
+                        dc.span().start,
+                        format!("{mk}.datacenter"),
+                        format!("unknown datacenter {:?}", dc.get_ref()),
+                    );
+                    None
+                }
+            },
+            None if select_word == "geo" => {
+                rep.at(
+                    r.name.span().start,
+                    format!("{mk}.datacenter"),
+                    format!("member {id} of a geo pool needs a datacenter"),
+                );
+                None
+            }
+            None => None,
+        };
         let check = check(&mk, default_check, r.check.as_ref().map(|c| c.get_ref()), m.span().start, rep);
-        members.push(MemberConfig { id, host, role, labels: r.labels.clone(), ipv4, ipv6, weight, check });
+        members.push(MemberConfig { id, host, role, labels: r.labels.clone(), ipv4, ipv6, weight, datacenter, check });
     }
-    (rep.errors.len() == before).then_some(PoolConfig { name, mode, ttl, select, max_answers, when_all_down, members })
+    (rep.errors.len() == before).then_some(PoolConfig {
+        name,
+        mode,
+        ttl,
+        select,
+        geo: geo_map,
+        max_answers,
+        when_all_down,
+        members,
+    })
+}
+
+/// The map a geo pool or name uses: the one `name` gives, else the only one there is.
+pub fn map_of(
+    k: &str,
+    name: Option<&Spanned<String>>,
+    at: usize,
+    geo: &GeoConfig,
+    rep: &mut Reporter<'_>,
+) -> Option<usize> {
+    let found = geo.map(name.map(|n| n.get_ref().trim()));
+    if found.is_none() {
+        let message = match (name, geo.maps.len()) {
+            (Some(n), _) => format!("unknown [[geo.map]] {:?}", n.get_ref()),
+            (None, 0) => "geo steering needs a [[geo.map]] in [geo]".to_string(),
+            (None, _) => "there are several [[geo.map]]s: name one with geo_map".to_string(),
+        };
+        rep.at(name.map_or(at, |n| n.span().start), format!("{k}.geo_map"), message);
+    }
+    found
 }
 
 /// The member's check: each key from the member's override, else the pool's, else the default.

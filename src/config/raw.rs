@@ -169,6 +169,22 @@ pub struct RawZone {
     /// `[[zone.pool]]`.
     #[serde(default)]
     pub pool: Vec<Spanned<RawPool>>,
+    /// `[[zone.geo_name]]`.
+    #[serde(default)]
+    pub geo_name: Vec<Spanned<RawGeoName>>,
+}
+
+/// `[[zone.geo_name]]`: a name answered with the addresses of another name, chosen per
+/// client datacenter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeoName {
+    /// Owner name relative to the zone.
+    pub name: Spanned<String>,
+    /// The map that orders the datacenters (default: the only one).
+    pub geo_map: Option<Spanned<String>>,
+    /// Datacenter → full name whose addresses answer for it.
+    pub targets: Spanned<std::collections::BTreeMap<String, Spanned<String>>>,
 }
 
 /// `[[zone.pool]]`: a health-checked set of members answered under one name.
@@ -181,8 +197,14 @@ pub struct RawPool {
     pub mode: Option<Spanned<String>>,
     /// TTL of the answers.
     pub ttl: Option<Spanned<i64>>,
-    /// `failover`, `all` or `weighted`.
+    /// `failover`, `all`, `weighted` or `geo`.
     pub select: Option<Spanned<String>>,
+    /// With `select = "geo"`: how members are chosen inside the chosen datacenter
+    /// (`all`, `failover` or `weighted`).
+    pub within: Option<Spanned<String>>,
+    /// With `select = "geo"`: the `[[geo.map]]` that orders the datacenters (default: the
+    /// only one).
+    pub geo_map: Option<Spanned<String>>,
     /// Most members per answer.
     pub max_answers: Option<Spanned<i64>>,
     /// `all`, `nodata`, `servfail` or a name to answer as CNAME.
@@ -213,6 +235,8 @@ pub struct RawMember {
     pub ipv6: Vec<Spanned<String>>,
     /// Weight for `weighted`; 0 = standby.
     pub weight: Option<Spanned<i64>>,
+    /// The `[[geo.datacenter]]` it runs in (required with `select = "geo"`).
+    pub datacenter: Option<Spanned<String>>,
     /// Overrides of the pool's check.
     pub check: Option<Spanned<RawCheck>>,
 }

@@ -23,6 +23,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:53";
 /// Validates a raw config; `None` when `rep` collected any error.
 pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let server = server(raw.server.as_ref(), rep);
+    let geo = super::geo::geo(raw.geo.as_ref(), rep);
     if raw.zones.is_empty() {
         rep.at_line(None, "zone", "no [[zone]] is defined");
     }
@@ -30,7 +31,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let mut first_seen: BTreeMap<Name, usize> = BTreeMap::new();
     for (i, z) in raw.zones.iter().enumerate() {
         let key = format!("zone[{i}]");
-        let Some(zone) = zone(&key, z.get_ref(), rep) else {
+        let Some(zone) = zone(&key, z.get_ref(), &geo, rep) else {
             continue;
         };
         let line = rep.line_of(z.get_ref().name.span().start);
@@ -50,7 +51,17 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
         journal: raw.state.as_ref().and_then(|s| s.journal.as_ref()).is_none_or(|j| *j.get_ref()),
     };
     let admin = raw.admin.as_ref().and_then(|a| admin(a, rep));
-    let geo = super::geo::geo(raw.geo.as_ref(), rep);
+    // A geo name's targets must be names some zone here can answer.
+    for (i, z) in zones.iter().enumerate() {
+        for (j, g) in z.geo_names.iter().enumerate() {
+            for t in g.targets.iter().flatten() {
+                if !zones.iter().any(|o| t.is_within(&o.apex)) {
+                    let span = raw.zones[i].get_ref().geo_name[j].get_ref().targets.span().start;
+                    rep.at(span, format!("zone[{i}].geo_name[{j}].targets"), format!("{t} is in no zone served here"));
+                }
+            }
+        }
+    }
     if !rep.errors.is_empty() {
         return None;
     }
@@ -214,7 +225,7 @@ fn zone_text_key<'r>(
     }
 }
 
-fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> {
+fn zone(key: &str, raw: &RawZone, geo: &super::geo::GeoConfig, rep: &mut Reporter<'_>) -> Option<ZoneConfig> {
     let errors_before = rep.errors.len();
     let soa_ref = raw.soa.as_ref().map(|s| s.get_ref());
     let records_text =
@@ -370,7 +381,9 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
     };
     let controller = raw.controller.as_ref().and_then(|c| controller(key, c.get_ref(), rep));
     let data = ZoneData { apex: apex.clone(), soa_ttl, soa, nodes };
-    let pools = super::pool::pools(key, &apex, &raw.pool, &data, rep);
+    let pools = super::pool::pools(key, &apex, &raw.pool, &data, geo, rep);
+    let taken = |n: &Name| data.nodes.contains_key(n) || pools.iter().any(|p| p.name == *n);
+    let geo_names = super::geo::geo_names(key, &apex, &raw.geo_name, &taken, geo, rep);
     (rep.errors.len() == errors_before).then(|| ZoneConfig {
         apex: apex.clone(),
         default_ttl,
@@ -379,6 +392,7 @@ fn zone(key: &str, raw: &RawZone, rep: &mut Reporter<'_>) -> Option<ZoneConfig> 
         static_records,
         controller,
         pools,
+        geo_names,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Batched UDP receive and send with `recvmmsg`/`sendmmsg` (Linux): one system call moves
 //! up to [`BATCH`] datagrams each way, which is where most of the CPU per query goes on a
 //! busy server. All buffers and headers are allocated once per worker; the unsafe code is
-//! limited to the two calls.
+//! limited to the two calls and reading the peer address the kernel wrote.
 //!
 //! The invariants the kernel relies on hold by construction:
 //! * every array has exactly [`BATCH`] entries (fixed-size arrays), so a header index is in
@@ -109,6 +109,26 @@ impl Batch {
     pub fn pair(&mut self, i: usize) -> (&[u8], &mut [u8]) {
         assert!(i < self.received, "query {i} was not received in this batch");
         (&self.req[i][..self.got[i].0], &mut self.resp[i][..])
+    }
+
+    /// The sender of query `i` (unspecified if the kernel gave no IP address).
+    #[inline]
+    pub fn peer(&self, i: usize) -> std::net::IpAddr {
+        let a = &self.addrs[i];
+        match a.ss_family as i32 {
+            libc::AF_INET => {
+                // SAFETY: the kernel wrote a sockaddr_in here (its family says so);
+                // sockaddr_storage is larger than sockaddr_in and aligned for it.
+                let sin = unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+                std::net::IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes())
+            }
+            libc::AF_INET6 => {
+                // SAFETY: as above, for sockaddr_in6.
+                let sin6 = unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+                std::net::IpAddr::from(sin6.sin6_addr.s6_addr)
+            }
+            _ => std::net::IpAddr::from([0u8; 4]),
+        }
     }
 
     /// Queues the response of query `i` (its first `len` bytes) as the next datagram to send.

@@ -1,13 +1,16 @@
 //! The answer to one query: parse, look up, copy the pre-encoded bytes, patch the header,
 //! append OPT. Shared by UDP and TCP; no lock, no allocation, no I/O.
 
+use std::net::IpAddr;
+
 use crate::dns::types::*;
 use crate::dns::wire::{ClientSubnet, Ecs, HEADER_LEN, ParseError, Query, parse_query};
-use crate::snapshot::Snapshot;
 use crate::snapshot::fragment::WeightedAnswer;
 use crate::snapshot::fragment::{Arena, Fragment};
+use crate::snapshot::geo::{GeoKind, NO_DATACENTER};
 use crate::snapshot::policy::Rng;
 use crate::snapshot::records::Source;
+use crate::snapshot::{Snapshot, Zone, ZoneSnap};
 
 /// Largest DNS message (TCP).
 pub const MAX_MESSAGE: usize = 65_535;
@@ -53,11 +56,70 @@ pub struct Outcome {
     pub zone_slot: u16,
     /// Source of the answer's data, when zone data answered.
     pub source: Option<Source>,
+    /// What the client's location decided, when the answer depends on it.
+    pub geo: Option<GeoDecision>,
+    /// What became of the query's Client Subnet option.
+    pub ecs: EcsUse,
+}
+
+/// An answer chosen by the client's location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeoDecision {
+    /// The widest prefix around the client that gets the same answer (ECS scope).
+    pub scope: u8,
+    /// Metrics slot of the geo pool or name.
+    pub slot: u16,
+    /// The datacenter answered from ([`NO_DATACENTER`]: a fallback).
+    pub datacenter: u16,
+}
+
+/// What became of a query's EDNS Client Subnet option (RFC 7871), for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EcsUse {
+    /// The query carried none.
+    #[default]
+    Absent,
+    /// The answer depended on the subnet's location (scope > 0 or a geo answer).
+    Scoped,
+    /// The answer is the same everywhere (scope 0).
+    Global,
+    /// Source prefix 0: the resolver withheld the client's address.
+    Withheld,
+    /// Malformed: FORMERR.
+    Malformed,
+    /// ECS is turned off (`[server] ecs = false`): ignored, not echoed.
+    Disabled,
+}
+
+impl EcsUse {
+    /// Every outcome, in counter order.
+    pub const ALL: [EcsUse; 6] =
+        [EcsUse::Absent, EcsUse::Scoped, EcsUse::Global, EcsUse::Withheld, EcsUse::Malformed, EcsUse::Disabled];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EcsUse::Absent => "absent",
+            EcsUse::Scoped => "scoped",
+            EcsUse::Global => "global",
+            EcsUse::Withheld => "source_prefix_0",
+            EcsUse::Malformed => "malformed",
+            EcsUse::Disabled => "disabled",
+        }
+    }
 }
 
 impl Responder {
-    /// Answers `req` into `out` (which must hold [`MAX_MESSAGE`] bytes). `None`: send nothing.
-    pub fn respond(&mut self, snap: &Snapshot, req: &[u8], out: &mut [u8], transport: Transport) -> Option<Outcome> {
+    /// Answers `req` from `peer` into `out` (which must hold [`MAX_MESSAGE`] bytes). `None`:
+    /// send nothing.
+    pub fn respond(
+        &mut self,
+        snap: &Snapshot,
+        req: &[u8],
+        out: &mut [u8],
+        transport: Transport,
+        peer: IpAddr,
+    ) -> Option<Outcome> {
         let q = &mut self.query;
         match parse_query(req, q) {
             Ok(()) => {}
@@ -75,6 +137,15 @@ impl Responder {
             Some(Ecs::Subnet(subnet)) if settings.ecs => Some(EcsOut { subnet, scope: 0 }),
             _ => None,
         };
+        let ecs_use = match q.edns.map(|e| e.ecs) {
+            None | Some(Ecs::Absent) => EcsUse::Absent,
+            Some(_) if !settings.ecs => EcsUse::Disabled,
+            Some(Ecs::Malformed) => EcsUse::Malformed,
+            Some(Ecs::Subnet(s)) if s.source_prefix == 0 => EcsUse::Withheld,
+            Some(Ecs::Subnet(_)) => EcsUse::Global,
+        };
+        // The client is where the subnet says, when the resolver tells (RFC 7871 §7.1.2).
+        let client = ecs.and_then(|e| e.subnet.address()).unwrap_or(peer);
         let edns =
             q.edns.map(|e| OptOut { nsid: if e.nsid { settings.nsid.as_deref() } else { None }, ext_rcode: 0, ecs });
         // An unknown version's options are not read (RFC 6891 §6.1.3); a malformed ECS is
@@ -88,7 +159,7 @@ impl Responder {
         };
         if let Some(rcode) = refused {
             let opt = OptOut { nsid: None, ext_rcode: (rcode >> 4) as u8, ecs: None };
-            return Some(finish(
+            let mut outcome = finish(
                 req,
                 q,
                 out,
@@ -101,9 +172,13 @@ impl Responder {
                 0,
                 &mut self.rng,
                 snap,
-            ));
+                client,
+            );
+            outcome.ecs = ecs_use;
+            return Some(outcome);
         }
         let mut zone_slot = 0;
+        let mut decided = None;
         let (frag, rcode): (Option<Located<'_>>, u8) = match q.qtype {
             TYPE_OPT => (None, RCODE_FORMERR),
             TYPE_MAILA | TYPE_MAILB => (None, RCODE_NOTIMP),
@@ -116,15 +191,21 @@ impl Responder {
                             (None, RCODE_REFUSED)
                         } else {
                             let (f, part) = zone.lookup(q.qname(), q.qtype);
-                            let w = part.weighted.get(f.weighted as usize);
-                            (Some((f, &part.arena, w)), f.rcode)
+                            let located = if f.geo == u32::MAX {
+                                Located::of(f, part)
+                            } else {
+                                let (located, decision) = by_location(snap, zone, part, f, q.qtype, client);
+                                decided = decision;
+                                located
+                            };
+                            (Some(located), located.frag.rcode)
                         }
                     }
                     None => (None, RCODE_REFUSED),
                 },
                 CLASS_CH if matches!(q.qtype, TYPE_TXT | TYPE_ANY) => {
                     match snap.chaos.iter().find(|(n, _)| **n == *q.qname()) {
-                        Some((_, f)) => (Some((f, &snap.chaos_arena, None)), RCODE_NOERROR),
+                        Some((_, f)) => (Some(Located::plain(f, &snap.chaos_arena)), RCODE_NOERROR),
                         None => (None, RCODE_REFUSED),
                     }
                 }
@@ -132,16 +213,126 @@ impl Responder {
             },
         };
         self.turn = self.turn.wrapping_add(1);
-        let aa = frag.is_some_and(|(f, _, _)| f.aa);
-        let mut outcome =
-            finish(req, q, out, frag, rcode, aa, edns, settings.max_udp_payload, limit, self.turn, &mut self.rng, snap);
+        let aa = frag.is_some_and(|l| l.frag.aa);
+        let mut edns = edns;
+        if let (Some(o), Some(d)) = (edns.as_mut(), decided)
+            && let Some(e) = o.ecs.as_mut()
+        {
+            e.scope = d.scope;
+        }
+        let mut outcome = finish(
+            req,
+            q,
+            out,
+            frag,
+            rcode,
+            aa,
+            edns,
+            settings.max_udp_payload,
+            limit,
+            self.turn,
+            &mut self.rng,
+            snap,
+            client,
+        );
         outcome.zone_slot = zone_slot;
+        outcome.geo = outcome.geo.or(decided);
+        outcome.ecs = match ecs_use {
+            EcsUse::Global if outcome.geo.is_some() => EcsUse::Scoped,
+            other => other,
+        };
         Some(outcome)
     }
 }
 
 /// A fragment, the arena it points into, and its weighted pick when it has one.
-type Located<'a> = (&'a Fragment, &'a Arena, Option<&'a WeightedAnswer>);
+#[derive(Clone, Copy)]
+struct Located<'a> {
+    frag: &'a Fragment,
+    arena: &'a Arena,
+    weighted: Option<&'a WeightedAnswer>,
+    /// Another name's address answer given as this name's (a geo name's target): written
+    /// for the build name's length, so the owners stay pointers to the question.
+    flat: bool,
+}
+
+impl<'a> Located<'a> {
+    #[inline]
+    fn of(frag: &'a Fragment, part: &'a ZoneSnap) -> Located<'a> {
+        Located { frag, arena: &part.arena, weighted: part.weighted.get(frag.weighted as usize), flat: false }
+    }
+
+    fn plain(frag: &'a Fragment, arena: &'a Arena) -> Located<'a> {
+        Located { frag, arena, weighted: None, flat: false }
+    }
+}
+
+/// A geo pool's answer for `client`: the fragment pre-encoded for the client's datacenter
+/// order, and the decision. `None` when `f` is not a geo pool's.
+#[inline]
+fn pool_pick<'a>(
+    snap: &Snapshot,
+    part: &'a ZoneSnap,
+    f: &'a Fragment,
+    client: IpAddr,
+) -> Option<(&'a Fragment, GeoDecision)> {
+    let g = part.geo.get(f.geo as usize)?;
+    let GeoKind::Pool(by_order) = &g.kind else { return None };
+    let located = snap.geo.get(g.map as usize)?.table.locate(client);
+    let &(id, datacenter) = by_order.get(located.order as usize).or(by_order.first())?;
+    Some((&part.frags[id as usize], GeoDecision { scope: located.scope, slot: g.slot, datacenter }))
+}
+
+/// Whether `f`, an answer for its own name, gives addresses of type `rtype` at that name:
+/// NOERROR, records, no CNAME (the first record's owner is the question, its type `rtype`).
+fn gives_addresses(f: &Fragment, arena: &Arena, rtype: u16) -> bool {
+    let at = f.start as usize;
+    f.rcode == RCODE_NOERROR
+        && f.an > 0
+        && f.chase == 0
+        && arena.bytes.get(at..at + 4).is_some_and(|b| b[0] & 0xc0 == 0xc0 && u16::from_be_bytes([b[2], b[3]]) == rtype)
+}
+
+/// The answer of a fragment marked geo for `client`: a geo pool's pre-encoded answer for
+/// the client's datacenter order, or a geo name's target addresses (nearest datacenter
+/// whose target has some; a target that is a geo pool answers for the same client).
+fn by_location<'a>(
+    snap: &'a Snapshot,
+    zone: &'a Zone,
+    part: &'a ZoneSnap,
+    f: &'a Fragment,
+    qtype: u16,
+    client: IpAddr,
+) -> (Located<'a>, Option<GeoDecision>) {
+    if let Some((f, decision)) = pool_pick(snap, part, f, client) {
+        return (Located::of(f, part), Some(decision));
+    }
+    let names = part.geo.get(f.geo as usize).and_then(|g| match &g.kind {
+        GeoKind::Names(targets) => Some((g.slot, targets, snap.geo.get(g.map as usize)?)),
+        GeoKind::Pool(_) => None,
+    });
+    let Some((slot, targets, map)) = names else { return (Located::of(f, part), None) };
+    let located = map.table.locate(client);
+    let rtype = if qtype == TYPE_ANY { TYPE_A } else { qtype };
+    let order = map.orders.get(located.order as usize).map_or(&[][..], |o| &o[..]);
+    for &dc in order {
+        let Some(Some(target)) = targets.get(dc as usize) else { continue };
+        let Some((tf, tpart)) = snap.find_zone(target).and_then(|z| z.chase_lookup(target, rtype)) else {
+            continue;
+        };
+        let (tf, scope) = match pool_pick(snap, tpart, tf, client) {
+            Some((tf, inner)) => (tf, located.scope.max(inner.scope)),
+            None => (tf, located.scope),
+        };
+        if gives_addresses(tf, &tpart.arena, rtype) {
+            let flat = Located { flat: true, ..Located::of(tf, tpart) };
+            return (flat, Some(GeoDecision { scope, slot, datacenter: dc }));
+        }
+    }
+    let newest = zone.newest();
+    let nodata = GeoDecision { scope: located.scope, slot, datacenter: NO_DATACENTER };
+    (Located::of(&newest.frags[newest.nodata as usize], newest), Some(nodata))
+}
 
 /// The OPT record we append.
 #[derive(Clone, Copy)]
@@ -172,7 +363,8 @@ impl EcsOut {
         out[2..4].copy_from_slice(&(4 + addr.len() as u16).to_be_bytes());
         out[4..6].copy_from_slice(&self.subnet.family.to_be_bytes());
         out[6] = self.subnet.source_prefix;
-        out[7] = self.scope;
+        // A resolver that withheld the address gets an answer for everyone (RFC 7871 §7.2.1).
+        out[7] = if self.subnet.source_prefix == 0 { 0 } else { self.scope };
         out[8..8 + addr.len()].copy_from_slice(addr);
     }
 }
@@ -220,23 +412,29 @@ fn finish(
     turn: u32,
     rng: &mut Rng,
     snap: &Snapshot,
+    client: IpAddr,
 ) -> Outcome {
     let mut rcode = rcode;
+    let mut opt = opt;
+    let mut chained: Option<GeoDecision> = None;
     let qend = q.question_end;
     out[..qend].copy_from_slice(&req[..qend]);
     let opt_len = opt.map_or(0, |o| o.len());
     let room = limit.saturating_sub(qend + opt_len);
     let (mut len, mut an, mut ns, mut ar, mut tc) = (qend, 0u16, 0u16, 0u16, false);
     match frag {
-        Some((f, arena, Some(weighted))) => match weighted.write(f, arena, &mut out[qend..], room, rng) {
-            Some((n, count)) => {
-                len += n;
-                an = count;
+        Some(Located { frag: f, arena, weighted: Some(weighted), .. }) => {
+            match weighted.write(f, arena, &mut out[qend..], room, rng) {
+                Some((n, count)) => {
+                    len += n;
+                    an = count;
+                }
+                None => tc = true,
             }
-            None => tc = true,
-        },
-        Some((f, arena, None)) => {
-            let w = f.write(arena, &mut out[qend..], room, q.qname().len(), turn);
+        }
+        Some(Located { frag: f, arena, weighted: None, flat }) => {
+            let name_len = if flat { f.build_qname_len as usize } else { q.qname().len() };
+            let w = f.write(arena, &mut out[qend..], room, name_len, turn);
             if w.truncated {
                 tc = true;
             } else {
@@ -245,17 +443,21 @@ fn finish(
                 ns = f.ns;
                 ar = w.ar;
                 if f.chase != 0
-                    && let Some(c) = follow_chain(snap, q.qtype, f, out, qend, len, qend + room, turn, rng)
+                    && let Some(c) = follow_chain(snap, q.qtype, f, out, qend, len, qend + room, turn, rng, client)
                 {
                     len = c.len;
                     an += c.an;
                     ns = c.ns;
                     ar = c.ar;
                     rcode = c.rcode;
+                    chained = c.geo;
                 }
             }
         }
         None => {}
+    }
+    if let (Some(d), Some(e)) = (chained, opt.as_mut().and_then(|o| o.ecs.as_mut())) {
+        e.scope = e.scope.max(d.scope);
     }
     if let Some(o) = opt {
         o.write(&mut out[len..], payload);
@@ -277,7 +479,9 @@ fn finish(
         truncated: tc,
         qtype: q.qtype,
         zone_slot: 0,
-        source: frag.map(|(f, _, _)| f.source),
+        source: frag.map(|l| l.frag.source),
+        geo: chained,
+        ecs: EcsUse::Absent,
     }
 }
 
@@ -291,6 +495,8 @@ struct Followed {
     ns: u16,
     ar: u16,
     rcode: u8,
+    /// A geo pool on the chain answered for the client.
+    geo: Option<GeoDecision>,
 }
 
 /// Continues a CNAME chain that left its zone into the zone we serve that holds the target,
@@ -309,10 +515,12 @@ fn follow_chain(
     max_end: usize,
     turn: u32,
     rng: &mut Rng,
+    client: IpAddr,
 ) -> Option<Followed> {
     let (mut frag, mut frag_at, mut end) = (first, at, end);
     let mut result: Option<Followed> = None;
     let mut an = 0;
+    let mut geo: Option<GeoDecision> = None;
     for _ in 0..MAX_CHASE_HOPS {
         if frag.chase == 0 {
             break;
@@ -325,13 +533,22 @@ fn follow_chain(
         let target = &written[name_at..name_at + name_len];
         let Some(zone) = snap.find_zone(target) else { break };
         let Some((next, part)) = zone.chase_lookup(target, qtype) else { break };
+        let next = if next.geo == u32::MAX {
+            next
+        } else {
+            // A geo pool answers for the client; a geo name's flattening cannot be chained
+            // (the resolver asks it).
+            let Some((picked, decision)) = pool_pick(snap, part, next, client) else { break };
+            geo = Some(geo.map_or(decision, |g| GeoDecision { scope: g.scope.max(decision.scope), ..decision }));
+            picked
+        };
         let weighted = part.weighted.get(next.weighted as usize);
         let room = &mut free[..max_end - end];
         let Some(w) = next.write_at(&part.arena, weighted, room, end, name_at, name_len, turn, rng) else {
             break;
         };
         an += w.an;
-        result = Some(Followed { len: end + w.len, an, ns: w.ns, ar: w.ar, rcode: next.rcode });
+        result = Some(Followed { len: end + w.len, an, ns: w.ns, ar: w.ar, rcode: next.rcode, geo });
         (frag, frag_at, end) = (next, end, end + w.len);
     }
     result
@@ -366,5 +583,14 @@ fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8])
     let flags = FLAG_QR | (q.flags & (FLAG_RD | FLAG_CD | 0x7800)) | rcode as u16;
     write_header(out, flags, question as u16, 0, 0, 0);
     let qtype = if question { q.qtype } else { 0 };
-    Outcome { len, rcode: rcode as u16, truncated: false, qtype, zone_slot: 0, source: None }
+    Outcome {
+        len,
+        rcode: rcode as u16,
+        truncated: false,
+        qtype,
+        zone_slot: 0,
+        source: None,
+        geo: None,
+        ecs: EcsUse::Absent,
+    }
 }

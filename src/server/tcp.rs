@@ -77,6 +77,7 @@ async fn connection(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
+    let peer = stream.peer_addr()?.ip();
     let mut responder = Responder::default();
     let mut req = vec![0u8; MAX_MESSAGE];
     let mut out = vec![0u8; MAX_MESSAGE + 1024 + 2];
@@ -96,7 +97,7 @@ async fn connection(
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "message body timed out"))??;
         let snap = handle.load();
-        let Some(outcome) = responder.respond(&snap, &req[..len], &mut out[2..], Transport::Tcp) else {
+        let Some(outcome) = responder.respond(&snap, &req[..len], &mut out[2..], Transport::Tcp, peer) else {
             continue;
         };
         counters.record(&outcome);

@@ -65,8 +65,9 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, 
         };
         let snap = cache.load();
         for i in 0..n {
+            let peer = batch.peer(i);
             let (req, out) = batch.pair(i);
-            if let Some(outcome) = responder.respond(snap, req, out, Transport::Udp) {
+            if let Some(outcome) = responder.respond(snap, req, out, Transport::Udp, peer) {
                 counters.record(&outcome);
                 batch.queue(i, outcome.len);
             }
@@ -96,7 +97,7 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, 
             }
         };
         let snap = cache.load();
-        if let Some(outcome) = responder.respond(snap, &req[..n], &mut out, Transport::Udp) {
+        if let Some(outcome) = responder.respond(snap, &req[..n], &mut out, Transport::Udp, peer.ip()) {
             counters.record(&outcome);
             if let Err(e) = socket.send_to(&out[..outcome.len], peer) {
                 counters.send_failed(1);

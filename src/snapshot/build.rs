@@ -15,6 +15,7 @@ use std::hash::BuildHasher;
 use crate::dns::types::*;
 use crate::snapshot::encode::{Encoder, Scratch, Section};
 use crate::snapshot::fragment::{Arena, Fragment, WeightedAnswer};
+use crate::snapshot::geo::{GeoAnswer, GeoKind};
 use crate::snapshot::records::{RData, RRset, Soa, Source, TypeMap};
 use crate::snapshot::{AnswerSet, NONE, NodeRec, ZoneSnap};
 
@@ -40,6 +41,8 @@ pub struct ZoneInput<'a> {
     pub servfail: &'a [Name],
     /// Answers drawn per query by weight.
     pub weighted: &'a [WeightedSpec],
+    /// Answers chosen by the client's location.
+    pub geo: &'a [GeoSpec],
     /// Zones we also serve that lie inside this one: CNAME targets there are theirs.
     pub nested: &'a [Name],
     /// Names whose answers the zone's dynamic layer gives (pools, their glue hosts): marked
@@ -74,6 +77,51 @@ pub struct WeightedSpec {
     pub k: usize,
 }
 
+/// An answer chosen by the client's location, to compile: the owner's A or AAAA answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeoSpec {
+    /// Owner name (its node holds a placeholder RRset of `rtype`).
+    pub name: Name,
+    /// A or AAAA.
+    pub rtype: u16,
+    /// Index of the map.
+    pub map: u16,
+    /// Metrics slot.
+    pub slot: u16,
+    /// What to encode.
+    pub kind: GeoSpecKind,
+}
+
+/// The answers of a [`GeoSpec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GeoSpecKind {
+    /// A pool: each distinct answer once, and per order id of the map the answer it gets
+    /// (an index into `variants`) and the datacenter that answer comes from.
+    Pool {
+        /// Distinct answers.
+        variants: Vec<GeoVariant>,
+        /// (variant, datacenter) by order id; the first is the map's default order.
+        by_order: Vec<(u32, u16)>,
+    },
+    /// A name: the target per datacenter index.
+    Names(Vec<Option<Name>>),
+}
+
+/// One pre-encoded answer of a geo pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GeoVariant {
+    /// These records.
+    Records(RRset),
+    /// Drawn per query by weight.
+    Weighted(WeightedSpec),
+    /// NOERROR, no answer.
+    NoData,
+    /// SERVFAIL.
+    ServFail,
+    /// A CNAME to this name.
+    Cname(Name, u32),
+}
+
 /// How a CNAME chain ends.
 enum Terminal<'a> {
     /// At a name with data.
@@ -97,6 +145,7 @@ struct Out {
     frags: Vec<Fragment>,
     types: Vec<(u16, u32)>,
     weighted: Vec<WeightedAnswer>,
+    geo: Vec<GeoAnswer>,
 }
 
 impl Out {
@@ -244,7 +293,7 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         count_children(&mut nodes, &names, &index, &hasher, apex.wire_len());
     }
     let record_count = 1 + input.nodes.iter().flat_map(|(_, t)| t.values()).map(|s| s.rdata.len()).sum::<usize>();
-    let Out { mut arena, mut frags, mut types, weighted, .. } = out;
+    let Out { mut arena, mut frags, mut types, weighted, geo, .. } = out;
     arena.bytes.shrink_to_fit();
     arena.words.shrink_to_fit();
     frags.shrink_to_fit();
@@ -263,6 +312,7 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         nodes,
         wildcards,
         weighted,
+        geo,
         index,
         hasher,
         nxdomain,
@@ -323,6 +373,7 @@ impl Encoded {
         let types_at = self.out.types.len() as u32;
         let wild_at = self.wildcards.len() as u32;
         let weighted_at = self.out.weighted.len() as u32;
+        let geo_at = self.out.geo.len() as u32;
         let bytes_at = self.out.arena.bytes.len() as u32;
         let words_at = self.out.arena.words.len() as u32;
         let frag = |id: u32| if id == NONE { NONE } else { id + frags_at };
@@ -344,17 +395,25 @@ impl Encoded {
             ..n
         }));
         self.wildcards.extend(other.wildcards.into_iter().map(set));
-        let Out { arena, frags, types, weighted, .. } = other.out;
+        let Out { arena, frags, types, weighted, geo, .. } = other.out;
         self.out.arena.bytes.extend_from_slice(&arena.bytes);
         self.out.arena.words.extend_from_slice(&arena.words);
+        let moved = |i: u32, by: u32| if i == u32::MAX { u32::MAX } else { i + by };
         self.out.frags.extend(frags.into_iter().map(|f| Fragment {
             start: f.start + bytes_at,
             words: f.words + words_at,
-            weighted: if f.weighted == u32::MAX { u32::MAX } else { f.weighted + weighted_at },
+            weighted: moved(f.weighted, weighted_at),
+            geo: moved(f.geo, geo_at),
             ..f
         }));
         self.out.types.extend(types.into_iter().map(|(t, id)| (t, id + frags_at)));
         self.out.weighted.extend(weighted);
+        self.out.geo.extend(geo.into_iter().map(|mut g| {
+            if let GeoKind::Pool(by_order) = &mut g.kind {
+                by_order.iter_mut().for_each(|(f, _)| *f += frags_at);
+            }
+            g
+        }));
     }
 }
 
@@ -510,6 +569,11 @@ impl<'a> ZoneBuilder<'a> {
             }
         }
         for (&rtype, set) in types {
+            if let Some(spec) = self.input.geo.iter().find(|g| g.name == *name && g.rtype == rtype) {
+                let id = self.geo(spec, pin, out);
+                out.types.push((rtype, id));
+                continue;
+            }
             if let Some(spec) = self.input.weighted.iter().find(|w| w.name == *name && w.rtype == rtype) {
                 let id = self.weighted(spec, pin, out);
                 out.types.push((rtype, id));
@@ -547,6 +611,64 @@ impl<'a> ZoneBuilder<'a> {
         let mut f = enc.finish(&mut out.arena, RCODE_NOERROR, true, Source::Pool);
         out.weighted.push(WeightedAnswer { groups: groups.into(), weights: weights.into(), k: spec.k as u16 });
         f.weighted = (out.weighted.len() - 1) as u32;
+        out.push(f)
+    }
+
+    /// Encodes each answer of a geo spec once, then the fragment the node points at: a copy
+    /// of the default order's answer (a geo name's: NODATA) marked with the geo index.
+    fn geo(&self, spec: &GeoSpec, pin: bool, out: &mut Out) -> u32 {
+        let name = &spec.name;
+        let nodata = |b: &Self, out: &mut Out| {
+            let mut enc = Encoder::new(&mut out.scratch, name, pin);
+            enc.section(Section::Authority);
+            enc.rrset(b.input.apex, &b.negative_soa);
+            let f = enc.finish(&mut out.arena, RCODE_NOERROR, true, Source::Pool);
+            out.push(f)
+        };
+        let (kind, main) = match &spec.kind {
+            GeoSpecKind::Pool { variants, by_order } => {
+                let ids: Vec<u32> = variants
+                    .iter()
+                    .map(|v| match v {
+                        GeoVariant::Records(set) => {
+                            let mut enc = Encoder::new(&mut out.scratch, name, pin);
+                            enc.rrset(name, set);
+                            let f = enc.finish(&mut out.arena, RCODE_NOERROR, true, Source::Pool);
+                            out.push(f)
+                        }
+                        GeoVariant::Weighted(w) => self.weighted(w, pin, out),
+                        GeoVariant::NoData => nodata(self, out),
+                        GeoVariant::ServFail => {
+                            let enc = Encoder::new(&mut out.scratch, name, pin);
+                            let f = enc.finish(&mut out.arena, RCODE_SERVFAIL, false, Source::Pool);
+                            out.push(f)
+                        }
+                        GeoVariant::Cname(target, ttl) => {
+                            let mut enc = Encoder::new(&mut out.scratch, name, pin);
+                            let set = RRset {
+                                ttl: *ttl,
+                                rdata: vec![RData::Cname(target.clone())],
+                                source: Source::Pool,
+                                rotate: false,
+                            };
+                            enc.rrset(name, &set);
+                            let f = enc.finish(&mut out.arena, RCODE_NOERROR, true, Source::Pool);
+                            out.push(f)
+                        }
+                    })
+                    .collect();
+                let by_order: Box<[(u32, u16)]> = by_order.iter().map(|&(v, dc)| (ids[v as usize], dc)).collect();
+                let main = by_order.first().map_or_else(|| nodata(self, out), |&(f, _)| f);
+                (GeoKind::Pool(by_order), main)
+            }
+            GeoSpecKind::Names(targets) => {
+                let targets = targets.iter().map(|t| t.as_ref().map(|t| t.as_wire().into())).collect();
+                (GeoKind::Names(targets), nodata(self, out))
+            }
+        };
+        out.geo.push(GeoAnswer { map: spec.map, slot: spec.slot, kind });
+        let mut f = out.frags[main as usize];
+        f.geo = (out.geo.len() - 1) as u32;
         out.push(f)
     }
 
@@ -719,6 +841,7 @@ mod tests {
             nodes,
             servfail: &[],
             weighted: &[],
+            geo: &[],
             nested: &[],
             dynamic_names: none,
             partial: false,

@@ -248,6 +248,7 @@ impl<'s> Encoder<'s> {
             aa,
             source,
             weighted: u32::MAX,
+            geo: u32::MAX,
             chase: 0,
         }
     }

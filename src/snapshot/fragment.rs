@@ -63,6 +63,9 @@ pub struct Fragment {
     pub source: Source,
     /// Index of a per-query weighted pick (`ZoneSnap::weighted`), or `u32::MAX`.
     pub weighted: u32,
+    /// Index of the answer chosen by the client's location (`ZoneSnap::geo`), or `u32::MAX`:
+    /// this fragment then stands for the answer to clients of the map's default order.
+    pub geo: u32,
     /// A CNAME chain that leaves the zone: offset of its final target name, written without
     /// compression, so the query path can continue in another zone we serve. 0: none (no
     /// fragment starts with a CNAME target).

@@ -57,6 +57,35 @@ impl CompiledMap {
     }
 }
 
+/// What a fragment marked geo ([`crate::snapshot::fragment::Fragment::geo`]) answers per
+/// client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeoAnswer {
+    /// The map that orders the client's datacenters (index into `Snapshot::geo`).
+    pub map: u16,
+    /// Metrics slot of the pool or name (index into `Snapshot::geo_slot_names`).
+    pub slot: u16,
+    /// The answers.
+    pub kind: GeoKind,
+}
+
+/// The two kinds of answers by location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GeoKind {
+    /// A geo pool, pre-encoded: per order id of the map, the fragment (in the same compiled
+    /// part) and the datacenter it answers from ([`NO_DATACENTER`] for a fallback).
+    Pool(Box<[(u32, u16)]>),
+    /// A geo name: per datacenter index, the wire name whose addresses answer for it. Looked
+    /// up per query (the targets change with every push), nearest datacenter first.
+    Names(Box<[Option<Box<[u8]>>]>),
+}
+
+/// Geo pools and names counted separately; later ones share the last slot.
+pub const GEO_SLOTS: usize = 64;
+
+/// A geo answer that no datacenter gave (a `when_all_down` fallback).
+pub const NO_DATACENTER: u16 = u16::MAX;
+
 /// A lookup's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Located {

@@ -116,6 +116,9 @@ pub struct ZoneSnap {
     pub wildcards: Vec<AnswerSet>,
     /// Answers drawn per query (weighted pools), referenced by `Fragment::weighted`.
     pub weighted: Vec<fragment::WeightedAnswer>,
+    /// Answers chosen by the client's location (geo pools and names), referenced by
+    /// `Fragment::geo`.
+    pub geo: Vec<geo::GeoAnswer>,
     /// Node indexes by name hash.
     pub index: hashbrown::HashTable<u32>,
     /// Hasher for `index`.
@@ -390,6 +393,20 @@ pub struct Snapshot {
     pub chaos_arena: Arena,
     /// Zone names by metrics slot (slot i+1 is element i), for the query counters.
     pub slot_names: Arc<[String]>,
+    /// Location maps, compiled, by index in the config (`GeoAnswer::map`).
+    pub geo: Arc<[geo::CompiledMap]>,
+    /// Geo pool and name owners by metrics slot (`GeoAnswer::slot`), and the datacenter
+    /// names, for the answer counters.
+    pub geo_labels: Arc<GeoLabels>,
+}
+
+/// Labels of the geo answer counters.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GeoLabels {
+    /// Pool or name owner by slot.
+    pub owners: Vec<String>,
+    /// Datacenter names by index.
+    pub datacenters: Vec<String>,
 }
 
 impl Snapshot {
@@ -409,7 +426,16 @@ impl Snapshot {
             chaos: chaos.into_iter().map(|(n, f)| (n.as_wire().into(), f)).collect(),
             chaos_arena,
             slot_names,
+            geo: Arc::new([]),
+            geo_labels: Arc::default(),
         }
+    }
+
+    /// With these location maps and geo counter labels.
+    pub fn with_geo(mut self, maps: Arc<[geo::CompiledMap]>, labels: Arc<GeoLabels>) -> Snapshot {
+        self.geo = maps;
+        self.geo_labels = labels;
+        self
     }
 
     /// The zone with the longest apex that contains `qname`.

@@ -255,3 +255,47 @@ fn geo_nets_file_errors_name_the_file_and_line() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("geo.toml:14: geo.map[0].nets_file: cannot read"), "{err}");
 }
+
+/// Geo pools and names: a missing map, a member without a datacenter or in an unknown one,
+/// `within` without `select = "geo"`, and geo name targets outside every zone or in unknown
+/// datacenters all name their line and key.
+#[test]
+fn geo_pool_and_name_errors_name_line_and_key() {
+    let map = "[[geo.map]]\nname = \"world\"\n";
+    let pool = |select: &str, member: &str| {
+        format!(
+            "[[zone.pool]]\nname = \"p\"\n{select}\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n{member}"
+        )
+    };
+    // [geo] ends on line 12; the body starts on 13.
+    assert_error(
+        &geo(&pool("select = \"geo\"", "datacenter = \"eu\"")),
+        13,
+        "zone[0].pool[0].geo_map",
+        "needs a [[geo.map]]",
+    );
+    let body = format!("{map}{}", pool("select = \"geo\"\ngeo_map = \"mars\"", "datacenter = \"eu\""));
+    assert_error(&geo(&body), 18, "zone[0].pool[0].geo_map", "unknown [[geo.map]] \"mars\"");
+    let body = format!("{map}{}", pool("select = \"geo\"", ""));
+    assert_error(&geo(&body), 19, "zone[0].pool[0].member[0].datacenter", "needs a datacenter");
+    let body = format!("{map}{}", pool("select = \"geo\"", "datacenter = \"mars\""));
+    assert_error(&geo(&body), 21, "zone[0].pool[0].member[0].datacenter", "unknown datacenter \"mars\"");
+    let body = format!("{map}{}", pool("within = \"all\"", "datacenter = \"eu\""));
+    assert_error(&geo(&body), 17, "zone[0].pool[0].within", "only applies with select = \"geo\"");
+    let geo_name = |targets: &str| format!("{map}[[zone.geo_name]]\nname = \"svc\"\ntargets = {{ {targets} }}\n");
+    assert_error(&geo(&geo_name("mars = \"a.z.test\"")), 17, "zone[0].geo_name[0].targets.mars", "unknown datacenter");
+    assert_error(
+        &geo(&geo_name("eu = \"a.example.net\"")),
+        17,
+        "zone[0].geo_name[0].targets",
+        "in no zone served here",
+    );
+    let taken = format!("{map}[[zone.geo_name]]\nname = \"a\"\ntargets = {{ eu = \"b.z.test\" }}\n");
+    assert_error(&geo(&taken), 16, "zone[0].geo_name[0].name", "already has records");
+    let (ok, _, err) = check(&geo(&format!(
+        "{}{}",
+        geo_name("eu = \"a.z.test\", us = \"p.z.test.\""),
+        pool("select = \"geo\"\nwithin = \"weighted\"", "datacenter = \"us\"")
+    )));
+    assert!(ok, "{err}");
+}

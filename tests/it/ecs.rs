@@ -10,7 +10,7 @@ use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use crate::harness::*;
 
 /// A query carrying a Client Subnet option for `addr/source`.
-fn with_subnet(name: &str, rtype: RecordType, addr: &str, source: u8) -> Message {
+pub fn with_subnet(name: &str, rtype: RecordType, addr: &str, source: u8) -> Message {
     let mut m = query_edns(name, rtype, 1232);
     let subnet = ClientSubnet::new(addr.parse::<IpAddr>().unwrap(), source, 0);
     m.edns.as_mut().unwrap().options_mut().insert(EdnsOption::Subnet(subnet));
@@ -18,7 +18,7 @@ fn with_subnet(name: &str, rtype: RecordType, addr: &str, source: u8) -> Message
 }
 
 /// The reply's Client Subnet option, if it has one.
-fn subnet_of(m: &Message) -> Option<ClientSubnet> {
+pub fn subnet_of(m: &Message) -> Option<ClientSubnet> {
     match m.edns.as_ref()?.option(EdnsCode::Subnet)? {
         EdnsOption::Subnet(s) => Some(*s),
         other => panic!("not a subnet option: {other:?}"),

@@ -23,6 +23,8 @@ mod dns_protocol;
 mod dns_tcp;
 /// EDNS Client Subnet.
 mod ecs;
+/// Topology steering: location maps, geo pools and names, ECS scope.
+mod geo;
 /// Signals, reload, check, CLI.
 mod lifecycle;
 /// Drop-in compatibility with the upstream plugins, and fault-battery fixes.

@@ -1,0 +1,196 @@
+//! Topology steering through real DNS queries: location maps from networks to datacenter
+//! orders, geo pools that answer the nearest healthy datacenter (failing over as probes
+//! change), geo names that flatten the nearest target with addresses, and the ECS scope of
+//! every kind of answer.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use serde_json::json;
+
+use crate::admin_client::{Client, admin_section};
+use crate::ecs::{subnet_of, with_subnet};
+use crate::harness::*;
+use crate::pools::Endpoint;
+
+/// Three datacenters and one map: 10/8 → eu, 10.1/16 → asia then eu, 127/8 (the test's own
+/// source address) → asia, 2001:db8:e000::/36 → eu; everything else → us.
+const GEO: &str = r#"
+[[geo.datacenter]]
+name = "eu"
+coordinates = [50.1, 8.7]
+[[geo.datacenter]]
+name = "us"
+[[geo.datacenter]]
+name = "asia"
+[[geo.map]]
+name = "world"
+default = ["us"]
+nets = { "10.0.0.0/8" = ["eu"], "10.1.0.0/16" = ["asia", "eu"], "127.0.0.0/8" = ["asia"], "2001:db8:e000::/36" = ["eu"] }
+"#;
+
+/// A zone with a geo pool `geo` (members in every datacenter, no probes) and `extra`.
+fn geo_zone(extra: &str) -> String {
+    format!(
+        "{GEO}\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\nns1 60 IN A 127.0.0.1\nplain 60 IN A 192.0.2.200\n\"\"\"\n\
+         [[zone.pool]]\nname = \"geo\"\nselect = \"geo\"\nttl = 20\n[zone.pool.check]\ntype = \"none\"\n\
+         [[zone.pool.member]]\nname = \"eu1\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.1\"]\n\
+         [[zone.pool.member]]\nname = \"eu2\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.2\"]\n\
+         [[zone.pool.member]]\nname = \"us1\"\ndatacenter = \"us\"\nipv4 = [\"192.0.2.3\"]\nipv6 = [\"2001:db8::3\"]\n\
+         [[zone.pool.member]]\nname = \"asia1\"\ndatacenter = \"asia\"\nipv4 = [\"192.0.2.4\"]\n\
+         {extra}"
+    )
+}
+
+/// Sorted answers and the ECS scope of the reply to `name` for a client in `subnet`.
+fn ask(s: &Server, name: &str, rtype: RecordType, addr: &str, source: u8) -> (Vec<String>, u8) {
+    let m = s.udp(&with_subnet(name, rtype, addr, source));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name} for {addr}/{source}: {m:?}");
+    let mut got = answers(&m);
+    got.sort();
+    let scope = subnet_of(&m).expect("ECS echoed").scope_prefix();
+    (got, scope)
+}
+
+/// The most specific network wins, clients no network covers get the default, and the scope
+/// is the widest prefix around the client with the same datacenter order: 10.2.3.0/24 lies
+/// in 10.2.0.0–10.255.255.255 (eu) so /15, 10.1.3.0/24 in 10.1/16 (asia), 192.0.2.0/24 in
+/// the default's 128/1.
+#[test]
+fn nets_rules_choose_the_datacenter_and_the_scope() {
+    let s = Server::start(&config("", &geo_zone("")));
+    let eu = vec!["192.0.2.1".to_string(), "192.0.2.2".to_string()];
+    let a = RecordType::A;
+    assert_eq!(ask(&s, "geo.gslb.example.org.", a, "10.2.3.0", 24), (eu.clone(), 15));
+    assert_eq!(ask(&s, "geo.gslb.example.org.", a, "10.1.3.0", 24), (vec!["192.0.2.4".to_string()], 16));
+    assert_eq!(ask(&s, "geo.gslb.example.org.", a, "192.0.2.0", 24), (vec!["192.0.2.3".to_string()], 1));
+    assert_eq!(ask(&s, "geo.gslb.example.org.", a, "2001:db8:e001::", 48), (eu.clone(), 36));
+    // A more specific source than the rule: the scope is still the rule's network.
+    assert_eq!(ask(&s, "geo.gslb.example.org.", a, "10.200.1.7", 32), (eu.clone(), 9));
+    // AAAA: only us has IPv6 members, so every client gets it.
+    assert_eq!(ask(&s, "geo.gslb.example.org.", RecordType::AAAA, "10.2.3.0", 24).0, ["2001:db8::3"]);
+    // Over TCP the same.
+    let m = s.tcp_query(&with_subnet("geo.gslb.example.org.", a, "10.1.3.0", 24));
+    assert_eq!((answers(&m), subnet_of(&m).unwrap().scope_prefix()), (vec!["192.0.2.4".to_string()], 16));
+    // No ECS: the packet's source (127.0.0.1 → asia) decides, and no option comes back.
+    let m = s.udp(&query_edns("geo.gslb.example.org.", a, 1232));
+    assert_eq!(answers(&m), ["192.0.2.4"]);
+    assert!(subnet_of(&m).is_none());
+    assert_eq!(answers(&s.udp(&query("geo.gslb.example.org.", a))), ["192.0.2.4"]);
+    // Source prefix 0: the resolver withheld the address; the source decides, scope 0.
+    assert_eq!(ask(&s, "geo.gslb.example.org.", a, "0.0.0.0", 0), (vec!["192.0.2.4".to_string()], 0));
+    // Answers that do not depend on location: scope 0 (static, NODATA at the pool, NXDOMAIN).
+    assert_eq!(ask(&s, "plain.gslb.example.org.", a, "10.2.3.0", 24).1, 0);
+    assert_eq!(ask(&s, "geo.gslb.example.org.", RecordType::TXT, "10.2.3.0", 24), (vec![], 0));
+    let nx = s.udp(&with_subnet("nope.gslb.example.org.", a, "10.2.3.0", 24));
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(subnet_of(&nx).unwrap().scope_prefix(), 0);
+}
+
+/// When every member of the nearest datacenter fails its probes, its clients get the next
+/// datacenter in their order; when one comes back, they return.
+#[test]
+fn a_geo_pool_fails_over_to_the_next_datacenter_and_back() {
+    let (eu, port) = Endpoint::start("127.0.0.2", 0);
+    let (_us, _) = Endpoint::start("127.0.0.3", port);
+    let pool = format!(
+        "{GEO}\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n\
+         [[zone.pool]]\nname = \"app\"\nselect = \"geo\"\nwithin = \"failover\"\nwhen_all_down = \"nodata\"\n\
+         [zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"eu1\"\ndatacenter = \"eu\"\nipv4 = [\"127.0.0.2\"]\n\
+         [[zone.pool.member]]\nname = \"us1\"\ndatacenter = \"us\"\nipv4 = [\"127.0.0.3\"]\n"
+    );
+    let s = Server::start(&config("", &pool));
+    let eu_client = |s: &Server| ask(s, "app.gslb.example.org.", RecordType::A, "10.9.0.0", 16);
+    assert_eq!(eu_client(&s), (vec!["127.0.0.2".to_string()], 13));
+    eu.set(503);
+    let end = std::time::Instant::now() + DEADLINE;
+    while eu_client(&s).0 != ["127.0.0.3"] {
+        assert!(std::time::Instant::now() < end, "eu clients never failed over to us");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // us clients were answered by us all along; the scope stays the map's.
+    assert_eq!(ask(&s, "app.gslb.example.org.", RecordType::A, "192.0.2.0", 24), (vec!["127.0.0.3".to_string()], 1));
+    eu.set(200);
+    let end = std::time::Instant::now() + DEADLINE;
+    while eu_client(&s).0 != ["127.0.0.2"] {
+        assert!(std::time::Instant::now() < end, "eu clients never came back to eu");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `within = "all"` answers every healthy member of the chosen datacenter up to
+/// `max_answers`; `weighted` draws among them and never answers another datacenter's.
+#[test]
+fn within_applies_inside_the_chosen_datacenter() {
+    let members = "[[zone.pool.member]]\nname = \"e1\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.11\"]\nweight = 3\n\
+         [[zone.pool.member]]\nname = \"e2\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.12\"]\nweight = 1\n\
+         [[zone.pool.member]]\nname = \"e3\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.13\"]\nweight = 1\n\
+         [[zone.pool.member]]\nname = \"u1\"\ndatacenter = \"us\"\nipv4 = [\"192.0.2.21\"]\n";
+    let pools = format!(
+        "[[zone.pool]]\nname = \"all2\"\nselect = \"geo\"\nwithin = \"all\"\nmax_answers = 2\n[zone.pool.check]\ntype = \"none\"\n{members}\
+         [[zone.pool]]\nname = \"w\"\nselect = \"geo\"\nwithin = \"weighted\"\nmax_answers = 1\n[zone.pool.check]\ntype = \"none\"\n{members}"
+    );
+    let zone = format!(
+        "{GEO}\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n{pools}"
+    );
+    let s = Server::start(&config("", &zone));
+    let eu = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..200 {
+        let (got, scope) = ask(&s, "all2.gslb.example.org.", RecordType::A, "10.9.0.0", 16);
+        assert_eq!((got.len(), scope), (2, 13));
+        assert!(got.iter().all(|a| eu.contains(&a.as_str())), "{got:?}");
+        let (got, _) = ask(&s, "w.gslb.example.org.", RecordType::A, "10.9.0.0", 16);
+        assert_eq!(got.len(), 1);
+        *seen.entry(got[0].clone()).or_insert(0u32) += 1;
+    }
+    assert!(seen.keys().all(|a| eu.contains(&a.as_str())), "{seen:?}");
+    assert!(seen["192.0.2.11"] > seen.get("192.0.2.12").copied().unwrap_or(0), "weight 3 beats weight 1: {seen:?}");
+    assert_eq!(ask(&s, "w.gslb.example.org.", RecordType::A, "192.0.2.0", 24).0, ["192.0.2.21"]);
+}
+
+/// A geo name answers with the addresses of its nearest datacenter's target, as its own
+/// records (no CNAME); an empty, deleted or CNAME'd target passes to the next datacenter,
+/// and every push is seen at once.
+#[test]
+fn a_geo_name_flattens_the_nearest_target_with_addresses() {
+    let state = tempfile::tempdir().unwrap();
+    let geo_name = "[[zone.geo_name]]\nname = \"service\"\n\
+         targets = { eu = \"service.avrupa.gslb.example.org\", asia = \"service.asya.gslb.example.org\", us = \"geo.gslb.example.org\" }\n";
+    let text = format!("{}[state]\ndir = \"{}\"\n{}", admin_section(""), state.path().display(), geo_zone(geo_name));
+    let s = Server::start(&config("", &text));
+    let c = Client::for_server(&s);
+    let push = |name: &str, ips: &[&str]| {
+        let (code, body) = c.notify(json!({"records": [{"name": name, "type": "A", "ttl": 40, "ips": ips}]}));
+        assert_eq!(code, 200, "{body}");
+    };
+    push("service.avrupa.gslb.example.org", &["198.51.100.1"]);
+    push("service.asya.gslb.example.org", &["198.51.100.2", "198.51.100.3"]);
+    let service = "service.gslb.example.org.";
+    let m = s.udp(&with_subnet(service, RecordType::A, "10.9.0.0", 16));
+    assert_eq!(answers(&m), ["198.51.100.1"]);
+    assert_eq!(types(&m.answers), [RecordType::A], "flattened: no CNAME");
+    assert_eq!(m.answers[0].name.to_string(), service, "owned by the geo name");
+    assert_eq!((m.answers[0].ttl, subnet_of(&m).unwrap().scope_prefix()), (40, 13));
+    assert_eq!(
+        ask(&s, service, RecordType::A, "10.1.0.0", 24),
+        (vec!["198.51.100.2".into(), "198.51.100.3".into()], 16)
+    );
+    // A target that is a geo pool answers for the same client: us clients get its us member.
+    assert_eq!(ask(&s, service, RecordType::A, "192.0.2.0", 24).0, ["192.0.2.3"]);
+    // eu's target turns into a failover CNAME: eu clients go to their next datacenter (us,
+    // in config order after eu), whose target is the pool, which answers them from eu.
+    let (code, _) = c.notify(json!({"records": [{"name": "service.avrupa.gslb.example.org", "type": "A", "ips": [], "failover": "plain.gslb.example.org"}]}));
+    assert_eq!(code, 200);
+    assert_eq!(ask(&s, service, RecordType::A, "10.9.0.0", 16).0, ["192.0.2.1", "192.0.2.2"]);
+    push("service.avrupa.gslb.example.org", &["198.51.100.9"]);
+    assert_eq!(ask(&s, service, RecordType::A, "10.9.0.0", 16).0, ["198.51.100.9"]);
+    // asia's target deleted: asia clients (order asia, eu) get eu's.
+    let (code, _) = c.notify(json!({"deletes": [{"name": "service.asya.gslb.example.org", "type": "A"}]}));
+    assert_eq!(code, 200);
+    assert_eq!(ask(&s, service, RecordType::A, "10.1.0.0", 24).0, ["198.51.100.9"]);
+    // No target has AAAA except the pool's us member; a type no target has is NODATA.
+    assert_eq!(ask(&s, service, RecordType::AAAA, "10.9.0.0", 16).0, ["2001:db8::3"]);
+    let m = s.udp(&with_subnet(service, RecordType::TXT, "10.9.0.0", 16));
+    assert_eq!((m.metadata.response_code, m.answers.len(), m.authorities.len()), (ResponseCode::NoError, 0, 1));
+}
