@@ -149,6 +149,26 @@ impl Collector for Scraped {
         let answers: Vec<(Labels, u64)> =
             self.stats.answers_by_source().into_iter().map(|(s, v)| (labels(&[("source", s)]), v)).collect();
         counter_family(&mut e, "answers", "Answers from zone data, by the source of that data", &answers)?;
+        let geo: Vec<(Labels, u64)> = self
+            .stats
+            .geo_rows(&snapshot.geo_labels)
+            .into_iter()
+            .map(|(owner, dc, v)| (labels(&[("name", &owner), ("datacenter", &dc)]), v))
+            .collect();
+        counter_family(
+            &mut e,
+            "geo_answers",
+            "Answers chosen by the client's location, by geo pool or name and the datacenter answered (none: fallback)",
+            &geo,
+        )?;
+        let ecs: Vec<(Labels, u64)> =
+            self.stats.ecs_rows().into_iter().map(|(o, v)| (labels(&[("outcome", o)]), v)).collect();
+        counter_family(
+            &mut e,
+            "ecs_queries",
+            "Queries with an EDNS Client Subnet option, by outcome (scoped, global, source_prefix_0, malformed, disabled)",
+            &ecs,
+        )?;
         counter_family(
             &mut e,
             "truncated_responses",

@@ -19,6 +19,12 @@ pub const RCODES: [u16; 7] = [0, 1, 2, 3, 4, 5, 16];
 const RCODE_SLOTS: usize = RCODES.len() + 1;
 pub use crate::snapshot::ZONE_SLOTS;
 const SOURCES: usize = 4;
+use crate::server::query::EcsUse;
+use crate::snapshot::geo::{GEO_SLOTS, NO_DATACENTER};
+/// Datacenters counted by name per geo pool; later ones share the last slot, and the slot
+/// after it counts fallbacks (no datacenter).
+pub const DATACENTER_SLOTS: usize = 32;
+const GEO_COLUMNS: usize = DATACENTER_SLOTS + 1;
 
 fn qtype_slot(qtype: u16) -> usize {
     QTYPES.iter().position(|&t| t == qtype).unwrap_or(QTYPES.len())
@@ -33,6 +39,10 @@ fn rcode_slot(rcode: u16) -> usize {
 pub struct WorkerStats {
     queries: Box<[AtomicU64]>,
     answers: [AtomicU64; SOURCES],
+    /// Geo answers by (pool or name slot, datacenter slot).
+    geo: Box<[AtomicU64]>,
+    /// Queries by what became of their Client Subnet option.
+    ecs: [AtomicU64; EcsUse::ALL.len()],
     truncated: AtomicU64,
     send_failed: AtomicU64,
 }
@@ -42,6 +52,8 @@ impl WorkerStats {
         WorkerStats {
             queries: (0..ZONE_SLOTS * QTYPE_SLOTS * RCODE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             answers: Default::default(),
+            geo: (0..GEO_SLOTS * GEO_COLUMNS).map(|_| AtomicU64::new(0)).collect(),
+            ecs: Default::default(),
             truncated: AtomicU64::new(0),
             send_failed: AtomicU64::new(0),
         }
@@ -64,6 +76,17 @@ impl WorkerStats {
         }
         if o.truncated {
             bump(&self.truncated);
+        }
+        if let Some(g) = o.geo {
+            let dc = if g.datacenter == NO_DATACENTER {
+                DATACENTER_SLOTS
+            } else {
+                (g.datacenter as usize).min(DATACENTER_SLOTS - 1)
+            };
+            bump(&self.geo[(g.slot as usize).min(GEO_SLOTS - 1) * GEO_COLUMNS + dc]);
+        }
+        if o.ecs != EcsUse::Absent {
+            bump(&self.ecs[o.ecs as usize]);
         }
     }
 }
@@ -136,6 +159,38 @@ impl Stats {
         [Source::Static, Source::Controller, Source::Webhook, Source::Pool]
             .into_iter()
             .map(|s| (s.as_str(), workers.iter().map(|w| w.answers[s as usize].load(Ordering::Relaxed)).sum()))
+            .collect()
+    }
+
+    /// Geo answers, non-zero rows only: (pool or name, datacenter, count), labelled by
+    /// `labels` (`none` for a fallback).
+    pub fn geo_rows(&self, labels: &crate::snapshot::GeoLabels) -> Vec<(String, String, u64)> {
+        let workers = self.workers.lock().expect("stats lock").clone();
+        let mut rows = Vec::new();
+        for slot in 0..GEO_SLOTS {
+            for dc in 0..GEO_COLUMNS {
+                let i = slot * GEO_COLUMNS + dc;
+                let count: u64 = workers.iter().map(|w| w.geo[i].load(Ordering::Relaxed)).sum();
+                if count == 0 {
+                    continue;
+                }
+                let owner = labels.owners.get(slot).cloned().unwrap_or_else(|| "other".into());
+                let datacenter = match dc {
+                    DATACENTER_SLOTS => "none".to_string(),
+                    d => labels.datacenters.get(d).cloned().unwrap_or_else(|| "other".into()),
+                };
+                rows.push((owner, datacenter, count));
+            }
+        }
+        rows
+    }
+
+    /// Queries that carried a Client Subnet option, by outcome.
+    pub fn ecs_rows(&self) -> Vec<(&'static str, u64)> {
+        let workers = self.workers.lock().expect("stats lock").clone();
+        EcsUse::ALL[1..]
+            .iter()
+            .map(|&u| (u.as_str(), workers.iter().map(|w| w.ecs[u as usize].load(Ordering::Relaxed)).sum()))
             .collect()
     }
 

@@ -193,4 +193,16 @@ fn a_geo_name_flattens_the_nearest_target_with_addresses() {
     assert_eq!(ask(&s, service, RecordType::AAAA, "10.9.0.0", 16).0, ["2001:db8::3"]);
     let m = s.udp(&with_subnet(service, RecordType::TXT, "10.9.0.0", 16));
     assert_eq!((m.metadata.response_code, m.answers.len(), m.authorities.len()), (ResponseCode::NoError, 0, 1));
+    // The counters: geo answers by name and datacenter, ECS queries by outcome.
+    s.udp(&with_subnet(service, RecordType::A, "0.0.0.0", 0));
+    let text = c.text("/metrics");
+    let value = |prefix: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("gslbd_geo_answers_total{name=\"service.gslb.example.org\",datacenter=\"eu\"}") >= 4.0);
+    assert!(value("gslbd_geo_answers_total{name=\"service.gslb.example.org\",datacenter=\"asia\"}") >= 1.0);
+    assert!(value("gslbd_ecs_queries_total{outcome=\"scoped\"}") >= 7.0);
+    assert_eq!(value("gslbd_ecs_queries_total{outcome=\"global\"}"), 1.0, "the TXT query");
+    assert_eq!(value("gslbd_ecs_queries_total{outcome=\"source_prefix_0\"}"), 1.0);
 }
