@@ -260,6 +260,22 @@ async fn reload(path: &Path, builder: &BuilderHandle) -> Option<Arc<Config>> {
     }
 }
 
+/// `gslbd explain`: answers `question` offline from the config and the state directory (read
+/// only), with every member in its check's initial state, and says why.
+pub fn explain(config_path: &Path, question: &crate::explain::Question) -> anyhow::Result<serde_json::Value> {
+    let config = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let health: crate::health::table::SharedHealth = Default::default();
+    let state = State::read_only(config, Arc::clone(&health));
+    let snapshot = state.handle().load();
+    let config = state.config();
+    let table = health.lock().expect("health lock");
+    let mut v = crate::explain::explain(&snapshot, &config, &table, question);
+    v["offline"] = serde_json::json!(
+        "answered from the config and the state directory; members are in their checks' initial state (GET /explain on a running server has live health and data)"
+    );
+    Ok(v)
+}
+
 /// Loads a config and describes it for `gslbd check`.
 pub fn check(config_path: &Path) -> Result<String, config::ConfigErrors> {
     let config = config::load(config_path)?;

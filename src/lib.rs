@@ -15,7 +15,8 @@
 //! * [`config`]: the TOML file, validated (static records included). [`elchi`]: the Elchi
 //!   controller's JSON contract and the state files. [`health`]: member health as data.
 //! * [`builder`]: the one owner of the inputs; turns events into snapshots and admin views.
-//! * [`metrics`] reads the views and the query counters at scrape time.
+//! * [`metrics`] reads the views and the query counters at scrape time; [`explain`] answers
+//!   a question through the query path and says why (CLI and admin API).
 //! * Producers: [`sources`] (controller sync), [`probes`] (health checks), [`admin`] (the
 //!   HTTP API, the webhook among it). [`app`] starts and stops it all; [`corefile`] reads a
 //!   CoreDNS Corefile for `gslbd import-corefile`.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod corefile;
 pub mod dns;
 pub mod elchi;
+pub mod explain;
 pub mod health;
 pub mod metrics;
 pub mod priority;

@@ -1,4 +1,4 @@
-//! The `gslbd` command line: `run`, `check` and `import-corefile`.
+//! The `gslbd` command line: `run`, `check`, `explain` and `import-corefile`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +40,23 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Explain, as JSON, what a client at an address gets for a name and why (offline: the
+    /// config and the state directory; members in their checks' initial state).
+    Explain {
+        /// Configuration file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The name asked.
+        name: String,
+        /// The type asked (default A).
+        qtype: Option<String>,
+        /// The address the query comes from.
+        #[arg(long)]
+        client: String,
+        /// The EDNS Client Subnet the query carries, as ADDRESS/PREFIX.
+        #[arg(long)]
+        ecs: Option<String>,
+    },
     /// Print a gslbd config for the elchi and zoneregistry server blocks of a CoreDNS
     /// Corefile; items left out are listed on stderr.
     ImportCorefile {
@@ -75,6 +92,25 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Explain { config, name, qtype, client, ecs } => {
+            let question = match gslbd::explain::Question::parse(&name, qtype.as_deref(), &client, ecs.as_deref()) {
+                Ok(q) => q,
+                Err(e) => {
+                    eprintln!("gslbd explain: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match gslbd::app::explain(&config, &question) {
+                Ok(v) => {
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("gslbd explain: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::ImportCorefile { file } => {
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,

@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/records", any(records))
         .route("/metrics", get(metrics))
+        .route("/explain", any(explain))
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not found") })
         .with_state(state)
@@ -230,6 +231,43 @@ async fn records(
         .unwrap_or_else(|e| Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("records failed: {e}"))));
     st.count("records", &result);
     result
+}
+
+/// `GET /explain?name=&type=&client=&ecs=`: what a client there gets for the name and why,
+/// answered by the query path from the live snapshot, with the live health.
+async fn explain(
+    State(st): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    guard(&st, "explain", &headers, &method, Method::GET)?;
+    let result = explain_inner(&st, &q).await;
+    st.count("explain", &result);
+    result
+}
+
+async fn explain_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let name = q.get("name").ok_or_else(|| bad("name is required".into()))?;
+    let client = q.get("client").ok_or_else(|| bad("client is required (the address the query comes from)".into()))?;
+    let question = crate::explain::Question::parse(
+        name,
+        q.get("type").map(String::as_str),
+        client,
+        q.get("ecs").map(String::as_str),
+    )
+    .map_err(bad)?;
+    let view = st.builder.view();
+    let snapshot = st.builder.snapshot().load();
+    // The health table is behind a lock the probes take: not on an async worker.
+    let body = tokio::task::spawn_blocking(move || {
+        let health = view.health.lock().expect("health lock");
+        crate::explain::explain(&snapshot, &view.config, &health, &question)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("explain failed: {e}")))?;
+    Ok(Json(body).into_response())
 }
 
 /// Names per `/records` page when the request does not say.

@@ -70,6 +70,16 @@ pub struct State {
 impl State {
     /// Loads the last-known-good controller data from disk and builds the first snapshot.
     pub fn new(config: Config, health: SharedHealth) -> State {
+        State::load(config, health, true)
+    }
+
+    /// Like [`State::new`], but only reads the state directory: journals are not opened for
+    /// appending and nothing is written (for `gslbd explain` beside a running server).
+    pub fn read_only(config: Config, health: SharedHealth) -> State {
+        State::load(config, health, false)
+    }
+
+    fn load(config: Config, health: SharedHealth, writable: bool) -> State {
         let mut held = HashMap::new();
         let mut status = HashMap::new();
         let mut journals = HashMap::new();
@@ -127,7 +137,7 @@ impl State {
                     }
                     let last = read.entries.last().map_or(file_seq, |e| e.seq.max(file_seq));
                     journal_seq.insert(zone.apex.clone(), last);
-                    if !read.entries.is_empty() {
+                    if writable && !read.entries.is_empty() {
                         match Journal::open(&config.state.dir, &zone.apex, &read.ends) {
                             Ok(j) => {
                                 journals.insert(zone.apex.clone(), j);
@@ -178,6 +188,9 @@ impl State {
         // The zones as the file holds them keep the file's bytes as their compact form (a file
         // not sorted by name is written again, sorted); a new state file folds replayed
         // journal entries in.
+        if !writable {
+            return state;
+        }
         for (zone, packed) in from_file {
             match (packed, state.held.get_mut(&zone)) {
                 (Some(packed), Some(h)) => {

@@ -102,5 +102,17 @@ pub fn type_name(rtype: u16) -> std::borrow::Cow<'static, str> {
     s.into()
 }
 
+/// The type a mnemonic names (any case; `TYPE65` form too): the inverse of [`type_name`].
+pub fn type_from_name(text: &str) -> Option<u16> {
+    let upper = text.trim().to_ascii_uppercase();
+    if let Some(n) = upper.strip_prefix("TYPE") {
+        return n.parse().ok();
+    }
+    (0..=u16::MAX).take(300).find(|&t| type_name(t) == upper.as_str()).or(match upper.as_str() {
+        "ANY" => Some(TYPE_ANY),
+        _ => None,
+    })
+}
+
 /// Largest TTL a record may carry (RFC 2181 §8).
 pub const MAX_TTL: i64 = (1 << 31) - 1;

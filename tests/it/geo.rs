@@ -206,3 +206,105 @@ fn a_geo_name_flattens_the_nearest_target_with_addresses() {
     assert_eq!(value("gslbd_ecs_queries_total{outcome=\"global\"}"), 1.0, "the TXT query");
     assert_eq!(value("gslbd_ecs_queries_total{outcome=\"source_prefix_0\"}"), 1.0);
 }
+
+/// `GET /explain` and `gslbd explain` say what a client gets and why: the zone and layer,
+/// the map lookup (network, order, scope), each member's health or each target's answer,
+/// and the answer itself as DNS gives it; bad questions are 400 with a JSON error.
+#[test]
+fn explain_says_what_a_client_gets_and_why() {
+    let state = tempfile::tempdir().unwrap();
+    let geo_name = "[[zone.geo_name]]\nname = \"service\"\ntargets = { eu = \"plain.gslb.example.org\", us = \"geo.gslb.example.org\" }\n";
+    let text = format!("{}[state]\ndir = \"{}\"\n{}", admin_section(""), state.path().display(), geo_zone(geo_name));
+    let s = Server::start(&config("", &text));
+    let c = Client::for_server(&s);
+    let explain = |query: &str| {
+        c.call("GET", &format!("/explain?{query}"), Some(("X-Elchi-Secret", crate::admin_client::ADMIN_SECRET)), None)
+    };
+
+    let (code, v) = explain("name=geo.gslb.example.org&type=A&client=192.0.2.53&ecs=10.9.0.0/16");
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        (v["zone"].as_str(), v["kind"].as_str(), v["layer"].as_str()),
+        (Some("gslb.example.org."), Some("geo pool"), Some("dynamic"))
+    );
+    assert_eq!(v["client"], json!({"address": "10.9.0.0", "from": "ecs"}));
+    assert_eq!(v["location"]["network"], "10.0.0.0/8");
+    assert_eq!(v["location"]["order"], json!(["eu", "us", "asia"]));
+    assert_eq!((v["location"]["scope"].as_u64(), v["answer"]["ecs_scope"].as_u64()), (Some(13), Some(13)));
+    assert_eq!(v["datacenter"], "eu");
+    assert_eq!((v["answer"]["rcode"].as_str(), v["answer"]["ttl"].as_u64()), (Some("NOERROR"), Some(20)));
+    let members = v["pool"]["members"].as_array().unwrap();
+    let answered: Vec<&str> = members
+        .iter()
+        .filter(|m| m["addresses"][0]["answered"] == json!(true))
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(answered, ["eu1", "eu2"]);
+    assert!(members.iter().all(|m| m["addresses"][0]["health"] == "up"));
+    // What DNS says for the same question agrees.
+    let (dns, scope) = ask(&s, "geo.gslb.example.org.", RecordType::A, "10.9.0.0", 16);
+    let mut said: Vec<String> =
+        v["answer"]["records"].as_array().unwrap().iter().map(|r| r["data"].as_str().unwrap().to_string()).collect();
+    said.sort();
+    assert_eq!((said, 13), (dns, scope));
+
+    // Without ECS the source decides; a client no network covers gets the default.
+    let (_, v) = explain("name=geo.gslb.example.org&client=203.0.113.9");
+    assert_eq!((v["client"]["from"].as_str(), v["location"]["network"].clone()), (Some("source"), json!(null)));
+    assert_eq!((v["datacenter"].as_str(), v["location"]["listed"].clone()), (Some("us"), json!(["us"])));
+
+    // A geo name: the targets in the client's order, each with its current answer.
+    let (_, v) = explain("name=service.gslb.example.org&client=10.1.2.3");
+    assert_eq!(v["kind"], "geo name");
+    let targets: Vec<&str> =
+        v["geo_name"]["targets"].as_array().unwrap().iter().map(|t| t["datacenter"].as_str().unwrap()).collect();
+    assert_eq!(targets, ["eu", "us"], "asia has no target; the order is asia, eu, us");
+    assert_eq!(v["answer"]["records"][0]["data"], "192.0.2.200");
+    assert_eq!(v["answer"]["records"][0]["name"], "service.gslb.example.org.");
+
+    // Static and negative answers do not depend on location.
+    let (_, v) = explain("name=plain.gslb.example.org&client=10.1.2.3&ecs=10.1.0.0/16");
+    assert_eq!(
+        (v["kind"].as_str(), v["answer"]["ecs_scope"].as_u64(), v["location"].clone()),
+        (Some("records"), Some(0), json!(null))
+    );
+    let (_, v) = explain("name=nope.gslb.example.org&type=aaaa&client=10.1.2.3");
+    assert_eq!(v["answer"]["rcode"], "NXDOMAIN");
+    let (_, v) = explain("name=www.example.com&client=10.1.2.3");
+    assert_eq!((v["answer"]["rcode"].as_str(), v["zone"].clone()), (Some("REFUSED"), json!(null)));
+
+    // Bad questions.
+    for (query, phrase) in [
+        ("client=10.1.2.3", "name is required"),
+        ("name=geo.gslb.example.org", "client is required"),
+        ("name=geo.gslb.example.org&client=nowhere", "not an IP address"),
+        ("name=geo.gslb.example.org&client=10.1.2.3&type=BOGUS", "not a DNS type"),
+        ("name=geo.gslb.example.org&client=10.1.2.3&ecs=10.9.0.1/16", "bits set beyond"),
+    ] {
+        let (code, v) = explain(query);
+        assert_eq!(code, 400, "{query}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(phrase), "{query}: {v}");
+    }
+    let (code, _) = c.call("GET", "/explain?name=geo.gslb.example.org&client=10.1.2.3", None, None);
+    assert_eq!(code, 401);
+
+    // The command line answers offline from the same config.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["explain", "--config"])
+        .arg(s.config_path())
+        .args(["geo.gslb.example.org", "A", "--client", "192.0.2.53", "--ecs", "10.1.0.0/16"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["datacenter"].as_str(), v["answer"]["ecs_scope"].as_u64()), (Some("asia"), Some(16)));
+    assert!(v["offline"].as_str().unwrap().contains("initial state"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["explain", "--config"])
+        .arg(s.config_path())
+        .args(["geo.gslb.example.org", "--client", "10.1.2.3", "--ecs", "10.1.0.0/33"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("longer than 32"));
+}
