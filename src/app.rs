@@ -117,9 +117,19 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         tracing::info!(zone = %zone.apex, records = zone.data.record_count(), "serving zone");
     }
 
+    let mut geo_files = runtime.block_on(async { watch_geo_files(handle.clone(), shutdown.clone()) });
     runtime.block_on(async {
         loop {
             tokio::select! {
+                Some(file) = geo_files.recv() => {
+                    tracing::info!(file = %file.display(), "location data changed; reloading the config");
+                    if let Some(config) = reload(config_path, &handle).await {
+                        syncs.cancel();
+                        probes.cancel();
+                        syncs = start_syncs(&config, &handle, &metrics, &shutdown);
+                        probes = start_probes(&config, &handle, &health, &metrics, &shutdown);
+                    }
+                }
                 _ = hup.recv() => {
                     if let Some(config) = reload(config_path, &handle).await {
                         syncs.cancel();
@@ -235,6 +245,44 @@ fn start_probes(
         token.clone(),
     );
     token
+}
+
+/// How often the files location maps were read from (`nets_file`, `mmdb`) are looked at.
+const GEO_WATCH: Duration = Duration::from_secs(1);
+
+/// Watches the files the current config's location maps were read from; sends a file's
+/// path when its size or modification time changes (or it appears or goes away), so the
+/// config is reloaded: a good file then serves, a bad one is an error in the log and the
+/// data read before keeps serving.
+fn watch_geo_files(builder: BuilderHandle, shutdown: CancellationToken) -> tokio::sync::mpsc::Receiver<PathBuf> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let stamp = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.len(), m.modified().ok()));
+        let mut seen: std::collections::HashMap<PathBuf, Option<(u64, Option<std::time::SystemTime>)>> =
+            Default::default();
+        loop {
+            let config = Arc::clone(&builder.view().config);
+            let files: Vec<PathBuf> = config.geo.maps.iter().flat_map(|m| m.files()).map(Path::to_path_buf).collect();
+            seen.retain(|p, _| files.contains(p));
+            for file in files {
+                let now = tokio::task::spawn_blocking({
+                    let file = file.clone();
+                    move || stamp(&file)
+                })
+                .await
+                .unwrap_or(None);
+                let changed = seen.insert(file.clone(), now).is_some_and(|before| before != now);
+                if changed && tx.send(file).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(GEO_WATCH) => {}
+            }
+        }
+    });
+    rx
 }
 
 /// Re-reads the config; a valid one is swapped in (returned once it serves), an invalid one

@@ -32,9 +32,15 @@ pub fn compile_map(map: &GeoMap, datacenters: usize) -> CompiledMap {
         id
     };
     let default = intern(&map.default);
+    // A database's orders are interned first, so a map's ids do not depend on its networks.
+    let db_ids: Vec<OrderId> = map.db.iter().flat_map(|db| db.orders.iter()).map(|o| intern(o)).collect();
     let rules: Vec<Rule> =
         map.nets.iter().map(|(n, o)| Rule { start: n.start, prefix: n.prefix, v4: n.v4, order: intern(o) }).collect();
-    CompiledMap { table: GeoTable::build(&rules, default), orders }
+    let table = match &map.db {
+        Some(db) => GeoTable::layered(&rules, &db.table.remap(|o| db_ids[o as usize]), default),
+        None => GeoTable::build(&rules, default),
+    };
+    CompiledMap { table, orders }
 }
 
 #[cfg(test)]
@@ -48,6 +54,7 @@ mod tests {
             default: default.to_vec(),
             nets: nets.iter().map(|(n, o)| (parse_net(n).unwrap(), o.to_vec())).collect(),
             nets_file: None,
+            db: None,
         }
     }
 

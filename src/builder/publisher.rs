@@ -108,6 +108,8 @@ pub struct Publisher {
     maps: Arc<[CompiledMap]>,
     /// Metrics slots of geo pools and names by owner, handed out once and kept.
     geo_slots: Vec<Name>,
+    /// The config's maps changed without the rest of it: compile them at the next publish.
+    maps_stale: bool,
 }
 
 #[derive(Clone)]
@@ -222,12 +224,19 @@ impl Publisher {
             slots: Vec::new(),
             maps: Arc::new([]),
             geo_slots: Vec::new(),
+            maps_stale: false,
         }
     }
 
     /// The handle readers load from.
     pub fn handle(&self) -> &SnapshotHandle {
         &self.handle
+    }
+
+    /// The config's location maps changed (and nothing else): the next publish compiles
+    /// them; the zones that use them must be marked for their pools' answers.
+    pub fn maps_changed(&mut self) {
+        self.maps_stale = true;
     }
 
     /// A zone's static records with its pools' records, as last compiled.
@@ -308,7 +317,11 @@ impl Publisher {
         let mut slots = self.slots.clone();
         let mut table: Option<HealthTable> = None;
         // A config change may change the maps (and the orders the pools' answers number).
-        let maps = if *which == Rebuild::All { compile_maps(&config.geo).into() } else { Arc::clone(&self.maps) };
+        let maps = if *which == Rebuild::All || self.maps_stale {
+            compile_maps(&config.geo).into()
+        } else {
+            Arc::clone(&self.maps)
+        };
         let mut geo_slots = self.geo_slots.clone();
         for zone in &config.zones {
             let owners = zone.pools.iter().filter(|p| p.geo.is_some()).map(|p| &p.name);
@@ -407,6 +420,7 @@ impl Publisher {
         };
         self.geo_slots = geo_slots;
         self.maps = Arc::clone(&maps);
+        self.maps_stale = false;
         let zones = self
             .zones
             .values()

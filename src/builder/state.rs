@@ -413,8 +413,23 @@ impl State {
         }
         // Members that did not change keep their health; new ones start in their initial state.
         self.health.lock().expect("health lock").retain_targets(&crate::health::targets(&config));
+        let old = &self.config;
+        let geo_only = old.geo != config.geo
+            && (&old.path, &old.server, &old.zones, &old.state, &old.admin)
+                == (&config.path, &config.server, &config.zones, &config.state, &config.admin);
         self.config = Arc::new(config);
-        self.dirty = Rebuild::All;
+        if geo_only {
+            // New location data (a map's file changed): only the zones' answers by location
+            // are recompiled, against the new maps.
+            self.publisher.maps_changed();
+            let with_geo: Vec<Name> =
+                self.config.zones.iter().filter(|z| z.uses_geo()).map(|z| z.apex.clone()).collect();
+            for zone in with_geo {
+                self.mark(&zone, Scope::Pools);
+            }
+        } else {
+            self.dirty = Rebuild::All;
+        }
     }
 
     /// A health transition: the zones with pools recompile their pools' answers (their

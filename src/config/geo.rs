@@ -43,6 +43,15 @@ pub struct GeoMap {
     pub nets: Vec<(Net, Vec<u16>)>,
     /// The `nets_file` read, if any (reloads watch it).
     pub nets_file: Option<PathBuf>,
+    /// The MaxMind DB read, if any, under the map's `rules` (its networks lie under `nets`).
+    pub db: Option<std::sync::Arc<super::mmdb::MmdbTable>>,
+}
+
+impl GeoMap {
+    /// The files this map was read from (a change reloads the config).
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.nets_file.as_deref().into_iter().chain(self.db.as_ref().map(|d| d.path.as_path()))
+    }
 }
 
 /// `[geo]`.
@@ -206,7 +215,55 @@ fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_
         }
         nets_file = Some(file);
     }
-    (rep.errors.len() == before).then(|| GeoMap { name, default, nets: nets.into_iter().collect(), nets_file })
+    let mut rules: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    if let Some(table) = &m.rules {
+        if m.mmdb.is_none() {
+            rep.at(table.span().start, format!("{k}.rules"), "rules apply to a MaxMind DB: set mmdb = \"FILE\"");
+        }
+        for (key, dcs) in table.get_ref() {
+            let rk = format!("{k}.rules.{:?}", key.get_ref());
+            let text = key.get_ref().trim();
+            let normal = match text.split_once(':') {
+                Some((kind @ ("continent" | "country"), code)) if code.len() == 2 => {
+                    Some(format!("{kind}:{}", code.to_ascii_uppercase()))
+                }
+                Some(("subdivision", code))
+                    if code.split_once('-').is_some_and(|(c, s)| c.len() == 2 && !s.is_empty()) =>
+                {
+                    Some(format!("subdivision:{}", code.to_ascii_uppercase()))
+                }
+                _ => None,
+            };
+            match normal {
+                Some(normal) => {
+                    if let Some(o) = order(dcs.get_ref(), geo, &rk, rep) {
+                        rules.insert(normal, o);
+                    }
+                }
+                None => rep.at(
+                    key.span().start,
+                    rk,
+                    format!("{text:?} is not continent:CODE, country:CODE or subdivision:COUNTRY-CODE"),
+                ),
+            }
+        }
+    }
+    let mut db = None;
+    if let Some(path) = &m.mmdb {
+        let file = rep.file().parent().unwrap_or(Path::new(".")).join(path.get_ref());
+        let nearest = match &m.nearest {
+            Some(n) => *n.get_ref(),
+            None => geo.datacenters.iter().any(|d| d.coordinates.is_some()),
+        };
+        let read = super::mmdb::read(&file, &super::mmdb::MmdbRules { rules: &rules, nearest, geo });
+        match read {
+            Ok(table) => db = Some(std::sync::Arc::new(table)),
+            Err(e) => rep.at(path.span().start, format!("{k}.mmdb"), e),
+        }
+    } else if let Some(n) = &m.nearest {
+        rep.at(n.span().start, format!("{k}.nearest"), "nearest applies to a MaxMind DB: set mmdb = \"FILE\"");
+    }
+    (rep.errors.len() == before).then(|| GeoMap { name, default, nets: nets.into_iter().collect(), nets_file, db })
 }
 
 /// Validates a zone's `[[zone.geo_name]]`s; `key` is like `zone[0]`. A name may not hold

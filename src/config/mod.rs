@@ -9,6 +9,7 @@ pub mod env;
 pub mod error;
 pub mod geo;
 pub mod master_file;
+pub mod mmdb;
 pub mod pool;
 pub mod raw;
 pub mod validate;
@@ -165,6 +166,11 @@ impl ZoneConfig {
     /// whatever the other sources hold there.
     pub fn answers_by_layer(&self, name: &Name) -> bool {
         self.pools.iter().any(|p| p.name == *name) || self.geo_names.iter().any(|g| g.name == *name)
+    }
+
+    /// Some of its answers depend on the client's location (geo pools, geo names).
+    pub fn uses_geo(&self) -> bool {
+        !self.geo_names.is_empty() || self.pools.iter().any(|p| p.geo.is_some())
     }
 }
 

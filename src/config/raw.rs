@@ -62,6 +62,13 @@ pub struct RawGeoMap {
     pub nets: Option<Spanned<RawNets>>,
     /// A file of `CIDR dc1,dc2,...` lines, relative to the config file.
     pub nets_file: Option<Spanned<String>>,
+    /// A MaxMind DB (`.mmdb`), relative to the config file.
+    pub mmdb: Option<Spanned<String>>,
+    /// `continent:EU` / `country:TR` / `subdivision:US-CA` → datacenters, nearest first.
+    pub rules: Option<Spanned<RawNets>>,
+    /// Order by distance from the database's coordinates where no rule applies (default:
+    /// when any datacenter has coordinates).
+    pub nearest: Option<Spanned<bool>>,
 }
 
 /// `[admin]`: the HTTP API (webhook, health, records, metrics).

@@ -13,8 +13,12 @@
 
 use std::net::IpAddr;
 
-/// A datacenter order's index in [`GeoTable::orders`].
+/// A datacenter order's index in [`CompiledMap::orders`].
 pub type OrderId = u16;
+
+/// An order id meaning "no rule here": in a table that lies under a map's own networks (a
+/// database's), such addresses get the map's default.
+pub const NO_ORDER: OrderId = OrderId::MAX;
 
 /// One rule: a network and the order its clients get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +132,37 @@ impl GeoTable {
         }
     }
 
+    /// A table from disjoint ranges `(first, last, order)` per family, in any order (a
+    /// database's networks); addresses no range covers get [`NO_ORDER`]. Overlapping ranges
+    /// keep the first.
+    pub fn from_ranges(v4: &mut [(u32, u32, OrderId)], v6: &mut [(u128, u128, OrderId)]) -> GeoTable {
+        let mut wide: Vec<(u128, u128, OrderId)> = v4.iter().map(|&(a, b, o)| (a as u128, b as u128, o)).collect();
+        GeoTable {
+            v4: from_ranges(&mut wide, true).into_iter().map(|(s, o)| (s as u32, o)).collect(),
+            v6: from_ranges(v6, false),
+        }
+    }
+
+    /// The same intervals with every order id but [`NO_ORDER`] mapped through `f`.
+    pub fn remap(&self, f: impl Fn(OrderId) -> OrderId) -> GeoTable {
+        let m = |o: OrderId| if o == NO_ORDER { o } else { f(o) };
+        GeoTable {
+            v4: self.v4.iter().map(|&(s, o)| (s, m(o))).collect(),
+            v6: self.v6.iter().map(|&(s, o)| (s, m(o))).collect(),
+        }
+    }
+
+    /// `rules` laid over `base`: a rule's order wherever a rule covers the address (most
+    /// specific first, as [`GeoTable::build`]), else the base's, else `default`.
+    pub fn layered(rules: &[Rule], base: &GeoTable, default: OrderId) -> GeoTable {
+        let wide_base: Vec<(u128, OrderId)> = base.v4.iter().map(|&(s, o)| (s as u128, o)).collect();
+        let v4 = overlay(&flatten(rules.iter().filter(|r| r.v4), true, NO_ORDER), &wide_base, default);
+        GeoTable {
+            v4: v4.into_iter().map(|(s, o)| (s as u32, o)).collect(),
+            v6: overlay(&flatten(rules.iter().filter(|r| !r.v4), false, NO_ORDER), &base.v6, default),
+        }
+    }
+
     /// Intervals held (IPv4, IPv6), for memory accounting and tests.
     pub fn intervals(&self) -> (usize, usize) {
         (self.v4.len(), self.v6.len())
@@ -174,6 +209,57 @@ fn flatten<'r>(rules: impl Iterator<Item = &'r Rule>, v4: bool, default: OrderId
     out
 }
 
+/// Intervals from disjoint ranges (see [`GeoTable::from_ranges`]).
+fn from_ranges(ranges: &mut [(u128, u128, OrderId)], v4: bool) -> Vec<(u128, OrderId)> {
+    ranges.sort_unstable_by_key(|r| r.0);
+    let max = last_of(0, 0, v4);
+    let mut out: Vec<(u128, OrderId)> = vec![(0, NO_ORDER)];
+    let push = |out: &mut Vec<(u128, OrderId)>, start: u128, order: OrderId| match out.last_mut() {
+        Some(last) if last.0 == start => last.1 = order,
+        _ => out.push((start, order)),
+    };
+    // The first address no range has covered yet; `None` once the family is covered.
+    let mut next = Some(0u128);
+    for &(first, last, order) in ranges.iter() {
+        let Some(n) = next else { break };
+        if first < n || last > max || last < first {
+            continue;
+        }
+        if first > n {
+            push(&mut out, n, NO_ORDER);
+        }
+        push(&mut out, first, order);
+        next = (last < max).then(|| last + 1);
+    }
+    if let Some(n) = next {
+        push(&mut out, n, NO_ORDER);
+    }
+    out.dedup_by(|next, prev| next.1 == prev.1);
+    out
+}
+
+/// Two interval lists (each covering the family from 0) combined: `top`'s order where it has
+/// one, else `base`'s, else `default`.
+fn overlay(top: &[(u128, OrderId)], base: &[(u128, OrderId)], default: OrderId) -> Vec<(u128, OrderId)> {
+    let mut out: Vec<(u128, OrderId)> = Vec::with_capacity(top.len() + base.len());
+    let (mut i, mut j) = (0, 0);
+    while i < top.len() && j < base.len() {
+        let start = top[i].0.max(base[j].0);
+        let order = [top[i].1, base[j].1].into_iter().find(|&o| o != NO_ORDER).unwrap_or(default);
+        if out.last().is_none_or(|&(_, o)| o != order) {
+            out.push((start, order));
+        }
+        match (top.get(i + 1).map(|t| t.0), base.get(j + 1).map(|b| b.0)) {
+            (None, None) => break,
+            (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
+            (Some(a), Some(b)) if a < b => i += 1,
+            (Some(_), None) => i += 1,
+            _ => j += 1,
+        }
+    }
+    out
+}
+
 #[inline]
 fn locate_in<T: Copy + Into<u128>>(table: &[(T, OrderId)], addr: T, width: u32) -> Located {
     let a: u128 = addr.into();
@@ -216,6 +302,32 @@ mod tests {
     fn at(t: &GeoTable, addr: &str) -> (OrderId, u8) {
         let l = t.locate(addr.parse().unwrap());
         (l.order, l.scope)
+    }
+
+    /// A database's ranges with gaps lie under the map's own networks: a network wins
+    /// wherever it applies (even over a narrower database range), the database elsewhere,
+    /// the default in the gaps.
+    #[test]
+    fn rules_lie_over_a_database_table() {
+        let ip = |a: &str| u32::from(a.parse::<std::net::Ipv4Addr>().unwrap());
+        let mut ranges4 = [
+            (ip("10.0.0.0"), ip("10.0.255.255"), 5),
+            (ip("10.1.0.0"), ip("10.1.0.255"), 6),
+            (ip("10.1.1.0"), ip("10.1.255.255"), 5),
+            (ip("255.255.255.0"), ip("255.255.255.255"), 7),
+        ];
+        let mut ranges6 = [(u128::from("2001:db8::".parse::<std::net::Ipv6Addr>().unwrap()), u128::MAX >> 1, 8)];
+        let base = GeoTable::from_ranges(&mut ranges4, &mut ranges6).remap(|o| o * 10);
+        assert_eq!(at(&base, "10.1.0.7"), (60, 24));
+        assert_eq!(at(&base, "9.0.0.1").0, NO_ORDER);
+        assert_eq!(at(&base, "255.255.255.9"), (70, 24), "a range up to the last address");
+        let t = GeoTable::layered(&[v4("10.1.0.0/16", 1), v4("192.0.2.0/24", 2)], &base, 0);
+        assert_eq!(at(&t, "10.0.9.9"), (50, 16));
+        assert_eq!(at(&t, "10.1.0.7"), (1, 16), "the map's /16 wins over the database's /24");
+        assert_eq!(at(&t, "192.0.2.1"), (2, 24));
+        assert_eq!(at(&t, "9.0.0.1"), (0, 7), "a gap gets the default");
+        assert_eq!(at(&t, "2001:db8::1").0, 80);
+        assert_eq!(at(&t, "::1").0, 0);
     }
 
     #[test]

@@ -299,3 +299,18 @@ fn geo_pool_and_name_errors_name_line_and_key() {
     )));
     assert!(ok, "{err}");
 }
+
+/// A map's database keys: `rules` need a database and a known kind of location, `nearest`
+/// needs a database, and a file that is not a MaxMind DB is an error at `mmdb`.
+#[test]
+fn geo_database_errors_name_line_and_key() {
+    assert_error(&geo("[[geo.map]]\nrules = { \"country:TR\" = [\"eu\"] }\n"), 14, "geo.map[0].rules", "set mmdb");
+    assert_error(&geo("[[geo.map]]\nnearest = true\n"), 14, "geo.map[0].nearest", "set mmdb");
+    let (ok, _, err) = check(&geo("[[geo.map]]\nmmdb = \"zone.db\"\nrules = { \"planet:MARS\" = [\"eu\"] }\n"));
+    assert!(!ok);
+    assert!(
+        err.contains("bad.toml:15: geo.map[0].rules.\"planet:MARS\": ") && err.contains("not continent:CODE"),
+        "{err}"
+    );
+    assert!(err.contains("bad.toml:14: geo.map[0].mmdb: cannot read") && err.contains("zone.db"), "{err}");
+}

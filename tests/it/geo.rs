@@ -308,3 +308,119 @@ fn explain_says_what_a_client_gets_and_why() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("longer than 32"));
 }
+
+/// A City-style database record: what gslbd reads of GeoIP2/GeoLite2 data.
+#[derive(serde::Serialize, Default)]
+struct CityRecord {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continent: Option<std::collections::BTreeMap<&'static str, &'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country: Option<std::collections::BTreeMap<&'static str, &'static str>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subdivisions: Vec<std::collections::BTreeMap<&'static str, &'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<std::collections::BTreeMap<&'static str, f64>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    datacenters: Vec<&'static str>,
+}
+
+fn city(
+    continent: &'static str,
+    country: &'static str,
+    sub: Option<&'static str>,
+    at: Option<(f64, f64)>,
+) -> CityRecord {
+    CityRecord {
+        continent: Some([("code", continent)].into()),
+        country: Some([("iso_code", country)].into()),
+        subdivisions: sub.map(|s| vec![[("iso_code", s)].into()]).unwrap_or_default(),
+        location: at.map(|(lat, lon)| [("latitude", lat), ("longitude", lon)].into()),
+        datacenters: Vec::new(),
+    }
+}
+
+/// Writes a small GeoIP2-City-like database; `frankfurt_in` says which continent the
+/// 81.0.0.0/16 network is in (a reload test changes it).
+fn write_mmdb(path: &std::path::Path, frankfurt_in: &'static str) {
+    let mut w = mmdb_writer::Writer::new("GeoIP2-City");
+    let mut put = |net: &str, r: CityRecord| w.insert(net.parse::<ipnet::IpNet>().unwrap(), &r).unwrap();
+    put("81.0.0.0/16", city(frankfurt_in, "DE", None, Some((50.1, 8.7))));
+    put("1.2.0.0/16", city("AS", "SG", None, Some((1.35, 103.8))));
+    put("1.3.0.0/16", city("AS", "JP", None, Some((35.7, 139.7))));
+    put("8.8.0.0/16", city("NA", "US", Some("CA"), Some((37.8, -122.4))));
+    put("9.9.0.0/16", city("NA", "US", Some("NY"), Some((40.7, -74.0))));
+    put("2001:db8:100::/40", city("EU", "FR", None, None));
+    put("100.64.0.0/10", CityRecord { datacenters: vec!["us", "eu"], ..Default::default() });
+    std::fs::write(path, w.to_bytes().unwrap()).unwrap();
+}
+
+/// A map from a MaxMind database: rules by continent, country and subdivision, nearest by
+/// coordinates where none applies, a custom record's own datacenters, the default where the
+/// database has no network; the database is reloaded when its file changes, and a broken
+/// file keeps the data read before.
+#[test]
+fn a_maxmind_database_orders_datacenters_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("city.mmdb");
+    write_mmdb(&db, "EU");
+    let zone = format!(
+        "[[geo.datacenter]]\nname = \"eu\"\ncoordinates = [50.1, 8.7]\n[[geo.datacenter]]\nname = \"us\"\ncoordinates = [38.9, -77.4]\n\
+         [[geo.datacenter]]\nname = \"asia\"\ncoordinates = [1.35, 103.8]\n\
+         [[geo.map]]\nname = \"db\"\nmmdb = \"{}\"\ndefault = [\"us\"]\n\
+         rules = {{ \"continent:EU\" = [\"eu\"], \"country:SG\" = [\"asia\"], \"subdivision:US-CA\" = [\"asia\", \"us\"] }}\n\
+         [[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n\
+         [[zone.pool]]\nname = \"app\"\nselect = \"geo\"\n[zone.pool.check]\ntype = \"none\"\n\
+         [[zone.pool.member]]\nname = \"e\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.1\"]\n\
+         [[zone.pool.member]]\nname = \"u\"\ndatacenter = \"us\"\nipv4 = [\"192.0.2.2\"]\n\
+         [[zone.pool.member]]\nname = \"a\"\ndatacenter = \"asia\"\nipv4 = [\"192.0.2.3\"]\n",
+        db.display()
+    );
+    let s = Server::start(&config("", &zone));
+    let app = |addr: &str, source: u8| {
+        let (got, scope) = ask(&s, "app.gslb.example.org.", RecordType::A, addr, source);
+        (got.join(","), scope)
+    };
+    assert_eq!(app("81.0.5.0", 24), ("192.0.2.1".into(), 16), "continent:EU");
+    // Singapore by its country rule, Tokyo by distance: both get asia first, then eu, then
+    // us, so the two /16s merge into one /15.
+    assert_eq!(app("1.2.3.0", 24), ("192.0.2.3".into(), 15));
+    assert_eq!(app("1.3.3.0", 24), ("192.0.2.3".into(), 15));
+    // California by its subdivision rule (not by distance, which would say us).
+    assert_eq!(app("8.8.8.0", 24), ("192.0.2.3".into(), 16), "subdivision:US-CA");
+    // New York by distance: us, eu, asia is also the default's order, so the network merges
+    // with the addresses around it that get the same answer (8.9.0.0 up to 81.0.0.0: 9/8).
+    assert_eq!(app("9.9.9.0", 24), ("192.0.2.2".into(), 8), "New York: nearest is us");
+    assert_eq!(app("2001:db8:142::", 48).0, "192.0.2.1", "IPv6, continent:EU");
+    assert_eq!(app("100.64.1.0", 24).0, "192.0.2.2", "a custom record's own datacenters");
+    assert_eq!(app("203.0.113.0", 24).0, "192.0.2.2", "not in the database: the default");
+
+    // The file changes: 81.0.0.0/16 moves to Oceania near Singapore (no rule: by distance,
+    // asia first).
+    let mut w = mmdb_writer::Writer::new("GeoIP2-City");
+    w.insert("81.0.0.0/16".parse::<ipnet::IpNet>().unwrap(), &city("OC", "AU", None, Some((1.3, 103.9)))).unwrap();
+    let tmp = dir.path().join("city.mmdb.new");
+    std::fs::write(&tmp, w.to_bytes().unwrap()).unwrap();
+    std::fs::rename(&tmp, &db).unwrap();
+    let end = std::time::Instant::now() + DEADLINE;
+    while app("81.0.5.0", 24).0 != "192.0.2.3" {
+        assert!(std::time::Instant::now() < end, "the changed database was never read; log:\n{}", s.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(s.log_text().contains("location data changed"));
+    // A broken file: the reload is rejected with the file named, the last data serves.
+    let skip = s.log_len();
+    std::fs::write(&db, b"not a maxmind database").unwrap();
+    let line = s.wait_log_after("config reload rejected", skip).expect("a broken database is an error");
+    assert!(line.contains("city.mmdb") && line.contains("geo.map[0].mmdb"), "{line}");
+    assert_eq!(app("81.0.5.0", 24).0, "192.0.2.3");
+    // A missing file at start is a config error naming it.
+    std::fs::remove_file(&db).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["check", "--config"])
+        .arg(s.config_path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("geo.map[0].mmdb: cannot read") && err.contains("city.mmdb"), "{err}");
+}
