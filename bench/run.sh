@@ -7,10 +7,14 @@
 #   bench/run.sh 3                            # saturation (dnsperf unlimited)
 #   bench/table.sh                            # both, then the markdown tables
 #
-# ENTRY is a harness peer (knot nsd gdnsd gdnsd-dyn pdns pdns-lua) or one of ours:
+# ENTRY is a harness peer (knot nsd gdnsd gdnsd-dyn gdnsd-geo pdns pdns-lua) or one of ours:
 #   gslbd         the harness's zone file served as static records
 #   gslbd-gslb    the same names from health-checked pools (half) and an Elchi controller (half)
 #   gslbd-swap    gslbd-gslb plus a /notify change, i.e. a publish (overlay compile and swap), every 10 ms (100 per second)
+#   gslbd-geo     the harness's topology map (gdnsd-geo's): every appN a geo pool over its 4
+#                 datacenters, 2,020 client networks; run it with the harness's ECS option:
+#                 DNSPERF_EXTRA="-E 8:000118000a2a07" bench/run.sh 5 gslbd gslbd-geo gdnsd-geo floor
+#                 (bench/geo-compare.py checks that it answers as gdnsd-geo, ECS scopes included)
 #   floor         examples/udp_floor: recvmmsg + flip QR + sendmmsg, no DNS work at all; the
 #                 kernel's share of every server's CPU per query on this machine
 # Default entries: gdnsd gdnsd-dyn knot nsd pdns gslbd gslbd-gslb gslbd-swap floor. Each round
@@ -59,6 +63,7 @@ run_entry() {  # entry round
     gslbd-gslb) REP=$2 LABEL=gslbd-gslb HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 0" "$PORT";;
     gslbd-swap) REP=$2 LABEL=gslbd-swap HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 10" "$PORT"
       cat "${RUNROOT:-/tmp/dnsbench/run}/gslbd-swap/gslb/swaps.txt" 2>/dev/null || echo "bench: no swap count" >&2;;
+    gslbd-geo) REP=$2 LABEL=gslbd-geo run_with_retries "$h" custom "$ROOT/bench/geo-server.sh $BIN @DATA@" "$PORT";;
     floor) REP=$2 LABEL=floor run_with_retries "$h" custom "$FLOOR 127.0.0.1:@PORT@" "$PORT";;
     *) REP=$2 run_with_retries "$h" "$e";;
   esac

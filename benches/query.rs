@@ -1,5 +1,6 @@
 //! Per-query cost of `Responder::respond` (parse + lookup + copy + patch) on a 1,000-name zone
-//! shaped like the dnsperf benchmark zone, plus the allocation count (expected: zero).
+//! shaped like the dnsperf benchmark zone, plus the allocation count (expected: zero); and
+//! answers by client location against a static answer, asked with the same Client Subnet.
 //!
 //! Run: `cargo bench --bench query`.
 
@@ -30,10 +31,47 @@ fn snapshot() -> Arc<Snapshot> {
     // A second zone, for a CNAME chain chased across zones at query time.
     let other = "[[zone]]\nname = \"other.example\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"app0 30 IN A 198.51.100.1\\napp0 30 IN A 198.51.100.2\\n\"\n";
     let text = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\n{records}\"\"\"\n{other}"
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n{GEO}\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\n{records}\"\"\"\n{}\n{other}",
+        geo_pool_and_name()
     );
     let config = gslbd::config::parse(Path::new("bench.toml"), &text, &|_| None).expect("valid bench config");
     gslbd::builder::state::State::new(config, Default::default()).handle().load()
+}
+
+/// Four datacenters and a map of 2,000 networks (/20s across 10.0.0.0/8, a datacenter order
+/// each), the size of the harness's gdnsd-geo map.
+const GEO: &str = "[[geo.datacenter]]\nname = \"dc1\"\n[[geo.datacenter]]\nname = \"dc2\"\n[[geo.datacenter]]\nname = \"dc3\"\n[[geo.datacenter]]\nname = \"dc4\"\n";
+
+/// The map's networks, a geo pool with two members per datacenter, and a geo name whose
+/// targets are static names.
+fn geo_pool_and_name() -> String {
+    let mut nets = String::new();
+    let orders = ["\"dc1\", \"dc2\"", "\"dc2\", \"dc3\"", "\"dc3\", \"dc4\"", "\"dc4\", \"dc1\""];
+    for i in 0..2000u32 {
+        let start = (10u32 << 24) | (i << 12);
+        let a = std::net::Ipv4Addr::from(start);
+        nets.push_str(&format!("\"{a}/20\" = [{}], ", orders[(i as usize * 7 + i as usize / 3) % 4]));
+    }
+    let mut out = format!("[[geo.map]]\nname = \"bench\"\nnets = {{ {} }}\n", nets.trim_end_matches(", "));
+    out.push_str("[[zone.pool]]\nname = \"geo\"\nselect = \"geo\"\nttl = 30\n[zone.pool.check]\ntype = \"none\"\n");
+    for dc in 1..=4 {
+        for m in 1..=2 {
+            out.push_str(&format!(
+                "[[zone.pool.member]]\nname = \"m{dc}{m}\"\ndatacenter = \"dc{dc}\"\nipv4 = [\"198.51.{dc}.{m}\"]\n"
+            ));
+        }
+    }
+    out.push_str("[[zone.geo_name]]\nname = \"svc\"\ntargets = { dc1 = \"app1.gslb.example.org\", dc2 = \"app2.gslb.example.org\", dc3 = \"app3.gslb.example.org\", dc4 = \"app4.gslb.example.org\" }\n");
+    out
+}
+
+/// A query with EDNS and a Client Subnet option for `10.189.3.0/24` (the harness's
+/// `DNSPERF_EXTRA` subnet).
+fn query_ecs(name: &str, qtype: u16) -> Vec<u8> {
+    let mut m = query(name, qtype, false);
+    m[11] = 1;
+    m.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 11, 0, 8, 0, 7, 0, 1, 24, 0, 10, 189, 3]);
+    m
 }
 
 fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
@@ -67,6 +105,36 @@ fn respond(bencher: Bencher, case: &str) {
     let req = query(name, qtype, edns);
     let mut out = vec![0u8; MAX_MESSAGE + 1024];
     let mut responder = Responder::default();
+    bencher.bench_local(|| {
+        let o = responder.respond(
+            black_box(&snap),
+            black_box(&req),
+            &mut out,
+            Transport::Udp,
+            std::net::IpAddr::from([127, 0, 0, 1]),
+        );
+        black_box(o)
+    });
+}
+
+/// Answers by location against static answers, both asked with the same Client Subnet:
+/// `geo_pool` (one binary search in the map, one index), `geo_name` (the nearest target
+/// looked up and flattened), `static` (a plain A answer).
+const ECS_CASES: &[(&str, &str)] = &[
+    ("static", "app517.gslb.example.org"),
+    ("geo_pool", "geo.gslb.example.org"),
+    ("geo_name", "svc.gslb.example.org"),
+];
+
+#[divan::bench(args = ECS_CASES.iter().map(|c| c.0), sample_count = 300, sample_size = 2000)]
+fn respond_ecs(bencher: Bencher, case: &str) {
+    let snap = snapshot();
+    let (_, name) = ECS_CASES.iter().find(|c| c.0 == case).copied().unwrap();
+    let req = query_ecs(name, 1);
+    let mut out = vec![0u8; MAX_MESSAGE + 1024];
+    let mut responder = Responder::default();
+    let o = responder.respond(&snap, &req, &mut out, Transport::Udp, std::net::IpAddr::from([127, 0, 0, 1]));
+    assert!(o.is_some_and(|o| o.rcode == 0 && u16::from_be_bytes([out[6], out[7]]) > 0), "{case} answers");
     bencher.bench_local(|| {
         let o = responder.respond(
             black_box(&snap),

@@ -370,8 +370,14 @@ impl Publisher {
                 published.overlay_snap = Some(Arc::new(compiled));
                 if which.scope(&zone.apex) == Some(Scope::Pools) {
                     let slot = slot(&mut slots, &zone.apex);
-                    published.pools =
-                        compile_pools(zone, slot, published.serial, table.get_or_insert_with(health), &geo);
+                    published.pools = compile_pools(
+                        zone,
+                        slot,
+                        published.serial,
+                        table.get_or_insert_with(health),
+                        &geo,
+                        &published.layer,
+                    );
                 }
                 next.insert(zone.apex.clone(), published);
                 continue;
@@ -389,7 +395,7 @@ impl Publisher {
                 // Health only: the base stays, the pools' answers are recompiled.
                 let mut published = last.clone();
                 let table = table.get_or_insert_with(health);
-                published.pools = compile_pools(zone, slot, published.serial, table, &geo);
+                published.pools = compile_pools(zone, slot, published.serial, table, &geo, &published.layer);
                 next.insert(zone.apex.clone(), published);
                 continue;
             }
@@ -406,7 +412,14 @@ impl Publisher {
             // answers are the base's, which carry the new serial).
             published.pools = match last {
                 Some(last) if scope == Scope::Data => last.pools.clone(),
-                _ => compile_pools(zone, slot, published.serial, table.get_or_insert_with(health), &geo),
+                _ => compile_pools(
+                    zone,
+                    slot,
+                    published.serial,
+                    table.get_or_insert_with(health),
+                    &geo,
+                    &published.layer,
+                ),
             };
             reports.insert(zone.apex.clone(), report);
             next.insert(zone.apex.clone(), published);
@@ -686,6 +699,7 @@ fn compile_pools(
     serial: u32,
     health: &HealthTable,
     geo: &GeoInputs<'_>,
+    layer: &StaticLayer,
 ) -> Option<Arc<ZoneSnap>> {
     if zone.pools.is_empty() && zone.geo_names.is_empty() {
         return None;
@@ -723,6 +737,12 @@ fn compile_pools(
     };
     let mut snap = build_zone(&input);
     snap.slot = slot;
+    // The names the base hands to this layer are answered here directly.
+    for name in &layer.dynamic_names {
+        if let Some(i) = snap.node_index(name.as_wire()) {
+            snap.nodes[i].owned = true;
+        }
+    }
     Some(Arc::new(snap))
 }
 

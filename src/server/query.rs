@@ -276,11 +276,12 @@ fn pool_pick<'a>(
     f: &'a Fragment,
     client: IpAddr,
 ) -> Option<(&'a Fragment, GeoDecision)> {
-    let g = part.geo.get(f.geo as usize)?;
-    let GeoKind::Pool(by_order) = &g.kind else { return None };
+    let g = *part.geo.get(f.geo as usize)?;
+    let GeoKind::Pool { first, pattern } = g.kind else { return None };
     let located = snap.geo.get(g.map as usize)?.table.locate(client);
-    let &(id, datacenter) = by_order.get(located.order as usize).or(by_order.first())?;
-    Some((&part.frags[id as usize], GeoDecision { scope: located.scope, slot: g.slot, datacenter }))
+    let &(answer, datacenter) = part.geo_patterns.get(pattern as usize + located.order as usize)?;
+    let f = part.frags.get(first as usize + answer as usize)?;
+    Some((f, GeoDecision { scope: located.scope, slot: g.slot, datacenter }))
 }
 
 /// Whether `f`, an answer for its own name, gives addresses of type `rtype` at that name:
@@ -307,16 +308,16 @@ fn by_location<'a>(
     if let Some((f, decision)) = pool_pick(snap, part, f, client) {
         return (Located::of(f, part), Some(decision));
     }
-    let names = part.geo.get(f.geo as usize).and_then(|g| match &g.kind {
-        GeoKind::Names(targets) => Some((g.slot, targets, snap.geo.get(g.map as usize)?)),
-        GeoKind::Pool(_) => None,
+    let names = part.geo.get(f.geo as usize).and_then(|g| match g.kind {
+        GeoKind::Names { first } => Some((g.slot, first as usize, snap.geo.get(g.map as usize)?)),
+        GeoKind::Pool { .. } => None,
     });
-    let Some((slot, targets, map)) = names else { return (Located::of(f, part), None) };
+    let Some((slot, first, map)) = names else { return (Located::of(f, part), None) };
     let located = map.table.locate(client);
     let rtype = if qtype == TYPE_ANY { TYPE_A } else { qtype };
     let order = map.orders.get(located.order as usize).map_or(&[][..], |o| &o[..]);
     for &dc in order {
-        let Some(Some(target)) = targets.get(dc as usize) else { continue };
+        let Some(Some(target)) = part.geo_targets.get(first + dc as usize) else { continue };
         let Some((tf, tpart)) = snap.find_zone(target).and_then(|z| z.chase_lookup(target, rtype)) else {
             continue;
         };

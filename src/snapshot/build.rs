@@ -15,7 +15,7 @@ use std::hash::BuildHasher;
 use crate::dns::types::*;
 use crate::snapshot::encode::{Encoder, Scratch, Section};
 use crate::snapshot::fragment::{Arena, Fragment, WeightedAnswer};
-use crate::snapshot::geo::{GeoAnswer, GeoKind};
+use crate::snapshot::geo::{GeoAnswer, GeoKind, PatternEntry};
 use crate::snapshot::records::{RData, RRset, Soa, Source, TypeMap};
 use crate::snapshot::{AnswerSet, NONE, NodeRec, ZoneSnap};
 
@@ -146,6 +146,10 @@ struct Out {
     types: Vec<(u16, u32)>,
     weighted: Vec<WeightedAnswer>,
     geo: Vec<GeoAnswer>,
+    geo_patterns: Vec<PatternEntry>,
+    geo_targets: Vec<Option<Box<[u8]>>>,
+    /// Patterns already in `geo_patterns`, by content.
+    pattern_ids: std::collections::HashMap<Vec<PatternEntry>, u32>,
 }
 
 impl Out {
@@ -255,6 +259,7 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
             name_len: name.wire_len() as u16,
             dynamic: false,
             gone: true,
+            owned: false,
             children: 0,
             answers: AnswerSet::EMPTY,
             wildcard: NONE,
@@ -293,7 +298,7 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         count_children(&mut nodes, &names, &index, &hasher, apex.wire_len());
     }
     let record_count = 1 + input.nodes.iter().flat_map(|(_, t)| t.values()).map(|s| s.rdata.len()).sum::<usize>();
-    let Out { mut arena, mut frags, mut types, weighted, geo, .. } = out;
+    let Out { mut arena, mut frags, mut types, weighted, geo, geo_patterns, geo_targets, .. } = out;
     arena.bytes.shrink_to_fit();
     arena.words.shrink_to_fit();
     frags.shrink_to_fit();
@@ -313,6 +318,8 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         wildcards,
         weighted,
         geo,
+        geo_patterns,
+        geo_targets,
         index,
         hasher,
         nxdomain,
@@ -395,7 +402,9 @@ impl Encoded {
             ..n
         }));
         self.wildcards.extend(other.wildcards.into_iter().map(set));
-        let Out { arena, frags, types, weighted, geo, .. } = other.out;
+        let patterns_at = self.out.geo_patterns.len() as u32;
+        let targets_at = self.out.geo_targets.len() as u32;
+        let Out { arena, frags, types, weighted, geo, geo_patterns, geo_targets, .. } = other.out;
         self.out.arena.bytes.extend_from_slice(&arena.bytes);
         self.out.arena.words.extend_from_slice(&arena.words);
         let moved = |i: u32, by: u32| if i == u32::MAX { u32::MAX } else { i + by };
@@ -409,11 +418,16 @@ impl Encoded {
         self.out.types.extend(types.into_iter().map(|(t, id)| (t, id + frags_at)));
         self.out.weighted.extend(weighted);
         self.out.geo.extend(geo.into_iter().map(|mut g| {
-            if let GeoKind::Pool(by_order) = &mut g.kind {
-                by_order.iter_mut().for_each(|(f, _)| *f += frags_at);
-            }
+            g.kind = match g.kind {
+                GeoKind::Pool { first, pattern } => {
+                    GeoKind::Pool { first: first + frags_at, pattern: pattern + patterns_at }
+                }
+                GeoKind::Names { first } => GeoKind::Names { first: first + targets_at },
+            };
             g
         }));
+        self.out.geo_patterns.extend(geo_patterns);
+        self.out.geo_targets.extend(geo_targets);
     }
 }
 
@@ -461,6 +475,7 @@ impl<'a> ZoneBuilder<'a> {
                 name_len: wire.len() as u16,
                 dynamic: false,
                 gone: false,
+                owned: false,
                 children: 0,
                 answers: AnswerSet::EMPTY,
                 wildcard: NONE,
@@ -657,13 +672,26 @@ impl<'a> ZoneBuilder<'a> {
                         }
                     })
                     .collect();
-                let by_order: Box<[(u32, u16)]> = by_order.iter().map(|&(v, dc)| (ids[v as usize], dc)).collect();
-                let main = by_order.first().map_or_else(|| nodata(self, out), |&(f, _)| f);
-                (GeoKind::Pool(by_order), main)
+                // Each variant pushed exactly one fragment, so they are consecutive.
+                debug_assert!(ids.windows(2).all(|w| w[1] == w[0] + 1));
+                let first = ids.first().copied().unwrap_or(0);
+                let pattern: Vec<PatternEntry> = by_order.iter().map(|&(v, dc)| (v as u16, dc)).collect();
+                let main = by_order.first().map_or_else(|| nodata(self, out), |&(v, _)| ids[v as usize]);
+                let at = match out.pattern_ids.get(&pattern) {
+                    Some(&at) => at,
+                    None => {
+                        let at = out.geo_patterns.len() as u32;
+                        out.geo_patterns.extend_from_slice(&pattern);
+                        out.pattern_ids.insert(pattern, at);
+                        at
+                    }
+                };
+                (GeoKind::Pool { first, pattern: at }, main)
             }
             GeoSpecKind::Names(targets) => {
-                let targets = targets.iter().map(|t| t.as_ref().map(|t| t.as_wire().into())).collect();
-                (GeoKind::Names(targets), nodata(self, out))
+                let first = out.geo_targets.len() as u32;
+                out.geo_targets.extend(targets.iter().map(|t| t.as_ref().map(|t| t.as_wire().into())));
+                (GeoKind::Names { first }, nodata(self, out))
             }
         };
         out.geo.push(GeoAnswer { map: spec.map, slot: spec.slot, kind });

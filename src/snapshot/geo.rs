@@ -62,27 +62,42 @@ impl CompiledMap {
 }
 
 /// What a fragment marked geo ([`crate::snapshot::fragment::Fragment::geo`]) answers per
-/// client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// client. Small and `Copy`: everything it points at lies in its zone part's flat tables, so
+/// a query touches few cache lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GeoAnswer {
     /// The map that orders the client's datacenters (index into `Snapshot::geo`).
     pub map: u16,
-    /// Metrics slot of the pool or name (index into `Snapshot::geo_slot_names`).
+    /// Metrics slot of the pool or name (index into `Snapshot::geo_labels`).
     pub slot: u16,
     /// The answers.
     pub kind: GeoKind,
 }
 
 /// The two kinds of answers by location.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GeoKind {
-    /// A geo pool, pre-encoded: per order id of the map, the fragment (in the same compiled
-    /// part) and the datacenter it answers from ([`NO_DATACENTER`] for a fallback).
-    Pool(Box<[(u32, u16)]>),
-    /// A geo name: per datacenter index, the wire name whose addresses answer for it. Looked
-    /// up per query (the targets change with every push), nearest datacenter first.
-    Names(Box<[Option<Box<[u8]>>]>),
+    /// A geo pool, pre-encoded: its distinct answers are the fragments `first`, `first + 1`,
+    /// ...; `pattern` starts a run in `ZoneSnap::geo_patterns` that gives, per order id of
+    /// the map, which of them and the datacenter it answers from. Pools in the same state
+    /// share one pattern.
+    Pool {
+        /// The fragment of answer 0.
+        first: u32,
+        /// Start of the pattern.
+        pattern: u32,
+    },
+    /// A geo name: `ZoneSnap::geo_targets[first + d]` is the wire name whose addresses answer
+    /// for datacenter `d`. Looked up per query (the targets change with every push), nearest
+    /// datacenter first.
+    Names {
+        /// Start of the targets, one per datacenter.
+        first: u32,
+    },
 }
+
+/// Per order id of a map: (answer index, datacenter) of a geo pool.
+pub type PatternEntry = (u16, u16);
 
 /// Geo pools and names counted separately; later ones share the last slot.
 pub const GEO_SLOTS: usize = 64;

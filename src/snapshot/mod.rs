@@ -70,6 +70,10 @@ pub struct NodeRec {
     /// In an overlay: the name no longer exists (its records were deleted), whatever the
     /// base says.
     pub gone: bool,
+    /// In a dynamic layer: one of the layer's own names (a pool, a glue host, a geo name),
+    /// which the base marks [`NodeRec::dynamic`]: a query for exactly this name is answered
+    /// from the layer without asking the base first.
+    pub owned: bool,
     /// Existing names one label below (in a base; overlays track changes to it apart).
     pub children: u32,
     /// Answers at the name itself.
@@ -119,6 +123,10 @@ pub struct ZoneSnap {
     /// Answers chosen by the client's location (geo pools and names), referenced by
     /// `Fragment::geo`.
     pub geo: Vec<geo::GeoAnswer>,
+    /// The geo pools' patterns, back to back (see [`geo::GeoKind::Pool`]).
+    pub geo_patterns: Vec<geo::PatternEntry>,
+    /// The geo names' targets by datacenter, back to back (see [`geo::GeoKind::Names`]).
+    pub geo_targets: Vec<Option<Box<[u8]>>>,
     /// Node indexes by name hash.
     pub index: hashbrown::HashTable<u32>,
     /// Hasher for `index`.
@@ -140,7 +148,15 @@ impl ZoneSnap {
             + self.names.capacity()
             + self.nodes.capacity() * size_of::<NodeRec>()
             + self.wildcards.capacity() * size_of::<AnswerSet>()
+            + self.geo.capacity() * size_of::<geo::GeoAnswer>()
+            + self.geo_patterns.capacity() * size_of::<geo::PatternEntry>()
             + self.index.capacity() * (size_of::<u32>() + 1)
+    }
+
+    /// The position in `nodes` of an exact name.
+    pub fn node_index(&self, name: &[u8]) -> Option<usize> {
+        let hash = self.hasher.hash_one(name);
+        self.index.find(hash, |&i| same_name(self.nodes[i as usize].wire(&self.names), name)).map(|&i| i as usize)
     }
 
     /// The node of an exact name.
@@ -301,6 +317,19 @@ impl Zone {
     /// (whose arena and weighted picks it points into).
     #[inline]
     pub fn lookup(&self, qname: &[u8], qtype: u16) -> (&Fragment, &ZoneSnap) {
+        // A pool's or geo name's own name: the small dynamic layer answers it (one lookup in
+        // a table that stays in cache, instead of the base's and then the layer's).
+        if let Some(d) = &self.dynamic
+            && let Some(n) = d.node(qname)
+            && n.owned
+        {
+            let f = match n.referral {
+                NONE => d.answer(&n.answers, qtype),
+                _ if qtype == TYPE_DS => &d.frags[d.nodata as usize],
+                referral => &d.frags[referral as usize],
+            };
+            return self.negative_from_newest(f, d);
+        }
         match (find_in(|n| self.node(n), self.newest(), qname, qtype), &self.dynamic) {
             (Hit::Frag(f, part), _) => (f, part),
             (Hit::Dynamic, Some(d)) => match d.find(qname, qtype) {

@@ -424,3 +424,88 @@ fn a_maxmind_database_orders_datacenters_and_reloads() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("geo.map[0].mmdb: cannot read") && err.contains("city.mmdb"), "{err}");
 }
+
+/// Over IPv6 with no ECS, the packet's IPv6 source decides; an IPv4 subnet in the query
+/// decides over it.
+#[test]
+fn an_ipv6_source_address_decides_without_ecs() {
+    let extra = "[[geo.map]]\nname = \"v6\"\ndefault = [\"us\"]\nnets = { \"::1/128\" = [\"asia\"], \"10.0.0.0/8\" = [\"eu\"] }\n";
+    let zone = geo_zone("")
+        .replace(GEO, &GEO.replace("[[geo.map]]\nname = \"world\"", &format!("{extra}[[geo.map]]\nname = \"world\"")));
+    let zone = zone.replace("select = \"geo\"\n", "select = \"geo\"\ngeo_map = \"v6\"\n");
+    let s = Server::start(&format!("[server]\nlisten = [\"[::1]:0\"]\nudp_workers = 1\n{zone}"));
+    assert!(s.addr.is_ipv6(), "{}", s.addr);
+    let sock = std::net::UdpSocket::bind("[::1]:0").unwrap();
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    let ask6 = |m: &hickory_proto::op::Message| {
+        sock.send_to(&m.to_vec().unwrap(), s.addr).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        hickory_proto::op::Message::from_vec(&buf[..n]).unwrap()
+    };
+    let m = ask6(&query("geo.gslb.example.org.", RecordType::A));
+    assert_eq!(answers(&m), ["192.0.2.4"], "::1 is in asia");
+    let m = ask6(&with_subnet("geo.gslb.example.org.", RecordType::A, "10.9.0.0", 16));
+    let mut got = answers(&m);
+    got.sort();
+    assert_eq!(
+        (got, subnet_of(&m).unwrap().scope_prefix()),
+        (vec!["192.0.2.1".to_string(), "192.0.2.2".to_string()], 8)
+    );
+    let m = ask6(&with_subnet("geo.gslb.example.org.", RecordType::A, "2001:db8::", 32));
+    assert_eq!((answers(&m), subnet_of(&m).unwrap().scope_prefix()), (vec!["192.0.2.3".to_string()], 3));
+}
+
+/// Geo over controller data: the controller publishes regions as names; a geo name answers
+/// from them, and follows every sync (a region emptied or turned into a failover CNAME passes
+/// its clients to the next datacenter).
+#[test]
+fn a_geo_name_follows_controller_syncs() {
+    use crate::fake_controller::{FakeController, SECRET};
+    let rec = |name: &str, ips: &[&str]| json!({"name": format!("{name}.gslb.example.org"), "type": "A", "ttl": 25, "ips": ips});
+    let fake = FakeController::start(
+        "gslb.example.org",
+        "v1",
+        json!([rec("service.asya", &["203.0.113.1"]), rec("service.avrupa", &["203.0.113.2"])]),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let zone = format!(
+        "{GEO}\n[state]\ndir = \"{}\"\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n\
+         [zone.controller]\nendpoint = \"{}\"\nsecret = \"{SECRET}\"\nsync_interval = \"1s\"\ntimeout = \"500ms\"\n\
+         [[zone.geo_name]]\nname = \"service\"\ntargets = {{ eu = \"service.avrupa.gslb.example.org\", asia = \"service.asya.gslb.example.org\" }}\n",
+        state.path().display(),
+        fake.endpoint()
+    );
+    let s = Server::start(&config("", &zone));
+    let service = "service.gslb.example.org.";
+    assert_eq!(ask(&s, service, RecordType::A, "10.1.0.0", 24), (vec!["203.0.113.1".to_string()], 16), "asia");
+    assert_eq!(ask(&s, service, RecordType::A, "10.9.0.0", 16).0, ["203.0.113.2"], "eu");
+    // The controller turns asya into a failover CNAME to avrupa.
+    fake.set(|st| {
+        st.hash = "v2".into();
+        st.records = json!([
+            {"name": "service.asya.gslb.example.org", "type": "A", "ttl": 25, "ips": [], "failover": "service.avrupa.gslb.example.org"},
+            rec("service.avrupa", &["203.0.113.2", "203.0.113.3"]),
+        ]);
+    });
+    let end = std::time::Instant::now() + DEADLINE;
+    while ask(&s, service, RecordType::A, "10.1.0.0", 24).0 != ["203.0.113.2", "203.0.113.3"] {
+        assert!(std::time::Instant::now() < end, "the sync never reached the geo name; log:\n{}", s.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Every target gone: NODATA (the name still exists).
+    fake.set(|st| {
+        st.hash = "v3".into();
+        st.records = json!([rec("other", &["203.0.113.9"])]);
+    });
+    let end = std::time::Instant::now() + DEADLINE;
+    loop {
+        let m = s.udp(&with_subnet(service, RecordType::A, "10.9.0.0", 16));
+        if m.answers.is_empty() {
+            assert_eq!((m.metadata.response_code, m.authorities.len()), (ResponseCode::NoError, 1));
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "the targets never went away");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
