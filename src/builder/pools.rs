@@ -11,7 +11,7 @@ use crate::snapshot::build::{GeoSpec, GeoSpecKind, GeoVariant, WeightedSpec};
 use crate::snapshot::geo::{CompiledMap, NO_DATACENTER};
 use crate::snapshot::policy::{Choice, MemberView, Select, WhenAllDown, candidates};
 use crate::snapshot::records::Nodes;
-use crate::snapshot::records::{RData, RRset, Source, TypeMap};
+use crate::snapshot::records::{RData, RRset, Source};
 
 /// Records of a zone's pools, and the pool names that answer SERVFAIL for addresses.
 #[derive(Debug, Default)]
@@ -146,27 +146,35 @@ pub fn pool_records(zone: &ZoneConfig, health: &HealthTable, geo: &GeoInputs<'_>
         }
         if pool.mode == PoolMode::Delegate {
             let hosts: Vec<usize> = if chosen_any.is_empty() { (0..pool.members.len()).collect() } else { chosen_any };
-            let ns: Vec<RData> = hosts.iter().map(|&i| RData::Ns(pool.members[i].host.clone())).collect();
-            let mut glue: Vec<(Name, u16, Vec<RData>)> = Vec::new();
-            for &i in &hosts {
-                let m = &pool.members[i];
-                for (family, rtype) in [(Family::V4, TYPE_A), (Family::V6, TYPE_AAAA)] {
-                    let mut up = addresses(m, family, health, true);
-                    if up.is_empty() {
-                        up = addresses(m, family, health, false);
-                    }
-                    if !up.is_empty() {
-                        glue.push((m.host.clone(), rtype, up));
-                    }
-                }
-            }
-            out.nodes.entry(pool.name.clone()).or_insert_with(TypeMap::new).insert(TYPE_NS, set(ns));
-            for (host, rtype, rdata) in glue {
-                out.nodes.entry(host).or_default().insert(rtype, set(rdata));
-            }
+            delegation(pool, &hosts, health, &mut out.nodes);
         }
     }
     out
+}
+
+/// The NS set of the members `hosts` at the pool's name, and their glue: each host's healthy
+/// addresses of a family, else all of them (a resolver tries them all).
+fn delegation(pool: &PoolConfig, hosts: &[usize], health: &HealthTable, nodes: &mut Nodes) {
+    let set = |rdata: Vec<RData>| RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true };
+    nodes.entry(pool.name.clone()).or_default().insert(TYPE_NS, ns_set(pool, hosts));
+    for &i in hosts {
+        let m = &pool.members[i];
+        for (family, rtype) in [(Family::V4, TYPE_A), (Family::V6, TYPE_AAAA)] {
+            let mut up = addresses(m, family, health, true);
+            if up.is_empty() {
+                up = addresses(m, family, health, false);
+            }
+            if !up.is_empty() {
+                nodes.entry(m.host.clone()).or_default().insert(rtype, set(up));
+            }
+        }
+    }
+}
+
+/// The NS set naming the members `hosts`.
+fn ns_set(pool: &PoolConfig, hosts: &[usize]) -> RRset {
+    let rdata = hosts.iter().map(|&i| RData::Ns(pool.members[i].host.clone())).collect();
+    RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true }
 }
 
 /// The answer of `members` (indexes into the pool's members, `weights` parallel for a
@@ -213,6 +221,9 @@ fn answer(
 /// datacenter with a healthy member, else the `when_all_down` fallback (`all`: every member
 /// of the nearest datacenter that has members of the family).
 fn geo_pool(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &HealthTable, out: &mut PoolRecords) {
+    if pool.mode == PoolMode::Delegate {
+        return geo_delegation(pool, map, slot, health, out);
+    }
     let node = out.nodes.entry(pool.name.clone()).or_default();
     let datacenters = map.orders.first().map_or(0, |o| o.len());
     for family in [Family::V4, Family::V6] {
@@ -254,26 +265,12 @@ fn geo_pool(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &HealthTabl
                 }
             }
         }
-        let mut fallback: Option<u32> = None;
-        let mut fallback_of = |variants: &mut Vec<GeoVariant>| {
-            *fallback.get_or_insert_with(|| {
-                variants.push(match &pool.when_all_down {
-                    WhenAllDown::ServFail => GeoVariant::ServFail,
-                    WhenAllDown::Cname(t) => GeoVariant::Cname(t.clone(), pool.ttl),
-                    _ => GeoVariant::NoData,
-                });
-                (variants.len() - 1) as u32
-            })
+        let fallback = match &pool.when_all_down {
+            WhenAllDown::ServFail => GeoVariant::ServFail,
+            WhenAllDown::Cname(t) => GeoVariant::Cname(t.clone(), pool.ttl),
+            _ => GeoVariant::NoData,
         };
-        let by_order: Vec<(u32, u16)> = map
-            .orders
-            .iter()
-            .map(|order| {
-                let up = order.iter().find_map(|&d| chosen.get(d as usize).copied().flatten().map(|v| (v, d)));
-                let open = || order.iter().find_map(|&d| fail_open.get(d as usize).copied().flatten().map(|v| (v, d)));
-                up.or_else(open).unwrap_or_else(|| (fallback_of(&mut variants), NO_DATACENTER))
-            })
-            .collect();
+        let by_order = by_order(map, &chosen, &fail_open, &mut variants, fallback);
         node.insert(rtype, RRset { ttl: pool.ttl, rdata: Vec::new(), source: Source::Pool, rotate: false });
         out.geo.push(GeoSpec {
             name: pool.name.clone(),
@@ -283,4 +280,76 @@ fn geo_pool(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &HealthTabl
             kind: GeoSpecKind::Pool { variants, by_order },
         });
     }
+}
+
+/// Per order of `map`: the answer of the first datacenter in the order with a `chosen` one,
+/// else of the first with a `fail_open` one, else `fallback` (added to `variants` once, when
+/// needed); with the datacenter it comes from.
+fn by_order(
+    map: &CompiledMap,
+    chosen: &[Option<u32>],
+    fail_open: &[Option<u32>],
+    variants: &mut Vec<GeoVariant>,
+    fallback: GeoVariant,
+) -> Vec<(u32, u16)> {
+    let mut fallback = Some(fallback);
+    let mut fallback_at: Option<u32> = None;
+    let first = |table: &[Option<u32>], order: &[u16]| {
+        order.iter().find_map(|&d| table.get(d as usize).copied().flatten().map(|v| (v, d)))
+    };
+    map.orders
+        .iter()
+        .map(|order| {
+            first(chosen, order).or_else(|| first(fail_open, order)).unwrap_or_else(|| {
+                let at = *fallback_at.get_or_insert_with(|| {
+                    variants.push(fallback.take().unwrap_or(GeoVariant::NoData));
+                    (variants.len() - 1) as u32
+                });
+                (at, NO_DATACENTER)
+            })
+        })
+        .collect()
+}
+
+/// A delegating geo pool: per datacenter a referral to the members the pool's `within`
+/// chooses among those that answer (any address healthy), else to all of them (a resolver
+/// tries them all, as a delegate pool does when every member is down); each of the map's
+/// orders gets the first datacenter with a usable member, else the nearest with members.
+fn geo_delegation(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &HealthTable, out: &mut PoolRecords) {
+    let datacenters = map.orders.first().map_or(0, |o| o.len());
+    let usable =
+        |i: usize| [Family::V4, Family::V6].iter().any(|&f| !addresses(&pool.members[i], f, health, true).is_empty());
+    let mut variants: Vec<GeoVariant> = Vec::new();
+    let mut chosen: Vec<Option<u32>> = vec![None; datacenters];
+    let mut fail_open: Vec<Option<u32>> = vec![None; datacenters];
+    for dc in 0..datacenters {
+        let members: Vec<usize> =
+            (0..pool.members.len()).filter(|&i| pool.members[i].datacenter == Some(dc as u16)).collect();
+        if members.is_empty() {
+            continue;
+        }
+        let views: Vec<MemberView> = members
+            .iter()
+            .map(|&i| MemberView { role: pool.members[i].role, weight: pool.members[i].weight, up: usable(i) })
+            .collect();
+        if let Choice::Members { members: picked, .. } = candidates(&views, pool.select, &WhenAllDown::NoData) {
+            let hosts: Vec<usize> = picked.iter().map(|&j| members[j]).take(pool.max_answers).collect();
+            chosen[dc] = Some(variants.len() as u32);
+            variants.push(GeoVariant::Referral(ns_set(pool, &hosts)));
+        }
+        fail_open[dc] = Some(variants.len() as u32);
+        variants.push(GeoVariant::Referral(ns_set(pool, &members)));
+    }
+    let by_order = by_order(map, &chosen, &fail_open, &mut variants, GeoVariant::NoData);
+    // The name is a cut holding every member, and every member's glue is at hand for the
+    // referrals.
+    let all: Vec<usize> = (0..pool.members.len()).collect();
+    delegation(pool, &all, health, &mut out.nodes);
+    out.geo.push(GeoSpec {
+        name: pool.name.clone(),
+        rtype: TYPE_NS,
+        map: pool.geo.unwrap_or(0) as u16,
+        slot,
+        kind: GeoSpecKind::Pool { variants, by_order },
+    });
 }

@@ -88,9 +88,6 @@ fn pool(k: &str, apex: &Name, raw: &Spanned<RawPool>, geo: &GeoConfig, rep: &mut
     let select_word = word(rep, &p.select, "select", &["failover", "all", "weighted", "geo"], "failover");
     let at = raw.span().start;
     let (select, geo_map) = if select_word == "geo" {
-        if mode == PoolMode::Delegate {
-            rep.at(at, format!("{k}.select"), "select = \"geo\" is for address pools (mode = \"address\")");
-        }
         let within = word(rep, &p.within, "within", &["failover", "all", "weighted"], "all");
         (selects(&within), map_of(k, p.geo_map.as_ref(), at, geo, rep))
     } else {

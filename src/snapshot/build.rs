@@ -77,12 +77,13 @@ pub struct WeightedSpec {
     pub k: usize,
 }
 
-/// An answer chosen by the client's location, to compile: the owner's A or AAAA answer.
+/// An answer chosen by the client's location, to compile: the owner's A or AAAA answer, or
+/// (NS) the referral of a delegating pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeoSpec {
     /// Owner name (its node holds a placeholder RRset of `rtype`).
     pub name: Name,
-    /// A or AAAA.
+    /// A or AAAA; NS for a referral.
     pub rtype: u16,
     /// Index of the map.
     pub map: u16,
@@ -120,6 +121,8 @@ pub enum GeoVariant {
     ServFail,
     /// A CNAME to this name.
     Cname(Name, u32),
+    /// A referral to this NS set (glue from the layer's records).
+    Referral(RRset),
 }
 
 /// How a CNAME chain ends.
@@ -658,6 +661,14 @@ impl<'a> ZoneBuilder<'a> {
                             let f = enc.finish(&mut out.arena, RCODE_SERVFAIL, false, Source::Pool);
                             out.push(f)
                         }
+                        GeoVariant::Referral(ns) => {
+                            let mut enc = Encoder::new(&mut out.scratch, name, pin);
+                            enc.section(Section::Authority);
+                            enc.rrset(name, ns);
+                            self.additional(&mut enc, ns, true);
+                            let f = enc.finish(&mut out.arena, RCODE_NOERROR, false, Source::Pool);
+                            out.push(f)
+                        }
                         GeoVariant::Cname(target, ttl) => {
                             let mut enc = Encoder::new(&mut out.scratch, name, pin);
                             let set = RRset {
@@ -840,6 +851,9 @@ impl<'a> ZoneBuilder<'a> {
     /// The referral at `cut`; with `pin`, the NS owner is whatever name was asked (for a
     /// wildcard cut).
     fn referral_for(&self, cut: &Name, pin: bool, out: &mut Out) -> u32 {
+        if let Some(spec) = self.input.geo.iter().find(|g| g.name == *cut && g.rtype == TYPE_NS) {
+            return self.geo(spec, pin, out);
+        }
         let ns = &self.lookup(cut.as_wire()).expect("cut has data")[&TYPE_NS];
         let mut enc = Encoder::new(&mut out.scratch, cut, pin);
         enc.section(Section::Authority);

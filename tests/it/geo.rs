@@ -509,3 +509,37 @@ fn a_geo_name_follows_controller_syncs() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A delegating geo pool refers each client to the name servers of its nearest datacenter
+/// (with glue), below the pool name too, and to the next datacenter's when those fail.
+#[test]
+fn a_delegating_geo_pool_refers_to_the_nearest_datacenter() {
+    let (eu, port) = Endpoint::start("127.0.0.2", 0);
+    let (_us, _) = Endpoint::start("127.0.0.3", port);
+    let zone = format!(
+        "{GEO}\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n\
+         [[zone.pool]]\nname = \"k8s\"\nmode = \"delegate\"\nselect = \"geo\"\nttl = 60\n\
+         [zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"ns-eu\"\ndatacenter = \"eu\"\nipv4 = [\"127.0.0.2\"]\n\
+         [[zone.pool.member]]\nname = \"ns-us\"\ndatacenter = \"us\"\nipv4 = [\"127.0.0.3\"]\n"
+    );
+    let s = Server::start(&config("", &zone));
+    let refer = |name: &str, addr: &str, source: u8| {
+        let m = s.udp(&with_subnet(name, RecordType::A, addr, source));
+        assert!(!m.metadata.authoritative && m.answers.is_empty(), "a referral: {m:?}");
+        let ns: Vec<String> = m.authorities.iter().map(|r| r.data.to_string()).collect();
+        let glue: Vec<String> =
+            m.additionals.iter().filter(|r| r.record_type() == RecordType::A).map(|r| r.data.to_string()).collect();
+        (ns, glue, subnet_of(&m).unwrap().scope_prefix())
+    };
+    let eu_ns = (vec!["ns-eu.gslb.example.org.".to_string()], vec!["127.0.0.2".to_string()], 13);
+    assert_eq!(refer("k8s.gslb.example.org.", "10.9.0.0", 16), eu_ns);
+    assert_eq!(refer("app.k8s.gslb.example.org.", "10.9.0.0", 16), eu_ns, "below the cut too");
+    assert_eq!(refer("app.k8s.gslb.example.org.", "192.0.2.0", 24).0, ["ns-us.gslb.example.org."]);
+    eu.set(503);
+    let end = std::time::Instant::now() + DEADLINE;
+    while refer("app.k8s.gslb.example.org.", "10.9.0.0", 16).0 != ["ns-us.gslb.example.org."] {
+        assert!(std::time::Instant::now() < end, "eu clients were never referred to us");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
