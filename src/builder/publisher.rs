@@ -336,6 +336,11 @@ impl Publisher {
             i.min(crate::snapshot::geo::GEO_SLOTS - 1) as u16
         };
         let geo = GeoInputs { maps: &maps, slot: &geo_slot };
+        // The zone's dynamic layer for `published` (health asked once per publish).
+        let pools_of = |published: &Published, slot: u16, table: &mut Option<HealthTable>| {
+            let zone = config.zone(&published.base.apex).expect("a zone being published is in the config");
+            compile_pools(zone, slot, published.serial, table.get_or_insert_with(health), &geo, &published.layer)
+        };
         for zone in &config.zones {
             let last = self.zones.get(&zone.apex);
             let patch = patches.get(&zone.apex).filter(|_| !which.needs_data(&zone.apex));
@@ -370,14 +375,7 @@ impl Publisher {
                 published.overlay_snap = Some(Arc::new(compiled));
                 if which.scope(&zone.apex) == Some(Scope::Pools) {
                     let slot = slot(&mut slots, &zone.apex);
-                    published.pools = compile_pools(
-                        zone,
-                        slot,
-                        published.serial,
-                        table.get_or_insert_with(health),
-                        &geo,
-                        &published.layer,
-                    );
+                    published.pools = pools_of(&published, slot, &mut table);
                 }
                 next.insert(zone.apex.clone(), published);
                 continue;
@@ -394,8 +392,7 @@ impl Publisher {
             if let (Scope::Pools, Some(last)) = (scope, last) {
                 // Health only: the base stays, the pools' answers are recompiled.
                 let mut published = last.clone();
-                let table = table.get_or_insert_with(health);
-                published.pools = compile_pools(zone, slot, published.serial, table, &geo, &published.layer);
+                published.pools = pools_of(&published, slot, &mut table);
                 next.insert(zone.apex.clone(), published);
                 continue;
             }
@@ -412,14 +409,7 @@ impl Publisher {
             // answers are the base's, which carry the new serial).
             published.pools = match last {
                 Some(last) if scope == Scope::Data => last.pools.clone(),
-                _ => compile_pools(
-                    zone,
-                    slot,
-                    published.serial,
-                    table.get_or_insert_with(health),
-                    &geo,
-                    &published.layer,
-                ),
+                _ => pools_of(&published, slot, &mut table),
             };
             reports.insert(zone.apex.clone(), report);
             next.insert(zone.apex.clone(), published);
