@@ -31,7 +31,7 @@ nets = { "10.0.0.0/8" = ["eu"], "10.1.0.0/16" = ["asia", "eu"], "127.0.0.0/8" = 
 /// A zone with a geo pool `geo` (members in every datacenter, no probes) and `extra`.
 fn geo_zone(extra: &str) -> String {
     format!(
-        "{GEO}\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\nns1 60 IN A 127.0.0.1\nplain 60 IN A 192.0.2.200\n\"\"\"\n\
+        "{GEO}\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\nns1 60 IN A 127.0.0.1\nplain 60 IN A 192.0.2.200\nalias 60 IN CNAME geo\n\"\"\"\n\
          [[zone.pool]]\nname = \"geo\"\nselect = \"geo\"\nttl = 20\n[zone.pool.check]\ntype = \"none\"\n\
          [[zone.pool.member]]\nname = \"eu1\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.1\"]\n\
          [[zone.pool.member]]\nname = \"eu2\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.2\"]\n\
@@ -78,6 +78,9 @@ fn nets_rules_choose_the_datacenter_and_the_scope() {
     assert_eq!(answers(&s.udp(&query("geo.gslb.example.org.", a))), ["192.0.2.4"]);
     // Source prefix 0: the resolver withheld the address; the source decides, scope 0.
     assert_eq!(ask(&s, "geo.gslb.example.org.", a, "0.0.0.0", 0), (vec!["192.0.2.4".to_string()], 0));
+    // A CNAME to the pool: the chain continues into it for the same client, with its scope.
+    let (got, scope) = ask(&s, "alias.gslb.example.org.", a, "10.1.3.0", 24);
+    assert_eq!((got, scope), (vec!["192.0.2.4".to_string(), "geo.gslb.example.org.".to_string()], 16));
     // Answers that do not depend on location: scope 0 (static, NODATA at the pool, NXDOMAIN).
     assert_eq!(ask(&s, "plain.gslb.example.org.", a, "10.2.3.0", 24).1, 0);
     assert_eq!(ask(&s, "geo.gslb.example.org.", RecordType::TXT, "10.2.3.0", 24), (vec![], 0));
