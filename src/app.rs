@@ -237,13 +237,26 @@ fn start_probes(
     let token = shutdown.child_token();
     let builder = builder.clone();
     let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || builder.send(Event::HealthChanged));
+    let source = config.cluster.as_ref().and_then(|c| c.probe_source);
     crate::probes::start(
         crate::health::members_by_target(config),
+        source,
         Arc::clone(health),
         Arc::clone(metrics),
-        changed,
+        Arc::clone(&changed),
         token.clone(),
     );
+    match &config.cluster {
+        Some(cluster) => crate::cluster::start(
+            cluster.clone(),
+            crate::health::targets(config),
+            Arc::clone(health),
+            Arc::clone(&metrics.cluster),
+            changed,
+            token.clone(),
+        ),
+        None => health.lock().expect("health lock").set_cluster(None),
+    }
     token
 }
 

@@ -27,6 +27,7 @@ pub mod admin;
 pub mod allocator;
 pub mod app;
 pub mod builder;
+pub mod cluster;
 pub mod config;
 pub mod corefile;
 pub mod dns;

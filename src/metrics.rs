@@ -40,6 +40,8 @@ pub struct Metrics {
     pub probe_duration: Histogram,
     /// Health state transitions, by new state (`up`/`down`).
     pub transitions: Family<Labels, Counter>,
+    /// The cluster's counters (`[cluster]`), read at scrape time.
+    pub cluster: Arc<crate::cluster::ClusterStats>,
 }
 
 impl Metrics {
@@ -56,7 +58,8 @@ impl Metrics {
         registry.register("health_probe_duration_seconds", "Health probe duration", probe_duration.clone());
         let transitions = Family::<Labels, Counter>::default();
         registry.register("health_transitions", "Health state changes, by new state", transitions.clone());
-        registry.register_collector(Box::new(Scraped { stats, builder }));
+        let cluster = Arc::new(crate::cluster::ClusterStats::default());
+        registry.register_collector(Box::new(Scraped { stats, builder, cluster: Arc::clone(&cluster) }));
         let probe_ok = probes.get_or_create(&vec![("outcome".into(), "success".into())]).clone();
         let probe_failed = probes.get_or_create(&vec![("outcome".into(), "failure".into())]).clone();
         Metrics {
@@ -68,6 +71,7 @@ impl Metrics {
             probe_failed,
             probe_duration,
             transitions,
+            cluster,
         }
     }
 
@@ -108,6 +112,7 @@ impl Metrics {
 struct Scraped {
     stats: Arc<Stats>,
     builder: BuilderHandle,
+    cluster: Arc<crate::cluster::ClusterStats>,
 }
 
 impl std::fmt::Debug for Scraped {
@@ -195,6 +200,32 @@ impl Collector for Scraped {
 
         let view = self.builder.view();
         let config = Arc::clone(&view.config);
+        if config.cluster.is_some() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let c = &self.cluster;
+            gauge_family(
+                &mut e,
+                "cluster_connected",
+                "1 while connected to NATS and watching the bucket",
+                &[(Vec::new(), c.connected.load(Relaxed) as i64)],
+            )?;
+            let obs = [
+                (labels(&[("direction", "written")]), c.written.load(Relaxed)),
+                (labels(&[("direction", "received")]), c.received.load(Relaxed)),
+            ];
+            counter_family(
+                &mut e,
+                "cluster_observations",
+                "Health observations written to and received from the bucket",
+                &obs,
+            )?;
+            counter_family(
+                &mut e,
+                "cluster_disconnects",
+                "Times the NATS connection or the bucket watch was lost",
+                &[(Vec::new(), c.disconnects.load(Relaxed))],
+            )?;
+        }
         let (mut records, mut version, mut errors, mut skipped, mut serials) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut shadowed_now, mut shadowed_total) = (Vec::new(), Vec::new());

@@ -186,7 +186,18 @@ fn health_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response, 
     let view = st.builder.view();
     let config = Arc::clone(&view.config);
     let now = SystemTime::now();
-    let reply = |(v, degraded): (Value, bool)| {
+    // With [cluster]: whether verdicts are shared right now ("degraded": NATS unreachable,
+    // every instance decides alone). DNS keeps answering either way, so the status code
+    // stays the zones'.
+    let cluster = config.cluster.as_ref().map(|c| {
+        let up = st.metrics.cluster.connected.load(std::sync::atomic::Ordering::Relaxed);
+        (if up { "ok" } else { "degraded" }, c.instance.clone())
+    });
+    let reply = |(mut v, degraded): (Value, bool)| {
+        if let Some((state, instance)) = &cluster {
+            v["cluster"] = json!(state);
+            v["cluster_instance"] = json!(instance);
+        }
         let code = if degraded { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
         (code, Json(v)).into_response()
     };

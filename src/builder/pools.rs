@@ -6,7 +6,7 @@ use crate::config::PoolConfig;
 use crate::config::{MemberConfig, PoolMode, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
-use crate::health::table::HealthTable;
+use crate::health::table::{HealthTable, PoolHealth};
 use crate::snapshot::build::{GeoSpec, GeoSpecKind, GeoVariant, WeightedSpec};
 use crate::snapshot::geo::{CompiledMap, NO_DATACENTER};
 use crate::snapshot::policy::{Choice, MemberView, Select, WhenAllDown, candidates};
@@ -41,7 +41,7 @@ enum Family {
     V6,
 }
 
-fn addresses(m: &MemberConfig, family: Family, health: &HealthTable, only_up: bool) -> Vec<RData> {
+fn addresses(m: &MemberConfig, family: Family, health: &PoolHealth<'_>, only_up: bool) -> Vec<RData> {
     match family {
         Family::V4 => {
             m.ipv4.iter().filter(|&&ip| !only_up || health.is_up(ip.into(), &m.check)).map(|&ip| RData::A(ip)).collect()
@@ -56,7 +56,7 @@ fn addresses(m: &MemberConfig, family: Family, health: &HealthTable, only_up: bo
 }
 
 /// The records of every pool of `zone` under the current health.
-pub fn pool_records(zone: &ZoneConfig, health: &HealthTable, geo: &GeoInputs<'_>) -> PoolRecords {
+pub fn pool_records(zone: &ZoneConfig, table: &HealthTable, geo: &GeoInputs<'_>) -> PoolRecords {
     let mut out = PoolRecords::default();
     for g in &zone.geo_names {
         let node = out.nodes.entry(g.name.clone()).or_default();
@@ -72,6 +72,7 @@ pub fn pool_records(zone: &ZoneConfig, health: &HealthTable, geo: &GeoInputs<'_>
         }
     }
     for pool in &zone.pools {
+        let health = &table.for_pool(pool.quorum);
         if let Some(map) = pool.geo {
             let Some(map) = geo.maps.get(map) else { continue };
             geo_pool(pool, map, (geo.slot)(&pool.name), health, &mut out);
@@ -154,7 +155,7 @@ pub fn pool_records(zone: &ZoneConfig, health: &HealthTable, geo: &GeoInputs<'_>
 
 /// The NS set of the members `hosts` at the pool's name, and their glue: each host's healthy
 /// addresses of a family, else all of them (a resolver tries them all).
-fn delegation(pool: &PoolConfig, hosts: &[usize], health: &HealthTable, nodes: &mut Nodes) {
+fn delegation(pool: &PoolConfig, hosts: &[usize], health: &PoolHealth<'_>, nodes: &mut Nodes) {
     let set = |rdata: Vec<RData>| RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true };
     nodes.entry(pool.name.clone()).or_default().insert(TYPE_NS, ns_set(pool, hosts));
     for &i in hosts {
@@ -190,7 +191,7 @@ fn answer(
     members: &[usize],
     weights: &[u32],
     all_down: bool,
-    health: &HealthTable,
+    health: &PoolHealth<'_>,
 ) -> Option<GeoVariant> {
     let rtype = if family == Family::V4 { TYPE_A } else { TYPE_AAAA };
     let equal = pool.select != Select::Weighted && members.len() > pool.max_answers;
@@ -220,7 +221,7 @@ fn answer(
 /// in each datacenter, encoded once per datacenter; each of the map's orders gets the first
 /// datacenter with a healthy member, else the `when_all_down` fallback (`all`: every member
 /// of the nearest datacenter that has members of the family).
-fn geo_pool(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &HealthTable, out: &mut PoolRecords) {
+fn geo_pool(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &PoolHealth<'_>, out: &mut PoolRecords) {
     if pool.mode == PoolMode::Delegate {
         return geo_delegation(pool, map, slot, health, out);
     }
@@ -315,7 +316,7 @@ fn by_order(
 /// chooses among those that answer (any address healthy), else to all of them (a resolver
 /// tries them all, as a delegate pool does when every member is down); each of the map's
 /// orders gets the first datacenter with a usable member, else the nearest with members.
-fn geo_delegation(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &HealthTable, out: &mut PoolRecords) {
+fn geo_delegation(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &PoolHealth<'_>, out: &mut PoolRecords) {
     let datacenters = map.orders.first().map_or(0, |o| o.len());
     let usable =
         |i: usize| [Family::V4, Family::V6].iter().any(|&f| !addresses(&pool.members[i], f, health, true).is_empty());

@@ -5,6 +5,7 @@
 //! ([`validate`]). Every problem found is reported with the file, line and key; a file with
 //! any problem produces no `Config` at all, so a bad reload never replaces a good config.
 
+pub mod cluster;
 pub mod env;
 pub mod error;
 pub mod geo;
@@ -39,6 +40,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// `[geo]`: datacenters and location maps (empty without it).
     pub geo: geo::GeoConfig,
+    /// `[cluster]`: health shared with other instances, when set.
+    pub cluster: Option<cluster::ClusterConfig>,
 }
 
 impl Config {
@@ -223,6 +226,10 @@ pub struct PoolConfig {
     pub max_answers: usize,
     /// Answer when no member qualifies.
     pub when_all_down: crate::snapshot::policy::WhenAllDown,
+    /// Whose observations make a member healthy (with `[cluster]`).
+    pub quorum: cluster::Quorum,
+    /// How many live instances probe each member (with `[cluster]`); `None`: all.
+    pub probers: Option<usize>,
     /// Members, in config order.
     pub members: Vec<MemberConfig>,
 }

@@ -21,13 +21,14 @@ pub fn pools(
     raw: &[Spanned<RawPool>],
     data: &ZoneData,
     geo: &GeoConfig,
+    clustered: bool,
     rep: &mut Reporter<'_>,
 ) -> Vec<PoolConfig> {
     let mut out: Vec<PoolConfig> = Vec::new();
     for (i, p) in raw.iter().enumerate() {
         let k = format!("{key}.pool[{i}]");
         let before = rep.errors.len();
-        let Some(pool) = pool(&k, apex, p, geo, rep) else { continue };
+        let Some(pool) = pool(&k, apex, p, geo, clustered, rep) else { continue };
         let at = p.get_ref().name.span().start;
         if out.iter().any(|o| o.name == pool.name) {
             rep.at(at, format!("{k}.name"), format!("pool {} is defined twice", pool.name));
@@ -49,7 +50,14 @@ pub fn pools(
     out
 }
 
-fn pool(k: &str, apex: &Name, raw: &Spanned<RawPool>, geo: &GeoConfig, rep: &mut Reporter<'_>) -> Option<PoolConfig> {
+fn pool(
+    k: &str,
+    apex: &Name,
+    raw: &Spanned<RawPool>,
+    geo: &GeoConfig,
+    clustered: bool,
+    rep: &mut Reporter<'_>,
+) -> Option<PoolConfig> {
     let before = rep.errors.len();
     let p = raw.get_ref();
     let name = match Name::parse(p.name.get_ref().trim(), Some(apex)) {
@@ -116,6 +124,11 @@ fn pool(k: &str, apex: &Name, raw: &Spanned<RawPool>, geo: &GeoConfig, rep: &mut
             },
         },
     };
+    let quorum = super::cluster::quorum(k, p.quorum.as_ref(), clustered, rep);
+    let probers = p.probers.as_ref().map(|v| int(rep, Some(v), &format!("{k}.probers"), 1, 1000, 1) as usize);
+    if let (Some(v), false) = (&p.probers, clustered) {
+        rep.at(v.span().start, format!("{k}.probers"), "needs [cluster] (without it every instance probes)");
+    }
     if p.member.is_empty() {
         rep.at(raw.span().start, format!("{k}.member"), format!("pool {name} has no members"));
     }
@@ -201,6 +214,8 @@ fn pool(k: &str, apex: &Name, raw: &Spanned<RawPool>, geo: &GeoConfig, rep: &mut
         geo: geo_map,
         max_answers,
         when_all_down,
+        quorum,
+        probers,
         members,
     })
 }

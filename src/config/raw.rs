@@ -23,6 +23,33 @@ pub struct RawConfig {
     /// `[geo]`.
     #[serde(default)]
     pub geo: Option<RawGeo>,
+    /// `[cluster]`.
+    #[serde(default)]
+    pub cluster: Option<Spanned<RawCluster>>,
+}
+
+/// `[cluster]`: health verdicts shared between instances through NATS JetStream KV.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// NATS server URLs.
+    pub nats: Option<Spanned<Vec<Spanned<String>>>>,
+    /// A NATS credentials file (JWT and seed).
+    pub credentials: Option<Spanned<String>>,
+    /// A CA certificate (PEM) to verify the NATS servers' TLS with.
+    pub tls_ca: Option<Spanned<String>>,
+    /// The key-value bucket.
+    pub bucket: Option<Spanned<String>>,
+    /// This instance's name (default: the host name).
+    pub instance: Option<Spanned<String>>,
+    /// This instance's region (shown in observations).
+    pub region: Option<Spanned<String>>,
+    /// How long an observation counts.
+    pub observation_ttl: Option<Spanned<String>>,
+    /// The address probes leave from.
+    pub probe_source: Option<Spanned<String>>,
+    /// Fewer fresh observations of a target than this: the local verdict decides.
+    pub min_observers: Option<Spanned<i64>>,
 }
 
 /// `[geo]`: datacenters and location maps, shared by every zone.
@@ -218,6 +245,10 @@ pub struct RawPool {
     pub when_all_down: Option<Spanned<String>>,
     /// Default check of the members.
     pub check: Option<Spanned<RawCheck>>,
+    /// With `[cluster]`: `local`, `any`, `majority`, `all` or a number of instances.
+    pub quorum: Option<Spanned<RawQuorum>>,
+    /// With `[cluster]`: how many live instances probe each member.
+    pub probers: Option<Spanned<i64>>,
     /// Members.
     #[serde(default)]
     pub member: Vec<Spanned<RawMember>>,
@@ -246,6 +277,16 @@ pub struct RawMember {
     pub datacenter: Option<Spanned<String>>,
     /// Overrides of the pool's check.
     pub check: Option<Spanned<RawCheck>>,
+}
+
+/// A pool's quorum: a word or a number of instances.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawQuorum {
+    /// At least this many instances say up.
+    Count(i64),
+    /// `local`, `any`, `majority`, `all`.
+    Word(String),
 }
 
 /// A status code or a range like `"200-299"`.

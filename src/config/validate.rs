@@ -24,6 +24,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:53";
 pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let server = server(raw.server.as_ref(), rep);
     let geo = super::geo::geo(raw.geo.as_ref(), rep);
+    let cluster = super::cluster::cluster(raw.cluster.as_ref(), rep);
     if raw.zones.is_empty() {
         rep.at_line(None, "zone", "no [[zone]] is defined");
     }
@@ -31,7 +32,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let mut first_seen: BTreeMap<Name, usize> = BTreeMap::new();
     for (i, z) in raw.zones.iter().enumerate() {
         let key = format!("zone[{i}]");
-        let Some(zone) = zone(&key, z.get_ref(), &geo, rep) else {
+        let Some(zone) = zone(&key, z.get_ref(), &geo, cluster.is_some(), rep) else {
             continue;
         };
         let line = rep.line_of(z.get_ref().name.span().start);
@@ -65,7 +66,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     if !rep.errors.is_empty() {
         return None;
     }
-    Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin, geo })
+    Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin, geo, cluster })
 }
 
 /// A key that takes one of a few words (any case); the default when absent or wrong.
@@ -225,7 +226,13 @@ fn zone_text_key<'r>(
     }
 }
 
-fn zone(key: &str, raw: &RawZone, geo: &super::geo::GeoConfig, rep: &mut Reporter<'_>) -> Option<ZoneConfig> {
+fn zone(
+    key: &str,
+    raw: &RawZone,
+    geo: &super::geo::GeoConfig,
+    clustered: bool,
+    rep: &mut Reporter<'_>,
+) -> Option<ZoneConfig> {
     let errors_before = rep.errors.len();
     let soa_ref = raw.soa.as_ref().map(|s| s.get_ref());
     let records_text =
@@ -381,7 +388,7 @@ fn zone(key: &str, raw: &RawZone, geo: &super::geo::GeoConfig, rep: &mut Reporte
     };
     let controller = raw.controller.as_ref().and_then(|c| controller(key, c.get_ref(), rep));
     let data = ZoneData { apex: apex.clone(), soa_ttl, soa, nodes };
-    let pools = super::pool::pools(key, &apex, &raw.pool, &data, geo, rep);
+    let pools = super::pool::pools(key, &apex, &raw.pool, &data, geo, clustered, rep);
     let taken = |n: &Name| data.nodes.contains_key(n) || pools.iter().any(|p| p.name == *n);
     let geo_names = super::geo::geo_names(key, &apex, &raw.geo_name, &taken, geo, rep);
     (rep.errors.len() == errors_before).then(|| ZoneConfig {

@@ -17,16 +17,17 @@ use crate::metrics::Metrics;
 /// block. The loops stop when `stop` is cancelled.
 pub fn start(
     targets: Vec<(Target, String)>,
+    source: Option<std::net::IpAddr>,
     table: SharedHealth,
     metrics: Arc<Metrics>,
     changed: Arc<dyn Fn() + Send + Sync>,
     stop: CancellationToken,
 ) {
-    let clients = probe::Clients::new();
+    let clients = probe::Clients::new(source);
     for (target, members) in targets {
         let (table, changed, stop, clients) = (Arc::clone(&table), Arc::clone(&changed), stop.clone(), clients.clone());
         let metrics = Arc::clone(&metrics);
-        let sni = probe::sni_client(target.ip, &target.check);
+        let sni = probe::sni_client(target.ip, &target.check, source);
         tokio::spawn(async move {
             // Spread first probes over one interval so members are not probed in lockstep,
             // then keep a fixed schedule (probe time does not push later probes back).

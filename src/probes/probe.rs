@@ -14,10 +14,13 @@ const BODY_WINDOW: usize = 64 * 1024;
 pub struct Clients {
     verify: reqwest::Client,
     insecure: reqwest::Client,
+    /// The address TCP checks connect from.
+    source: Option<IpAddr>,
 }
 
-fn builder(verify: bool) -> reqwest::ClientBuilder {
+fn builder(verify: bool, source: Option<IpAddr>) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
+        .local_address(source)
         .no_proxy()
         .user_agent(concat!("gslbd-health/", env!("CARGO_PKG_VERSION")))
         .tls_danger_accept_invalid_certs(!verify)
@@ -29,22 +32,23 @@ fn builder(verify: bool) -> reqwest::ClientBuilder {
 
 /// A client for an HTTPS check with a `host`: it connects to the member's address but sends
 /// `host` as TLS SNI (and verifies the certificate against it), so it is per target.
-pub fn sni_client(ip: IpAddr, check: &CheckConfig) -> Option<reqwest::Client> {
+pub fn sni_client(ip: IpAddr, check: &CheckConfig, source: Option<IpAddr>) -> Option<reqwest::Client> {
     let host = check.host.as_deref().filter(|_| check.kind == CheckKind::Https)?;
-    builder(check.tls_verify).resolve(host, SocketAddr::new(ip, check.port)).build().ok()
+    builder(check.tls_verify, source).resolve(host, SocketAddr::new(ip, check.port)).build().ok()
 }
 
 impl Clients {
-    /// Builds the two clients (verifying and not verifying certificates).
-    pub fn new() -> Clients {
-        let build = |verify: bool| builder(verify).build().expect("HTTP client for health checks");
-        Clients { verify: build(true), insecure: build(false) }
+    /// Builds the two clients (verifying and not verifying certificates); probes leave from
+    /// `source` when given (`[cluster] probe_source`).
+    pub fn new(source: Option<IpAddr>) -> Clients {
+        let build = |verify: bool| builder(verify, source).build().expect("HTTP client for health checks");
+        Clients { verify: build(true), insecure: build(false), source }
     }
 }
 
 impl Default for Clients {
     fn default() -> Self {
-        Clients::new()
+        Clients::new(None)
     }
 }
 
@@ -61,7 +65,7 @@ pub async fn probe(
     let timeout_msg = || format!("timeout after {}", humantime::format_duration(limit));
     match check.kind {
         CheckKind::None => Ok(()),
-        CheckKind::Tcp => match tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await {
+        CheckKind::Tcp => match tokio::time::timeout(limit, connect(addr, clients.source)).await {
             Err(_) => Err(timeout_msg()),
             Ok(Err(e)) => Err(describe_io(&e)),
             Ok(Ok(_)) => Ok(()),
@@ -109,6 +113,18 @@ pub async fn probe(
             }
         }
     }
+}
+
+/// A TCP connection to `addr`, from `source` when it is of the same family.
+async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if let Some(src) = source.filter(|s| s.is_ipv4() == addr.is_ipv4()) {
+        socket.bind(SocketAddr::new(src, 0))?;
+    }
+    socket.connect(addr).await
 }
 
 fn describe_io(e: &std::io::Error) -> String {

@@ -7,6 +7,8 @@ mod harness;
 
 /// The admin HTTP API.
 mod admin_api;
+/// Health verdicts shared through NATS JetStream.
+mod cluster;
 /// Configuration error reporting.
 mod config_errors;
 /// Elchi controller sync.

@@ -1,0 +1,191 @@
+//! Replicas that agree: three gslbd instances share their health observations through a real
+//! nats-server (JetStream key-value) on 127.0.0.1; each probes from its own loopback address,
+//! and a health endpoint that fails for some of them shows the quorum at work.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use hickory_proto::rr::RecordType;
+
+use crate::admin_client::{Client, admin_section};
+use crate::harness::*;
+
+/// A nats-server with JetStream on 127.0.0.1, a random port and a temporary store.
+pub struct Nats {
+    child: Child,
+    /// `nats://127.0.0.1:PORT`.
+    pub url: String,
+    _store: tempfile::TempDir,
+}
+
+impl Nats {
+    /// Starts it and waits until it listens.
+    pub fn start() -> Nats {
+        let store = tempfile::tempdir().unwrap();
+        // Debian puts it in /usr/sbin, which a non-root PATH may lack.
+        let bin = if std::path::Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        };
+        let mut child = Command::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nats-server is installed (.ci/run installs Debian's nats-server)");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("nats-server started").unwrap();
+            if let Some(addr) = line.split("Listening for client connections on ").nth(1) {
+                break format!("nats://{}", addr.trim());
+            }
+        };
+        // Keep reading so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Nats { child, url, _store: store }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `/health` endpoint on `ip` that answers 503 to probes from the addresses in `failing`.
+struct Picky {
+    failing: Arc<Mutex<HashSet<String>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Picky {
+    fn start(ip: &str) -> (Picky, u16) {
+        let failing: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind(format!("{ip}:0"))).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = Router::new()
+            .route(
+                "/health",
+                axum::routing::get(
+                    |State(f): State<Arc<Mutex<HashSet<String>>>>, ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                        if f.lock().unwrap().contains(&peer.ip().to_string()) {
+                            (StatusCode::SERVICE_UNAVAILABLE, "no")
+                        } else {
+                            (StatusCode::OK, "ok")
+                        }
+                    },
+                ),
+            )
+            .with_state(Arc::clone(&failing));
+        rt.spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
+        (Picky { failing, _rt: rt }, port)
+    }
+
+    fn fail_for(&self, sources: &[&str]) {
+        *self.failing.lock().unwrap() = sources.iter().map(|s| s.to_string()).collect();
+    }
+}
+
+/// An instance named `name` probing from `source`, with two pools on the same member:
+/// `maj` (quorum majority, the default) and `all` (quorum all).
+fn instance(nats: &Nats, name: &str, source: &str, port: u16) -> Server {
+    let zone = format!(
+        "{}[cluster]\nnats = [\"{}\"]\ninstance = \"{name}\"\nprobe_source = \"{source}\"\nobservation_ttl = \"3s\"\n\
+         [[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n\
+         [[zone.pool]]\nname = \"maj\"\nwhen_all_down = \"nodata\"\n\
+         [zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n\
+         [[zone.pool]]\nname = \"all\"\nquorum = \"all\"\nwhen_all_down = \"nodata\"\n\
+         [zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n",
+        admin_section(""),
+        nats.url
+    );
+    Server::start(&config("", &zone))
+}
+
+/// Polls until every server's answer for `name` is `want` (empty: NODATA).
+fn all_answer(servers: &[&Server], name: &str, want: &[&str]) {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let got: Vec<Vec<String>> = servers.iter().map(|s| answers(&s.udp(&query(name, RecordType::A)))).collect();
+        if got.iter().all(|g| g == want) {
+            return;
+        }
+        assert!(Instant::now() < end, "{name}: want {want:?} everywhere, got {got:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A target failing for one instance of three: the majority says healthy, so all three
+/// answer it; quorum "all" answers it nowhere. Failing for two of three: nobody answers it.
+/// /health says the cluster is ok; NATS stopped: each instance decides alone and says
+/// `cluster: "degraded"`, DNS still answering.
+#[test]
+fn three_instances_agree_by_quorum() {
+    let nats = Nats::start();
+    let (picky, port) = Picky::start("127.0.0.2");
+    let a = instance(&nats, "a", "127.0.0.11", port);
+    let b = instance(&nats, "b", "127.0.0.12", port);
+    let c = instance(&nats, "c", "127.0.0.13", port);
+    let all = [&a, &b, &c];
+    all_answer(&all, "maj.gslb.example.org.", &["127.0.0.2"]);
+    all_answer(&all, "all.gslb.example.org.", &["127.0.0.2"]);
+    for s in all {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let health = Client::for_server(s).call("GET", "/health", None, None).1;
+            if health["cluster"] == "ok" {
+                break;
+            }
+            assert!(Instant::now() < end, "never connected: {health}\n{}", s.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let health = Client::for_server(&a).call("GET", "/health", None, None).1;
+    assert_eq!(health["cluster_instance"], "a");
+
+    picky.fail_for(&["127.0.0.11"]);
+    // a sees it down itself; "all" pools drop it everywhere, "majority" pools keep it.
+    a.wait_log("health state changed").expect("a's own probe fails");
+    all_answer(&all, "all.gslb.example.org.", &[]);
+    all_answer(&all, "maj.gslb.example.org.", &["127.0.0.2"]);
+
+    picky.fail_for(&["127.0.0.11", "127.0.0.12"]);
+    let started = Instant::now();
+    all_answer(&all, "maj.gslb.example.org.", &[]);
+    // interval × fall + 1 s, with the 200 ms interval and fall 1 here.
+    assert!(started.elapsed() < Duration::from_millis(200 + 1000 + 500), "took {:?}", started.elapsed());
+
+    picky.fail_for(&[]);
+    all_answer(&all, "maj.gslb.example.org.", &["127.0.0.2"]);
+    all_answer(&all, "all.gslb.example.org.", &["127.0.0.2"]);
+
+    // NATS gone: local verdicts, reported; c's own probes fail, only c stops answering.
+    drop(nats);
+    let end = Instant::now() + DEADLINE;
+    while Client::for_server(&a).call("GET", "/health", None, None).1["cluster"] != "degraded" {
+        assert!(Instant::now() < end, "the lost NATS connection is never reported");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    picky.fail_for(&["127.0.0.13"]);
+    all_answer(&[&a, &b], "maj.gslb.example.org.", &["127.0.0.2"]);
+    all_answer(&[&c], "maj.gslb.example.org.", &[]);
+    let metrics = Client::for_server(&a).text("/metrics");
+    assert!(metrics.contains("gslbd_cluster_connected{} 0"), "{metrics}");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("gslbd_cluster_observations_total{direction=\"received\"}")),
+        "{metrics}"
+    );
+}
