@@ -250,6 +250,7 @@ fn start_probes(
         Some(cluster) => crate::cluster::start(
             cluster.clone(),
             crate::health::targets(config),
+            crate::health::probers(config),
             Arc::clone(health),
             Arc::clone(&metrics.cluster),
             changed,

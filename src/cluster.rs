@@ -10,6 +10,11 @@
 //! for the TTL after it reached us. While NATS is unreachable or the watch is not running,
 //! every verdict is local (`connected` false), which `/health` reports as `degraded`.
 //!
+//! A pool with `probers = N` has each of its targets probed by only N live instances, chosen
+//! by rendezvous hashing over the instances whose heartbeat (`i.<instance>`, written with
+//! the observations) is fresh; the others leave the target alone and count the probers'
+//! observations. A prober that goes silent drops out after the TTL and another takes over.
+//!
 //! [`HealthTable::verdict`]: crate::health::table::HealthTable::verdict
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -81,6 +86,7 @@ pub fn ttl(config: &ClusterConfig, targets: &[Target]) -> Duration {
 pub fn start(
     config: ClusterConfig,
     targets: Vec<Target>,
+    probers: HashMap<Target, usize>,
     table: SharedHealth,
     stats: Arc<ClusterStats>,
     changed: Arc<dyn Fn() + Send + Sync>,
@@ -100,13 +106,15 @@ pub fn start(
             not_probed: HashSet::new(),
         }));
     }
-    tokio::spawn(run(config, targets, ttl, table, stats, changed, stop));
+    tokio::spawn(run(config, targets, probers, ttl, table, stats, changed, stop));
 }
 
 /// Connects (retrying), then writes and watches until the watch ends, then starts over.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     config: ClusterConfig,
     targets: Vec<Target>,
+    probers: HashMap<Target, usize>,
     ttl: Duration,
     table: SharedHealth,
     stats: Arc<ClusterStats>,
@@ -121,10 +129,16 @@ async fn run(
             }
             if let Some(c) = table.lock().expect("health lock").cluster_mut() {
                 c.connected = up;
+                // Alone, an instance probes everything again: its own verdicts decide.
+                if !up {
+                    c.not_probed.clear();
+                }
             }
             changed();
         }
     };
+    // Instances seen alive (their heartbeat within the TTL), this one always among them.
+    let mut live: BTreeMap<String, Instant> = BTreeMap::new();
     let mut backoff = Duration::from_millis(200);
     loop {
         let session = async {
@@ -146,7 +160,12 @@ async fn run(
                             Some(Err(e)) => return Err(format!("watch: {e}")),
                             None => return Err("the watch ended".to_string()),
                         };
-                        if take(&entry, &config.instance, &by_id, &table, &stats) {
+                        if let Some(who) = heartbeat(&entry.key) {
+                            let new = live.insert(who.to_string(), Instant::now()).is_none();
+                            if new && assign(&config.instance, &live, &probers, &table) {
+                                changed();
+                            }
+                        } else if take(&entry, &config.instance, &by_id, &table, &stats) {
                             changed();
                         }
                     }
@@ -156,6 +175,17 @@ async fn run(
                         let all = now >= next_refresh;
                         if all {
                             next_refresh = now + refresh;
+                            let beat = serde_json::json!({"instance": config.instance, "region": config.region});
+                            store
+                                .put(format!("i.{}", config.instance), beat.to_string().into())
+                                .await
+                                .map_err(|e| format!("writing the heartbeat: {e}"))?;
+                        }
+                        live.insert(config.instance.clone(), Instant::now());
+                        let before = live.len();
+                        live.retain(|_, seen| seen.elapsed() < ttl);
+                        if (live.len() != before || sent.is_empty()) && assign(&config.instance, &live, &probers, &table) {
+                            changed();
                         }
                         let mine: Vec<(Target, bool, Option<String>, Option<SystemTime>)> = {
                             let t = table.lock().expect("health lock");
@@ -232,6 +262,57 @@ async fn open(config: &ClusterConfig, ttl: Duration) -> Result<kv::Store, String
             .await
             .map_err(|e| format!("creating the bucket {}: {e}", config.bucket)),
     }
+}
+
+/// The instance a heartbeat key (`i.<instance>`) names.
+fn heartbeat(key: &str) -> Option<&str> {
+    key.strip_prefix("i.")
+}
+
+/// The instances that probe a target with `n` probers: the `n` live ones that rank it
+/// highest (rendezvous hashing), so adding or losing an instance moves only its share.
+pub fn probers_of<'a>(target: &Target, n: usize, live: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let id = target_id(target);
+    let mut ranked: Vec<(u64, &str)> = live
+        .map(|who| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in id.bytes().chain([b'/']).chain(who.bytes()) {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            // FNV's low bits mix poorly; a final avalanche spreads the ranking.
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            h ^= h >> 33;
+            (h, who)
+        })
+        .collect();
+    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    ranked.into_iter().take(n).map(|(_, who)| who).collect()
+}
+
+/// Recomputes which targets this instance leaves to others; true when that changed.
+fn assign(me: &str, live: &BTreeMap<String, Instant>, probers: &HashMap<Target, usize>, table: &SharedHealth) -> bool {
+    let skip: HashSet<Target> = probers
+        .iter()
+        .filter(|&(t, &n)| !probers_of(t, n, live.keys().map(String::as_str)).contains(&me))
+        .map(|(t, _)| t.clone())
+        .collect();
+    let mut t = table.lock().expect("health lock");
+    let Some(c) = t.cluster_mut() else { return false };
+    if c.not_probed == skip {
+        return false;
+    }
+    let (now, before) = (skip.len(), c.not_probed.len());
+    c.not_probed = skip;
+    tracing::info!(
+        instance = me,
+        instances = live.len(),
+        leaves_to_others = now,
+        before,
+        "cluster: probe assignment changed"
+    );
+    true
 }
 
 /// Takes one bucket entry into the table; true when a verdict may have changed.

@@ -9,6 +9,25 @@ pub mod table;
 use crate::config::{CheckKind, Config};
 use table::Target;
 
+/// The targets whose pools limit how many instances probe them (`probers`), with that
+/// number: when several pools share a target, the largest, and none if any pool sets none.
+pub fn probers(config: &Config) -> std::collections::HashMap<Target, usize> {
+    let mut limits: std::collections::HashMap<Target, Option<usize>> = std::collections::HashMap::new();
+    for pool in config.zones.iter().flat_map(|z| &z.pools) {
+        for m in pool.members.iter().filter(|m| m.check.kind != CheckKind::None) {
+            let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
+            for ip in ips {
+                let limit = limits.entry(Target { ip, check: m.check.clone() }).or_insert(pool.probers);
+                *limit = match (*limit, pool.probers) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+        }
+    }
+    limits.into_iter().filter_map(|(t, n)| Some((t, n?))).collect()
+}
+
 /// Every distinct probe target of a config.
 pub fn targets(config: &Config) -> Vec<Target> {
     members_by_target(config).into_iter().map(|(t, _)| t).collect()

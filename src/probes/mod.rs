@@ -39,6 +39,11 @@ pub fn start(
                     _ = tokio::time::sleep_until(on_grid(next)) => {}
                 }
                 next += interval;
+                // Another instance was chosen to probe this target (`probers`): its
+                // observations decide here.
+                if table.lock().expect("health lock").cluster().is_some_and(|c| c.not_probed.contains(&target)) {
+                    continue;
+                }
                 let started = std::time::Instant::now();
                 let result = probe::probe(&clients, sni.as_ref(), target.ip, &target.check).await;
                 let took = started.elapsed().as_secs_f64();

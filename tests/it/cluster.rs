@@ -65,12 +65,17 @@ impl Drop for Nats {
 /// A `/health` endpoint on `ip` that answers 503 to probes from the addresses in `failing`.
 struct Picky {
     failing: Arc<Mutex<HashSet<String>>>,
+    /// The source address of every request, with its time.
+    seen: Arc<Mutex<Vec<(Instant, String)>>>,
     _rt: tokio::runtime::Runtime,
 }
+
+type PickyState = (Arc<Mutex<HashSet<String>>>, Arc<Mutex<Vec<(Instant, String)>>>);
 
 impl Picky {
     fn start(ip: &str) -> (Picky, u16) {
         let failing: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let listener = rt.block_on(tokio::net::TcpListener::bind(format!("{ip}:0"))).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -78,7 +83,8 @@ impl Picky {
             .route(
                 "/health",
                 axum::routing::get(
-                    |State(f): State<Arc<Mutex<HashSet<String>>>>, ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                    |State((f, seen)): State<PickyState>, ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                        seen.lock().unwrap().push((Instant::now(), peer.ip().to_string()));
                         if f.lock().unwrap().contains(&peer.ip().to_string()) {
                             (StatusCode::SERVICE_UNAVAILABLE, "no")
                         } else {
@@ -87,9 +93,15 @@ impl Picky {
                     },
                 ),
             )
-            .with_state(Arc::clone(&failing));
+            .with_state((Arc::clone(&failing), Arc::clone(&seen)));
         rt.spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
-        (Picky { failing, _rt: rt }, port)
+        (Picky { failing, seen, _rt: rt }, port)
+    }
+
+    /// The addresses that probed during the last `window`.
+    fn probed_from(&self, window: Duration) -> HashSet<String> {
+        let since = Instant::now() - window;
+        self.seen.lock().unwrap().iter().filter(|(t, _)| *t >= since).map(|(_, ip)| ip.clone()).collect()
     }
 
     fn fail_for(&self, sources: &[&str]) {
@@ -100,15 +112,22 @@ impl Picky {
 /// An instance named `name` probing from `source`, with two pools on the same member:
 /// `maj` (quorum majority, the default) and `all` (quorum all).
 fn instance(nats: &Nats, name: &str, source: &str, port: u16) -> Server {
-    let zone = format!(
-        "{}[cluster]\nnats = [\"{}\"]\ninstance = \"{name}\"\nprobe_source = \"{source}\"\nobservation_ttl = \"3s\"\n\
-         [[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n\
-         [[zone.pool]]\nname = \"maj\"\nwhen_all_down = \"nodata\"\n\
+    let pools = format!(
+        "[[zone.pool]]\nname = \"maj\"\nwhen_all_down = \"nodata\"\n\
          [zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n\
          [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n\
          [[zone.pool]]\nname = \"all\"\nquorum = \"all\"\nwhen_all_down = \"nodata\"\n\
          [zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n\
-         [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n",
+         [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n"
+    );
+    instance_with(nats, name, source, &pools)
+}
+
+/// An instance named `name` probing from `source` with these pools.
+fn instance_with(nats: &Nats, name: &str, source: &str, pools: &str) -> Server {
+    let zone = format!(
+        "{}[cluster]\nnats = [\"{}\"]\ninstance = \"{name}\"\nprobe_source = \"{source}\"\nobservation_ttl = \"3s\"\n\
+         [[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n{pools}",
         admin_section(""),
         nats.url
     );
@@ -188,4 +207,67 @@ fn three_instances_agree_by_quorum() {
         metrics.lines().any(|l| l.starts_with("gslbd_cluster_observations_total{direction=\"received\"}")),
         "{metrics}"
     );
+}
+
+/// Waits until `s` says its cluster connection is up.
+fn connected(s: &Server) {
+    let end = Instant::now() + DEADLINE;
+    while Client::for_server(s).call("GET", "/health", None, None).1["cluster"] != "ok" {
+        assert!(Instant::now() < end, "never connected:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `probers = 1`: of three instances exactly one probes the target, and when it stops, a
+/// different one takes over within the observation TTL (3 s here); every instance keeps
+/// answering the member from the prober's observations.
+#[test]
+fn probers_limit_who_probes_and_hand_over() {
+    let nats = Nats::start();
+    let (picky, port) = Picky::start("127.0.0.2");
+    let pool = format!(
+        "[[zone.pool]]\nname = \"one\"\nprobers = 1\nwhen_all_down = \"nodata\"\n\
+         [zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n"
+    );
+    let sources = ["127.0.0.21", "127.0.0.22", "127.0.0.23"];
+    let mut servers: Vec<Option<Server>> =
+        sources.iter().zip(["a", "b", "c"]).map(|(src, name)| Some(instance_with(&nats, name, src, &pool))).collect();
+    for s in servers.iter().flatten() {
+        connected(s);
+    }
+    // Once every instance has seen the others' heartbeats, one address alone probes.
+    let end = Instant::now() + DEADLINE;
+    let prober = loop {
+        std::thread::sleep(Duration::from_millis(1200));
+        let from = picky.probed_from(Duration::from_millis(1000));
+        if from.len() == 1 {
+            break from.into_iter().next().unwrap();
+        }
+        assert!(Instant::now() < end, "never a single prober: {from:?}");
+    };
+    let live: Vec<&Server> = servers.iter().flatten().collect();
+    all_answer(&live, "one.gslb.example.org.", &["127.0.0.2"]);
+    // The prober's failure is everybody's verdict.
+    picky.fail_for(&[prober.as_str()]);
+    all_answer(&live, "one.gslb.example.org.", &[]);
+    picky.fail_for(&[]);
+    all_answer(&live, "one.gslb.example.org.", &["127.0.0.2"]);
+    // Stop it: another instance takes over within the TTL.
+    let gone = sources.iter().position(|s| *s == prober).unwrap();
+    drop(servers[gone].take());
+    let stopped = Instant::now();
+    let end = stopped + DEADLINE;
+    let next = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let from = picky.probed_from(Duration::from_millis(400));
+        if let Some(ip) = from.iter().find(|ip| **ip != prober) {
+            break ip.clone();
+        }
+        assert!(Instant::now() < end, "nobody took over");
+    };
+    assert!(stopped.elapsed() < Duration::from_millis(3000 + 1000), "took over after {:?}", stopped.elapsed());
+    assert_ne!(next, prober);
+    let live: Vec<&Server> = servers.iter().flatten().collect();
+    all_answer(&live, "one.gslb.example.org.", &["127.0.0.2"]);
 }
