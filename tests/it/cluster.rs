@@ -26,8 +26,13 @@ pub struct Nats {
 }
 
 impl Nats {
-    /// Starts it and waits until it listens.
+    /// Starts it on a random port and waits until it listens.
     pub fn start() -> Nats {
+        Nats::start_on("-1")
+    }
+
+    /// Starts it on `port` (`-1`: any).
+    pub fn start_on(port: &str) -> Nats {
         let store = tempfile::tempdir().unwrap();
         // Debian puts it in /usr/sbin, which a non-root PATH may lack.
         let bin = if std::path::Path::new("/usr/sbin/nats-server").exists() {
@@ -36,7 +41,7 @@ impl Nats {
             "nats-server"
         };
         let mut child = Command::new(bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
+            .args(["-js", "-a", "127.0.0.1", "-p", port, "-sd"])
             .arg(store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -270,4 +275,44 @@ fn probers_limit_who_probes_and_hand_over() {
     assert_ne!(next, prober);
     let live: Vec<&Server> = servers.iter().flatten().collect();
     all_answer(&live, "one.gslb.example.org.", &["127.0.0.2"]);
+}
+
+/// An instance that stops: its observations expire after the TTL and the quorum is counted
+/// over the two left (one of which fails, so a majority of two is gone). NATS restarted on
+/// the same address: the instances reconnect and share again.
+#[test]
+fn a_stopped_instance_expires_and_nats_comes_back() {
+    let nats = Nats::start();
+    let port_of_nats = nats.url.rsplit(':').next().unwrap().to_string();
+    let (picky, port) = Picky::start("127.0.0.2");
+    let a = instance(&nats, "a", "127.0.0.31", port);
+    let b = instance(&nats, "b", "127.0.0.32", port);
+    let c = instance(&nats, "c", "127.0.0.33", port);
+    for s in [&a, &b, &c] {
+        connected(s);
+    }
+    all_answer(&[&a, &b, &c], "maj.gslb.example.org.", &["127.0.0.2"]);
+    // b fails; a, c say up: 2 of 3. Stop c: its "up" counts until the TTL, then a and b
+    // are left, 1 of 2, not a majority.
+    picky.fail_for(&["127.0.0.32"]);
+    all_answer(&[&a, &b], "all.gslb.example.org.", &[]);
+    all_answer(&[&a, &b], "maj.gslb.example.org.", &["127.0.0.2"]);
+    drop(c);
+    let stopped = Instant::now();
+    all_answer(&[&a, &b], "maj.gslb.example.org.", &[]);
+    assert!(stopped.elapsed() < Duration::from_millis(3000 + 1500), "expired after {:?}", stopped.elapsed());
+
+    // NATS down: local verdicts (a up, b down); back on the same address: shared again.
+    drop(nats);
+    all_answer(&[&a], "maj.gslb.example.org.", &["127.0.0.2"]);
+    all_answer(&[&b], "maj.gslb.example.org.", &[]);
+    let nats = Nats::start_on(&port_of_nats);
+    for s in [&a, &b] {
+        connected(s);
+    }
+    // Together again: 1 of 2 is not a majority, everywhere.
+    all_answer(&[&a, &b], "maj.gslb.example.org.", &[]);
+    picky.fail_for(&[]);
+    all_answer(&[&a, &b], "maj.gslb.example.org.", &["127.0.0.2"]);
+    drop(nats);
 }
