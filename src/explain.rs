@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
+use crate::config::cluster::Quorum;
 use crate::config::geo::{GeoConfig, GeoMap, Net};
 use crate::config::{Config, PoolConfig, ZoneConfig};
 use crate::dns::name::Name;
@@ -195,13 +196,9 @@ fn pool_json(pool: &PoolConfig, geo: &GeoConfig, health: &HealthTable, answer: &
             let ips = m.ipv4.iter().map(|&ip| IpAddr::from(ip)).chain(m.ipv6.iter().map(|&ip| IpAddr::from(ip)));
             let addresses: Vec<Value> = ips
                 .map(|ip| {
-                    let status = health.status(ip, &m.check);
-                    json!({
-                        "ip": ip.to_string(),
-                        "health": if health.is_up(ip, &m.check) { "up" } else { "down" },
-                        "last_error": status.and_then(|s| s.last_error.clone()),
-                        "answered": answered.contains(&ip.to_string().as_str()),
-                    })
+                    let mut v = address_health(health, ip, &m.check, pool.quorum);
+                    v["answered"] = json!(answered.contains(&ip.to_string().as_str()));
+                    v
                 })
                 .collect();
             json!({
@@ -232,6 +229,55 @@ fn pool_json(pool: &PoolConfig, geo: &GeoConfig, health: &HealthTable, answer: &
         },
         "members": members,
     })
+}
+
+/// An address's health as a pool with `quorum` sees it: the verdict, this instance's own
+/// probes, and with `[cluster]` every instance's observation (fresh ones counted) and
+/// whether the local verdict decided for lack of them.
+pub fn address_health(health: &HealthTable, ip: IpAddr, check: &crate::config::CheckConfig, quorum: Quorum) -> Value {
+    let verdict = health.verdict(ip, check, quorum);
+    let status = health.status(ip, check);
+    let mut v = json!({
+        "ip": ip.to_string(),
+        "health": if verdict.up { "up" } else { "down" },
+        "last_check": status.and_then(|s| s.last_check).map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+        "last_error": status.and_then(|s| s.last_error.clone()),
+    });
+    if let Some(c) = health.cluster() {
+        let counted: Vec<&str> = verdict.votes.iter().map(|(who, _)| who.as_str()).collect();
+        let mut observations: Vec<Value> = health
+            .observations(ip, check)
+            .into_iter()
+            .map(|(who, o, age)| {
+                json!({
+                    "instance": who,
+                    "health": if o.healthy { "up" } else { "down" },
+                    "reason": o.reason,
+                    "age_ms": age.as_millis() as u64,
+                    "counted": counted.contains(&who.as_str()),
+                })
+            })
+            .collect();
+        observations.insert(
+            0,
+            json!({
+                "instance": c.instance,
+                "health": if health.is_up(ip, check) { "up" } else { "down" },
+                "reason": status.and_then(|s| s.last_error.clone()),
+                "age_ms": status.and_then(|s| s.last_check).and_then(|t| t.elapsed().ok()).map(|d| d.as_millis() as u64),
+                "counted": counted.contains(&c.instance.as_str()),
+                "probes": !c.not_probed.contains(&crate::health::table::Target { ip, check: check.clone() }),
+            }),
+        );
+        v["quorum"] = json!(quorum.describe());
+        v["observations"] = json!(observations);
+        v["fallback"] = json!(verdict.fallback.then_some(if c.connected {
+            "fewer fresh observations than min_observers: the local verdict decides"
+        } else {
+            "NATS unreachable: the local verdict decides"
+        }));
+    }
+    v
 }
 
 /// The wire query: RD clear, with an OPT (4096 bytes) carrying the subnet when there is one.

@@ -225,6 +225,30 @@ impl Collector for Scraped {
                 "Times the NATS connection or the bucket watch was lost",
                 &[(Vec::new(), c.disconnects.load(Relaxed))],
             )?;
+            // Fresh observations per target by what they say, and the targets whose verdict
+            // falls back to this instance's own probes. (Scrapes run on a blocking thread.)
+            let table = view.health.lock().expect("health lock").clone();
+            let (mut fresh, mut fallback) = (Vec::new(), 0i64);
+            for (target, _) in table.iter() {
+                let v = table.verdict(target.ip, &target.check, crate::config::cluster::Quorum::Majority);
+                fallback += v.fallback as i64;
+                let up = v.votes.iter().filter(|(_, up)| *up).count() as i64;
+                let addr = format!("{}:{}", target.ip, target.check.port);
+                fresh.push((labels(&[("target", &addr), ("verdict", "up")]), up));
+                fresh.push((labels(&[("target", &addr), ("verdict", "down")]), v.votes.len() as i64 - up));
+            }
+            gauge_family(
+                &mut e,
+                "cluster_fresh_observations",
+                "Fresh observations of each probe target (this instance's included), by what they say",
+                &fresh,
+            )?;
+            gauge_family(
+                &mut e,
+                "cluster_fallback_targets",
+                "Targets decided by this instance's own probes: NATS unreachable or too few instances observe them",
+                &[(Vec::new(), fallback)],
+            )?;
         }
         let (mut records, mut version, mut errors, mut skipped, mut serials) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -357,7 +357,6 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
                         continue;
                     }
                     let ip: std::net::IpAddr = ip;
-                    let status = health.status(ip, &m.check);
                     let mut v = json!({
                         "name": name,
                         "type": tname,
@@ -367,10 +366,13 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
                         "member": m.id,
                         "labels": m.labels,
                         "role": if m.role == crate::snapshot::policy::Role::Primary { "primary" } else { "secondary" },
-                        "health": if health.is_up(ip, &m.check) { "up" } else { "down" },
-                        "last_check": status.and_then(|s| s.last_check).map(|t| humantime::format_rfc3339_seconds(t).to_string()),
-                        "last_error": status.and_then(|s| s.last_error.clone()),
                     });
+                    // health, last_check, last_error; with [cluster] also every instance's
+                    // observation and the quorum.
+                    let h = crate::explain::address_health(&health, ip, &m.check, pool.quorum);
+                    for (k, val) in h.as_object().into_iter().flatten().filter(|(k, _)| *k != "ip") {
+                        v[k] = val.clone();
+                    }
                     if zones.len() > 1 {
                         v["zone"] = json!(health::fqdn(&zone.apex));
                     }

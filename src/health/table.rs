@@ -147,6 +147,14 @@ impl HealthTable {
         Verdict { up, votes, fallback: false }
     }
 
+    /// What other instances said of a target (fresh or not), with how long ago it reached
+    /// us, by instance.
+    pub fn observations(&self, ip: IpAddr, check: &CheckConfig) -> Vec<(String, &Observation, Duration)> {
+        let Some(c) = &self.cluster else { return Vec::new() };
+        let t = Target { ip, check: check.clone() };
+        c.peers.get(&t).into_iter().flatten().map(|(who, o)| (who.clone(), o, o.received.elapsed())).collect()
+    }
+
     /// The table as one pool sees it.
     pub fn for_pool(&self, quorum: Quorum) -> PoolHealth<'_> {
         PoolHealth { table: self, quorum }

@@ -185,6 +185,28 @@ fn three_instances_agree_by_quorum() {
     a.wait_log("health state changed").expect("a's own probe fails");
     all_answer(&all, "all.gslb.example.org.", &[]);
     all_answer(&all, "maj.gslb.example.org.", &["127.0.0.2"]);
+    // /records on a: the verdict, the quorum and every instance's observation.
+    let auth = Some(("X-Elchi-Secret", crate::admin_client::ADMIN_SECRET));
+    let (_, recs) = Client::for_server(&a).call("GET", "/records?name=maj", auth, None);
+    let m = recs["records"].as_array().unwrap().iter().find(|r| r["member"] == "m").expect("the member").clone();
+    assert_eq!((m["health"].as_str(), m["quorum"].as_str()), (Some("up"), Some("majority")), "{m}");
+    let said: Vec<(String, String, bool)> = m["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["instance"].as_str().unwrap().to_string(),
+                o["health"].as_str().unwrap().to_string(),
+                o["counted"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [("a".into(), "down".into(), true), ("b".into(), "up".into(), true), ("c".into(), "up".into(), true)],
+        "{m}"
+    );
 
     picky.fail_for(&["127.0.0.11", "127.0.0.12"]);
     let started = Instant::now();
@@ -208,6 +230,8 @@ fn three_instances_agree_by_quorum() {
     all_answer(&[&c], "maj.gslb.example.org.", &[]);
     let metrics = Client::for_server(&a).text("/metrics");
     assert!(metrics.contains("gslbd_cluster_connected{} 0"), "{metrics}");
+    assert!(metrics.contains("gslbd_cluster_fallback_targets{} 1"), "{metrics}");
+    assert!(metrics.contains("gslbd_cluster_fresh_observations{target=\"127.0.0.2:"), "{metrics}");
     assert!(
         metrics.lines().any(|l| l.starts_with("gslbd_cluster_observations_total{direction=\"received\"}")),
         "{metrics}"
