@@ -314,3 +314,34 @@ fn geo_database_errors_name_line_and_key() {
     );
     assert!(err.contains("bad.toml:14: geo.map[0].mmdb: cannot read") && err.contains("zone.db"), "{err}");
 }
+
+/// `[cluster]` and the pool keys that need it name their line and key.
+#[test]
+fn cluster_errors_name_line_and_key() {
+    let pool = |keys: &str| {
+        format!(
+            "{}[[zone.pool]]\nname = \"p\"\n{keys}\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n",
+            zone("")
+        )
+    };
+    // zone(...) is 5 lines; the pool's keys start on 8.
+    assert_error(&pool("quorum = \"majority\""), 8, "zone[0].pool[0].quorum", "needs [cluster]");
+    assert_error(&pool("probers = 1"), 8, "zone[0].pool[0].probers", "needs [cluster]");
+    let cluster = |body: &str| format!("[cluster]\n{body}\n{}", pool("quorum = \"most\""));
+    let (ok, _, err) =
+        check(&cluster("nats = [\"http://x\"]\ninstance = \"a b\"\nobservation_ttl = \"0s\"\nprobe_source = \"here\""));
+    assert!(!ok);
+    for want in [
+        "bad.toml:2: cluster.nats: \"http://x\" is not a NATS URL",
+        "bad.toml:3: cluster.instance: must be 1-64 letters",
+        "bad.toml:4: cluster.observation_ttl: ",
+        "bad.toml:5: cluster.probe_source: \"here\" is not an IP address",
+        "zone[0].pool[0].quorum: \"most\" is not local, any, majority, all or a number",
+    ] {
+        assert!(err.contains(want), "want {want:?} in {err}");
+    }
+    assert_error(&format!("[cluster]\n{}", zone("")), 1, "cluster.nats", "list the NATS servers");
+    let (ok, _, err) =
+        check(&format!("[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n{}", pool("quorum = 2\nprobers = 1")));
+    assert!(ok, "{err}");
+}
