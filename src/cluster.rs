@@ -6,7 +6,7 @@
 //! Keys are `o.<target>.<instance>`, where `<target>` is a stable hash of what is probed
 //! (address, port, kind, path, host, expectations), so every instance names a target alike.
 //! The bucket's max age is the observation TTL: a silent instance's observations go away, and
-//! each instance writes all of its own again every third of the TTL. An observation counts
+//! each instance writes all of its own again every half TTL (together, one batch). An observation counts
 //! for the TTL after it reached us. While NATS is unreachable or the watch is not running,
 //! every verdict is local (`connected` false), which `/health` reports as `degraded`.
 //!
@@ -147,7 +147,9 @@ async fn run(
             tracing::info!(bucket = %config.bucket, instance = %config.instance, "cluster: sharing health observations");
             set_connected(true);
             backoff = Duration::from_millis(200);
-            let refresh = ttl / 3;
+            // Each observation is written again every half TTL: one late write still lands
+            // before it stops counting.
+            let refresh = ttl / 2;
             let mut next_refresh = tokio::time::Instant::now();
             let mut sent: HashMap<Target, (bool, Option<SystemTime>)> = HashMap::new();
             let mut tick = tokio::time::interval(Duration::from_millis(250).min(refresh));
@@ -196,6 +198,7 @@ async fn run(
                                 .filter_map(|x| t.status(x.ip, &x.check).map(|s| (x.clone(), t.is_up(x.ip, &x.check), s.last_error.clone(), s.last_check)))
                                 .collect()
                         };
+                        let mut puts = Vec::new();
                         for (target, up, reason, at) in mine {
                             if !all && sent.get(&target).is_some_and(|&(was, _)| was == up) {
                                 continue;
@@ -209,10 +212,16 @@ async fn run(
                             };
                             let key = format!("o.{}.{}", target_id(&target), config.instance);
                             let body = serde_json::to_vec(&value).unwrap_or_default();
-                            store.put(key, body.into()).await.map_err(|e| format!("writing an observation: {e}"))?;
-                            stats.written.fetch_add(1, Ordering::Relaxed);
+                            puts.push(store.put(key, body.into()));
                             sent.insert(target, (up, at));
                         }
+                        // All at once: the client writes them out together and the acks come
+                        // back together, instead of one round trip per observation.
+                        let written = puts.len() as u64;
+                        for r in futures_util::future::join_all(puts).await {
+                            r.map_err(|e| format!("writing an observation: {e}"))?;
+                        }
+                        stats.written.fetch_add(written, Ordering::Relaxed);
                         if expire(&table) {
                             changed();
                         }
