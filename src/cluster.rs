@@ -152,6 +152,7 @@ async fn run(
             let refresh = ttl / 2;
             let mut next_refresh = tokio::time::Instant::now();
             let mut sent: HashMap<Target, (bool, Option<SystemTime>)> = HashMap::new();
+            let mut seen_transitions = u64::MAX;
             let mut tick = tokio::time::interval(Duration::from_millis(250).min(refresh));
             loop {
                 tokio::select! {
@@ -166,6 +167,7 @@ async fn run(
                             let new = live.insert(who.to_string(), Instant::now()).is_none();
                             if new && assign(&config.instance, &live, &probers, &table) {
                                 changed();
+                                seen_transitions = u64::MAX;
                             }
                         } else if take(&entry, &config.instance, &by_id, &table, &stats) {
                             changed();
@@ -188,7 +190,18 @@ async fn run(
                         live.retain(|_, seen| seen.elapsed() < ttl);
                         if (live.len() != before || sent.is_empty()) && assign(&config.instance, &live, &probers, &table) {
                             changed();
+                            // Targets newly ours are written at once.
+                            seen_transitions = u64::MAX;
                         }
+                        let transitions = table.lock().expect("health lock").transitions();
+                        if !all && transitions == seen_transitions {
+                            // Nothing of ours changed since the last scan.
+                            if expire(&table) {
+                                changed();
+                            }
+                            continue;
+                        }
+                        seen_transitions = transitions;
                         let mine: Vec<(Target, bool, Option<String>, Option<SystemTime>)> = {
                             let t = table.lock().expect("health lock");
                             let skip = t.cluster().map(|c| c.not_probed.clone()).unwrap_or_default();

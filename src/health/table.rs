@@ -38,6 +38,8 @@ pub struct HealthTable {
     targets: HashMap<Target, TargetStatus>,
     /// Other instances' observations, with `[cluster]`.
     cluster: Option<ClusterView>,
+    /// Local state transitions so far (a writer of observations skips its scan without one).
+    transitions: u64,
 }
 
 /// What another instance last said of a target.
@@ -190,7 +192,14 @@ impl HealthTable {
         let st = self.targets.get_mut(target)?;
         st.last_check = Some(SystemTime::now());
         st.last_error = result.as_ref().err().cloned();
-        st.state.observe(result.is_ok(), target.check.rise, target.check.fall)
+        let t = st.state.observe(result.is_ok(), target.check.rise, target.check.fall);
+        self.transitions += t.is_some() as u64;
+        t
+    }
+
+    /// Local state transitions so far.
+    pub fn transitions(&self) -> u64 {
+        self.transitions
     }
 }
 
