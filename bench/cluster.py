@@ -2,9 +2,10 @@
 """Three gslbd instances x 1,000 probe targets at a 1 s interval, with and without [cluster]
 (health observations shared through a local nats-server with JetStream):
 
-  bench/cluster.py GSLBD_BIN [--targets 1000] [--flips 20] [--window 20]
+  bench/cluster.py GSLBD_BIN [--targets 1000] [--flips 20] [--window 20] [--rounds 3]
 
-Prints per instance: CPU (ms per second) without and with [cluster], and NATS messages and
+Prints per instance and round (local and cluster runs interleaved): CPU (ms per second)
+without and with [cluster], the ratios and their median; in the last round NATS messages and
 bytes per second in and out (nats-server's /connz); then the time from a target's change at
 the endpoint to the same verdict on all three instances (p50/p99 over --flips changes, each
 down then up). Everything listens on 127.0.0.0/8: the health endpoint on 127.0.0.2 answers
@@ -129,6 +130,7 @@ def main():
     ap.add_argument("--targets", type=int, default=1000)
     ap.add_argument("--flips", type=int, default=20)
     ap.add_argument("--window", type=float, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of local and cluster")
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
     random.seed(7)
@@ -142,9 +144,10 @@ def main():
     nats = subprocess.Popen(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(nport), "-m", str(mport), "-sd", os.path.join(work, "js")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
-    result = {}
+    result = {"local": [], "cluster": []}
     try:
-        for mode in ("local", "cluster"):
+        for rnd, mode in [(r, m) for r in range(args.rounds) for m in ("local", "cluster")]:
+            last = rnd == args.rounds - 1
             url = f"nats://127.0.0.1:{nport}" if mode == "cluster" else None
             procs, ports = start_instances(args.bin, work, hport, args.targets, url)
             time.sleep(5)  # start-up spread and first probes
@@ -153,9 +156,10 @@ def main():
             time.sleep(args.window)
             c1 = [cpu_ms(p.pid) for p in procs]
             z1 = connz(mport) if url else {}
-            result[mode] = [(b - a) / args.window for a, b in zip(c0, c1)]
-            print(f"{mode:8} CPU ms/s per instance: " + ", ".join(f"{x:.1f}" for x in result[mode]))
-            if url:
+            cpu = [(b - a) / args.window for a, b in zip(c0, c1)]
+            result[mode].append(cpu)
+            print(f"round {rnd + 1} {mode:8} CPU ms/s per instance: " + ", ".join(f"{x:.1f}" for x in cpu))
+            if url and last:
                 for name in "abc":
                     a, b = z0.get(f"gslbd-{name}", {}), z1.get(f"gslbd-{name}", {})
                     rate = lambda k: (b.get(k, 0) - a.get(k, 0)) / args.window
@@ -181,8 +185,9 @@ def main():
                 print(f"  change -> same verdict on all three: p50 {p(0.5):.2f} s, p99 {p(0.99):.2f} s, max {times[-1]:.2f} s "
                       f"over {len(times)} changes (interval 1 s, rise 2, fall 2)")
             stop(procs)
-        ratio = [b / a for a, b in zip(result["local"], result["cluster"])]
-        print("CPU with [cluster] / without: " + ", ".join(f"{r:.2f}" for r in ratio))
+        ratios = sorted(c / l for lr, cr in zip(result["local"], result["cluster"]) for l, c in zip(lr, cr))
+        print("CPU with [cluster] / without, per instance and round: " + ", ".join(f"{r:.2f}" for r in ratios)
+              + f"; median {ratios[len(ratios) // 2]:.2f}")
     finally:
         nats.terminate()
         nats.wait(10)
