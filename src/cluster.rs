@@ -54,6 +54,8 @@ pub struct ClusterStats {
     pub received: AtomicU64,
     /// Times the connection or the watch was lost.
     pub disconnects: AtomicU64,
+    /// Targets whose verdict is local for lack of fresh observations (at the last refresh).
+    pub fallback_targets: AtomicU64,
 }
 
 /// A stable name for a target, the same in every instance.
@@ -179,6 +181,13 @@ async fn run(
                         let all = now >= next_refresh;
                         if all {
                             next_refresh = now + refresh;
+                            let short = short_of_observers(&table, &targets);
+                            let before = stats.fallback_targets.swap(short, Ordering::Relaxed);
+                            if short > 0 && before == 0 {
+                                tracing::warn!(targets = short, "cluster: too few fresh observations; local verdicts decide for these targets");
+                            } else if short == 0 && before > 0 {
+                                tracing::info!("cluster: every target has enough fresh observations again");
+                            }
                             let beat = serde_json::json!({"instance": config.instance, "region": config.region});
                             store
                                 .put(format!("i.{}", config.instance), beat.to_string().into())
@@ -284,6 +293,13 @@ async fn open(config: &ClusterConfig, ttl: Duration) -> Result<kv::Store, String
             .await
             .map_err(|e| format!("creating the bucket {}: {e}", config.bucket)),
     }
+}
+
+/// How many targets have fewer fresh observations than `min_observers`.
+fn short_of_observers(table: &SharedHealth, targets: &[Target]) -> u64 {
+    let t = table.lock().expect("health lock");
+    let quorum = crate::config::cluster::Quorum::Majority;
+    targets.iter().filter(|x| t.verdict(x.ip, &x.check, quorum).fallback).count() as u64
 }
 
 /// The instance a heartbeat key (`i.<instance>`) names.

@@ -190,7 +190,10 @@ fn health_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response, 
     // every instance decides alone). DNS keeps answering either way, so the status code
     // stays the zones'.
     let cluster = config.cluster.as_ref().map(|c| {
-        let up = st.metrics.cluster.connected.load(std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = &st.metrics.cluster;
+        // Degraded: NATS unreachable, or targets decided locally for lack of observers.
+        let up = stats.connected.load(Relaxed) && stats.fallback_targets.load(Relaxed) == 0;
         (if up { "ok" } else { "degraded" }, c.instance.clone())
     });
     let reply = |(mut v, degraded): (Value, bool)| {

@@ -130,8 +130,13 @@ fn instance(nats: &Nats, name: &str, source: &str, port: u16) -> Server {
 
 /// An instance named `name` probing from `source` with these pools.
 fn instance_with(nats: &Nats, name: &str, source: &str, pools: &str) -> Server {
+    instance_full(nats, name, source, "", pools)
+}
+
+/// [`instance_with`] with more `[cluster]` keys.
+fn instance_full(nats: &Nats, name: &str, source: &str, cluster: &str, pools: &str) -> Server {
     let zone = format!(
-        "{}[cluster]\nnats = [\"{}\"]\ninstance = \"{name}\"\nprobe_source = \"{source}\"\nobservation_ttl = \"3s\"\n\
+        "{}[cluster]\nnats = [\"{}\"]\ninstance = \"{name}\"\nprobe_source = \"{source}\"\nobservation_ttl = \"3s\"\n{cluster}\n\
          [[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n{pools}",
         admin_section(""),
         nats.url
@@ -339,4 +344,28 @@ fn a_stopped_instance_expires_and_nats_comes_back() {
     picky.fail_for(&[]);
     all_answer(&[&a, &b], "maj.gslb.example.org.", &["127.0.0.2"]);
     drop(nats);
+}
+
+/// Fewer fresh observations than `min_observers`: the local verdict decides, the log says
+/// so once and /health says `cluster: "degraded"`; a second instance makes it "ok" again.
+#[test]
+fn too_few_observers_fall_back_and_say_so() {
+    let nats = Nats::start();
+    let (_picky, port) = Picky::start("127.0.0.2");
+    let pool = format!(
+        "[[zone.pool]]\nname = \"p\"\n[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\n\
+         [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n"
+    );
+    let a = instance_full(&nats, "a", "127.0.0.51", "min_observers = 2", &pool);
+    a.wait_log("too few fresh observations").expect("the fallback is logged");
+    let state = || Client::for_server(&a).call("GET", "/health", None, None).1["cluster"].clone();
+    assert_eq!(state(), "degraded");
+    assert_eq!(answers(&a.udp(&query("p.gslb.example.org.", RecordType::A))), ["127.0.0.2"], "DNS keeps answering");
+    let _b = instance_full(&nats, "b", "127.0.0.52", "min_observers = 2", &pool);
+    let end = Instant::now() + DEADLINE;
+    while state() != "ok" {
+        assert!(Instant::now() < end, "never ok with two observers:\n{}", a.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(a.wait_log("enough fresh observations again").is_some());
 }
