@@ -116,6 +116,12 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     for zone in &config.zones {
         tracing::info!(zone = %zone.apex, records = zone.data.record_count(), "serving zone");
     }
+    // Every listener answers now: a Type=notify unit becomes active.
+    crate::notify::notify(&format!(
+        "READY=1\nSTATUS=serving {} zones\nMAINPID={}",
+        config.zones.len(),
+        std::process::id()
+    ));
 
     let mut geo_files = runtime.block_on(async { watch_geo_files(handle.clone(), shutdown.clone()) });
     runtime.block_on(async {
@@ -144,6 +150,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         }
     });
 
+    crate::notify::notify("STOPPING=1");
     stop.store(true, Ordering::Relaxed);
     shutdown.cancel();
     tracker.close();
@@ -302,6 +309,13 @@ fn watch_geo_files(builder: BuilderHandle, shutdown: CancellationToken) -> tokio
 /// Re-reads the config; a valid one is swapped in (returned once it serves), an invalid one
 /// is logged and ignored.
 async fn reload(path: &Path, builder: &BuilderHandle) -> Option<Arc<Config>> {
+    crate::notify::notify("RELOADING=1");
+    let reloaded = reload_config(path, builder).await;
+    crate::notify::notify("READY=1");
+    reloaded
+}
+
+async fn reload_config(path: &Path, builder: &BuilderHandle) -> Option<Arc<Config>> {
     match config::load(path) {
         Ok(next) => {
             let current = builder.view().config.clone();

@@ -35,6 +35,7 @@ pub mod elchi;
 pub mod explain;
 pub mod health;
 pub mod metrics;
+pub mod notify;
 pub mod priority;
 pub mod probes;
 pub mod server;

@@ -196,3 +196,31 @@ fn an_operator_tunable_is_kept() {
     let env = s.environment().join("\n");
     assert!(env.contains(&format!("GLIBC_TUNABLES={other}\nglibc.malloc.tcache_count=0")), "{env}");
 }
+
+/// With `NOTIFY_SOCKET` (systemd's `Type=notify`): `READY=1` once every listener answers,
+/// `RELOADING=1` then `READY=1` around a SIGHUP reload, `STOPPING=1` at SIGTERM; a test socket
+/// stands in for systemd's.
+#[test]
+fn the_service_manager_is_told_ready_reloading_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut s = Server::start_with_env(&config("", ZONE), &[("NOTIFY_SOCKET", path.to_str().unwrap())]);
+    let ready = next();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    assert!(ready.contains("MAINPID="), "{ready}");
+    // Ready means answering.
+    assert!(!answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))).is_empty());
+    s.signal("HUP");
+    assert_eq!(next(), "RELOADING=1");
+    assert_eq!(next(), "READY=1");
+    s.signal("TERM");
+    assert_eq!(next(), "STOPPING=1");
+    assert_eq!(s.wait_exit(DEADLINE), Some(0));
+}
