@@ -352,6 +352,23 @@ pub fn explain(config_path: &Path, question: &crate::explain::Question) -> anyho
     Ok(v)
 }
 
+/// `gslbd probe`: one GET of `url` within 3 s; `Ok` on HTTP 200, else why not.
+pub fn probe_url(url: &str, insecure: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .danger_accept_invalid_certs(insecure)
+            .timeout(Duration::from_secs(3))
+            .build()?;
+        let resp = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        anyhow::ensure!(status == reqwest::StatusCode::OK, "{url}: HTTP {status}: {}", body.trim());
+        Ok(())
+    })
+}
+
 /// Loads a config and describes it for `gslbd check`.
 pub fn check(config_path: &Path) -> Result<String, config::ConfigErrors> {
     let config = config::load(config_path)?;

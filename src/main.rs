@@ -1,4 +1,4 @@
-//! The `gslbd` command line: `run`, `check`, `explain` and `import-corefile`.
+//! The `gslbd` command line: `run`, `check`, `explain`, `probe` and `import-corefile`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +57,16 @@ enum Command {
         #[arg(long)]
         ecs: Option<String>,
     },
+    /// Ask a running gslbd's admin API whether it is ready (or healthy): exit 0 on HTTP 200,
+    /// 1 otherwise. For container health checks, where no curl is at hand.
+    Probe {
+        /// The URL, e.g. http://127.0.0.1:8053/ready.
+        #[arg(default_value = "http://127.0.0.1:8053/ready")]
+        url: String,
+        /// Accept any TLS certificate (an admin API with a self-signed one).
+        #[arg(long)]
+        insecure: bool,
+    },
     /// Print a gslbd config for the elchi and zoneregistry server blocks of a CoreDNS
     /// Corefile; items left out are listed on stderr.
     ImportCorefile {
@@ -111,6 +121,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Probe { url, insecure } => match gslbd::app::probe_url(&url, insecure) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gslbd probe: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::ImportCorefile { file } => {
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,

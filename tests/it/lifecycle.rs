@@ -224,3 +224,19 @@ fn the_service_manager_is_told_ready_reloading_and_stopping() {
     assert_eq!(next(), "STOPPING=1");
     assert_eq!(s.wait_exit(DEADLINE), Some(0));
 }
+
+/// `gslbd probe` (the container health check): exit 0 when /ready is 200, 1 with the reason
+/// when it is not or nothing answers.
+#[test]
+fn probe_reports_readiness_by_exit_code() {
+    let s = Server::start(&config("", &format!("{}{ZONE}", crate::admin_client::admin_section(""))));
+    let url = format!("http://{}/ready", s.admin_addr());
+    let run = |url: &str| Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["probe", url]).output().unwrap();
+    let out = run(&url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&format!("http://{}/nope", s.admin_addr()));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 404"));
+    let out = run("http://127.0.0.1:9/ready");
+    assert_eq!(out.status.code(), Some(1));
+}
