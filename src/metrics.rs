@@ -259,6 +259,7 @@ impl Collector for Scraped {
             shadowed_total.push((l, total));
         }
         let (mut persist_failing, mut persist_errors, mut loaded) = (Vec::new(), Vec::new(), Vec::new());
+        let mut sync_age = Vec::new();
         for zone in &config.zones {
             let z = api_zone(&zone.apex);
             records.push((labels(&[("zone", &z), ("source", "static")]), zone.data.record_count() as i64));
@@ -270,6 +271,11 @@ impl Collector for Scraped {
                 errors.push((labels(&[("zone", &z), ("kind", "changes")]), st.changes_errors));
                 skipped.push((labels(&[("zone", &z)]), st.skipped_records));
                 loaded.push((labels(&[("zone", &z)]), view.has_controller_data(&zone.apex) as i64));
+                // Seconds since the controller last answered (since start-up before it ever
+                // did): an alert compares it with the sync interval.
+                let since = st.last_success.unwrap_or(view.started);
+                let age = std::time::SystemTime::now().duration_since(since).map_or(0, |d| d.as_secs() as i64);
+                sync_age.push((labels(&[("zone", &z)]), age));
             }
             let zv = view.zone(&zone.apex);
             persist_failing.push((labels(&[("zone", &z)]), zv.is_some_and(|v| v.persist_error.is_some()) as i64));
@@ -320,6 +326,12 @@ impl Collector for Scraped {
             "zone_data_loaded",
             "1 once a controller zone has data (state file or sync); 0: its unknown names get SERVFAIL",
             &loaded,
+        )?;
+        gauge_family(
+            &mut e,
+            "sync_age_seconds",
+            "Seconds since the zone's controller last answered (since start-up before it ever did)",
+            &sync_age,
         )?;
         gauge_family(&mut e, "persist_failing", "1 while the zone's state-file writes fail", &persist_failing)?;
         counter_family(&mut e, "persist_errors", "Failed state-file writes", &persist_errors)?;

@@ -252,6 +252,13 @@ fn health_and_readiness_follow_the_controller() {
     ] {
         assert!(text.contains(family), "missing {family} in\n{text}");
     }
+    // The controller answered just now: its sync age is a few seconds at most.
+    let age: f64 = text
+        .lines()
+        .find(|l| l.starts_with("gslbd_sync_age_seconds{zone=\"gslb.example.org\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no sync age in\n{text}"));
+    assert!(age <= 5.0, "sync age {age}");
 }
 
 /// With several zones `/health` reports each, `?zone=` selects one; static zones are healthy.
