@@ -227,7 +227,7 @@ impl Collector for Scraped {
             )?;
             // Fresh observations per target by what they say, and the targets whose verdict
             // falls back to this instance's own probes. (Scrapes run on a blocking thread.)
-            let table = view.health.lock().expect("health lock").clone();
+            let table = view.health.lock().expect("health lock");
             let (mut fresh, mut fallback) = (Vec::new(), 0i64);
             for (target, _) in table.iter() {
                 let v = table.verdict(target.ip, &target.check, crate::config::cluster::Quorum::Majority);

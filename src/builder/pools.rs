@@ -108,13 +108,7 @@ pub fn pool_records(zone: &ZoneConfig, table: &HealthTable, geo: &GeoInputs<'_>)
             if with_family.is_empty() {
                 continue;
             }
-            let views: Vec<MemberView> = with_family
-                .iter()
-                .map(|&i| {
-                    let m = &pool.members[i];
-                    MemberView { role: m.role, weight: m.weight, up: !addresses(m, family, health, true).is_empty() }
-                })
-                .collect();
+            let views = views(pool, &with_family, family, health);
             match candidates(&views, pool.select, &pool.when_all_down) {
                 Choice::Members { members, weights } => {
                     let all_down = !views.iter().any(|v| v.up);
@@ -151,6 +145,17 @@ pub fn pool_records(zone: &ZoneConfig, table: &HealthTable, geo: &GeoInputs<'_>)
         }
     }
     out
+}
+
+/// What the policy sees of `members` for one family: healthy means one address of it is up.
+fn views(pool: &PoolConfig, members: &[usize], family: Family, health: &PoolHealth<'_>) -> Vec<MemberView> {
+    members
+        .iter()
+        .map(|&i| {
+            let m = &pool.members[i];
+            MemberView { role: m.role, weight: m.weight, up: !addresses(m, family, health, true).is_empty() }
+        })
+        .collect()
 }
 
 /// The NS set of the members `hosts` at the pool's name, and their glue: each host's healthy
@@ -243,13 +248,7 @@ fn geo_pool(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &PoolHealth
         let mut chosen: Vec<Option<u32>> = vec![None; datacenters];
         let mut fail_open: Vec<Option<u32>> = vec![None; datacenters];
         for (dc, members) in by_dc.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
-            let views: Vec<MemberView> = members
-                .iter()
-                .map(|&i| {
-                    let m = &pool.members[i];
-                    MemberView { role: m.role, weight: m.weight, up: !addresses(m, family, health, true).is_empty() }
-                })
-                .collect();
+            let views = views(pool, members, family, health);
             if let Choice::Members { members: picked, weights } = candidates(&views, pool.select, &WhenAllDown::NoData)
             {
                 let picked: Vec<usize> = picked.iter().map(|&j| members[j]).collect();

@@ -7,7 +7,7 @@ use crate::dns::types::*;
 use crate::dns::wire::{ClientSubnet, Ecs, HEADER_LEN, ParseError, Query, parse_query};
 use crate::snapshot::fragment::WeightedAnswer;
 use crate::snapshot::fragment::{Arena, Fragment};
-use crate::snapshot::geo::{GeoKind, NO_DATACENTER};
+use crate::snapshot::geo::{GeoAnswer, GeoKind, Located as GeoLocated, NO_DATACENTER};
 use crate::snapshot::policy::Rng;
 use crate::snapshot::records::Source;
 use crate::snapshot::{Snapshot, Zone, ZoneSnap};
@@ -277,8 +277,14 @@ fn pool_pick<'a>(
     client: IpAddr,
 ) -> Option<(&'a Fragment, GeoDecision)> {
     let g = *part.geo.get(f.geo as usize)?;
+    let GeoKind::Pool { .. } = g.kind else { return None };
+    pool_answer(part, g, snap.geo.get(g.map as usize)?.table.locate(client))
+}
+
+/// The answer a geo pool `g` of `part` pre-encoded for a client `located` in its map.
+#[inline]
+fn pool_answer(part: &ZoneSnap, g: GeoAnswer, located: GeoLocated) -> Option<(&Fragment, GeoDecision)> {
     let GeoKind::Pool { first, pattern } = g.kind else { return None };
-    let located = snap.geo.get(g.map as usize)?.table.locate(client);
     let &(answer, datacenter) = part.geo_patterns.get(pattern as usize + located.order as usize)?;
     let f = part.frags.get(first as usize + answer as usize)?;
     Some((f, GeoDecision { scope: located.scope, slot: g.slot, datacenter }))
@@ -305,15 +311,19 @@ fn by_location<'a>(
     qtype: u16,
     client: IpAddr,
 ) -> (Located<'a>, Option<GeoDecision>) {
-    if let Some((f, decision)) = pool_pick(snap, part, f, client) {
-        return (Located::of(f, part), Some(decision));
-    }
-    let names = part.geo.get(f.geo as usize).and_then(|g| match g.kind {
-        GeoKind::Names { first } => Some((g.slot, first as usize, snap.geo.get(g.map as usize)?)),
-        GeoKind::Pool { .. } => None,
-    });
-    let Some((slot, first, map)) = names else { return (Located::of(f, part), None) };
+    let found = part.geo.get(f.geo as usize).and_then(|&g| Some((g, snap.geo.get(g.map as usize)?)));
+    let Some((g, map)) = found else { return (Located::of(f, part), None) };
     let located = map.table.locate(client);
+    let first = match g.kind {
+        GeoKind::Names { first } => first as usize,
+        GeoKind::Pool { .. } => {
+            return match pool_answer(part, g, located) {
+                Some((f, decision)) => (Located::of(f, part), Some(decision)),
+                None => (Located::of(f, part), None),
+            };
+        }
+    };
+    let slot = g.slot;
     let rtype = if qtype == TYPE_ANY { TYPE_A } else { qtype };
     let order = map.orders.get(located.order as usize).map_or(&[][..], |o| &o[..]);
     for &dc in order {

@@ -214,11 +214,8 @@ fn find_in<'a>(
         if n.dynamic {
             return Hit::Dynamic;
         }
-        return match n.referral {
-            NONE => Hit::Frag(part.answer(&n.answers, qtype), part),
-            _ if qtype == TYPE_DS => Hit::Frag(&newest.frags[newest.nodata as usize], newest),
-            referral => Hit::Frag(&part.frags[referral as usize], part),
-        };
+        let (f, part) = exact(n, part, newest, qtype);
+        return Hit::Frag(f, part);
     }
     // The first existing ancestor is the closest encloser: a cut refers, a wildcard
     // synthesises, anything else means the name does not exist.
@@ -240,6 +237,17 @@ fn find_in<'a>(
         }
     }
     Hit::Frag(&newest.frags[newest.nxdomain as usize], newest)
+}
+
+/// The response at an existing name held by `part`: its answer for `qtype`, or at a cut
+/// the referral (DS at the cut is NODATA from `newest`, the parent side's answer).
+#[inline(always)]
+fn exact<'a>(n: &NodeRec, part: &'a ZoneSnap, newest: &'a ZoneSnap, qtype: u16) -> (&'a Fragment, &'a ZoneSnap) {
+    match n.referral {
+        NONE => (part.answer(&n.answers, qtype), part),
+        _ if qtype == TYPE_DS => (&newest.frags[newest.nodata as usize], newest),
+        referral => (&part.frags[referral as usize], part),
+    }
 }
 
 /// [`find_in`] for a CNAME target reached from elsewhere (see [`ZoneSnap::chase_find`]).
@@ -323,11 +331,7 @@ impl Zone {
             && let Some(n) = d.node(qname)
             && n.owned
         {
-            let f = match n.referral {
-                NONE => d.answer(&n.answers, qtype),
-                _ if qtype == TYPE_DS => &d.frags[d.nodata as usize],
-                referral => &d.frags[referral as usize],
-            };
+            let (f, _) = exact(n, d, d, qtype);
             return self.negative_from_newest(f, d);
         }
         match (find_in(|n| self.node(n), self.newest(), qname, qtype), &self.dynamic) {
