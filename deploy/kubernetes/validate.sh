@@ -6,15 +6,22 @@
 #   deploy/kubernetes/validate.sh GSLBD_BIN
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BIN="$1"
-command -v kubernetes-validate >/dev/null || python3 -m pip install -q kubernetes-validate
+# Resolved before the cd below: CI passes a path relative to the checkout.
+BIN="$(readlink -f "$1")"
+[ -x "$BIN" ] || { echo "validate.sh: $1 is not an executable gslbd" >&2; exit 1; }
+# Run as a module so a pip that installs scripts outside PATH still works; Debian's own
+# python3 refuses plain pip installs (PEP 668), hence the second form.
+if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
+  python3 -m pip install -q kubernetes-validate 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages kubernetes-validate
+fi
 cd "$HERE"
 for f in $(sed -n 's/^  - \(.*\.yaml\)$/\1/p' kustomization.yaml); do
   [ -f "$f" ] || { echo "kustomization.yaml lists $f, which does not exist" >&2; exit 1; }
 done
 for f in *.yaml; do
   [ "$f" = kustomization.yaml ] && continue
-  kubernetes-validate --strict --quiet "$f"
+  python3 -m kubernetes_validate --strict --quiet "$f"
 done
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
