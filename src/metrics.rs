@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
@@ -133,7 +133,12 @@ fn counter_family(e: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(La
     Ok(())
 }
 
-fn gauge_family(e: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Labels, i64)]) -> std::fmt::Result {
+fn gauge_family<N: EncodeGaugeValue + Copy + std::fmt::Debug>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Labels, N)],
+) -> std::fmt::Result {
     let mut m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for (l, v) in rows {
         ConstGauge::new(*v).encode(m.encode_family(l)?)?;
@@ -259,7 +264,7 @@ impl Collector for Scraped {
             shadowed_total.push((l, total));
         }
         let (mut persist_failing, mut persist_errors, mut loaded) = (Vec::new(), Vec::new(), Vec::new());
-        let mut sync_age = Vec::new();
+        let (mut sync_age, mut sync_interval) = (Vec::new(), Vec::new());
         for zone in &config.zones {
             let z = api_zone(&zone.apex);
             records.push((labels(&[("zone", &z), ("source", "static")]), zone.data.record_count() as i64));
@@ -276,6 +281,9 @@ impl Collector for Scraped {
                 let since = st.last_success.unwrap_or(view.started);
                 let age = std::time::SystemTime::now().duration_since(since).map_or(0, |d| d.as_secs() as i64);
                 sync_age.push((labels(&[("zone", &z)]), age));
+            }
+            if let Some(controller) = &zone.controller {
+                sync_interval.push((labels(&[("zone", &z)]), controller.sync_interval.as_secs_f64()));
             }
             let zv = view.zone(&zone.apex);
             persist_failing.push((labels(&[("zone", &z)]), zv.is_some_and(|v| v.persist_error.is_some()) as i64));
@@ -332,6 +340,12 @@ impl Collector for Scraped {
             "sync_age_seconds",
             "Seconds since the zone's controller last answered (since start-up before it ever did)",
             &sync_age,
+        )?;
+        gauge_family(
+            &mut e,
+            "sync_interval_seconds",
+            "The zone's configured controller poll interval (an alert compares the sync age with it)",
+            &sync_interval,
         )?;
         gauge_family(&mut e, "persist_failing", "1 while the zone's state-file writes fail", &persist_failing)?;
         counter_family(&mut e, "persist_errors", "Failed state-file writes", &persist_errors)?;

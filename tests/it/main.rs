@@ -31,6 +31,8 @@ mod geo;
 mod lifecycle;
 /// Drop-in compatibility with the upstream plugins, and fault-battery fixes.
 mod migration;
+/// The shipped alert rules and dashboard against a real /metrics.
+mod monitoring;
 /// Property tests of the query parser and responder.
 mod parser_props;
 /// Health-checked pools.
