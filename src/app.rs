@@ -72,6 +72,21 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let stats = Arc::new(crate::server::stats::Stats::default());
     let metrics = Arc::new(Metrics::new(Arc::clone(&stats), handle.clone()));
 
+    let (tap, tap_writer) = match &config.log.dnstap {
+        Some(d) => {
+            let options = crate::dnstap::Options {
+                sink: d.sink.clone(),
+                identity: d.identity.clone(),
+                version: d.version.clone(),
+                queue: d.queue,
+            };
+            let (tap, writer) =
+                crate::dnstap::start(options, Arc::clone(&metrics.dnstap)).context("starting dnstap")?;
+            (Some(tap), Some(writer))
+        }
+        None => (None, None),
+    };
+
     let stop = Arc::new(AtomicBool::new(false));
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -102,7 +117,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut threads = Vec::new();
     for b in bound {
         let workers = b.udp.len();
-        threads.extend(udp::spawn_workers(b.udp, handle.snapshot(), &stats, &stop)?);
+        threads.extend(udp::spawn_workers(b.udp, handle.snapshot(), &stats, &stop, tap.as_ref())?);
         let listener = tokio::net::TcpListener::from_std(b.tcp)?;
         runtime.spawn(tcp::serve(
             listener,
@@ -110,6 +125,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             Arc::clone(&stats),
             shutdown.clone(),
             tracker.clone(),
+            tap.clone(),
         ));
         tracing::info!(addr = %b.addr, udp_workers = workers, "listening");
     }
@@ -161,6 +177,11 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         let _ = t.join();
     }
     runtime.shutdown_timeout(Duration::from_millis(100));
+    // The answers given are all logged: the dnstap stream is closed (STOP, FINISH) last.
+    drop(tap);
+    if let Some(writer) = tap_writer {
+        writer.stop();
+    }
     // Pushes acknowledged in the last second may still be waiting for their file write.
     builder.stop();
     tracing::info!("stopped");
@@ -321,6 +342,16 @@ async fn reload_config(path: &Path, builder: &BuilderHandle) -> Option<Arc<Confi
             let current = builder.view().config.clone();
             if next.server.listen != current.server.listen || next.server.udp_workers != current.server.udp_workers {
                 tracing::warn!("server.listen and server.udp_workers changes take effect on restart; listeners kept");
+            }
+            // The filters are read per query; the connection's settings are the writer's.
+            let connection = |c: &Config| {
+                c.log.dnstap.as_ref().map(|d| (d.sink.clone(), d.identity.clone(), d.version.clone(), d.queue))
+            };
+            let (before, after) = (connection(&current), connection(&next));
+            if before.is_some() && after.is_some() && before != after || before.is_none() && after.is_some() {
+                tracing::warn!(
+                    "log.dnstap sink, identity, version and queue changes take effect on restart; the filters apply now"
+                );
             }
             let zones = next.zones.len();
             builder.reload(next).await;

@@ -355,16 +355,7 @@ fn decode_reply(msg: &[u8]) -> Value {
 }
 
 fn rcode_text(rcode: u16) -> String {
-    match rcode {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        16 => "BADVERS".into(),
-        other => format!("RCODE{other}"),
-    }
+    crate::dns::types::rcode_name(rcode).map_or_else(|| format!("RCODE{rcode}"), str::to_string)
 }
 
 /// The scope of a Client Subnet option among an OPT's options.

@@ -10,8 +10,9 @@
 //!
 //! Modules from the bottom up (each imports only those before it):
 //! * [`dns`]: wire format, names, types. [`snapshot`]: the immutable, pre-encoded answers and
-//!   their atomic handle. [`server`]: UDP workers and TCP tasks answering from the snapshot
-//!   (imports only `snapshot` and `dns`; no lock, no per-query allocation).
+//!   their atomic handle. [`dnstap`]: the query log the workers feed without waiting.
+//!   [`server`]: UDP workers and TCP tasks answering from the snapshot (imports only
+//!   `snapshot`, `dnstap` and `dns`; no lock, no per-query allocation).
 //! * [`config`]: the TOML file, validated (static records included). [`elchi`]: the Elchi
 //!   controller's JSON contract and the state files. [`health`]: member health as data.
 //! * [`builder`]: the one owner of the inputs; turns events into snapshots and admin views.
@@ -31,6 +32,7 @@ pub mod cluster;
 pub mod config;
 pub mod corefile;
 pub mod dns;
+pub mod dnstap;
 pub mod elchi;
 pub mod explain;
 pub mod health;

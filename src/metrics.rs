@@ -42,6 +42,8 @@ pub struct Metrics {
     pub transitions: Family<Labels, Counter>,
     /// The cluster's counters (`[cluster]`), read at scrape time.
     pub cluster: Arc<crate::cluster::ClusterStats>,
+    /// dnstap's counters (`[log] dnstap`), read at scrape time.
+    pub dnstap: Arc<crate::dnstap::TapStats>,
 }
 
 impl Metrics {
@@ -59,7 +61,13 @@ impl Metrics {
         let transitions = Family::<Labels, Counter>::default();
         registry.register("health_transitions", "Health state changes, by new state", transitions.clone());
         let cluster = Arc::new(crate::cluster::ClusterStats::default());
-        registry.register_collector(Box::new(Scraped { stats, builder, cluster: Arc::clone(&cluster) }));
+        let dnstap = Arc::new(crate::dnstap::TapStats::default());
+        registry.register_collector(Box::new(Scraped {
+            stats,
+            builder,
+            cluster: Arc::clone(&cluster),
+            dnstap: Arc::clone(&dnstap),
+        }));
         let probe_ok = probes.get_or_create(&vec![("outcome".into(), "success".into())]).clone();
         let probe_failed = probes.get_or_create(&vec![("outcome".into(), "failure".into())]).clone();
         Metrics {
@@ -72,6 +80,7 @@ impl Metrics {
             probe_duration,
             transitions,
             cluster,
+            dnstap,
         }
     }
 
@@ -113,6 +122,7 @@ struct Scraped {
     stats: Arc<Stats>,
     builder: BuilderHandle,
     cluster: Arc<crate::cluster::ClusterStats>,
+    dnstap: Arc<crate::dnstap::TapStats>,
 }
 
 impl std::fmt::Debug for Scraped {
@@ -127,6 +137,12 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 
 fn counter_family(e: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Labels, u64)]) -> std::fmt::Result {
     let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+    // One unlabelled value: `name 1`, not `name{} 1`.
+    if let [(l, v)] = rows
+        && l.is_empty()
+    {
+        return ConstCounter::new(*v).encode(m);
+    }
     for (l, v) in rows {
         ConstCounter::new(*v).encode(m.encode_family(l)?)?;
     }
@@ -140,6 +156,11 @@ fn gauge_family<N: EncodeGaugeValue + Copy + std::fmt::Debug>(
     rows: &[(Labels, N)],
 ) -> std::fmt::Result {
     let mut m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    if let [(l, v)] = rows
+        && l.is_empty()
+    {
+        return ConstGauge::new(*v).encode(m);
+    }
     for (l, v) in rows {
         ConstGauge::new(*v).encode(m.encode_family(l)?)?;
     }
@@ -205,6 +226,38 @@ impl Collector for Scraped {
 
         let view = self.builder.view();
         let config = Arc::clone(&view.config);
+        if config.log.dnstap.is_some() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let d = &self.dnstap;
+            let messages = [
+                (labels(&[("outcome", "written")]), d.written.load(Relaxed)),
+                (labels(&[("outcome", "dropped")]), d.dropped.load(Relaxed)),
+            ];
+            counter_family(
+                &mut e,
+                "dnstap_messages",
+                "dnstap messages written to the receiver, or dropped (queue full, connection lost)",
+                &messages,
+            )?;
+            gauge_family(
+                &mut e,
+                "dnstap_connected",
+                "1 while connected to the dnstap receiver",
+                &[(Vec::new(), d.connected.load(Relaxed) as i64)],
+            )?;
+            gauge_family(
+                &mut e,
+                "dnstap_queued",
+                "dnstap messages waiting for the receiver",
+                &[(Vec::new(), d.queued.load(Relaxed) as i64)],
+            )?;
+            counter_family(
+                &mut e,
+                "dnstap_connects",
+                "Connections to the dnstap receiver that completed the handshake",
+                &[(Vec::new(), d.connects.load(Relaxed))],
+            )?;
+        }
         if config.cluster.is_some() {
             use std::sync::atomic::Ordering::Relaxed;
             let c = &self.cluster;

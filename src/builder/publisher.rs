@@ -744,6 +744,10 @@ fn settings(config: &Config) -> ServerSettings {
         tcp_idle_timeout: server.tcp_idle_timeout,
         max_tcp_connections: server.max_tcp_connections,
         ecs: server.ecs,
+        dnstap: config.log.dnstap.as_ref().map(|d| crate::snapshot::TapFilter {
+            queries: !d.responses_only,
+            rcodes: d.rcodes.iter().filter(|&&r| r < 32).fold(0, |mask, &r| mask | 1 << r),
+        }),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod env;
 pub mod error;
 pub mod geo;
+pub mod log;
 pub mod master_file;
 pub mod mmdb;
 pub mod pool;
@@ -42,6 +43,8 @@ pub struct Config {
     pub geo: geo::GeoConfig,
     /// `[cluster]`: health shared with other instances, when set.
     pub cluster: Option<cluster::ClusterConfig>,
+    /// `[log]`: dnstap query logging.
+    pub log: log::LogConfig,
 }
 
 impl Config {

@@ -26,6 +26,27 @@ pub struct RawConfig {
     /// `[cluster]`.
     #[serde(default)]
     pub cluster: Option<Spanned<RawCluster>>,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: Option<Spanned<RawLog>>,
+}
+
+/// `[log]`: query logging.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// dnstap sink: `unix:PATH` or `tcp:HOST:PORT`.
+    pub dnstap: Option<Spanned<String>>,
+    /// Log responses only (no AUTH_QUERY messages).
+    pub dnstap_responses_only: Option<Spanned<bool>>,
+    /// Log only exchanges whose response has one of these RCODEs.
+    pub dnstap_rcodes: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The `identity` field (default: the host name).
+    pub dnstap_identity: Option<Spanned<String>>,
+    /// The `version` field (default: `gslbd VERSION`).
+    pub dnstap_version: Option<Spanned<String>>,
+    /// Most messages waiting for the sink; more are dropped (and counted).
+    pub dnstap_queue: Option<Spanned<i64>>,
 }
 
 /// `[cluster]`: health verdicts shared between instances through NATS JetStream KV.

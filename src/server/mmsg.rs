@@ -113,21 +113,21 @@ impl Batch {
 
     /// The sender of query `i` (unspecified if the kernel gave no IP address).
     #[inline]
-    pub fn peer(&self, i: usize) -> std::net::IpAddr {
+    pub fn peer(&self, i: usize) -> std::net::SocketAddr {
         let a = &self.addrs[i];
         match a.ss_family as i32 {
             libc::AF_INET => {
                 // SAFETY: the kernel wrote a sockaddr_in here (its family says so);
                 // sockaddr_storage is larger than sockaddr_in and aligned for it.
                 let sin = unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-                std::net::IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes())
+                (sin.sin_addr.s_addr.to_ne_bytes(), u16::from_be(sin.sin_port)).into()
             }
             libc::AF_INET6 => {
                 // SAFETY: as above, for sockaddr_in6.
                 let sin6 = unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-                std::net::IpAddr::from(sin6.sin6_addr.s6_addr)
+                (sin6.sin6_addr.s6_addr, u16::from_be(sin6.sin6_port)).into()
             }
-            _ => std::net::IpAddr::from([0u8; 4]),
+            _ => ([0u8; 4], 0).into(),
         }
     }
 

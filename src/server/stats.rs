@@ -206,14 +206,5 @@ impl Stats {
 }
 
 fn rcode_name(rcode: u16) -> &'static str {
-    match rcode {
-        0 => "NOERROR",
-        1 => "FORMERR",
-        2 => "SERVFAIL",
-        3 => "NXDOMAIN",
-        4 => "NOTIMP",
-        5 => "REFUSED",
-        16 => "BADVERS",
-        _ => "other",
-    }
+    crate::dns::types::rcode_name(rcode).unwrap_or("other")
 }

@@ -11,18 +11,20 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::dnstap::{Exchange, Protocol, Recorder, Stamp, Tap};
 use crate::server::query::{MAX_MESSAGE, Responder, Transport};
 use crate::server::stats::{Stats, WorkerStats};
 use crate::snapshot::SnapshotHandle;
 
 /// Accepts connections until `shutdown`; connection tasks are tracked so shutdown can wait
-/// for answers in flight.
+/// for answers in flight. With `tap`, exchanges are logged to dnstap.
 pub async fn serve(
     listener: TcpListener,
     handle: SnapshotHandle,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    tap: Option<Tap>,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
     // One counter set for all connections of this listener (atomic adds keep it exact).
@@ -53,9 +55,10 @@ pub async fn serve(
         let handle = handle.clone();
         let shutdown = shutdown.clone();
         let counters = Arc::clone(&counters);
+        let recorder = tap.clone().map(Recorder::new);
         tracker.spawn(async move {
             let _guard = guard;
-            if let Err(e) = connection(stream, handle, counters, shutdown).await {
+            if let Err(e) = connection(stream, handle, counters, shutdown, recorder).await {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
         });
@@ -75,9 +78,11 @@ async fn connection(
     handle: SnapshotHandle,
     counters: Arc<WorkerStats>,
     shutdown: CancellationToken,
+    mut recorder: Option<Recorder>,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let peer = stream.peer_addr()?.ip();
+    let peer = stream.peer_addr()?;
+    let local = stream.local_addr()?;
     let mut responder = Responder::default();
     let mut req = vec![0u8; MAX_MESSAGE];
     let mut out = vec![0u8; MAX_MESSAGE + 1024 + 2];
@@ -96,8 +101,9 @@ async fn connection(
         timeout(idle, stream.read_exact(&mut req[..len]))
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "message body timed out"))??;
+        let query_time = Stamp::now();
         let snap = handle.load();
-        let Some(outcome) = responder.respond(&snap, &req[..len], &mut out[2..], Transport::Tcp, peer) else {
+        let Some(outcome) = responder.respond(&snap, &req[..len], &mut out[2..], Transport::Tcp, peer.ip()) else {
             continue;
         };
         counters.record(&outcome);
@@ -105,5 +111,18 @@ async fn connection(
         timeout(idle, stream.write_all(&out[..2 + outcome.len]))
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client is not reading"))??;
+        if let (Some(recorder), Some(filter)) = (recorder.as_mut(), snap.settings.dnstap) {
+            let exchange = Exchange {
+                client: peer,
+                server: local,
+                protocol: Protocol::Tcp,
+                query_time,
+                response_time: Stamp::now(),
+                query: &req[..len],
+                response: &out[2..2 + outcome.len],
+            };
+            recorder.record(&filter, outcome.rcode, &exchange);
+            recorder.flush();
+        }
     }
 }

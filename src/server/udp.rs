@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::dnstap::{Exchange, Protocol, Recorder, Stamp, Tap};
 #[cfg(target_os = "linux")]
 use crate::server::mmsg;
 #[cfg(not(target_os = "linux"))]
@@ -21,12 +22,14 @@ use crate::snapshot::SnapshotHandle;
 /// How often an idle worker looks at the stop flag; bounds shutdown time.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
-/// Starts one thread per socket. Threads exit soon after `stop` is set.
+/// Starts one thread per socket. Threads exit soon after `stop` is set. With `tap`, each
+/// worker also logs its exchanges to dnstap (as the snapshot's filter says).
 pub fn spawn_workers(
     sockets: Vec<UdpSocket>,
     handle: &SnapshotHandle,
     stats: &Stats,
     stop: &Arc<AtomicBool>,
+    tap: Option<&Tap>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     let mut threads = Vec::with_capacity(sockets.len());
     for (i, socket) in sockets.into_iter().enumerate() {
@@ -35,7 +38,10 @@ pub fn spawn_workers(
         let stop = Arc::clone(stop);
         let counters = stats.worker();
         let name = format!("gslbd-udp-{i}");
-        threads.push(std::thread::Builder::new().name(name).spawn(move || serve(socket, handle, counters, stop))?);
+        let recorder = tap.cloned().map(Recorder::new);
+        threads.push(
+            std::thread::Builder::new().name(name).spawn(move || serve(socket, handle, counters, stop, recorder))?,
+        );
     }
     Ok(threads)
 }
@@ -49,7 +55,14 @@ fn receive_failed(e: &std::io::Error) {
 
 /// The receive loop, batched with `recvmmsg`/`sendmmsg`.
 #[cfg(target_os = "linux")]
-fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, stop: Arc<AtomicBool>) {
+fn serve(
+    socket: UdpSocket,
+    handle: SnapshotHandle,
+    counters: Arc<WorkerStats>,
+    stop: Arc<AtomicBool>,
+    mut recorder: Option<Recorder>,
+) {
+    let local = socket.local_addr().unwrap_or_else(|_| ([0u8; 4], 0).into());
     let mut cache = handle.cache();
     let mut responder = Responder::default();
     let mut batch = mmsg::Batch::new();
@@ -64,11 +77,26 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, 
             }
         };
         let snap = cache.load();
+        // dnstap: one clock read for the batch's arrival, one per response.
+        let mut tap = recorder.as_mut().zip(snap.settings.dnstap);
+        let query_time = if tap.is_some() { Stamp::now() } else { Stamp::default() };
         for i in 0..n {
             let peer = batch.peer(i);
             let (req, out) = batch.pair(i);
-            if let Some(outcome) = responder.respond(snap, req, out, Transport::Udp, peer) {
+            if let Some(outcome) = responder.respond(snap, req, out, Transport::Udp, peer.ip()) {
                 counters.record(&outcome);
+                if let Some((recorder, filter)) = tap.as_mut() {
+                    let exchange = Exchange {
+                        client: peer,
+                        server: local,
+                        protocol: Protocol::Udp,
+                        query_time,
+                        response_time: Stamp::now(),
+                        query: req,
+                        response: &out[..outcome.len],
+                    };
+                    recorder.record(filter, outcome.rcode, &exchange);
+                }
                 batch.queue(i, outcome.len);
             }
         }
@@ -76,12 +104,23 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, 
         if sent.failed > 0 {
             counters.send_failed(sent.failed as u64);
         }
+        // After the send: logging never delays an answer.
+        if let Some(recorder) = recorder.as_mut() {
+            recorder.flush();
+        }
     }
 }
 
 /// The receive loop, one datagram per system call.
 #[cfg(not(target_os = "linux"))]
-fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, stop: Arc<AtomicBool>) {
+fn serve(
+    socket: UdpSocket,
+    handle: SnapshotHandle,
+    counters: Arc<WorkerStats>,
+    stop: Arc<AtomicBool>,
+    mut recorder: Option<Recorder>,
+) {
+    let local = socket.local_addr().unwrap_or_else(|_| ([0u8; 4], 0).into());
     let mut cache = handle.cache();
     let mut responder = Responder::default();
     let mut req = vec![0u8; MAX_MESSAGE];
@@ -97,11 +136,25 @@ fn serve(socket: UdpSocket, handle: SnapshotHandle, counters: Arc<WorkerStats>, 
             }
         };
         let snap = cache.load();
+        let query_time = Stamp::now();
         if let Some(outcome) = responder.respond(snap, &req[..n], &mut out, Transport::Udp, peer.ip()) {
             counters.record(&outcome);
             if let Err(e) = socket.send_to(&out[..outcome.len], peer) {
                 counters.send_failed(1);
                 tracing::debug!(error = %e, %peer, "udp send failed");
+            }
+            if let (Some(recorder), Some(filter)) = (recorder.as_mut(), snap.settings.dnstap) {
+                let exchange = Exchange {
+                    client: peer,
+                    server: local,
+                    protocol: Protocol::Udp,
+                    query_time,
+                    response_time: Stamp::now(),
+                    query: &req[..n],
+                    response: &out[..outcome.len],
+                };
+                recorder.record(&filter, outcome.rcode, &exchange);
+                recorder.flush();
             }
         }
     }

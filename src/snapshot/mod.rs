@@ -408,6 +408,26 @@ pub struct ServerSettings {
     pub max_tcp_connections: usize,
     /// EDNS Client Subnet is read and answered (RFC 7871).
     pub ecs: bool,
+    /// Which exchanges dnstap logs; `None`: none.
+    pub dnstap: Option<TapFilter>,
+}
+
+/// Which exchanges dnstap logs (`[log]`). Read per query from the snapshot, so a reload
+/// changes it at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapFilter {
+    /// AUTH_QUERY messages too, not only AUTH_RESPONSE.
+    pub queries: bool,
+    /// Bit `r` set: responses with RCODE `r` (below 32) are logged; 0: every RCODE.
+    pub rcodes: u32,
+}
+
+impl TapFilter {
+    /// Whether an exchange whose response has `rcode` is logged.
+    #[inline]
+    pub fn wants(&self, rcode: u16) -> bool {
+        self.rcodes == 0 || (rcode < 32 && self.rcodes & (1 << rcode) != 0)
+    }
 }
 
 /// Everything a DNS query needs, immutable once built.

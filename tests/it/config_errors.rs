@@ -345,3 +345,29 @@ fn cluster_errors_name_line_and_key() {
         check(&format!("[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n{}", pool("quorum = 2\nprobers = 1")));
     assert!(ok, "{err}");
 }
+
+/// `[log]`: a sink that is neither `unix:` nor `tcp:HOST:PORT`, an RCODE gslbd does not
+/// send, and dnstap options without a sink.
+#[test]
+fn dnstap_settings() {
+    let z = zone("");
+    assert_error(&format!("[log]\ndnstap = \"udp:127.0.0.1:6000\"\n{z}"), 2, "log.dnstap", "unix:/path/to/socket");
+    assert_error(&format!("[log]\ndnstap = \"tcp:127.0.0.1\"\n{z}"), 2, "log.dnstap", "is not a dnstap sink");
+    assert_error(
+        &format!("[log]\ndnstap = \"unix:/run/tap.sock\"\ndnstap_rcodes = [\"NXDOMAIN\", \"NOPE\"]\n{z}"),
+        3,
+        "log.dnstap_rcodes",
+        "\"NOPE\" is not an RCODE gslbd sends",
+    );
+    assert_error(&format!("[log]\ndnstap_responses_only = true\n{z}"), 2, "log.dnstap", "sink) is not");
+    assert_error(
+        &format!("[log]\ndnstap = \"tcp:[::1]:6000\"\ndnstap_queue = 3\n{z}"),
+        3,
+        "log.dnstap_queue",
+        "out of range",
+    );
+    let (ok, _, err) = check(&format!("[log]\ndnstap = \"tcp:[::1]:6000\"\ndnstap_typo = 1\n{z}"));
+    assert!(!ok && err.contains("bad.toml:3: unknown field `dnstap_typo`"), "{err}");
+    let (ok, _, err) = check(&format!("[log]\ndnstap = \"tcp:[::1]:6000\"\ndnstap_rcodes = [\"servfail\"]\n{z}"));
+    assert!(ok, "{err}");
+}

@@ -23,6 +23,8 @@ mod dns_negative;
 mod dns_protocol;
 /// TCP transport behaviour.
 mod dns_tcp;
+/// dnstap query logging to a Frame Streams receiver.
+mod dnstap;
 /// EDNS Client Subnet.
 mod ecs;
 /// Topology steering: location maps, geo pools and names, ECS scope.
