@@ -15,6 +15,10 @@
 #                 datacenters, 2,020 client networks; run it with the harness's ECS option:
 #                 DNSPERF_EXTRA="-E 8:000118000a2a07" bench/run.sh 5 gslbd gslbd-geo gdnsd-geo floor
 #                 (bench/geo-compare.py checks that it answers as gdnsd-geo, ECS scopes included)
+#   gslbd-dnstap  gslbd plus [log] dnstap of every query and response to fstrm_capture (Debian's
+#                 fstrm-bin) on a Unix socket; compare with gslbd at a fixed rate:
+#                 QPS_CAP=80000 bench/run.sh 5 gslbd gslbd-dnstap floor
+#                 (the frames fstrm_capture wrote are in the run's server.log)
 #   floor         examples/udp_floor: recvmmsg + flip QR + sendmmsg, no DNS work at all; the
 #                 kernel's share of every server's CPU per query on this machine
 # Default entries: gdnsd gdnsd-dyn knot nsd pdns gslbd gslbd-gslb gslbd-swap floor. Each round
@@ -63,6 +67,8 @@ run_entry() {  # entry round
     gslbd-gslb) REP=$2 LABEL=gslbd-gslb HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 0" "$PORT";;
     gslbd-swap) REP=$2 LABEL=gslbd-swap HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 10" "$PORT"
       cat "${RUNROOT:-/tmp/dnsbench/run}/gslbd-swap/gslb/swaps.txt" 2>/dev/null || echo "bench: no swap count" >&2;;
+    gslbd-dnstap) REP=$2 LABEL=gslbd-dnstap run_with_retries "$h" custom "$ROOT/bench/dnstap-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT"
+      grep -ho "wrote [0-9]* frames" "${RUNROOT:-/tmp/dnsbench/run}/gslbd-dnstap/server.log" 2>/dev/null || echo "bench: no dnstap frame count" >&2;;
     gslbd-geo) REP=$2 LABEL=gslbd-geo run_with_retries "$h" custom "$ROOT/bench/geo-server.sh $BIN @DATA@" "$PORT";;
     floor) REP=$2 LABEL=floor run_with_retries "$h" custom "$FLOOR 127.0.0.1:@PORT@" "$PORT";;
     *) REP=$2 run_with_retries "$h" "$e";;

@@ -1,6 +1,6 @@
 //! The shipped alert rules and Grafana dashboard (deploy/monitoring) against a real
 //! `/metrics`: a server with a syncing and a failing controller zone, probed pools, a geo
-//! pool and a NATS cluster exports every family they name, with every label they match on
+//! pool, a NATS cluster and dnstap exports every family they name, with every label they match on
 //! or group by and every label value they compare with. (Their syntax and alert logic are
 //! checked by promtool in deploy/monitoring/check.sh.)
 
@@ -210,7 +210,7 @@ fn alert_rules_and_dashboard_name_exported_metrics() {
         )
     };
     let zones = format!(
-        "{}[state]\ndir = \"{}\"\n[cluster]\nnats = [\"{}\"]\ninstance = \"a\"\nobservation_ttl = \"3s\"\n\
+        "{}[state]\ndir = \"{}\"\n[log]\ndnstap = \"unix:{}/nobody.sock\"\n[cluster]\nnats = [\"{}\"]\ninstance = \"a\"\nobservation_ttl = \"3s\"\n\
          [[geo.datacenter]]\nname = \"eu\"\n[[geo.datacenter]]\nname = \"us\"\n\
          [[geo.map]]\nname = \"world\"\ndefault = [\"us\"]\nnets = {{ \"127.0.0.0/8\" = [\"eu\"] }}\n\
          [[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n{}\
@@ -223,6 +223,7 @@ fn alert_rules_and_dashboard_name_exported_metrics() {
          [[zone.pool.member]]\nname = \"us1\"\ndatacenter = \"us\"\nipv4 = [\"192.0.2.2\"]\n\
          [[zone]]\nname = \"down.example.org\"\nns = [\"ns1.down.example.org\"]\n{}",
         admin_section(""),
+        state.path().display(),
         state.path().display(),
         nats.url,
         controller(good.endpoint()),
