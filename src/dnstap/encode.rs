@@ -38,6 +38,11 @@ impl Stamp {
         let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Stamp { sec: d.as_secs(), nsec: d.subsec_nanos() }
     }
+
+    /// Nanoseconds since the epoch.
+    pub fn nanos(self) -> u64 {
+        self.sec * 1_000_000_000 + u64::from(self.nsec)
+    }
 }
 
 /// One query and its response.

@@ -16,7 +16,7 @@ mod writer;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::Sender;
 
 pub use encode::{Exchange, Protocol, Stamp};
 
@@ -64,7 +64,7 @@ struct Batch {
 /// The workers' handle on the queue to the writer thread.
 #[derive(Clone)]
 pub struct Tap {
-    queue: SyncSender<Batch>,
+    queue: Sender<Batch>,
     stats: Arc<TapStats>,
     /// Most messages the queue may hold.
     limit: usize,
@@ -109,8 +109,8 @@ impl Writer {
 
 /// Starts the writer thread; the returned [`Tap`] is cloned into every worker.
 pub fn start(options: Options, stats: Arc<TapStats>) -> std::io::Result<(Tap, Writer)> {
-    // Batches of up to 2 × 32 messages: the message limit, not this, bounds the queue.
-    let (queue, rx) = std::sync::mpsc::sync_channel((options.queue / 8).max(16));
+    // Unbounded as a channel: the message count in `TapStats::queued` is the bound.
+    let (queue, rx) = std::sync::mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let tap = Tap {
         queue,
@@ -136,15 +136,19 @@ impl Tap {
             return;
         }
         stats.queued.fetch_add(messages, Ordering::Relaxed);
-        match self.queue.try_send(Batch { frames, messages }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
-                stats.queued.fetch_sub(b.messages, Ordering::Relaxed);
-                stats.dropped.fetch_add(b.messages as u64, Ordering::Relaxed);
-            }
+        if let Err(e) = self.queue.send(Batch { frames, messages }) {
+            // The writer is gone (shutting down).
+            stats.queued.fetch_sub(e.0.messages, Ordering::Relaxed);
+            stats.dropped.fetch_add(e.0.messages as u64, Ordering::Relaxed);
         }
     }
 }
+
+/// A buffer is handed over once it holds this many bytes ...
+const FLUSH_BYTES: usize = 32 * 1024;
+/// ... or its first message is this old (checked after each batch; an idle worker flushes
+/// when its receive times out).
+const FLUSH_AGE_NS: u64 = 5_000_000;
 
 /// A worker's (or TCP connection's) buffer of encoded messages.
 #[derive(Debug)]
@@ -153,12 +157,14 @@ pub struct Recorder {
     frames: Vec<u8>,
     scratch: Vec<u8>,
     messages: usize,
+    /// When the oldest message in `frames` was recorded (ns since the epoch).
+    oldest: u64,
 }
 
 impl Recorder {
     /// A buffer feeding `tap`.
     pub fn new(tap: Tap) -> Recorder {
-        Recorder { tap, frames: Vec::new(), scratch: Vec::with_capacity(1024), messages: 0 }
+        Recorder { tap, frames: Vec::new(), scratch: Vec::with_capacity(1024), messages: 0, oldest: 0 }
     }
 
     /// Encodes the messages `filter` asks for about one exchange whose response has `rcode`.
@@ -166,12 +172,23 @@ impl Recorder {
         if !filter.wants(rcode) {
             return;
         }
+        if self.messages == 0 {
+            self.oldest = ex.query_time.nanos();
+        }
         if filter.queries {
             encode::frame(&mut self.frames, &mut self.scratch, &self.tap.header, encode::Kind::AuthQuery, ex);
             self.messages += 1;
         }
         encode::frame(&mut self.frames, &mut self.scratch, &self.tap.header, encode::Kind::AuthResponse, ex);
         self.messages += 1;
+    }
+
+    /// Flushes if the buffer is big enough or its oldest message older than 5 ms at `now`:
+    /// a busy worker hands over one buffer per few milliseconds, not one per batch.
+    pub fn flush_if_due(&mut self, now: Stamp) {
+        if self.frames.len() >= FLUSH_BYTES || now.nanos().saturating_sub(self.oldest) >= FLUSH_AGE_NS {
+            self.flush();
+        }
     }
 
     /// Hands what was recorded since the last flush to the writer.

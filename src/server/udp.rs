@@ -73,6 +73,9 @@ fn serve(
                 receive_failed(&e);
                 // Idle or failed: let go of a replaced snapshot so the reclaim thread can free it.
                 cache.load();
+                if let Some(recorder) = recorder.as_mut() {
+                    recorder.flush();
+                }
                 continue;
             }
         };
@@ -106,7 +109,7 @@ fn serve(
         }
         // After the send: logging never delays an answer.
         if let Some(recorder) = recorder.as_mut() {
-            recorder.flush();
+            recorder.flush_if_due(query_time);
         }
     }
 }

@@ -392,12 +392,13 @@ fn a_late_or_restarted_receiver_is_reconnected() {
     });
     drop(rx);
     let (rx2, _) = Receiver::tcp(port);
-    // The writer notices the lost receiver on a write: keep asking until the new one hears.
+    // The writer notices the lost receiver on a write: keep asking until the new one hears
+    // (any exchange: a worker hands its messages over a few milliseconds after the answer).
     let end = Instant::now() + DEADLINE;
     loop {
         let (_, reply, _) = udp_exchange(&s, "www.gslb.example.org.");
         assert_eq!(answers(&reply), ["192.0.2.80"], "DNS answers throughout");
-        if find(&rx2.messages(), AUTH_RESPONSE, reply.metadata.id).is_some() {
+        if rx2.messages().iter().any(|d| msg(d).kind == AUTH_RESPONSE) {
             break;
         }
         assert!(Instant::now() < end, "never reconnected:\n{}", s.log_text());
@@ -432,4 +433,55 @@ fn a_full_queue_drops_messages_not_answers() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(s.log_text().contains("dnstap receiver unavailable"), "{}", s.log_text());
+}
+
+/// The reference tools read our stream: Debian's fstrm_capture (the Frame Streams library's
+/// receiver) captures it from a Unix socket, and dnstap-ldns decodes the file.
+#[test]
+fn the_reference_tools_read_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sock, file) = (dir.path().join("tap.sock"), dir.path().join("capture.fstrm"));
+    let mut capture = std::process::Command::new("fstrm_capture")
+        .args(["-t", "protobuf:dnstap.Dnstap", "-u"])
+        .arg(&sock)
+        .arg("-w")
+        .arg(&file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("fstrm_capture is installed (.ci/run installs Debian's fstrm-bin)");
+    let end = Instant::now() + DEADLINE;
+    while !sock.exists() {
+        assert!(Instant::now() < end, "fstrm_capture never listened");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut s = Server::start(&config(
+        "",
+        &zone_with_log(&format!("dnstap = \"unix:{}\"\ndnstap_identity = \"ns-ref\"", sock.display())),
+    ));
+    let (_, reply, client_port) = udp_exchange(&s, "www.gslb.example.org.");
+    assert_eq!(answers(&reply), ["192.0.2.80"]);
+    // Stopping gslbd sends STOP; fstrm_capture then closes the file when told to stop.
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(DEADLINE), Some(0));
+    let _ = std::process::Command::new("kill").args(["-TERM", &capture.id().to_string()]).status();
+    capture.wait().unwrap();
+    let out = std::process::Command::new("dnstap-ldns")
+        .arg("-y")
+        .arg("-r")
+        .arg(&file)
+        .output()
+        .expect("dnstap-ldns is installed (.ci/run installs Debian's dnstap-ldns)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "identity: \"ns-ref\"".to_string(),
+        "type: AUTH_QUERY".to_string(),
+        "type: AUTH_RESPONSE".to_string(),
+        "socket_protocol: UDP".to_string(),
+        format!("query_port: {client_port}"),
+        format!("response_port: {}", s.addr.port()),
+        format!("id: {}", reply.metadata.id),
+        "www.gslb.example.org.\t60\tIN\tA\t192.0.2.80".to_string(),
+    ] {
+        assert!(text.contains(&want), "dnstap-ldns output lacks {want:?}:\n{text}");
+    }
 }
