@@ -103,6 +103,7 @@ async fn metrics(State(st): State<AppState>) -> Response {
 fn guard(st: &AppState, endpoint: &str, headers: &HeaderMap, method: &Method, allowed: Method) -> Result<(), ApiError> {
     if !auth::authorized(headers, &st.secret) {
         st.metrics.count_request(endpoint, "unauthorized");
+        auth::failed(endpoint);
         return Err(ApiError::unauthorized());
     }
     if *method != allowed {
@@ -113,12 +114,7 @@ fn guard(st: &AppState, endpoint: &str, headers: &HeaderMap, method: &Method, al
 
 async fn notify(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    if let Err(e) = guard(&st, "notify", &parts.headers, &parts.method, Method::POST) {
-        if e.status == StatusCode::UNAUTHORIZED {
-            tracing::warn!("webhook request with a wrong or missing secret");
-        }
-        return Err(e);
-    }
+    guard(&st, "notify", &parts.headers, &parts.method, Method::POST)?;
     let result = notify_inner(&st, &parts, body).await;
     st.count("notify", &result);
     result

@@ -155,7 +155,7 @@ pub enum ParseError {
     /// Not worth a reply: shorter than a header, or a response (QR set).
     Drop,
     /// Reply FORMERR. `question` tells whether the question section parsed and can be echoed;
-    /// `edns` carries the OPT when it parsed, so the error reply can include one.
+    /// `Query::edns` holds the OPT when one parsed, so the error reply can include one.
     FormErr {
         /// The question parsed and `Query::question_end` is valid.
         question: bool,
@@ -190,30 +190,46 @@ pub fn parse_query(buf: &[u8], q: &mut Query) -> Result<(), ParseError> {
     let nscount = u16::from_be_bytes([buf[8], buf[9]]);
     let arcount = u16::from_be_bytes([buf[10], buf[11]]);
     let question = qdcount == 1 && parse_question(buf, q).is_some();
+    // The sections are read even for an error reply: a valid OPT is echoed in FORMERR and
+    // NOTIMP replies too (RFC 6891 §7). Without a readable question they cannot be found.
+    let sections = match (question, qdcount) {
+        (true, _) => parse_sections(buf, q.question_end, ancount, nscount, arcount, q),
+        (false, 0) => parse_sections(buf, HEADER_LEN, ancount, nscount, arcount, q),
+        (false, _) => Some(()),
+    };
     if q.opcode() != 0 {
         return Err(ParseError::NotImp { question });
     }
     if !question {
         return Err(ParseError::FormErr { question: false });
     }
-    let mut pos = q.question_end;
+    sections.ok_or(ParseError::FormErr { question: true })
+}
+
+/// Reads the answer, authority and additional sections from `pos`, keeping a valid OPT in
+/// `q.edns`. `None`: malformed; an OPT outside the additional section, a second OPT or one
+/// not owned by the root; bytes after the last record.
+fn parse_sections(buf: &[u8], mut pos: usize, ancount: u16, nscount: u16, arcount: u16, q: &mut Query) -> Option<()> {
     for _ in 0..(ancount as u32 + nscount as u32) {
-        pos = skip_rr(buf, pos).ok_or(ParseError::FormErr { question: true })?;
+        let owner_end = skip_name(buf, pos)?;
+        if be16(buf, owner_end)? == TYPE_OPT {
+            return None;
+        }
+        pos = skip_rr(buf, pos)?;
     }
     for _ in 0..arcount {
-        let owner_end = skip_name(buf, pos).ok_or(ParseError::FormErr { question: true })?;
-        let rtype = be16(buf, owner_end).ok_or(ParseError::FormErr { question: true })?;
-        if rtype == TYPE_OPT {
+        let owner_end = skip_name(buf, pos)?;
+        if be16(buf, owner_end)? == TYPE_OPT {
             // RFC 6891 §6.1.1: one OPT only, owned by the root.
             if q.edns.is_some() || owner_end != pos + 1 {
                 q.edns = None;
-                return Err(ParseError::FormErr { question: true });
+                return None;
             }
-            q.edns = Some(parse_opt(buf, owner_end).ok_or(ParseError::FormErr { question: true })?);
+            q.edns = Some(parse_opt(buf, owner_end)?);
         }
-        pos = skip_rr(buf, pos).ok_or(ParseError::FormErr { question: true })?;
+        pos = skip_rr(buf, pos)?;
     }
-    Ok(())
+    (pos == buf.len()).then_some(())
 }
 
 /// Reads the question at offset 12, lower-casing the name into `q`.

@@ -124,8 +124,12 @@ impl Responder {
         match parse_query(req, q) {
             Ok(()) => {}
             Err(ParseError::Drop) => return None,
-            Err(ParseError::FormErr { question }) => return Some(error_reply(req, q, question, RCODE_FORMERR, out)),
-            Err(ParseError::NotImp { question }) => return Some(error_reply(req, q, question, RCODE_NOTIMP, out)),
+            Err(ParseError::FormErr { question }) => {
+                return Some(error_reply(req, q, question, RCODE_FORMERR, out, snap.settings.max_udp_payload));
+            }
+            Err(ParseError::NotImp { question }) => {
+                return Some(error_reply(req, q, question, RCODE_NOTIMP, out, snap.settings.max_udp_payload));
+            }
         }
         let settings = &snap.settings;
         let limit = match (transport, q.edns) {
@@ -587,12 +591,18 @@ fn write_header(out: &mut [u8], flags: u16, qd: u16, an: u16, ns: u16, ar: u16) 
     }
 }
 
-/// FORMERR/NOTIMP: the header, and the question when it parsed.
-fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8]) -> Outcome {
-    let len = if question { q.question_end } else { HEADER_LEN };
+/// FORMERR or NOTIMP: the header, the question when it parsed, and an OPT (no options)
+/// when the query's OPT parsed (RFC 6891 §7).
+fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8], payload: u16) -> Outcome {
+    let mut len = if question { q.question_end } else { HEADER_LEN };
     out[..len].copy_from_slice(&req[..len]);
     let flags = FLAG_QR | (q.flags & (FLAG_RD | FLAG_CD | 0x7800)) | rcode as u16;
-    write_header(out, flags, question as u16, 0, 0, 0);
+    let opt = q.edns.map(|_| OptOut { nsid: None, ext_rcode: 0, ecs: None });
+    if let Some(o) = opt {
+        o.write(&mut out[len..], payload);
+        len += o.len();
+    }
+    write_header(out, flags, question as u16, 0, 0, opt.is_some() as u16);
     let qtype = if question { q.qtype } else { 0 };
     Outcome {
         len,

@@ -411,3 +411,21 @@ fn records_are_paginated() {
     assert_eq!(paged, everything);
     assert_eq!(c.call("GET", "/records?limit=0", auth, None).0, 400);
 }
+
+/// A flood of requests with a wrong secret gives one log line (with its count) per 10 s,
+/// while the metrics count every one.
+#[test]
+fn failed_secrets_are_logged_at_a_limited_rate() {
+    let (s, _state) = static_server("");
+    let c = Client::for_server(&s);
+    for _ in 0..20 {
+        let (code, _) = c.call("GET", "/records", Some(("X-Elchi-Secret", "wrong-secret")), None);
+        assert_eq!(code, 401);
+    }
+    let (code, _) = c.call("POST", "/notify", None, Some("{}".into()));
+    assert_eq!(code, 401);
+    let text = c.text("/metrics");
+    assert!(text.contains("gslbd_webhook_requests_total{endpoint=\"records\",status=\"unauthorized\"} 20"), "{text}");
+    let lines = s.log_text().lines().filter(|l| l.contains("wrong or missing secret")).count();
+    assert_eq!(lines, 1, "{}", s.log_text());
+}

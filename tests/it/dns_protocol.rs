@@ -186,3 +186,38 @@ fn zone_transfer_is_refused() {
     let m = s.udp(&query("gslb.example.org.", RecordType::IXFR));
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
 }
+
+/// FORMERR and NOTIMP replies to a query with a valid OPT carry an OPT (RFC 6891 §7); an OPT
+/// in the answer or authority section, and bytes after the last record, are FORMERR.
+#[test]
+fn error_replies_carry_opt_and_stray_bytes_are_formerr() {
+    let s = server();
+    let with_opt = query_edns("app.gslb.example.org.", RecordType::A, 1232).to_vec().unwrap();
+    // NOTIFY with an OPT: NOTIMP, with an OPT.
+    let mut notify = with_opt.clone();
+    notify[2] = (notify[2] & 0x87) | (4 << 3);
+    let reply = Message::from_vec(&s.udp_raw(&notify, DEADLINE).expect("reply")).unwrap();
+    assert_eq!(reply.metadata.response_code, ResponseCode::NotImp);
+    assert!(reply.edns.is_some(), "NOTIMP carries OPT: {reply:?}");
+    // Trailing bytes after the OPT: FORMERR, with an OPT.
+    let mut trailing = with_opt.clone();
+    trailing.extend_from_slice(&[0, 0, 0]);
+    let reply = Message::from_vec(&s.udp_raw(&trailing, DEADLINE).expect("reply")).unwrap();
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    assert!(reply.edns.is_some(), "FORMERR carries OPT: {reply:?}");
+    assert_eq!(reply.queries.len(), 1, "the question is echoed");
+    // Trailing bytes without OPT: FORMERR without one.
+    let mut plain = query("app.gslb.example.org.", RecordType::A).to_vec().unwrap();
+    plain.push(0);
+    let reply = Message::from_vec(&s.udp_raw(&plain, DEADLINE).expect("reply")).unwrap();
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    assert!(reply.edns.is_none());
+    // The OPT moved to the answer section (ANCOUNT 1, ARCOUNT 0): FORMERR.
+    let mut in_answer = with_opt;
+    in_answer[6..8].copy_from_slice(&1u16.to_be_bytes());
+    in_answer[10..12].copy_from_slice(&0u16.to_be_bytes());
+    let reply = s.udp_raw(&in_answer, DEADLINE).expect("reply");
+    assert_eq!(rcode(&reply), 1);
+    // A valid query still answers.
+    assert_eq!(answers(&s.udp(&query("app.gslb.example.org.", RecordType::A))).len(), 2);
+}
