@@ -214,9 +214,21 @@ impl Collector for Scraped {
         )?;
         let tcp = [
             (labels(&[("result", "accepted")]), self.stats.tcp_connections.load(std::sync::atomic::Ordering::Relaxed)),
-            (labels(&[("result", "refused")]), self.stats.tcp_refused.load(std::sync::atomic::Ordering::Relaxed)),
+            (labels(&[("result", "refused")]), self.stats.tcp_table.refused.load(std::sync::atomic::Ordering::Relaxed)),
+            (labels(&[("result", "evicted")]), self.stats.tcp_table.evicted.load(std::sync::atomic::Ordering::Relaxed)),
         ];
-        counter_family(&mut e, "tcp_connections", "TCP connections, accepted or refused at the cap", &tcp)?;
+        counter_family(
+            &mut e,
+            "tcp_connections",
+            "TCP connections: accepted; refused at a cap with every connection busy; evicted (idle, closed to make room)",
+            &tcp,
+        )?;
+        gauge_family(
+            &mut e,
+            "tcp_open",
+            "DNS-over-TCP connections open now",
+            &[(Vec::new(), self.stats.tcp_table.open() as i64)],
+        )?;
         gauge_family(
             &mut e,
             "build_info",

@@ -1,10 +1,12 @@
 //! The admin HTTP API: the Elchi-compatible webhook (`/notify`), `/health`, `/ready` and
 //! `/records`. It runs on the async runtime beside, never on, the DNS data plane.
 //!
-//! Connections are accepted by our own loop so each is bounded: a cap on open connections
-//! (new ones over it are closed), a header read timeout (`header_timeout`) and header size
-//! limit (slowloris, huge headers), a TLS handshake timeout, and a body size and read timeout
-//! per request.
+//! Connections are accepted by our own loop so each is bounded: caps on open connections in
+//! all and per client address, where the connection idle longest (between requests, or
+//! still sending its headers) is closed to make room, so `/health` and `/ready` stay
+//! reachable while others hold connections open; a header read timeout (`header_timeout`)
+//! and header size limit (slowloris, huge headers), a TLS handshake timeout, and a body size
+//! and read timeout per request.
 
 pub mod auth;
 pub mod error;
@@ -19,13 +21,13 @@ use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::BuilderHandle;
 use crate::config::AdminConfig;
 use crate::metrics::Metrics;
+use crate::server::conns::ConnTable;
 
 /// Longest wait for a request body.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -74,7 +76,7 @@ impl AdminListener {
         let listener = TcpListener::from_std(self.listener)?;
         let state = routes::AppState::new(builder, metrics, &self.config);
         let app = routes::router(state);
-        let slots = Arc::new(Semaphore::new(self.config.max_connections));
+        let table = Arc::new(ConnTable::default());
         let header_timeout = self.config.header_timeout;
         loop {
             let (stream, peer) = tokio::select! {
@@ -88,26 +90,47 @@ impl AdminListener {
                     }
                 },
             };
-            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                tracing::debug!(%peer, "admin connection cap reached; closing");
-                continue;
+            let admitted = match table.admit(
+                peer.ip(),
+                self.config.max_connections,
+                self.config.max_connections_per_client,
+            ) {
+                Ok(a) => Arc::new(a),
+                Err(why) => {
+                    tracing::debug!(%peer, ?why, "admin connection cap reached with every connection busy; closing");
+                    continue;
+                }
             };
-            let service = TowerToHyperService::new(app.clone());
+            // A connection is busy from a request's arrival to its response, else idle.
+            let service = {
+                let tower = TowerToHyperService::new(app.clone());
+                let admitted = Arc::clone(&admitted);
+                hyper::service::service_fn(move |req| {
+                    admitted.busy();
+                    let answer = hyper::service::Service::call(&tower, req);
+                    let admitted = Arc::clone(&admitted);
+                    async move {
+                        let r = answer.await;
+                        admitted.idle();
+                        r
+                    }
+                })
+            };
             let tls = self.tls.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let _permit = permit;
+                let closed = admitted.close.clone();
                 let mut http = hyper::server::conn::http1::Builder::new();
                 http.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEAD);
                 let result = match tls {
                     None => {
                         let conn = http.serve_connection(TokioIo::new(stream), service);
-                        tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()) }
+                        tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()), _ = closed.cancelled() => Ok(()) }
                     }
                     Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls_stream)) => {
                             let conn = http.serve_connection(TokioIo::new(tls_stream), service);
-                            tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()) }
+                            tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()), _ = closed.cancelled() => Ok(()) }
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "admin TLS handshake failed");

@@ -743,6 +743,7 @@ fn settings(config: &Config) -> ServerSettings {
         nsid: server.nsid.as_ref().map(|s| s.as_bytes().into()),
         tcp_idle_timeout: server.tcp_idle_timeout,
         max_tcp_connections: server.max_tcp_connections,
+        max_tcp_per_client: server.max_tcp_per_client,
         ecs: server.ecs,
         dnstap: config.log.dnstap.as_ref().map(|d| crate::snapshot::TapFilter {
             queries: !d.responses_only,

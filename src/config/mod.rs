@@ -72,6 +72,8 @@ pub struct AdminConfig {
     pub max_body: usize,
     /// Most open connections.
     pub max_connections: usize,
+    /// Most connections open at once from one client address.
+    pub max_connections_per_client: usize,
     /// Longest wait for a request's headers (slow clients are cut off).
     pub header_timeout: Duration,
     /// `/notify` applies every item or none (`atomic`), instead of skipping bad ones.
@@ -122,8 +124,10 @@ pub struct ServerConfig {
     pub max_udp_payload: u16,
     /// How long an idle TCP connection is kept.
     pub tcp_idle_timeout: Duration,
-    /// Most TCP connections open at once.
+    /// Most TCP connections open at once, over every listen address.
     pub max_tcp_connections: usize,
+    /// Most TCP connections open at once from one client address.
+    pub max_tcp_per_client: usize,
     /// EDNS NSID payload.
     pub nsid: Option<String>,
     /// Answer for CHAOS `version.bind`/`version.server`.

@@ -135,6 +135,8 @@ pub struct RawAdmin {
     pub max_body: Option<Spanned<String>>,
     /// Most open connections.
     pub max_connections: Option<Spanned<i64>>,
+    /// Most connections from one client address.
+    pub max_connections_per_client: Option<Spanned<i64>>,
     /// Longest wait for a request's headers, e.g. `"10s"`.
     pub header_timeout: Option<Spanned<String>>,
     /// `partial` (skip bad `/notify` items, apply the rest) or `atomic` (all or nothing).
@@ -189,6 +191,8 @@ pub struct RawServer {
     pub tcp_idle_timeout: Option<Spanned<String>>,
     /// TCP connection cap.
     pub max_tcp_connections: Option<Spanned<i64>>,
+    /// Most TCP connections from one client address.
+    pub max_tcp_per_client: Option<Spanned<i64>>,
     /// EDNS NSID.
     pub nsid: Option<Spanned<String>>,
     /// CHAOS version answer.

@@ -134,6 +134,9 @@ fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfi
     let max_tcp_connections =
         int(rep, raw.and_then(|s| s.max_tcp_connections.as_ref()), "server.max_tcp_connections", 1, 1_000_000, 1024)
             as usize;
+    let max_tcp_per_client =
+        int(rep, raw.and_then(|s| s.max_tcp_per_client.as_ref()), "server.max_tcp_per_client", 1, 1_000_000, 16)
+            as usize;
     let tcp_idle_timeout = duration(
         rep,
         raw.and_then(|s| s.tcp_idle_timeout.as_ref()),
@@ -161,6 +164,7 @@ fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfi
         max_udp_payload,
         tcp_idle_timeout,
         max_tcp_connections,
+        max_tcp_per_client,
         nsid,
         version,
         identity,
@@ -609,6 +613,8 @@ fn admin(raw: &Spanned<RawAdmin>, rep: &mut Reporter<'_>) -> Option<AdminConfig>
         },
     };
     let max_connections = int(rep, raw.max_connections.as_ref(), "admin.max_connections", 1, 100_000, 256) as usize;
+    let max_connections_per_client =
+        int(rep, raw.max_connections_per_client.as_ref(), "admin.max_connections_per_client", 1, 100_000, 16) as usize;
     let header_timeout = duration(
         rep,
         raw.header_timeout.as_ref(),
@@ -624,6 +630,7 @@ fn admin(raw: &Spanned<RawAdmin>, rep: &mut Reporter<'_>) -> Option<AdminConfig>
         tls,
         max_body,
         max_connections,
+        max_connections_per_client,
         header_timeout,
         notify_atomic,
     })

@@ -2,6 +2,7 @@
 //! only `snapshot` and `dns`; it takes no lock, awaits nothing and allocates nothing per UDP
 //! query.
 
+pub mod conns;
 #[cfg(target_os = "linux")]
 pub mod mmsg;
 pub mod query;

@@ -102,8 +102,9 @@ pub struct Stats {
     workers: Mutex<Vec<Arc<WorkerStats>>>,
     /// TCP connections accepted.
     pub tcp_connections: AtomicU64,
-    /// TCP connections refused at the cap.
-    pub tcp_refused: AtomicU64,
+    /// Open DNS-over-TCP connections of every listen address (the caps are server-wide);
+    /// it counts the connections refused and those closed to make room.
+    pub tcp_table: Arc<crate::server::conns::ConnTable>,
 }
 
 /// One row of summed query counters.

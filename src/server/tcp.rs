@@ -1,9 +1,11 @@
 //! TCP DNS (RFC 7766): length-prefixed messages, several per connection answered in order,
-//! an idle timeout, and a cap on open connections. Each connection is its own tokio task, so
-//! a slow or stuck client holds only its own buffers and never a UDP worker.
+//! an idle timeout, and server-wide caps on open connections, in all and per client address,
+//! where the longest-idle connection makes room for a new one ([`super::conns`]). Each
+//! connection is its own tokio task, so a slow or stuck client holds only its own buffers
+//! and never a UDP worker.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -12,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dnstap::{Exchange, Protocol, Recorder, Stamp, Tap};
+use crate::server::conns::Admitted;
 use crate::server::query::{MAX_MESSAGE, Responder, Transport};
 use crate::server::stats::{Stats, WorkerStats};
 use crate::snapshot::SnapshotHandle;
@@ -26,7 +29,6 @@ pub async fn serve(
     tracker: TaskTracker,
     tap: Option<Tap>,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
     // One counter set for all connections of this listener (atomic adds keep it exact).
     let counters = stats.worker();
     loop {
@@ -42,34 +44,28 @@ pub async fn serve(
                 }
             },
         };
-        let max = handle.load().settings.max_tcp_connections;
-        if open.load(Ordering::Relaxed) >= max {
-            tracing::debug!(%peer, max, "tcp connection cap reached, closing new connection");
-            stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
-            drop(stream);
-            continue;
-        }
+        let (cap, per_client) = {
+            let snap = handle.load();
+            (snap.settings.max_tcp_connections, snap.settings.max_tcp_per_client)
+        };
+        let admitted = match stats.tcp_table.admit(peer.ip(), cap, per_client) {
+            Ok(a) => a,
+            Err(why) => {
+                tracing::debug!(%peer, ?why, "tcp connection cap reached with every connection busy; closing the new one");
+                drop(stream);
+                continue;
+            }
+        };
         stats.tcp_connections.fetch_add(1, Ordering::Relaxed);
-        open.fetch_add(1, Ordering::Relaxed);
-        let guard = OpenGuard(Arc::clone(&open));
         let handle = handle.clone();
         let shutdown = shutdown.clone();
         let counters = Arc::clone(&counters);
         let recorder = tap.clone().map(Recorder::new);
         tracker.spawn(async move {
-            let _guard = guard;
-            if let Err(e) = connection(stream, handle, counters, shutdown, recorder).await {
+            if let Err(e) = connection(stream, handle, counters, shutdown, recorder, admitted).await {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
         });
-    }
-}
-
-struct OpenGuard(Arc<AtomicUsize>);
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -79,6 +75,7 @@ async fn connection(
     counters: Arc<WorkerStats>,
     shutdown: CancellationToken,
     mut recorder: Option<Recorder>,
+    admitted: Admitted,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let peer = stream.peer_addr()?;
@@ -88,9 +85,14 @@ async fn connection(
     let mut out = vec![0u8; MAX_MESSAGE + 1024 + 2];
     loop {
         let idle = handle.load().settings.tcp_idle_timeout;
-        // Between messages the connection is idle: shutdown or the idle timeout end it.
+        // Waiting for the client, even within a message, the connection is idle: shutdown,
+        // the idle timeout or a new client needing its place end it.
+        admitted.idle();
+        // Biased: a closed connection answers nothing more, even with a query waiting.
         let len = tokio::select! {
+            biased;
             _ = shutdown.cancelled() => return Ok(()),
+            _ = admitted.close.cancelled() => return Ok(()),
             r = timeout(idle, stream.read_u16()) => match r {
                 Err(_) => return Ok(()),
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
@@ -98,9 +100,14 @@ async fn connection(
             },
         };
         // A started message is finished even during shutdown (in-flight answers complete).
-        timeout(idle, stream.read_exact(&mut req[..len]))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "message body timed out"))??;
+        tokio::select! {
+            biased;
+            _ = admitted.close.cancelled() => return Ok(()),
+            r = timeout(idle, stream.read_exact(&mut req[..len])) => {
+                r.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "message body timed out"))??;
+            }
+        }
+        admitted.busy();
         let query_time = Stamp::now();
         let snap = handle.load();
         let Some(outcome) = responder.respond(&snap, &req[..len], &mut out[2..], Transport::Tcp, peer.ip()) else {

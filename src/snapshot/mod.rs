@@ -404,8 +404,10 @@ pub struct ServerSettings {
     pub nsid: Option<Box<[u8]>>,
     /// How long an idle TCP connection is kept.
     pub tcp_idle_timeout: std::time::Duration,
-    /// Most TCP connections open at once.
+    /// Most TCP connections open at once, over every listen address.
     pub max_tcp_connections: usize,
+    /// Most TCP connections open at once from one client address.
+    pub max_tcp_per_client: usize,
     /// EDNS Client Subnet is read and answered (RFC 7871).
     pub ecs: bool,
     /// Which exchanges dnstap logs; `None`: none.

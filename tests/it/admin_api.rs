@@ -346,31 +346,35 @@ fn metrics_expose_the_listed_families() {
     }
 }
 
-/// A client that dribbles its headers is cut off after `header_timeout`; connections over
-/// `max_connections` are closed at once; DNS keeps answering throughout.
+/// A client that dribbles its headers is cut off after `header_timeout`; at
+/// `max_connections` the longest-idle connection (still sending headers) is closed so a new
+/// one is answered; DNS keeps answering throughout.
 #[test]
 fn slow_and_excess_admin_clients_are_bounded() {
     use std::io::{Read, Write};
     let (s, _state) = static_server("header_timeout = \"300ms\"\nmax_connections = 2");
     let addr = s.admin_addr();
+    let mut first = std::net::TcpStream::connect(addr).unwrap();
+    first.set_read_timeout(Some(DEADLINE)).unwrap();
+    first.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
     let mut slow = std::net::TcpStream::connect(addr).unwrap();
     slow.set_read_timeout(Some(DEADLINE)).unwrap();
-    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
-    let mut held = std::net::TcpStream::connect(addr).unwrap();
-    held.set_read_timeout(Some(DEADLINE)).unwrap();
-    held.write_all(b"GET /health HTTP/1.1\r\n").unwrap();
-    // Both slots are taken now: a third connection is closed without an answer.
+    slow.write_all(b"GET /health HTTP/1.1\r\n").unwrap();
+    // Both places are taken by idle connections: a third is answered, the first closed.
     let mut third = std::net::TcpStream::connect(addr).unwrap();
     third.set_read_timeout(Some(DEADLINE)).unwrap();
-    let _ = third.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    third.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    third.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let mut buf = [0u8; 512];
-    assert!(matches!(third.read(&mut buf), Ok(0) | Err(_)), "over the cap: closed");
+    assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)), "the longest idle connection was closed");
     assert_eq!(s.udp(&query("app.gslb.example.org.", RecordType::A)).answers.len(), 2);
     // The slow client is cut off by the header timeout (the read returns before DEADLINE).
     let n = slow.read(&mut buf).unwrap_or(0);
     let text = String::from_utf8_lossy(&buf[..n]);
     assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
-    drop((slow, held));
+    drop((first, slow));
     let c = Client::for_server(&s);
     poll_until(DEADLINE, || c.call("GET", "/ready", None, None).0 == 200);
 }
@@ -428,4 +432,27 @@ fn failed_secrets_are_logged_at_a_limited_rate() {
     assert!(text.contains("gslbd_webhook_requests_total{endpoint=\"records\",status=\"unauthorized\"} 20"), "{text}");
     let lines = s.log_text().lines().filter(|l| l.contains("wrong or missing secret")).count();
     assert_eq!(lines, 1, "{}", s.log_text());
+}
+
+/// Connections held open by other clients (half-sent headers, from eight addresses, more
+/// than `max_connections`) never keep `/health` and `/ready` away: the longest-idle one is
+/// closed to make room.
+#[test]
+fn held_connections_do_not_lock_out_health() {
+    let (s, _state) = static_server("max_connections = 20\nmax_connections_per_client = 4");
+    let mut held = Vec::new();
+    for i in 0..40u8 {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 2 + i % 8], 0)).into()).unwrap();
+        sock.connect(&s.admin_addr().into()).unwrap();
+        let mut c: std::net::TcpStream = sock.into();
+        std::io::Write::write_all(&mut c, b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+        held.push(c);
+    }
+    let c = Client::for_server(&s);
+    for path in ["/health", "/ready"] {
+        let (code, _) = c.call("GET", path, None, None);
+        assert_eq!(code, 200, "{path}");
+    }
+    drop(held);
 }

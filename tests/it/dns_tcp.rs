@@ -2,6 +2,7 @@
 //! clients from UDP.
 
 use std::io::{Read, Write};
+use std::net::TcpStream;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
@@ -42,22 +43,71 @@ fn idle_connection_is_closed() {
     assert_eq!(n, 0);
 }
 
-/// Beyond `max_tcp_connections` new connections are closed unanswered; UDP is unaffected.
+/// At `max_tcp_connections` the connection idle longest is closed to make room for a new
+/// one (RFC 7766 §6.2.3); the others keep working and UDP is unaffected.
 #[test]
-fn connection_cap_is_enforced() {
-    let s = Server::start(&config("max_tcp_connections = 2", ZONE));
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut c = s.tcp();
-        tcp_send(&mut c, &query("app.gslb.example.org.", RecordType::A).to_vec().unwrap());
-        assert!(tcp_read(&mut c).is_some(), "connections under the cap are served");
-        held.push(c);
-    }
-    let mut extra = s.tcp();
-    tcp_send(&mut extra, &query("app.gslb.example.org.", RecordType::A).to_vec().unwrap());
-    assert!(tcp_read(&mut extra).is_none(), "the connection over the cap is closed");
+fn at_the_cap_the_longest_idle_connection_makes_room() {
+    let zone = format!("{}{ZONE}", crate::admin_client::admin_section(""));
+    let s = Server::start(&config("max_tcp_connections = 2\nmax_tcp_per_client = 10", &zone));
+    let ask = |c: &mut TcpStream| {
+        tcp_send(c, &query("app.gslb.example.org.", RecordType::A).to_vec().unwrap());
+        tcp_read(c)
+    };
+    let mut first = s.tcp();
+    assert!(ask(&mut first).is_some());
+    let mut second = s.tcp();
+    assert!(ask(&mut second).is_some());
+    let mut third = s.tcp();
+    assert!(ask(&mut third).is_some(), "the new connection is served");
+    assert!(ask(&mut first).is_none(), "the longest idle one was closed");
+    assert!(ask(&mut second).is_some() && ask(&mut third).is_some());
     let m = s.udp(&query("app.gslb.example.org.", RecordType::A));
     assert_eq!(m.answers.len(), 2);
+    let metrics = crate::admin_client::Client::for_server(&s).text("/metrics");
+    assert!(metrics.contains("gslbd_tcp_connections_total{result=\"evicted\"} 1"), "{metrics}");
+}
+
+/// Slowloris from one address (50 connections sending half a message each) holds at most
+/// `max_tcp_per_client` of them and never a place another client needs; the caps are
+/// server-wide, across listen addresses.
+#[test]
+fn one_client_cannot_hold_the_connections_of_others() {
+    let zone = format!("{}{ZONE}", crate::admin_client::admin_section(""));
+    let s = Server::start(&format!(
+        "[server]\nlisten = [\"127.0.0.1:0\", \"127.0.0.4:0\"]\nudp_workers = 1\nmax_tcp_connections = 20\nmax_tcp_per_client = 8\n{zone}"
+    ));
+    let second: std::net::SocketAddr = s
+        .wait_log("listening addr=127.0.0.4:")
+        .and_then(|l| l.split("addr=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .expect("the second listen address");
+    let from = |source: &str, to: std::net::SocketAddr| {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&std::net::SocketAddr::new(source.parse().unwrap(), 0).into()).unwrap();
+        sock.connect(&to.into()).unwrap();
+        let c: TcpStream = sock.into();
+        c.set_read_timeout(Some(DEADLINE)).unwrap();
+        c
+    };
+    let mut held = Vec::new();
+    for i in 0..50 {
+        let mut c = from("127.0.0.2", if i % 2 == 0 { s.addr } else { second });
+        c.write_all(&[0, 40, 0x12]).unwrap();
+        held.push(c);
+    }
+    // Another client on either address is answered at once.
+    for to in [s.addr, second] {
+        let mut c = from("127.0.0.3", to);
+        tcp_send(&mut c, &query("app.gslb.example.org.", RecordType::A).to_vec().unwrap());
+        let reply = Message::from_vec(&tcp_read(&mut c).expect("answered")).unwrap();
+        assert_eq!(reply.answers.len(), 2);
+    }
+    let client = crate::admin_client::Client::for_server(&s);
+    let open: f64 = client
+        .text("/metrics")
+        .lines()
+        .find_map(|l| l.strip_prefix("gslbd_tcp_open ")?.parse().ok())
+        .expect("gslbd_tcp_open");
+    assert!(open <= 8.0 + 2.0, "the slow client holds at most its 8: {open} open");
     drop(held);
 }
 
