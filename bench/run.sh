@@ -19,6 +19,8 @@
 #                 fstrm-bin) on a Unix socket; compare with gslbd at a fixed rate:
 #                 QPS_CAP=80000 bench/run.sh 5 gslbd gslbd-dnstap floor
 #                 (the frames fstrm_capture wrote are in the run's server.log)
+#   gslbd-rrl     gslbd with [rrl] on but never triggered (rates above dnsperf's): the cost of
+#                 accounting every response: QPS_CAP=80000 bench/run.sh 5 gslbd gslbd-rrl floor
 #   floor         examples/udp_floor: recvmmsg + flip QR + sendmmsg, no DNS work at all; the
 #                 kernel's share of every server's CPU per query on this machine
 # Default entries: gdnsd gdnsd-dyn knot nsd pdns gslbd gslbd-gslb gslbd-swap floor. Each round
@@ -69,6 +71,7 @@ run_entry() {  # entry round
       cat "${RUNROOT:-/tmp/dnsbench/run}/gslbd-swap/gslb/swaps.txt" 2>/dev/null || echo "bench: no swap count" >&2;;
     gslbd-dnstap) REP=$2 LABEL=gslbd-dnstap run_with_retries "$h" custom "$ROOT/bench/dnstap-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT"
       grep -ho "wrote [0-9]* frames" "${RUNROOT:-/tmp/dnsbench/run}/gslbd-dnstap/server.log" 2>/dev/null || echo "bench: no dnstap frame count" >&2;;
+    gslbd-rrl) REP=$2 LABEL=gslbd-rrl run_with_retries "$h" custom "$ROOT/bench/rrl-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT";;
     gslbd-geo) REP=$2 LABEL=gslbd-geo run_with_retries "$h" custom "$ROOT/bench/geo-server.sh $BIN @DATA@" "$PORT";;
     floor) REP=$2 LABEL=floor run_with_retries "$h" custom "$FLOOR 127.0.0.1:@PORT@" "$PORT";;
     *) REP=$2 run_with_retries "$h" "$e";;

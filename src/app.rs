@@ -114,10 +114,12 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    // Rate-limiting accounts outlive every snapshot and reload.
+    let rrl = Arc::new(crate::server::rrl::RrlTable::default());
     let mut threads = Vec::new();
     for b in bound {
         let workers = b.udp.len();
-        threads.extend(udp::spawn_workers(b.udp, handle.snapshot(), &stats, &stop, tap.as_ref())?);
+        threads.extend(udp::spawn_workers(b.udp, handle.snapshot(), &stats, &stop, tap.as_ref(), &rrl)?);
         let listener = tokio::net::TcpListener::from_std(b.tcp)?;
         runtime.spawn(tcp::serve(
             listener,

@@ -200,6 +200,18 @@ impl Collector for Scraped {
             "Queries with an EDNS Client Subnet option, by outcome (scoped, global, source_prefix_0, malformed, disabled)",
             &ecs,
         )?;
+        let rrl: Vec<(Labels, u64)> = self
+            .stats
+            .rrl_rows()
+            .into_iter()
+            .map(|(class, action, v)| (labels(&[("class", class), ("action", action)]), v))
+            .collect();
+        counter_family(
+            &mut e,
+            "rrl_limited",
+            "UDP responses over the [rrl] rate, by class (answer, nxdomain, error) and action (dropped, slipped: sent truncated, logged: log_only)",
+            &rrl,
+        )?;
         counter_family(
             &mut e,
             "truncated_responses",

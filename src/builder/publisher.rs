@@ -749,6 +749,7 @@ fn settings(config: &Config) -> ServerSettings {
             queries: !d.responses_only,
             rcodes: d.rcodes.iter().filter(|&&r| r < 32).fold(0, |mask, &r| mask | 1 << r),
         }),
+        rrl: config.rrl.clone(),
     }
 }
 

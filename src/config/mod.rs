@@ -14,6 +14,7 @@ pub mod master_file;
 pub mod mmdb;
 pub mod pool;
 pub mod raw;
+pub mod rrl;
 pub mod validate;
 
 use std::net::SocketAddr;
@@ -45,6 +46,8 @@ pub struct Config {
     pub cluster: Option<cluster::ClusterConfig>,
     /// `[log]`: dnstap query logging.
     pub log: log::LogConfig,
+    /// `[rrl]`: response rate limiting, when set.
+    pub rrl: Option<crate::snapshot::RrlSettings>,
 }
 
 impl Config {

@@ -29,6 +29,35 @@ pub struct RawConfig {
     /// `[log]`.
     #[serde(default)]
     pub log: Option<Spanned<RawLog>>,
+    /// `[rrl]`.
+    #[serde(default)]
+    pub rrl: Option<Spanned<RawRrl>>,
+}
+
+/// `[rrl]`: response rate limiting over UDP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRrl {
+    /// NOERROR responses per second per client network, name and type.
+    pub responses_per_second: Option<Spanned<i64>>,
+    /// NXDOMAIN responses per second per client network and zone.
+    pub nxdomains_per_second: Option<Spanned<i64>>,
+    /// Error responses per second per client network.
+    pub errors_per_second: Option<Spanned<i64>>,
+    /// Seconds over which the rate is averaged (the bucket holds rate × window).
+    pub window: Option<Spanned<i64>>,
+    /// Every slip-th limited response is sent truncated; 0 never.
+    pub slip: Option<Spanned<i64>>,
+    /// IPv4 client network prefix length.
+    pub ipv4_prefix: Option<Spanned<i64>>,
+    /// IPv6 client network prefix length.
+    pub ipv6_prefix: Option<Spanned<i64>>,
+    /// Networks never limited.
+    pub exempt: Option<Vec<Spanned<String>>>,
+    /// Count what would be limited, limit nothing.
+    pub log_only: Option<Spanned<bool>>,
+    /// Accounts kept.
+    pub table_size: Option<Spanned<i64>>,
 }
 
 /// `[log]`: query logging.

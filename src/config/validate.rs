@@ -26,6 +26,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let geo = super::geo::geo(raw.geo.as_ref(), rep);
     let cluster = super::cluster::cluster(raw.cluster.as_ref(), rep);
     let log = super::log::log(raw.log.as_ref(), rep);
+    let rrl = super::rrl::rrl(raw.rrl.as_ref(), rep);
     if raw.zones.is_empty() {
         rep.at_line(None, "zone", "no [[zone]] is defined");
     }
@@ -67,7 +68,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     if !rep.errors.is_empty() {
         return None;
     }
-    Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin, geo, cluster, log })
+    Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin, geo, cluster, log, rrl })
 }
 
 /// A key that takes one of a few words (any case); the default when absent or wrong.

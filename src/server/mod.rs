@@ -6,6 +6,7 @@ pub mod conns;
 #[cfg(target_os = "linux")]
 pub mod mmsg;
 pub mod query;
+pub mod rrl;
 pub mod stats;
 pub mod tcp;
 pub mod udp;

@@ -110,6 +110,11 @@ impl EcsUse {
 }
 
 impl Responder {
+    /// The last query's name (lower-cased wire form), type, and where its question ends.
+    pub fn question(&self) -> (&[u8], u16, usize) {
+        (self.query.qname(), self.query.qtype, self.query.question_end)
+    }
+
     /// Answers `req` from `peer` into `out` (which must hold [`MAX_MESSAGE`] bytes). `None`:
     /// send nothing.
     pub fn respond(

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::dns::types::*;
 use crate::server::query::Outcome;
+use crate::server::rrl::{Class, Verdict};
 use crate::snapshot::records::Source;
 
 /// Query types counted by name; everything else is `other`.
@@ -45,6 +46,8 @@ pub struct WorkerStats {
     ecs: [AtomicU64; EcsUse::ALL.len()],
     truncated: AtomicU64,
     send_failed: AtomicU64,
+    /// Rate-limited responses by class and what was done (dropped, slipped, logged).
+    rrl: [[AtomicU64; 3]; 3],
 }
 
 impl WorkerStats {
@@ -56,7 +59,19 @@ impl WorkerStats {
             ecs: Default::default(),
             truncated: AtomicU64::new(0),
             send_failed: AtomicU64::new(0),
+            rrl: Default::default(),
         }
+    }
+
+    /// Counts one rate-limited response.
+    pub fn rrl(&self, class: Class, verdict: Verdict) {
+        let action = match verdict {
+            Verdict::Drop => 0,
+            Verdict::Slip => 1,
+            Verdict::Logged => 2,
+            Verdict::Send => return,
+        };
+        bump(&self.rrl[class as usize][action]);
     }
 
     /// Counts responses the kernel refused to send.
@@ -198,6 +213,19 @@ impl Stats {
     /// Truncated responses.
     pub fn truncated(&self) -> u64 {
         self.workers.lock().expect("stats lock").iter().map(|w| w.truncated.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Rate-limited responses summed over workers: (class, action, count).
+    pub fn rrl_rows(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let workers = self.workers.lock().expect("stats lock");
+        let mut rows = Vec::new();
+        for class in Class::ALL {
+            for (a, action) in ["dropped", "slipped", "logged"].into_iter().enumerate() {
+                let n = workers.iter().map(|w| w.rrl[class as usize][a].load(Ordering::Relaxed)).sum();
+                rows.push((class.as_str(), action, n));
+            }
+        }
+        rows
     }
 
     /// UDP responses the kernel refused to send, summed over workers.

@@ -16,6 +16,7 @@ use crate::server::mmsg;
 #[cfg(not(target_os = "linux"))]
 use crate::server::query::MAX_MESSAGE;
 use crate::server::query::{Responder, Transport};
+use crate::server::rrl::{self, RrlTable, Verdict};
 use crate::server::stats::{Stats, WorkerStats};
 use crate::snapshot::SnapshotHandle;
 
@@ -23,13 +24,15 @@ use crate::snapshot::SnapshotHandle;
 const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// Starts one thread per socket. Threads exit soon after `stop` is set. With `tap`, each
-/// worker also logs its exchanges to dnstap (as the snapshot's filter says).
+/// worker also logs its exchanges to dnstap (as the snapshot's filter says); with the
+/// snapshot's `[rrl]` settings, responses are rate limited through `rrl` (shared by all).
 pub fn spawn_workers(
     sockets: Vec<UdpSocket>,
     handle: &SnapshotHandle,
     stats: &Stats,
     stop: &Arc<AtomicBool>,
     tap: Option<&Tap>,
+    rrl: &Arc<RrlTable>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     let mut threads = Vec::with_capacity(sockets.len());
     for (i, socket) in sockets.into_iter().enumerate() {
@@ -39,11 +42,39 @@ pub fn spawn_workers(
         let counters = stats.worker();
         let name = format!("gslbd-udp-{i}");
         let recorder = tap.cloned().map(Recorder::new);
+        let limiter = Limiter { table: Arc::clone(rrl), limited: 0, logged_at: 0 };
         threads.push(
-            std::thread::Builder::new().name(name).spawn(move || serve(socket, handle, counters, stop, recorder))?,
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || serve(socket, handle, counters, stop, recorder, limiter))?,
         );
     }
     Ok(threads)
+}
+
+/// A worker's side of rate limiting: the shared table and its own note of what it limited,
+/// logged at most every [`RRL_LOG_EVERY`] seconds.
+struct Limiter {
+    table: Arc<RrlTable>,
+    limited: u64,
+    logged_at: u32,
+}
+
+/// Seconds between a worker's rate-limiting log lines.
+const RRL_LOG_EVERY: u32 = 10;
+
+impl Limiter {
+    /// Notes a limited response; once in a while says how many there were.
+    #[cold]
+    fn note(&mut self, now: u32, log_only: bool) {
+        self.limited += 1;
+        if now >= self.logged_at + RRL_LOG_EVERY || self.logged_at == 0 {
+            let what = if log_only { "would have been limited (log_only)" } else { "limited" };
+            tracing::info!(responses = self.limited, "response rate limiting: responses {what} since the last line");
+            self.limited = 0;
+            self.logged_at = now.max(1);
+        }
+    }
 }
 
 /// Logs a receive error unless it is the idle timeout that lets the loop see `stop`.
@@ -61,6 +92,7 @@ fn serve(
     counters: Arc<WorkerStats>,
     stop: Arc<AtomicBool>,
     mut recorder: Option<Recorder>,
+    mut limiter: Limiter,
 ) {
     let local = socket.local_addr().unwrap_or_else(|_| ([0u8; 4], 0).into());
     let mut cache = handle.cache();
@@ -83,10 +115,29 @@ fn serve(
         // dnstap: one clock read for the batch's arrival, one per response.
         let mut tap = recorder.as_mut().zip(snap.settings.dnstap);
         let query_time = if tap.is_some() { Stamp::now() } else { Stamp::default() };
+        // Rate limiting: the table's clock, read once per batch.
+        let rrl_now = snap.settings.rrl.as_ref().map(|_| limiter.table.now());
         for i in 0..n {
             let peer = batch.peer(i);
             let (req, out) = batch.pair(i);
-            if let Some(outcome) = responder.respond(snap, req, out, Transport::Udp, peer.ip()) {
+            if let Some(mut outcome) = responder.respond(snap, req, out, Transport::Udp, peer.ip()) {
+                if let (Some(settings), Some(now)) = (snap.settings.rrl.as_ref(), rrl_now) {
+                    let (qname, qtype, question_end) = responder.question();
+                    let (class, verdict) =
+                        limiter.table.check(settings, peer.ip(), qname, qtype, outcome.rcode, outcome.zone_slot, now);
+                    if verdict != Verdict::Send {
+                        counters.rrl(class, verdict);
+                        limiter.note(now, settings.log_only);
+                        match verdict {
+                            Verdict::Drop => continue,
+                            Verdict::Slip => {
+                                outcome.len = rrl::slip(out, question_end);
+                                outcome.truncated = true;
+                            }
+                            Verdict::Send | Verdict::Logged => {}
+                        }
+                    }
+                }
                 counters.record(&outcome);
                 if let Some((recorder, filter)) = tap.as_mut() {
                     let exchange = Exchange {
@@ -122,6 +173,8 @@ fn serve(
     counters: Arc<WorkerStats>,
     stop: Arc<AtomicBool>,
     mut recorder: Option<Recorder>,
+    // Rate limiting is Linux-only (with the batched path); elsewhere nothing is limited.
+    _limiter: Limiter,
 ) {
     let local = socket.local_addr().unwrap_or_else(|_| ([0u8; 4], 0).into());
     let mut cache = handle.cache();

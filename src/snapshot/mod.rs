@@ -412,6 +412,34 @@ pub struct ServerSettings {
     pub ecs: bool,
     /// Which exchanges dnstap logs; `None`: none.
     pub dnstap: Option<TapFilter>,
+    /// Response rate limiting over UDP (`[rrl]`); `None`: off.
+    pub rrl: Option<RrlSettings>,
+}
+
+/// `[rrl]`: response rate limiting settings, read per query (the accounts themselves live
+/// in `server::rrl`, outside the snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RrlSettings {
+    /// NOERROR responses per second per client network, name and type.
+    pub responses_per_second: u32,
+    /// NXDOMAIN responses per second per client network and zone.
+    pub nxdomains_per_second: u32,
+    /// Other responses per second per client network.
+    pub errors_per_second: u32,
+    /// Seconds of responses an account may hold (its bucket is rate × window).
+    pub window: u32,
+    /// Every slip-th limited response is sent truncated; 0: none.
+    pub slip: u32,
+    /// Client network prefix lengths.
+    pub ipv4_prefix: u8,
+    /// As above, for IPv6.
+    pub ipv6_prefix: u8,
+    /// Networks never limited: address (host bits zero) and prefix length.
+    pub exempt: Box<[(std::net::IpAddr, u8)]>,
+    /// Count, but send everything.
+    pub log_only: bool,
+    /// Accounts kept (rounded up to a power of two; read when the table is first used).
+    pub table_size: usize,
 }
 
 /// Which exchanges dnstap logs (`[log]`). Read per query from the snapshot, so a reload

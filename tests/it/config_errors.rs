@@ -371,3 +371,17 @@ fn dnstap_settings() {
     let (ok, _, err) = check(&format!("[log]\ndnstap = \"tcp:[::1]:6000\"\ndnstap_rcodes = [\"servfail\"]\n{z}"));
     assert!(ok, "{err}");
 }
+
+/// `[rrl]`: rates out of range, a bad exempt network, an unknown key.
+#[test]
+fn rrl_settings() {
+    let z = zone("");
+    assert_error(&format!("[rrl]\nresponses_per_second = 0\n{z}"), 2, "rrl.responses_per_second", "out of range");
+    assert_error(&format!("[rrl]\nslip = 11\n{z}"), 2, "rrl.slip", "out of range");
+    assert_error(&format!("[rrl]\nipv6_prefix = 129\n{z}"), 2, "rrl.ipv6_prefix", "out of range");
+    assert_error(&format!("[rrl]\nexempt = [\"10.0.0.1/8\"]\n{z}"), 2, "rrl.exempt", "bits set beyond the prefix");
+    let (ok, _, err) = check(&format!("[rrl]\nrate = 5\n{z}"));
+    assert!(!ok && err.contains("unknown field `rate`"), "{err}");
+    let (ok, _, err) = check(&format!("[rrl]\n{z}"));
+    assert!(ok, "[rrl] alone takes the defaults: {err}");
+}

@@ -39,3 +39,5 @@ mod monitoring;
 mod parser_props;
 /// Health-checked pools.
 mod pools;
+/// Response rate limiting over UDP.
+mod rrl;
