@@ -200,6 +200,14 @@ impl Collector for Scraped {
             "Queries with an EDNS Client Subnet option, by outcome (scoped, global, source_prefix_0, malformed, disabled)",
             &ecs,
         )?;
+        let cookies: Vec<(Labels, u64)> =
+            self.stats.cookie_rows().into_iter().map(|(o, v)| (labels(&[("outcome", o)]), v)).collect();
+        counter_family(
+            &mut e,
+            "cookies",
+            "Queries with a DNS COOKIE option, by what it was (client_only, valid, invalid, malformed)",
+            &cookies,
+        )?;
         let rrl: Vec<(Labels, u64)> = self
             .stats
             .rrl_rows()

@@ -750,6 +750,7 @@ fn settings(config: &Config) -> ServerSettings {
             rcodes: d.rcodes.iter().filter(|&&r| r < 32).fold(0, |mask, &r| mask | 1 << r),
         }),
         rrl: config.rrl.clone(),
+        cookies: server.cookies.clone(),
     }
 }
 

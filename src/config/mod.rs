@@ -139,6 +139,8 @@ pub struct ServerConfig {
     pub identity: Option<String>,
     /// EDNS Client Subnet is read and answered (RFC 7871); default on.
     pub ecs: bool,
+    /// DNS Cookies (default on); `None`: off.
+    pub cookies: Option<crate::snapshot::CookieSettings>,
 }
 
 /// One authoritative zone (`[[zone]]`).

@@ -230,6 +230,14 @@ pub struct RawServer {
     pub identity: Option<Spanned<String>>,
     /// EDNS Client Subnet on or off.
     pub ecs: Option<bool>,
+    /// DNS Cookies on or off.
+    pub cookies: Option<bool>,
+    /// The server secret (32 hex digits), shared by instances that answer for each other.
+    pub cookie_secret: Option<Spanned<String>>,
+    /// The secret before a rotation.
+    pub cookie_secret_previous: Option<Spanned<String>>,
+    /// BADCOOKIE for UDP queries with a client cookie but no valid server cookie.
+    pub cookies_required: Option<bool>,
 }
 
 /// `[[zone]]`.

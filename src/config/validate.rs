@@ -159,6 +159,7 @@ fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfi
     let nsid = short_string(rep, raw.and_then(|s| s.nsid.as_ref()), "server.nsid", 128);
     let version = short_string(rep, raw.and_then(|s| s.version.as_ref()), "server.version", 255);
     let identity = short_string(rep, raw.and_then(|s| s.identity.as_ref()), "server.identity", 255);
+    let cookies = cookies(raw, rep);
     (rep.errors.len() == errors_before).then_some(ServerConfig {
         listen,
         udp_workers,
@@ -170,6 +171,38 @@ fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfi
         version,
         identity,
         ecs: raw.and_then(|s| s.ecs).unwrap_or(true),
+        cookies,
+    })
+}
+
+/// `[server] cookies*`. Without `cookie_secret` the secret is random, made once per process
+/// so reloads keep it (instances answering for each other should share one).
+fn cookies(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<crate::snapshot::CookieSettings> {
+    static RANDOM: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+    if !raw.and_then(|s| s.cookies).unwrap_or(true) {
+        return None;
+    }
+    let secret_of = |v: Option<&Spanned<String>>, key: &str, rep: &mut Reporter<'_>| -> Option<[u8; 16]> {
+        let v = v?;
+        let text = v.get_ref().trim();
+        let bytes: Option<Vec<u8>> = (text.len() == 32)
+            .then(|| (0..32).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect())
+            .flatten();
+        match bytes {
+            Some(b) => Some(b.try_into().expect("16 bytes")),
+            None => {
+                rep.at(v.span().start, key, "must be 32 hex digits (a 128-bit secret)");
+                None
+            }
+        }
+    };
+    let secret = secret_of(raw.and_then(|s| s.cookie_secret.as_ref()), "server.cookie_secret", rep)
+        .unwrap_or_else(|| *RANDOM.get_or_init(rand::random));
+    let previous = secret_of(raw.and_then(|s| s.cookie_secret_previous.as_ref()), "server.cookie_secret_previous", rep);
+    Some(crate::snapshot::CookieSettings {
+        secret,
+        previous,
+        required: raw.and_then(|s| s.cookies_required).unwrap_or(false),
     })
 }
 

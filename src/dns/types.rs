@@ -79,6 +79,10 @@ pub const FLAG_CD: u16 = 0x0010;
 pub const OPT_NSID: u16 = 3;
 /// EDNS option code: Client Subnet (RFC 7871).
 pub const OPT_ECS: u16 = 8;
+/// EDNS option code: COOKIE (RFC 7873).
+pub const OPT_COOKIE: u16 = 10;
+/// Extended response code BADCOOKIE (RFC 7873): 23, carried as 1 in the OPT TTL's high byte.
+pub const RCODE_BADCOOKIE: u16 = 23;
 
 /// Payload limit for a UDP response when the query had no EDNS.
 pub const UDP_PAYLOAD_NO_EDNS: usize = 512;

@@ -24,6 +24,29 @@ pub struct Edns {
     pub nsid: bool,
     /// The query's Client Subnet option (RFC 7871).
     pub ecs: Ecs,
+    /// The query's COOKIE option (RFC 7873).
+    pub cookie: Cookie,
+}
+
+/// What a query's OPT carried as its COOKIE option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cookie {
+    /// No COOKIE option.
+    #[default]
+    Absent,
+    /// A client cookie only (8 bytes).
+    Client([u8; 8]),
+    /// A client cookie and a server cookie of `len` bytes (8 to 32).
+    Both {
+        /// The client cookie.
+        client: [u8; 8],
+        /// The server cookie, in its first `len` bytes.
+        server: [u8; 32],
+        /// The server cookie's length.
+        len: u8,
+    },
+    /// A length other than 8 or 16..=40, or a second COOKIE option: FORMERR (RFC 7873 §5.2.2).
+    Malformed,
 }
 
 /// What a query's OPT said about the client's subnet.
@@ -311,6 +334,7 @@ fn parse_opt(buf: &[u8], at: usize) -> Option<Edns> {
         dnssec_ok: ttl_lo & 0x8000 != 0,
         nsid: false,
         ecs: Ecs::Absent,
+        cookie: Cookie::Absent,
     };
     while pos < end {
         let code = be16(buf, pos)?;
@@ -322,6 +346,22 @@ fn parse_opt(buf: &[u8], at: usize) -> Option<Edns> {
         }
         match code {
             OPT_NSID => edns.nsid = true,
+            OPT_COOKIE => {
+                let data = &buf[data..pos];
+                edns.cookie = match (edns.cookie, data.len()) {
+                    (Cookie::Absent, 8) => Cookie::Client(data.try_into().expect("8 bytes")),
+                    (Cookie::Absent, 16..=40) => {
+                        let mut server = [0u8; 32];
+                        server[..data.len() - 8].copy_from_slice(&data[8..]);
+                        Cookie::Both {
+                            client: data[..8].try_into().expect("8 bytes"),
+                            server,
+                            len: (data.len() - 8) as u8,
+                        }
+                    }
+                    _ => Cookie::Malformed,
+                };
+            }
             OPT_ECS => {
                 edns.ecs = match (edns.ecs, ClientSubnet::parse(&buf[data..pos])) {
                     (Ecs::Absent, Some(subnet)) => Ecs::Subnet(subnet),

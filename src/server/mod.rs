@@ -3,6 +3,7 @@
 //! query.
 
 pub mod conns;
+pub mod cookies;
 #[cfg(target_os = "linux")]
 pub mod mmsg;
 pub mod query;

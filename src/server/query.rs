@@ -4,13 +4,14 @@
 use std::net::IpAddr;
 
 use crate::dns::types::*;
-use crate::dns::wire::{ClientSubnet, Ecs, HEADER_LEN, ParseError, Query, parse_query};
+use crate::dns::wire::{ClientSubnet, Cookie, Ecs, HEADER_LEN, ParseError, Query, parse_query};
+use crate::server::cookies::{self, CookieUse};
 use crate::snapshot::fragment::WeightedAnswer;
 use crate::snapshot::fragment::{Arena, Fragment};
 use crate::snapshot::geo::{GeoAnswer, GeoKind, Located as GeoLocated, NO_DATACENTER};
 use crate::snapshot::policy::Rng;
 use crate::snapshot::records::Source;
-use crate::snapshot::{Snapshot, Zone, ZoneSnap};
+use crate::snapshot::{CookieSettings, Snapshot, Zone, ZoneSnap};
 
 /// Largest DNS message (TCP).
 pub const MAX_MESSAGE: usize = 65_535;
@@ -60,6 +61,8 @@ pub struct Outcome {
     pub geo: Option<GeoDecision>,
     /// What became of the query's Client Subnet option.
     pub ecs: EcsUse,
+    /// What the query's COOKIE option turned out to be.
+    pub cookie: CookieUse,
 }
 
 /// An answer chosen by the client's location.
@@ -155,19 +158,38 @@ impl Responder {
         };
         // The client is where the subnet says, when the resolver tells (RFC 7871 §7.1.2).
         let client = ecs.and_then(|e| e.subnet.address()).unwrap_or(peer);
-        let edns =
-            q.edns.map(|e| OptOut { nsid: if e.nsid { settings.nsid.as_deref() } else { None }, ext_rcode: 0, ecs });
-        // An unknown version's options are not read (RFC 6891 §6.1.3); a malformed ECS is
-        // FORMERR (RFC 7871 §7.1.1). Both replies carry an OPT, without options.
+        // DNS Cookies (RFC 7873, RFC 9018): checked against the packet's source; every
+        // response to a client cookie carries it back with a fresh server cookie.
+        let (cookie_use, cookie) = match (settings.cookies.as_ref(), q.edns.map(|e| e.cookie)) {
+            (Some(cs), Some(c)) if c != Cookie::Absent => cookie_check(cs, c, peer),
+            _ => (CookieUse::Absent, None),
+        };
+        let edns = q.edns.map(|e| OptOut {
+            nsid: if e.nsid { settings.nsid.as_deref() } else { None },
+            ext_rcode: 0,
+            ecs,
+            cookie,
+        });
+        // An unknown version's options are not read (RFC 6891 §6.1.3); a malformed ECS or
+        // COOKIE is FORMERR (RFC 7871 §7.1.1, RFC 7873 §5.2.2). These replies carry an OPT
+        // without options. A server that requires cookies answers a UDP query whose client
+        // cookie came without a valid server cookie BADCOOKIE, with one (RFC 7873 §5.2.3).
+        let bad_cookie = settings.cookies.as_ref().is_some_and(|c| c.required)
+            && transport == Transport::Udp
+            && matches!(cookie_use, CookieUse::ClientOnly | CookieUse::Invalid);
         let refused = if q.edns.is_some_and(|e| e.version > 0) {
             Some(RCODE_BADVERS)
-        } else if settings.ecs && q.edns.is_some_and(|e| e.ecs == Ecs::Malformed) {
+        } else if settings.ecs && q.edns.is_some_and(|e| e.ecs == Ecs::Malformed) || cookie_use == CookieUse::Malformed
+        {
             Some(RCODE_FORMERR as u16)
+        } else if bad_cookie {
+            Some(RCODE_BADCOOKIE)
         } else {
             None
         };
         if let Some(rcode) = refused {
-            let opt = OptOut { nsid: None, ext_rcode: (rcode >> 4) as u8, ecs: None };
+            let cookie = if rcode == RCODE_BADCOOKIE { cookie } else { None };
+            let opt = OptOut { nsid: None, ext_rcode: (rcode >> 4) as u8, ecs: None, cookie };
             let mut outcome = finish(
                 req,
                 q,
@@ -184,6 +206,7 @@ impl Responder {
                 client,
             );
             outcome.ecs = ecs_use;
+            outcome.cookie = cookie_use;
             return Some(outcome);
         }
         let mut zone_slot = 0;
@@ -250,6 +273,7 @@ impl Responder {
             EcsUse::Global if outcome.geo.is_some() => EcsUse::Scoped,
             other => other,
         };
+        outcome.cookie = cookie_use;
         Some(outcome)
     }
 }
@@ -360,6 +384,27 @@ struct OptOut<'a> {
     nsid: Option<&'a [u8]>,
     ext_rcode: u8,
     ecs: Option<EcsOut>,
+    /// The client cookie and our server cookie.
+    cookie: Option<[u8; 24]>,
+}
+
+/// What a query's cookie is, and the COOKIE option to answer with (the client cookie and
+/// a fresh server cookie).
+fn cookie_check(settings: &CookieSettings, cookie: Cookie, peer: IpAddr) -> (CookieUse, Option<[u8; 24]>) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32);
+    let (client, used) = match cookie {
+        Cookie::Absent => return (CookieUse::Absent, None),
+        Cookie::Malformed => return (CookieUse::Malformed, None),
+        Cookie::Client(client) => (client, CookieUse::ClientOnly),
+        Cookie::Both { client, server, len } => {
+            let valid = cookies::verify(settings, &client, &server[..len as usize], peer, now);
+            (client, if valid { CookieUse::Valid } else { CookieUse::Invalid })
+        }
+    };
+    let mut out = [0u8; 24];
+    out[..8].copy_from_slice(&client);
+    out[8..].copy_from_slice(&cookies::server_cookie(&settings.secret, &client, peer, now));
+    (used, Some(out))
 }
 
 /// The Client Subnet option of a response: the query's family, source prefix and address,
@@ -391,7 +436,7 @@ impl EcsOut {
 
 impl OptOut<'_> {
     fn rdlen(&self) -> usize {
-        self.nsid.map_or(0, |n| 4 + n.len()) + self.ecs.map_or(0, |e| e.len())
+        self.nsid.map_or(0, |n| 4 + n.len()) + self.ecs.map_or(0, |e| e.len()) + self.cookie.map_or(0, |c| 4 + c.len())
     }
 
     fn len(&self) -> usize {
@@ -413,6 +458,12 @@ impl OptOut<'_> {
         }
         if let Some(e) = self.ecs {
             e.write(&mut out[at..]);
+            at += e.len();
+        }
+        if let Some(c) = self.cookie {
+            out[at..at + 2].copy_from_slice(&OPT_COOKIE.to_be_bytes());
+            out[at + 2..at + 4].copy_from_slice(&(c.len() as u16).to_be_bytes());
+            out[at + 4..at + 4 + c.len()].copy_from_slice(&c);
         }
     }
 }
@@ -502,6 +553,7 @@ fn finish(
         source: frag.map(|l| l.frag.source),
         geo: chained,
         ecs: EcsUse::Absent,
+        cookie: CookieUse::Absent,
     }
 }
 
@@ -602,7 +654,7 @@ fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8],
     let mut len = if question { q.question_end } else { HEADER_LEN };
     out[..len].copy_from_slice(&req[..len]);
     let flags = FLAG_QR | (q.flags & (FLAG_RD | FLAG_CD | 0x7800)) | rcode as u16;
-    let opt = q.edns.map(|_| OptOut { nsid: None, ext_rcode: 0, ecs: None });
+    let opt = q.edns.map(|_| OptOut { nsid: None, ext_rcode: 0, ecs: None, cookie: None });
     if let Some(o) = opt {
         o.write(&mut out[len..], payload);
         len += o.len();
@@ -618,5 +670,6 @@ fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8],
         source: None,
         geo: None,
         ecs: EcsUse::Absent,
+        cookie: CookieUse::Absent,
     }
 }

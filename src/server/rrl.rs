@@ -175,7 +175,11 @@ fn find(slots: &[Slot], key: u64, now: u32, rate: u32, window: u32) -> &Slot {
     if let Some(s) = ways.iter().find(|s| s.key.load(Ordering::Relaxed) == key) {
         return s;
     }
-    let stalest = ways.iter().min_by_key(|s| (s.state.load(Ordering::Relaxed) >> 32) as u32).expect("WAYS > 0");
+    // An unused slot first, else the one updated longest ago.
+    let stalest = ways
+        .iter()
+        .min_by_key(|s| (s.key.load(Ordering::Relaxed) != 0, (s.state.load(Ordering::Relaxed) >> 32) as u32))
+        .expect("WAYS > 0");
     let full = (rate as i64 * window as i64).min(i32::MAX as i64) as i32;
     stalest.state.store((u64::from(now) << 32) | u64::from(full as u32), Ordering::Relaxed);
     stalest.limited.store(0, Ordering::Relaxed);

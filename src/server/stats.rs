@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::dns::types::*;
+use crate::server::cookies::CookieUse;
 use crate::server::query::Outcome;
 use crate::server::rrl::{Class, Verdict};
 use crate::snapshot::records::Source;
@@ -48,6 +49,8 @@ pub struct WorkerStats {
     send_failed: AtomicU64,
     /// Rate-limited responses by class and what was done (dropped, slipped, logged).
     rrl: [[AtomicU64; 3]; 3],
+    /// Queries by what their COOKIE option turned out to be.
+    cookies: [AtomicU64; CookieUse::ALL.len()],
 }
 
 impl WorkerStats {
@@ -60,6 +63,7 @@ impl WorkerStats {
             truncated: AtomicU64::new(0),
             send_failed: AtomicU64::new(0),
             rrl: Default::default(),
+            cookies: Default::default(),
         }
     }
 
@@ -102,6 +106,9 @@ impl WorkerStats {
         }
         if o.ecs != EcsUse::Absent {
             bump(&self.ecs[o.ecs as usize]);
+        }
+        if o.cookie != CookieUse::Absent {
+            bump(&self.cookies[o.cookie as usize]);
         }
     }
 }
@@ -213,6 +220,15 @@ impl Stats {
     /// Truncated responses.
     pub fn truncated(&self) -> u64 {
         self.workers.lock().expect("stats lock").iter().map(|w| w.truncated.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Queries with a COOKIE option summed over workers, by what it was.
+    pub fn cookie_rows(&self) -> Vec<(&'static str, u64)> {
+        let workers = self.workers.lock().expect("stats lock");
+        CookieUse::ALL[1..]
+            .iter()
+            .map(|&c| (c.as_str(), workers.iter().map(|w| w.cookies[c as usize].load(Ordering::Relaxed)).sum()))
+            .collect()
     }
 
     /// Rate-limited responses summed over workers: (class, action, count).

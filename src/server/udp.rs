@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::dnstap::{Exchange, Protocol, Recorder, Stamp, Tap};
+use crate::server::cookies::CookieUse;
 #[cfg(target_os = "linux")]
 use crate::server::mmsg;
 #[cfg(not(target_os = "linux"))]
@@ -121,7 +122,10 @@ fn serve(
             let peer = batch.peer(i);
             let (req, out) = batch.pair(i);
             if let Some(mut outcome) = responder.respond(snap, req, out, Transport::Udp, peer.ip()) {
-                if let (Some(settings), Some(now)) = (snap.settings.rrl.as_ref(), rrl_now) {
+                // A valid server cookie proves the source address: never limited.
+                if let (Some(settings), Some(now), false) =
+                    (snap.settings.rrl.as_ref(), rrl_now, outcome.cookie == CookieUse::Valid)
+                {
                     let (qname, qtype, question_end) = responder.question();
                     let (class, verdict) =
                         limiter.table.check(settings, peer.ip(), qname, qtype, outcome.rcode, outcome.zone_slot, now);

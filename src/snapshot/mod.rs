@@ -414,6 +414,19 @@ pub struct ServerSettings {
     pub dnstap: Option<TapFilter>,
     /// Response rate limiting over UDP (`[rrl]`); `None`: off.
     pub rrl: Option<RrlSettings>,
+    /// DNS Cookies; `None`: off (the option is ignored).
+    pub cookies: Option<CookieSettings>,
+}
+
+/// DNS Cookies (RFC 7873, RFC 9018).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSettings {
+    /// The server secret cookies are made with.
+    pub secret: [u8; 16],
+    /// The secret before the last rotation: its cookies still verify.
+    pub previous: Option<[u8; 16]>,
+    /// UDP queries with a client cookie but no valid server cookie get BADCOOKIE.
+    pub required: bool,
 }
 
 /// `[rrl]`: response rate limiting settings, read per query (the accounts themselves live

@@ -13,6 +13,8 @@ mod cluster;
 mod config_errors;
 /// Elchi controller sync.
 mod controller_sync;
+/// DNS Cookies (RFC 7873, RFC 9018).
+mod cookies;
 /// `gslbd import-corefile` on the upstream README examples.
 mod corefile_import;
 /// Answers to queries for existing data.
