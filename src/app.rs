@@ -47,6 +47,13 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut int = signal(SignalKind::interrupt())?;
     // Bound now so a bad address fails at once; answered only once the data is loaded.
     let bound = server::bind(&config.server.listen, config.server.udp_workers)?;
+    let bound_tls = server::bind_tls(&config.server.tls_listen)?;
+    let dot_config: Option<tcp::TlsConfig> = match &config.server.tls {
+        Some((cert, key)) => Some(Arc::new(arc_swap::ArcSwap::new(
+            crate::tls::server_config(cert, key, &[b"dot"]).context("DNS over TLS")?,
+        ))),
+        None => None,
+    };
     let admin = config.admin.as_ref().map(AdminListener::bind).transpose()?;
 
     // Reading big state files takes a while; a stop request meanwhile ends the process cleanly.
@@ -128,8 +135,24 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             shutdown.clone(),
             tracker.clone(),
             tap.clone(),
+            None,
         ));
         tracing::info!(addr = %b.addr, udp_workers = workers, "listening");
+    }
+    if let Some(dot) = &dot_config {
+        for (addr, l) in bound_tls {
+            let listener = tokio::net::TcpListener::from_std(l)?;
+            runtime.spawn(tcp::serve(
+                listener,
+                handle.snapshot().clone(),
+                Arc::clone(&stats),
+                shutdown.clone(),
+                tracker.clone(),
+                tap.clone(),
+                Some(Arc::clone(dot)),
+            ));
+            tracing::info!(addr = %addr, "listening for DNS over TLS");
+        }
     }
     for zone in &config.zones {
         tracing::info!(zone = %zone.apex, records = zone.data.record_count(), "serving zone");
@@ -156,6 +179,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
                 }
                 _ = hup.recv() => {
                     if let Some(config) = reload(config_path, &handle).await {
+                        reload_dot(&config, dot_config.as_ref());
                         syncs.cancel();
                         probes.cancel();
                         syncs = start_syncs(&config, &handle, &metrics, &shutdown);
@@ -329,6 +353,19 @@ fn watch_geo_files(builder: BuilderHandle, shutdown: CancellationToken) -> tokio
     rx
 }
 
+/// Loads the DNS-over-TLS certificate again (SIGHUP): new connections use it; on any error
+/// the one in force stays.
+fn reload_dot(config: &Config, dot: Option<&tcp::TlsConfig>) {
+    let (Some(dot), Some((cert, key))) = (dot, &config.server.tls) else { return };
+    match crate::tls::server_config(cert, key, &[b"dot"]) {
+        Ok(next) => {
+            dot.store(next);
+            tracing::info!(cert = %cert.display(), "DNS over TLS certificate reloaded");
+        }
+        Err(e) => tracing::error!(error = %e, "DNS over TLS certificate not reloaded; the old one stays"),
+    }
+}
+
 /// Re-reads the config; a valid one is swapped in (returned once it serves), an invalid one
 /// is logged and ignored.
 async fn reload(path: &Path, builder: &BuilderHandle) -> Option<Arc<Config>> {
@@ -342,8 +379,14 @@ async fn reload_config(path: &Path, builder: &BuilderHandle) -> Option<Arc<Confi
     match config::load(path) {
         Ok(next) => {
             let current = builder.view().config.clone();
-            if next.server.listen != current.server.listen || next.server.udp_workers != current.server.udp_workers {
-                tracing::warn!("server.listen and server.udp_workers changes take effect on restart; listeners kept");
+            if next.server.listen != current.server.listen
+                || next.server.udp_workers != current.server.udp_workers
+                || next.server.tls_listen != current.server.tls_listen
+                || next.server.tls.is_some() != current.server.tls.is_some()
+            {
+                tracing::warn!(
+                    "server.listen, udp_workers and tls_listen changes take effect on restart; listeners kept"
+                );
             }
             // The filters are read per query; the connection's settings are the writer's.
             let connection = |c: &Config| {

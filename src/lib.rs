@@ -43,3 +43,4 @@ pub mod probes;
 pub mod server;
 pub mod snapshot;
 pub mod sources;
+pub mod tls;

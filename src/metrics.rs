@@ -249,6 +249,18 @@ impl Collector for Scraped {
             "DNS-over-TCP connections open now",
             &[(Vec::new(), self.stats.tcp_table.open() as i64)],
         )?;
+        let tls = [
+            (labels(&[("result", "accepted")]), self.stats.tls_connections.load(std::sync::atomic::Ordering::Relaxed)),
+            (labels(&[("result", "refused")]), self.stats.tls_table.refused.load(std::sync::atomic::Ordering::Relaxed)),
+            (labels(&[("result", "evicted")]), self.stats.tls_table.evicted.load(std::sync::atomic::Ordering::Relaxed)),
+        ];
+        counter_family(&mut e, "tls_connections", "DNS-over-TLS connections, as gslbd_tcp_connections", &tls)?;
+        gauge_family(
+            &mut e,
+            "tls_open",
+            "DNS-over-TLS connections open now",
+            &[(Vec::new(), self.stats.tls_table.open() as i64)],
+        )?;
         gauge_family(
             &mut e,
             "build_info",

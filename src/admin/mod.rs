@@ -18,8 +18,6 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -148,15 +146,6 @@ impl AdminListener {
 }
 
 fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| anyhow::anyhow!("cannot read admin.tls_cert {}: {e}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("admin.tls_cert {} is not PEM: {e}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| anyhow::anyhow!("cannot read admin.tls_key {}: {e}", key.display()))?;
-    let config = tokio_rustls::rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| anyhow::anyhow!("admin TLS certificate and key do not match: {e}"))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    let config = crate::tls::server_config(cert, key, &[]).map_err(|e| anyhow::anyhow!("admin TLS: {e}"))?;
+    Ok(TlsAcceptor::from(config))
 }

@@ -141,6 +141,10 @@ pub struct ServerConfig {
     pub ecs: bool,
     /// DNS Cookies (default on); `None`: off.
     pub cookies: Option<crate::snapshot::CookieSettings>,
+    /// DNS over TLS (RFC 7858) listen addresses.
+    pub tls_listen: Vec<SocketAddr>,
+    /// Certificate chain and key (PEM) for DNS over TLS, set with `tls_listen`.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// One authoritative zone (`[[zone]]`).

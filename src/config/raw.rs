@@ -238,6 +238,12 @@ pub struct RawServer {
     pub cookie_secret_previous: Option<Spanned<String>>,
     /// BADCOOKIE for UDP queries with a client cookie but no valid server cookie.
     pub cookies_required: Option<bool>,
+    /// DNS over TLS listen addresses.
+    pub tls_listen: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Certificate chain (PEM) for DNS over TLS.
+    pub tls_cert: Option<Spanned<String>>,
+    /// Its private key (PEM).
+    pub tls_key: Option<Spanned<String>>,
 }
 
 /// `[[zone]]`.

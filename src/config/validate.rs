@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_spanned::Spanned;
@@ -160,6 +160,7 @@ fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfi
     let version = short_string(rep, raw.and_then(|s| s.version.as_ref()), "server.version", 255);
     let identity = short_string(rep, raw.and_then(|s| s.identity.as_ref()), "server.identity", 255);
     let cookies = cookies(raw, rep);
+    let (tls_listen, tls) = dot(raw, &listen, rep);
     (rep.errors.len() == errors_before).then_some(ServerConfig {
         listen,
         udp_workers,
@@ -172,7 +173,62 @@ fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfi
         identity,
         ecs: raw.and_then(|s| s.ecs).unwrap_or(true),
         cookies,
+        tls_listen,
+        tls,
     })
+}
+
+/// `[server] tls_listen`, `tls_cert`, `tls_key`: DNS over TLS needs all three; the files
+/// must read and hold a matching certificate and key.
+fn dot(
+    raw: Option<&RawServer>,
+    udp_tcp: &[SocketAddr],
+    rep: &mut Reporter<'_>,
+) -> (Vec<SocketAddr>, Option<(PathBuf, PathBuf)>) {
+    let Some(raw) = raw else { return (Vec::new(), None) };
+    let mut listen = Vec::new();
+    for (i, a) in raw.tls_listen.iter().flat_map(|l| l.get_ref()).enumerate() {
+        match a.get_ref().parse::<SocketAddr>() {
+            // Port 0 (any free port) may repeat.
+            Ok(addr) if addr.port() != 0 && (listen.contains(&addr) || udp_tcp.contains(&addr)) => rep.at(
+                a.span().start,
+                format!("server.tls_listen[{i}]"),
+                format!("{addr} is listed twice (here or in server.listen)"),
+            ),
+            Ok(addr) => listen.push(addr),
+            Err(_) => rep.at(
+                a.span().start,
+                format!("server.tls_listen[{i}]"),
+                format!("{:?} is not an IP:port address (write IPv6 as \"[::1]:853\")", a.get_ref()),
+            ),
+        }
+    }
+    let base = rep.file().parent().unwrap_or(Path::new(".")).to_path_buf();
+    let files = match (&raw.tls_cert, &raw.tls_key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => {
+            let (cert, key) = (base.join(c.get_ref()), base.join(k.get_ref()));
+            if let Err(e) = crate::tls::server_config(&cert, &key, &[]) {
+                rep.at(c.span().start, "server.tls_cert", e.to_string());
+            }
+            Some((cert, key))
+        }
+        (Some(v), None) | (None, Some(v)) => {
+            rep.at(v.span().start, "server.tls_cert", "tls_cert and tls_key go together: give both or neither");
+            None
+        }
+    };
+    match (&raw.tls_listen, &files) {
+        (Some(l), None) if !l.get_ref().is_empty() => {
+            rep.at(l.span().start, "server.tls_listen", "DNS over TLS needs server.tls_cert and server.tls_key");
+        }
+        (None, Some(_)) => {
+            let at = raw.tls_cert.as_ref().map_or(0, |c| c.span().start);
+            rep.at(at, "server.tls_cert", "a certificate without server.tls_listen serves nothing");
+        }
+        _ => {}
+    }
+    (listen, files)
 }
 
 /// `[server] cookies*`. Without `cookie_secret` the secret is random, made once per process

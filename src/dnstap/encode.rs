@@ -21,6 +21,8 @@ pub enum Protocol {
     Udp = 1,
     /// `TCP` (2).
     Tcp = 2,
+    /// `DOT` (3): DNS over TLS.
+    Dot = 3,
 }
 
 /// A time as dnstap carries it: seconds and nanoseconds since the Unix epoch.

@@ -74,6 +74,17 @@ fn bind_one(asked: SocketAddr, udp_workers: usize) -> std::io::Result<BoundAddr>
     Ok(bound)
 }
 
+/// Binds the DNS-over-TLS listeners (TCP sockets; TLS runs on the accepted connections).
+pub fn bind_tls(listen: &[SocketAddr]) -> std::io::Result<Vec<(SocketAddr, TcpListener)>> {
+    listen
+        .iter()
+        .map(|&addr| {
+            let l = tcp_listener(addr).map_err(|e| with_addr(e, addr, "tls"))?;
+            Ok((l.local_addr()?, l))
+        })
+        .collect()
+}
+
 fn with_addr(e: std::io::Error, addr: SocketAddr, what: &str) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("cannot bind {what} {addr}: {e}"))
 }

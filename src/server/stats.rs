@@ -127,6 +127,10 @@ pub struct Stats {
     /// Open DNS-over-TCP connections of every listen address (the caps are server-wide);
     /// it counts the connections refused and those closed to make room.
     pub tcp_table: Arc<crate::server::conns::ConnTable>,
+    /// DNS-over-TLS connections accepted.
+    pub tls_connections: AtomicU64,
+    /// Open DNS-over-TLS connections (their own caps, as TCP's).
+    pub tls_table: Arc<crate::server::conns::ConnTable>,
 }
 
 /// One row of summed query counters.

@@ -1,15 +1,20 @@
-//! TCP DNS (RFC 7766): length-prefixed messages, several per connection answered in order,
-//! an idle timeout, and server-wide caps on open connections, in all and per client address,
-//! where the longest-idle connection makes room for a new one ([`super::conns`]). Each
-//! connection is its own tokio task, so a slow or stuck client holds only its own buffers
-//! and never a UDP worker.
+//! TCP DNS (RFC 7766) and DNS over TLS (RFC 7858, the same over a TLS session):
+//! length-prefixed messages, several per connection answered in order, an idle timeout, and
+//! server-wide caps on open connections per protocol, in all and per client address, where
+//! the longest-idle connection makes room for a new one ([`super::conns`]). Each connection
+//! is its own tokio task, so a slow or stuck client (or TLS handshake) holds only its own
+//! buffers and never a UDP worker.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -19,8 +24,16 @@ use crate::server::query::{MAX_MESSAGE, Responder, Transport};
 use crate::server::stats::{Stats, WorkerStats};
 use crate::snapshot::SnapshotHandle;
 
+/// The TLS configuration of a DNS-over-TLS listener, swapped when the certificate is
+/// reloaded (new connections take the new one).
+pub type TlsConfig = Arc<arc_swap::ArcSwap<tokio_rustls::rustls::ServerConfig>>;
+
+/// Longest TLS handshake; meanwhile the connection counts as idle (it may make room).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Accepts connections until `shutdown`; connection tasks are tracked so shutdown can wait
-/// for answers in flight. With `tap`, exchanges are logged to dnstap.
+/// for answers in flight. With `tls`, connections speak DNS over TLS. With `tap`, exchanges
+/// are logged to dnstap.
 pub async fn serve(
     listener: TcpListener,
     handle: SnapshotHandle,
@@ -28,16 +41,21 @@ pub async fn serve(
     shutdown: CancellationToken,
     tracker: TaskTracker,
     tap: Option<Tap>,
+    tls: Option<TlsConfig>,
 ) {
     // One counter set for all connections of this listener (atomic adds keep it exact).
     let counters = stats.worker();
+    let (table, accepted_count, what) = match tls {
+        Some(_) => (&stats.tls_table, &stats.tls_connections, "tls"),
+        None => (&stats.tcp_table, &stats.tcp_connections, "tcp"),
+    };
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok(v) => v,
                 Err(e) => {
-                    tracing::warn!(error = %e, "tcp accept failed");
+                    tracing::warn!(error = %e, what, "accept failed");
                     // Out of descriptors and the like: back off instead of spinning.
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
@@ -48,38 +66,66 @@ pub async fn serve(
             let snap = handle.load();
             (snap.settings.max_tcp_connections, snap.settings.max_tcp_per_client)
         };
-        let admitted = match stats.tcp_table.admit(peer.ip(), cap, per_client) {
+        let admitted = match table.admit(peer.ip(), cap, per_client) {
             Ok(a) => a,
             Err(why) => {
-                tracing::debug!(%peer, ?why, "tcp connection cap reached with every connection busy; closing the new one");
+                tracing::debug!(%peer, ?why, what, "connection cap reached with every connection busy; closing the new one");
                 drop(stream);
                 continue;
             }
         };
-        stats.tcp_connections.fetch_add(1, Ordering::Relaxed);
+        let Ok(local) = stream.local_addr() else { continue };
+        accepted_count.fetch_add(1, Ordering::Relaxed);
         let handle = handle.clone();
         let shutdown = shutdown.clone();
         let counters = Arc::clone(&counters);
         let recorder = tap.clone().map(Recorder::new);
+        let tls = tls.as_ref().map(|t| TlsAcceptor::from(t.load_full()));
         tracker.spawn(async move {
-            if let Err(e) = connection(stream, handle, counters, shutdown, recorder, admitted).await {
-                tracing::debug!(%peer, error = %e, "tcp connection ended");
+            let _ = stream.set_nodelay(true);
+            let link = Link { peer, local, handle, counters, shutdown, recorder, admitted };
+            let ended = match tls {
+                None => connection(stream, Protocol::Tcp, link).await,
+                Some(acceptor) => {
+                    let handshake = tokio::select! {
+                        biased;
+                        _ = link.admitted.close.cancelled() => return,
+                        _ = link.shutdown.cancelled() => return,
+                        r = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => r,
+                    };
+                    match handshake {
+                        Ok(Ok(session)) => connection(session, Protocol::Dot, link).await,
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")),
+                    }
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, what, "connection ended");
             }
         });
     }
 }
 
-async fn connection(
-    mut stream: TcpStream,
+/// What a connection task holds besides its stream.
+struct Link {
+    peer: SocketAddr,
+    local: SocketAddr,
     handle: SnapshotHandle,
     counters: Arc<WorkerStats>,
     shutdown: CancellationToken,
-    mut recorder: Option<Recorder>,
+    recorder: Option<Recorder>,
     admitted: Admitted,
+}
+
+/// Answers the messages of one connection (TCP or a TLS session) in order until the client
+/// closes it, it idles out, it is closed to make room, or the server stops.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    protocol: Protocol,
+    link: Link,
 ) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let peer = stream.peer_addr()?;
-    let local = stream.local_addr()?;
+    let Link { peer, local, handle, counters, shutdown, mut recorder, admitted } = link;
     let mut responder = Responder::default();
     let mut req = vec![0u8; MAX_MESSAGE];
     let mut out = vec![0u8; MAX_MESSAGE + 1024 + 2];
@@ -115,14 +161,18 @@ async fn connection(
         };
         counters.record(&outcome);
         out[..2].copy_from_slice(&(outcome.len as u16).to_be_bytes());
-        timeout(idle, stream.write_all(&out[..2 + outcome.len]))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client is not reading"))??;
+        // Flushed: a TLS session holds written bytes until told to send them.
+        timeout(idle, async {
+            stream.write_all(&out[..2 + outcome.len]).await?;
+            stream.flush().await
+        })
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client is not reading"))??;
         if let (Some(recorder), Some(filter)) = (recorder.as_mut(), snap.settings.dnstap) {
             let exchange = Exchange {
                 client: peer,
                 server: local,
-                protocol: Protocol::Tcp,
+                protocol,
                 query_time,
                 response_time: Stamp::now(),
                 query: &req[..len],

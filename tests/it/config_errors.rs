@@ -385,3 +385,28 @@ fn rrl_settings() {
     let (ok, _, err) = check(&format!("[rrl]\n{z}"));
     assert!(ok, "[rrl] alone takes the defaults: {err}");
 }
+
+/// DNS over TLS: an address without a certificate, a certificate without an address, a
+/// missing file, and a key that does not belong to the certificate.
+#[test]
+fn dot_settings() {
+    let z = zone("");
+    let server = |extra: &str| format!("[server]\nlisten = [\"127.0.0.1:5353\"]\n{extra}\n{z}");
+    assert_error(&server("tls_listen = [\"127.0.0.1:853\"]"), 3, "server.tls_listen", "needs server.tls_cert");
+    assert_error(&server("tls_listen = [\"127.0.0.1:5353\"]"), 3, "server.tls_listen[0]", "listed twice");
+    let (ok, _, err) =
+        check(&server("tls_listen = [\"127.0.0.1:853\"]\ntls_cert = \"missing.pem\"\ntls_key = \"missing-key.pem\""));
+    assert!(!ok && err.contains("bad.toml:4: server.tls_cert: cannot read") && err.contains("missing.pem"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let a = rcgen::generate_simple_self_signed(vec!["a.test".to_string()]).unwrap();
+    let b = rcgen::generate_simple_self_signed(vec!["b.test".to_string()]).unwrap();
+    std::fs::write(dir.path().join("a.pem"), a.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("b-key.pem"), b.signing_key.serialize_pem()).unwrap();
+    let mismatched = server(&format!(
+        "tls_listen = [\"127.0.0.1:853\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+        dir.path().join("a.pem").display(),
+        dir.path().join("b-key.pem").display()
+    ));
+    let (ok, _, err) = check(&mismatched);
+    assert!(!ok && err.contains("server.tls_cert: the certificate and key do not match"), "{err}");
+}

@@ -27,6 +27,8 @@ mod dns_protocol;
 mod dns_tcp;
 /// dnstap query logging to a Frame Streams receiver.
 mod dnstap;
+/// DNS over TLS.
+mod dot;
 /// EDNS Client Subnet.
 mod ecs;
 /// Topology steering: location maps, geo pools and names, ECS scope.
