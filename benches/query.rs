@@ -167,3 +167,39 @@ fn respond_and_count(bencher: Bencher, case: &str) {
         black_box(o)
     });
 }
+
+/// Response rate limiting's accounting of one response (`[rrl]` on, never limiting), over
+/// `names` distinct names cycled as dnsperf's query file does: compare with `respond/a_hit`
+/// for its share of a query's cost.
+#[divan::bench(args = [1, 5_000, 100_000], sample_count = 300, sample_size = 2000)]
+fn rrl_check(bencher: Bencher, names: usize) {
+    use gslbd::server::rrl::RrlTable;
+    let settings = gslbd::snapshot::RrlSettings {
+        responses_per_second: 1_000_000,
+        nxdomains_per_second: 1_000_000,
+        errors_per_second: 1_000_000,
+        window: 1,
+        slip: 2,
+        ipv4_prefix: 24,
+        ipv6_prefix: 56,
+        exempt: Box::new([]),
+        log_only: false,
+        table_size: 1 << 16,
+    };
+    let table = RrlTable::default();
+    let wire: Vec<Vec<u8>> = (0..names)
+        .map(|i| {
+            let label = format!("app{i}");
+            let mut w = vec![label.len() as u8];
+            w.extend_from_slice(label.as_bytes());
+            w.extend_from_slice(b"\x04gslb\x07example\x03org\x00");
+            w
+        })
+        .collect();
+    let client = std::net::IpAddr::from([127, 0, 0, 1]);
+    let mut i = 0;
+    bencher.bench_local(|| {
+        i = (i + 1) % wire.len();
+        black_box(table.check(&settings, client, black_box(&wire[i]), 1, 0, 0, 0))
+    });
+}
