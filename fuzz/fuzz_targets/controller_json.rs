@@ -7,7 +7,7 @@ use gslbd::dns::name::Name;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let apex = Name::from_ascii("gslb.elchi.").unwrap();
+    let apex = Name::parse("gslb.elchi.", None).unwrap();
     let _ = gslbd::elchi::response::decode(data, &apex, 300);
     for (sorted, pushed) in [(false, false), (true, true)] {
         let _ = gslbd::elchi::list::decode(data, &apex, 300, sorted, pushed);

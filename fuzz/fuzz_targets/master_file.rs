@@ -7,6 +7,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let origin = Name::from_ascii("gslb.example.org.").unwrap();
+    let origin = Name::parse("gslb.example.org.", None).unwrap();
     let _ = gslbd::config::master_file::parse(text, &origin, 300);
 });

@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(push) = serde_json::from_slice::<NotifyJson>(data) else { return };
-    let apex = Name::from_ascii("gslb.elchi.").unwrap();
+    let apex = Name::parse("gslb.elchi.", None).unwrap();
     let updates: Vec<_> =
         push.records.iter().filter_map(|r| check_push(r).ok().map(|(o, t)| (o, t, r.clone()))).collect();
     let deletes: Vec<_> = push.deletes.iter().filter_map(|d| check_delete(d).ok()).collect();
