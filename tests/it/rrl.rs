@@ -56,14 +56,15 @@ fn metric(s: &Server, line: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {line} in\n{text}"))
 }
 
-/// 5 per second, window 1, slip 2: a burst of 40 from one network gets 5 (10 if it spans a
-/// second) in full, then every second limited response truncated and the rest dropped;
+/// 5 per second, window 1, slip 2: a burst of 40 from one network gets 5 in full (5 more
+/// per second boundary it spans), then every second limited response truncated and the
+/// rest dropped;
 /// another network and TCP are answered in full meanwhile.
 #[test]
 fn a_burst_is_held_to_the_rate_with_slips() {
     let s = server("responses_per_second = 5\nwindow = 1\nslip = 2");
     let t = burst(&s, "127.0.0.1", "app.gslb.example.org.", 40);
-    assert!((5..=10).contains(&t.full), "{t:?}");
+    assert!((5..=15).contains(&t.full), "{t:?}");
     let limited = 40 - t.full;
     assert!(t.slipped.abs_diff(limited / 2) <= 1, "every second limited response slips: {t:?}");
     assert_eq!(t.full + t.slipped + t.silent, 40);
@@ -116,10 +117,10 @@ fn exempt_networks_and_log_only() {
 fn accounts_survive_a_reload() {
     let s = server("responses_per_second = 2\nwindow = 30\nslip = 0");
     let first = burst(&s, "127.0.0.1", "app.gslb.example.org.", 80);
-    assert!(first.full <= 62 && first.silent >= 18, "{first:?}");
+    assert!(first.full <= 66 && first.silent >= 14, "{first:?}");
     let mark = s.log_len();
     s.signal("HUP");
     s.wait_log_after("config reloaded", mark).expect("reloaded");
     let after = burst(&s, "127.0.0.1", "app.gslb.example.org.", 10);
-    assert!(after.silent >= 8, "still limited after the reload: {after:?}");
+    assert!(after.silent >= 6, "still limited after the reload: {after:?}");
 }
