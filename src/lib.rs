@@ -21,6 +21,7 @@
 //! * Producers: [`sources`] (controller sync), [`probes`] (health checks), [`admin`] (the
 //!   HTTP API, the webhook among it). [`app`] starts and stops it all; [`corefile`] reads a
 //!   CoreDNS Corefile for `gslbd import-corefile`.
+//!   [`tls`] reads the certificates of the admin API and DNS over TLS.
 
 #![warn(missing_docs)]
 
