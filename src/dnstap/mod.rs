@@ -6,7 +6,7 @@
 //! messages of one batch into its own buffer ([`Recorder`]) and hands the whole buffer to
 //! the writer thread through a bounded queue ([`Tap`]); when the queue already holds its
 //! limit of messages the buffer is dropped and counted instead. The writer thread
-//! ([`writer`]) owns the connection: handshake, writes, reconnects with back-off, and the
+//! (`writer`) owns the connection: handshake, writes, reconnects with back-off, and the
 //! STOP/FINISH close at shutdown.
 
 pub mod encode;
