@@ -48,11 +48,21 @@ pub fn parse(text: &str, origin: &Name, default_ttl: u32) -> Result<Vec<StaticRe
     let mut out = Vec::new();
     loop {
         let start = entry_start(text, zone.current_offset().saturating_sub(prelude.len()));
-        let entry = match zone.next_entry() {
-            Ok(Some(entry)) => entry,
-            Ok(None) => return Ok(out),
-            Err(e) => {
+        // The scanner (domain 0.12) panics on some malformed input, e.g. `\#("TXT"T"1">`
+        // (found by fuzzing): a bad config must be an error, never a crash of `check` or of a
+        // running server's reload.
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| zone.next_entry()));
+        let entry = match next {
+            Ok(Ok(Some(entry))) => entry,
+            Ok(Ok(None)) => return Ok(out),
+            Ok(Err(e)) => {
                 return Err(scanner_error(&e.to_string(), crate::config::error::line_of(text, start)));
+            }
+            Err(_) => {
+                return Err(MasterError {
+                    line: crate::config::error::line_of(text, start),
+                    message: "malformed record (the zone-file scanner could not read it)".into(),
+                });
             }
         };
         let line = crate::config::error::line_of(text, start);
@@ -130,6 +140,15 @@ fn convert<N: ToName>(data: &ZoneRecordData<Bytes, N>) -> Result<RData, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fuzzing found input that makes the scanner panic: it is an error with its line.
+    #[test]
+    fn scanner_panics_are_errors() {
+        let origin = Name::parse("gslb.example.org.", None).unwrap();
+        let e = parse("app 60 IN A 192.0.2.1\n\\#(\"TXT\"T\"1\">", &origin, 300).unwrap_err();
+        assert_eq!(e.line, 2, "{e:?}");
+        assert!(e.message.contains("malformed record"), "{e:?}");
+    }
 
     #[test]
     fn parses_relative_records_with_lines() {

@@ -410,3 +410,12 @@ fn dot_settings() {
     let (ok, _, err) = check(&mismatched);
     assert!(!ok && err.contains("server.tls_cert: the certificate and key do not match"), "{err}");
 }
+
+/// Fuzzing found master-file text that made the zone-file scanner panic: `gslbd check`
+/// reports it as an error with its line instead of crashing.
+#[test]
+fn scanner_crash_input_is_an_error() {
+    let (ok, _, err) = check(&zone("a 60 IN A 192.0.2.1\n\\\\#(\"TXT\"T\"1\">\n"));
+    assert!(!ok, "{err}");
+    assert!(err.contains("bad.toml:6: zone[0].records") && err.contains("malformed record"), "{err}");
+}
