@@ -232,35 +232,20 @@ impl Collector for Scraped {
             "UDP responses the kernel refused to send (skipped)",
             &[(Vec::new(), self.stats.send_failed())],
         )?;
-        let tcp = [
-            (labels(&[("result", "accepted")]), self.stats.tcp_connections.load(std::sync::atomic::Ordering::Relaxed)),
-            (labels(&[("result", "refused")]), self.stats.tcp_table.refused.load(std::sync::atomic::Ordering::Relaxed)),
-            (labels(&[("result", "evicted")]), self.stats.tcp_table.evicted.load(std::sync::atomic::Ordering::Relaxed)),
-        ];
-        counter_family(
-            &mut e,
-            "tcp_connections",
-            "TCP connections: accepted; refused at a cap with every connection busy; evicted (idle, closed to make room)",
-            &tcp,
-        )?;
-        gauge_family(
-            &mut e,
-            "tcp_open",
-            "DNS-over-TCP connections open now",
-            &[(Vec::new(), self.stats.tcp_table.open() as i64)],
-        )?;
-        let tls = [
-            (labels(&[("result", "accepted")]), self.stats.tls_connections.load(std::sync::atomic::Ordering::Relaxed)),
-            (labels(&[("result", "refused")]), self.stats.tls_table.refused.load(std::sync::atomic::Ordering::Relaxed)),
-            (labels(&[("result", "evicted")]), self.stats.tls_table.evicted.load(std::sync::atomic::Ordering::Relaxed)),
-        ];
-        counter_family(&mut e, "tls_connections", "DNS-over-TLS connections, as gslbd_tcp_connections", &tls)?;
-        gauge_family(
-            &mut e,
-            "tls_open",
-            "DNS-over-TLS connections open now",
-            &[(Vec::new(), self.stats.tls_table.open() as i64)],
-        )?;
+        for (table, family, help) in [
+            (
+                &self.stats.tcp_table,
+                "tcp",
+                "TCP connections: accepted; refused at a cap with every connection busy; evicted (idle, closed to make room)",
+            ),
+            (&self.stats.tls_table, "tls", "DNS-over-TLS connections, as gslbd_tcp_connections"),
+        ] {
+            let rows: Vec<(Labels, u64)> =
+                table.counts().into_iter().map(|(result, n)| (labels(&[("result", result)]), n)).collect();
+            counter_family(&mut e, &format!("{family}_connections"), help, &rows)?;
+            let open_help = format!("DNS-over-{} connections open now", family.to_uppercase());
+            gauge_family(&mut e, &format!("{family}_open"), &open_help, &[(Vec::new(), table.open() as i64)])?;
+        }
         gauge_family(
             &mut e,
             "build_info",

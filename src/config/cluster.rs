@@ -90,9 +90,8 @@ pub fn cluster(raw: Option<&Spanned<RawCluster>>, rep: &mut Reporter<'_>) -> Opt
             default
         }
     };
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect())
+    let host = super::host_name()
+        .map(|h| h.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect())
         .filter(|h: &String| clean(h))
         .unwrap_or_else(|| "gslbd".to_string());
     let instance = word(&raw.instance, "instance", host, rep);

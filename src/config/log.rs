@@ -88,8 +88,7 @@ pub fn log(raw: Option<&Spanned<RawLog>>, rep: &mut Reporter<'_>) -> LogConfig {
         Some(v) => v.get_ref().clone(),
         None => default,
     };
-    let host =
-        std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "gslbd".into(), |h| h.trim().into());
+    let host = super::host_name().unwrap_or_else(|| "gslbd".into());
     let identity = text_field(&raw.dnstap_identity, "dnstap_identity", host, rep);
     let version =
         text_field(&raw.dnstap_version, "dnstap_version", format!("gslbd {}", env!("CARGO_PKG_VERSION")), rep);

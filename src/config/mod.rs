@@ -27,6 +27,12 @@ use crate::dns::name::Name;
 use crate::snapshot::records::ZoneData;
 pub use error::{ConfigError, ConfigErrors};
 
+/// This host's name (the kernel's), for defaults such as `[cluster] instance` and the
+/// dnstap identity; `None` when it cannot be read.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty())
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

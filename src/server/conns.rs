@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Default)]
 pub struct ConnTable {
     inner: Mutex<Inner>,
+    /// Connections admitted.
+    pub admitted: AtomicU64,
     /// Connections closed to make room for new ones.
     pub evicted: AtomicU64,
     /// Connections refused: every open one was busy.
@@ -82,7 +84,17 @@ impl ConnTable {
         let close = CancellationToken::new();
         inner.open.insert(id, Entry { client, idle_since: Some(Instant::now()), close: close.clone() });
         *inner.per_client.entry(client).or_default() += 1;
+        self.admitted.fetch_add(1, Ordering::Relaxed);
         Ok(Admitted { table: Arc::clone(self), id, close })
+    }
+
+    /// Counter rows for the metrics: admitted, refused and evicted connections.
+    pub fn counts(&self) -> [(&'static str, u64); 3] {
+        [
+            ("accepted", self.admitted.load(Ordering::Relaxed)),
+            ("refused", self.refused.load(Ordering::Relaxed)),
+            ("evicted", self.evicted.load(Ordering::Relaxed)),
+        ]
     }
 
     /// Connections open now.

@@ -122,13 +122,9 @@ fn bump(c: &AtomicU64) {
 #[derive(Default)]
 pub struct Stats {
     workers: Mutex<Vec<Arc<WorkerStats>>>,
-    /// TCP connections accepted.
-    pub tcp_connections: AtomicU64,
     /// Open DNS-over-TCP connections of every listen address (the caps are server-wide);
     /// it counts the connections refused and those closed to make room.
     pub tcp_table: Arc<crate::server::conns::ConnTable>,
-    /// DNS-over-TLS connections accepted.
-    pub tls_connections: AtomicU64,
     /// Open DNS-over-TLS connections (their own caps, as TCP's).
     pub tls_table: Arc<crate::server::conns::ConnTable>,
 }

@@ -6,7 +6,6 @@
 //! buffers and never a UDP worker.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,9 +44,9 @@ pub async fn serve(
 ) {
     // One counter set for all connections of this listener (atomic adds keep it exact).
     let counters = stats.worker();
-    let (table, accepted_count, what) = match tls {
-        Some(_) => (&stats.tls_table, &stats.tls_connections, "tls"),
-        None => (&stats.tcp_table, &stats.tcp_connections, "tcp"),
+    let (table, what) = match tls {
+        Some(_) => (&stats.tls_table, "tls"),
+        None => (&stats.tcp_table, "tcp"),
     };
     loop {
         let (stream, peer) = tokio::select! {
@@ -75,7 +74,6 @@ pub async fn serve(
             }
         };
         let Ok(local) = stream.local_addr() else { continue };
-        accepted_count.fetch_add(1, Ordering::Relaxed);
         let handle = handle.clone();
         let shutdown = shutdown.clone();
         let counters = Arc::clone(&counters);
