@@ -22,7 +22,7 @@ use crate::admin::AdminListener;
 use crate::builder::state::State;
 use crate::builder::{Builder, BuilderHandle, Event};
 use crate::config::{self, Config};
-use crate::health::table::SharedHealth;
+use crate::health::Observations;
 use crate::metrics::Metrics;
 use crate::server::{self, tcp, udp};
 use crate::sources::controller;
@@ -57,9 +57,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let admin = config.admin.as_ref().map(AdminListener::bind).transpose()?;
 
     // Reading big state files takes a while; a stop request meanwhile ends the process cleanly.
-    let health = SharedHealth::default();
-    let table = Arc::clone(&health);
-    let loading = tokio::task::spawn_blocking(move || State::new(config, table));
+    let health = Observations::default();
+    let observations = health.clone();
+    let loading = tokio::task::spawn_blocking(move || State::new(config, observations));
     let loaded = runtime.block_on(async {
         tokio::select! {
             r = loading => Some(r),
@@ -284,7 +284,7 @@ fn start_syncs(
 fn start_probes(
     config: &Config,
     builder: &BuilderHandle,
-    health: &SharedHealth,
+    health: &Observations,
     metrics: &Arc<Metrics>,
     shutdown: &CancellationToken,
 ) -> CancellationToken {
@@ -295,7 +295,7 @@ fn start_probes(
     crate::probes::start(
         crate::health::members_by_target(config),
         source,
-        Arc::clone(health),
+        health,
         Arc::clone(metrics),
         Arc::clone(&changed),
         token.clone(),
@@ -305,12 +305,17 @@ fn start_probes(
             cluster.clone(),
             crate::health::targets(config),
             crate::health::probers(config),
-            Arc::clone(health),
-            Arc::clone(&metrics.cluster),
-            changed,
-            token.clone(),
+            crate::cluster::Wiring {
+                observations: health.clone(),
+                stats: Arc::clone(&metrics.cluster),
+                changed,
+                stop: token.clone(),
+            },
         ),
-        None => health.lock().expect("health lock").set_cluster(None),
+        None => {
+            health.cluster.store(None);
+            changed();
+        }
     }
     token
 }
@@ -416,12 +421,10 @@ async fn reload_config(path: &Path, builder: &BuilderHandle) -> Option<Arc<Confi
 /// only), with every member in its check's initial state, and says why.
 pub fn explain(config_path: &Path, question: &crate::explain::Question) -> anyhow::Result<serde_json::Value> {
     let config = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let health: crate::health::table::SharedHealth = Default::default();
-    let state = State::read_only(config, Arc::clone(&health));
+    let state = State::read_only(config, Observations::default());
     let snapshot = state.handle().load();
     let config = state.config();
-    let table = health.lock().expect("health lock");
-    let mut v = crate::explain::explain(&snapshot, &config, &table, question);
+    let mut v = crate::explain::explain(&snapshot, &config, &state.view().health, question);
     v["offline"] = serde_json::json!(
         "answered from the config and the state directory; members are in their checks' initial state (GET /explain on a running server has live health and data)"
     );

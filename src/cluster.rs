@@ -1,21 +1,22 @@
-//! Health verdicts shared by every instance through a NATS JetStream key-value bucket
+//! Health observations shared by every instance through a NATS JetStream key-value bucket
 //! (`[cluster]`). Each instance writes its own observation of each probe target under a key
-//! per (target, instance) and watches the bucket for everybody's; the health table then
-//! decides a member by its pool's quorum over the fresh observations ([`HealthTable::verdict`]).
+//! per (target, instance) and watches the bucket for everybody's. This task owns what it
+//! learns (a [`ClusterView`]) and publishes it whole; the builder computes the verdicts from
+//! it ([`crate::health::verdict`]).
 //!
 //! Keys are `o.<target>.<instance>`, where `<target>` is a stable hash of what is probed
 //! (address, port, kind, path, host, expectations), so every instance names a target alike.
 //! The bucket's max age is the observation TTL: a silent instance's observations go away, and
-//! each instance writes all of its own again every half TTL (together, one batch). An observation counts
-//! for the TTL after it reached us. While NATS is unreachable or the watch is not running,
-//! every verdict is local (`connected` false), which `/health` reports as `degraded`.
+//! each instance writes all of its own again every half TTL (together, one batch). An
+//! observation counts for the TTL after it reached us. While NATS is unreachable or the watch
+//! is not running, every verdict is local (`connected` false), which `/health` reports as
+//! `degraded`. The loss is noticed from the client's own connection events, at once, and
+//! logged once when it starts and once when it ends.
 //!
 //! A pool with `probers = N` has each of its targets probed by only N live instances, chosen
 //! by rendezvous hashing over the instances whose heartbeat (`i.<instance>`, written with
 //! the observations) is fresh; the others leave the target alone and count the probers'
 //! observations. A prober that goes silent drops out after the TTL and another takes over.
-//!
-//! [`HealthTable::verdict`]: crate::health::table::HealthTable::verdict
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -25,10 +26,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_nats::jetstream::kv;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::cluster::ClusterConfig;
-use crate::health::table::{ClusterView, Observation, SharedHealth, Target};
+use crate::health::Observations;
+use crate::health::peers::{ClusterView, Observation};
+use crate::health::probed::Target;
 
 /// What one instance says of one target, as stored in the bucket.
 #[derive(Debug, Serialize, Deserialize)]
@@ -54,8 +58,6 @@ pub struct ClusterStats {
     pub received: AtomicU64,
     /// Times the connection or the watch was lost.
     pub disconnects: AtomicU64,
-    /// Targets whose verdict is local for lack of fresh observations (at the last refresh).
-    pub fallback_targets: AtomicU64,
 }
 
 /// A stable name for a target, the same in every instance.
@@ -82,181 +84,93 @@ pub fn ttl(config: &ClusterConfig, targets: &[Target]) -> Duration {
     })
 }
 
-/// Sets up the table's cluster view and starts the task that writes this instance's
-/// observations and watches everybody's until `stop`. `changed` runs (without blocking)
-/// when a verdict may have changed.
-pub fn start(
-    config: ClusterConfig,
-    targets: Vec<Target>,
-    probers: HashMap<Target, usize>,
-    table: SharedHealth,
-    stats: Arc<ClusterStats>,
-    changed: Arc<dyn Fn() + Send + Sync>,
-    stop: CancellationToken,
-) {
-    let ttl = ttl(&config, &targets);
-    {
-        let mut t = table.lock().expect("health lock");
-        // A reload keeps what peers said of targets that remain.
-        let peers = t.cluster().map(|c| c.peers.clone()).unwrap_or_default();
-        t.set_cluster(Some(ClusterView {
-            instance: config.instance.clone(),
-            ttl,
-            min_observers: config.min_observers,
-            connected: false,
-            peers,
-            not_probed: HashSet::new(),
-        }));
-    }
-    tokio::spawn(run(config, targets, probers, ttl, table, stats, changed, stop));
+/// What the exchange needs besides its config.
+pub struct Wiring {
+    /// Where the cluster view is published and this instance's probe results are read.
+    pub observations: Observations,
+    /// Counters for `/metrics`.
+    pub stats: Arc<ClusterStats>,
+    /// Runs (without blocking) when a verdict may have changed.
+    pub changed: Arc<dyn Fn() + Send + Sync>,
+    /// Ends the exchange.
+    pub stop: CancellationToken,
 }
 
-/// Connects (retrying), then writes and watches until the watch ends, then starts over.
-#[allow(clippy::too_many_arguments)]
-async fn run(
-    config: ClusterConfig,
-    targets: Vec<Target>,
-    probers: HashMap<Target, usize>,
-    ttl: Duration,
-    table: SharedHealth,
-    stats: Arc<ClusterStats>,
-    changed: Arc<dyn Fn() + Send + Sync>,
-    stop: CancellationToken,
-) {
-    let by_id: HashMap<String, Target> = targets.iter().map(|t| (target_id(t), t.clone())).collect();
-    let set_connected = |up: bool| {
-        if stats.connected.swap(up, Ordering::Relaxed) != up {
-            if !up {
-                stats.disconnects.fetch_add(1, Ordering::Relaxed);
-            }
-            if let Some(c) = table.lock().expect("health lock").cluster_mut() {
-                c.connected = up;
-                // Alone, an instance probes everything again: its own verdicts decide.
-                if !up {
-                    c.not_probed.clear();
-                }
-            }
-            changed();
+/// The view this task owns and where it publishes it.
+struct Owned {
+    view: ClusterView,
+    wiring: Wiring,
+}
+
+impl Owned {
+    /// Publishes the view and tells the builder (not after `stop`: a reload's new exchange
+    /// owns the view then).
+    fn publish(&self) {
+        if self.wiring.stop.is_cancelled() {
+            return;
         }
+        self.wiring.observations.cluster.store(Some(Arc::new(self.view.clone())));
+        (self.wiring.changed)();
+    }
+
+    fn set_connected(&mut self, up: bool) {
+        if self.wiring.stats.connected.swap(up, Ordering::Relaxed) == up {
+            return;
+        }
+        if !up {
+            self.wiring.stats.disconnects.fetch_add(1, Ordering::Relaxed);
+            // Alone, an instance probes everything again: its own observations decide.
+            self.view.not_probed.clear();
+        }
+        self.view.connected = up;
+        self.publish();
+    }
+}
+
+/// Publishes the cluster view and starts the task that writes this instance's observations
+/// and watches everybody's until `wiring.stop`.
+pub fn start(config: ClusterConfig, targets: Vec<Target>, probers: HashMap<Target, usize>, wiring: Wiring) {
+    let ttl = ttl(&config, &targets);
+    // A reload keeps what peers said of targets that remain.
+    let peers = wiring.observations.cluster.load().as_ref().map(|c| c.peers.clone()).unwrap_or_default();
+    wiring.stats.connected.store(false, Ordering::Relaxed);
+    let view = ClusterView {
+        instance: config.instance.clone(),
+        ttl,
+        min_observers: config.min_observers,
+        connected: false,
+        peers,
+        not_probed: HashSet::new(),
     };
-    // Instances seen alive (their heartbeat within the TTL), this one always among them.
-    let mut live: BTreeMap<String, Instant> = BTreeMap::new();
+    let owned = Owned { view, wiring };
+    owned.publish();
+    tokio::spawn(run(config, targets, probers, owned));
+}
+
+/// Connects (retrying), then writes and watches until the connection or the watch is lost,
+/// then starts over. An outage is logged when it starts and when it ends.
+async fn run(config: ClusterConfig, targets: Vec<Target>, probers: HashMap<Target, usize>, owned: Owned) {
+    let by_id = targets.iter().map(|t| (target_id(t), t.clone())).collect();
+    let mut x = Exchange { config, targets, probers, by_id, live: BTreeMap::new(), owned };
     let mut backoff = Duration::from_millis(200);
+    // Since when NATS has been unavailable, and how many attempts failed since.
+    let mut outage: Option<(Instant, u32)> = None;
+    let stop = x.owned.wiring.stop.clone();
     loop {
-        let session = async {
-            let store = open(&config, ttl).await?;
-            let mut watch = store.watch_with_history(">").await.map_err(|e| format!("watching the bucket: {e}"))?;
-            tracing::info!(bucket = %config.bucket, instance = %config.instance, "cluster: sharing health observations");
-            set_connected(true);
-            backoff = Duration::from_millis(200);
-            // Each observation is written again every half TTL: one late write still lands
-            // before it stops counting.
-            let refresh = ttl / 2;
-            let mut next_refresh = tokio::time::Instant::now();
-            let mut sent: HashMap<Target, (bool, Option<SystemTime>)> = HashMap::new();
-            let mut seen_transitions = u64::MAX;
-            let mut tick = tokio::time::interval(Duration::from_millis(250).min(refresh));
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return Ok(()),
-                    entry = watch.next() => {
-                        let entry = match entry {
-                            Some(Ok(e)) => e,
-                            Some(Err(e)) => return Err(format!("watch: {e}")),
-                            None => return Err("the watch ended".to_string()),
-                        };
-                        if let Some(who) = heartbeat(&entry.key) {
-                            let new = live.insert(who.to_string(), Instant::now()).is_none();
-                            if new && assign(&config.instance, &live, &probers, &table) {
-                                changed();
-                                seen_transitions = u64::MAX;
-                            }
-                        } else if take(&entry, &config.instance, &by_id, &table, &stats) {
-                            changed();
-                        }
-                    }
-                    _ = tick.tick() => {
-                        // Our own observations: every target at each refresh, a changed one at once.
-                        let now = tokio::time::Instant::now();
-                        let all = now >= next_refresh;
-                        if all {
-                            next_refresh = now + refresh;
-                            let short = short_of_observers(&table, &targets);
-                            let before = stats.fallback_targets.swap(short, Ordering::Relaxed);
-                            if short > 0 && before == 0 {
-                                tracing::warn!(targets = short, "cluster: too few fresh observations; local verdicts decide for these targets");
-                            } else if short == 0 && before > 0 {
-                                tracing::info!("cluster: every target has enough fresh observations again");
-                            }
-                            let beat = serde_json::json!({"instance": config.instance, "region": config.region});
-                            store
-                                .put(format!("i.{}", config.instance), beat.to_string().into())
-                                .await
-                                .map_err(|e| format!("writing the heartbeat: {e}"))?;
-                        }
-                        live.insert(config.instance.clone(), Instant::now());
-                        let before = live.len();
-                        live.retain(|_, seen| seen.elapsed() < ttl);
-                        if (live.len() != before || sent.is_empty()) && assign(&config.instance, &live, &probers, &table) {
-                            changed();
-                            // Targets newly ours are written at once.
-                            seen_transitions = u64::MAX;
-                        }
-                        let transitions = table.lock().expect("health lock").transitions();
-                        if !all && transitions == seen_transitions {
-                            // Nothing of ours changed since the last scan.
-                            if expire(&table) {
-                                changed();
-                            }
-                            continue;
-                        }
-                        seen_transitions = transitions;
-                        let mine: Vec<(Target, bool, Option<String>, Option<SystemTime>)> = {
-                            let t = table.lock().expect("health lock");
-                            let skip = t.cluster().map(|c| c.not_probed.clone()).unwrap_or_default();
-                            targets
-                                .iter()
-                                .filter(|x| !skip.contains(*x))
-                                .filter_map(|x| t.status(x.ip, &x.check).map(|s| (x.clone(), t.is_up(x.ip, &x.check), s.last_error.clone(), s.last_check)))
-                                .collect()
-                        };
-                        let mut puts = Vec::new();
-                        for (target, up, reason, at) in mine {
-                            if !all && sent.get(&target).is_some_and(|&(was, _)| was == up) {
-                                continue;
-                            }
-                            let value = Stored {
-                                up,
-                                reason,
-                                instance: config.instance.clone(),
-                                region: config.region.clone(),
-                                at: at.unwrap_or_else(SystemTime::now).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-                            };
-                            let key = format!("o.{}.{}", target_id(&target), config.instance);
-                            let body = serde_json::to_vec(&value).unwrap_or_default();
-                            puts.push(store.put(key, body.into()));
-                            sent.insert(target, (up, at));
-                        }
-                        // All at once: the client writes them out together and the acks come
-                        // back together, instead of one round trip per observation.
-                        let written = puts.len() as u64;
-                        for r in futures_util::future::join_all(puts).await {
-                            r.map_err(|e| format!("writing an observation: {e}"))?;
-                        }
-                        stats.written.fetch_add(written, Ordering::Relaxed);
-                        if expire(&table) {
-                            changed();
-                        }
-                    }
-                }
-            }
-        };
-        let result: Result<(), String> = session.await;
-        set_connected(false);
-        match result {
+        let result = x.session(&mut outage, &mut backoff).await;
+        x.owned.set_connected(false);
+        let error = match result {
             Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "cluster: NATS unavailable; local health verdicts decide until it is back")
+            Err(e) => e,
+        };
+        match &mut outage {
+            None => {
+                tracing::warn!(error = %error, "cluster: NATS unavailable; local health verdicts decide until it is back");
+                outage = Some((Instant::now(), 1));
+            }
+            Some((_, attempts)) => {
+                *attempts += 1;
+                tracing::debug!(error = %error, attempts = *attempts, "cluster: NATS still unavailable");
             }
         }
         tokio::select! {
@@ -267,9 +181,150 @@ async fn run(
     }
 }
 
-/// Connects and opens (or creates) the bucket, bounded in time.
-async fn open(config: &ClusterConfig, ttl: Duration) -> Result<kv::Store, String> {
+/// One exchange: its config, the targets it knows, the instances it has seen alive (their
+/// heartbeat within the TTL, this one always among them) and its view.
+struct Exchange {
+    config: ClusterConfig,
+    targets: Vec<Target>,
+    probers: HashMap<Target, usize>,
+    by_id: HashMap<String, Target>,
+    live: BTreeMap<String, Instant>,
+    owned: Owned,
+}
+
+impl Exchange {
+    /// One connection: writes this instance's observations and takes everybody's until the
+    /// connection, the watch or a write fails (`Err`) or `stop` (`Ok`). A connection resets
+    /// `backoff`.
+    async fn session(&mut self, outage: &mut Option<(Instant, u32)>, backoff: &mut Duration) -> Result<(), String> {
+        let Exchange { config, targets, probers, by_id, live, owned } = self;
+        let ttl = owned.view.ttl;
+        let stop = owned.wiring.stop.clone();
+        let (store, mut events) = open(config, ttl).await?;
+        let mut watch = store.watch_with_history(">").await.map_err(|e| format!("watching the bucket: {e}"))?;
+        match outage.take() {
+            Some((since, attempts)) => tracing::info!(
+                bucket = %config.bucket,
+                instance = %config.instance,
+                down_ms = since.elapsed().as_millis() as u64,
+                failed_attempts = attempts,
+                "cluster: NATS reachable again; sharing health observations"
+            ),
+            None => {
+                tracing::info!(bucket = %config.bucket, instance = %config.instance, "cluster: sharing health observations")
+            }
+        }
+        owned.set_connected(true);
+        *backoff = Duration::from_millis(200);
+        // Each observation is written again every half TTL: one late write still lands before it
+        // stops counting.
+        let refresh = ttl / 2;
+        let mut next_refresh = tokio::time::Instant::now();
+        let mut sent: HashMap<Target, bool> = HashMap::new();
+        let mut seen_transitions = u64::MAX;
+        let mut tick = tokio::time::interval(Duration::from_millis(250).min(refresh));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                event = events.recv() => match event {
+                    // The client noticed the connection go: fall back now, not at the next write.
+                    Some(async_nats::Event::Disconnected) | None => return Err("the connection to NATS was lost".into()),
+                    Some(other) => tracing::debug!(event = %other, "cluster: NATS client event"),
+                },
+                entry = watch.next() => {
+                    let entry = match entry {
+                        Some(Ok(e)) => e,
+                        Some(Err(e)) => return Err(format!("watch: {e}")),
+                        None => return Err("the watch ended".to_string()),
+                    };
+                    if let Some(who) = heartbeat(&entry.key) {
+                        let new = live.insert(who.to_string(), Instant::now()).is_none();
+                        if new && assign(&config.instance, live, probers, &mut owned.view) {
+                            owned.publish();
+                            seen_transitions = u64::MAX;
+                        }
+                    } else if take(&entry, &config.instance, by_id, &mut owned.view, &owned.wiring.stats) {
+                        owned.publish();
+                    }
+                }
+                _ = tick.tick() => {
+                    // Our own observations: every target at each refresh, a changed one at once.
+                    let now = tokio::time::Instant::now();
+                    let all = now >= next_refresh;
+                    if all {
+                        next_refresh = now + refresh;
+                        let beat = serde_json::json!({"instance": config.instance, "region": config.region});
+                        store
+                            .put(format!("i.{}", config.instance), beat.to_string().into())
+                            .await
+                            .map_err(|e| format!("writing the heartbeat: {e}"))?;
+                    }
+                    live.insert(config.instance.clone(), Instant::now());
+                    let before = live.len();
+                    live.retain(|_, seen| seen.elapsed() < ttl);
+                    let mut changed = expire(&mut owned.view);
+                    if (live.len() != before || sent.is_empty()) && assign(&config.instance, live, probers, &mut owned.view) {
+                        changed = true;
+                        // Targets newly ours are written at once.
+                        seen_transitions = u64::MAX;
+                    }
+                    if changed {
+                        owned.publish();
+                    }
+                    let probed = owned.wiring.observations.probed.load_full();
+                    let transitions = probed.transitions();
+                    if !all && transitions == seen_transitions {
+                        // Nothing of ours changed since the last scan.
+                        continue;
+                    }
+                    seen_transitions = transitions;
+                    let mut puts = Vec::new();
+                    for target in targets.iter().filter(|t| owned.view.probes(t)) {
+                        let Some(status) = probed.status(target) else { continue };
+                        let up = status.observed_up();
+                        if !all && sent.get(target) == Some(&up) {
+                            continue;
+                        }
+                        let value = Stored {
+                            up,
+                            reason: status.last_error.clone(),
+                            instance: config.instance.clone(),
+                            region: config.region.clone(),
+                            at: status.last_check.unwrap_or_else(SystemTime::now).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+                        };
+                        let key = format!("o.{}.{}", target_id(target), config.instance);
+                        let body = serde_json::to_vec(&value).unwrap_or_default();
+                        puts.push(store.put(key, body.into()));
+                        sent.insert(target.clone(), up);
+                    }
+                    // All at once: the client writes them out together and the acks come back
+                    // together, instead of one round trip per observation.
+                    let written = puts.len() as u64;
+                    for r in futures_util::future::join_all(puts).await {
+                        r.map_err(|e| format!("writing an observation: {e}"))?;
+                    }
+                    owned.wiring.stats.written.fetch_add(written, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Connects and opens (or creates) the bucket, bounded in time; the client's connection
+/// events arrive on the receiver.
+async fn open(
+    config: &ClusterConfig,
+    ttl: Duration,
+) -> Result<(kv::Store, mpsc::UnboundedReceiver<async_nats::Event>), String> {
+    let (events, received) = mpsc::unbounded_channel();
     let mut options = async_nats::ConnectOptions::new()
+        .event_callback(move |event| {
+            let events = events.clone();
+            async move {
+                // The session is gone when nobody receives: nothing to tell.
+                let _ = events.send(event);
+            }
+        })
         .name(format!("gslbd-{}", config.instance))
         .connection_timeout(Duration::from_secs(2))
         .max_reconnects(Some(0));
@@ -281,8 +336,8 @@ async fn open(config: &ClusterConfig, ttl: Duration) -> Result<kv::Store, String
     }
     let client = options.connect(config.nats.clone()).await.map_err(|e| format!("connecting to NATS: {e}"))?;
     let js = async_nats::jetstream::new(client);
-    match js.get_key_value(&config.bucket).await {
-        Ok(store) => Ok(store),
+    let store = match js.get_key_value(&config.bucket).await {
+        Ok(store) => store,
         Err(_) => js
             .create_key_value(kv::Config {
                 bucket: config.bucket.clone(),
@@ -291,15 +346,9 @@ async fn open(config: &ClusterConfig, ttl: Duration) -> Result<kv::Store, String
                 ..Default::default()
             })
             .await
-            .map_err(|e| format!("creating the bucket {}: {e}", config.bucket)),
-    }
-}
-
-/// How many targets have fewer fresh observations than `min_observers`.
-fn short_of_observers(table: &SharedHealth, targets: &[Target]) -> u64 {
-    let t = table.lock().expect("health lock");
-    let quorum = crate::config::cluster::Quorum::Majority;
-    targets.iter().filter(|x| t.verdict(x.ip, &x.check, quorum).fallback).count() as u64
+            .map_err(|e| format!("creating the bucket {}: {e}", config.bucket))?,
+    };
+    Ok((store, received))
 }
 
 /// The instance a heartbeat key (`i.<instance>`) names.
@@ -330,14 +379,12 @@ pub fn probers_of<'a>(target: &Target, n: usize, live: impl Iterator<Item = &'a 
 }
 
 /// Recomputes which targets this instance leaves to others; true when that changed.
-fn assign(me: &str, live: &BTreeMap<String, Instant>, probers: &HashMap<Target, usize>, table: &SharedHealth) -> bool {
+fn assign(me: &str, live: &BTreeMap<String, Instant>, probers: &HashMap<Target, usize>, c: &mut ClusterView) -> bool {
     let skip: HashSet<Target> = probers
         .iter()
         .filter(|&(t, &n)| !probers_of(t, n, live.keys().map(String::as_str)).contains(&me))
         .map(|(t, _)| t.clone())
         .collect();
-    let mut t = table.lock().expect("health lock");
-    let Some(c) = t.cluster_mut() else { return false };
     if c.not_probed == skip {
         return false;
     }
@@ -353,12 +400,12 @@ fn assign(me: &str, live: &BTreeMap<String, Instant>, probers: &HashMap<Target, 
     true
 }
 
-/// Takes one bucket entry into the table; true when a verdict may have changed.
+/// Takes one bucket entry into the view; true when a verdict may have changed.
 fn take(
     entry: &kv::Entry,
     me: &str,
     by_id: &HashMap<String, Target>,
-    table: &SharedHealth,
+    c: &mut ClusterView,
     stats: &ClusterStats,
 ) -> bool {
     let mut parts = entry.key.splitn(3, '.');
@@ -367,8 +414,6 @@ fn take(
         return false;
     }
     let Some(target) = by_id.get(id) else { return false };
-    let mut t = table.lock().expect("health lock");
-    let Some(c) = t.cluster_mut() else { return false };
     let seen: &mut BTreeMap<String, Observation> = c.peers.entry(target.clone()).or_default();
     match entry.operation {
         kv::Operation::Put => {
@@ -387,9 +432,7 @@ fn take(
 }
 
 /// Drops observations older than the TTL; true when any was dropped.
-fn expire(table: &SharedHealth) -> bool {
-    let mut t = table.lock().expect("health lock");
-    let Some(c) = t.cluster_mut() else { return false };
+fn expire(c: &mut ClusterView) -> bool {
     let ttl = c.ttl;
     let mut dropped = false;
     for seen in c.peers.values_mut() {

@@ -5,7 +5,8 @@
 //!
 //! The answer is not re-derived: the question is encoded as a real query and answered by the
 //! query path ([`Responder`]) from the snapshot given, so explain and DNS cannot disagree. The
-//! rest is read from the config, the snapshot's compiled maps and the health table.
+//! rest is read from the config, the snapshot's compiled maps and the health verdicts
+//! the same build compiled the answers with.
 
 use std::net::IpAddr;
 
@@ -16,7 +17,8 @@ use crate::config::geo::{GeoConfig, GeoMap, Net};
 use crate::config::{Config, PoolConfig, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
-use crate::health::table::HealthTable;
+use crate::health::probed::Target;
+use crate::health::verdict::Verdicts;
 use crate::server::query::{MAX_MESSAGE, Responder, Transport};
 use crate::snapshot::Snapshot;
 use crate::snapshot::policy::{Role, Select, WhenAllDown};
@@ -62,7 +64,7 @@ fn net_address(net: &Net) -> IpAddr {
 }
 
 /// Explains `q` against `snap` (answers), `config` (zones, pools, maps) and `health`.
-pub fn explain(snap: &Snapshot, config: &Config, health: &HealthTable, q: &Question) -> Value {
+pub fn explain(snap: &Snapshot, config: &Config, health: &Verdicts, q: &Question) -> Value {
     let query = encode_query(q);
     let mut out = vec![0u8; MAX_MESSAGE];
     let outcome = Responder::default().respond(snap, &query, &mut out, Transport::Tcp, q.client);
@@ -186,7 +188,7 @@ fn location(snap: &Snapshot, geo: &GeoConfig, index: usize, map: &GeoMap, addr: 
 
 /// A pool's policy and members: datacenter, role, weight, each address's health, and
 /// whether the answer holds it.
-fn pool_json(pool: &PoolConfig, geo: &GeoConfig, health: &HealthTable, answer: &Value) -> Value {
+fn pool_json(pool: &PoolConfig, geo: &GeoConfig, health: &Verdicts, answer: &Value) -> Value {
     let answered: Vec<&str> =
         answer["records"].as_array().into_iter().flatten().filter_map(|r| r["data"].as_str()).collect();
     let members: Vec<Value> = pool
@@ -234,19 +236,24 @@ fn pool_json(pool: &PoolConfig, geo: &GeoConfig, health: &HealthTable, answer: &
 /// An address's health as a pool with `quorum` sees it: the verdict, this instance's own
 /// probes, and with `[cluster]` every instance's observation (fresh ones counted) and
 /// whether the local verdict decided for lack of them.
-pub fn address_health(health: &HealthTable, ip: IpAddr, check: &crate::config::CheckConfig, quorum: Quorum) -> Value {
-    let verdict = health.verdict(ip, check, quorum);
+pub fn address_health(health: &Verdicts, ip: IpAddr, check: &crate::config::CheckConfig, quorum: Quorum) -> Value {
+    let tally = health.tally(ip, check);
     let status = health.status(ip, check);
     let mut v = json!({
         "ip": ip.to_string(),
-        "health": if verdict.up { "up" } else { "down" },
-        "last_check": status.and_then(|s| s.last_check).map(|t| humantime::format_rfc3339_seconds(t).to_string()),
-        "last_error": status.and_then(|s| s.last_error.clone()),
+        "health": if health.is_up(ip, check, quorum) { "up" } else { "down" },
+        "last_check": status.as_ref().and_then(|s| s.last_check).map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+        "last_error": status.as_ref().and_then(|s| s.last_error.clone()),
     });
     if let Some(c) = health.cluster() {
-        let counted: Vec<&str> = verdict.votes.iter().map(|(who, _)| who.as_str()).collect();
-        let mut observations: Vec<Value> = health
-            .observations(ip, check)
+        let target = Target::new(ip, check);
+        // A pool with `quorum = "local"` counts nobody's observations.
+        let counted: Vec<&str> = tally
+            .filter(|_| quorum != Quorum::Local)
+            .map(|t| t.votes.iter().map(|(who, _)| who.as_str()).collect())
+            .unwrap_or_default();
+        let mut observations: Vec<Value> = c
+            .observations(&target)
             .into_iter()
             .map(|(who, o, age)| {
                 json!({
@@ -258,20 +265,21 @@ pub fn address_health(health: &HealthTable, ip: IpAddr, check: &crate::config::C
                 })
             })
             .collect();
+        let local = tally.map_or(check.initial_up, |t| t.local);
         observations.insert(
             0,
             json!({
                 "instance": c.instance,
-                "health": if health.is_up(ip, check) { "up" } else { "down" },
-                "reason": status.and_then(|s| s.last_error.clone()),
-                "age_ms": status.and_then(|s| s.last_check).and_then(|t| t.elapsed().ok()).map(|d| d.as_millis() as u64),
+                "health": if local { "up" } else { "down" },
+                "reason": status.as_ref().and_then(|s| s.last_error.clone()),
+                "age_ms": status.as_ref().and_then(|s| s.last_check).and_then(|t| t.elapsed().ok()).map(|d| d.as_millis() as u64),
                 "counted": counted.contains(&c.instance.as_str()),
-                "probes": !c.not_probed.contains(&crate::health::table::Target { ip, check: check.clone() }),
+                "probes": c.probes(&target),
             }),
         );
         v["quorum"] = json!(quorum.describe());
         v["observations"] = json!(observations);
-        v["fallback"] = json!(verdict.fallback.then_some(if c.connected {
+        v["fallback"] = json!(tally.is_some_and(|t| t.falls_back(quorum)).then_some(if c.connected {
             "fewer fresh observations than min_observers: the local verdict decides"
         } else {
             "NATS unreachable: the local verdict decides"

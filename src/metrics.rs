@@ -16,6 +16,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::builder::BuilderHandle;
+use crate::builder::views::View;
 use crate::elchi::api::api_zone;
 use crate::server::stats::Stats;
 
@@ -169,17 +170,32 @@ fn gauge_family<N: EncodeGaugeValue + Copy + std::fmt::Debug>(
 
 impl Collector for Scraped {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        // What a scrape reads is published (the snapshot, the view) or atomic: no lock is
+        // held while the text is formatted.
         let snapshot = self.builder.snapshot().load();
+        let view = self.builder.view();
+        self.encode_queries(&mut e, &snapshot)?;
+        self.encode_dnstap(&mut e, &view)?;
+        self.encode_cluster(&mut e, &view)?;
+        encode_zones(&mut e, &view, &snapshot)?;
+        encode_pools(&mut e, &view)?;
+        encode_builds(&mut e, &view)
+    }
+}
+
+impl Scraped {
+    /// The data plane's counters, summed over the workers.
+    fn encode_queries(&self, e: &mut DescriptorEncoder, snapshot: &crate::snapshot::Snapshot) -> std::fmt::Result {
         let queries: Vec<(Labels, u64)> = self
             .stats
             .query_rows(&snapshot.slot_names)
             .into_iter()
             .map(|r| (labels(&[("zone", &r.zone), ("qtype", &r.qtype), ("rcode", &r.rcode)]), r.count))
             .collect();
-        counter_family(&mut e, "queries", "DNS queries answered, by zone, query type and response code", &queries)?;
+        counter_family(e, "queries", "DNS queries answered, by zone, query type and response code", &queries)?;
         let answers: Vec<(Labels, u64)> =
             self.stats.answers_by_source().into_iter().map(|(s, v)| (labels(&[("source", s)]), v)).collect();
-        counter_family(&mut e, "answers", "Answers from zone data, by the source of that data", &answers)?;
+        counter_family(e, "answers", "Answers from zone data, by the source of that data", &answers)?;
         let geo: Vec<(Labels, u64)> = self
             .stats
             .geo_rows(&snapshot.geo_labels)
@@ -187,7 +203,7 @@ impl Collector for Scraped {
             .map(|(owner, dc, v)| (labels(&[("name", &owner), ("datacenter", &dc)]), v))
             .collect();
         counter_family(
-            &mut e,
+            e,
             "geo_answers",
             "Answers chosen by the client's location, by geo pool or name and the datacenter answered (none: fallback)",
             &geo,
@@ -195,7 +211,7 @@ impl Collector for Scraped {
         let ecs: Vec<(Labels, u64)> =
             self.stats.ecs_rows().into_iter().map(|(o, v)| (labels(&[("outcome", o)]), v)).collect();
         counter_family(
-            &mut e,
+            e,
             "ecs_queries",
             "Queries with an EDNS Client Subnet option, by outcome (scoped, global, source_prefix_0, malformed, disabled)",
             &ecs,
@@ -203,7 +219,7 @@ impl Collector for Scraped {
         let cookies: Vec<(Labels, u64)> =
             self.stats.cookie_rows().into_iter().map(|(o, v)| (labels(&[("outcome", o)]), v)).collect();
         counter_family(
-            &mut e,
+            e,
             "cookies",
             "Queries with a DNS COOKIE option, by what it was (client_only, valid, invalid, malformed)",
             &cookies,
@@ -215,19 +231,19 @@ impl Collector for Scraped {
             .map(|(class, action, v)| (labels(&[("class", class), ("action", action)]), v))
             .collect();
         counter_family(
-            &mut e,
+            e,
             "rrl_limited",
             "UDP responses over the [rrl] rate, by class (answer, nxdomain, error) and action (dropped, slipped: sent truncated, logged: log_only)",
             &rrl,
         )?;
         counter_family(
-            &mut e,
+            e,
             "truncated_responses",
             "Responses sent with TC set",
             &[(Vec::new(), self.stats.truncated())],
         )?;
         counter_family(
-            &mut e,
+            e,
             "udp_send_errors",
             "UDP responses the kernel refused to send (skipped)",
             &[(Vec::new(), self.stats.send_failed())],
@@ -242,20 +258,21 @@ impl Collector for Scraped {
         ] {
             let rows: Vec<(Labels, u64)> =
                 table.counts().into_iter().map(|(result, n)| (labels(&[("result", result)]), n)).collect();
-            counter_family(&mut e, &format!("{family}_connections"), help, &rows)?;
+            counter_family(e, &format!("{family}_connections"), help, &rows)?;
             let open_help = format!("DNS-over-{} connections open now", family.to_uppercase());
-            gauge_family(&mut e, &format!("{family}_open"), &open_help, &[(Vec::new(), table.open() as i64)])?;
+            gauge_family(e, &format!("{family}_open"), &open_help, &[(Vec::new(), table.open() as i64)])?;
         }
-        gauge_family(
-            &mut e,
-            "build_info",
-            "Build information",
-            &[(labels(&[("version", env!("CARGO_PKG_VERSION"))]), 1)],
-        )?;
+        gauge_family(e, "build_info", "Build information", &[(labels(&[("version", env!("CARGO_PKG_VERSION"))]), 1)])?;
 
-        let view = self.builder.view();
-        let config = Arc::clone(&view.config);
-        if config.log.dnstap.is_some() {
+        Ok(())
+    }
+
+    /// dnstap's counters (with `[log] dnstap`).
+    fn encode_dnstap(&self, e: &mut DescriptorEncoder, view: &View) -> std::fmt::Result {
+        if view.config.log.dnstap.is_none() {
+            return Ok(());
+        }
+        {
             use std::sync::atomic::Ordering::Relaxed;
             let d = &self.dnstap;
             let messages = [
@@ -263,35 +280,43 @@ impl Collector for Scraped {
                 (labels(&[("outcome", "dropped")]), d.dropped.load(Relaxed)),
             ];
             counter_family(
-                &mut e,
+                e,
                 "dnstap_messages",
                 "dnstap messages written to the receiver, or dropped (queue full, connection lost)",
                 &messages,
             )?;
             gauge_family(
-                &mut e,
+                e,
                 "dnstap_connected",
                 "1 while connected to the dnstap receiver",
                 &[(Vec::new(), d.connected.load(Relaxed) as i64)],
             )?;
             gauge_family(
-                &mut e,
+                e,
                 "dnstap_queued",
                 "dnstap messages waiting for the receiver",
                 &[(Vec::new(), d.queued.load(Relaxed) as i64)],
             )?;
             counter_family(
-                &mut e,
+                e,
                 "dnstap_connects",
                 "Connections to the dnstap receiver that completed the handshake",
                 &[(Vec::new(), d.connects.load(Relaxed))],
             )?;
         }
-        if config.cluster.is_some() {
+        Ok(())
+    }
+
+    /// The cluster exchange's counters and the observations the verdicts counted.
+    fn encode_cluster(&self, e: &mut DescriptorEncoder, view: &View) -> std::fmt::Result {
+        if view.config.cluster.is_none() {
+            return Ok(());
+        }
+        {
             use std::sync::atomic::Ordering::Relaxed;
             let c = &self.cluster;
             gauge_family(
-                &mut e,
+                e,
                 "cluster_connected",
                 "1 while connected to NATS and watching the bucket",
                 &[(Vec::new(), c.connected.load(Relaxed) as i64)],
@@ -301,154 +326,167 @@ impl Collector for Scraped {
                 (labels(&[("direction", "received")]), c.received.load(Relaxed)),
             ];
             counter_family(
-                &mut e,
+                e,
                 "cluster_observations",
                 "Health observations written to and received from the bucket",
                 &obs,
             )?;
             counter_family(
-                &mut e,
+                e,
                 "cluster_disconnects",
                 "Times the NATS connection or the bucket watch was lost",
                 &[(Vec::new(), c.disconnects.load(Relaxed))],
             )?;
             // Fresh observations per target by what they say, and the targets whose verdict
-            // falls back to this instance's own probes. (Scrapes run on a blocking thread.)
-            let table = view.health.lock().expect("health lock");
-            let (mut fresh, mut fallback) = (Vec::new(), 0i64);
-            for (target, _) in table.iter() {
-                let v = table.verdict(target.ip, &target.check, crate::config::cluster::Quorum::Majority);
-                fallback += v.fallback as i64;
+            // falls back to this instance's own probes, as the last build counted them.
+            let mut fresh = Vec::new();
+            let fallback = view.health.fallback_targets() as i64;
+            for (target, v) in view.health.iter() {
                 let up = v.votes.iter().filter(|(_, up)| *up).count() as i64;
                 let addr = format!("{}:{}", target.ip, target.check.port);
                 fresh.push((labels(&[("target", &addr), ("verdict", "up")]), up));
                 fresh.push((labels(&[("target", &addr), ("verdict", "down")]), v.votes.len() as i64 - up));
             }
             gauge_family(
-                &mut e,
+                e,
                 "cluster_fresh_observations",
                 "Fresh observations of each probe target (this instance's included), by what they say",
                 &fresh,
             )?;
             gauge_family(
-                &mut e,
+                e,
                 "cluster_fallback_targets",
                 "Targets decided by this instance's own probes: NATS unreachable or too few instances observe them",
                 &[(Vec::new(), fallback)],
             )?;
         }
-        let (mut records, mut version, mut errors, mut skipped, mut serials) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut shadowed_now, mut shadowed_total) = (Vec::new(), Vec::new());
-        for (zone, by, now, total) in view.shadowed_counts() {
-            let l = labels(&[("zone", &api_zone(&zone)), ("by", by.as_str())]);
-            shadowed_now.push((l.clone(), now as i64));
-            shadowed_total.push((l, total));
+        Ok(())
+    }
+}
+
+/// Per zone: records, serial, controller sync, state files, shadowed records.
+fn encode_zones(e: &mut DescriptorEncoder, view: &View, snapshot: &crate::snapshot::Snapshot) -> std::fmt::Result {
+    let config = Arc::clone(&view.config);
+    let (mut records, mut version, mut errors, mut skipped, mut serials) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let shadowed_now: Vec<(Labels, i64)> = view
+        .shadowed_counts()
+        .into_iter()
+        .map(|(zone, by, now, _)| (labels(&[("zone", &api_zone(&zone)), ("by", by.as_str())]), now as i64))
+        .collect();
+    let (mut persist_failing, mut persist_errors, mut loaded) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut sync_age, mut sync_interval) = (Vec::new(), Vec::new());
+    for zone in &config.zones {
+        let z = api_zone(&zone.apex);
+        records.push((labels(&[("zone", &z), ("source", "static")]), zone.data.record_count() as i64));
+        if let Some(st) = view.status(&zone.apex) {
+            records.push((labels(&[("zone", &z), ("source", "controller")]), st.records as i64));
+            let hash = st.version_hash.clone().unwrap_or_default();
+            version.push((labels(&[("zone", &z), ("version_hash", &hash), ("origin", st.origin.as_str())]), 1));
+            errors.push((labels(&[("zone", &z), ("kind", "snapshot")]), st.snapshot_errors));
+            errors.push((labels(&[("zone", &z), ("kind", "changes")]), st.changes_errors));
+            skipped.push((labels(&[("zone", &z)]), st.skipped_records));
+            loaded.push((labels(&[("zone", &z)]), view.has_controller_data(&zone.apex) as i64));
+            // Seconds since the controller last answered (since start-up before it ever
+            // did): an alert compares it with the sync interval.
+            let since = st.last_success.unwrap_or(view.started);
+            let age = std::time::SystemTime::now().duration_since(since).map_or(0, |d| d.as_secs() as i64);
+            sync_age.push((labels(&[("zone", &z)]), age));
         }
-        let (mut persist_failing, mut persist_errors, mut loaded) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut sync_age, mut sync_interval) = (Vec::new(), Vec::new());
-        for zone in &config.zones {
-            let z = api_zone(&zone.apex);
-            records.push((labels(&[("zone", &z), ("source", "static")]), zone.data.record_count() as i64));
-            if let Some(st) = view.status(&zone.apex) {
-                records.push((labels(&[("zone", &z), ("source", "controller")]), st.records as i64));
-                let hash = st.version_hash.clone().unwrap_or_default();
-                version.push((labels(&[("zone", &z), ("version_hash", &hash), ("origin", st.origin.as_str())]), 1));
-                errors.push((labels(&[("zone", &z), ("kind", "snapshot")]), st.snapshot_errors));
-                errors.push((labels(&[("zone", &z), ("kind", "changes")]), st.changes_errors));
-                skipped.push((labels(&[("zone", &z)]), st.skipped_records));
-                loaded.push((labels(&[("zone", &z)]), view.has_controller_data(&zone.apex) as i64));
-                // Seconds since the controller last answered (since start-up before it ever
-                // did): an alert compares it with the sync interval.
-                let since = st.last_success.unwrap_or(view.started);
-                let age = std::time::SystemTime::now().duration_since(since).map_or(0, |d| d.as_secs() as i64);
-                sync_age.push((labels(&[("zone", &z)]), age));
-            }
-            if let Some(controller) = &zone.controller {
-                sync_interval.push((labels(&[("zone", &z)]), controller.sync_interval.as_secs_f64()));
-            }
-            let zv = view.zone(&zone.apex);
-            persist_failing.push((labels(&[("zone", &z)]), zv.is_some_and(|v| v.persist_error.is_some()) as i64));
-            persist_errors.push((labels(&[("zone", &z)]), zv.map_or(0, |v| v.persist_failures)));
-            if let Some(snap) = snapshot.zone(&zone.apex) {
-                serials.push((labels(&[("zone", &z)]), snap.serial() as i64));
-            }
+        if let Some(controller) = &zone.controller {
+            sync_interval.push((labels(&[("zone", &z)]), controller.sync_interval.as_secs_f64()));
         }
-        let mut members = Vec::new();
-        {
-            let health = view.health.lock().expect("health lock");
-            for zone in &config.zones {
-                for pool in &zone.pools {
-                    let name = pool.name.to_dotless();
-                    for (role, label) in [
-                        (crate::snapshot::policy::Role::Primary, "primary"),
-                        (crate::snapshot::policy::Role::Secondary, "secondary"),
-                    ] {
-                        let of_role: Vec<_> = pool.members.iter().filter(|m| m.role == role).collect();
-                        if of_role.is_empty() {
-                            continue;
-                        }
-                        let healthy = of_role
-                            .iter()
-                            .filter(|m| {
-                                let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
-                                ips.into_iter().any(|ip: std::net::IpAddr| health.is_up(ip, &m.check))
-                            })
-                            .count();
-                        members
-                            .push((labels(&[("pool", &name), ("role", label), ("state", "healthy")]), healthy as i64));
-                        members.push((
-                            labels(&[("pool", &name), ("role", label), ("state", "total")]),
-                            of_role.len() as i64,
-                        ));
+        let zv = view.zone(&zone.apex);
+        persist_failing.push((labels(&[("zone", &z)]), zv.is_some_and(|v| v.persist_error.is_some()) as i64));
+        persist_errors.push((labels(&[("zone", &z)]), zv.map_or(0, |v| v.persist_failures)));
+        if let Some(snap) = snapshot.zone(&zone.apex) {
+            serials.push((labels(&[("zone", &z)]), snap.serial() as i64));
+        }
+    }
+    gauge_family(e, "zone_records", "Records per zone and source (controller: names)", &records)?;
+    gauge_family(e, "zone_serial", "SOA serial in force", &serials)?;
+    gauge_family(e, "controller_version_info", "Controller version hash in force", &version)?;
+    counter_family(e, "sync_errors", "Failed controller requests, by zone and kind", &errors)?;
+    counter_family(e, "skipped_records", "Invalid controller records skipped", &skipped)?;
+    gauge_family(
+        e,
+        "zone_data_loaded",
+        "1 once a controller zone has data (state file or sync); 0: its unknown names get SERVFAIL",
+        &loaded,
+    )?;
+    gauge_family(
+        e,
+        "sync_age_seconds",
+        "Seconds since the zone's controller last answered (since start-up before it ever did)",
+        &sync_age,
+    )?;
+    gauge_family(
+        e,
+        "sync_interval_seconds",
+        "The zone's configured controller poll interval (an alert compares the sync age with it)",
+        &sync_interval,
+    )?;
+    gauge_family(e, "persist_failing", "1 while the zone's state-file writes fail", &persist_failing)?;
+    counter_family(e, "persist_errors", "Failed state-file writes", &persist_errors)?;
+    gauge_family(
+        e,
+        "shadowed_records",
+        "Controller/webhook name+type pairs DNS does not answer now, by zone and what wins (static, pool, delegation)",
+        &shadowed_now,
+    )?;
+    Ok(())
+}
+
+/// Pool members by role: healthy (the verdict DNS answers with) and all.
+fn encode_pools(e: &mut DescriptorEncoder, view: &View) -> std::fmt::Result {
+    let mut members = Vec::new();
+    let health = &view.health;
+    {
+        for zone in &view.config.zones {
+            for pool in &zone.pools {
+                let name = pool.name.to_dotless();
+                for (role, label) in [
+                    (crate::snapshot::policy::Role::Primary, "primary"),
+                    (crate::snapshot::policy::Role::Secondary, "secondary"),
+                ] {
+                    let of_role: Vec<_> = pool.members.iter().filter(|m| m.role == role).collect();
+                    if of_role.is_empty() {
+                        continue;
                     }
+                    let healthy = of_role
+                        .iter()
+                        .filter(|m| {
+                            let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
+                            ips.into_iter().any(|ip: std::net::IpAddr| health.is_up(ip, &m.check, pool.quorum))
+                        })
+                        .count();
+                    members.push((labels(&[("pool", &name), ("role", label), ("state", "healthy")]), healthy as i64));
+                    members
+                        .push((labels(&[("pool", &name), ("role", label), ("state", "total")]), of_role.len() as i64));
                 }
             }
         }
-        gauge_family(&mut e, "pool_members", "Pool members by role: healthy ones and all", &members)?;
-        gauge_family(&mut e, "zone_records", "Records per zone and source (controller: names)", &records)?;
-        gauge_family(&mut e, "zone_serial", "SOA serial in force", &serials)?;
-        gauge_family(&mut e, "controller_version_info", "Controller version hash in force", &version)?;
-        counter_family(&mut e, "sync_errors", "Failed controller requests, by zone and kind", &errors)?;
-        counter_family(&mut e, "skipped_records", "Invalid controller records skipped", &skipped)?;
-        gauge_family(
-            &mut e,
-            "zone_data_loaded",
-            "1 once a controller zone has data (state file or sync); 0: its unknown names get SERVFAIL",
-            &loaded,
-        )?;
-        gauge_family(
-            &mut e,
-            "sync_age_seconds",
-            "Seconds since the zone's controller last answered (since start-up before it ever did)",
-            &sync_age,
-        )?;
-        gauge_family(
-            &mut e,
-            "sync_interval_seconds",
-            "The zone's configured controller poll interval (an alert compares the sync age with it)",
-            &sync_interval,
-        )?;
-        gauge_family(&mut e, "persist_failing", "1 while the zone's state-file writes fail", &persist_failing)?;
-        counter_family(&mut e, "persist_errors", "Failed state-file writes", &persist_errors)?;
-        gauge_family(
-            &mut e,
-            "shadowed_records",
-            "Controller/webhook name+type pairs DNS does not answer now, by zone and what wins (static, pool, delegation)",
-            &shadowed_now,
-        )?;
-        counter_family(
-            &mut e,
-            "build_failures",
-            "Builds that failed (the previous snapshot kept serving)",
-            &[(Vec::new(), view.build_failures)],
-        )?;
-        counter_family(
-            &mut e,
-            "shadowed",
-            "Controller/webhook name+type pairs not answered, summed over builds (one log line per build)",
-            &shadowed_total,
-        )?;
-        Ok(())
     }
+    gauge_family(e, "pool_members", "Pool members by role: healthy ones and all", &members)
+}
+
+/// Build failures and shadowed records summed over builds.
+fn encode_builds(e: &mut DescriptorEncoder, view: &View) -> std::fmt::Result {
+    let mut shadowed_total = Vec::new();
+    for (zone, by, _, total) in view.shadowed_counts() {
+        shadowed_total.push((labels(&[("zone", &api_zone(&zone)), ("by", by.as_str())]), total));
+    }
+    counter_family(
+        e,
+        "build_failures",
+        "Builds that failed (the previous snapshot kept serving)",
+        &[(Vec::new(), view.build_failures)],
+    )?;
+    counter_family(
+        e,
+        "shadowed",
+        "Controller/webhook name+type pairs not answered, summed over builds (one log line per build)",
+        &shadowed_total,
+    )?;
+    Ok(())
 }

@@ -189,7 +189,7 @@ fn health_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Response, 
         use std::sync::atomic::Ordering::Relaxed;
         let stats = &st.metrics.cluster;
         // Degraded: NATS unreachable, or targets decided locally for lack of observers.
-        let up = stats.connected.load(Relaxed) && stats.fallback_targets.load(Relaxed) == 0;
+        let up = stats.connected.load(Relaxed) && view.health.fallback_targets() == 0;
         (if up { "ok" } else { "degraded" }, c.instance.clone())
     });
     let reply = |(mut v, degraded): (Value, bool)| {
@@ -270,13 +270,11 @@ async fn explain_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Res
     .map_err(bad)?;
     let view = st.builder.view();
     let snapshot = st.builder.snapshot().load();
-    // The health table is behind a lock the probes take: not on an async worker.
-    let body = tokio::task::spawn_blocking(move || {
-        let health = view.health.lock().expect("health lock");
-        crate::explain::explain(&snapshot, &view.config, &health, &question)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("explain failed: {e}")))?;
+    // Two queries through the query path and a walk over the pool: off the async workers.
+    let body =
+        tokio::task::spawn_blocking(move || crate::explain::explain(&snapshot, &view.config, &view.health, &question))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("explain failed: {e}")))?;
     Ok(Json(body).into_response())
 }
 
@@ -341,7 +339,7 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
             out.push((name, tname, v));
         }
     }
-    let health = view.health.lock().expect("health lock");
+    let health = &view.health;
     for zone in &zones {
         for pool in &zone.pools {
             let name = pool.name.to_dotless();
@@ -368,7 +366,7 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
                     });
                     // health, last_check, last_error; with [cluster] also every instance's
                     // observation and the quorum.
-                    let h = crate::explain::address_health(&health, ip, &m.check, pool.quorum);
+                    let h = crate::explain::address_health(health, ip, &m.check, pool.quorum);
                     for (k, val) in h.as_object().into_iter().flatten().filter(|(k, _)| *k != "ip") {
                         v[k] = val.clone();
                     }

@@ -13,7 +13,7 @@ use super::publisher::Scope;
 use super::*;
 use crate::dns::name::Name;
 use crate::elchi::api::{DeleteJson, RecordJson};
-use crate::health::table::SharedHealth;
+use crate::health::Observations;
 use crate::server::query::{MAX_MESSAGE, Responder, Transport};
 
 const ZONE: &str = "o.example";
@@ -26,7 +26,7 @@ fn state() -> State {
         dir.keep().display()
     );
     let config = crate::config::parse(Path::new("t.toml"), &text, &|_| None).unwrap();
-    State::new(config, SharedHealth::default())
+    State::new(config, Observations::default())
 }
 
 /// Names the pushes use: plain, deep (their parents are empty non-terminals), below the

@@ -6,7 +6,7 @@ use crate::config::PoolConfig;
 use crate::config::{MemberConfig, PoolMode, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::types::*;
-use crate::health::table::{HealthTable, PoolHealth};
+use crate::health::verdict::{PoolHealth, Verdicts};
 use crate::snapshot::build::{GeoSpec, GeoSpecKind, GeoVariant, WeightedSpec};
 use crate::snapshot::geo::{CompiledMap, NO_DATACENTER};
 use crate::snapshot::policy::{Choice, MemberView, Select, WhenAllDown, candidates};
@@ -55,8 +55,8 @@ fn addresses(m: &MemberConfig, family: Family, health: &PoolHealth<'_>, only_up:
     }
 }
 
-/// The records of every pool of `zone` under the current health.
-pub fn pool_records(zone: &ZoneConfig, table: &HealthTable, geo: &GeoInputs<'_>) -> PoolRecords {
+/// The records of every pool of `zone` under the current verdicts.
+pub fn pool_records(zone: &ZoneConfig, verdicts: &Verdicts, geo: &GeoInputs<'_>) -> PoolRecords {
     let mut out = PoolRecords::default();
     for g in &zone.geo_names {
         let node = out.nodes.entry(g.name.clone()).or_default();
@@ -72,7 +72,7 @@ pub fn pool_records(zone: &ZoneConfig, table: &HealthTable, geo: &GeoInputs<'_>)
         }
     }
     for pool in &zone.pools {
-        let health = &table.for_pool(pool.quorum);
+        let health = &verdicts.for_pool(pool.quorum);
         if let Some(map) = pool.geo {
             let Some(map) = geo.maps.get(map) else { continue };
             geo_pool(pool, map, (geo.slot)(&pool.name), health, &mut out);

@@ -22,7 +22,7 @@ use crate::builder::geo::compile_maps;
 use crate::builder::held::{HeldZone, Layered};
 use crate::builder::overlay::Overlay;
 use crate::builder::pools::{GeoInputs, pool_records};
-use crate::health::table::HealthTable;
+use crate::health::verdict::Verdicts;
 use crate::snapshot::GeoLabels;
 use crate::snapshot::build::{MergedNodes, ZoneInput, build_zone};
 use crate::snapshot::encode::{Encoder, Scratch};
@@ -295,7 +295,7 @@ impl Publisher {
     /// Recompiles the zones `which` names from `config` and `dynamic`, reuses the others, and
     /// swaps the result in. Zones no longer in `config` are dropped. Zones in `unloaded` (a
     /// controller zone whose data has never loaded) answer SERVFAIL where they would say a
-    /// name or type does not exist. `health` is asked (once) only when pools are recomputed.
+    /// name or type does not exist. `verdicts` decide the pools' answers.
     /// Nothing is changed before the new snapshot is complete, so a panic inside leaves the
     /// publisher as it was.
     ///
@@ -307,7 +307,7 @@ impl Publisher {
         config: &Config,
         dynamic: &HashMap<Name, Layered<'_>>,
         unloaded: &HashSet<Name>,
-        health: &dyn Fn() -> HealthTable,
+        verdicts: &Verdicts,
         which: &Rebuild,
         patches: &HashMap<Name, BTreeSet<Name>>,
         dynamic_of: &dyn Fn(&Name, &Name) -> Option<TypeMap>,
@@ -315,7 +315,6 @@ impl Publisher {
         let mut reports = HashMap::new();
         let mut next = HashMap::with_capacity(config.zones.len());
         let mut slots = self.slots.clone();
-        let mut table: Option<HealthTable> = None;
         // A config change may change the maps (and the orders the pools' answers number).
         let maps = if *which == Rebuild::All || self.maps_stale {
             compile_maps(&config.geo).into()
@@ -336,10 +335,10 @@ impl Publisher {
             i.min(crate::snapshot::geo::GEO_SLOTS - 1) as u16
         };
         let geo = GeoInputs { maps: &maps, slot: &geo_slot };
-        // The zone's dynamic layer for `published` (health asked once per publish).
-        let pools_of = |published: &Published, slot: u16, table: &mut Option<HealthTable>| {
+        // The zone's dynamic layer for `published`.
+        let pools_of = |published: &Published, slot: u16| {
             let zone = config.zone(&published.base.apex).expect("a zone being published is in the config");
-            compile_pools(zone, slot, published.serial, table.get_or_insert_with(health), &geo, &published.layer)
+            compile_pools(zone, slot, published.serial, verdicts, &geo, &published.layer)
         };
         for zone in &config.zones {
             let last = self.zones.get(&zone.apex);
@@ -375,7 +374,7 @@ impl Publisher {
                 published.overlay_snap = Some(Arc::new(compiled));
                 if which.scope(&zone.apex) == Some(Scope::Pools) {
                     let slot = slot(&mut slots, &zone.apex);
-                    published.pools = pools_of(&published, slot, &mut table);
+                    published.pools = pools_of(&published, slot);
                 }
                 next.insert(zone.apex.clone(), published);
                 continue;
@@ -392,7 +391,7 @@ impl Publisher {
             if let (Scope::Pools, Some(last)) = (scope, last) {
                 // Health only: the base stays, the pools' answers are recompiled.
                 let mut published = last.clone();
-                published.pools = pools_of(&published, slot, &mut table);
+                published.pools = pools_of(&published, slot);
                 next.insert(zone.apex.clone(), published);
                 continue;
             }
@@ -409,7 +408,7 @@ impl Publisher {
             // answers are the base's, which carry the new serial).
             published.pools = match last {
                 Some(last) if scope == Scope::Data => last.pools.clone(),
-                _ => pools_of(&published, slot, &mut table),
+                _ => pools_of(&published, slot),
             };
             reports.insert(zone.apex.clone(), report);
             next.insert(zone.apex.clone(), published);
@@ -680,21 +679,21 @@ pub(super) fn compile(
     (published, ZoneReport { shadowed })
 }
 
-/// The zone's dynamic layer: its pools' names and glue with their answers under `health`,
+/// The zone's dynamic layer: its pools' names and glue with their answers under `verdicts`,
 /// compiled as a partial zone (CNAME targets elsewhere are followed at query time). `None`
 /// for a zone without pools.
 fn compile_pools(
     zone: &ZoneConfig,
     slot: u16,
     serial: u32,
-    health: &HealthTable,
+    verdicts: &Verdicts,
     geo: &GeoInputs<'_>,
     layer: &StaticLayer,
 ) -> Option<Arc<ZoneSnap>> {
     if zone.pools.is_empty() && zone.geo_names.is_empty() {
         return None;
     }
-    let pools = pool_records(zone, health, geo);
+    let pools = pool_records(zone, verdicts, geo);
     let mut nodes = pools.nodes;
     // A pool at the apex shares its node with the apex's own records (NS, ...).
     if let Some(apex) = nodes.get_mut(&zone.apex)

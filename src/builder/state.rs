@@ -19,7 +19,9 @@ use crate::dns::name::Name;
 use crate::elchi::api::{self, Payload};
 use crate::elchi::journal::{self, Journal};
 use crate::elchi::state_file;
-use crate::health::table::{HealthTable, SharedHealth};
+use crate::health::Observations;
+use crate::health::probed::Target;
+use crate::health::verdict::Verdicts;
 use crate::snapshot::SnapshotHandle;
 
 /// Largest state file read for a zone without a controller (pushed records only); controller
@@ -33,7 +35,12 @@ pub struct State {
     pub(super) status: HashMap<Name, SyncStatus>,
     pub(super) publisher: Publisher,
     started: SystemTime,
-    health: SharedHealth,
+    /// Where probes and the cluster exchange publish what they observe.
+    observations: Observations,
+    /// The config's probe targets.
+    targets: Vec<Target>,
+    /// The verdicts the last build compiled the pools with (and the view shows).
+    verdicts: Arc<Verdicts>,
     /// The state-file writer; without one, jobs wait for [`State::write_pending`] (tools and
     /// benches).
     jobs: Option<Jobs>,
@@ -69,17 +76,17 @@ pub struct State {
 
 impl State {
     /// Loads the last-known-good controller data from disk and builds the first snapshot.
-    pub fn new(config: Config, health: SharedHealth) -> State {
-        State::load(config, health, true)
+    pub fn new(config: Config, observations: Observations) -> State {
+        State::load(config, observations, true)
     }
 
     /// Like [`State::new`], but only reads the state directory: journals are not opened for
     /// appending and nothing is written (for `gslbd explain` beside a running server).
-    pub fn read_only(config: Config, health: SharedHealth) -> State {
-        State::load(config, health, false)
+    pub fn read_only(config: Config, observations: Observations) -> State {
+        State::load(config, observations, false)
     }
 
-    fn load(config: Config, health: SharedHealth, writable: bool) -> State {
+    fn load(config: Config, observations: Observations, writable: bool) -> State {
         let mut held = HashMap::new();
         let mut status = HashMap::new();
         let mut journals = HashMap::new();
@@ -154,14 +161,17 @@ impl State {
                 status.insert(zone.apex.clone(), st);
             }
         }
-        health.lock().expect("health lock").retain_targets(&crate::health::targets(&config));
+        let targets = crate::health::targets(&config);
+        let verdicts = Arc::new(Verdicts::compute(&targets, &observations));
         let mut state = State {
             config: Arc::new(config),
             held,
             status,
             publisher: Publisher::new(),
             started: SystemTime::now(),
-            health,
+            observations,
+            targets,
+            verdicts,
             jobs: None,
             unsent: Vec::new(),
             journals,
@@ -340,17 +350,13 @@ impl State {
         let dynamic = held::borrow_all(&self.held, &unpacked);
         let unloaded: HashSet<Name> =
             self.status.iter().filter(|(_, st)| st.origin == DataOrigin::None).map(|(z, _)| z.clone()).collect();
-        // The probes keep writing the live table; a build reads a copy, taken only when a
-        // zone's pools are to be recomputed.
-        let health = Arc::clone(&self.health);
-        let health_now = || -> HealthTable { health.lock().expect("health lock").clone() };
         let (held, config) = (&self.held, &self.config);
         let dynamic_of = |zone: &Name, name: &Name| {
             let ttl = config.zone(zone).map_or(300, |z| z.default_ttl);
             held.get(zone)?.get(name, zone, ttl)
         };
         let reports =
-            self.publisher.publish(&self.config, &dynamic, &unloaded, &health_now, which, patches, &dynamic_of);
+            self.publisher.publish(&self.config, &dynamic, &unloaded, &self.verdicts, which, patches, &dynamic_of);
         drop(dynamic);
         crate::snapshot::reclaim::later(unpacked);
         reports
@@ -398,7 +404,7 @@ impl State {
             config: Arc::clone(&self.config),
             started: self.started,
             zones,
-            health: Arc::clone(&self.health),
+            health: Arc::clone(&self.verdicts),
             build_failures: self.build_failures,
         }
     }
@@ -411,8 +417,10 @@ impl State {
         for zone in config.zones.iter().filter(|z| z.controller.is_some()) {
             self.status.entry(zone.apex.clone()).or_default();
         }
-        // Members that did not change keep their health; new ones start in their initial state.
-        self.health.lock().expect("health lock").retain_targets(&crate::health::targets(&config));
+        // Members that did not change keep their health (the probes' slots carry over); new
+        // ones start in their initial state.
+        self.targets = crate::health::targets(&config);
+        self.verdicts = Arc::new(Verdicts::compute(&self.targets, &self.observations));
         let old = &self.config;
         let geo_only = old.geo != config.geo
             && (&old.path, &old.server, &old.zones, &old.state, &old.admin)
@@ -432,12 +440,37 @@ impl State {
         }
     }
 
-    /// A health transition: the zones with pools recompile their pools' answers (their
-    /// dynamic layer only; the rest of the zone is reused as it is).
+    /// An observation changed: the verdicts are computed again, and the zones with a pool
+    /// member whose tally changed recompile their pools' answers (their dynamic layer only;
+    /// the rest of the zone is reused as it is).
     pub fn health_changed(&mut self) {
-        let with_pools: Vec<Name> =
-            self.config.zones.iter().filter(|z| !z.pools.is_empty()).map(|z| z.apex.clone()).collect();
-        for zone in with_pools {
+        let next = Verdicts::compute(&self.targets, &self.observations);
+        // Connected but short of observers (a lost connection is logged by the exchange).
+        let short = |v: &Verdicts| v.cluster().filter(|c| c.connected).map(|_| v.fallback_targets());
+        match (short(&self.verdicts).unwrap_or(0), short(&next)) {
+            (0, Some(n)) if n > 0 => {
+                tracing::warn!(
+                    targets = n,
+                    "cluster: too few fresh observations; local verdicts decide for these targets"
+                )
+            }
+            (b, Some(0)) if b > 0 => tracing::info!("cluster: every target has enough fresh observations again"),
+            _ => {}
+        }
+        let changed: Vec<Name> = self
+            .config
+            .zones
+            .iter()
+            .filter(|z| {
+                z.pools.iter().flat_map(|p| &p.members).any(|m| {
+                    let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
+                    ips.into_iter().any(|ip| !next.same_for(&self.verdicts, &Target::new(ip, &m.check)))
+                })
+            })
+            .map(|z| z.apex.clone())
+            .collect();
+        self.verdicts = Arc::new(next);
+        for zone in changed {
             self.mark(&zone, Scope::Pools);
         }
     }

@@ -6,19 +6,36 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::elchi::api::RecordJson;
-use crate::health::table::SharedHealth;
+use crate::health::Observations;
 use crate::server::query::{MAX_MESSAGE, Responder, Transport};
 
 fn state() -> State {
+    state_with(&Observations::default())
+}
+
+fn state_with(observations: &Observations) -> State {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[server]\nlisten = [\"127.0.0.1:0\"]\n[state]\ndir = \"{}\"\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\n\
          [[zone.pool]]\nname = \"pool\"\n[zone.pool.check]\ntype = \"none\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\n\
+         [[zone.pool]]\nname = \"checked\"\nwhen_all_down = \"nodata\"\n[zone.pool.check]\ntype = \"tcp\"\nport = 9\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"b\"\nipv4 = [\"192.0.2.2\"]\n\
          [[zone]]\nname = \"other.example\"\nns = [\"ns1.other.example\"]\n",
         dir.keep().display()
     );
     let config = crate::config::parse(Path::new("t.toml"), &text, &|_| None).unwrap();
-    State::new(config, SharedHealth::default())
+    State::new(config, observations.clone())
+}
+
+/// Makes this instance's probes observe every checked target down, as probe tasks would.
+fn probes_fail(s: &State, observations: &Observations) {
+    let targets = crate::health::targets(&s.config());
+    let table = crate::health::probed::ProbeTable::for_targets(&targets, &observations.probed.load());
+    for t in &targets {
+        let slot = table.slot(t).unwrap();
+        table.record(t, &slot, &Err("refused".into()));
+    }
+    observations.probed.store(Arc::new(table));
 }
 
 fn push(name: &str, ip: &str) -> (Event, oneshot::Receiver<PushReply>) {
@@ -78,11 +95,15 @@ const OTHER: &[u8] = b"\x05other\x07example\x00";
 /// base nor another zone; a push compiles only its names into its zone's overlay.
 #[test]
 fn changes_rebuild_only_what_they_touch() {
-    let mut s = state();
+    let observations = Observations::default();
+    let mut s = state_with(&observations);
     let snap = s.handle().load();
     let (gslb, other) = (snap.zones[GSLB].clone(), snap.zones[OTHER].clone());
     assert!(gslb.dynamic.is_some() && other.dynamic.is_none());
+    assert_eq!(answers(&s, "checked.gslb.example.org"), 1);
+    probes_fail(&s, &observations);
     s.apply(vec![Event::HealthChanged], None);
+    assert_eq!(answers(&s, "checked.gslb.example.org"), 0, "the checked member is down");
     let snap = s.handle().load();
     assert!(Arc::ptr_eq(&snap.zones[GSLB].base, &gslb.base), "the base of the pools' zone is reused");
     assert!(!Arc::ptr_eq(snap.zones[GSLB].dynamic.as_ref().unwrap(), gslb.dynamic.as_ref().unwrap()));

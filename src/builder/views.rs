@@ -13,7 +13,7 @@ use super::status::{DataOrigin, SyncStatus};
 use crate::config::Config;
 use crate::dns::name::Name;
 use crate::dns::types::TYPE_NS;
-use crate::health::table::SharedHealth;
+use crate::health::verdict::Verdicts;
 use crate::snapshot::records::{Nodes, RRset, Source, TypeMap, ZoneData};
 
 /// One zone as the admin API sees it.
@@ -48,8 +48,8 @@ pub struct View {
     pub started: SystemTime,
     /// Per zone.
     pub zones: std::collections::HashMap<Name, ZoneView>,
-    /// The live health table (probes write it; read it off the async workers).
-    pub health: SharedHealth,
+    /// The health verdicts the pools' answers were compiled with.
+    pub health: Arc<Verdicts>,
     /// Builds that failed since start.
     pub build_failures: u64,
 }

@@ -1,13 +1,39 @@
-//! The health of pool members as data: the rise/fall state machine ([`state`]), the table of
-//! every probed target's status ([`table`]) and the targets a config asks for. The probes
-//! that fill the table are in [`crate::probes`]. Health never touches the query path: a
-//! state change makes the builder recompile, and DNS reads the new snapshot.
+//! The health of pool members as data, with one owner per thing:
+//!
+//! * [`probed`]: this instance's probe results, one slot per target, each written by its
+//!   probe task ([`crate::probes`]) alone;
+//! * [`peers`]: the other instances' observations (`[cluster]`), written by the cluster
+//!   exchange ([`crate::cluster`]) alone;
+//! * [`verdict`]: the one place that turns both into up or down per pool quorum, computed by
+//!   the builder when either changes; DNS answers, `/records`, `/explain` and `/metrics` all
+//!   read that value.
+//!
+//! Producers tell the builder that something changed (`Event::HealthChanged`); health never
+//! touches the query path. [`state`] is the rise/fall state machine.
 
+pub mod peers;
+pub mod probed;
 pub mod state;
-pub mod table;
+pub mod verdict;
+
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::config::{CheckKind, Config};
-use table::Target;
+use peers::ClusterView;
+use probed::{ProbeTable, Target};
+
+/// Where the producers publish observations and the builder reads them: each part has one
+/// writer (the probes' table is replaced by whoever starts the probes, its slots written by
+/// their probe tasks; the cluster view by the cluster exchange). Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Observations {
+    /// This instance's probe results.
+    pub probed: Arc<ArcSwap<ProbeTable>>,
+    /// What the other instances said, with `[cluster]`.
+    pub cluster: Arc<ArcSwapOption<ClusterView>>,
+}
 
 /// The targets whose pools limit how many instances probe them (`probers`), with that
 /// number: when several pools share a target, the largest, and none if any pool sets none.

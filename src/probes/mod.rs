@@ -1,5 +1,6 @@
-//! The probes that fill the health table: one task per distinct target, on a fixed
-//! schedule, each reporting state changes so the builder recompiles.
+//! The probes: one task per distinct target, on a fixed schedule, each writing its result
+//! into its own slot of this instance's probe table ([`crate::health::probed`]) and telling
+//! the builder when its observation flips, so the builder recomputes the verdicts.
 
 pub mod probe;
 
@@ -9,23 +10,30 @@ use std::time::Duration;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
+use crate::health::Observations;
+use crate::health::probed::{ProbeTable, Target};
 use crate::health::state;
-use crate::health::table::{SharedHealth, Target};
 use crate::metrics::Metrics;
 
-/// Starts one probe loop per target; `changed` runs after any state transition and must not
-/// block. The loops stop when `stop` is cancelled.
+/// Publishes a probe table for `targets` (targets probed before keep their state) and starts
+/// one probe loop per target; `changed` runs after any state transition and must not block.
+/// The loops stop when `stop` is cancelled.
 pub fn start(
     targets: Vec<(Target, String)>,
     source: Option<std::net::IpAddr>,
-    table: SharedHealth,
+    observations: &Observations,
     metrics: Arc<Metrics>,
     changed: Arc<dyn Fn() + Send + Sync>,
     stop: CancellationToken,
 ) {
     let clients = probe::Clients::new(source);
+    let wanted: Vec<Target> = targets.iter().map(|(t, _)| t.clone()).collect();
+    let table = Arc::new(ProbeTable::for_targets(&wanted, &observations.probed.load()));
+    observations.probed.store(Arc::clone(&table));
     for (target, members) in targets {
+        let Some(slot) = table.slot(&target) else { continue };
         let (table, changed, stop, clients) = (Arc::clone(&table), Arc::clone(&changed), stop.clone(), clients.clone());
+        let cluster = Arc::clone(&observations.cluster);
         let metrics = Arc::clone(&metrics);
         let sni = probe::sni_client(target.ip, &target.check, source);
         tokio::spawn(async move {
@@ -41,13 +49,13 @@ pub fn start(
                 next += interval;
                 // Another instance was chosen to probe this target (`probers`): its
                 // observations decide here.
-                if table.lock().expect("health lock").cluster().is_some_and(|c| c.not_probed.contains(&target)) {
+                if cluster.load().as_ref().is_some_and(|c| !c.probes(&target)) {
                     continue;
                 }
                 let started = std::time::Instant::now();
                 let result = probe::probe(&clients, sni.as_ref(), target.ip, &target.check).await;
                 let took = started.elapsed().as_secs_f64();
-                let transition = table.lock().expect("health lock").record(&target, &result);
+                let transition = table.record(&target, &slot, &result);
                 let became = transition.map(|t| if t.to == state::Health::Up { "up" } else { "down" });
                 metrics.observe_probe(result.is_ok(), took, became);
                 if let Some(t) = transition {

@@ -369,3 +369,69 @@ fn too_few_observers_fall_back_and_say_so() {
     }
     assert!(a.wait_log("enough fresh observations again").is_some());
 }
+
+/// `gslbd_pool_members{pool,role="primary",state="healthy"}` as `s` reports it.
+fn healthy_members(s: &Server, pool: &str) -> String {
+    let metrics = Client::for_server(s).text("/metrics");
+    let key = format!("gslbd_pool_members{{pool=\"{pool}\",role=\"primary\",state=\"healthy\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(key.as_str())).unwrap_or_else(|| panic!("no {key}in\n{metrics}")).into()
+}
+
+/// One instance's own probe says down while the quorum says up: on that instance DNS, the
+/// member's verdict in `/records` and `/explain`, and `gslbd_pool_members{state="healthy"}`
+/// all say up for the majority pool and down for the pool that needs every instance.
+#[test]
+fn one_verdict_for_dns_records_explain_and_metrics() {
+    let nats = Nats::start();
+    let (picky, port) = Picky::start("127.0.0.2");
+    let a = instance(&nats, "a", "127.0.0.61", port);
+    let b = instance(&nats, "b", "127.0.0.62", port);
+    let c = instance(&nats, "c", "127.0.0.63", port);
+    for s in [&a, &b, &c] {
+        connected(s);
+    }
+    picky.fail_for(&["127.0.0.61"]);
+    a.wait_log("health state changed").expect("a's own probe fails");
+    all_answer(&[&a], "all.gslb.example.org.", &[]);
+    all_answer(&[&a], "maj.gslb.example.org.", &["127.0.0.2"]);
+    let auth = Some(("X-Elchi-Secret", crate::admin_client::ADMIN_SECRET));
+    for (pool, want, count) in [("maj", "up", "1"), ("all", "down", "0")] {
+        let (_, recs) = Client::for_server(&a).call("GET", &format!("/records?name={pool}"), auth, None);
+        let member = recs["records"].as_array().unwrap().iter().find(|r| r["member"] == "m").unwrap().clone();
+        assert_eq!(member["health"], want, "/records for {pool}: {member}");
+        assert_eq!(member["observations"][0]["health"], "down", "a's own observation: {member}");
+        let path = format!("/explain?name={pool}.gslb.example.org&client=192.0.2.1");
+        let (_, explained) = Client::for_server(&a).call("GET", &path, auth, None);
+        let address = &explained["pool"]["members"][0]["addresses"][0];
+        assert_eq!(address["health"], want, "/explain for {pool}: {explained}");
+        assert_eq!(address["answered"], want == "up", "/explain for {pool}: {explained}");
+        assert_eq!(healthy_members(&a, &format!("{pool}.gslb.example.org")), count, "metrics for {pool}");
+    }
+}
+
+/// NATS stops: the instances notice from the client's connection events and fall back to
+/// their own observations within 2 s, in `/health` and in the answers.
+#[test]
+fn stopping_nats_falls_back_within_two_seconds() {
+    let nats = Nats::start();
+    let (picky, port) = Picky::start("127.0.0.2");
+    let a = instance(&nats, "a", "127.0.0.71", port);
+    let b = instance(&nats, "b", "127.0.0.72", port);
+    for s in [&a, &b] {
+        connected(s);
+    }
+    // a's probe fails: the pool that needs every instance answers nowhere while shared.
+    picky.fail_for(&["127.0.0.71"]);
+    all_answer(&[&a, &b], "all.gslb.example.org.", &[]);
+    drop(nats);
+    let stopped = Instant::now();
+    // Alone, b's own observation (up) decides.
+    all_answer(&[&b], "all.gslb.example.org.", &["127.0.0.2"]);
+    while Client::for_server(&b).call("GET", "/health", None, None).1["cluster"] != "degraded" {
+        assert!(stopped.elapsed() < DEADLINE, "the lost connection is never reported");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = stopped.elapsed();
+    assert!(took < Duration::from_secs(2), "fell back after {took:?}");
+    assert_eq!(b.log_text().matches("NATS unavailable").count(), 1, "logged once:\n{}", b.log_text());
+}
