@@ -82,7 +82,10 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let (tap, tap_writer) = match &config.log.dnstap {
         Some(d) => {
             let options = crate::dnstap::Options {
-                sink: d.sink.clone(),
+                sink: match &d.sink {
+                    config::log::Sink::Unix(path) => crate::dnstap::Sink::Unix(path.clone()),
+                    config::log::Sink::Tcp(addr) => crate::dnstap::Sink::Tcp(addr.clone()),
+                },
                 identity: d.identity.clone(),
                 version: d.version.clone(),
                 queue: d.queue,

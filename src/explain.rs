@@ -13,15 +13,16 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 
 use crate::config::cluster::Quorum;
-use crate::config::geo::{GeoConfig, GeoMap, Net};
+use crate::config::geo::{GeoConfig, GeoMap};
+use crate::config::value::Net;
 use crate::config::{Config, PoolConfig, ZoneConfig};
+use crate::config::{Role, Select, WhenAllDown};
 use crate::dns::name::Name;
 use crate::dns::types::*;
 use crate::health::probed::Target;
 use crate::health::verdict::Verdicts;
 use crate::server::query::{MAX_MESSAGE, Responder, Transport};
 use crate::snapshot::Snapshot;
-use crate::snapshot::policy::{Role, Select, WhenAllDown};
 
 /// A question to explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,7 @@ impl Question {
         let ecs = match ecs.map(str::trim).filter(|e| !e.is_empty()) {
             None => None,
             Some(e) => {
-                let net = crate::config::geo::parse_net(e).map_err(|m| format!("ecs: {m}"))?;
+                let net = crate::config::value::parse_net(e).map_err(|m| format!("ecs: {m}"))?;
                 Some((net_address(&net), net.prefix))
             }
         };

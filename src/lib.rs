@@ -36,6 +36,7 @@ pub mod dns;
 pub mod dnstap;
 pub mod elchi;
 pub mod explain;
+pub mod geo_table;
 pub mod health;
 pub mod metrics;
 pub mod notify;

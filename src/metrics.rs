@@ -445,10 +445,9 @@ fn encode_pools(e: &mut DescriptorEncoder, view: &View) -> std::fmt::Result {
         for zone in &view.config.zones {
             for pool in &zone.pools {
                 let name = pool.name.to_dotless();
-                for (role, label) in [
-                    (crate::snapshot::policy::Role::Primary, "primary"),
-                    (crate::snapshot::policy::Role::Secondary, "secondary"),
-                ] {
+                for (role, label) in
+                    [(crate::config::Role::Primary, "primary"), (crate::config::Role::Secondary, "secondary")]
+                {
                     let of_role: Vec<_> = pool.members.iter().filter(|m| m.role == role).collect();
                     if of_role.is_empty() {
                         continue;

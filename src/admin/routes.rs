@@ -22,10 +22,10 @@ use crate::builder::BuilderHandle;
 use crate::builder::views::Page;
 use crate::config::AdminConfig;
 use crate::dns::name::Name;
+use crate::dns::records::RData;
 use crate::dns::types::*;
 use crate::elchi::api::{NotifyJson, parse_absolute};
 use crate::metrics::Metrics;
-use crate::snapshot::records::RData;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -362,7 +362,7 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
                         "source": "pool",
                         "member": m.id,
                         "labels": m.labels,
-                        "role": if m.role == crate::snapshot::policy::Role::Primary { "primary" } else { "secondary" },
+                        "role": if m.role == crate::config::Role::Primary { "primary" } else { "secondary" },
                     });
                     // health, last_check, last_error; with [cluster] also every instance's
                     // observation and the quorum.

@@ -13,8 +13,8 @@ use super::held::{self, Held, Layered};
 use super::publisher::{StaticLayer, ZoneReport, compile};
 use crate::config::Config;
 use crate::dns::name::Name;
+use crate::dns::records::Nodes;
 use crate::snapshot::ZoneSnap;
-use crate::snapshot::records::Nodes;
 
 /// A zone to fold, with everything the compile reads.
 pub struct FoldJob {

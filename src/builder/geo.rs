@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 
 use crate::config::geo::{GeoConfig, GeoMap};
-use crate::snapshot::geo::{CompiledMap, GeoTable, OrderId, Rule};
+use crate::geo_table::{GeoTable, OrderId, Rule};
+use crate::snapshot::geo::CompiledMap;
 
 /// Every map of `geo`, in config order.
 pub fn compile_maps(geo: &GeoConfig) -> Vec<CompiledMap> {
@@ -46,7 +47,7 @@ pub fn compile_map(map: &GeoMap, datacenters: usize) -> CompiledMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::geo::parse_net;
+    use crate::config::value::parse_net;
 
     fn map(nets: &[(&str, &[u16])], default: &[u16]) -> GeoMap {
         GeoMap {

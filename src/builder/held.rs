@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::dns::name::Name;
+use crate::dns::records::{Nodes, SortedNodes, TypeMap};
 #[cfg(test)]
 use crate::dns::types::{TYPE_A, TYPE_AAAA};
 use crate::elchi::api::{self, RecordJson, RecordRef};
 use crate::elchi::list::{self, record_at};
-use crate::snapshot::records::{Nodes, SortedNodes, TypeMap};
 
 /// A zone's base records in one of their two forms.
 #[derive(Debug, Clone)]

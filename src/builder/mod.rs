@@ -21,6 +21,7 @@ pub mod geo;
 pub mod held;
 pub mod overlay;
 pub mod persist;
+pub mod policy;
 pub mod pools;
 pub mod publisher;
 pub mod state;

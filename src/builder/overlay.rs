@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use super::publisher::{StaticLayer, merge};
 use crate::config::ZoneConfig;
 use crate::dns::name::Name;
+use crate::dns::records::{Nodes, TypeMap, ZoneData};
 use crate::snapshot::build::{ZoneInput, build_zone};
-use crate::snapshot::records::{Nodes, TypeMap, ZoneData};
 use crate::snapshot::{DYNAMIC_WILDCARD, NONE, ZoneSnap};
 
 /// The most names an overlay holds before it is folded into a new base (a push recompiles the

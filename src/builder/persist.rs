@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use super::Event;
 use super::held::{self, Held, Layered, Packed};
 use crate::dns::name::Name;
+use crate::dns::records::{Nodes, SortedNodes};
 use crate::elchi::state_file;
-use crate::snapshot::records::{Nodes, SortedNodes};
 
 /// Shortest time between two writes of the same zone.
 pub const MIN_GAP: Duration = Duration::from_secs(1);

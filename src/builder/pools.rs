@@ -2,16 +2,17 @@
 //! or NS sets with glue (delegate mode) of the members that qualify right now, or the
 //! `when_all_down` fallback.
 
+use crate::builder::policy::{Choice, MemberView, candidates};
 use crate::config::PoolConfig;
 use crate::config::{MemberConfig, PoolMode, ZoneConfig};
+use crate::config::{Select, WhenAllDown};
 use crate::dns::name::Name;
+use crate::dns::records::Nodes;
+use crate::dns::records::{RData, RRset, Source};
 use crate::dns::types::*;
 use crate::health::verdict::{PoolHealth, Verdicts};
 use crate::snapshot::build::{GeoSpec, GeoSpecKind, GeoVariant, WeightedSpec};
 use crate::snapshot::geo::{CompiledMap, NO_DATACENTER};
-use crate::snapshot::policy::{Choice, MemberView, Select, WhenAllDown, candidates};
-use crate::snapshot::records::Nodes;
-use crate::snapshot::records::{RData, RRset, Source};
 
 /// Records of a zone's pools, and the pool names that answer SERVFAIL for addresses.
 #[derive(Debug, Default)]

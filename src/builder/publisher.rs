@@ -22,13 +22,13 @@ use crate::builder::geo::compile_maps;
 use crate::builder::held::{HeldZone, Layered};
 use crate::builder::overlay::Overlay;
 use crate::builder::pools::{GeoInputs, pool_records};
+use crate::dns::records::{RData, RRset, Source, TypeMap, ZoneData};
 use crate::health::verdict::Verdicts;
 use crate::snapshot::GeoLabels;
 use crate::snapshot::build::{MergedNodes, ZoneInput, build_zone};
 use crate::snapshot::encode::{Encoder, Scratch};
 use crate::snapshot::fragment::{Arena, Fragment};
 use crate::snapshot::geo::CompiledMap;
-use crate::snapshot::records::{RData, RRset, Source, TypeMap, ZoneData};
 use crate::snapshot::{ServerSettings, Snapshot, SnapshotHandle, Zone, ZoneSnap};
 
 /// How much of a zone to recompile.
@@ -748,8 +748,28 @@ fn settings(config: &Config) -> ServerSettings {
             queries: !d.responses_only,
             rcodes: d.rcodes.iter().filter(|&&r| r < 32).fold(0, |mask, &r| mask | 1 << r),
         }),
-        rrl: config.rrl.clone(),
-        cookies: server.cookies.clone(),
+        rrl: config.rrl.as_ref().map(rrl_settings),
+        cookies: server.cookies.as_ref().map(|c| crate::snapshot::CookieSettings {
+            secret: c.secret,
+            previous: c.previous,
+            required: c.required,
+        }),
+    }
+}
+
+/// The query path's copy of `[rrl]`.
+fn rrl_settings(c: &crate::config::rrl::RrlConfig) -> crate::snapshot::RrlSettings {
+    crate::snapshot::RrlSettings {
+        responses_per_second: c.responses_per_second,
+        nxdomains_per_second: c.nxdomains_per_second,
+        errors_per_second: c.errors_per_second,
+        window: c.window,
+        slip: c.slip,
+        ipv4_prefix: c.ipv4_prefix,
+        ipv6_prefix: c.ipv6_prefix,
+        exempt: c.exempt.clone(),
+        log_only: c.log_only,
+        table_size: c.table_size,
     }
 }
 

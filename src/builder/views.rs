@@ -12,9 +12,9 @@ use super::publisher::{Shadowed, ShadowedBy, StaticLayer, merge};
 use super::status::{DataOrigin, SyncStatus};
 use crate::config::Config;
 use crate::dns::name::Name;
+use crate::dns::records::{Nodes, RRset, Source, TypeMap, ZoneData};
 use crate::dns::types::TYPE_NS;
 use crate::health::verdict::Verdicts;
-use crate::snapshot::records::{Nodes, RRset, Source, TypeMap, ZoneData};
 
 /// One zone as the admin API sees it.
 #[derive(Debug, Clone)]

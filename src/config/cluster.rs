@@ -9,7 +9,7 @@ use serde_spanned::Spanned;
 
 use super::error::Reporter;
 use super::raw::{RawCluster, RawQuorum};
-use super::validate::{duration, int};
+use super::value::{duration, int};
 
 /// `[cluster]`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use serde_spanned::Spanned;
 
 use super::error::Reporter;
 use super::raw::{RawGeo, RawGeoMap};
+use super::value::{Net, parse_net};
 
 /// A datacenter members and targets can be placed in.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,17 +20,6 @@ pub struct Datacenter {
     pub name: String,
     /// Latitude and longitude in degrees, for nearest-first ordering.
     pub coordinates: Option<(f64, f64)>,
-}
-
-/// A network of a map (host bits zero).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Net {
-    /// First address; IPv4 in the low 32 bits.
-    pub start: u128,
-    /// Prefix length.
-    pub prefix: u8,
-    /// IPv4 or IPv6.
-    pub v4: bool,
 }
 
 /// A location map: datacenter orders (indexes into [`GeoConfig::datacenters`]) by network.
@@ -76,25 +66,6 @@ impl GeoConfig {
             None => (self.maps.len() == 1).then_some(0),
         }
     }
-}
-
-/// Parses `10.0.0.0/8` or `2001:db8::/32`, host bits zero.
-pub fn parse_net(text: &str) -> Result<Net, String> {
-    let (addr, prefix) = text.trim().split_once('/').ok_or_else(|| format!("{text:?} is not a network (CIDR)"))?;
-    let addr: std::net::IpAddr = addr.parse().map_err(|_| format!("{text:?}: {addr:?} is not an IP address"))?;
-    let prefix: u8 = prefix.parse().map_err(|_| format!("{text:?}: {prefix:?} is not a prefix length"))?;
-    let (start, bits, v4) = match addr {
-        std::net::IpAddr::V4(a) => (u32::from(a) as u128, 32u32, true),
-        std::net::IpAddr::V6(a) => (u128::from(a), 128, false),
-    };
-    if prefix as u32 > bits {
-        return Err(format!("{text:?}: the prefix is longer than {bits} bits"));
-    }
-    let host = bits - prefix as u32;
-    if host > 0 && start & (u128::MAX >> (128 - host)) != 0 {
-        return Err(format!("{text:?} has bits set beyond the prefix"));
-    }
-    Ok(Net { start, prefix, v4 })
 }
 
 /// Validates `[geo]`; `None` fields are absent ones.
@@ -255,7 +226,10 @@ fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_
             Some(n) => *n.get_ref(),
             None => geo.datacenters.iter().any(|d| d.coordinates.is_some()),
         };
-        let read = super::mmdb::read(&file, &super::mmdb::MmdbRules { rules: &rules, nearest, geo });
+        let datacenters: Vec<(&str, Option<(f64, f64)>)> =
+            geo.datacenters.iter().map(|d| (d.name.as_str(), d.coordinates)).collect();
+        let read =
+            super::mmdb::read(&file, &super::mmdb::MmdbRules { rules: &rules, nearest, datacenters: &datacenters });
         match read {
             Ok(table) => db = Some(std::sync::Arc::new(table)),
             Err(e) => rep.at(path.span().start, format!("{k}.mmdb"), e),
@@ -297,7 +271,7 @@ pub fn geo_names(
         if taken(&name) || out.iter().any(|o| o.name == name) {
             rep.at(at, format!("{k}.name"), format!("{name} already has records, a pool or another geo_name"));
         }
-        let map = super::pool::map_of(&k, r.geo_map.as_ref(), at, geo, rep);
+        let map = map_of(&k, r.geo_map.as_ref(), at, geo, rep);
         let mut targets = vec![None; geo.datacenters.len()];
         for (dc, target) in r.targets.get_ref() {
             let tk = format!("{k}.targets.{dc}");
@@ -347,6 +321,26 @@ fn read_nets_file(text: &str, geo: &GeoConfig) -> Vec<NetsLine> {
         out.push((i + 1, entry));
     }
     out
+}
+
+/// The map a geo pool or name uses: the one `name` gives, else the only one there is.
+pub fn map_of(
+    k: &str,
+    name: Option<&Spanned<String>>,
+    at: usize,
+    geo: &GeoConfig,
+    rep: &mut Reporter<'_>,
+) -> Option<usize> {
+    let found = geo.map(name.map(|n| n.get_ref().trim()));
+    if found.is_none() {
+        let message = match (name, geo.maps.len()) {
+            (Some(n), _) => format!("unknown [[geo.map]] {:?}", n.get_ref()),
+            (None, 0) => "geo steering needs a [[geo.map]] in [geo]".to_string(),
+            (None, _) => "there are several [[geo.map]]s: name one with geo_map".to_string(),
+        };
+        rep.at(name.map_or(at, |n| n.span().start), format!("{k}.geo_map"), message);
+    }
+    found
 }
 
 #[cfg(test)]

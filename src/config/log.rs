@@ -7,9 +7,17 @@ use serde_spanned::Spanned;
 
 use super::error::Reporter;
 use super::raw::RawLog;
-use super::validate::int;
+use super::value::int;
 use crate::dns::types::RCODE_NAMES;
-use crate::dnstap::Sink;
+
+/// Where the dnstap stream goes (`[log] dnstap`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// `unix:PATH`: a Unix stream socket.
+    Unix(PathBuf),
+    /// `tcp:HOST:PORT`.
+    Tcp(String),
+}
 
 /// `[log] dnstap*`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use domain::rdata::ZoneRecordData;
 use domain::zonefile::inplace::{Entry, Zonefile};
 
 use crate::dns::name::Name;
-use crate::snapshot::records::{RData, Soa};
+use crate::dns::records::{RData, Soa};
 
 /// One record read from master-file text.
 #[derive(Debug, Clone, PartialEq, Eq)]

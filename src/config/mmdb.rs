@@ -1,7 +1,7 @@
 //! A MaxMind DB (`.mmdb`: GeoIP2/GeoLite2 City or Country, or a custom database) read once
 //! into a location table: every network of the database gets the datacenter order its
 //! record calls for, and neighbours with the same order merge. The query path never sees
-//! the database, only the compiled table ([`crate::snapshot::geo`]).
+//! the database, only the interval table it is read into ([`crate::geo_table`]).
 //!
 //! A record's order, first that applies: a custom database's own `datacenters` (a list of
 //! names) or `datacenter` (one name); the map's `rules` by location, most specific first
@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::geo::GeoConfig;
-use crate::snapshot::geo::{GeoTable, NO_ORDER, OrderId};
+use crate::geo_table::{GeoTable, NO_ORDER, OrderId};
 
 /// A database read into a location table.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,8 +38,8 @@ pub struct MmdbRules<'a> {
     pub rules: &'a BTreeMap<String, Vec<u16>>,
     /// Order by distance where no rule applies and the record has coordinates.
     pub nearest: bool,
-    /// Datacenters (names and coordinates).
-    pub geo: &'a GeoConfig,
+    /// Datacenters in config order: names and coordinates (latitude, longitude).
+    pub datacenters: &'a [(&'a str, Option<(f64, f64)>)],
 }
 
 #[derive(Deserialize, Default)]
@@ -137,12 +136,15 @@ pub fn read(path: &Path, rules: &MmdbRules<'_>) -> Result<MmdbTable, String> {
 
 /// The datacenter order of one record, or `None` for the map's default.
 fn order_of(r: &Record<'_>, rules: &MmdbRules<'_>) -> Result<Option<Vec<u16>>, String> {
-    let geo = rules.geo;
     let own: Option<Vec<&str>> = r.datacenters.clone().or_else(|| r.datacenter.map(|d| vec![d]));
     if let Some(names) = own {
         let mut out = Vec::new();
         for name in names {
-            let i = geo.datacenter(name.trim()).ok_or_else(|| format!("unknown datacenter {name:?}"))?;
+            let i = rules
+                .datacenters
+                .iter()
+                .position(|(n, _)| *n == name.trim())
+                .ok_or_else(|| format!("unknown datacenter {name:?}"))? as u16;
             if !out.contains(&i) {
                 out.push(i);
             }
@@ -162,18 +164,19 @@ fn order_of(r: &Record<'_>, rules: &MmdbRules<'_>) -> Result<Option<Vec<u16>>, S
     }
     let at = r.location.as_ref().and_then(|l| l.latitude.zip(l.longitude));
     match at {
-        Some(at) if rules.nearest => Ok(Some(nearest(geo, at))).map(|o| o.filter(|o: &Vec<u16>| !o.is_empty())),
+        Some(at) if rules.nearest => {
+            Ok(Some(nearest(rules.datacenters, at))).map(|o| o.filter(|o: &Vec<u16>| !o.is_empty()))
+        }
         _ => Ok(None),
     }
 }
 
 /// The datacenters that have coordinates, nearest first (great-circle distance).
-pub fn nearest(geo: &GeoConfig, (lat, lon): (f64, f64)) -> Vec<u16> {
-    let mut with: Vec<(f64, u16)> = geo
-        .datacenters
+pub fn nearest(datacenters: &[(&str, Option<(f64, f64)>)], (lat, lon): (f64, f64)) -> Vec<u16> {
+    let mut with: Vec<(f64, u16)> = datacenters
         .iter()
         .enumerate()
-        .filter_map(|(i, d)| d.coordinates.map(|c| (distance((lat, lon), c), i as u16)))
+        .filter_map(|(i, (_, at))| at.map(|c| (distance((lat, lon), c), i as u16)))
         .collect();
     with.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     with.into_iter().map(|(_, i)| i).collect()
@@ -191,20 +194,11 @@ fn distance((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::geo::Datacenter;
 
     #[test]
     fn nearest_orders_by_great_circle_distance() {
-        let dc = |name: &str, c: Option<(f64, f64)>| Datacenter { name: name.into(), coordinates: c };
-        let geo = GeoConfig {
-            datacenters: vec![
-                dc("fra", Some((50.1, 8.7))),
-                dc("iad", Some((38.9, -77.4))),
-                dc("sin", Some((1.35, 103.8))),
-                dc("none", None),
-            ],
-            maps: vec![],
-        };
+        let geo =
+            [("fra", Some((50.1, 8.7))), ("iad", Some((38.9, -77.4))), ("sin", Some((1.35, 103.8))), ("none", None)];
         assert_eq!(nearest(&geo, (25.2, 55.3)), [0, 2, 1], "Dubai");
         assert_eq!(nearest(&geo, (37.8, -122.4)), [1, 0, 2], "San Francisco: Virginia, then Frankfurt over the pole");
         assert_eq!(nearest(&geo, (35.7, 139.7)), [2, 0, 1], "Tokyo");

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod env;
 pub mod error;
 pub mod geo;
+pub mod identity;
 pub mod log;
 pub mod master_file;
 pub mod mmdb;
@@ -16,6 +17,7 @@ pub mod pool;
 pub mod raw;
 pub mod rrl;
 pub mod validate;
+pub mod value;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::dns::name::Name;
-use crate::snapshot::records::ZoneData;
+use crate::dns::records::ZoneData;
 pub use error::{ConfigError, ConfigErrors};
 
 /// This host's name (the kernel's), for defaults such as `[cluster] instance` and the
@@ -53,7 +55,7 @@ pub struct Config {
     /// `[log]`: dnstap query logging.
     pub log: log::LogConfig,
     /// `[rrl]`: response rate limiting, when set.
-    pub rrl: Option<crate::snapshot::RrlSettings>,
+    pub rrl: Option<rrl::RrlConfig>,
 }
 
 impl Config {
@@ -146,11 +148,22 @@ pub struct ServerConfig {
     /// EDNS Client Subnet is read and answered (RFC 7871); default on.
     pub ecs: bool,
     /// DNS Cookies (default on); `None`: off.
-    pub cookies: Option<crate::snapshot::CookieSettings>,
+    pub cookies: Option<CookieConfig>,
     /// DNS over TLS (RFC 7858) listen addresses.
     pub tls_listen: Vec<SocketAddr>,
     /// Certificate chain and key (PEM) for DNS over TLS, set with `tls_listen`.
     pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// `[server] cookies*`: DNS Cookies (RFC 7873, RFC 9018).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    /// The server secret cookies are made with.
+    pub secret: [u8; 16],
+    /// The secret before the last rotation: its cookies still verify.
+    pub previous: Option<[u8; 16]>,
+    /// UDP queries with a client cookie but no valid server cookie get BADCOOKIE.
+    pub required: bool,
 }
 
 /// One authoritative zone (`[[zone]]`).
@@ -221,6 +234,39 @@ impl StaticRecords {
     }
 }
 
+/// How members are chosen (`select`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Select {
+    /// Healthy primaries, else healthy secondaries.
+    Failover,
+    /// Every healthy member.
+    All,
+    /// A weighted random pick of `max_answers` healthy members per query.
+    Weighted,
+}
+
+/// What to answer when no member qualifies (`when_all_down`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WhenAllDown {
+    /// Fail open: answer every member.
+    All,
+    /// NOERROR with no answer.
+    NoData,
+    /// SERVFAIL.
+    ServFail,
+    /// A CNAME to this name.
+    Cname(Name),
+}
+
+/// A member's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Preferred.
+    Primary,
+    /// Used when no primary is up.
+    Secondary,
+}
+
 /// How a pool is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolMode {
@@ -240,14 +286,14 @@ pub struct PoolConfig {
     /// Answer TTL.
     pub ttl: u32,
     /// Member selection (inside the chosen datacenter, for a geo pool).
-    pub select: crate::snapshot::policy::Select,
+    pub select: Select,
     /// `select = "geo"`: the index of the map in [`geo::GeoConfig::maps`] that orders the
     /// datacenters per client.
     pub geo: Option<usize>,
     /// Most members per answer.
     pub max_answers: usize,
     /// Answer when no member qualifies.
-    pub when_all_down: crate::snapshot::policy::WhenAllDown,
+    pub when_all_down: WhenAllDown,
     /// Whose observations make a member healthy (with `[cluster]`).
     pub quorum: cluster::Quorum,
     /// How many live instances probe each member (with `[cluster]`); `None`: all.
@@ -264,7 +310,7 @@ pub struct MemberConfig {
     /// NS host name in `delegate` mode (absolute).
     pub host: Name,
     /// Role.
-    pub role: crate::snapshot::policy::Role,
+    pub role: Role,
     /// Labels.
     pub labels: std::collections::BTreeMap<String, String>,
     /// IPv4 addresses.

@@ -7,12 +7,13 @@ use serde_spanned::Spanned;
 
 use super::error::Reporter;
 use super::geo::GeoConfig;
+use super::geo::map_of;
 use super::raw::{RawCheck, RawPool, RawStatus};
-use super::validate::{duration, int};
+use super::value::{MAX_TTL, duration, int};
 use super::{CheckConfig, CheckKind, MemberConfig, PoolConfig, PoolMode};
+use super::{Role, Select, WhenAllDown};
 use crate::dns::name::Name;
-use crate::snapshot::policy::{Role, Select, WhenAllDown};
-use crate::snapshot::records::ZoneData;
+use crate::dns::records::ZoneData;
 
 /// Validates the pools of one zone; `key` is like `zone[0]`.
 pub fn pools(
@@ -106,7 +107,7 @@ fn pool(
         }
         (selects(&select_word), None)
     };
-    let ttl = int(rep, p.ttl.as_ref(), &format!("{k}.ttl"), 0, super::validate::MAX_TTL, 30) as u32;
+    let ttl = int(rep, p.ttl.as_ref(), &format!("{k}.ttl"), 0, MAX_TTL, 30) as u32;
     let max_answers = int(rep, p.max_answers.as_ref(), &format!("{k}.max_answers"), 1, 64, 8) as usize;
     let when_all_down = match &p.when_all_down {
         None => WhenAllDown::All,
@@ -218,26 +219,6 @@ fn pool(
         probers,
         members,
     })
-}
-
-/// The map a geo pool or name uses: the one `name` gives, else the only one there is.
-pub fn map_of(
-    k: &str,
-    name: Option<&Spanned<String>>,
-    at: usize,
-    geo: &GeoConfig,
-    rep: &mut Reporter<'_>,
-) -> Option<usize> {
-    let found = geo.map(name.map(|n| n.get_ref().trim()));
-    if found.is_none() {
-        let message = match (name, geo.maps.len()) {
-            (Some(n), _) => format!("unknown [[geo.map]] {:?}", n.get_ref()),
-            (None, 0) => "geo steering needs a [[geo.map]] in [geo]".to_string(),
-            (None, _) => "there are several [[geo.map]]s: name one with geo_map".to_string(),
-        };
-        rep.at(name.map_or(at, |n| n.span().start), format!("{k}.geo_map"), message);
-    }
-    found
 }
 
 /// The member's check: each key from the member's override, else the pool's, else the default.

@@ -6,13 +6,36 @@ use std::net::IpAddr;
 use serde_spanned::Spanned;
 
 use super::error::Reporter;
-use super::geo::parse_net;
 use super::raw::RawRrl;
-use super::validate::int;
-use crate::snapshot::RrlSettings;
+use super::value::{int, parse_net};
+
+/// `[rrl]`: response rate limiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RrlConfig {
+    /// NOERROR responses per second per client network, name and type.
+    pub responses_per_second: u32,
+    /// NXDOMAIN responses per second per client network and zone.
+    pub nxdomains_per_second: u32,
+    /// Other responses per second per client network.
+    pub errors_per_second: u32,
+    /// Seconds of responses an account may hold (its bucket is rate × window).
+    pub window: u32,
+    /// Every slip-th limited response is sent truncated; 0: none.
+    pub slip: u32,
+    /// Client network prefix lengths.
+    pub ipv4_prefix: u8,
+    /// As above, for IPv6.
+    pub ipv6_prefix: u8,
+    /// Networks never limited: address (host bits zero) and prefix length.
+    pub exempt: Box<[(std::net::IpAddr, u8)]>,
+    /// Count, but send everything.
+    pub log_only: bool,
+    /// Accounts kept (rounded up to a power of two; read when the table is first used).
+    pub table_size: usize,
+}
 
 /// Validates `[rrl]`; `None` without it.
-pub fn rrl(raw: Option<&Spanned<RawRrl>>, rep: &mut Reporter<'_>) -> Option<RrlSettings> {
+pub fn rrl(raw: Option<&Spanned<RawRrl>>, rep: &mut Reporter<'_>) -> Option<RrlConfig> {
     let raw = raw?.get_ref();
     let n = |v: &Option<Spanned<i64>>, key: &str, min: i64, max: i64, default: i64, rep: &mut Reporter<'_>| {
         int(rep, v.as_ref(), &format!("rrl.{key}"), min, max, default) as u32
@@ -38,7 +61,7 @@ pub fn rrl(raw: Option<&Spanned<RawRrl>>, rep: &mut Reporter<'_>) -> Option<RrlS
             Err(e) => rep.at(net.span().start, "rrl.exempt", e),
         }
     }
-    Some(RrlSettings {
+    Some(RrlConfig {
         responses_per_second,
         nxdomains_per_second,
         errors_per_second,

@@ -10,13 +10,13 @@ use serde_spanned::Spanned;
 
 use super::error::Reporter;
 use super::raw::{RawAdmin, RawConfig, RawController, RawServer, RawSoa, RawZone};
+use super::value::{MAX_TTL, duration, int, name_value, one_of, parse_size};
 use super::{AdminConfig, Config, ControllerConfig, ServerConfig, StateConfig, ZoneConfig};
 use crate::config::master_file::{self, StaticRecord};
 use crate::dns::name::Name;
+use crate::dns::records::{RData, RRset, Soa, Source, TypeMap, ZoneData};
 use crate::dns::types::*;
-use crate::snapshot::records::{RData, RRset, Soa, Source, TypeMap, ZoneData};
 
-pub use crate::dns::types::MAX_TTL;
 /// Listen address used when `[server] listen` is absent.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:53";
 
@@ -69,38 +69,6 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
         return None;
     }
     Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin, geo, cluster, log, rrl })
-}
-
-/// A key that takes one of a few words (any case); the default when absent or wrong.
-pub fn one_of(
-    rep: &mut Reporter<'_>,
-    v: Option<&Spanned<String>>,
-    key: &str,
-    allowed: &[&str],
-    default: &'static str,
-) -> String {
-    match v {
-        None => default.to_string(),
-        Some(v) if allowed.contains(&v.get_ref().trim().to_ascii_lowercase().as_str()) => {
-            v.get_ref().trim().to_ascii_lowercase()
-        }
-        Some(v) => {
-            rep.at(v.span().start, key, format!("{:?} is not one of {}", v.get_ref(), allowed.join(", ")));
-            default.to_string()
-        }
-    }
-}
-
-/// An integer key with a range and a default.
-pub fn int(rep: &mut Reporter<'_>, v: Option<&Spanned<i64>>, key: &str, min: i64, max: i64, default: i64) -> i64 {
-    match v {
-        None => default,
-        Some(v) if (min..=max).contains(v.get_ref()) => *v.get_ref(),
-        Some(v) => {
-            rep.at(v.span().start, key, format!("{} is out of range {min}..={max}", v.get_ref()));
-            default
-        }
-    }
 }
 
 fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfig> {
@@ -208,8 +176,8 @@ fn dot(
         (None, None) => None,
         (Some(c), Some(k)) => {
             let (cert, key) = (base.join(c.get_ref()), base.join(k.get_ref()));
-            if let Err(e) = crate::tls::server_config(&cert, &key, &[]) {
-                rep.at(c.span().start, "server.tls_cert", e.to_string());
+            if let Err(e) = super::identity::read(&cert, &key) {
+                rep.at(c.span().start, "server.tls_cert", e);
             }
             Some((cert, key))
         }
@@ -233,7 +201,7 @@ fn dot(
 
 /// `[server] cookies*`. Without `cookie_secret` the secret is random, made once per process
 /// so reloads keep it (instances answering for each other should share one).
-fn cookies(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<crate::snapshot::CookieSettings> {
+fn cookies(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<super::CookieConfig> {
     static RANDOM: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
     if !raw.and_then(|s| s.cookies).unwrap_or(true) {
         return None;
@@ -255,53 +223,7 @@ fn cookies(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<crate::sna
     let secret = secret_of(raw.and_then(|s| s.cookie_secret.as_ref()), "server.cookie_secret", rep)
         .unwrap_or_else(|| *RANDOM.get_or_init(rand::random));
     let previous = secret_of(raw.and_then(|s| s.cookie_secret_previous.as_ref()), "server.cookie_secret_previous", rep);
-    Some(crate::snapshot::CookieSettings {
-        secret,
-        previous,
-        required: raw.and_then(|s| s.cookies_required).unwrap_or(false),
-    })
-}
-
-/// Parses a duration such as `"10s"` or `"250ms"` and checks its range.
-pub fn duration(
-    rep: &mut Reporter<'_>,
-    v: Option<&Spanned<String>>,
-    key: &str,
-    min: Duration,
-    max: Duration,
-    default: Duration,
-) -> Duration {
-    let Some(v) = v else { return default };
-    match humantime::parse_duration(v.get_ref()) {
-        Ok(d) if d >= min && d <= max => d,
-        Ok(_) => {
-            rep.at(
-                v.span().start,
-                key,
-                format!(
-                    "{:?} is out of range {}..={}",
-                    v.get_ref(),
-                    humantime::format_duration(min),
-                    humantime::format_duration(max)
-                ),
-            );
-            default
-        }
-        Err(e) => {
-            rep.at(v.span().start, key, format!("{:?} is not a duration like \"10s\" or \"250ms\": {e}", v.get_ref()));
-            default
-        }
-    }
-}
-
-fn name_value(rep: &mut Reporter<'_>, v: &Spanned<String>, key: &str) -> Option<Name> {
-    match Name::parse(v.get_ref().trim(), None) {
-        Ok(n) => Some(n),
-        Err(e) => {
-            rep.at(v.span().start, key, e.to_string());
-            None
-        }
-    }
+    Some(super::CookieConfig { secret, previous, required: raw.and_then(|s| s.cookies_required).unwrap_or(false) })
 }
 
 /// `records`/`zone_file` may sit in the zone table or, by TOML's scoping, in `[zone.soa]`.
@@ -535,25 +457,6 @@ fn content_first_line(rep: &Reporter<'_>, v: &Spanned<String>) -> usize {
     let multi = raw_text.starts_with("\"\"\"") || raw_text.starts_with("'''");
     let newline_follows = raw_text.get(3..).is_some_and(|t| t.starts_with('\n') || t.starts_with("\r\n"));
     if multi && newline_follows { line + 1 } else { line }
-}
-
-/// Parses a byte size such as `"64MiB"`, `"512KiB"`, `"10MB"` or `"1048576"`.
-pub fn parse_size(text: &str) -> Option<usize> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: usize = num.parse().ok()?;
-    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kib" | "k" => 1 << 10,
-        "mib" | "m" => 1 << 20,
-        "gib" | "g" => 1 << 30,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        _ => return None,
-    };
-    n.checked_mul(mult)
 }
 
 fn controller(key: &str, raw: &RawController, rep: &mut Reporter<'_>) -> Option<ControllerConfig> {

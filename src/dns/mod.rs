@@ -1,6 +1,7 @@
-//! DNS wire format: names, constants and query parsing. No I/O and no allocation on the
-//! parsing path.
+//! DNS data: names, constants, query parsing (no I/O and no allocation on the parsing path)
+//! and the source-neutral records every source produces and the compiler reads.
 
 pub mod name;
+pub mod records;
 pub mod types;
 pub mod wire;

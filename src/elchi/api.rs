@@ -10,9 +10,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use serde::{Deserialize, Serialize};
 
 use crate::dns::name::Name;
+use crate::dns::records::{Nodes, RData, RRset, SortedNodes, Source, TypeMap};
 use crate::dns::types::MAX_TTL;
 use crate::dns::types::*;
-use crate::snapshot::records::{Nodes, RData, RRset, SortedNodes, Source, TypeMap};
 
 /// One record as the controller sends it. Unknown fields (`enabled`, `region`, ...) are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

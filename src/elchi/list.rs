@@ -209,7 +209,7 @@ mod tests {
         // As the controller's: no record is marked pushed.
         let controller = decode(&bytes, &apex(), 300, false, false).unwrap();
         let sources: Vec<_> = controller.converted.nodes.values().flat_map(|t| t.values()).map(|s| s.source).collect();
-        assert!(sources.iter().all(|s| *s == crate::snapshot::records::Source::Controller));
+        assert!(sources.iter().all(|s| *s == crate::dns::records::Source::Controller));
     }
 
     /// Records with an unknown field holding objects: a cut may land inside one; the decoder

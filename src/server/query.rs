@@ -3,14 +3,15 @@
 
 use std::net::IpAddr;
 
+use crate::dns::records::Source;
 use crate::dns::types::*;
 use crate::dns::wire::{ClientSubnet, Cookie, Ecs, HEADER_LEN, ParseError, Query, parse_query};
+use crate::geo_table::Located as GeoLocated;
 use crate::server::cookies::{self, CookieUse};
 use crate::snapshot::fragment::WeightedAnswer;
 use crate::snapshot::fragment::{Arena, Fragment};
-use crate::snapshot::geo::{GeoAnswer, GeoKind, Located as GeoLocated, NO_DATACENTER};
+use crate::snapshot::geo::{GeoAnswer, GeoKind, NO_DATACENTER};
 use crate::snapshot::policy::Rng;
-use crate::snapshot::records::Source;
 use crate::snapshot::{CookieSettings, Snapshot, Zone, ZoneSnap};
 
 /// Largest DNS message (TCP).

@@ -4,11 +4,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::dns::records::Source;
 use crate::dns::types::*;
 use crate::server::cookies::CookieUse;
 use crate::server::query::Outcome;
 use crate::server::rrl::{Class, Verdict};
-use crate::snapshot::records::Source;
 
 /// Query types counted by name; everything else is `other`.
 pub const QTYPES: [u16; 14] = [

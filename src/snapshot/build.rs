@@ -12,11 +12,11 @@ use std::collections::HashSet;
 use crate::dns::name::{Name, is_within, label_offsets};
 use std::hash::BuildHasher;
 
+use crate::dns::records::{RData, RRset, Soa, Source, TypeMap};
 use crate::dns::types::*;
 use crate::snapshot::encode::{Encoder, Scratch, Section};
 use crate::snapshot::fragment::{Arena, Fragment, WeightedAnswer};
 use crate::snapshot::geo::{GeoAnswer, GeoKind, PatternEntry};
-use crate::snapshot::records::{RData, RRset, Soa, Source, TypeMap};
 use crate::snapshot::{AnswerSet, NONE, NodeRec, ZoneSnap};
 
 type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
@@ -867,7 +867,7 @@ impl<'a> ZoneBuilder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::records::ZoneData;
+    use crate::dns::records::ZoneData;
 
     /// A whole zone's input: these records, nothing dynamic, weighted or nested.
     fn plain_input<'a>(

@@ -4,10 +4,10 @@
 //! the zone's [`Arena`], so building a large zone allocates almost nothing per answer.
 
 use crate::dns::name::{Name, label_offsets};
+use crate::dns::records::{RData, RRset, Source};
 use crate::dns::types::*;
 use crate::dns::wire::HEADER_LEN;
 use crate::snapshot::fragment::{Arena, Fragment, Rotation};
-use crate::snapshot::records::{RData, RRset, Source};
 
 /// Compression targets must stay addressable after relocation by up to a full-length name.
 const MAX_POINTER_TARGET: usize = 0x3fff - 255;

@@ -10,7 +10,7 @@
 //!
 //! This module is on the query path: it copies bytes and patches a few words.
 
-use crate::snapshot::records::Source;
+use crate::dns::records::Source;
 
 /// A run of same-length records whose order rotates per query (`count` 0: none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,7 +1,7 @@
 //! The immutable, pre-encoded data the DNS listeners answer from, and the atomic handle
 //! through which it is replaced.
 //!
-//! Data flows one way: sources produce [`records::ZoneData`], [`build::build_zone`] compiles
+//! Data flows one way: sources produce [`crate::dns::records::ZoneData`], [`build::build_zone`] compiles
 //! each zone into a [`ZoneSnap`], the zones and the response settings form a [`Snapshot`],
 //! and [`SnapshotHandle::publish`] swaps it in. Readers never lock: they load an `Arc`
 //! through arc-swap and keep using it until they load again.
@@ -12,7 +12,6 @@ pub mod fragment;
 pub mod geo;
 pub mod policy;
 pub mod reclaim;
-pub mod records;
 
 use std::collections::HashMap;
 use std::sync::Arc;
