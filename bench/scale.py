@@ -26,7 +26,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "gslbd")
+# GSLBD_BINARY measures another build (say, the one before a change) with the same script.
+BINARY = os.environ.get("GSLBD_BINARY") or os.path.join(ROOT, "target", "release", "gslbd")
 ZONE = "big.example"
 SECRET = "scale-secret-1"
 

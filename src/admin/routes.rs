@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{BODY_TIMEOUT, auth, health};
-use crate::builder::BuilderHandle;
 use crate::builder::views::Page;
+use crate::builder::{BuilderHandle, PushFailure};
 use crate::config::AdminConfig;
 use crate::dns::name::Name;
 use crate::dns::records::RData;
@@ -129,9 +129,7 @@ async fn notify_inner(st: &AppState, parts: &axum::http::request::Parts, body: B
     let push: NotifyJson = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
     // The builder applies it with whatever else is queued; the reply comes once DNS answers.
-    let result =
-        st.builder.push(push, atomic).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    match result {
+    match st.builder.push(push, atomic).await {
         Ok(o) => {
             let skipped: Vec<Value> =
                 o.skipped.iter().map(|e| json!({"item": e.item, "section": e.section, "error": e.message})).collect();
@@ -149,10 +147,12 @@ async fn notify_inner(st: &AppState, parts: &axum::http::request::Parts, body: B
             });
             Ok(Json(body).into_response())
         }
-        Err(e) => Err(ApiError {
+        Err(PushFailure::Invalid(e)) => Err(ApiError {
             status: StatusCode::BAD_REQUEST,
             body: json!({"error": e.message, "item": e.item, "section": e.section}),
         }),
+        // Not acknowledged: the journal failed, or the build (the change is kept), or shutdown.
+        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
 }
 

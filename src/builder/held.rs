@@ -223,7 +223,7 @@ pub fn unpack(bytes: &[u8], apex: &Name, default_ttl: u32) -> SortedNodes {
 /// The base records, converted, of the zones in `which` that are held packed (for a rebuild).
 pub fn unpack_some(
     config: &Config,
-    held: &HashMap<Name, HeldZone>,
+    held: &HashMap<Name, &HeldZone>,
     which: impl Fn(&Name) -> bool,
 ) -> HashMap<Name, SortedNodes> {
     let mut out = HashMap::new();
@@ -294,7 +294,7 @@ impl<'a> Layered<'a> {
 /// Every zone's records for a build: converted bases (or the ones just unpacked) with their
 /// deltas.
 pub fn borrow_all<'a>(
-    held: &'a HashMap<Name, HeldZone>,
+    held: &'a HashMap<Name, &'a HeldZone>,
     unpacked: &'a HashMap<Name, SortedNodes>,
 ) -> HashMap<Name, Layered<'a>> {
     let mut out = HashMap::with_capacity(held.len());

@@ -16,7 +16,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::Event;
 use super::held::{self, Held, Layered, Packed};
 use crate::dns::name::Name;
 use crate::dns::records::{Nodes, SortedNodes};
@@ -107,12 +106,12 @@ impl Jobs {
 }
 
 impl Writer {
-    /// Starts the writer; outcomes go to `events`.
-    pub fn start(events: Sender<Event>) -> std::io::Result<(Writer, Jobs)> {
+    /// Starts the writer; each write's outcome goes to `report` (which must not block).
+    pub fn start(report: impl Fn(Persisted) + Send + 'static) -> std::io::Result<(Writer, Jobs)> {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new().name("gslbd-persist".into()).spawn(move || {
             crate::priority::control_plane_thread();
-            run(&rx, &events)
+            run(&rx, &report)
         })?;
         Ok((Writer { tx: tx.clone(), thread: Some(thread) }, Jobs(tx)))
     }
@@ -126,12 +125,12 @@ impl Writer {
     }
 }
 
-fn run(rx: &Receiver<Msg>, events: &Sender<Event>) {
+fn run(rx: &Receiver<Msg>, report: &dyn Fn(Persisted)) {
     let mut pending: BTreeMap<Name, PersistJob> = BTreeMap::new();
     let mut last_write: HashMap<Name, Instant> = HashMap::new();
     let write = |job: PersistJob| {
         // The builder may be gone at shutdown; the file is written all the same.
-        let _ = events.send(Event::Persisted(Box::new(job.write())));
+        report(job.write());
     };
     loop {
         let now = Instant::now();

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
+use super::compile::layer::{Shadowed, ShadowedBy, StaticLayer, merge};
 use super::held::{self, Held};
-use super::publisher::{Shadowed, ShadowedBy, StaticLayer, merge};
 use super::status::{DataOrigin, SyncStatus};
 use crate::config::Config;
 use crate::dns::name::Name;

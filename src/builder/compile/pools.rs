@@ -2,7 +2,7 @@
 //! or NS sets with glue (delegate mode) of the members that qualify right now, or the
 //! `when_all_down` fallback.
 
-use crate::builder::policy::{Choice, MemberView, candidates};
+use super::policy::{Choice, MemberView, candidates};
 use crate::config::PoolConfig;
 use crate::config::{MemberConfig, PoolMode, ZoneConfig};
 use crate::config::{Select, WhenAllDown};

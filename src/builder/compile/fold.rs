@@ -9,8 +9,9 @@
 
 use std::sync::Arc;
 
-use super::held::{self, Held, Layered};
-use super::publisher::{StaticLayer, ZoneReport, compile};
+use super::base::{BaseInput, ZoneReport, compile};
+use super::layer::StaticLayer;
+use crate::builder::held::{self, Held, Layered};
 use crate::config::Config;
 use crate::dns::name::Name;
 use crate::dns::records::Nodes;
@@ -64,11 +65,18 @@ impl FoldJob {
             },
             delta: Some(&**delta),
         });
-        let layer = Arc::clone(&self.layer);
-        let (published, report) =
-            compile(zone, self.slot, dynamic, self.unloaded, &nested, layer, Some(self.last), true);
+        let (base, report) = compile(BaseInput {
+            zone,
+            slot: self.slot,
+            dynamic,
+            unloaded: self.unloaded,
+            nested: &nested,
+            layer: &self.layer,
+            last: Some(self.last),
+            keep_serial: true,
+        });
         // Freed where freeing ends with handing the memory back to the system.
         crate::snapshot::reclaim::later(unpacked);
-        Ok((Arc::clone(&published.base), published.content, report))
+        Ok((base.snap, base.content, report))
     }
 }

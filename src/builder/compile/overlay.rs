@@ -11,12 +11,12 @@
 //! base's per-name child counts and hands them to the compiler as marks.
 //!
 //! Everything else recompiles the zone. An overlay grown to [`fold_names`] is folded into a
-//! new base on a thread of its own (`builder::fold`), since its compile grows with it.
+//! new base on a thread of its own ([`super::fold`]), since its compile grows with it.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use super::publisher::{StaticLayer, merge};
+use super::layer::{StaticLayer, merge};
 use crate::config::ZoneConfig;
 use crate::dns::name::Name;
 use crate::dns::records::{Nodes, TypeMap, ZoneData};
@@ -35,6 +35,24 @@ pub const MIN_FOLD_NAMES: usize = 256;
 /// beside the zone (at 100,000 records 390 names, at a million 1,024).
 pub fn fold_names(records: usize) -> usize {
     (records / 256).clamp(MIN_FOLD_NAMES, FOLD_NAMES)
+}
+
+/// What an overlay is compiled against.
+pub struct OverlayInput<'a> {
+    /// The base it lies over.
+    pub base: &'a ZoneSnap,
+    /// The zone.
+    pub zone: &'a ZoneConfig,
+    /// Its static layer.
+    pub layer: &'a StaticLayer,
+    /// The new SOA serial.
+    pub serial: u32,
+    /// Zones served here below this one.
+    pub nested: &'a [Name],
+    /// A controller zone whose data never loaded.
+    pub unloaded: bool,
+    /// A name's current dynamic records.
+    pub dynamic_of: &'a dyn Fn(&Name) -> Option<TypeMap>,
 }
 
 /// The changed names of one zone and what they change about which names exist.
@@ -147,17 +165,8 @@ impl Overlay {
 
     /// Compiles the overlay: the pushed names with records, the apex (whose SOA carries the
     /// new serial) and the wildcards below them that the base holds, with the existence marks.
-    #[allow(clippy::too_many_arguments)]
-    pub fn compile(
-        &self,
-        base: &ZoneSnap,
-        zone: &ZoneConfig,
-        layer: &StaticLayer,
-        serial: u32,
-        nested: &[Name],
-        unloaded: bool,
-        dynamic_of: &dyn Fn(&Name) -> Option<TypeMap>,
-    ) -> ZoneSnap {
+    pub fn compile(&self, input: OverlayInput<'_>) -> ZoneSnap {
+        let OverlayInput { base, zone, layer, serial, nested, unloaded, dynamic_of } = input;
         let statics = layer.records(zone);
         let mut dynamic = Nodes::new();
         let mut window = ZoneData { nodes: Default::default(), ..statics.clone_head() };
@@ -186,8 +195,9 @@ impl Overlay {
                 take(&w, &mut dynamic);
             }
         }
-        let (nodes, _) =
-            merge(&window, super::held::Layered::plain(&dynamic), zone.static_records, &|n| zone.answers_by_layer(n));
+        let (nodes, _) = merge(&window, crate::builder::held::Layered::plain(&dynamic), zone.static_records, &|n| {
+            zone.answers_by_layer(n)
+        });
         let marks: Vec<(Name, bool)> = self
             .names
             .iter()

@@ -1,0 +1,106 @@
+//! The one event type producers send the builder, and the answers the requests among them
+//! wait for.
+
+use tokio::sync::oneshot;
+
+use super::compile::fold::Folded;
+use super::persist::Persisted;
+use super::push::{PushError, PushOutcome};
+use super::status::SyncKind;
+use crate::config::Config;
+use crate::dns::name::Name;
+use crate::elchi::api::{NotifyJson, Payload};
+
+/// What producers tell the builder.
+pub enum Event {
+    /// A controller request started.
+    SyncAttempt(Name),
+    /// A controller request failed; the data in force stays.
+    SyncFailed {
+        /// The zone.
+        zone: Name,
+        /// Which request.
+        kind: SyncKind,
+        /// Why.
+        error: String,
+    },
+    /// The controller reports no change.
+    SyncUnchanged(Name),
+    /// The controller sent a full record set.
+    SyncAccepted {
+        /// The zone.
+        zone: Name,
+        /// The records.
+        payload: Box<Payload>,
+    },
+    /// A `/notify` push; the reply goes out once DNS answers it.
+    Push {
+        /// The body.
+        body: Box<NotifyJson>,
+        /// All or nothing.
+        atomic: bool,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<PushReply>,
+    },
+    /// An observation changed (a probe's, or another instance's): verdicts may differ.
+    HealthChanged,
+    /// A new config (already validated); the reply goes out once it serves.
+    Reload {
+        /// The config.
+        config: Box<Config>,
+        /// Signalled when the new config serves.
+        reply: oneshot::Sender<()>,
+    },
+    /// The state-file writer finished a write.
+    Persisted(Box<Persisted>),
+    /// A fold of a zone's overlay into a new base finished.
+    Folded(Box<Folded>),
+    /// Stop after this batch.
+    Stop,
+}
+
+/// The answer to a push.
+pub type PushReply = Result<PushOutcome, PushFailure>;
+
+/// Why a push was not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushFailure {
+    /// An item is invalid (atomic: nothing was applied).
+    #[error(transparent)]
+    Invalid(#[from] PushError),
+    /// The journal could not take or keep it: not acknowledged.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Applied and kept, but the build failed: DNS does not answer it yet.
+    #[error("{0}; the change is kept and DNS will show it after the next good build")]
+    NotBuilt(BuildError),
+    /// The builder is gone (shutdown).
+    #[error("the builder stopped")]
+    Stopped,
+}
+
+/// A push journal that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    /// The entry could not be appended (nothing of the zone's part was applied).
+    #[error("the push journal of {zone} cannot be written: {error}")]
+    Write {
+        /// The zone.
+        zone: Name,
+        /// The I/O error.
+        error: String,
+    },
+    /// Appended, but not made durable.
+    #[error("the push journal of {zone} cannot be synced: {error}")]
+    Sync {
+        /// The zone.
+        zone: Name,
+        /// The I/O error.
+        error: String,
+    },
+}
+
+/// A build that failed (a panic caught in a compiler): the previous snapshot keeps serving.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("build failed: {0}")]
+pub struct BuildError(pub String);
