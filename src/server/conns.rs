@@ -131,19 +131,18 @@ impl Inner {
 }
 
 impl Admitted {
-    /// The connection waits for its client (it may be closed to make room).
+    /// The connection waits for its client (it may be closed to make room): since now, or
+    /// since it was marked idle last when it has not been busy since.
     pub fn idle(&self) {
-        self.set_idle(Some(Instant::now()));
+        if let Some(e) = self.table.inner.lock().expect("connection table lock").open.get_mut(&self.id) {
+            e.idle_since.get_or_insert_with(Instant::now);
+        }
     }
 
     /// A request is being handled (it is not closed to make room).
     pub fn busy(&self) {
-        self.set_idle(None);
-    }
-
-    fn set_idle(&self, since: Option<Instant>) {
         if let Some(e) = self.table.inner.lock().expect("connection table lock").open.get_mut(&self.id) {
-            e.idle_since = since;
+            e.idle_since = None;
         }
     }
 }

@@ -159,13 +159,23 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         };
         counters.record(&outcome);
         out[..2].copy_from_slice(&(outcome.len as u16).to_be_bytes());
-        // Flushed: a TLS session holds written bytes until told to send them.
-        timeout(idle, async {
-            stream.write_all(&out[..2 + outcome.len]).await?;
-            stream.flush().await
-        })
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client is not reading"))??;
+        // Answered: from here the connection waits for its client. Marked before the write,
+        // so a client that reads the answer and opens another connection always finds this
+        // one idle longer (marked after, a worker descheduled in between would make the
+        // newer connection look idle longer and be closed instead).
+        admitted.idle();
+        // Flushed: a TLS session holds written bytes until told to send them. A connection
+        // closed to make room stops writing at once.
+        tokio::select! {
+            biased;
+            _ = admitted.close.cancelled() => return Ok(()),
+            r = timeout(idle, async {
+                stream.write_all(&out[..2 + outcome.len]).await?;
+                stream.flush().await
+            }) => {
+                r.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client is not reading"))??;
+            }
+        }
         if let (Some(recorder), Some(filter)) = (recorder.as_mut(), snap.settings.dnstap) {
             let exchange = Exchange {
                 client: peer,
