@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -30,28 +29,63 @@ use crate::sources::controller;
 /// Longest wait for TCP answers in flight at shutdown; the whole stop stays under 2 s.
 pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
 
+/// Why the server could not start, or a command could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The config file is invalid (each error names file, line and key).
+    #[error("{0}")]
+    Config(#[from] config::ConfigErrors),
+    /// A step of the start-up failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// The step.
+        what: &'static str,
+        /// Its error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// DNS over TLS cannot start with its certificate.
+    #[error("DNS over TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    /// The admin API cannot start.
+    #[error(transparent)]
+    Admin(#[from] crate::admin::BindError),
+    /// `gslbd probe`: the admin API did not say yes.
+    #[error("{0}")]
+    Probe(String),
+}
+
+/// Names the start-up step an I/O error comes from.
+trait Step<T> {
+    fn step(self, what: &'static str) -> Result<T, AppError>;
+}
+
+impl<T> Step<T> for std::io::Result<T> {
+    fn step(self, what: &'static str) -> Result<T, AppError> {
+        self.map_err(|source| AppError::Io { what, source })
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT.
-pub fn run(config_path: &Path) -> anyhow::Result<()> {
-    let config = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+pub fn run(config_path: &Path) -> Result<(), AppError> {
+    let config = config::load(config_path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("gslbd-rt")
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
+        .step("starting the async runtime")?;
     let _enter = runtime.enter();
     // Handlers first: a SIGTERM while state files load, or a SIGHUP once we say
     // "listening", must not kill us.
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup()).step("installing the signal handlers")?;
+    let mut term = signal(SignalKind::terminate()).step("installing the signal handlers")?;
+    let mut int = signal(SignalKind::interrupt()).step("installing the signal handlers")?;
     // Bound now so a bad address fails at once; answered only once the data is loaded.
-    let bound = server::bind(&config.server.listen, config.server.udp_workers)?;
-    let bound_tls = server::bind_tls(&config.server.tls_listen)?;
+    let bound = server::bind(&config.server.listen, config.server.udp_workers).step("binding the DNS listeners")?;
+    let bound_tls = server::bind_tls(&config.server.tls_listen).step("binding the DNS-over-TLS listeners")?;
     let dot_config: Option<tcp::TlsConfig> = match &config.server.tls {
-        Some((cert, key)) => Some(Arc::new(arc_swap::ArcSwap::new(
-            crate::tls::server_config(cert, key, &[b"dot"]).context("DNS over TLS")?,
-        ))),
+        Some((cert, key)) => Some(Arc::new(arc_swap::ArcSwap::new(crate::tls::server_config(cert, key, &[b"dot"])?))),
         None => None,
     };
     let admin = config.admin.as_ref().map(AdminListener::bind).transpose()?;
@@ -72,9 +106,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         runtime.shutdown_background();
         return Ok(());
     };
-    let state = loaded.context("loading the state files")?;
+    let state = loaded.map_err(std::io::Error::other).step("loading the state files")?;
     let config = state.config();
-    let builder = Builder::spawn(state).context("starting the builder")?;
+    let builder = Builder::spawn(state).step("starting the builder")?;
     let handle = builder.handle();
     let stats = Arc::new(crate::server::stats::Stats::default());
     let metrics = Arc::new(Metrics::new(Arc::clone(&stats), handle.clone()));
@@ -90,8 +124,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
                 version: d.version.clone(),
                 queue: d.queue,
             };
-            let (tap, writer) =
-                crate::dnstap::start(options, Arc::clone(&metrics.dnstap)).context("starting dnstap")?;
+            let (tap, writer) = crate::dnstap::start(options, Arc::clone(&metrics.dnstap)).step("starting dnstap")?;
             (Some(tap), Some(writer))
         }
         None => (None, None),
@@ -101,7 +134,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     if let Some(admin) = admin {
-        let addr = admin.local_addr()?;
+        let addr = admin.local_addr().step("reading the admin address")?;
         let scheme = if admin.is_tls() { "https" } else { "http" };
         runtime.spawn(admin.serve(handle.clone(), Arc::clone(&metrics), shutdown.clone()));
         tracing::info!(addr = %addr, scheme, "admin API listening");
@@ -129,8 +162,11 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut threads = Vec::new();
     for b in bound {
         let workers = b.udp.len();
-        threads.extend(udp::spawn_workers(b.udp, handle.snapshot(), &stats, &stop, tap.as_ref(), &rrl)?);
-        let listener = tokio::net::TcpListener::from_std(b.tcp)?;
+        threads.extend(
+            udp::spawn_workers(b.udp, handle.snapshot(), &stats, &stop, tap.as_ref(), &rrl)
+                .step("starting the UDP workers")?,
+        );
+        let listener = tokio::net::TcpListener::from_std(b.tcp).step("listening for DNS over TCP")?;
         runtime.spawn(tcp::serve(
             listener,
             handle.snapshot().clone(),
@@ -144,7 +180,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     if let Some(dot) = &dot_config {
         for (addr, l) in bound_tls {
-            let listener = tokio::net::TcpListener::from_std(l)?;
+            let listener = tokio::net::TcpListener::from_std(l).step("listening for DNS over TLS")?;
             runtime.spawn(tcp::serve(
                 listener,
                 handle.snapshot().clone(),
@@ -422,8 +458,8 @@ async fn reload_config(path: &Path, builder: &BuilderHandle) -> Option<Arc<Confi
 
 /// `gslbd explain`: answers `question` offline from the config and the state directory (read
 /// only), with every member in its check's initial state, and says why.
-pub fn explain(config_path: &Path, question: &crate::explain::Question) -> anyhow::Result<serde_json::Value> {
-    let config = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+pub fn explain(config_path: &Path, question: &crate::explain::Question) -> Result<serde_json::Value, AppError> {
+    let config = config::load(config_path)?;
     let state = State::read_only(config, Observations::default());
     let snapshot = state.handle().load();
     let config = state.config();
@@ -435,20 +471,35 @@ pub fn explain(config_path: &Path, question: &crate::explain::Question) -> anyho
 }
 
 /// `gslbd probe`: one GET of `url` within 3 s; `Ok` on HTTP 200, else why not.
-pub fn probe_url(url: &str, insecure: bool) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+pub fn probe_url(url: &str, insecure: bool) -> Result<(), AppError> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().step("starting the runtime")?;
     runtime.block_on(async {
         let client = reqwest::Client::builder()
             .no_proxy()
             .danger_accept_invalid_certs(insecure)
             .timeout(Duration::from_secs(3))
-            .build()?;
-        let resp = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
+            .build()
+            .map_err(|e| AppError::Probe(format!("cannot build the HTTP client: {e}")))?;
+        let resp = client.get(url).send().await.map_err(|e| AppError::Probe(format!("GET {url}: {}", chain(&e))))?;
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
-        anyhow::ensure!(status == reqwest::StatusCode::OK, "{url}: HTTP {status}: {}", body.trim());
+        if status != reqwest::StatusCode::OK {
+            return Err(AppError::Probe(format!("{url}: HTTP {status}: {}", body.trim())));
+        }
         Ok(())
     })
+}
+
+/// An error with its sources, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// Loads a config and describes it for `gslbd check`.

@@ -34,6 +34,25 @@ use crate::health::Observations;
 use crate::health::peers::{ClusterView, Observation};
 use crate::health::probed::Target;
 
+/// Why a session with NATS ended (the exchange then retries with back-off).
+#[derive(Debug, thiserror::Error)]
+enum ExchangeError {
+    #[error("connecting to NATS: {0}")]
+    Connect(String),
+    #[error("credentials {}: {error}", path.display())]
+    Credentials { path: std::path::PathBuf, error: String },
+    #[error("creating the bucket {bucket}: {error}")]
+    Bucket { bucket: String, error: String },
+    #[error("watching the bucket: {0}")]
+    Watch(String),
+    #[error("the watch ended")]
+    WatchEnded,
+    #[error("the connection to NATS was lost")]
+    Lost,
+    #[error("writing {what}: {error}")]
+    Write { what: &'static str, error: String },
+}
+
 /// What one instance says of one target, as stored in the bucket.
 #[derive(Debug, Serialize, Deserialize)]
 struct Stored {
@@ -196,12 +215,16 @@ impl Exchange {
     /// One connection: writes this instance's observations and takes everybody's until the
     /// connection, the watch or a write fails (`Err`) or `stop` (`Ok`). A connection resets
     /// `backoff`.
-    async fn session(&mut self, outage: &mut Option<(Instant, u32)>, backoff: &mut Duration) -> Result<(), String> {
+    async fn session(
+        &mut self,
+        outage: &mut Option<(Instant, u32)>,
+        backoff: &mut Duration,
+    ) -> Result<(), ExchangeError> {
         let Exchange { config, targets, probers, by_id, live, owned } = self;
         let ttl = owned.view.ttl;
         let stop = owned.wiring.stop.clone();
         let (store, mut events) = open(config, ttl).await?;
-        let mut watch = store.watch_with_history(">").await.map_err(|e| format!("watching the bucket: {e}"))?;
+        let mut watch = store.watch_with_history(">").await.map_err(|e| ExchangeError::Watch(e.to_string()))?;
         match outage.take() {
             Some((since, attempts)) => tracing::info!(
                 bucket = %config.bucket,
@@ -228,14 +251,14 @@ impl Exchange {
                 _ = stop.cancelled() => return Ok(()),
                 event = events.recv() => match event {
                     // The client noticed the connection go: fall back now, not at the next write.
-                    Some(async_nats::Event::Disconnected) | None => return Err("the connection to NATS was lost".into()),
+                    Some(async_nats::Event::Disconnected) | None => return Err(ExchangeError::Lost),
                     Some(other) => tracing::debug!(event = %other, "cluster: NATS client event"),
                 },
                 entry = watch.next() => {
                     let entry = match entry {
                         Some(Ok(e)) => e,
-                        Some(Err(e)) => return Err(format!("watch: {e}")),
-                        None => return Err("the watch ended".to_string()),
+                        Some(Err(e)) => return Err(ExchangeError::Watch(e.to_string())),
+                        None => return Err(ExchangeError::WatchEnded),
                     };
                     if let Some(who) = heartbeat(&entry.key) {
                         let new = live.insert(who.to_string(), Instant::now()).is_none();
@@ -257,7 +280,7 @@ impl Exchange {
                         store
                             .put(format!("i.{}", config.instance), beat.to_string().into())
                             .await
-                            .map_err(|e| format!("writing the heartbeat: {e}"))?;
+                            .map_err(|e| ExchangeError::Write { what: "the heartbeat", error: e.to_string() })?;
                     }
                     live.insert(config.instance.clone(), Instant::now());
                     let before = live.len();
@@ -301,7 +324,7 @@ impl Exchange {
                     // together, instead of one round trip per observation.
                     let written = puts.len() as u64;
                     for r in futures_util::future::join_all(puts).await {
-                        r.map_err(|e| format!("writing an observation: {e}"))?;
+                        r.map_err(|e| ExchangeError::Write { what: "an observation", error: e.to_string() })?;
                     }
                     owned.wiring.stats.written.fetch_add(written, Ordering::Relaxed);
                 }
@@ -315,7 +338,7 @@ impl Exchange {
 async fn open(
     config: &ClusterConfig,
     ttl: Duration,
-) -> Result<(kv::Store, mpsc::UnboundedReceiver<async_nats::Event>), String> {
+) -> Result<(kv::Store, mpsc::UnboundedReceiver<async_nats::Event>), ExchangeError> {
     let (events, received) = mpsc::unbounded_channel();
     let mut options = async_nats::ConnectOptions::new()
         .event_callback(move |event| {
@@ -329,12 +352,15 @@ async fn open(
         .connection_timeout(Duration::from_secs(2))
         .max_reconnects(Some(0));
     if let Some(path) = &config.credentials {
-        options = options.credentials_file(path).await.map_err(|e| format!("credentials {}: {e}", path.display()))?;
+        options = options
+            .credentials_file(path)
+            .await
+            .map_err(|e| ExchangeError::Credentials { path: path.clone(), error: e.to_string() })?;
     }
     if let Some(ca) = &config.tls_ca {
         options = options.add_root_certificates(ca.clone()).require_tls(true);
     }
-    let client = options.connect(config.nats.clone()).await.map_err(|e| format!("connecting to NATS: {e}"))?;
+    let client = options.connect(config.nats.clone()).await.map_err(|e| ExchangeError::Connect(e.to_string()))?;
     let js = async_nats::jetstream::new(client);
     let store = match js.get_key_value(&config.bucket).await {
         Ok(store) => store,
@@ -346,7 +372,7 @@ async fn open(
                 ..Default::default()
             })
             .await
-            .map_err(|e| format!("creating the bucket {}: {e}", config.bucket))?,
+            .map_err(|e| ExchangeError::Bucket { bucket: config.bucket.clone(), error: e.to_string() })?,
     };
     Ok((store, received))
 }

@@ -37,22 +37,39 @@ pub struct Question {
     pub ecs: Option<(IpAddr, u8)>,
 }
 
+/// A question that does not parse; the text names the part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuestionError {
+    /// The name.
+    #[error("name: {0}")]
+    Name(String),
+    /// The type.
+    #[error("type: {0:?} is not a DNS type")]
+    Type(String),
+    /// The client address.
+    #[error("client: {0:?} is not an IP address")]
+    Client(String),
+    /// The client subnet.
+    #[error("ecs: {0}")]
+    Ecs(String),
+}
+
 impl Question {
     /// Reads the text forms: a name, a type (`A`, `aaaa`, `TYPE65`; default A), an address,
     /// and an optional `ADDRESS/PREFIX` subnet with no bits set beyond the prefix.
-    pub fn parse(name: &str, qtype: Option<&str>, client: &str, ecs: Option<&str>) -> Result<Question, String> {
+    pub fn parse(name: &str, qtype: Option<&str>, client: &str, ecs: Option<&str>) -> Result<Question, QuestionError> {
         let text = name.trim();
         let absolute = if text.ends_with('.') { text.to_string() } else { format!("{text}.") };
-        let name = Name::parse(&absolute, None).map_err(|e| format!("name: {e}"))?;
+        let name = Name::parse(&absolute, None).map_err(|e| QuestionError::Name(e.to_string()))?;
         let qtype = match qtype.map(str::trim).filter(|t| !t.is_empty()) {
             None => TYPE_A,
-            Some(t) => type_from_name(t).ok_or_else(|| format!("type: {t:?} is not a DNS type"))?,
+            Some(t) => type_from_name(t).ok_or_else(|| QuestionError::Type(t.to_string()))?,
         };
-        let client: IpAddr = client.trim().parse().map_err(|_| format!("client: {client:?} is not an IP address"))?;
+        let client: IpAddr = client.trim().parse().map_err(|_| QuestionError::Client(client.to_string()))?;
         let ecs = match ecs.map(str::trim).filter(|e| !e.is_empty()) {
             None => None,
             Some(e) => {
-                let net = crate::config::value::parse_net(e).map_err(|m| format!("ecs: {m}"))?;
+                let net = crate::config::value::parse_net(e).map_err(QuestionError::Ecs)?;
                 Some((net_address(&net), net.prefix))
             }
         };
@@ -415,9 +432,14 @@ mod tests {
         let q = Question::parse("app.example.org", Some("aaaa"), "192.0.2.1", Some("10.9.0.0/16")).unwrap();
         assert_eq!((q.qtype, q.ecs), (TYPE_AAAA, Some((IpAddr::from([10, 9, 0, 0]), 16))));
         assert_eq!(q.name.to_string(), "app.example.org.");
-        assert!(Question::parse("a.example", Some("BOGUS"), "192.0.2.1", None).unwrap_err().starts_with("type:"));
-        assert!(Question::parse("a.example", None, "nowhere", None).unwrap_err().starts_with("client:"));
-        let err = Question::parse("a.example", None, "192.0.2.1", Some("10.9.0.1/16")).unwrap_err();
+        assert!(
+            Question::parse("a.example", Some("BOGUS"), "192.0.2.1", None)
+                .unwrap_err()
+                .to_string()
+                .starts_with("type:")
+        );
+        assert!(Question::parse("a.example", None, "nowhere", None).unwrap_err().to_string().starts_with("client:"));
+        let err = Question::parse("a.example", None, "192.0.2.1", Some("10.9.0.1/16")).unwrap_err().to_string();
         assert!(err.contains("bits set beyond"), "{err}");
     }
 

@@ -8,13 +8,18 @@ use tokio_rustls::rustls::ServerConfig;
 
 use crate::config::identity;
 
+/// A certificate and key that cannot serve TLS.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsError(pub String);
+
 /// A server configuration for `cert` and `key`, offering the ALPN protocols `alpn`.
-pub fn server_config(cert: &Path, key: &Path, alpn: &[&[u8]]) -> anyhow::Result<Arc<ServerConfig>> {
-    let identity = identity::read(cert, key).map_err(anyhow::Error::msg)?;
+pub fn server_config(cert: &Path, key: &Path, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
+    let identity = identity::read(cert, key).map_err(TlsError)?;
     let mut config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(identity.certs, identity.key)
-        .map_err(|e| anyhow::anyhow!("the certificate and key do not match: {e}"))?;
+        .map_err(|e| TlsError(format!("the certificate and key do not match: {e}")))?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }

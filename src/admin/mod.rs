@@ -43,10 +43,10 @@ pub struct AdminListener {
 
 impl AdminListener {
     /// Binds the listen address and loads the certificate, if any.
-    pub fn bind(config: &AdminConfig) -> anyhow::Result<AdminListener> {
-        let listener = std::net::TcpListener::bind(config.listen)
-            .map_err(|e| anyhow::anyhow!("cannot bind the admin API on {}: {e}", config.listen))?;
-        listener.set_nonblocking(true)?;
+    pub fn bind(config: &AdminConfig) -> Result<AdminListener, BindError> {
+        let bind_error = |e: std::io::Error| BindError::Bind { addr: config.listen, error: e.to_string() };
+        let listener = std::net::TcpListener::bind(config.listen).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
         let tls = match &config.tls {
             None => None,
             Some((cert, key)) => Some(tls_acceptor(cert, key)?),
@@ -145,7 +145,22 @@ impl AdminListener {
     }
 }
 
-fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
-    let config = crate::tls::server_config(cert, key, &[]).map_err(|e| anyhow::anyhow!("admin TLS: {e}"))?;
-    Ok(TlsAcceptor::from(config))
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, BindError> {
+    Ok(TlsAcceptor::from(crate::tls::server_config(cert, key, &[])?))
+}
+
+/// Why the admin API cannot start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindError {
+    /// The listen address cannot be bound.
+    #[error("cannot bind the admin API on {addr}: {error}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        error: String,
+    },
+    /// The certificate and key cannot serve TLS.
+    #[error("admin TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }

@@ -267,7 +267,7 @@ async fn explain_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Res
         client,
         q.get("ecs").map(String::as_str),
     )
-    .map_err(bad)?;
+    .map_err(|e| bad(e.to_string()))?;
     let view = st.builder.view();
     let snapshot = st.builder.snapshot().load();
     // Two queries through the query path and a walk over the pool: off the async workers.

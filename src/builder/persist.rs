@@ -45,6 +45,16 @@ pub struct PersistJob {
     pub delta: Arc<Nodes>,
 }
 
+/// A state file that could not be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot write the state file in {}: {error}", dir.display())]
+pub struct PersistError {
+    /// The state directory.
+    pub dir: PathBuf,
+    /// The I/O error.
+    pub error: String,
+}
+
 /// What a write did, reported back to the builder.
 pub struct Persisted {
     /// The job that was written.
@@ -52,7 +62,7 @@ pub struct Persisted {
     /// The record list as written (the base with the delta folded in), to hold instead.
     pub packed: Packed,
     /// The outcome of the write.
-    pub result: Result<(), String>,
+    pub result: Result<(), PersistError>,
 }
 
 impl PersistJob {
@@ -77,7 +87,7 @@ impl PersistJob {
             true,
             &packed.bytes,
         )
-        .map_err(|e| format!("cannot write the state file in {}: {e}", self.dir.display()));
+        .map_err(|e| PersistError { dir: self.dir.clone(), error: e.to_string() });
         Persisted { job: self, packed, result }
     }
 }

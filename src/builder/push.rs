@@ -9,7 +9,7 @@ use super::compile::layer::ShadowedBy;
 use crate::config::Config;
 use crate::dns::name::Name;
 use crate::dns::types::TYPE_CNAME;
-use crate::elchi::api::{self, DeleteJson, NotifyJson, RecordJson};
+use crate::elchi::api::{self, DeleteJson, ItemError, NotifyJson, RecordJson};
 
 /// A `/notify` item that is invalid or outside every zone.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,9 +89,9 @@ pub fn route(config: &Config, body: &NotifyJson, atomic: bool) -> Result<Routed,
     let mut routed = Routed::default();
     for (item, r) in body.records.iter().enumerate() {
         let checked = api::check_push(r).and_then(|(owner, rtype)| {
-            let zone = zone_for(config, &owner).ok_or_else(|| format!("{owner} is outside every zone"))?;
+            let zone = zone_for(config, &owner).ok_or_else(|| ItemError::Outside(owner.clone()))?;
             if owner == zone && rtype == TYPE_CNAME {
-                return Err(format!("{owner}: a failover CNAME cannot be at the zone apex"));
+                return Err(ItemError::ApexCname(owner));
             }
             Ok((zone, owner, rtype))
         });
@@ -101,12 +101,12 @@ pub fn route(config: &Config, body: &NotifyJson, atomic: bool) -> Result<Routed,
                 part.updates.push((owner, rtype, r.clone()));
                 part.items.push(item);
             }
-            Err(message) => routed.skipped.push(PushError { message, section: "records", item }),
+            Err(e) => routed.skipped.push(PushError { message: e.to_string(), section: "records", item }),
         }
     }
     for (item, d) in body.deletes.iter().enumerate() {
         let checked = api::check_delete(d).and_then(|(owner, rtype)| {
-            let zone = zone_for(config, &owner).ok_or_else(|| format!("{owner} is outside every zone"))?;
+            let zone = zone_for(config, &owner).ok_or_else(|| ItemError::Outside(owner.clone()))?;
             Ok((zone, owner, rtype))
         });
         match checked {
@@ -115,7 +115,7 @@ pub fn route(config: &Config, body: &NotifyJson, atomic: bool) -> Result<Routed,
                 part.delete_items.push(d.clone());
                 part.deletes.push((owner, rtype));
             }
-            Err(message) => routed.skipped.push(PushError { message, section: "deletes", item }),
+            Err(e) => routed.skipped.push(PushError { message: e.to_string(), section: "deletes", item }),
         }
     }
     if atomic && let Some(first) = routed.skipped.first() {

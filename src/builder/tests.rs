@@ -33,7 +33,7 @@ fn probes_fail(s: &State, observations: &Observations) {
     let table = crate::health::probed::ProbeTable::for_targets(&targets, &observations.probed.load());
     for t in &targets {
         let slot = table.slot(t).unwrap();
-        table.record(t, &slot, &Err("refused".into()));
+        table.record(t, &slot, &Err::<(), _>("refused"));
     }
     observations.probed.store(Arc::new(table));
 }

@@ -16,7 +16,7 @@ use super::compile::layer::{Shadowed, ShadowedBy, StaticLayer};
 use super::compile::overlay::FOLD_NAMES;
 use super::event::JournalError;
 use super::held::{Held, HeldZone};
-use super::persist::{PersistJob, Persisted};
+use super::persist::{PersistError, PersistJob, Persisted};
 use super::push::ZonePush;
 use super::status::{DataOrigin, SyncKind, SyncStatus};
 use super::views::ZoneView;
@@ -53,7 +53,7 @@ pub struct ZoneState {
     /// Appended to since the last sync.
     journal_unsynced: bool,
     /// The last state-file write's error and how many writes failed in a row.
-    persist_error: Option<(String, u64)>,
+    persist_error: Option<(PersistError, u64)>,
     /// Failed state-file writes since start.
     persist_failures: u64,
     /// The dynamic name+type pairs the last build of the zone does not answer.
@@ -347,7 +347,7 @@ impl ZoneState {
             layer,
             shadowed: Arc::clone(&self.shadowed),
             shadowed_total: self.shadowed_total.clone(),
-            persist_error: self.persist_error.as_ref().map(|(e, _)| e.clone()),
+            persist_error: self.persist_error.as_ref().map(|(e, _)| e.to_string()),
             persist_failures: self.persist_failures,
             build_error: self.build_error.clone(),
         }

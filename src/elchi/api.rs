@@ -437,22 +437,73 @@ pub struct NotifyJson {
     pub deletes: Vec<DeleteJson>,
 }
 
+/// Why a pushed item is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ItemError {
+    /// The owner name does not parse.
+    #[error("{0:?} is not a valid name")]
+    Name(String),
+    /// A record with no addresses and no failover target.
+    #[error("{0}: neither ips nor failover")]
+    Empty(Name),
+    /// The failover target does not parse.
+    #[error("{owner}: failover {target:?} is not a valid name")]
+    Failover {
+        /// The owner.
+        owner: Name,
+        /// The target as pushed.
+        target: String,
+    },
+    /// A type a push cannot set.
+    #[error("{owner}: unsupported type {rtype:?}")]
+    Type {
+        /// The owner.
+        owner: Name,
+        /// The type as pushed.
+        rtype: String,
+    },
+    /// An address that is not of the record's family.
+    #[error("{owner}: {ip:?} is not an {family} address")]
+    Address {
+        /// The owner.
+        owner: Name,
+        /// The address as pushed.
+        ip: String,
+        /// `A` or `AAAA`.
+        family: &'static str,
+    },
+    /// A type a delete cannot remove.
+    #[error("{owner}: cannot delete type {rtype:?} (A, AAAA or CNAME)")]
+    DeleteType {
+        /// The owner.
+        owner: Name,
+        /// The type as pushed.
+        rtype: String,
+    },
+    /// No zone served here holds the name.
+    #[error("{0} is outside every zone")]
+    Outside(Name),
+    /// A failover CNAME at a zone apex (which holds SOA and NS).
+    #[error("{0}: a failover CNAME cannot be at the zone apex")]
+    ApexCname(Name),
+}
+
 /// Checks one pushed record strictly (a push is all or nothing) and returns its owner and
 /// the type it defines: A/AAAA for addresses, CNAME for a failover record.
-pub fn check_push(r: &RecordJson) -> Result<(Name, u16), String> {
-    let owner = parse_absolute(&r.name).ok_or_else(|| format!("{:?} is not a valid name", r.name))?;
+pub fn check_push(r: &RecordJson) -> Result<(Name, u16), ItemError> {
+    let owner = parse_absolute(&r.name).ok_or_else(|| ItemError::Name(r.name.clone()))?;
     if r.ips.is_empty() {
         let target = r.failover.as_deref().map(str::trim).filter(|f| !f.is_empty());
         return match target {
-            None => Err(format!("{owner}: neither ips nor failover")),
-            Some(t) if parse_absolute(t).is_none() => Err(format!("{owner}: failover {t:?} is not a valid name")),
+            None => Err(ItemError::Empty(owner)),
+            Some(t) if parse_absolute(t).is_none() => Err(ItemError::Failover { owner, target: t.to_string() }),
             Some(_) => Ok((owner, TYPE_CNAME)),
         };
     }
     let rtype = match r.rtype.trim().to_ascii_uppercase().as_str() {
         "A" => TYPE_A,
         "AAAA" => TYPE_AAAA,
-        other => return Err(format!("{owner}: unsupported type {other:?}")),
+        other => return Err(ItemError::Type { owner, rtype: other.to_string() }),
     };
     for ip in &r.ips {
         let ok = match rtype {
@@ -460,20 +511,21 @@ pub fn check_push(r: &RecordJson) -> Result<(Name, u16), String> {
             _ => ip.parse::<Ipv6Addr>().is_ok(),
         };
         if !ok {
-            return Err(format!("{owner}: {ip:?} is not an {} address", type_name(rtype)));
+            let family = if rtype == TYPE_A { "A" } else { "AAAA" };
+            return Err(ItemError::Address { owner, ip: ip.clone(), family });
         }
     }
     Ok((owner, rtype))
 }
 
 /// Checks one delete item: its owner and type (A, AAAA or CNAME).
-pub fn check_delete(d: &DeleteJson) -> Result<(Name, u16), String> {
-    let owner = parse_absolute(&d.name).ok_or_else(|| format!("{:?} is not a valid name", d.name))?;
+pub fn check_delete(d: &DeleteJson) -> Result<(Name, u16), ItemError> {
+    let owner = parse_absolute(&d.name).ok_or_else(|| ItemError::Name(d.name.clone()))?;
     let rtype = match d.rtype.trim().to_ascii_uppercase().as_str() {
         "A" => TYPE_A,
         "AAAA" => TYPE_AAAA,
         "CNAME" => TYPE_CNAME,
-        other => return Err(format!("{owner}: cannot delete type {other:?} (A, AAAA or CNAME)")),
+        other => return Err(ItemError::DeleteType { owner, rtype: other.to_string() }),
     };
     Ok((owner, rtype))
 }

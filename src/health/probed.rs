@@ -105,10 +105,15 @@ impl ProbeTable {
     }
 
     /// Records one probe result in `slot` (its probe task's); returns the transition, if any.
-    pub fn record(&self, target: &Target, slot: &Slot, result: &Result<(), String>) -> Option<Transition> {
+    pub fn record<E: std::fmt::Display>(
+        &self,
+        target: &Target,
+        slot: &Slot,
+        result: &Result<(), E>,
+    ) -> Option<Transition> {
         let mut st = TargetStatus::clone(&slot.load());
         st.last_check = Some(SystemTime::now());
-        st.last_error = result.as_ref().err().cloned();
+        st.last_error = result.as_ref().err().map(E::to_string);
         let t = st.state.observe(result.is_ok(), target.check.rise, target.check.fall);
         slot.store(Arc::new(st));
         if t.is_some() {

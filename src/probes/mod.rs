@@ -65,7 +65,7 @@ pub fn start(
                         port = target.check.port,
                         from = ?t.from,
                         to = ?t.to,
-                        reason = %result.as_ref().err().map_or("probe succeeded", |e| e.as_str()),
+                        reason = %result.as_ref().err().map_or_else(|| "probe succeeded".to_string(), ToString::to_string),
                         "health state changed"
                     );
                     // Tells the builder (a channel send): never waits for the rebuild.

@@ -59,15 +59,15 @@ pub async fn probe(
     sni: Option<&reqwest::Client>,
     ip: IpAddr,
     check: &CheckConfig,
-) -> Result<(), String> {
+) -> Result<(), ProbeError> {
     let addr = SocketAddr::new(ip, check.port);
     let limit = check.timeout;
-    let timeout_msg = || format!("timeout after {}", humantime::format_duration(limit));
+    let timeout_msg = || ProbeError::Timeout(limit);
     match check.kind {
         CheckKind::None => Ok(()),
         CheckKind::Tcp => match tokio::time::timeout(limit, connect(addr, clients.source)).await {
             Err(_) => Err(timeout_msg()),
-            Ok(Err(e)) => Err(describe_io(&e)),
+            Ok(Err(e)) => Err(ProbeError::Connection(describe_io(&e))),
             Ok(Ok(_)) => Ok(()),
         },
         CheckKind::Http | CheckKind::Https => {
@@ -87,22 +87,22 @@ pub async fn probe(
                 req = req.header(reqwest::header::HOST, h);
             }
             let run = async {
-                let mut resp = req.send().await.map_err(|e| describe_reqwest(&e))?;
+                let mut resp = req.send().await.map_err(|e| ProbeError::Connection(describe_reqwest(&e)))?;
                 let status = resp.status().as_u16();
                 if !check.expect_status.iter().any(|&(a, b)| (a..=b).contains(&status)) {
-                    return Err(format!("status {status}"));
+                    return Err(ProbeError::Status(status));
                 }
                 if let Some(want) = &check.expect_body {
                     let mut body = Vec::new();
                     while body.len() < BODY_WINDOW {
-                        match resp.chunk().await.map_err(|e| describe_reqwest(&e))? {
+                        match resp.chunk().await.map_err(|e| ProbeError::Connection(describe_reqwest(&e)))? {
                             Some(c) => body.extend_from_slice(&c),
                             None => break,
                         }
                     }
                     body.truncate(BODY_WINDOW);
                     if !String::from_utf8_lossy(&body).contains(want.as_str()) {
-                        return Err(format!("body does not contain {want:?}"));
+                        return Err(ProbeError::Body(want.clone()));
                     }
                 }
                 Ok(())
@@ -113,6 +113,23 @@ pub async fn probe(
             }
         }
     }
+}
+
+/// Why a probe failed; its text is the reason logs, `/records` and the cluster show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    /// No answer within the check's timeout.
+    #[error("timeout after {}", humantime::format_duration(*.0))]
+    Timeout(std::time::Duration),
+    /// The connection or the exchange failed ("connection refused", a TLS error).
+    #[error("{0}")]
+    Connection(String),
+    /// An HTTP status outside `expect_status`.
+    #[error("status {0}")]
+    Status(u16),
+    /// The body lacks `expect_body`.
+    #[error("body does not contain {0:?}")]
+    Body(String),
 }
 
 /// A TCP connection to `addr`, from `source` when it is of the same family.

@@ -11,6 +11,30 @@ use crate::elchi::response::{self, Response};
 /// Bytes of a rejected body quoted in errors.
 const BODY_QUOTE: usize = 200;
 
+/// Why the client could not be built (the sync is then disabled until a reload).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// `ca_file` cannot be read.
+    #[error("cannot read ca_file {path}: {error}")]
+    ReadCa {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        error: String,
+    },
+    /// `ca_file` holds no PEM certificates.
+    #[error("ca_file {path} is not PEM: {error}")]
+    NotPem {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The parser's message.
+        error: String,
+    },
+    /// The TLS stack refused the settings.
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
 /// Why a sync attempt failed. Every variant means "keep serving what we have".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncError {
@@ -69,7 +93,7 @@ pub struct ControllerClient {
 
 impl ControllerClient {
     /// Builds the client; fails only on an unusable CA file or TLS setup.
-    pub fn new(cfg: &ControllerConfig, zone: &Name, default_ttl: u32) -> Result<ControllerClient, String> {
+    pub fn new(cfg: &ControllerConfig, zone: &Name, default_ttl: u32) -> Result<ControllerClient, ClientError> {
         let mut builder = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout)
@@ -81,14 +105,14 @@ impl ControllerClient {
             .referer(false)
             .tls_danger_accept_invalid_certs(cfg.tls_skip_verify);
         if let Some(ca) = &cfg.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| format!("cannot read ca_file {}: {e}", ca.display()))?;
+            let pem = std::fs::read(ca).map_err(|e| ClientError::ReadCa { path: ca.clone(), error: e.to_string() })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("ca_file {} is not PEM: {e}", ca.display()))?;
+                .map_err(|e| ClientError::NotPem { path: ca.clone(), error: e.to_string() })?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let http = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = builder.build().map_err(|e| ClientError::Build(e.to_string()))?;
         let mut params = vec![("zone", api_zone(zone))];
         if let Some(ip) = &cfg.node_ip {
             params.push(("node_ip", ip.clone()));

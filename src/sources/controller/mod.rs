@@ -36,7 +36,7 @@ pub async fn run(
         Ok(c) => c,
         Err(e) => {
             tracing::error!(zone = %zone, error = %e, "controller sync disabled");
-            builder.send(Event::SyncFailed { zone: zone.clone(), kind: SyncKind::Snapshot, error: e });
+            builder.send(Event::SyncFailed { zone: zone.clone(), kind: SyncKind::Snapshot, error: e.to_string() });
             return;
         }
     };
