@@ -23,6 +23,9 @@
 #                 accounting every response: QPS_CAP=80000 bench/run.sh 5 gslbd gslbd-rrl floor
 #   floor         examples/udp_floor: recvmmsg + flip QR + sendmmsg, no DNS work at all; the
 #                 kernel's share of every server's CPU per query on this machine
+#   ENTRY@base    any gslbd entry run with the binary BASE_BIN (say, a build of the commit
+#                 before a change) instead of this checkout's, interleaved in the same rounds:
+#                 BASE_BIN=/tmp/before/gslbd QPS_CAP=80000 bench/run.sh 5 gdnsd gslbd gslbd@base floor
 # Default entries: gdnsd gdnsd-dyn knot nsd pdns gslbd gslbd-gslb gslbd-swap floor. Each round
 # runs every entry once (interleaved), a contended run (another process busy) is retried.
 # Needs dnsperf and the peers (see ../shared/bench/README.md for the apt line). Builds the
@@ -64,15 +67,22 @@ run_with_retries() {
 }
 run_entry() {  # entry round
   local e=$1 h="$HARNESS/run-peers.sh"
+  if [[ "$e" == *@base ]]; then
+    [ -x "${BASE_BIN:-}" ] || { echo "bench: $e needs BASE_BIN, an executable gslbd" >&2; return 1; }
+    # The same entry with the other binary; its rows are labelled ENTRY@base.
+    BIN="$BASE_BIN" run_entry "${e%@base}" "$2" "$e"
+    return
+  fi
+  local label="${3:-$e}"
   case "$e" in
-    gslbd) REP=$2 LABEL=gslbd run_with_retries "$h" custom "$BIN --log-level warn run --config $CFG_DIR/gslbd.toml" "$PORT";;
-    gslbd-gslb) REP=$2 LABEL=gslbd-gslb HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 0" "$PORT";;
-    gslbd-swap) REP=$2 LABEL=gslbd-swap HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 10" "$PORT"
-      cat "${RUNROOT:-/tmp/dnsbench/run}/gslbd-swap/gslb/swaps.txt" 2>/dev/null || echo "bench: no swap count" >&2;;
-    gslbd-dnstap) REP=$2 LABEL=gslbd-dnstap run_with_retries "$h" custom "$ROOT/bench/dnstap-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT"
-      grep -ho "wrote [0-9]* frames" "${RUNROOT:-/tmp/dnsbench/run}/gslbd-dnstap/server.log" 2>/dev/null || echo "bench: no dnstap frame count" >&2;;
-    gslbd-rrl) REP=$2 LABEL=gslbd-rrl run_with_retries "$h" custom "$ROOT/bench/rrl-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT";;
-    gslbd-geo) REP=$2 LABEL=gslbd-geo run_with_retries "$h" custom "$ROOT/bench/geo-server.sh $BIN @DATA@" "$PORT";;
+    gslbd) REP=$2 LABEL=$label run_with_retries "$h" custom "$BIN --log-level warn run --config $CFG_DIR/gslbd.toml" "$PORT";;
+    gslbd-gslb) REP=$2 LABEL=$label HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 0" "$PORT";;
+    gslbd-swap) REP=$2 LABEL=$label HEALTH=1 run_with_retries "$h" custom "$ROOT/bench/gslb-server.sh $BIN 10" "$PORT"
+      cat "${RUNROOT:-/tmp/dnsbench/run}/$label/gslb/swaps.txt" 2>/dev/null || echo "bench: no swap count" >&2;;
+    gslbd-dnstap) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/dnstap-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT"
+      grep -ho "wrote [0-9]* frames" "${RUNROOT:-/tmp/dnsbench/run}/$label/server.log" 2>/dev/null || echo "bench: no dnstap frame count" >&2;;
+    gslbd-rrl) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/rrl-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT";;
+    gslbd-geo) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/geo-server.sh $BIN @DATA@" "$PORT";;
     floor) REP=$2 LABEL=floor run_with_retries "$h" custom "$FLOOR 127.0.0.1:@PORT@" "$PORT";;
     *) REP=$2 run_with_retries "$h" "$e";;
   esac

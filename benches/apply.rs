@@ -26,6 +26,7 @@ fn rss_bytes() -> usize {
 /// Returns freed heap to the OS so RSS reflects what is still held.
 fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the system.
     unsafe {
         libc::malloc_trim(0);
     }

@@ -17,6 +17,7 @@ fn main() -> std::io::Result<()> {
     // SAFETY: all-zero bytes are valid values of these C structs.
     let mut addrs: Vec<libc::sockaddr_storage> = vec![unsafe { std::mem::zeroed() }; BATCH];
     let mut iov = vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH];
+    // SAFETY: as above (null pointers and zero lengths until the loop fills them).
     let mut hdr: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
     loop {
         for i in 0..BATCH {

@@ -1,12 +1,19 @@
-//! Process lifecycle, in one place and in this order.
+//! Process lifecycle, in one place and in the order the code runs it.
 //!
-//! Start: load and validate the config → load last-known-good controller data from disk →
-//! build the first snapshot → bind every listener → install signal handlers → start UDP
-//! workers and TCP acceptors → log `listening` (the moment `dig` gets answers) → start the
-//! controller sync tasks. Run: SIGHUP re-reads the config and swaps a valid one in (restarting
-//! the sync tasks), keeping the old one on any error. Stop (SIGTERM/SIGINT): stop syncing and
-//! accepting, let TCP answers in flight finish (bounded by [`DRAIN_DEADLINE`]), join the UDP
-//! workers, exit 0.
+//! Start: load and validate the config → build the runtime → install the signal handlers (a
+//! SIGTERM from here on stops cleanly) → bind the DNS sockets (UDP, TCP, DNS over TLS with
+//! its certificate) and the admin listener, so a bad address fails at once → load the state
+//! files and journals on a blocking thread → start the builder (first snapshot) and its
+//! state-file writer → start dnstap → serve the admin API → start the controller syncs, the
+//! probes and the cluster exchange → hold DNS until every controller zone has data or its
+//! `timeout` passed → start the UDP workers and TCP/DoT acceptors and log `listening` (the
+//! moment `dig` gets answers) → tell systemd READY → watch the location-map files.
+//!
+//! Run: SIGHUP (or a changed map file) re-reads the config and swaps a valid one in
+//! (restarting the syncs, probes and exchange), keeping the old one on any error. Stop
+//! (SIGTERM/SIGINT): stop accepting and syncing, let TCP answers in flight finish (bounded by
+//! [`DRAIN_DEADLINE`]), join the UDP workers, close the dnstap stream, stop the builder and
+//! let the writer flush, exit 0.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,25 +3,28 @@
 //! ```text
 //!  producers                         builder (one thread)             data plane
 //!  controller sync (sources) ──┐
-//!  /notify (admin) ────────────┤ Event  apply, coalesce, build    ┌─► Snapshot ─(arc-swap)─► server::{udp,tcp}
-//!  probes (health) ────────────┼──────► only what changed, ───────┤
-//!  SIGHUP (app, config) ───────┘        publish                   └─► View ─(arc-swap)─► admin, metrics
+//!  /notify (admin) ────────────┤ Event  apply to each zone's        ┌─► Snapshot ─(arc-swap)─► server::{udp,tcp}
+//!  probes, cluster (health) ───┼──────► state, compile only what ───┤
+//!  SIGHUP (app, config) ───────┘        changed, publish            └─► View ─(arc-swap)─► admin, metrics
 //! ```
 //!
-//! Modules from the bottom up (each imports only those before it):
-//! * [`dns`]: wire format, names, types. [`snapshot`]: the immutable, pre-encoded answers and
-//!   their atomic handle. [`dnstap`]: the query log the workers feed without waiting.
-//!   [`server`]: UDP workers and TCP tasks answering from the snapshot (imports only
-//!   `snapshot`, `dnstap` and `dns`; no lock, no per-query allocation).
-//! * [`config`]: the TOML file, validated (static records included). [`elchi`]: the Elchi
-//!   controller's JSON contract and the state files. [`health`]: member health as data.
+//! Modules from the bottom up (each imports only those before it; `docs/ARCHITECTURE.md`
+//! draws both paths file by file):
+//! * Leaves: [`dns`] (wire format, names, types, source-neutral records), [`geo_table`] (a
+//!   location map's interval tables), [`allocator`], [`priority`], [`notify`], [`corefile`].
+//! * [`config`]: the TOML file, validated (imports only `dns` and `geo_table`). [`elchi`]: the
+//!   Elchi controller's JSON contract and the state files.
+//! * [`snapshot`]: the immutable, pre-encoded answers and their atomic handle. [`dnstap`]: the
+//!   query log the workers feed without waiting. [`server`]: UDP workers and TCP tasks
+//!   answering from the snapshot (no shared lock, no per-query allocation). [`tls`]: TLS
+//!   configurations from a config identity.
+//! * [`health`]: observations (one writer each) and the one place verdicts are decided.
 //! * [`builder`]: the one owner of the inputs; turns events into snapshots and admin views.
+//!   [`cluster`]: the health exchange between instances.
 //! * [`metrics`] reads the views and the query counters at scrape time; [`explain`] answers
 //!   a question through the query path and says why (CLI and admin API).
-//! * Producers: [`sources`] (controller sync), [`probes`] (health checks), [`admin`] (the
-//!   HTTP API, the webhook among it). [`app`] starts and stops it all; [`corefile`] reads a
-//!   CoreDNS Corefile for `gslbd import-corefile`.
-//!   [`tls`] reads the certificates of the admin API and DNS over TLS.
+//! * Producers: [`probes`] (health checks), [`sources`] (controller sync), [`admin`] (the
+//!   HTTP API, the webhook among it). [`app`] starts and stops it all.
 
 #![warn(missing_docs)]
 

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! * [`event`]: the one event type producers send, and the typed answers they wait for.
-//! * [`state`]: the builder's [`State`](state::State) and the step a batch of events goes
+//! * [`state`]: the builder's [`State`] and the step a batch of events goes
 //!   through: each event applied to the zones it touches ([`push`] checks and routes a
 //!   `/notify` first), one compile of what they marked, one publish, then the replies.
 //! * [`zone`]: one zone's state (controller and webhook records in [`held`], [`status`],

@@ -120,7 +120,7 @@ impl Writer {
     pub fn start(report: impl Fn(Persisted) + Send + 'static) -> std::io::Result<(Writer, Jobs)> {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new().name("gslbd-persist".into()).spawn(move || {
-            crate::priority::control_plane_thread();
+            crate::priority::background_thread();
             run(&rx, &report)
         })?;
         Ok((Writer { tx: tx.clone(), thread: Some(thread) }, Jobs(tx)))

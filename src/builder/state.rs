@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use tokio::sync::oneshot;
 
 use super::compile::overlay::fold_names;
-use super::compile::{Changes, Compiler, Inputs, Rebuild, Scope};
+use super::compile::{Changes, Compiler, Inputs, Patch, Rebuild, Scope};
 use super::event::{BuildError, Event, JournalError, PushFailure, PushReply};
 use super::held;
 use super::load;
@@ -56,6 +56,8 @@ pub struct State {
     events: Option<Sender<Event>>,
     /// Builds that failed since start.
     build_failures: u64,
+    /// Journals may be opened for appending and state files written (not so for `explain`).
+    writable: bool,
     /// Makes the next build panic (tests of failure containment).
     #[cfg(test)]
     pub(super) fail_next_build: bool,
@@ -94,6 +96,7 @@ impl State {
             unsent: Vec::new(),
             events: None,
             build_failures: 0,
+            writable,
             #[cfg(test)]
             fail_next_build: false,
         };
@@ -264,18 +267,11 @@ impl State {
         let routed = push::route(&self.config, body, atomic)?;
         let mut outcome = PushOutcome::skipping(routed.skipped);
         let mut failed = None;
-        let config = Arc::clone(&self.config);
-        let journal_dir = config.state.journal.then_some(config.state.dir.as_path());
         for (apex, part) in routed.zones {
-            let (Some(cfg), Some(zone)) = (config.zone(&apex), self.zones.get_mut(&apex)) else { continue };
+            let (Some(cfg), Some(zone)) = (self.config.zone(&apex), self.zones.get_mut(&apex)) else { continue };
             outcome.applied(&apex, &part);
-            match zone.apply_push(cfg, journal_dir, part) {
-                Ok(touched) => {
-                    self.recompile_pushed(&apex, touched);
-                    if self.zones.get(&apex).is_some_and(|z| z.wants_persist(config.state.journal)) {
-                        self.persist(&apex);
-                    }
-                }
+            match zone.apply_push(cfg, &self.config.state, part) {
+                Ok(job) => self.unsent.extend(job),
                 Err(e) => failed = Some(e),
             }
         }
@@ -283,29 +279,6 @@ impl State {
             Some(e) => Err(PushFailure::Journal(e)),
             None => Ok(outcome),
         }
-    }
-
-    /// Marks pushed names for the next build: into the zone's overlay when it takes them all
-    /// (and has room), else the zone is recompiled.
-    fn recompile_pushed(&mut self, apex: &Name, names: BTreeSet<Name>) {
-        let Some(zone) = self.config.zone(apex) else { return };
-        let Some(state) = self.zones.get_mut(apex) else { return };
-        if !self.dirty.needs_data(apex) {
-            let held = self.compiler.overlay_len(apex) + state.patches.len();
-            // With fold threads, a full overlay is folded in the background and keeps taking
-            // pushes meanwhile (up to a bound); without, it is folded here and now.
-            let fold_at = fold_names(state.records());
-            let limit = if self.events.is_some() { fold_at * MAX_OVERLAY_FOLDS } else { fold_at };
-            if held + names.len() <= limit && names.iter().all(|n| self.compiler.overlay_takes(zone, n)) {
-                if let Some(since) = &mut state.folding {
-                    since.extend(names.iter().cloned());
-                }
-                state.patches.extend(names);
-                return;
-            }
-        }
-        state.patches.clear();
-        self.dirty.add(apex, Scope::Data);
     }
 
     /// An observation changed: the verdicts are computed again, and the zones with a pool
@@ -344,11 +317,23 @@ impl State {
     }
 
     /// Swaps in a new config: zones that remain keep their state (records, journal, status),
-    /// removed ones are dropped whole, new ones start empty.
+    /// removed ones are dropped whole, and a zone the config adds is read from its state file
+    /// and journal, as at start-up.
     pub fn replace_config(&mut self, config: Config) {
         self.zones.retain(|apex, _| config.zone(apex).is_some());
+        let mut write = Vec::new();
         for zone in &config.zones {
-            self.zones.entry(zone.apex.clone()).or_insert_with(|| ZoneState::new(zone)).reconfigure(zone);
+            match self.zones.get_mut(&zone.apex) {
+                Some(state) => state.reconfigure(zone),
+                None => {
+                    let loaded = load::load_zone(&config, zone, self.writable);
+                    // Held decoded until the writer has written it again (then compact).
+                    if loaded.from_file || loaded.replayed {
+                        write.push(zone.apex.clone());
+                    }
+                    self.zones.insert(zone.apex.clone(), loaded.state);
+                }
+            }
         }
         // Members that did not change keep their health (the probes' slots carry over); new
         // ones start in their initial state.
@@ -368,6 +353,9 @@ impl State {
             }
         } else {
             self.dirty = Rebuild::All;
+        }
+        for zone in write {
+            self.persist(&zone);
         }
     }
 
@@ -433,11 +421,17 @@ impl State {
     /// the previous snapshot keeps serving, the failure is logged, counted and shown per
     /// zone, and the zones stay marked for the next build.
     pub fn build(&mut self) -> Result<(), BuildError> {
-        let patches: HashMap<Name, BTreeSet<Name>> = self
+        // With fold threads, a full overlay is folded in the background and keeps taking
+        // pushes meanwhile (up to a bound); without, the zone is recompiled here and now.
+        let folds = if self.events.is_some() { MAX_OVERLAY_FOLDS } else { 1 };
+        let patches: HashMap<Name, Patch> = self
             .zones
             .iter_mut()
             .filter(|(_, z)| !z.patches.is_empty())
-            .map(|(apex, z)| (apex.clone(), std::mem::take(&mut z.patches)))
+            .map(|(apex, z)| {
+                let limit = fold_names(z.records()) * folds;
+                (apex.clone(), Patch { names: std::mem::take(&mut z.patches), limit })
+            })
             .collect();
         if self.dirty.is_empty() && patches.is_empty() {
             return Ok(());
@@ -487,7 +481,7 @@ impl State {
     fn compile(
         &mut self,
         which: &Rebuild,
-        patches: &HashMap<Name, BTreeSet<Name>>,
+        patches: &HashMap<Name, Patch>,
     ) -> HashMap<Name, super::compile::base::ZoneReport> {
         #[cfg(test)]
         if std::mem::take(&mut self.fail_next_build) {

@@ -20,7 +20,7 @@ use super::persist::{PersistError, PersistJob, Persisted};
 use super::push::ZonePush;
 use super::status::{DataOrigin, SyncKind, SyncStatus};
 use super::views::ZoneView;
-use crate::config::ZoneConfig;
+use crate::config::{StateConfig, ZoneConfig};
 use crate::dns::name::Name;
 use crate::elchi::api::{self, Payload};
 use crate::elchi::journal::{self, Journal};
@@ -161,16 +161,18 @@ impl ZoneState {
 
     /// Applies a zone's checked push items: to the journal first when there is one (a change
     /// is acknowledged only once it is on disk, synced with the rest of the batch before the
-    /// reply), then to the held records, reading and changing only the pushed names. Returns
-    /// the names it touched; a journal that cannot take it leaves everything as it was.
+    /// reply), then to the held records, reading and changing only the pushed names, which
+    /// are marked for the next build. Returns the state-file write the pushes now call for,
+    /// if any; a journal that cannot take them leaves everything as it was.
     pub fn apply_push(
         &mut self,
         zone: &ZoneConfig,
-        journal_dir: Option<&Path>,
+        state: &StateConfig,
         push: ZonePush,
-    ) -> Result<BTreeSet<Name>, JournalError> {
+    ) -> Result<Option<PersistJob>, JournalError> {
         let apex = &zone.apex;
-        if let Some(dir) = journal_dir {
+        if state.journal {
+            let dir = state.dir.as_path();
             let entry =
                 journal::Entry { seq: self.journal_seq + 1, records: push.records(), deletes: push.delete_items };
             if let Err(e) = self.journal_append(dir, apex, &entry) {
@@ -185,12 +187,17 @@ impl ZoneState {
         }
         self.unpersisted_pushes += 1;
         tracing::info!(zone = %apex, updated = push.updates.len(), deleted = push.deletes.len(), "webhook push applied");
-        Ok(touched)
+        // A fold under way rebuilds the overlay from the names pushed since it started.
+        if let Some(since) = &mut self.folding {
+            since.extend(touched.iter().cloned());
+        }
+        self.patches.extend(touched);
+        Ok(if self.wants_persist(state.journal) { self.persist_job(&state.dir, zone) } else { None })
     }
 
     /// Whether the state file should be rewritten now: with the journal, the pushes are
     /// durable already, so only once they add up; without it, soon after every push.
-    pub fn wants_persist(&self, journal: bool) -> bool {
+    fn wants_persist(&self, journal: bool) -> bool {
         let delta = self.held.as_ref().map_or(0, |h| h.delta.len());
         let persist_names = (self.records() / PERSIST_FRACTION).clamp(MIN_PERSIST_NAMES, PERSIST_NAMES);
         !journal || delta >= persist_names || self.unpersisted_pushes >= PERSIST_PUSHES

@@ -1,7 +1,7 @@
 //! A TLS identity from PEM files (`[server] tls_cert`/`tls_key`, `[admin] tls_cert`/
 //! `tls_key`): the certificate chain and its private key, read and checked to belong
 //! together, with errors that name the file. The runtime builds its TLS configurations from
-//! an identity (`crate::tls`).
+//! an identity.
 
 use std::path::Path;
 

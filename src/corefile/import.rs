@@ -131,13 +131,12 @@ impl Importer {
                 "zoneregistry" | "bind" => {}
                 "file" => file = Some(d),
                 "ready" | "health" | "prometheus" => endpoints.push(d),
-                "log" => {
-                    let c = self.not_supported(
-                        d,
-                        "per-query logging; gslbd logs events to stderr (--log-format json for machines)",
-                    );
-                    zone_lines.push(c);
-                }
+                // CoreDNS's log writes a text line per query; gslbd logs every query and
+                // response as dnstap to a receiver instead, which needs its address.
+                "log" => zone_lines.push(format!(
+                    "# log (line {}): gslbd logs every query and response with a top-level [log] table, dnstap = \"unix:PATH\" or \"tcp:HOST:PORT\" (Frame Streams to a dnstap receiver such as fstrm_capture; README \"dnstap query logging\"); events go to stderr",
+                    d.name.line
+                )),
                 "errors" => zone_lines.push(format!("# errors (line {}): gslbd logs errors to stderr", d.name.line)),
                 _ => {
                     let c = self.not_supported(d, "no gslbd equivalent");

@@ -1,6 +1,6 @@
 //! The data plane: listeners that read the current snapshot and answer. This module imports
-//! only `snapshot` and `dns`; it takes no lock, awaits nothing and allocates nothing per UDP
-//! query.
+//! only `snapshot`, `dnstap` (the query log it feeds), `geo_table` and `dns`; it takes no
+//! shared lock, awaits nothing and allocates nothing per UDP query.
 
 pub mod conns;
 pub mod cookies;

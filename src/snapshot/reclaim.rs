@@ -28,7 +28,7 @@ fn sender() -> &'static Mutex<Sender<Garbage>> {
         std::thread::Builder::new()
             .name("gslbd-reclaim".into())
             .spawn(move || {
-                crate::priority::control_plane_thread();
+                crate::priority::background_thread();
                 run(rx)
             })
             .expect("spawn the reclaim thread");

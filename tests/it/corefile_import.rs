@@ -74,7 +74,7 @@ fn elchi_readme_example_imports_and_serves() {
         "sync_interval = \"1m\"",
         "GET /ready",
         "GET /metrics",
-        "# not supported: log (line 17)",
+        "# log (line 17): gslbd logs every query and response with a top-level [log] table, dnstap",
         "server block .:53 (line 21) skipped",
     ] {
         assert!(toml.contains(want), "missing {want:?} in\n{toml}");

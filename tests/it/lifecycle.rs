@@ -240,3 +240,42 @@ fn probe_reports_readiness_by_exit_code() {
     let out = run("http://127.0.0.1:9/ready");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A zone a reload removes and a later reload adds back is read from its state file and
+/// journal, as at start-up: the names pushed to it before answer again, and a push after it
+/// continues the journal, so both survive a crash (SIGKILL: only the journal has the last).
+#[test]
+fn a_zone_a_reload_adds_back_is_read_from_disk() {
+    use crate::admin_client::{ADMIN_SECRET, Client, admin_section};
+    let state = tempfile::tempdir().unwrap();
+    let head = format!("{}[state]\ndir = \"{}\"\n", admin_section(""), state.path().display());
+    let other = "[[zone]]\nname = \"other.example\"\nns = [\"ns1.other.example\"]\n";
+    let both = config("", &format!("{head}{}{other}", zone_with("app 60 IN A 192.0.2.1\n")));
+    let one = config("", &format!("{head}{}", zone_with("app 60 IN A 192.0.2.1\n")));
+    let push = |s: &Server, name: &str, ip: &str| {
+        let body = format!("{{\"records\": [{{\"name\": \"{name}\", \"type\": \"A\", \"ips\": [\"{ip}\"]}}]}}");
+        let auth = Some(("X-Elchi-Secret", ADMIN_SECRET));
+        let (code, reply) = Client::for_server(s).call("POST", "/notify", auth, Some(body));
+        assert_eq!(code, 200, "{reply}");
+    };
+    let reload = |s: &Server, text: &str| {
+        std::fs::write(s.config_path(), text).unwrap();
+        let mark = s.log_len();
+        s.signal("HUP");
+        assert!(s.wait_log_after("config reloaded", mark).is_some(), "{}", s.log_text());
+    };
+    let mut s = Server::start(&both);
+    push(&s, "pushed.other.example", "192.0.2.7");
+    reload(&s, &one);
+    assert_eq!(s.udp(&query("pushed.other.example.", RecordType::A)).response_code, ResponseCode::Refused);
+    reload(&s, &both);
+    assert_eq!(answers(&s.udp(&query("pushed.other.example.", RecordType::A))), ["192.0.2.7"], "read back from disk");
+    push(&s, "later.other.example", "192.0.2.8");
+    s.signal("KILL");
+    s.wait_exit(DEADLINE);
+    drop(s);
+    let s = Server::start(&both);
+    for (name, ip) in [("pushed.other.example.", "192.0.2.7"), ("later.other.example.", "192.0.2.8")] {
+        assert_eq!(answers(&s.udp(&query(name, RecordType::A))), [ip], "{name} after the crash");
+    }
+}

@@ -125,8 +125,17 @@ pub struct Inputs<'a> {
 pub struct Changes<'a> {
     /// Zones to recompile, and how much of each.
     pub which: &'a Rebuild,
-    /// Names pushed per zone that its overlay takes ([`Compiler::overlay_takes`]).
-    pub patches: &'a HashMap<Name, BTreeSet<Name>>,
+    /// Names pushed per zone since the last compile.
+    pub patches: &'a HashMap<Name, Patch>,
+}
+
+/// Names pushed into one zone since the last compile. The zone's overlay takes them when it
+/// can ([`Overlay::can_take`]) and stays within `limit`; else the zone's base is recompiled.
+pub struct Patch {
+    /// The names.
+    pub names: BTreeSet<Name>,
+    /// The most names the overlay may hold (it is folded into the base before that).
+    pub limit: usize,
 }
 
 /// One zone's compiled parts.
@@ -176,12 +185,6 @@ impl Compiler {
     /// Names in the zone's overlay.
     pub fn overlay_len(&self, apex: &Name) -> usize {
         self.zones.get(apex).map_or(0, |p| p.overlay.len())
-    }
-
-    /// Whether a push that changes `name` in `zone` can be compiled into the zone's overlay
-    /// (see [`Overlay::can_take`]); if not, the zone must be recompiled.
-    pub fn overlay_takes(&self, zone: &ZoneConfig, name: &Name) -> bool {
-        self.zones.get(&zone.apex).is_some_and(|p| p.overlay.can_take(&p.base, zone, &p.layer, name))
     }
 
     /// What folding the zone's overlay into a new base needs, owned, for another thread.
@@ -250,8 +253,20 @@ impl Compiler {
         let mut next = HashMap::with_capacity(config.zones.len());
         for zone in &config.zones {
             let last = self.zones.get(&zone.apex);
-            let scope = changes.which.scope(&zone.apex);
-            let patch = changes.patches.get(&zone.apex).filter(|_| !changes.which.needs_data(&zone.apex));
+            let mut scope = changes.which.scope(&zone.apex);
+            // Pushed names go into the overlay when it takes them all; else the base is
+            // recompiled with them (a config or data change recompiles it anyway).
+            let patch = match (changes.patches.get(&zone.apex), last) {
+                (Some(p), Some(last)) if scope < Some(Scope::Data) => {
+                    let takes = last.overlay.len() + p.names.len() <= p.limit
+                        && p.names.iter().all(|n| last.overlay.can_take(&last.base, zone, &last.layer, n));
+                    if !takes {
+                        scope = Some(Scope::Data);
+                    }
+                    takes.then_some(&p.names)
+                }
+                _ => None,
+            };
             let parts = match (patch, last, scope) {
                 (Some(names), Some(last), _) => {
                     let mut parts = last.clone();
