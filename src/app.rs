@@ -32,6 +32,7 @@ use crate::health::Observations;
 use crate::metrics::Metrics;
 use crate::server::{self, tcp, udp};
 use crate::sources::controller;
+use crate::sources::controller::client::error_chain;
 
 /// Longest wait for TCP answers in flight at shutdown; the whole stop stays under 2 s.
 pub const DRAIN_DEADLINE: Duration = Duration::from_millis(1500);
@@ -487,7 +488,8 @@ pub fn probe_url(url: &str, insecure: bool) -> Result<(), AppError> {
             .timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| AppError::Probe(format!("cannot build the HTTP client: {e}")))?;
-        let resp = client.get(url).send().await.map_err(|e| AppError::Probe(format!("GET {url}: {}", chain(&e))))?;
+        let resp =
+            client.get(url).send().await.map_err(|e| AppError::Probe(format!("GET {url}: {}", error_chain(&e))))?;
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         if status != reqwest::StatusCode::OK {
@@ -495,18 +497,6 @@ pub fn probe_url(url: &str, insecure: bool) -> Result<(), AppError> {
         }
         Ok(())
     })
-}
-
-/// An error with its sources, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// Loads a config and describes it for `gslbd check`.

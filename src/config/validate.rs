@@ -251,139 +251,12 @@ fn zone(
     rep: &mut Reporter<'_>,
 ) -> Option<ZoneConfig> {
     let errors_before = rep.errors.len();
-    let soa_ref = raw.soa.as_ref().map(|s| s.get_ref());
-    let records_text =
-        zone_text_key(rep, key, "records", raw.records.as_ref(), soa_ref.and_then(|s| s.records.as_ref()));
-    let zone_file =
-        zone_text_key(rep, key, "zone_file", raw.zone_file.as_ref(), soa_ref.and_then(|s| s.zone_file.as_ref()));
     let apex = name_value(rep, &raw.name, &format!("{key}.name"))?;
     let default_ttl = int(rep, raw.default_ttl.as_ref(), &format!("{key}.default_ttl"), 1, MAX_TTL, 300) as u32;
     let ns_ttl = int(rep, raw.ns_ttl.as_ref(), &format!("{key}.ns_ttl"), 0, MAX_TTL, 3600) as u32;
-
-    let mut records: Vec<(StaticRecord, String, std::path::PathBuf)> = Vec::new();
-    if let Some(text) = records_text {
-        let first_line = content_first_line(rep, text);
-        let rkey = format!("{key}.records");
-        match master_file::parse(text.get_ref(), &apex, default_ttl) {
-            Ok(recs) => {
-                for mut r in recs {
-                    r.line += first_line - 1;
-                    records.push((r, rkey.clone(), rep.file().to_path_buf()));
-                }
-            }
-            Err(e) => rep.at_line(Some(first_line + e.line - 1), rkey, e.message),
-        }
-    }
-    if let Some(path) = zone_file {
-        let zkey = format!("{key}.zone_file");
-        let base = rep.file().parent().unwrap_or(Path::new("."));
-        let file = base.join(path.get_ref());
-        match std::fs::read_to_string(&file) {
-            Err(e) => rep.at(path.span().start, zkey, format!("cannot read {}: {e}", file.display())),
-            Ok(text) => match master_file::parse(&text, &apex, default_ttl) {
-                Ok(recs) => records.extend(recs.into_iter().map(|r| (r, zkey.clone(), file.clone()))),
-                Err(e) => {
-                    rep.errors.push(super::ConfigError { file, line: Some(e.line), key: zkey, message: e.message })
-                }
-            },
-        }
-    }
-
-    let mut nodes: BTreeMap<Name, TypeMap> = BTreeMap::new();
-    let mut cname_lines: BTreeMap<Name, (usize, String, std::path::PathBuf)> = BTreeMap::new();
-    let mut file_soa: Option<(Soa, u32)> = None;
-    for (r, rkey, file) in &records {
-        let mut fail = |message: String| {
-            rep.errors.push(super::ConfigError { file: file.clone(), line: Some(r.line), key: rkey.clone(), message })
-        };
-        if !r.owner.is_within(&apex) {
-            fail(format!("{} is outside the zone {apex}", r.owner));
-            continue;
-        }
-        if r.ttl as i64 > MAX_TTL {
-            fail(format!("TTL {} of {} is above 2^31-1", r.ttl, r.owner));
-            continue;
-        }
-        if let RData::Soa(soa) = &r.rdata {
-            if r.owner != apex {
-                fail(format!("SOA record at {} is not at the zone apex", r.owner));
-            } else if raw.soa.is_some() {
-                fail("SOA is given both here and in [zone.soa]; keep one".to_string());
-            } else {
-                file_soa = Some(((**soa).clone(), r.ttl));
-            }
-            continue;
-        }
-        if r.rdata.rtype() == TYPE_CNAME {
-            if r.owner == apex {
-                fail("a CNAME cannot be at the zone apex (it holds SOA and NS)".to_string());
-                continue;
-            }
-            cname_lines.entry(r.owner.clone()).or_insert((r.line, rkey.clone(), file.clone()));
-        }
-        let set = nodes.entry(r.owner.clone()).or_default().get_or_insert_with(r.rdata.rtype(), || RRset {
-            ttl: r.ttl,
-            rdata: Vec::new(),
-            source: Source::Static,
-            rotate: true,
-        });
-        // RFC 2181 §5.2: one TTL per RRset; the lowest wins.
-        set.ttl = set.ttl.min(r.ttl);
-        if !set.rdata.contains(&r.rdata) {
-            set.rdata.push(r.rdata.clone());
-        }
-    }
-    for (owner, (line, rkey, file)) in &cname_lines {
-        let types = &nodes[owner];
-        let message = if types.len() > 1 {
-            Some(format!("CNAME at {owner} beside other data (RFC 1034 §3.6.2)"))
-        } else if types[&TYPE_CNAME].rdata.len() > 1 {
-            Some(format!("more than one CNAME at {owner}"))
-        } else {
-            None
-        };
-        if let Some(message) = message {
-            rep.errors.push(super::ConfigError { file: file.clone(), line: Some(*line), key: rkey.clone(), message });
-        }
-    }
-
-    // Apex NS: the `ns` list plus any NS records at the apex.
-    let mut ns_names: Vec<Name> = Vec::new();
-    if let Some(list) = &raw.ns {
-        for (i, n) in list.get_ref().iter().enumerate() {
-            if let Some(name) = name_value(rep, n, &format!("{key}.ns[{i}]"))
-                && !ns_names.contains(&name)
-            {
-                ns_names.push(name);
-            }
-        }
-    }
-    let apex_types = nodes.entry(apex.clone()).or_default();
-    let ns_set = apex_types.get_or_insert_with(TYPE_NS, || RRset {
-        ttl: ns_ttl,
-        rdata: Vec::new(),
-        source: Source::Static,
-        rotate: false,
-    });
-    for name in ns_names {
-        let rd = RData::Ns(name);
-        if !ns_set.rdata.contains(&rd) {
-            ns_set.rdata.push(rd);
-        }
-    }
-    if ns_set.rdata.is_empty() {
-        let line = Some(rep.line_of(raw.name.span().start));
-        rep.at_line(
-            line,
-            format!("{key}.ns"),
-            format!("zone {apex} has no name servers: set ns = [\"ns1.{}\"]", apex.to_dotless()),
-        );
-    }
-    let first_ns = match ns_set.rdata.first() {
-        Some(RData::Ns(n)) => n.clone(),
-        _ => apex.prepend(b"ns1").unwrap_or_else(|| apex.clone()),
-    };
-
+    let records = static_records(key, raw, &apex, default_ttl, rep);
+    let (mut nodes, file_soa) = rrsets(&records, &apex, raw.soa.is_some(), rep);
+    let first_ns = apex_ns(key, raw, &apex, ns_ttl, &mut nodes, rep);
     let (soa, soa_ttl, serial) = match file_soa {
         Some((soa, ttl)) => {
             let serial = Some(soa.serial);
@@ -418,6 +291,164 @@ fn zone(
         pools,
         geo_names,
     })
+}
+
+/// A static record with the key and the file it came from (for errors).
+type Sourced = (StaticRecord, String, std::path::PathBuf);
+
+/// The zone's static records: `records` (inline master-file text) and `zone_file`, each
+/// record with where it came from.
+fn static_records(key: &str, raw: &RawZone, apex: &Name, default_ttl: u32, rep: &mut Reporter<'_>) -> Vec<Sourced> {
+    let soa_ref = raw.soa.as_ref().map(|s| s.get_ref());
+    let records_text =
+        zone_text_key(rep, key, "records", raw.records.as_ref(), soa_ref.and_then(|s| s.records.as_ref()));
+    let zone_file =
+        zone_text_key(rep, key, "zone_file", raw.zone_file.as_ref(), soa_ref.and_then(|s| s.zone_file.as_ref()));
+    let mut records: Vec<Sourced> = Vec::new();
+    if let Some(text) = records_text {
+        let first_line = content_first_line(rep, text);
+        let rkey = format!("{key}.records");
+        match master_file::parse(text.get_ref(), apex, default_ttl) {
+            Ok(recs) => {
+                for mut r in recs {
+                    r.line += first_line - 1;
+                    records.push((r, rkey.clone(), rep.file().to_path_buf()));
+                }
+            }
+            Err(e) => rep.at_line(Some(first_line + e.line - 1), rkey, e.message),
+        }
+    }
+    if let Some(path) = zone_file {
+        let zkey = format!("{key}.zone_file");
+        let base = rep.file().parent().unwrap_or(Path::new("."));
+        let file = base.join(path.get_ref());
+        match std::fs::read_to_string(&file) {
+            Err(e) => rep.at(path.span().start, zkey, format!("cannot read {}: {e}", file.display())),
+            Ok(text) => match master_file::parse(&text, apex, default_ttl) {
+                Ok(recs) => records.extend(recs.into_iter().map(|r| (r, zkey.clone(), file.clone()))),
+                Err(e) => {
+                    rep.errors.push(super::ConfigError { file, line: Some(e.line), key: zkey, message: e.message })
+                }
+            },
+        }
+    }
+    records
+}
+
+/// The records as RRsets by owner (one TTL per set, the lowest; duplicates once), checked:
+/// inside the zone, TTLs in range, an SOA only at the apex and only when `[zone.soa]` is not
+/// given (returned apart), CNAMEs alone at their name and not at the apex.
+fn rrsets(
+    records: &[Sourced],
+    apex: &Name,
+    soa_table: bool,
+    rep: &mut Reporter<'_>,
+) -> (BTreeMap<Name, TypeMap>, Option<(Soa, u32)>) {
+    let mut nodes: BTreeMap<Name, TypeMap> = BTreeMap::new();
+    let mut cname_lines: BTreeMap<Name, (usize, String, std::path::PathBuf)> = BTreeMap::new();
+    let mut file_soa: Option<(Soa, u32)> = None;
+    for (r, rkey, file) in records {
+        let mut fail = |message: String| {
+            rep.errors.push(super::ConfigError { file: file.clone(), line: Some(r.line), key: rkey.clone(), message })
+        };
+        if !r.owner.is_within(apex) {
+            fail(format!("{} is outside the zone {apex}", r.owner));
+            continue;
+        }
+        if r.ttl as i64 > MAX_TTL {
+            fail(format!("TTL {} of {} is above 2^31-1", r.ttl, r.owner));
+            continue;
+        }
+        if let RData::Soa(soa) = &r.rdata {
+            if r.owner != *apex {
+                fail(format!("SOA record at {} is not at the zone apex", r.owner));
+            } else if soa_table {
+                fail("SOA is given both here and in [zone.soa]; keep one".to_string());
+            } else {
+                file_soa = Some(((**soa).clone(), r.ttl));
+            }
+            continue;
+        }
+        if r.rdata.rtype() == TYPE_CNAME {
+            if r.owner == *apex {
+                fail("a CNAME cannot be at the zone apex (it holds SOA and NS)".to_string());
+                continue;
+            }
+            cname_lines.entry(r.owner.clone()).or_insert((r.line, rkey.clone(), file.clone()));
+        }
+        let set = nodes.entry(r.owner.clone()).or_default().get_or_insert_with(r.rdata.rtype(), || RRset {
+            ttl: r.ttl,
+            rdata: Vec::new(),
+            source: Source::Static,
+            rotate: true,
+        });
+        // RFC 2181 §5.2: one TTL per RRset; the lowest wins.
+        set.ttl = set.ttl.min(r.ttl);
+        if !set.rdata.contains(&r.rdata) {
+            set.rdata.push(r.rdata.clone());
+        }
+    }
+    for (owner, (line, rkey, file)) in &cname_lines {
+        let types = &nodes[owner];
+        let message = if types.len() > 1 {
+            Some(format!("CNAME at {owner} beside other data (RFC 1034 §3.6.2)"))
+        } else if types[&TYPE_CNAME].rdata.len() > 1 {
+            Some(format!("more than one CNAME at {owner}"))
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            rep.errors.push(super::ConfigError { file: file.clone(), line: Some(*line), key: rkey.clone(), message });
+        }
+    }
+    (nodes, file_soa)
+}
+
+/// The apex NS set: the `ns` list plus any NS records at the apex (an error when there are
+/// none). Returns the first name server, for a default SOA's MNAME.
+fn apex_ns(
+    key: &str,
+    raw: &RawZone,
+    apex: &Name,
+    ns_ttl: u32,
+    nodes: &mut BTreeMap<Name, TypeMap>,
+    rep: &mut Reporter<'_>,
+) -> Name {
+    let mut ns_names: Vec<Name> = Vec::new();
+    if let Some(list) = &raw.ns {
+        for (i, n) in list.get_ref().iter().enumerate() {
+            if let Some(name) = name_value(rep, n, &format!("{key}.ns[{i}]"))
+                && !ns_names.contains(&name)
+            {
+                ns_names.push(name);
+            }
+        }
+    }
+    let apex_types = nodes.entry(apex.clone()).or_default();
+    let ns_set = apex_types.get_or_insert_with(TYPE_NS, || RRset {
+        ttl: ns_ttl,
+        rdata: Vec::new(),
+        source: Source::Static,
+        rotate: false,
+    });
+    for name in ns_names {
+        let rd = RData::Ns(name);
+        if !ns_set.rdata.contains(&rd) {
+            ns_set.rdata.push(rd);
+        }
+    }
+    if ns_set.rdata.is_empty() {
+        let line = Some(rep.line_of(raw.name.span().start));
+        rep.at_line(
+            line,
+            format!("{key}.ns"),
+            format!("zone {apex} has no name servers: set ns = [\"ns1.{}\"]", apex.to_dotless()),
+        );
+    }
+    match ns_set.rdata.first() {
+        Some(RData::Ns(n)) => n.clone(),
+        _ => apex.prepend(b"ns1").unwrap_or_else(|| apex.clone()),
+    }
 }
 
 fn soa_from_config(

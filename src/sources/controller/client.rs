@@ -231,7 +231,7 @@ fn status_error(status: StatusCode, body: &[u8]) -> SyncError {
 }
 
 /// reqwest's Display hides the cause ("error sending request"); show the whole chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
