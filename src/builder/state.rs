@@ -248,13 +248,11 @@ impl State {
     /// zone. The state file is written once the writer gets to it (DNS sees the data first).
     pub fn sync_accepted(&mut self, apex: &Name, payload: Payload) {
         // A reload may have removed the zone or its controller while this request ran.
-        if self.config.zone(apex).is_none_or(|z| z.controller.is_none()) {
-            return;
-        }
+        let Some(cfg) = self.config.zone(apex).filter(|z| z.controller.is_some()) else { return };
         let Some(zone) = self.zones.get_mut(apex) else { return };
-        zone.sync_accepted(apex, payload);
+        let job = zone.sync_accepted(cfg, &self.config.state.dir, payload);
+        self.unsent.extend(job);
         self.dirty.add(apex, Scope::Data);
-        self.persist(apex);
     }
 
     /// Applies a `/notify` push to the held records: every item is checked first. Invalid and

@@ -125,8 +125,9 @@ impl ZoneState {
     }
 
     /// Takes a full record set from the controller (converted by the sync) in place of what
-    /// the zone held.
-    pub fn sync_accepted(&mut self, apex: &Name, payload: Payload) {
+    /// the zone held; returns the write of its state file (DNS sees the data first).
+    pub fn sync_accepted(&mut self, zone: &ZoneConfig, dir: &Path, payload: Payload) -> Option<PersistJob> {
+        let apex = &zone.apex;
         let converted = payload.converted;
         if payload.received == 0 {
             tracing::warn!(zone = %apex, version_hash = %payload.version_hash, "controller sent an empty record set; the zone now has no controller records");
@@ -155,6 +156,7 @@ impl ZoneState {
             st.skipped_records += converted.skipped_records as u64;
         }
         tracing::info!(zone = %apex, version_hash = %payload.version_hash, names, "controller data applied");
+        self.persist_job(dir, zone)
     }
 
     // ─── pushes ──────────────────────────────────────────────────────────────────────────
