@@ -272,38 +272,36 @@ impl Scraped {
         if view.config.log.dnstap.is_none() {
             return Ok(());
         }
-        {
-            use std::sync::atomic::Ordering::Relaxed;
-            let d = &self.dnstap;
-            let messages = [
-                (labels(&[("outcome", "written")]), d.written.load(Relaxed)),
-                (labels(&[("outcome", "dropped")]), d.dropped.load(Relaxed)),
-            ];
-            counter_family(
-                e,
-                "dnstap_messages",
-                "dnstap messages written to the receiver, or dropped (queue full, connection lost)",
-                &messages,
-            )?;
-            gauge_family(
-                e,
-                "dnstap_connected",
-                "1 while connected to the dnstap receiver",
-                &[(Vec::new(), d.connected.load(Relaxed) as i64)],
-            )?;
-            gauge_family(
-                e,
-                "dnstap_queued",
-                "dnstap messages waiting for the receiver",
-                &[(Vec::new(), d.queued.load(Relaxed) as i64)],
-            )?;
-            counter_family(
-                e,
-                "dnstap_connects",
-                "Connections to the dnstap receiver that completed the handshake",
-                &[(Vec::new(), d.connects.load(Relaxed))],
-            )?;
-        }
+        use std::sync::atomic::Ordering::Relaxed;
+        let d = &self.dnstap;
+        let messages = [
+            (labels(&[("outcome", "written")]), d.written.load(Relaxed)),
+            (labels(&[("outcome", "dropped")]), d.dropped.load(Relaxed)),
+        ];
+        counter_family(
+            e,
+            "dnstap_messages",
+            "dnstap messages written to the receiver, or dropped (queue full, connection lost)",
+            &messages,
+        )?;
+        gauge_family(
+            e,
+            "dnstap_connected",
+            "1 while connected to the dnstap receiver",
+            &[(Vec::new(), d.connected.load(Relaxed) as i64)],
+        )?;
+        gauge_family(
+            e,
+            "dnstap_queued",
+            "dnstap messages waiting for the receiver",
+            &[(Vec::new(), d.queued.load(Relaxed) as i64)],
+        )?;
+        counter_family(
+            e,
+            "dnstap_connects",
+            "Connections to the dnstap receiver that completed the handshake",
+            &[(Vec::new(), d.connects.load(Relaxed))],
+        )?;
         Ok(())
     }
 
@@ -312,54 +310,47 @@ impl Scraped {
         if view.config.cluster.is_none() {
             return Ok(());
         }
-        {
-            use std::sync::atomic::Ordering::Relaxed;
-            let c = &self.cluster;
-            gauge_family(
-                e,
-                "cluster_connected",
-                "1 while connected to NATS and watching the bucket",
-                &[(Vec::new(), c.connected.load(Relaxed) as i64)],
-            )?;
-            let obs = [
-                (labels(&[("direction", "written")]), c.written.load(Relaxed)),
-                (labels(&[("direction", "received")]), c.received.load(Relaxed)),
-            ];
-            counter_family(
-                e,
-                "cluster_observations",
-                "Health observations written to and received from the bucket",
-                &obs,
-            )?;
-            counter_family(
-                e,
-                "cluster_disconnects",
-                "Times the NATS connection or the bucket watch was lost",
-                &[(Vec::new(), c.disconnects.load(Relaxed))],
-            )?;
-            // Fresh observations per target by what they say, and the targets whose verdict
-            // falls back to this instance's own probes, as the last build counted them.
-            let mut fresh = Vec::new();
-            let fallback = view.health.fallback_targets() as i64;
-            for (target, v) in view.health.iter() {
-                let up = v.votes.iter().filter(|(_, up)| *up).count() as i64;
-                let addr = format!("{}:{}", target.ip, target.check.port);
-                fresh.push((labels(&[("target", &addr), ("verdict", "up")]), up));
-                fresh.push((labels(&[("target", &addr), ("verdict", "down")]), v.votes.len() as i64 - up));
-            }
-            gauge_family(
-                e,
-                "cluster_fresh_observations",
-                "Fresh observations of each probe target (this instance's included), by what they say",
-                &fresh,
-            )?;
-            gauge_family(
-                e,
-                "cluster_fallback_targets",
-                "Targets decided by this instance's own probes: NATS unreachable or too few instances observe them",
-                &[(Vec::new(), fallback)],
-            )?;
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.cluster;
+        gauge_family(
+            e,
+            "cluster_connected",
+            "1 while connected to NATS and watching the bucket",
+            &[(Vec::new(), c.connected.load(Relaxed) as i64)],
+        )?;
+        let obs = [
+            (labels(&[("direction", "written")]), c.written.load(Relaxed)),
+            (labels(&[("direction", "received")]), c.received.load(Relaxed)),
+        ];
+        counter_family(e, "cluster_observations", "Health observations written to and received from the bucket", &obs)?;
+        counter_family(
+            e,
+            "cluster_disconnects",
+            "Times the NATS connection or the bucket watch was lost",
+            &[(Vec::new(), c.disconnects.load(Relaxed))],
+        )?;
+        // Fresh observations per target by what they say, and the targets whose verdict
+        // falls back to this instance's own probes, as the last build counted them.
+        let mut fresh = Vec::new();
+        let fallback = view.health.fallback_targets() as i64;
+        for (target, v) in view.health.iter() {
+            let up = v.votes.iter().filter(|(_, up)| *up).count() as i64;
+            let addr = format!("{}:{}", target.ip, target.check.port);
+            fresh.push((labels(&[("target", &addr), ("verdict", "up")]), up));
+            fresh.push((labels(&[("target", &addr), ("verdict", "down")]), v.votes.len() as i64 - up));
         }
+        gauge_family(
+            e,
+            "cluster_fresh_observations",
+            "Fresh observations of each probe target (this instance's included), by what they say",
+            &fresh,
+        )?;
+        gauge_family(
+            e,
+            "cluster_fallback_targets",
+            "Targets decided by this instance's own probes: NATS unreachable or too few instances observe them",
+            &[(Vec::new(), fallback)],
+        )?;
         Ok(())
     }
 }
@@ -441,28 +432,25 @@ fn encode_zones(e: &mut DescriptorEncoder, view: &View, snapshot: &crate::snapsh
 fn encode_pools(e: &mut DescriptorEncoder, view: &View) -> std::fmt::Result {
     let mut members = Vec::new();
     let health = &view.health;
-    {
-        for zone in &view.config.zones {
-            for pool in &zone.pools {
-                let name = pool.name.to_dotless();
-                for (role, label) in
-                    [(crate::config::Role::Primary, "primary"), (crate::config::Role::Secondary, "secondary")]
-                {
-                    let of_role: Vec<_> = pool.members.iter().filter(|m| m.role == role).collect();
-                    if of_role.is_empty() {
-                        continue;
-                    }
-                    let healthy = of_role
-                        .iter()
-                        .filter(|m| {
-                            let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
-                            ips.into_iter().any(|ip: std::net::IpAddr| health.is_up(ip, &m.check, pool.quorum))
-                        })
-                        .count();
-                    members.push((labels(&[("pool", &name), ("role", label), ("state", "healthy")]), healthy as i64));
-                    members
-                        .push((labels(&[("pool", &name), ("role", label), ("state", "total")]), of_role.len() as i64));
+    for zone in &view.config.zones {
+        for pool in &zone.pools {
+            let name = pool.name.to_dotless();
+            for (role, label) in
+                [(crate::config::Role::Primary, "primary"), (crate::config::Role::Secondary, "secondary")]
+            {
+                let of_role: Vec<_> = pool.members.iter().filter(|m| m.role == role).collect();
+                if of_role.is_empty() {
+                    continue;
                 }
+                let healthy = of_role
+                    .iter()
+                    .filter(|m| {
+                        let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
+                        ips.into_iter().any(|ip: std::net::IpAddr| health.is_up(ip, &m.check, pool.quorum))
+                    })
+                    .count();
+                members.push((labels(&[("pool", &name), ("role", label), ("state", "healthy")]), healthy as i64));
+                members.push((labels(&[("pool", &name), ("role", label), ("state", "total")]), of_role.len() as i64));
             }
         }
     }

@@ -86,13 +86,10 @@ impl ZoneState {
         self.status.as_ref().is_some_and(|st| st.origin == DataOrigin::None)
     }
 
-    /// The zone's config changed: a zone that gained a controller starts its sync status, one
-    /// that lost it drops it.
+    /// The zone's config changed: a zone that gained a controller starts its sync status.
     pub fn reconfigure(&mut self, config: &ZoneConfig) {
-        match (&config.controller, &self.status) {
-            (Some(_), None) => self.status = Some(SyncStatus::default()),
-            (None, Some(_)) if self.held.is_none() => self.status = None,
-            _ => {}
+        if config.controller.is_some() && self.status.is_none() {
+            self.status = Some(SyncStatus::default());
         }
     }
 

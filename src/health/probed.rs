@@ -99,11 +99,6 @@ impl ProbeTable {
         self.slots.get(target).map(|s| s.load_full())
     }
 
-    /// Every target with its status.
-    pub fn iter(&self) -> impl Iterator<Item = (&Target, Arc<TargetStatus>)> {
-        self.slots.iter().map(|(t, s)| (t, s.load_full()))
-    }
-
     /// Records one probe result in `slot` (its probe task's); returns the transition, if any.
     pub fn record<E: std::fmt::Display>(
         &self,

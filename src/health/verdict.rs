@@ -78,8 +78,8 @@ impl Verdicts {
             .iter()
             .filter(|t| t.check.kind != CheckKind::None)
             .map(|t| {
-                let local =
-                    probed.status(t).map_or_else(|| TargetStatus::initial(t).observed_up(), |s| s.observed_up());
+                // Not probed yet: the check's initial state.
+                let local = probed.status(t).map_or(t.check.initial_up, |s| s.observed_up());
                 (t.clone(), tally(t, local, cluster.as_deref(), now))
             })
             .collect();

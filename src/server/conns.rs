@@ -131,18 +131,19 @@ impl Inner {
 }
 
 impl Admitted {
-    /// The connection waits for its client (it may be closed to make room): since now, or
-    /// since it was marked idle last when it has not been busy since.
+    /// The connection waits for its client from now on (it may be closed to make room).
     pub fn idle(&self) {
-        if let Some(e) = self.table.inner.lock().expect("connection table lock").open.get_mut(&self.id) {
-            e.idle_since.get_or_insert_with(Instant::now);
-        }
+        self.set_idle(Some(Instant::now()));
     }
 
     /// A request is being handled (it is not closed to make room).
     pub fn busy(&self) {
+        self.set_idle(None);
+    }
+
+    fn set_idle(&self, since: Option<Instant>) {
         if let Some(e) = self.table.inner.lock().expect("connection table lock").open.get_mut(&self.id) {
-            e.idle_since = None;
+            e.idle_since = since;
         }
     }
 }

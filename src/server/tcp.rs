@@ -129,9 +129,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut out = vec![0u8; MAX_MESSAGE + 1024 + 2];
     loop {
         let idle = handle.load().settings.tcp_idle_timeout;
-        // Waiting for the client, even within a message, the connection is idle: shutdown,
-        // the idle timeout or a new client needing its place end it.
-        admitted.idle();
+        // Waiting for the client, even within a message, the connection is idle (since it was
+        // admitted or answered last): shutdown, the idle timeout or a new client needing its
+        // place end it.
         // Biased: a closed connection answers nothing more, even with a query waiting.
         let len = tokio::select! {
             biased;
@@ -155,6 +155,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         let query_time = Stamp::now();
         let snap = handle.load();
         let Some(outcome) = responder.respond(&snap, &req[..len], &mut out[2..], Transport::Tcp, peer.ip()) else {
+            admitted.idle();
             continue;
         };
         counters.record(&outcome);
