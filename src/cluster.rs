@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::cluster::ClusterConfig;
+use crate::config::file;
 use crate::health::Observations;
 use crate::health::peers::{ClusterView, Observation};
 use crate::health::probed::Target;
@@ -39,7 +40,7 @@ use crate::health::probed::Target;
 enum ExchangeError {
     #[error("connecting to NATS: {0}")]
     Connect(String),
-    #[error("credentials {}: {error}", path.display())]
+    #[error("{}: {error}", path.display())]
     Credentials { path: std::path::PathBuf, error: String },
     #[error("creating the bucket {bucket}: {error}")]
     Bucket { bucket: String, error: String },
@@ -351,14 +352,16 @@ async fn open(
         .name(format!("gslbd-{}", config.instance))
         .connection_timeout(Duration::from_secs(2))
         .max_reconnects(Some(0));
+    // Both files are read here, bounded like every file gslbd reads, rather than by the
+    // client (which reads whatever the path leads to).
     if let Some(path) = &config.credentials {
-        options = options
-            .credentials_file(path)
-            .await
-            .map_err(|e| ExchangeError::Credentials { path: path.clone(), error: e.to_string() })?;
+        let unusable = |error: String| ExchangeError::Credentials { path: path.clone(), error };
+        let creds = file::read_text(path, file::CREDENTIALS_MAX).map_err(unusable)?;
+        options = options.credentials(&creds).map_err(|e| unusable(e.to_string()))?;
     }
     if let Some(ca) = &config.tls_ca {
-        options = options.add_root_certificates(ca.clone()).require_tls(true);
+        let tls = trusting(ca).map_err(|error| ExchangeError::Credentials { path: ca.clone(), error })?;
+        options = options.tls_client_config(tls).require_tls(true);
     }
     let client = options.connect(config.nats.clone()).await.map_err(|e| ExchangeError::Connect(e.to_string()))?;
     let js = async_nats::jetstream::new(client);
@@ -375,6 +378,21 @@ async fn open(
             .map_err(|e| ExchangeError::Bucket { bucket: config.bucket.clone(), error: e.to_string() })?,
     };
     Ok((store, received))
+}
+
+/// A TLS client configuration that trusts the certificates of the PEM file `ca`.
+fn trusting(ca: &std::path::Path) -> Result<tokio_rustls::rustls::ClientConfig, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem = file::read_regular(ca, file::PEM_MAX).map_err(|e| format!("cannot read: {e}"))?;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.map_err(|e| format!("not PEM: {e}"))?).map_err(|e| format!("not a CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("holds no certificate".into());
+    }
+    Ok(tokio_rustls::rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
 }
 
 /// The instance a heartbeat key (`i.<instance>`) names.

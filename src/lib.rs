@@ -11,7 +11,8 @@
 //! Modules from the bottom up (each imports only those before it; `docs/ARCHITECTURE.md`
 //! draws both paths file by file):
 //! * Leaves: [`dns`] (wire format, names, types, source-neutral records), [`geo_table`] (a
-//!   location map's interval tables), [`allocator`], [`priority`], [`notify`], [`corefile`].
+//!   location map's interval tables), [`allocator`], [`priority`], [`stopping`], [`notify`],
+//!   [`corefile`].
 //! * [`config`]: the TOML file, validated (imports only `dns` and `geo_table`). [`elchi`]: the
 //!   Elchi controller's JSON contract and the state files.
 //! * [`snapshot`]: the immutable, pre-encoded answers and their atomic handle. [`dnstap`]: the
@@ -48,4 +49,5 @@ pub mod probes;
 pub mod server;
 pub mod snapshot;
 pub mod sources;
+pub mod stopping;
 pub mod tls;

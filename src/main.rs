@@ -129,10 +129,10 @@ fn main() -> ExitCode {
             }
         },
         Command::ImportCorefile { file } => {
-            let text = match std::fs::read_to_string(&file) {
+            let text = match gslbd::config::file::read_text(&file, gslbd::config::file::CONFIG_MAX) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("gslbd: cannot read {}: {e}", file.display());
+                    eprintln!("gslbd: {e}");
                     return ExitCode::FAILURE;
                 }
             };

@@ -123,13 +123,15 @@ impl Builder {
     }
 
     /// Stops the builder, then lets the writer flush what is pending.
-    pub fn stop(mut self) {
+    pub fn stop(mut self, deadline: std::time::Instant) {
         self.handle.send(Event::Stop);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(t) = self.thread.take()
+            && crate::stopping::join_until(t, deadline).is_err()
+        {
+            tracing::warn!("the builder did not stop in time; leaving it to the exit");
         }
         if let Some(w) = self.writer.take() {
-            w.stop();
+            w.stop(deadline);
         }
     }
 }

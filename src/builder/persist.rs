@@ -126,11 +126,14 @@ impl Writer {
         Ok((Writer { tx: tx.clone(), thread: Some(thread) }, Jobs(tx)))
     }
 
-    /// Writes what is pending and stops the thread.
-    pub fn stop(mut self) {
+    /// Writes what is pending and stops the thread, or leaves it to the exit at `deadline`
+    /// (what it had not written is in the journals, replayed at start).
+    pub fn stop(mut self, deadline: Instant) {
         let _ = self.tx.send(Msg::Stop);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(t) = self.thread.take()
+            && crate::stopping::join_until(t, deadline).is_err()
+        {
+            tracing::warn!("state files still being written at the stop deadline; the journals hold their pushes");
         }
     }
 }

@@ -31,7 +31,10 @@ fn expand_value(
     let span = value.span();
     match value.get_mut() {
         DeValue::String(s) if s.contains('$') => match expand_str(s, lookup) {
-            Ok(expanded) => *s = expanded.into(),
+            Ok(expanded) => {
+                rep.expanded(s, &expanded);
+                *s = expanded.into();
+            }
             Err(message) => rep.at(span.start, path, message),
         },
         DeValue::Array(items) => {

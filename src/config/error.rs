@@ -53,12 +53,15 @@ pub struct Reporter<'a> {
     text: &'a str,
     /// The errors so far.
     pub errors: Vec<ConfigError>,
+    /// Values `${VAR}` expansion produced, with the text written in the file: errors show the
+    /// latter, so a secret passed in the environment is never printed.
+    expanded: Vec<(String, String)>,
 }
 
 impl<'a> Reporter<'a> {
     /// A reporter for `text`, read from `file`.
     pub fn new(file: &'a Path, text: &'a str) -> Reporter<'a> {
-        Reporter { file, text, errors: Vec::new() }
+        Reporter { file, text, errors: Vec::new(), expanded: Vec::new() }
     }
 
     /// The file being reported on.
@@ -74,6 +77,32 @@ impl<'a> Reporter<'a> {
     /// The 1-based line holding byte `offset`.
     pub fn line_of(&self, offset: usize) -> usize {
         line_of(self.text, offset)
+    }
+
+    /// Notes that the file's `written` value was expanded to `value`.
+    pub fn expanded(&mut self, written: &str, value: &str) {
+        if !value.is_empty() && value != written {
+            self.expanded.push((value.to_string(), written.to_string()));
+        }
+    }
+
+    /// The errors, each expanded value in them replaced by what the file says (`${VAR}`).
+    pub fn into_errors(self) -> Vec<ConfigError> {
+        let mut errors = self.errors;
+        // Longest first, so a value holding another is replaced whole.
+        let mut expanded = self.expanded;
+        expanded.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        for e in &mut errors {
+            for (value, written) in &expanded {
+                e.message = e.message.replace(&format!("{value:?}"), &format!("{written:?}")).replace(value, written);
+            }
+        }
+        errors
+    }
+
+    /// The last line that holds anything (where a missing table would be added).
+    pub fn last_line(&self) -> usize {
+        line_of(self.text, self.text.trim_end().len())
     }
 
     /// Records an error at a byte offset.

@@ -101,16 +101,18 @@ pub fn geo(raw: Option<&RawGeo>, rep: &mut Reporter<'_>) -> GeoConfig {
         out.datacenters.push(Datacenter { name, coordinates });
     }
     if out.datacenters.is_empty() && (!raw.map.is_empty() || !raw.datacenter.is_empty()) {
-        rep.at_line(None, "geo.datacenter", "[geo] needs at least one [[geo.datacenter]]");
+        let at = raw.map.first().map(|m| m.span().start).or(raw.datacenter.first().map(|d| d.span().start));
+        rep.at_line(at.map(|a| rep.line_of(a)), "geo.datacenter", "[geo] needs at least one [[geo.datacenter]]");
     }
     for (i, m) in raw.map.iter().enumerate() {
         let k = format!("geo.map[{i}]");
-        if let Some(map) = map(&k, m, &out, rep) {
-            if out.maps.iter().any(|o| o.name == map.name) {
-                rep.at(m.span().start, format!("{k}.name"), format!("map {} is defined twice", map.name));
-            } else {
-                out.maps.push(map);
-            }
+        // A map with errors is kept too (the config is rejected anyway), so what names it
+        // finds it and only the map's own errors are reported.
+        let map = map(&k, m, &out, rep);
+        if out.maps.iter().any(|o| o.name == map.name) {
+            rep.at(m.span().start, format!("{k}.name"), format!("map {} is defined twice", map.name));
+        } else {
+            out.maps.push(map);
         }
     }
     out
@@ -137,8 +139,7 @@ fn order(names: &[Spanned<String>], geo: &GeoConfig, key: &str, rep: &mut Report
         .ok()
 }
 
-fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_>) -> Option<GeoMap> {
-    let before = rep.errors.len();
+fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_>) -> GeoMap {
     let m = raw.get_ref();
     let name = m.name.as_ref().map_or_else(|| "default".to_string(), |n| n.get_ref().trim().to_string());
     let all: Vec<u16> = (0..geo.datacenters.len() as u16).collect();
@@ -166,8 +167,15 @@ fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_
         let base = rep.file().parent().unwrap_or(Path::new("."));
         let file = base.join(path.get_ref());
         let key = format!("{k}.nets_file");
-        match std::fs::read_to_string(&file) {
-            Err(e) => rep.at(path.span().start, key, format!("cannot read {}: {e}", file.display())),
+        match super::file::read_text(&file, super::file::NETS_FILE_MAX) {
+            Err(e) => rep.at(path.span().start, key, e),
+            // An empty file is refused rather than moving every client to the default order:
+            // it is far more often a file caught while being rewritten than a wish.
+            Ok(text) if !text.lines().any(|l| !l.split('#').next().unwrap_or("").trim().is_empty()) => rep.at(
+                path.span().start,
+                key,
+                format!("{} holds no networks (remove nets_file to use none)", file.display()),
+            ),
             Ok(text) => {
                 for (line, entry) in read_nets_file(&text, geo) {
                     match entry {
@@ -237,7 +245,7 @@ fn map(k: &str, raw: &Spanned<RawGeoMap>, geo: &GeoConfig, rep: &mut Reporter<'_
     } else if let Some(n) = &m.nearest {
         rep.at(n.span().start, format!("{k}.nearest"), "nearest applies to a MaxMind DB: set mmdb = \"FILE\"");
     }
-    (rep.errors.len() == before).then(|| GeoMap { name, default, nets: nets.into_iter().collect(), nets_file, db })
+    GeoMap { name, default, nets: nets.into_iter().collect(), nets_file, db }
 }
 
 /// Validates a zone's `[[zone.geo_name]]`s; `key` is like `zone[0]`. A name may not hold

@@ -20,14 +20,17 @@ pub struct Identity {
 
 /// Reads `cert` and `key` and checks that the key is the certificate's.
 pub fn read(cert: &Path, key: &Path) -> Result<Identity, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("cannot read {}: {e}", cert.display()))?
+    let read = |p: &Path| {
+        super::file::read_regular(p, super::file::PEM_MAX).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(cert)?)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{} is not PEM: {e}", cert.display()))?;
     if certs.is_empty() {
         return Err(format!("{} holds no certificate", cert.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(&read(key)?)
+        .map_err(|e| format!("{} holds no private key: {e}", key.display()))?;
     // rustls checks that the key signs for the leaf certificate.
     ServerConfig::builder()
         .with_no_client_auth()

@@ -75,7 +75,9 @@ struct Location {
 /// Reads `path` into a location table under `rules`. Errors name the problem (a missing
 /// file, a file that is not a MaxMind DB, a custom record naming an unknown datacenter).
 pub fn read(path: &Path, rules: &MmdbRules<'_>) -> Result<MmdbTable, String> {
-    let reader = maxminddb::Reader::open_readfile(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = super::file::read_regular(path, super::file::MMDB_MAX)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let reader = maxminddb::Reader::from_source(bytes).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut orders: Vec<Vec<u16>> = Vec::new();
     let mut ids: HashMap<Vec<u16>, OrderId> = HashMap::new();
     let mut by_record: HashMap<usize, OrderId> = HashMap::new();

@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod env;
 pub mod error;
+pub mod file;
 pub mod geo;
 pub mod identity;
 pub mod log;
@@ -369,13 +370,14 @@ pub struct CheckConfig {
 
 /// Reads, expands and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError {
-            file: path.to_path_buf(),
-            line: None,
-            key: String::new(),
-            message: format!("cannot read: {e}"),
-        }])
+    let unreadable =
+        |line, message| ConfigErrors(vec![ConfigError { file: path.to_path_buf(), line, key: String::new(), message }]);
+    let bytes =
+        file::read_regular(path, file::CONFIG_MAX).map_err(|e| unreadable(None, format!("cannot read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        unreadable(Some(line), "not UTF-8 text".to_string())
     })?;
     parse(path, &text, &|name| std::env::var(name).ok())
 }
@@ -388,20 +390,23 @@ pub fn parse(path: &Path, text: &str, lookup: &dyn Fn(&str) -> Option<String>) -
         Err(e) => {
             let line = e.span().map(|s| rep.line_of(s.start));
             rep.at_line(line, "", e.message().trim().to_string());
-            return Err(ConfigErrors(rep.errors));
+            return Err(ConfigErrors(rep.into_errors()));
         }
     };
     env::expand_table(table.get_mut(), "", &mut rep, lookup);
     if !rep.errors.is_empty() {
-        return Err(ConfigErrors(rep.errors));
+        return Err(ConfigErrors(rep.into_errors()));
     }
     let raw = match raw::RawConfig::deserialize(toml::de::Deserializer::from(table)) {
         Ok(raw) => raw,
         Err(e) => {
             let line = e.span().map(|s| rep.line_of(s.start));
             rep.at_line(line, "", e.message().trim().to_string());
-            return Err(ConfigErrors(rep.errors));
+            return Err(ConfigErrors(rep.into_errors()));
         }
     };
-    validate::validate(raw, &mut rep).ok_or_else(|| ConfigErrors(std::mem::take(&mut rep.errors)))
+    match validate::validate(raw, &mut rep) {
+        Some(config) => Ok(config),
+        None => Err(ConfigErrors(rep.into_errors())),
+    }
 }

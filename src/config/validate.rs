@@ -28,7 +28,8 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let log = super::log::log(raw.log.as_ref(), rep);
     let rrl = super::rrl::rrl(raw.rrl.as_ref(), rep);
     if raw.zones.is_empty() {
-        rep.at_line(None, "zone", "no [[zone]] is defined");
+        // Said at the end of the file, where one would be added.
+        rep.at_line(Some(rep.last_line()), "zone", "no [[zone]] is defined");
     }
     let mut zones: Vec<ZoneConfig> = Vec::new();
     let mut first_seen: BTreeMap<Name, usize> = BTreeMap::new();
@@ -322,8 +323,8 @@ fn static_records(key: &str, raw: &RawZone, apex: &Name, default_ttl: u32, rep: 
         let zkey = format!("{key}.zone_file");
         let base = rep.file().parent().unwrap_or(Path::new("."));
         let file = base.join(path.get_ref());
-        match std::fs::read_to_string(&file) {
-            Err(e) => rep.at(path.span().start, zkey, format!("cannot read {}: {e}", file.display())),
+        match super::file::read_text(&file, super::file::ZONE_FILE_MAX) {
+            Err(e) => rep.at(path.span().start, zkey, e),
             Ok(text) => match master_file::parse(&text, apex, default_ttl) {
                 Ok(recs) => records.extend(recs.into_iter().map(|r| (r, zkey.clone(), file.clone()))),
                 Err(e) => {
@@ -552,7 +553,7 @@ fn controller(key: &str, raw: &RawController, rep: &mut Reporter<'_>) -> Option<
     }
     let ca_file = raw.ca_file.as_ref().map(|v| {
         let path = rep.file().parent().unwrap_or(Path::new(".")).join(v.get_ref());
-        if let Err(e) = std::fs::metadata(&path) {
+        if let Err(e) = super::file::read_regular(&path, super::file::PEM_MAX) {
             rep.at(v.span().start, k("ca_file"), format!("cannot read {}: {e}", path.display()));
         }
         path

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
+use std::time::Instant;
 
 pub use encode::{Exchange, Protocol, Stamp};
 
@@ -98,11 +99,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Writes what is queued (for up to about a second), closes the stream and joins.
-    pub fn stop(mut self) {
+    /// Writes what is queued (for up to half a second), closes the stream (STOP, FINISH) and
+    /// joins, or gives up at `deadline` whatever the receiver does: a receiver that reads
+    /// slowly or never answers STOP does not hold the process.
+    pub fn stop(mut self, deadline: Instant) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(t) = self.thread.take()
+            && crate::stopping::join_until(t, deadline).is_err()
+        {
+            tracing::warn!("the dnstap receiver did not take the last messages in time; stopping without them");
         }
     }
 }

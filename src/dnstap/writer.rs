@@ -118,7 +118,7 @@ fn serve(stream: &mut dyn Stream, rx: &Receiver<Batch>, stats: &TapStats, stop: 
         }
         if messages > 0 {
             stats.queued.fetch_sub(messages, Ordering::Relaxed);
-            if let Err(e) = stream.write_all(&out) {
+            if let Err(e) = write_unless_late(stream, &out, stop, &mut drain_until) {
                 stats.dropped.fetch_add(messages as u64, Ordering::Relaxed);
                 return Err(e);
             }
@@ -132,6 +132,30 @@ fn serve(stream: &mut dyn Stream, rx: &Receiver<Batch>, stats: &TapStats, stop: 
             _ => {}
         }
     }
+}
+
+/// `write_all`, except that once stopping it gives up at the drain deadline: a receiver
+/// that reads slowly still takes every write (each call makes progress, so no timeout
+/// fires), and without a deadline a big backlog would hold shutdown for minutes.
+fn write_unless_late(
+    stream: &mut dyn Stream,
+    mut buf: &[u8],
+    stop: &AtomicBool,
+    drain_until: &mut Option<Instant>,
+) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        if stop.load(Ordering::Relaxed) && Instant::now() >= *drain_until.get_or_insert_with(|| Instant::now() + DRAIN)
+        {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "stopping: the receiver reads too slowly"));
+        }
+        match stream.write(buf) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {

@@ -129,7 +129,7 @@ pub struct ReadJournal {
 /// there, so appends continue from the last good entry.
 pub fn read(dir: &Path, apex: &Name) -> std::io::Result<ReadJournal> {
     let p = path(dir, apex);
-    let bytes = match super::state_file::read_regular(&p, MAX_ENTRY * 4) {
+    let bytes = match crate::config::file::read_regular(&p, MAX_ENTRY * 4) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ReadJournal::default()),
         Err(e) => return Err(e),

@@ -125,35 +125,12 @@ pub fn save_packed(
     Ok(())
 }
 
-/// Reads at most `max` bytes of a regular file. The file is opened without blocking (a FIFO
-/// would otherwise hang start-up) and checked after opening (a symlink to `/dev/zero` or a
-/// device is refused, not read), so what is read is what was checked.
-pub fn read_regular(p: &Path, max: usize) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    if meta.len() > max as u64 {
-        return Err(std::io::Error::other(format!("larger than {max} bytes")));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    // The file may grow while it is read; the cap holds anyway.
-    file.take(max as u64 + 1).read_to_end(&mut bytes)?;
-    if bytes.len() > max {
-        return Err(std::io::Error::other(format!("larger than {max} bytes")));
-    }
-    Ok(bytes)
-}
-
 /// Reads the zone's state file, refusing anything but a regular file of at most `max` bytes.
 /// `Ok(None)` when there is none; `Err` with the reason when it is unreadable, too large,
 /// corrupt or belongs to another zone.
 pub fn load(dir: &Path, apex: &Name, max: usize) -> Result<Option<Loaded>, String> {
     let p = path(dir, apex);
-    let bytes = match read_regular(&p, max) {
+    let bytes = match crate::config::file::read_regular(&p, max) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", p.display())),

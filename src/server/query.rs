@@ -168,6 +168,7 @@ impl Responder {
         let edns = q.edns.map(|e| OptOut {
             nsid: if e.nsid { settings.nsid.as_deref() } else { None },
             ext_rcode: 0,
+            dnssec_ok: e.dnssec_ok,
             ecs,
             cookie,
         });
@@ -190,7 +191,8 @@ impl Responder {
         };
         if let Some(rcode) = refused {
             let cookie = if rcode == RCODE_BADCOOKIE { cookie } else { None };
-            let opt = OptOut { nsid: None, ext_rcode: (rcode >> 4) as u8, ecs: None, cookie };
+            let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
+            let opt = OptOut { nsid: None, ext_rcode: (rcode >> 4) as u8, dnssec_ok, ecs: None, cookie };
             let mut outcome = finish(
                 req,
                 q,
@@ -384,6 +386,8 @@ fn by_location<'a>(
 struct OptOut<'a> {
     nsid: Option<&'a [u8]>,
     ext_rcode: u8,
+    /// The query's DO bit, copied into the reply (RFC 3225 §3).
+    dnssec_ok: bool,
     ecs: Option<EcsOut>,
     /// The client cookie and our server cookie.
     cookie: Option<[u8; 24]>,
@@ -448,7 +452,7 @@ impl OptOut<'_> {
         out[0] = 0;
         out[1..3].copy_from_slice(&TYPE_OPT.to_be_bytes());
         out[3..5].copy_from_slice(&payload.to_be_bytes());
-        out[5..9].copy_from_slice(&[self.ext_rcode, 0, 0, 0]);
+        out[5..9].copy_from_slice(&[self.ext_rcode, 0, if self.dnssec_ok { 0x80 } else { 0 }, 0]);
         out[9..11].copy_from_slice(&(self.rdlen() as u16).to_be_bytes());
         let mut at = 11;
         if let Some(n) = self.nsid {
@@ -655,7 +659,7 @@ fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8],
     let mut len = if question { q.question_end } else { HEADER_LEN };
     out[..len].copy_from_slice(&req[..len]);
     let flags = FLAG_QR | (q.flags & (FLAG_RD | FLAG_CD | 0x7800)) | rcode as u16;
-    let opt = q.edns.map(|_| OptOut { nsid: None, ext_rcode: 0, ecs: None, cookie: None });
+    let opt = q.edns.map(|e| OptOut { nsid: None, ext_rcode: 0, dnssec_ok: e.dnssec_ok, ecs: None, cookie: None });
     if let Some(o) = opt {
         o.write(&mut out[len..], payload);
         len += o.len();

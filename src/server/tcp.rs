@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -26,9 +25,6 @@ use crate::snapshot::SnapshotHandle;
 /// The TLS configuration of a DNS-over-TLS listener, swapped when the certificate is
 /// reloaded (new connections take the new one).
 pub type TlsConfig = Arc<arc_swap::ArcSwap<tokio_rustls::rustls::ServerConfig>>;
-
-/// Longest TLS handshake; meanwhile the connection counts as idle (it may make room).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections until `shutdown`; connection tasks are tracked so shutdown can wait
 /// for answers in flight. With `tls`, connections speak DNS over TLS. With `tap`, exchanges
@@ -61,9 +57,11 @@ pub async fn serve(
                 }
             },
         };
-        let (cap, per_client) = {
+        // A TLS handshake may take as long as an idle connection may wait (meanwhile the
+        // connection counts as idle: it may make room).
+        let (cap, per_client, handshake_limit) = {
             let snap = handle.load();
-            (snap.settings.max_tcp_connections, snap.settings.max_tcp_per_client)
+            (snap.settings.max_tcp_connections, snap.settings.max_tcp_per_client, snap.settings.tcp_idle_timeout)
         };
         let admitted = match table.admit(peer.ip(), cap, per_client) {
             Ok(a) => a,
@@ -89,7 +87,7 @@ pub async fn serve(
                         biased;
                         _ = link.admitted.close.cancelled() => return,
                         _ = link.shutdown.cancelled() => return,
-                        r = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => r,
+                        r = timeout(handshake_limit, acceptor.accept(stream)) => r,
                     };
                     match handshake {
                         Ok(Ok(session)) => connection(session, Protocol::Dot, link).await,

@@ -112,9 +112,41 @@ fn zone_without_name_servers() {
 
 #[test]
 fn no_zone_at_all() {
-    let (ok, _, err) = check("[server]\nlisten = [\"127.0.0.1:0\"]\n");
+    // Said at the last line, where one would be added.
+    assert_error("[server]\nlisten = [\"127.0.0.1:0\"]\n\n", 2, "zone", "no [[zone]] is defined");
+}
+
+/// A file that is not UTF-8 names the line of the first bad byte.
+#[test]
+fn invalid_utf8_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, b"[server]\nnsid = \"caf\xe9\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["check", "--config"]).arg(&path).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(err.contains("bad.toml:2: not UTF-8 text"), "{err}");
+}
+
+/// An expanded value is never printed in an error: the error shows what the file says.
+#[test]
+fn errors_name_the_variable_never_its_value() {
+    for written in ["${GSLBD_TEST_SECRET}", "{$GSLBD_TEST_SECRET}"] {
+        let text = format!(
+            "{}[[zone.pool]]\nname = \"p\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"{written}\"]\n",
+            zone("")
+        );
+        let (ok, _, err) = check_env(&text, &[("GSLBD_TEST_SECRET", "hunter2-very-secret")]);
+        assert!(!ok);
+        assert!(err.contains("bad.toml:9: zone[0].pool[0].member[0].ipv4"), "{err}");
+        assert!(err.contains(written), "{err}");
+        assert!(!err.contains("hunter2"), "the value leaked: {err}");
+    }
+    // A deserialization error (a string where a number belongs) too.
+    let text = format!("[server]\nudp_workers = \"${{GSLBD_TEST_SECRET}}\"\n{}", zone(""));
+    let (ok, _, err) = check_env(&text, &[("GSLBD_TEST_SECRET", "hunter2-very-secret")]);
     assert!(!ok);
-    assert!(err.contains("no [[zone]]"), "{err}");
+    assert!(!err.contains("hunter2"), "the value leaked: {err}");
 }
 
 #[test]
@@ -249,6 +281,24 @@ fn geo_nets_file_errors_name_the_file_and_line() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(!out.status.success());
     assert!(err.contains("nets.txt:3: geo.map[0].nets_file: unknown datacenter \"mars\""), "{err}");
+
+    // A map whose file has errors still exists for the pools that name it: its own errors
+    // are the only ones.
+    let pool = "[[zone.pool]]\nname = \"p\"\nselect = \"geo\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.9\"]\ndatacenter = \"eu\"\n";
+    let with_pool = geo("[[geo.map]]\nnets_file = \"nets.txt\"\n").replacen("[geo]", &format!("{pool}[geo]"), 1);
+    std::fs::write(&path, with_pool).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["check", "--config"]).arg(&path).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("unknown datacenter \"mars\""), "{err}");
+
+    // An empty file (or one of comments only) is refused: every client would move to the
+    // default order, and it is most often a file caught while being rewritten.
+    std::fs::write(dir.path().join("nets.txt"), "# nothing yet\n\n").unwrap();
+    std::fs::write(&path, geo("[[geo.map]]\nnets_file = \"nets.txt\"\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["check", "--config"]).arg(&path).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("geo.toml:14: geo.map[0].nets_file: ") && err.contains("holds no networks"), "{err}");
 
     std::fs::write(&path, geo("[[geo.map]]\nnets_file = \"missing.txt\"\n")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["check", "--config"]).arg(&path).output().unwrap();

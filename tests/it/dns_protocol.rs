@@ -116,6 +116,30 @@ fn edns_opt_is_echoed_with_our_payload_size() {
     assert!(m.edns.is_none(), "no OPT without one in the query");
 }
 
+/// RFC 3225 §3: the DO bit of the query is copied into the reply's OPT, in answers and in
+/// errors alike; a query without it gets a reply without it.
+#[test]
+fn the_do_bit_is_echoed() {
+    let s = server();
+    for (name, rtype) in [
+        ("app.gslb.example.org.", RecordType::A),
+        ("nothere.gslb.example.org.", RecordType::A),
+        ("x.example.com.", RecordType::A),
+    ] {
+        for dnssec_ok in [true, false] {
+            let mut q = query_edns(name, rtype, 1232);
+            q.edns.as_mut().unwrap().set_dnssec_ok(dnssec_ok);
+            let m = s.udp(&q);
+            assert_eq!(m.edns.expect("OPT in reply").flags().dnssec_ok, dnssec_ok, "{name} DO={dnssec_ok}");
+        }
+    }
+    let mut q = query("app.gslb.example.org.", RecordType::A);
+    let mut edns = Edns::new();
+    edns.set_version(1).set_dnssec_ok(true);
+    q.set_edns(edns);
+    assert!(s.udp(&q).edns.expect("OPT in BADVERS").flags().dnssec_ok, "BADVERS keeps DO");
+}
+
 /// RFC 6891 §6.1.3: EDNS version above 0 gets BADVERS.
 #[test]
 fn edns_version_above_zero_is_badvers() {

@@ -485,3 +485,68 @@ fn the_reference_tools_read_the_stream() {
         assert!(text.contains(&want), "dnstap-ldns output lacks {want:?}:\n{text}");
     }
 }
+
+/// A receiver that completes the handshake and then reads one frame every `pace`, and with
+/// `finish` false never answers STOP. Returns its sink; the thread ends with the connection.
+fn stubborn_receiver(dir: &std::path::Path, pace: Duration, finish: bool) -> String {
+    let path = dir.join("slow.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut c, _)) = listener.accept() else { return };
+        let _ = (|| -> std::io::Result<()> {
+            read_u32(&mut c)?;
+            read_control(&mut c)?;
+            c.write_all(&control(1))?;
+            read_u32(&mut c)?;
+            read_control(&mut c)?;
+            loop {
+                let len = read_u32(&mut c)? as usize;
+                if len == 0 {
+                    read_control(&mut c)?;
+                    if finish {
+                        c.write_all(&control(5))?;
+                    }
+                    // Holds the connection open without a word.
+                    std::thread::sleep(Duration::from_secs(60));
+                    return Ok(());
+                }
+                let mut frame = vec![0u8; len];
+                c.read_exact(&mut frame)?;
+                std::thread::sleep(pace);
+            }
+        })();
+    });
+    format!("unix:{}", path.display())
+}
+
+/// Shutdown is bounded whatever the receiver does: one that reads a frame every 10 ms
+/// behind a backlog of queries, and one that never answers STOP, both let SIGTERM end the
+/// process with 0 within the 2 s the README promises (with a little room for a debug build).
+#[test]
+fn a_slow_or_silent_receiver_does_not_hold_shutdown() {
+    for (pace, finish) in [(Duration::from_millis(10), true), (Duration::ZERO, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = stubborn_receiver(dir.path(), pace, finish);
+        let mut s = Server::start(&config("", &zone_with_log(&format!("dnstap = \"{sink}\""))));
+        s.wait_log("dnstap connected").expect("the receiver is connected");
+        // A backlog: 4,000 queries sent without waiting, then one answered to be sure the
+        // server is serving.
+        let sock = udp_socket(Duration::from_millis(200));
+        let q = query("www.gslb.example.org.", RecordType::A).to_vec().unwrap();
+        for _ in 0..4_000 {
+            sock.send_to(&q, s.addr).unwrap();
+        }
+        let (_, reply, _) = udp_exchange(&s, "www.gslb.example.org.");
+        assert_eq!(answers(&reply), ["192.0.2.80"]);
+        let asked = Instant::now();
+        s.signal("TERM");
+        let code = s.wait_exit(Duration::from_millis(2500));
+        assert_eq!(
+            code,
+            Some(0),
+            "pace {pace:?}, FINISH {finish}: not stopped after {:?}\n{}",
+            asked.elapsed(),
+            s.log_text()
+        );
+    }
+}

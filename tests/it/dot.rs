@@ -24,8 +24,13 @@ fn certificate(dir: &std::path::Path) -> CertificateDer<'static> {
 
 /// gslbd with DNS over TLS on an ephemeral port (files in `dir`); returns it and that port.
 fn server(dir: &std::path::Path) -> (Server, SocketAddr) {
+    server_with(dir, "")
+}
+
+/// [`server`] with more `[server]` keys.
+fn server_with(dir: &std::path::Path, more: &str) -> (Server, SocketAddr) {
     let extra = format!(
-        "tls_listen = [\"127.0.0.1:0\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+        "tls_listen = [\"127.0.0.1:0\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n{more}",
         dir.join("cert.pem").display(),
         dir.join("key.pem").display()
     );
@@ -118,4 +123,21 @@ fn the_certificate_is_reloaded_on_sighup() {
     tls.write_all(&framed(&query("app.gslb.example.org.", RecordType::A))).unwrap();
     assert_eq!(read_message(&mut tls).answers.len(), 2);
     assert!(connect(addr, &old).is_err(), "the old certificate is gone");
+}
+
+/// A client that connects and never starts its handshake is closed after `tcp_idle_timeout`
+/// (the handshake's limit too), not after a fixed 10 s.
+#[test]
+fn a_stalled_handshake_ends_at_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    certificate(dir.path());
+    let (_s, addr) = server_with(dir.path(), "tcp_idle_timeout = \"500ms\"");
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    // EOF (or a reset) once the server gives up on the handshake.
+    let _ = tcp.read(&mut buf);
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(5), "the stalled handshake was held {waited:?}");
 }

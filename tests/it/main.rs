@@ -31,6 +31,8 @@ mod dnstap;
 mod dot;
 /// EDNS Client Subnet.
 mod ecs;
+/// Regressions of the fault battery.
+mod faults;
 /// Topology steering: location maps, geo pools and names, ECS scope.
 mod geo;
 /// Signals, reload, check, CLI.

@@ -105,7 +105,8 @@ impl ControllerClient {
             .referer(false)
             .tls_danger_accept_invalid_certs(cfg.tls_skip_verify);
         if let Some(ca) = &cfg.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| ClientError::ReadCa { path: ca.clone(), error: e.to_string() })?;
+            let pem = crate::config::file::read_regular(ca, crate::config::file::PEM_MAX)
+                .map_err(|e| ClientError::ReadCa { path: ca.clone(), error: e.to_string() })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| ClientError::NotPem { path: ca.clone(), error: e.to_string() })?;
             for cert in certs {
