@@ -417,8 +417,13 @@ fn encode_zones(e: &mut DescriptorEncoder, view: &View, snapshot: &crate::snapsh
         "The zone's configured controller poll interval (an alert compares the sync age with it)",
         &sync_interval,
     )?;
-    gauge_family(e, "persist_failing", "1 while the zone's state-file writes fail", &persist_failing)?;
-    counter_family(e, "persist_errors", "Failed state-file writes", &persist_errors)?;
+    gauge_family(
+        e,
+        "persist_failing",
+        "1 while the zone's state-file writes fail or its push journal refuses pushes",
+        &persist_failing,
+    )?;
+    counter_family(e, "persist_errors", "Failed state-file writes and refused journal writes", &persist_errors)?;
     gauge_family(
         e,
         "shadowed_records",

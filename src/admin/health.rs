@@ -61,13 +61,20 @@ pub fn zone_health(view: &View, zone: &ZoneConfig, now: SystemTime) -> (Value, b
     with_zone_state(v, view, zone, degraded)
 }
 
-/// Adds `persist_error` (null when the last state-file write worked) and, when the last
-/// build of the zone failed, `build_error` (then the zone is degraded: DNS serves the data of
-/// the build before). A zone whose state writes fail still answers, so that alone does not
-/// make it degraded; operators alert on `gslbd_persist_failing`.
+/// Adds `persist_error` (null when the journal takes pushes and the last state-file write
+/// worked) and, when the last build of the zone failed, `build_error` (then the zone is
+/// degraded: DNS serves the data of the build before). A journal that refuses pushes makes
+/// the zone degraded too (it cannot be changed); a zone whose state-file writes fail still
+/// answers and takes pushes, so that alone does not; operators alert on
+/// `gslbd_persist_failing`.
 fn with_zone_state(mut v: Value, view: &View, zone: &ZoneConfig, degraded: bool) -> (Value, bool) {
     let zv = view.zone(&zone.apex);
     v["persist_error"] = json!(zv.and_then(|z| z.persist_error.as_deref()));
+    // A journal that refuses pushes refuses changes: the zone serves, but cannot be updated.
+    let degraded = degraded || zv.is_some_and(|z| z.journal_failing);
+    if degraded {
+        v["status"] = json!("degraded");
+    }
     match zv.and_then(|z| z.build_error.as_deref()) {
         Some(e) => {
             v["build_error"] = json!(e);

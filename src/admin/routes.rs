@@ -151,7 +151,9 @@ async fn notify_inner(st: &AppState, parts: &axum::http::request::Parts, body: B
             status: StatusCode::BAD_REQUEST,
             body: json!({"error": e.message, "item": e.item, "section": e.section}),
         }),
-        // Not acknowledged: the journal failed, or the build (the change is kept), or shutdown.
+        // Refused whole and not applied: the journal cannot keep it (retry once it can).
+        Err(e @ PushFailure::Journal(_)) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        // Not acknowledged: the build failed (the change is kept), or shutdown.
         Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
 }

@@ -82,16 +82,16 @@ pub enum PushFailure {
 /// A push journal that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JournalError {
-    /// The entry could not be appended (nothing of the zone's part was applied).
-    #[error("the push journal of {zone} cannot be written: {error}")]
+    /// The entry could not be appended (nothing of the push was applied).
+    #[error("the push journal of {zone} cannot be written: {error}; nothing was applied")]
     Write {
         /// The zone.
         zone: Name,
         /// The I/O error.
         error: String,
     },
-    /// Appended, but not made durable.
-    #[error("the push journal of {zone} cannot be synced: {error}")]
+    /// Appended, but not made durable: the batch's pushes were taken back.
+    #[error("the push journal of {zone} cannot be synced: {error}; nothing was applied")]
     Sync {
         /// The zone.
         zone: Name,

@@ -57,6 +57,16 @@ impl Held {
     }
 }
 
+/// What a push replaced, to take it back: each touched name's delta entry before it (none:
+/// the name was not pushed before) and the change in the record count that undoes it.
+#[derive(Debug, Default)]
+pub struct Undo {
+    /// Each touched name and its delta entry before the push.
+    pub names: Vec<(Name, Option<TypeMap>)>,
+    /// Records to add back (negative: to take away).
+    pub records: i64,
+}
+
 /// A zone's held records and the controller version they belong to.
 #[derive(Debug, Clone)]
 pub struct HeldZone {
@@ -88,14 +98,15 @@ impl HeldZone {
     }
 
     /// Applies checked push items to the delta, reading only the names they touch. Returns
-    /// those names and the change in the number of records.
+    /// those names, the change in the number of records, and what [`HeldZone::undo`] needs
+    /// to take the push back.
     pub fn apply_push(
         &mut self,
         apex: &Name,
         default_ttl: u32,
         updates: &[(Name, u16, RecordJson)],
         deletes: &[(Name, u16)],
-    ) -> (BTreeSet<Name>, i64) {
+    ) -> (BTreeSet<Name>, i64, Undo) {
         let touched: BTreeSet<Name> =
             updates.iter().map(|(n, _, _)| n).chain(deletes.iter().map(|(n, _)| n)).cloned().collect();
         let mut part: Nodes =
@@ -104,10 +115,23 @@ impl HeldZone {
         api::apply_push_nodes(&mut part, apex, default_ttl, updates, deletes);
         let after = api::rr_count(&part) as i64;
         let delta = Arc::make_mut(&mut self.delta);
+        let mut undo = Undo { names: Vec::with_capacity(touched.len()), records: before - after };
         for n in &touched {
-            delta.insert(n.clone(), part.remove(n).unwrap_or_default());
+            let was = delta.insert(n.clone(), part.remove(n).unwrap_or_default());
+            undo.names.push((n.clone(), was));
         }
-        (touched, after - before)
+        (touched, after - before, undo)
+    }
+
+    /// Takes a push back (the last one applied first).
+    pub fn undo(&mut self, undo: Undo) {
+        let delta = Arc::make_mut(&mut self.delta);
+        for (name, was) in undo.names {
+            match was {
+                Some(types) => delta.insert(name, types),
+                None => delta.remove(&name),
+            };
+        }
     }
 }
 
@@ -368,15 +392,23 @@ mod tests {
             failover: None,
             pushed: false,
         };
-        let (touched, rrs) = h.apply_push(&apex, 300, &[(name.clone(), TYPE_A, record)], &[]);
+        let before = h.get(&name, &apex, 300);
+        let (touched, rrs, first) = h.apply_push(&apex, 300, &[(name.clone(), TYPE_A, record)], &[]);
         assert_eq!((touched.len(), rrs), (1, 0));
         assert!(h.held.same(&base));
         let now = h.get(&name, &apex, 300).unwrap();
         assert_eq!(now.get(&TYPE_A).unwrap().ttl, 5);
         assert!(now.contains_key(&TYPE_AAAA), "the other type stays");
-        let (_, rrs) = h.apply_push(&apex, 300, &[], &[(name.clone(), TYPE_A), (name.clone(), TYPE_AAAA)]);
+        let (_, rrs, second) = h.apply_push(&apex, 300, &[], &[(name.clone(), TYPE_A), (name.clone(), TYPE_AAAA)]);
         assert_eq!(rrs, -2);
         assert_eq!(h.get(&name, &apex, 300), None);
         assert_eq!(h.delta.len(), 1);
+        // Taken back newest first, the name is as before each push, and the count undone.
+        assert_eq!(second.records, 2);
+        h.undo(second);
+        assert_eq!(h.get(&name, &apex, 300), Some(now));
+        h.undo(first);
+        assert_eq!(h.get(&name, &apex, 300), before);
+        assert!(h.delta.is_empty(), "a name not pushed before leaves the delta");
     }
 }

@@ -203,6 +203,7 @@ impl State {
             });
             (built, durable)
         });
+        self.settle_batch(&durable, views);
         self.send_jobs();
         self.start_folds();
         self.reply(pushes, &built, &durable);
@@ -224,6 +225,33 @@ impl State {
             self.send_jobs();
         }
         stop
+    }
+
+    /// Settles the batch's pushes with its journal sync: they stand when it worked; when it
+    /// failed they are all refused (a push may span zones, and each answer is all or
+    /// nothing), taken back, and the zones built again, so that what DNS serves is what
+    /// was acknowledged. Their state-file writes queued meanwhile are dropped with them.
+    fn settle_batch(&mut self, durable: &Result<(), JournalError>, views: Option<&Views>) {
+        let error = match durable {
+            Ok(()) => {
+                for z in self.zones.values_mut() {
+                    z.batch_durable();
+                }
+                return;
+            }
+            Err(e) => e.to_string(),
+        };
+        let refused: Vec<Name> =
+            self.zones.iter_mut().filter_map(|(apex, z)| z.batch_refused(apex, &error).then(|| apex.clone())).collect();
+        if refused.is_empty() {
+            return;
+        }
+        self.unsent.retain(|job| !refused.contains(&job.apex));
+        // A failure here is recorded with the zones and retried with the next event.
+        let _ = self.build();
+        if let Some(views) = views {
+            views.store(Arc::new(self.view()));
+        }
     }
 
     /// Answers the batch's pushes: acknowledged once built and durable.
@@ -259,24 +287,34 @@ impl State {
     /// out-of-zone items are skipped and listed, the valid ones are applied together and
     /// their zones marked for the next build (the reply goes out after it, so DNS answers all
     /// of them by then). With `atomic`, any bad item rejects the whole push and nothing is
-    /// applied. A zone whose journal cannot take its part applies none of it, and the push
-    /// is not acknowledged.
+    /// applied. A push that a zone's journal cannot take is refused whole: the zones that
+    /// took their part give it back.
     pub fn push(&mut self, body: &NotifyJson, atomic: bool) -> Result<PushOutcome, PushFailure> {
         let routed = push::route(&self.config, body, atomic)?;
         let mut outcome = PushOutcome::skipping(routed.skipped);
-        let mut failed = None;
+        let mut applied: Vec<Name> = Vec::new();
+        let mut jobs = Vec::new();
         for (apex, part) in routed.zones {
             let (Some(cfg), Some(zone)) = (self.config.zone(&apex), self.zones.get_mut(&apex)) else { continue };
             outcome.applied(&apex, &part);
             match zone.apply_push(cfg, &self.config.state, part) {
-                Ok(job) => self.unsent.extend(job),
-                Err(e) => failed = Some(e),
+                Ok(job) => {
+                    jobs.extend(job);
+                    applied.push(apex);
+                }
+                Err(e) => {
+                    // All or nothing: the zones that took their part give it back.
+                    for apex in &applied {
+                        if let Some(z) = self.zones.get_mut(apex) {
+                            z.take_back_last(apex);
+                        }
+                    }
+                    return Err(PushFailure::Journal(e));
+                }
             }
         }
-        match failed {
-            Some(e) => Err(PushFailure::Journal(e)),
-            None => Ok(outcome),
-        }
+        self.unsent.extend(jobs);
+        Ok(outcome)
     }
 
     /// An observation changed: the verdicts are computed again, and the zones with a pool

@@ -31,9 +31,12 @@ pub struct ZoneView {
     pub shadowed: Arc<[Shadowed]>,
     /// Shadowed pairs summed over builds, by reason.
     pub shadowed_total: BTreeMap<ShadowedBy, u64>,
-    /// Error of the last state-file write, when it failed.
+    /// Why the push journal refuses pushes, else the error of the last state-file write,
+    /// when it failed.
     pub persist_error: Option<String>,
-    /// Failed state-file writes since start.
+    /// Whether the push journal refuses pushes (the last one it was given failed).
+    pub journal_failing: bool,
+    /// Failed state-file and journal writes since start.
     pub persist_failures: u64,
     /// Error of the last build of this zone, when it failed (the previous data serves).
     pub build_error: Option<String>,

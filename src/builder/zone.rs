@@ -15,7 +15,7 @@ use super::compile::base::ZoneReport;
 use super::compile::layer::{Shadowed, ShadowedBy, StaticLayer};
 use super::compile::overlay::FOLD_NAMES;
 use super::event::JournalError;
-use super::held::{Held, HeldZone};
+use super::held::{Held, HeldZone, Undo};
 use super::persist::{PersistError, PersistJob, Persisted};
 use super::push::ZonePush;
 use super::status::{DataOrigin, SyncKind, SyncStatus};
@@ -39,6 +39,14 @@ const PERSIST_FRACTION: usize = 100;
 /// The fewest pushed names that make a rewrite.
 const MIN_PERSIST_NAMES: usize = 256;
 
+/// A push the journal took in this batch: the journal's length and sequence number before
+/// it, and what it replaced.
+struct Journaled {
+    journal_len: u64,
+    seq: u64,
+    undo: Undo,
+}
+
 /// One zone's state.
 #[derive(Default)]
 pub struct ZoneState {
@@ -52,6 +60,11 @@ pub struct ZoneState {
     journal_seq: u64,
     /// Appended to since the last sync.
     journal_unsynced: bool,
+    /// The batch's journaled pushes, oldest first: kept until the batch's sync says
+    /// whether they stand.
+    batch: Vec<Journaled>,
+    /// Why the journal last refused a push (cleared by the next push it takes).
+    journal_error: Option<String>,
     /// The last state-file write's error and how many writes failed in a row.
     persist_error: Option<(PersistError, u64)>,
     /// Failed state-file writes since start.
@@ -172,18 +185,34 @@ impl ZoneState {
         let apex = &zone.apex;
         if state.journal {
             let dir = state.dir.as_path();
-            let entry =
-                journal::Entry { seq: self.journal_seq + 1, records: push.records(), deletes: push.delete_items };
-            if let Err(e) = self.journal_append(dir, apex, &entry) {
-                tracing::error!(zone = %apex, error = %e, "cannot append to the push journal; push not applied");
-                return Err(JournalError::Write { zone: apex.clone(), error: e.to_string() });
+            let seq = self.journal_seq;
+            let entry = journal::Entry { seq: seq + 1, records: push.records(), deletes: push.delete_items };
+            match self.journal_append(dir, apex, &entry) {
+                Ok(journal_len) => {
+                    self.batch.push(Journaled { journal_len, seq, undo: Undo::default() });
+                    if let Some(error) = self.journal_error.take() {
+                        tracing::info!(zone = %apex, previous_error = %error, "the push journal takes pushes again");
+                    }
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    self.journal_failed(
+                        apex,
+                        &error,
+                        "cannot append to the push journal; push refused, nothing applied",
+                    );
+                    return Err(JournalError::Write { zone: apex.clone(), error });
+                }
             }
         }
         let held = self.held.get_or_insert_with(HeldZone::empty);
-        let (touched, rrs) = held.apply_push(apex, zone.default_ttl, &push.updates, &push.deletes);
-        if let Some(st) = &mut self.status {
-            st.records = (st.records as i64 + rrs).max(0) as usize;
+        let (touched, rrs, undo) = held.apply_push(apex, zone.default_ttl, &push.updates, &push.deletes);
+        if state.journal
+            && let Some(last) = self.batch.last_mut()
+        {
+            last.undo = undo;
         }
+        self.count_records(rrs);
         self.unpersisted_pushes += 1;
         tracing::info!(zone = %apex, updated = push.updates.len(), deleted = push.deletes.len(), "webhook push applied");
         // A fold under way rebuilds the overlay from the names pushed since it started.
@@ -213,24 +242,81 @@ impl ZoneState {
             .collect();
         let deletes: Vec<(Name, u16)> = entry.deletes.iter().filter_map(|d| api::check_delete(d).ok()).collect();
         let held = self.held.get_or_insert_with(HeldZone::empty);
-        let (_, rrs) = held.apply_push(apex, zone.default_ttl, &updates, &deletes);
+        let (_, rrs, _) = held.apply_push(apex, zone.default_ttl, &updates, &deletes);
+        self.count_records(rrs);
+    }
+
+    /// Adds `rrs` (which may be negative) to a controller zone's record count.
+    fn count_records(&mut self, rrs: i64) {
         if let Some(st) = &mut self.status {
             st.records = (st.records as i64 + rrs).max(0) as usize;
         }
     }
 
+    /// The batch's journal entries are on disk: its pushes stand.
+    pub fn batch_durable(&mut self) {
+        self.batch.clear();
+    }
+
+    /// The batch's journal entries could not be made durable: its pushes are refused, so
+    /// they are taken back (newest first), cut from the journal (a refused push must not
+    /// come back at start-up) and their names built again. Returns whether there were any.
+    pub fn batch_refused(&mut self, apex: &Name, error: &str) -> bool {
+        if self.batch.is_empty() {
+            return false;
+        }
+        while self.take_back_last(apex) {}
+        self.journal_failed(apex, error, "cannot sync the push journal; the batch's pushes are refused and taken back");
+        true
+    }
+
+    /// Takes the zone's part of the last journaled push back (another zone's journal refused
+    /// the same push, or the batch's sync failed): its records, its journal entry, and its
+    /// names built again. Returns whether there was one.
+    pub fn take_back_last(&mut self, apex: &Name) -> bool {
+        let Some(Journaled { journal_len, seq, undo }) = self.batch.pop() else { return false };
+        self.count_records(undo.records);
+        let names = undo.names.iter().map(|(n, _)| n.clone());
+        if let Some(since) = &mut self.folding {
+            since.extend(names.clone());
+        }
+        self.patches.extend(names);
+        if let Some(held) = &mut self.held {
+            held.undo(undo);
+        }
+        self.journal_seq = seq;
+        if let Some(j) = &mut self.journal
+            && let Err(e) = j.cut(journal_len)
+        {
+            tracing::error!(zone = %apex, error = %e, "cannot cut a refused push from the journal");
+        }
+        true
+    }
+
+    /// Records a journal failure: counted with the state-file failures, shown as the zone's
+    /// `persist_error`, logged when it starts or changes.
+    fn journal_failed(&mut self, apex: &Name, error: &str, what: &str) {
+        self.persist_failures += 1;
+        if self.journal_error.as_deref() != Some(error) {
+            tracing::error!(zone = %apex, error = %error, "{what}");
+            self.journal_error = Some(error.to_string());
+        }
+    }
+
     // ─── the journal ─────────────────────────────────────────────────────────────────────
 
-    /// Appends an entry (opening the journal on first use); durable once synced.
-    fn journal_append(&mut self, dir: &Path, apex: &Name, entry: &journal::Entry) -> std::io::Result<()> {
+    /// Appends an entry (opening the journal on first use); durable once synced. Returns the
+    /// journal's length before it.
+    fn journal_append(&mut self, dir: &Path, apex: &Name, entry: &journal::Entry) -> std::io::Result<u64> {
         let j = match &mut self.journal {
             Some(j) => j,
             None => self.journal.insert(Journal::open(dir, apex, &[])?),
         };
+        let len = j.len();
         j.append(entry)?;
         self.journal_seq = entry.seq;
         self.journal_unsynced = true;
-        Ok(())
+        Ok(len)
     }
 
     /// The journal, when entries were appended since the last call: to be synced (one sync
@@ -353,7 +439,11 @@ impl ZoneState {
             layer,
             shadowed: Arc::clone(&self.shadowed),
             shadowed_total: self.shadowed_total.clone(),
-            persist_error: self.persist_error.as_ref().map(|(e, _)| e.to_string()),
+            persist_error: match (&self.journal_error, &self.persist_error) {
+                (Some(e), _) => Some(format!("push journal: {e}")),
+                (None, e) => e.as_ref().map(|(e, _)| e.to_string()),
+            },
+            journal_failing: self.journal_error.is_some(),
             persist_failures: self.persist_failures,
             build_error: self.build_error.clone(),
         }

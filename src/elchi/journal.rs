@@ -51,11 +51,44 @@ pub struct Journal {
 
 impl Journal {
     /// Opens (creating) a zone's journal for appending, after `read` has checked it.
+    /// Only a regular file is a journal: the file is opened without blocking (a FIFO there
+    /// would stall the builder) and checked after opening (a symlink to `/dev/zero` takes
+    /// writes but cannot be synced), so a push meets the failure before it is applied.
     pub fn open(dir: &Path, apex: &Name, entries: &[(u64, u64)]) -> std::io::Result<Journal> {
-        std::fs::create_dir_all(dir)?;
-        let file = OpenOptions::new().create(true).append(true).open(path(dir, apex))?;
-        let len = file.metadata()?.len();
-        Ok(Journal { file: Arc::new(file), ends: entries.to_vec(), len })
+        use std::os::unix::fs::OpenOptionsExt;
+        let named = |p: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", p.display()));
+        std::fs::create_dir_all(dir).map_err(|e| named(dir, e))?;
+        let p = path(dir, apex);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&p)
+            .map_err(|e| named(&p, e))?;
+        let meta = file.metadata().map_err(|e| named(&p, e))?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other(format!("{}: not a regular file", p.display())));
+        }
+        Ok(Journal { file: Arc::new(file), ends: entries.to_vec(), len: meta.len() })
+    }
+
+    /// The file's length: what [`Journal::cut`] goes back to.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing is in the file.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Cuts the entries appended after the file was `len` long (a batch whose sync failed:
+    /// its pushes are refused, so they must not be replayed), and syncs the cut.
+    pub fn cut(&mut self, len: u64) -> std::io::Result<()> {
+        self.file.set_len(len)?;
+        self.len = len;
+        self.ends.retain(|(_, end)| *end <= len);
+        self.file.sync_data()
     }
 
     /// Appends an entry (not yet durable: see [`Journal::file`]).
@@ -95,8 +128,8 @@ impl Journal {
         }
         // Newer entries follow: write them to a new file and swap it in.
         let p = path(dir, apex);
-        let bytes = std::fs::read(&p)?;
-        let tail = &bytes[keep_from as usize..];
+        let bytes = crate::config::file::read_regular(&p, MAX_ENTRY * 4)?;
+        let tail = bytes.get(keep_from as usize..).ok_or_else(|| std::io::Error::other("the journal shrank"))?;
         let tmp = p.with_extension("journal.tmp");
         {
             let mut f = File::create(&tmp)?;

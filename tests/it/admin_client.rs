@@ -16,7 +16,8 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: String, root_pem: Option<&str>) -> Client {
-        let mut b = reqwest::Client::builder().no_proxy();
+        // A request that gets no answer fails the test instead of hanging it.
+        let mut b = reqwest::Client::builder().no_proxy().timeout(crate::harness::DEADLINE);
         if let Some(pem) = root_pem {
             b = b.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
         }

@@ -88,3 +88,104 @@ fn files_read_on_reload_must_be_regular_and_bounded() {
     s.signal("TERM");
     assert_eq!(s.wait_exit(Duration::from_secs(3)), Some(0), "{}", s.log_text());
 }
+
+/// Puts a fault in place, given the state directory and the journal's path.
+type MakeFault = fn(&Path, &Path);
+
+/// The journal (or the state directory) in a state where it cannot take a push: a FIFO, a
+/// directory, a symlink to `/dev/zero`, a state directory that is a regular file. Each push
+/// is refused at once (503) and not applied; `/health` says the zone is degraded with
+/// `persist_error`, `gslbd_persist_failing` is 1; with the fault gone the next push is applied
+/// and acknowledged and all of it clears; SIGTERM is honoured with the FIFO in place.
+#[test]
+fn a_journal_that_cannot_take_pushes_refuses_them_visibly() {
+    use crate::admin_client::{Client, admin_section};
+    use serde_json::json;
+    let faults: [(&str, MakeFault); 4] = [
+        ("a FIFO", |_, journal| mkfifo(journal)),
+        ("a directory", |_, journal| std::fs::create_dir(journal).unwrap()),
+        ("a symlink to /dev/zero", |_, journal| std::os::unix::fs::symlink("/dev/zero", journal).unwrap()),
+        ("a state directory that is a file", |dir, _| std::fs::write(dir, "not a directory").unwrap()),
+    ];
+    for (what, make) in faults {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("state");
+        std::fs::create_dir(&dir).unwrap();
+        let journal = dir.join("gslb.example.org.journal");
+        let text = format!("{}[state]\ndir = \"{}\"\n{ZONE}", admin_section(""), dir.display());
+        let mut s = Server::start(&config("", &text));
+        let c = Client::for_server(&s);
+        if what.starts_with("a state directory") {
+            std::fs::remove_dir(&dir).unwrap();
+        }
+        make(&dir, &journal);
+        let push =
+            |ip: &str| c.notify(json!({"records": [{"name": "pushed.gslb.example.org", "type": "A", "ips": [ip]}]}));
+        let (code, body) = push("192.0.2.1");
+        assert_eq!(code, 503, "{what}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("nothing was applied"), "{what}: {body}");
+        let m = s.udp(&query("pushed.gslb.example.org.", RecordType::A));
+        assert!(answers(&m).is_empty(), "{what}: a refused push is served: {m:?}");
+        let (_, health) = c.call("GET", "/health?zone=gslb.example.org", None, None);
+        assert_eq!(health["status"], "degraded", "{what}: {health}");
+        assert!(health["persist_error"].as_str().is_some_and(|e| e.contains("push journal")), "{what}: {health}");
+        assert!(c.text("/metrics").contains("gslbd_persist_failing{zone=\"gslb.example.org\"} 1"), "{what}");
+
+        if what == "a FIFO" {
+            // SIGTERM with the FIFO still there.
+            s.signal("TERM");
+            assert_eq!(s.wait_exit(Duration::from_millis(2500)), Some(0), "{what}: {}", s.log_text());
+            continue;
+        }
+        // The fault is repaired: the next push is applied and acknowledged, and it all clears.
+        if what.starts_with("a state directory") {
+            std::fs::remove_file(&dir).unwrap();
+            std::fs::create_dir(&dir).unwrap();
+        } else if journal.is_dir() {
+            std::fs::remove_dir(&journal).unwrap();
+        } else {
+            std::fs::remove_file(&journal).unwrap();
+        }
+        let (code, body) = push("192.0.2.2");
+        assert_eq!(code, 200, "{what}: {body}");
+        assert_eq!(answers(&s.udp(&query("pushed.gslb.example.org.", RecordType::A))), ["192.0.2.2"], "{what}");
+        let (_, health) = c.call("GET", "/health?zone=gslb.example.org", None, None);
+        assert_eq!(health["status"], "healthy", "{what}: {health}");
+        assert!(health["persist_error"].is_null(), "{what}: {health}");
+        assert!(c.text("/metrics").contains("gslbd_persist_failing{zone=\"gslb.example.org\"} 0"), "{what}");
+    }
+}
+
+/// A push that spans two zones, one of whose journals cannot take it, is refused whole: the
+/// other zone's part is taken back (not served) and cut from its journal (not replayed after
+/// a restart).
+#[test]
+fn a_push_refused_by_one_zone_is_taken_back_from_all() {
+    use crate::admin_client::{Client, admin_section};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let zones = format!("{ZONE}{NESTED_ZONE}");
+    let text = format!("{}[state]\ndir = \"{}\"\n{zones}", admin_section(""), dir.path().display());
+    let s = Server::start(&config("", &text));
+    let c = Client::for_server(&s);
+    // The outer zone's journal works (one push makes it exist); the inner one's is a FIFO.
+    let (code, _) =
+        c.notify(json!({"records": [{"name": "first.gslb.example.org", "type": "A", "ips": ["192.0.2.7"]}]}));
+    assert_eq!(code, 200);
+    mkfifo(&dir.path().join("inner.gslb.example.org.journal"));
+    let (code, body) = c.notify(json!({"records": [
+        {"name": "both.gslb.example.org", "type": "A", "ips": ["192.0.2.8"]},
+        {"name": "both.inner.gslb.example.org", "type": "A", "ips": ["192.0.2.9"]},
+    ]}));
+    assert_eq!(code, 503, "{body}");
+    for name in ["both.gslb.example.org.", "both.inner.gslb.example.org."] {
+        let m = s.udp(&query(name, RecordType::A));
+        assert!(answers(&m).is_empty(), "{name} of a refused push is served: {m:?}");
+    }
+    drop(s);
+    std::fs::remove_file(dir.path().join("inner.gslb.example.org.journal")).unwrap();
+    let s = Server::start(&config("", &text));
+    assert_eq!(answers(&s.udp(&query("first.gslb.example.org.", RecordType::A))), ["192.0.2.7"]);
+    let m = s.udp(&query("both.gslb.example.org.", RecordType::A));
+    assert!(answers(&m).is_empty(), "the refused push came back from the journal: {m:?}");
+}
