@@ -329,6 +329,17 @@ impl Scraped {
             "Times the NATS connection or the bucket watch was lost",
             &[(Vec::new(), c.disconnects.load(Relaxed))],
         )?;
+        let refused: Vec<_> = crate::cluster::gate::Refusal::ALL
+            .iter()
+            .zip(&c.refused)
+            .map(|(why, n)| (labels(&[("reason", why.as_str())]), n.load(Relaxed)))
+            .collect();
+        counter_family(
+            e,
+            "cluster_refused",
+            "Bucket values ignored: from an instance not in members, unsigned, badly signed or stale",
+            &refused,
+        )?;
         // Fresh observations per target by what they say, and the targets whose verdict
         // falls back to this instance's own probes, as the last build counted them.
         let mut fresh = Vec::new();

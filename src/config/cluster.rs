@@ -1,6 +1,7 @@
 //! `[cluster]` validation: the NATS servers and bucket through which instances share their
 //! health observations, this instance's name, and how long an observation counts.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,7 +33,26 @@ pub struct ClusterConfig {
     pub probe_source: Option<IpAddr>,
     /// Fewer fresh observations of a target than this: the local verdict decides.
     pub min_observers: usize,
+    /// The instances whose heartbeats and observations count (this one among them); `None`:
+    /// any instance that writes to the bucket.
+    pub members: Option<BTreeSet<String>>,
+    /// The shared key observations and heartbeats are signed with (HMAC-SHA256); with it,
+    /// what is unsigned, signed with another key or too old is ignored.
+    pub key: Option<SharedKey>,
 }
+
+/// A shared secret; its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SharedKey(pub Vec<u8>);
+
+impl std::fmt::Debug for SharedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedKey({} bytes)", self.0.len())
+    }
+}
+
+/// The shortest shared key accepted.
+pub const MIN_KEY_LEN: usize = 16;
 
 /// How many instances' observations make a member healthy (`quorum`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +135,34 @@ pub fn cluster(raw: Option<&Spanned<RawCluster>>, rep: &mut Reporter<'_>) -> Opt
         }
     });
     let min_observers = int(rep, raw.min_observers.as_ref(), "cluster.min_observers", 1, 1000, 1) as usize;
+    let members = raw.members.as_ref().map(|list| {
+        let mut names = BTreeSet::new();
+        for m in list.get_ref() {
+            let name = m.get_ref().trim();
+            if !clean(name) {
+                rep.at(
+                    m.span().start,
+                    "cluster.members",
+                    format!("{name:?}: must be 1-64 letters, digits, '-' or '_'"),
+                );
+            } else if !names.insert(name.to_string()) {
+                rep.at(m.span().start, "cluster.members", format!("{name} is listed twice"));
+            }
+        }
+        if !names.contains(&instance) {
+            let message = format!("must list this instance ({instance}), or its observations would not count");
+            rep.at(list.span().start, "cluster.members", message);
+        }
+        names
+    });
+    let key = raw.key.as_ref().and_then(|k| {
+        let bytes = k.get_ref().as_bytes();
+        if bytes.len() < MIN_KEY_LEN {
+            rep.at(k.span().start, "cluster.key", format!("must be at least {MIN_KEY_LEN} bytes"));
+            return None;
+        }
+        Some(SharedKey(bytes.to_vec()))
+    });
     let base = rep.file().parent().map(PathBuf::from).unwrap_or_default();
     Some(ClusterConfig {
         nats,
@@ -126,6 +174,8 @@ pub fn cluster(raw: Option<&Spanned<RawCluster>>, rep: &mut Reporter<'_>) -> Opt
         observation_ttl,
         probe_source,
         min_observers,
+        members,
+        key,
     })
 }
 

@@ -100,6 +100,10 @@ pub struct RawCluster {
     pub probe_source: Option<Spanned<String>>,
     /// Fewer fresh observations of a target than this: the local verdict decides.
     pub min_observers: Option<Spanned<i64>>,
+    /// The instances whose observations count (default: any that writes to the bucket).
+    pub members: Option<Spanned<Vec<Spanned<String>>>>,
+    /// A shared key: observations are signed with it and unsigned ones are ignored.
+    pub key: Option<Spanned<String>>,
 }
 
 /// `[geo]`: datacenters and location maps, shared by every zone.

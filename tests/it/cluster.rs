@@ -33,6 +33,11 @@ impl Nats {
 
     /// Starts it on `port` (`-1`: any).
     pub fn start_on(port: &str) -> Nats {
+        Nats::start_with(&["-js", "-a", "127.0.0.1", "-p", port])
+    }
+
+    /// Starts it with these arguments (and a temporary store).
+    pub fn start_with(args: &[&str]) -> Nats {
         let store = tempfile::tempdir().unwrap();
         // Debian puts it in /usr/sbin, which a non-root PATH may lack.
         let bin = if std::path::Path::new("/usr/sbin/nats-server").exists() {
@@ -41,18 +46,23 @@ impl Nats {
             "nats-server"
         };
         let mut child = Command::new(bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", port, "-sd"])
+            .args(args)
+            .arg("-sd")
             .arg(store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("nats-server is installed (.ci/run installs Debian's nats-server)");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut said = Vec::new();
         let url = loop {
-            let line = lines.next().expect("nats-server started").unwrap();
+            let line =
+                lines.next().unwrap_or_else(|| panic!("nats-server did not start:\n{}", said.join("\n"))).unwrap();
+            said.push(line.clone());
             if let Some(addr) = line.split("Listening for client connections on ").nth(1) {
                 break format!("nats://{}", addr.trim());
             }
+            assert!(!line.contains("[FTL]"), "nats-server did not start: {line}");
         };
         // Keep reading so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
@@ -141,7 +151,8 @@ fn instance_full(nats: &Nats, name: &str, source: &str, cluster: &str, pools: &s
         admin_section(""),
         nats.url
     );
-    Server::start(&config("", &zone))
+    // A shared key for the configs that ask for one (`key = "${GSLBD_TEST_CLUSTER_KEY}"`).
+    Server::start_with_env(&config("", &zone), &[("GSLBD_TEST_CLUSTER_KEY", "cluster-key-from-the-environment")])
 }
 
 /// Polls until every server's answer for `name` is `want` (empty: NODATA).
@@ -347,7 +358,8 @@ fn a_stopped_instance_expires_and_nats_comes_back() {
 }
 
 /// Fewer fresh observations than `min_observers`: the local verdict decides, the log says
-/// so once and /health says `cluster: "degraded"`; a second instance makes it "ok" again.
+/// so once and /health says `cluster: "degraded"`; a second instance makes it "ok" again
+/// (with `members` and a `key` from the environment, so sealed observations count).
 #[test]
 fn too_few_observers_fall_back_and_say_so() {
     let nats = Nats::start();
@@ -356,12 +368,14 @@ fn too_few_observers_fall_back_and_say_so() {
         "[[zone.pool]]\nname = \"p\"\n[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\n\
          [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n"
     );
-    let a = instance_full(&nats, "a", "127.0.0.51", "min_observers = 2", &pool);
+    // Both guards on: the real instances' sealed observations count (b's make two).
+    let guarded = "min_observers = 2\nmembers = [\"a\", \"b\"]\nkey = \"${GSLBD_TEST_CLUSTER_KEY}\"";
+    let a = instance_full(&nats, "a", "127.0.0.51", guarded, &pool);
     a.wait_log("too few fresh observations").expect("the fallback is logged");
     let state = || Client::for_server(&a).call("GET", "/health", None, None).1["cluster"].clone();
     assert_eq!(state(), "degraded");
     assert_eq!(answers(&a.udp(&query("p.gslb.example.org.", RecordType::A))), ["127.0.0.2"], "DNS keeps answering");
-    let _b = instance_full(&nats, "b", "127.0.0.52", "min_observers = 2", &pool);
+    let _b = instance_full(&nats, "b", "127.0.0.52", guarded, &pool);
     let end = Instant::now() + DEADLINE;
     while state() != "ok" {
         assert!(Instant::now() < end, "never ok with two observers:\n{}", a.log_text());
@@ -435,4 +449,239 @@ fn stopping_nats_falls_back_within_two_seconds() {
     eprintln!("fell back {took:?} after NATS stopped");
     assert!(took < Duration::from_secs(2), "fell back after {took:?}");
     assert_eq!(b.log_text().matches("NATS unavailable").count(), 1, "logged once:\n{}", b.log_text());
+}
+
+/// Writes votes into the bucket every 300 ms until dropped: for each of `names`, a heartbeat
+/// and an "up" observation of the target the real instance `real` observes, plain, or sealed
+/// with `wrong_key` (a key the instances do not have).
+struct Forger {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Forger {
+    fn start(url: &str, real: &str, names: &[&str], wrong_key: Option<&str>) -> Forger {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (url, real, names) = (url.to_string(), real.to_string(), names.iter().map(|n| n.to_string()).collect());
+        let (wrong_key, done) = (wrong_key.map(str::to_string), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || forge(&url, &real, names, wrong_key, &done));
+        Forger { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Forger {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn forge(url: &str, real: &str, names: Vec<String>, wrong_key: Option<String>, stop: &std::sync::atomic::AtomicBool) {
+    use futures_util::StreamExt;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.expect("the forger connects");
+        let js = async_nats::jetstream::new(client);
+        let end = Instant::now() + DEADLINE;
+        // The target id, from the real instance's own observation.
+        let (kv, id) = loop {
+            assert!(Instant::now() < end, "the real instance never wrote an observation");
+            if let Ok(kv) = js.get_key_value("gslbd-health").await {
+                let mut keys = kv.keys().await.unwrap();
+                let mut found = None;
+                while let Some(Ok(k)) = keys.next().await {
+                    if let Some(rest) = k.strip_prefix("o.")
+                        && let Some(id) = rest.strip_suffix(&format!(".{real}"))
+                    {
+                        found = Some(id.to_string());
+                    }
+                }
+                if let Some(id) = found {
+                    break (kv, id);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+            for name in &names {
+                let vote = serde_json::json!({"up": true, "instance": name, "at": now}).to_string();
+                let beat = serde_json::json!({"instance": name}).to_string();
+                for (key, body) in [(format!("o.{id}.{name}"), vote), (format!("i.{name}"), beat)] {
+                    let value = match &wrong_key {
+                        // Sealed as gslbd seals, with the wrong key: a MAC of the right length.
+                        Some(k) => serde_json::json!({"body": body, "sent": now, "mac": format!("{:064x}", k.len())})
+                            .to_string(),
+                        None => body,
+                    };
+                    kv.put(key, value.into()).await.unwrap();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+}
+
+/// `gslbd_cluster_refused_total{reason}` as `s` reports it.
+fn refused(s: &Server, reason: &str) -> u64 {
+    let metrics = Client::for_server(s).text("/metrics");
+    let key = format!("gslbd_cluster_refused_total{{reason=\"{reason}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(key.as_str())).map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// Five invented instances voting "up" in the bucket put a member that is down for the only
+/// real instance back into its answers when nothing guards the quorum (the threat, and proof
+/// that the forger writes what gslbd reads). With `members`, invented names do not vote;
+/// with `key`, neither unsigned votes nor votes sealed with another key do, even under a
+/// member's name; both are counted in `gslbd_cluster_refused_total`.
+#[test]
+fn forged_votes_do_not_count() {
+    let forged = ["x1", "x2", "x3", "x4", "x5"];
+    let guards: [(&str, &str, &[&str], Option<&str>); 4] = [
+        ("", "", &forged, None),
+        ("members = [\"a\", \"b\"]", "unknown_instance", &forged, None),
+        ("key = \"a-shared-key-of-the-cluster\"", "unsigned", &["b", "x1", "x2", "x3", "x4"], None),
+        ("key = \"a-shared-key-of-the-cluster\"", "bad_signature", &["b", "x1", "x2", "x3", "x4"], Some("guess")),
+    ];
+    for (guard, reason, names, wrong_key) in guards {
+        let nats = Nats::start();
+        let (picky, port) = Picky::start("127.0.0.2");
+        picky.fail_for(&["127.0.0.81"]);
+        let pools = format!(
+            "[[zone.pool]]\nname = \"maj\"\nwhen_all_down = \"nodata\"\n\
+             [zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n\
+             [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n"
+        );
+        let a = instance_full(&nats, "a", "127.0.0.81", guard, &pools);
+        connected(&a);
+        all_answer(&[&a], "maj.gslb.example.org.", &[]);
+        let _forger = Forger::start(&nats.url, "a", names, wrong_key);
+        if guard.is_empty() {
+            // Unguarded, the forgery wins: 5 "up" against 1 "down".
+            all_answer(&[&a], "maj.gslb.example.org.", &["127.0.0.2"]);
+            continue;
+        }
+        // Guarded: every forged name is seen and refused, and the member stays out.
+        let end = Instant::now() + DEADLINE;
+        while refused(&a, reason) < 2 * names.len() as u64 {
+            assert!(Instant::now() < end, "{guard}: the forged votes were never refused as {reason}\n{}", a.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for _ in 0..10 {
+            let m = a.udp(&query("maj.gslb.example.org.", RecordType::A));
+            assert!(answers(&m).is_empty(), "{guard}: a forged vote counted: {m:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(a.log_text().contains("may not vote"), "{guard}: the refusal is logged");
+    }
+}
+
+/// A JWT as NATS signs them: `ed25519-nkey`, base64url without padding.
+fn nats_jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let iat = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let header = b64.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let claims = serde_json::json!({"jti": format!("{name}{iat}"), "iat": iat, "iss": issuer.public_key(), "name": name, "sub": subject, "nats": nats});
+    let body = format!("{header}.{}", b64.encode(claims.to_string()));
+    let signature = b64.encode(issuer.sign(body.as_bytes()).unwrap());
+    format!("{body}.{signature}")
+}
+
+/// A nats-server that takes only TLS connections (a certificate made here) from users with
+/// JWT credentials of its one account (operator mode, as `nsc` sets it up), with JetStream.
+struct SecureNats {
+    nats: Nats,
+    dir: tempfile::TempDir,
+}
+
+impl SecureNats {
+    fn start() -> SecureNats {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        std::fs::write(d.join("ca.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(d.join("server-key.pem"), cert.signing_key.serialize_pem()).unwrap();
+        let (operator, account, user) =
+            (nkeys::KeyPair::new_operator(), nkeys::KeyPair::new_account(), nkeys::KeyPair::new_user());
+        let op_jwt =
+            nats_jwt(&operator, &operator.public_key(), "op", serde_json::json!({"type": "operator", "version": 2}));
+        let unlimited = serde_json::json!({"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true, "conn": -1, "leaf": -1, "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1});
+        let acc_jwt = nats_jwt(
+            &operator,
+            &account.public_key(),
+            "gslbd",
+            serde_json::json!({"type": "account", "version": 2, "limits": unlimited}),
+        );
+        // JetStream needs a system account in operator mode.
+        let system = nkeys::KeyPair::new_account();
+        let sys_jwt =
+            nats_jwt(&operator, &system.public_key(), "SYS", serde_json::json!({"type": "account", "version": 2}));
+        let user_jwt = nats_jwt(
+            &account,
+            &user.public_key(),
+            "edge",
+            serde_json::json!({"type": "user", "version": 2, "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1}),
+        );
+        std::fs::write(
+            d.join("gslbd.creds"),
+            format!(
+                "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+                 -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+                user.seed().unwrap()
+            ),
+        )
+        .unwrap();
+        let sys = system.public_key();
+        let conf = format!(
+            "listen: \"127.0.0.1:-1\"\noperator: \"{op_jwt}\"\nsystem_account: {sys}\nresolver: MEMORY\n\
+             resolver_preload: {{ {}: \"{acc_jwt}\", {sys}: \"{sys_jwt}\" }}\n\
+             jetstream: {{}}\ntls: {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
+            account.public_key(),
+            d.join("ca.pem").display(),
+            d.join("server-key.pem").display()
+        );
+        std::fs::write(d.join("nats.conf"), conf).unwrap();
+        let nats = Nats::start_with(&["-c", d.join("nats.conf").to_str().unwrap()]);
+        SecureNats { nats, dir }
+    }
+
+    /// The `[cluster]` keys for it: credentials and CA, or (`creds` false) the CA alone.
+    fn keys(&self, creds: bool) -> String {
+        let d = self.dir.path();
+        let mut keys = format!("tls_ca = \"{}\"\n", d.join("ca.pem").display());
+        if creds {
+            keys += &format!("credentials = \"{}\"\n", d.join("gslbd.creds").display());
+        }
+        keys
+    }
+}
+
+/// Against a nats-server with JWT authorization and TLS only: instances with the credentials
+/// file and the CA share verdicts (two of them agree by majority); one without credentials
+/// is refused by the server, says so and decides alone.
+#[test]
+fn credentials_and_tls_against_an_authorizing_server() {
+    let secure = SecureNats::start();
+    let (picky, port) = Picky::start("127.0.0.2");
+    let pools = format!(
+        "[[zone.pool]]\nname = \"all\"\nquorum = \"all\"\nwhen_all_down = \"nodata\"\n\
+         [zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n"
+    );
+    let a = instance_full(&secure.nats, "a", "127.0.0.91", &secure.keys(true), &pools);
+    let b = instance_full(&secure.nats, "b", "127.0.0.92", &secure.keys(true), &pools);
+    let outsider = instance_full(&secure.nats, "c", "127.0.0.93", &secure.keys(false), &pools);
+    connected(&a);
+    connected(&b);
+    all_answer(&[&a, &b], "all.gslb.example.org.", &["127.0.0.2"]);
+    // b's probe fails: a hears it through the authorized, encrypted bucket.
+    picky.fail_for(&["127.0.0.92"]);
+    all_answer(&[&a, &b], "all.gslb.example.org.", &[]);
+    let line = outsider.wait_log("NATS unavailable").expect("the outsider reports the refusal");
+    assert!(line.to_lowercase().contains("author"), "{line}");
+    assert_eq!(Client::for_server(&outsider).call("GET", "/health", None, None).1["cluster"], "degraded");
+    all_answer(&[&outsider], "all.gslb.example.org.", &["127.0.0.2"]);
 }

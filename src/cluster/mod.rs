@@ -18,7 +18,7 @@
 //! the observations) is fresh; the others leave the target alone and count the probers'
 //! observations. A prober that goes silent drops out after the TTL and another takes over.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,11 +29,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub mod gate;
+
 use crate::config::cluster::ClusterConfig;
 use crate::config::file;
 use crate::health::Observations;
 use crate::health::peers::{ClusterView, Observation};
 use crate::health::probed::Target;
+use gate::{Gate, Refusal};
 
 /// Why a session with NATS ended (the exchange then retries with back-off).
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,8 @@ pub struct ClusterStats {
     pub received: AtomicU64,
     /// Times the connection or the watch was lost.
     pub disconnects: AtomicU64,
+    /// Bucket values ignored, by [`Refusal`] in [`Refusal::ALL`] order.
+    pub refused: [AtomicU64; 4],
 }
 
 /// A stable name for a target, the same in every instance.
@@ -171,7 +176,9 @@ pub fn start(config: ClusterConfig, targets: Vec<Target>, probers: HashMap<Targe
 /// then starts over. An outage is logged when it starts and when it ends.
 async fn run(config: ClusterConfig, targets: Vec<Target>, probers: HashMap<Target, usize>, owned: Owned) {
     let by_id = targets.iter().map(|t| (target_id(t), t.clone())).collect();
-    let mut x = Exchange { config, targets, probers, by_id, live: BTreeMap::new(), owned };
+    let gate = Gate::new(&config, owned.view.ttl);
+    let refusals = Refusals { stats: Arc::clone(&owned.wiring.stats), logged: BTreeSet::new() };
+    let mut x = Exchange { config, targets, probers, by_id, live: BTreeMap::new(), owned, gate, refusals };
     let mut backoff = Duration::from_millis(200);
     // Since when NATS has been unavailable, and how many attempts failed since.
     let mut outage: Option<(Instant, u32)> = None;
@@ -210,6 +217,32 @@ struct Exchange {
     by_id: HashMap<String, Target>,
     live: BTreeMap<String, Instant>,
     owned: Owned,
+    gate: Gate,
+    refusals: Refusals,
+}
+
+/// Values the gate refused: counted, and logged once per instance and reason.
+struct Refusals {
+    stats: Arc<ClusterStats>,
+    logged: BTreeSet<(String, Refusal)>,
+}
+
+/// Most distinct (instance, reason) pairs logged: a writer inventing names cannot fill memory.
+const REFUSALS_LOGGED: usize = 256;
+
+impl Refusals {
+    fn note(&mut self, key: &str, instance: &str, why: Refusal) {
+        let at = Refusal::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.stats.refused[at].fetch_add(1, Ordering::Relaxed);
+        if self.logged.len() < REFUSALS_LOGGED && self.logged.insert((instance.to_string(), why)) {
+            tracing::warn!(
+                key,
+                instance,
+                reason = why.as_str(),
+                "cluster: ignoring a bucket value that may not vote (logged once per instance and reason)"
+            );
+        }
+    }
 }
 
 impl Exchange {
@@ -221,7 +254,7 @@ impl Exchange {
         outage: &mut Option<(Instant, u32)>,
         backoff: &mut Duration,
     ) -> Result<(), ExchangeError> {
-        let Exchange { config, targets, probers, by_id, live, owned } = self;
+        let Exchange { config, targets, probers, by_id, live, owned, gate, refusals } = self;
         let ttl = owned.view.ttl;
         let stop = owned.wiring.stop.clone();
         let (store, mut events) = open(config, ttl).await?;
@@ -262,12 +295,20 @@ impl Exchange {
                         None => return Err(ExchangeError::WatchEnded),
                     };
                     if let Some(who) = heartbeat(&entry.key) {
+                        // Only a heartbeat that may vote takes a share of the probing.
+                        if entry.operation != kv::Operation::Put || who == config.instance {
+                            continue;
+                        }
+                        if let Err(why) = gate.open(&entry.key, who, &entry.value) {
+                            refusals.note(&entry.key, who, why);
+                            continue;
+                        }
                         let new = live.insert(who.to_string(), Instant::now()).is_none();
                         if new && assign(&config.instance, live, probers, &mut owned.view) {
                             owned.publish();
                             seen_transitions = u64::MAX;
                         }
-                    } else if take(&entry, &config.instance, by_id, &mut owned.view, &owned.wiring.stats) {
+                    } else if take(&entry, &config.instance, by_id, &mut owned.view, &owned.wiring.stats, gate, refusals) {
                         owned.publish();
                     }
                 }
@@ -278,8 +319,10 @@ impl Exchange {
                     if all {
                         next_refresh = now + refresh;
                         let beat = serde_json::json!({"instance": config.instance, "region": config.region});
+                        let key = format!("i.{}", config.instance);
+                        let value = gate.seal(&key, beat.to_string());
                         store
-                            .put(format!("i.{}", config.instance), beat.to_string().into())
+                            .put(key, value.into())
                             .await
                             .map_err(|e| ExchangeError::Write { what: "the heartbeat", error: e.to_string() })?;
                     }
@@ -317,7 +360,7 @@ impl Exchange {
                             at: status.last_check.unwrap_or_else(SystemTime::now).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
                         };
                         let key = format!("o.{}.{}", target_id(target), config.instance);
-                        let body = serde_json::to_vec(&value).unwrap_or_default();
+                        let body = gate.seal(&key, serde_json::to_string(&value).unwrap_or_default());
                         puts.push(store.put(key, body.into()));
                         sent.insert(target.clone(), up);
                     }
@@ -444,13 +487,16 @@ fn assign(me: &str, live: &BTreeMap<String, Instant>, probers: &HashMap<Target, 
     true
 }
 
-/// Takes one bucket entry into the view; true when a verdict may have changed.
+/// Takes one bucket entry into the view, if the gate lets it vote; true when a verdict may
+/// have changed.
 fn take(
     entry: &kv::Entry,
     me: &str,
     by_id: &HashMap<String, Target>,
     c: &mut ClusterView,
     stats: &ClusterStats,
+    gate: &Gate,
+    refusals: &mut Refusals,
 ) -> bool {
     let mut parts = entry.key.splitn(3, '.');
     let (Some("o"), Some(id), Some(instance)) = (parts.next(), parts.next(), parts.next()) else { return false };
@@ -461,7 +507,14 @@ fn take(
     let seen: &mut BTreeMap<String, Observation> = c.peers.entry(target.clone()).or_default();
     match entry.operation {
         kv::Operation::Put => {
-            let Ok(stored) = serde_json::from_slice::<Stored>(&entry.value) else { return false };
+            let body = match gate.open(&entry.key, instance, &entry.value) {
+                Ok(body) => body,
+                Err(why) => {
+                    refusals.note(&entry.key, instance, why);
+                    return false;
+                }
+            };
+            let Ok(stored) = serde_json::from_slice::<Stored>(&body) else { return false };
             stats.received.fetch_add(1, Ordering::Relaxed);
             let before = seen.get(instance).map(|o| o.healthy);
             let fresh_before = seen.get(instance).is_some_and(|o| o.received.elapsed() < c.ttl);
@@ -471,7 +524,7 @@ fn take(
             );
             before != Some(stored.up) || !fresh_before
         }
-        kv::Operation::Delete | kv::Operation::Purge => seen.remove(instance).is_some(),
+        kv::Operation::Delete | kv::Operation::Purge => gate.trusts_deletes() && seen.remove(instance).is_some(),
     }
 }
 
