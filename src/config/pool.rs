@@ -207,6 +207,11 @@ fn pool(
         let check = check(&mk, default_check, r.check.as_ref().map(|c| c.get_ref()), m.span().start, rep);
         members.push(MemberConfig { id, host, role, labels: r.labels.clone(), ipv4, ipv6, weight, datacenter, check });
     }
+    let addresses: usize = members.iter().map(|m| m.ipv4.len() + m.ipv6.len()).sum();
+    if addresses > crate::dns::records::MAX_RRSET {
+        let max = crate::dns::records::MAX_RRSET;
+        rep.at(raw.span().start, format!("{k}.member"), format!("{addresses} addresses; a pool answers at most {max}"));
+    }
     (rep.errors.len() == before).then_some(PoolConfig {
         name,
         mode,

@@ -348,6 +348,7 @@ fn rrsets(
     let mut nodes: BTreeMap<Name, TypeMap> = BTreeMap::new();
     let mut cname_lines: BTreeMap<Name, (usize, String, std::path::PathBuf)> = BTreeMap::new();
     let mut file_soa: Option<(Soa, u32)> = None;
+    let mut too_big: std::collections::BTreeSet<(Name, u16)> = std::collections::BTreeSet::new();
     for (r, rkey, file) in records {
         let mut fail = |message: String| {
             rep.errors.push(super::ConfigError { file: file.clone(), line: Some(r.line), key: rkey.clone(), message })
@@ -386,6 +387,15 @@ fn rrsets(
         // RFC 2181 §5.2: one TTL per RRset; the lowest wins.
         set.ttl = set.ttl.min(r.ttl);
         if !set.rdata.contains(&r.rdata) {
+            if set.rdata.len() == crate::dns::records::MAX_RRSET {
+                // Said once per set, at its first record too many.
+                if too_big.insert((r.owner.clone(), r.rdata.rtype())) {
+                    let max = crate::dns::records::MAX_RRSET;
+                    let what = format!("{} {}", r.owner, type_name(r.rdata.rtype()));
+                    fail(format!("{what} holds more than {max} records (one answer must carry them all)"));
+                }
+                continue;
+            }
             set.rdata.push(r.rdata.clone());
         }
     }

@@ -120,6 +120,12 @@ impl RData {
     }
 }
 
+/// Most records one RRset may hold, from any source. An answer must carry its whole RRset,
+/// and 1,000 addresses (16 KB of A, 28 KB of AAAA) leave room in a 65,535-byte message for
+/// the rest of the answer; a set the builder still cannot fit is answered with TC, never in
+/// part.
+pub const MAX_RRSET: usize = 1000;
+
 /// All records of one name and type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RRset {

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use serde::{Deserialize, Serialize};
 
 use crate::dns::name::Name;
-use crate::dns::records::{Nodes, RData, RRset, SortedNodes, Source, TypeMap};
+use crate::dns::records::{MAX_RRSET, Nodes, RData, RRset, SortedNodes, Source, TypeMap};
 use crate::dns::types::MAX_TTL;
 use crate::dns::types::*;
 
@@ -289,6 +289,10 @@ impl<'z> Converter<'z> {
                 return;
             }
             dedup_in_order(&mut rdata);
+            if rdata.len() > MAX_RRSET {
+                out.skip(format!("{owner}: {} addresses; a record set holds at most {MAX_RRSET}", rdata.len()));
+                return;
+            }
             (rtype, rdata)
         };
         let source = if r.pushed() { Source::Webhook } else { Source::Controller };
@@ -486,6 +490,14 @@ pub enum ItemError {
     /// A failover CNAME at a zone apex (which holds SOA and NS).
     #[error("{0}: a failover CNAME cannot be at the zone apex")]
     ApexCname(Name),
+    /// More addresses than one answer may carry.
+    #[error("{owner}: {count} addresses; a record set holds at most {max}", max = crate::dns::records::MAX_RRSET)]
+    TooMany {
+        /// The owner.
+        owner: Name,
+        /// How many were pushed.
+        count: usize,
+    },
 }
 
 /// Checks one pushed record strictly (a push is all or nothing) and returns its owner and
@@ -505,6 +517,9 @@ pub fn check_push(r: &RecordJson) -> Result<(Name, u16), ItemError> {
         "AAAA" => TYPE_AAAA,
         other => return Err(ItemError::Type { owner, rtype: other.to_string() }),
     };
+    if r.ips.len() > MAX_RRSET {
+        return Err(ItemError::TooMany { owner, count: r.ips.len() });
+    }
     for ip in &r.ips {
         let ok = match rtype {
             TYPE_A => ip.parse::<Ipv4Addr>().is_ok(),
@@ -686,6 +701,20 @@ mod tests {
         }
         let three = convert_parts(&[&records[..10], &records[10..40], &records[40..]], &apex, 300);
         assert_eq!(three.nodes, whole.nodes);
+    }
+
+    #[test]
+    fn a_record_set_above_the_bound_is_skipped_whole() {
+        let apex = Name::parse("gslb.example.org.", None).unwrap();
+        let ips: Vec<String> = (0..=MAX_RRSET).map(|i| format!("10.0.{}.{}", i >> 8, i & 255)).collect();
+        let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
+        let c = convert(&[rec("many.gslb.example.org", "A", &ips, None)], &apex, 300);
+        assert_eq!((c.nodes.len(), c.skipped_records), (0, 1));
+        assert!(c.reasons[0].contains("1001 addresses"), "{:?}", c.reasons);
+        let pushed = rec("many.gslb.example.org", "A", &ips, None);
+        assert!(matches!(check_push(&pushed), Err(ItemError::TooMany { count: 1001, .. })));
+        let c = convert(&[rec("max.gslb.example.org", "A", &ips[..MAX_RRSET], None)], &apex, 300);
+        assert_eq!((c.nodes.len(), c.skipped_records), (1, 0));
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Encoder<'s> {
     ns: u16,
     rotate: Rotation,
     required_mark: Option<usize>,
+    /// A record the answer or authority section needs did not fit: the fragment is then
+    /// answered with TC and nothing else, never with part of an RRset.
+    overflow: bool,
 }
 
 impl<'s> Encoder<'s> {
@@ -75,6 +78,7 @@ impl<'s> Encoder<'s> {
             ns: 0,
             rotate: Rotation::default(),
             required_mark: None,
+            overflow: false,
         }
     }
 
@@ -127,9 +131,15 @@ impl<'s> Encoder<'s> {
         self.s.buf.push(0);
     }
 
-    /// Appends one record. Returns false (and adds nothing) once the size cap is reached.
+    /// Appends one record. Returns false (and adds nothing) once the size cap is reached; an
+    /// additional record may be left out, an answer or authority record may not (see
+    /// [`Encoder::finish`]).
     pub fn record(&mut self, owner: &Name, class: u16, ttl: u32, rdata: &RData) -> bool {
         if self.s.buf.len() > MAX_FRAGMENT_LEN {
+            if self.section != Section::Additional && !self.overflow {
+                self.overflow = true;
+                tracing::warn!(name = %owner, "an answer does not fit in one DNS message; it is answered with TC");
+            }
             return false;
         }
         self.name(owner, true);
@@ -178,6 +188,7 @@ impl<'s> Encoder<'s> {
     pub fn cname_for_chase(&mut self, owner: &Name, set: &RRset) -> Option<u16> {
         let Some(RData::Cname(target)) = set.rdata.first() else { return None };
         if self.s.buf.len() > MAX_FRAGMENT_LEN {
+            self.overflow = true;
             return None;
         }
         self.name(owner, true);
@@ -224,6 +235,27 @@ impl<'s> Encoder<'s> {
     /// Appends the fragment to `arena` and describes it.
     pub fn finish(self, arena: &mut Arena, rcode: u8, aa: bool, source: Source) -> Fragment {
         let s = self.s;
+        if self.overflow {
+            // Nothing to copy, and more required than any message holds: always TC.
+            return Fragment {
+                start: arena.bytes.len() as u32,
+                len: 0,
+                required_len: u16::MAX,
+                words: arena.words.len() as u32,
+                relocs: 0,
+                ar: 0,
+                build_qname_len: self.qname_len as u8,
+                an: 0,
+                ns: 0,
+                rotate: Rotation::default(),
+                rcode,
+                aa,
+                source,
+                weighted: u32::MAX,
+                geo: u32::MAX,
+                chase: 0,
+            };
+        }
         let required_len = match s.ar_ends.is_empty() {
             true => s.buf.len(),
             false => self.required_mark.unwrap_or(s.buf.len()),

@@ -189,3 +189,69 @@ fn a_push_refused_by_one_zone_is_taken_back_from_all() {
     let m = s.udp(&query("both.gslb.example.org.", RecordType::A));
     assert!(answers(&m).is_empty(), "the refused push came back from the journal: {m:?}");
 }
+
+/// A record set is never answered in part. A pushed set of 5,000 addresses is refused with
+/// the reason (and one of 1,000, the most allowed, is answered whole over TCP, with TC over
+/// UDP); a controller record of 5,000 is skipped and counted; in the config a set above the
+/// bound is an error at its line; and a set that is within the bound but still does not fit
+/// in 65,535 bytes (300 TXT records of 255 bytes) is answered with TC and nothing else.
+#[test]
+fn record_sets_are_bounded_and_never_answered_in_part() {
+    use crate::admin_client::{Client, admin_section};
+    use serde_json::json;
+    let addresses = |n: usize, v6: bool| -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                if v6 {
+                    format!("2001:db8::{:x}", i + 1)
+                } else {
+                    format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)
+                }
+            })
+            .collect()
+    };
+    let txt = format!("\"{}\"", "t".repeat(255));
+    let big_txt: String = (0..300).map(|i| format!("big 60 IN TXT {txt} \"{i}\"\n")).collect();
+    let zone = format!(
+        "[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"\"\"\nns1 60 IN A 127.0.0.1\n{}\"\"\"\n",
+        big_txt.replace('"', "\\\"")
+    );
+    let s = Server::start(&config("", &format!("{}{zone}", admin_section(""))));
+    let c = Client::for_server(&s);
+    for (rtype, v6) in [("A", false), ("AAAA", true)] {
+        let (code, body) = c
+            .notify(json!({"records": [{"name": "many.gslb.example.org", "type": rtype, "ips": addresses(5000, v6)}]}));
+        assert_eq!(code, 200, "{body}");
+        let why = body["skipped"][0]["error"].as_str().unwrap_or_default();
+        assert!(why.contains("5000 addresses") && why.contains("at most 1000"), "{body}");
+        let (code, body) = c.notify(json!({"records": [{"name": format!("max{rtype}.gslb.example.org"), "type": rtype, "ips": addresses(1000, v6)}]}));
+        assert_eq!((code, body["updated"].as_u64()), (200, Some(1)), "{body}");
+        let qtype = if v6 { RecordType::AAAA } else { RecordType::A };
+        let name = format!("max{rtype}.gslb.example.org.");
+        let m = s.tcp_query(&query(&name, qtype));
+        assert_eq!(m.answers.len(), 1000, "{rtype} over TCP: the whole set");
+        assert!(!m.metadata.truncation, "{rtype} over TCP");
+        let m = s.udp(&query_edns(&name, qtype, 1232));
+        assert!(m.metadata.truncation && m.answers.is_empty(), "{rtype} over UDP: TC, nothing in part");
+    }
+    // The TXT set that cannot fit: TC over TCP too, with no record of it.
+    let m = s.tcp_query(&query("big.gslb.example.org.", RecordType::TXT));
+    assert!(m.metadata.truncation, "TC for a set larger than a message");
+    assert!(m.answers.is_empty(), "no part of the set: {} records", m.answers.len());
+
+    // The config bound, at the line of the first record too many.
+    let over: String = addresses(1001, false).iter().map(|ip| format!("many 60 IN A {ip}\n")).collect();
+    let text =
+        config("", &format!("[[zone]]\nname = \"z.test\"\nns = [\"ns.z.test\"]\nrecords = \"\"\"\n{over}\"\"\"\n"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.toml"), text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["check", "--config"])
+        .arg(dir.path().join("big.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(err.contains("big.toml:1009: zone[0].records: many.z.test. A holds more than 1000 records"), "{err}");
+    assert_eq!(err.lines().count(), 1, "once per set: {err}");
+}
