@@ -39,10 +39,12 @@ pub fn zone_health(view: &View, zone: &ZoneConfig, now: SystemTime) -> (Value, b
     };
     let limit = cfg.sync_interval * 2;
     let age = |t: SystemTime| now.duration_since(t).unwrap_or(Duration::ZERO);
-    let degraded = match st.last_success {
-        Some(t) => age(t) > limit,
-        None => age(view.started) > limit,
-    };
+    // A refused response is a controller fault, not a hiccup: degraded at once.
+    let degraded = st.refused.is_some()
+        || match st.last_success {
+            Some(t) => age(t) > limit,
+            None => age(view.started) > limit,
+        };
     let mut v = json!({
         "status": if degraded { "degraded" } else { "healthy" },
         "zone": name,

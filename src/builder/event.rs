@@ -24,6 +24,17 @@ pub enum Event {
         /// Why.
         error: String,
     },
+    /// The controller answered with records that would empty or mostly empty the zone
+    /// (`sources::controller::guard`); the data in force stays and the zone is degraded
+    /// until a response is taken.
+    SyncRefused {
+        /// The zone.
+        zone: Name,
+        /// Which request.
+        kind: SyncKind,
+        /// Why.
+        error: String,
+    },
     /// The controller reports no change.
     SyncUnchanged(Name),
     /// The controller sent a full record set.

@@ -165,6 +165,11 @@ impl State {
                         z.sync_failed(kind, error);
                     }
                 }
+                Event::SyncRefused { zone, kind, error } => {
+                    if let Some(z) = self.zones.get_mut(&zone) {
+                        z.sync_refused(kind, error);
+                    }
+                }
                 Event::SyncUnchanged(zone) => {
                     if let Some(z) = self.zones.get_mut(&zone) {
                         z.sync_unchanged();

@@ -46,6 +46,8 @@ pub struct SyncStatus {
     pub changes_errors: u64,
     /// Records skipped as invalid in accepted responses.
     pub skipped_records: u64,
+    /// Why the last response was refused, until one is taken (the zone is degraded).
+    pub refused: Option<String>,
 }
 
 impl Default for SyncStatus {
@@ -60,6 +62,7 @@ impl Default for SyncStatus {
             snapshot_errors: 0,
             changes_errors: 0,
             skipped_records: 0,
+            refused: None,
         }
     }
 }

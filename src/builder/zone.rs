@@ -126,11 +126,20 @@ impl ZoneState {
         }
     }
 
-    /// The controller says nothing changed.
+    /// The controller answered with a response the guard refused; the data in force stays.
+    pub fn sync_refused(&mut self, kind: SyncKind, error: String) {
+        self.sync_failed(kind, error.clone());
+        if let Some(st) = &mut self.status {
+            st.refused = Some(error);
+        }
+    }
+
+    /// The controller says nothing changed (since the data in force).
     pub fn sync_unchanged(&mut self) {
         if let Some(st) = &mut self.status {
             st.last_success = Some(SystemTime::now());
             st.last_error = None;
+            st.refused = None;
         }
     }
 
@@ -163,6 +172,7 @@ impl ZoneState {
             st.records = rrs;
             st.last_success = Some(SystemTime::now());
             st.last_error = None;
+            st.refused = None;
             st.skipped_records += converted.skipped_records as u64;
         }
         tracing::info!(zone = %apex, version_hash = %payload.version_hash, names, "controller data applied");

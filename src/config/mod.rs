@@ -123,6 +123,9 @@ pub struct ControllerConfig {
     pub ca_file: Option<PathBuf>,
     /// Largest response body accepted.
     pub max_response_size: usize,
+    /// Largest share of the zone's controller records one response may remove, in percent
+    /// (100: no limit). An empty record set is not held to it.
+    pub max_shrink: u8,
 }
 
 /// Listener and response settings (`[server]`).

@@ -208,6 +208,8 @@ pub struct RawController {
     pub ca_file: Option<Spanned<String>>,
     /// Largest response body accepted, e.g. `"64MiB"`.
     pub max_response_size: Option<Spanned<String>>,
+    /// Largest share of the zone's records one response may remove, e.g. `"50%"`.
+    pub max_shrink: Option<Spanned<String>>,
 }
 
 /// `[server]`.

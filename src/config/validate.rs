@@ -579,6 +579,17 @@ fn controller(key: &str, raw: &RawController, rep: &mut Reporter<'_>) -> Option<
             }
         },
     };
+    let max_shrink = match &raw.max_shrink {
+        None => DEFAULT_MAX_SHRINK,
+        Some(v) => match v.get_ref().trim().strip_suffix('%').and_then(|n| n.trim().parse::<u8>().ok()) {
+            Some(n) if (1..=100).contains(&n) => n,
+            _ => {
+                let message = format!("{:?} is not a percentage from 1% to 100% like \"50%\"", v.get_ref());
+                rep.at(v.span().start, k("max_shrink"), message);
+                DEFAULT_MAX_SHRINK
+            }
+        },
+    };
     (rep.errors.len() == errors_before).then_some(ControllerConfig {
         endpoint,
         secret,
@@ -589,8 +600,12 @@ fn controller(key: &str, raw: &RawController, rep: &mut Reporter<'_>) -> Option<
         tls_skip_verify: raw.tls_skip_verify.as_ref().is_some_and(|v| *v.get_ref()),
         ca_file,
         max_response_size,
+        max_shrink,
     })
 }
+
+/// `max_shrink` unless set: a response may remove at most half of the zone's records.
+const DEFAULT_MAX_SHRINK: u8 = 50;
 
 fn admin(raw: &Spanned<RawAdmin>, rep: &mut Reporter<'_>) -> Option<AdminConfig> {
     let errors_before = rep.errors.len();

@@ -469,3 +469,14 @@ fn scanner_crash_input_is_an_error() {
     assert!(!ok, "{err}");
     assert!(err.contains("bad.toml:6: zone[0].records") && err.contains("malformed record"), "{err}");
 }
+
+#[test]
+fn controller_max_shrink_is_a_percentage() {
+    for bad in ["\"0%\"", "\"101%\"", "\"half\"", "\"50\""] {
+        let text = controller_zone(&format!("endpoint = \"http://x\"\nsecret = \"12345678\"\nmax_shrink = {bad}\n"));
+        assert_error(&text, 9, "zone[0].controller.max_shrink", "percentage from 1% to 100%");
+    }
+    let (ok, _, err) =
+        check(&controller_zone("endpoint = \"http://x\"\nsecret = \"12345678\"\nmax_shrink = \"100%\"\n"));
+    assert!(ok, "{err}");
+}

@@ -374,3 +374,63 @@ fn https_controller_with_ca_file_or_skip_verify() {
     let line = s.wait_log("controller sync failed").unwrap();
     assert!(line.to_lowercase().contains("certificate"), "{line}");
 }
+
+/// A 200 whose every record is unusable (names in another zone, `"ips": null`) is refused,
+/// not taken as an empty set; so is one that would remove more than `max_shrink` (50% by
+/// default) of the zone's records. The data in force keeps serving, `/health` says the zone
+/// is degraded with the reason, and the next request asks for the same change again; a good
+/// response is then taken and the zone is healthy.
+#[test]
+fn a_response_that_would_empty_the_zone_is_refused() {
+    use crate::admin_client::{Client, admin_section};
+    // 20 more names, so that a shrink removes more than the 10 records it always allows.
+    let mut records = base_records();
+    for i in 0..20 {
+        records.as_array_mut().unwrap().push(rec(&format!("bulk{i}"), "A", 60, &["192.0.2.200"]));
+    }
+    let fake = FakeController::start(ZONE_NAME, "v1", records);
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(&format!("{}{}", admin_section(""), config_for(&fake.endpoint(), state.path(), "", "")));
+    let c = Client::for_server(&s);
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, has_answers);
+    let health = || c.call("GET", "/health?zone=gslb.example.org", None, None).1;
+    assert_eq!(health()["status"], "healthy");
+    let broken = json!([
+        {"name": "listener1.other.example", "type": "A", "ips": ["192.0.2.1"]},
+        {"name": "listener2.gslb.example.org", "type": "A", "ips": null},
+        {"name": "listener3.gslb.example.org", "type": "AAAA", "ips": null},
+    ]);
+    let shrunk = json!([rec("listener1", "A", 300, &["192.168.1.10"])]);
+    for (hash, records, reason) in
+        [("v2", broken, "every one of the 3 records"), ("v3", shrunk, "more than max_shrink 50%")]
+    {
+        let mark = fake.count();
+        fake.set(|st| {
+            st.hash = hash.into();
+            st.records = records;
+        });
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let h = health();
+            if h["error"].as_str().is_some_and(|e| e.contains(reason)) {
+                assert_eq!(h["status"], "degraded", "{h}");
+                break;
+            }
+            assert!(Instant::now() < end, "{hash} never refused: {h}\n{}", s.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let m = s.udp(&query("listener1.gslb.example.org.", RecordType::A));
+        assert_eq!(m.answers.len(), 2, "{hash}: the data in force is kept");
+        let again = fake.wait_request(mark + 1, |r| r.path == "/api/dns/changes");
+        assert_eq!(again.query.get("since").map(String::as_str), Some("v1"), "{hash}: asked again");
+    }
+    fake.set(|st| {
+        st.hash = "v4".into();
+        let mut good = vec![rec("listener1", "A", 300, &["192.168.1.12"])];
+        good.extend((0..20).map(|i| rec(&format!("bulk{i}"), "A", 60, &["192.0.2.201"])));
+        st.records = json!(good);
+    });
+    s.wait_dns("listener1.gslb.example.org.", RecordType::A, |m| answers(m) == ["192.168.1.12"]);
+    let h = health();
+    assert_eq!((h["status"].as_str(), h["version_hash"].as_str()), (Some("healthy"), Some("v4")), "{h}");
+}

@@ -3,6 +3,7 @@
 //! exponentially from 1 s up to `sync_interval`, with jitter; the data in force keeps serving.
 
 pub mod client;
+pub mod guard;
 
 use std::time::Duration;
 
@@ -60,10 +61,18 @@ pub async fn run(
         match result {
             Ok(Some(payload)) => {
                 failures = 0;
-                version = Some(payload.version_hash.clone());
-                // Compilation and the state file are the builder's work.
-                builder.send(Event::SyncAccepted { zone: zone.clone(), payload: Box::new(payload) });
-                tracing::debug!(zone = %zone, kind = kind.as_str(), took_ms = took.as_millis() as u64, "controller sync applied");
+                // Measured against the records the zone holds now (the builder's last view).
+                let current = builder.view().zone(&zone).and_then(|z| z.status.as_ref()).map_or(0, |s| s.records);
+                if let Err(why) = guard::check(&payload, current, cfg.max_shrink) {
+                    // The version stays: the next sync asks for the same change again.
+                    tracing::error!(zone = %zone, version_hash = %payload.version_hash, error = %why, "controller response refused; keeping the data in force");
+                    builder.send(Event::SyncRefused { zone: zone.clone(), kind, error: why });
+                } else {
+                    version = Some(payload.version_hash.clone());
+                    // Compilation and the state file are the builder's work.
+                    builder.send(Event::SyncAccepted { zone: zone.clone(), payload: Box::new(payload) });
+                    tracing::debug!(zone = %zone, kind = kind.as_str(), took_ms = took.as_millis() as u64, "controller sync applied");
+                }
             }
             Ok(None) => {
                 failures = 0;
