@@ -4,14 +4,15 @@
 //! Connections are accepted by our own loop so each is bounded: caps on open connections in
 //! all and per client address, where the connection idle longest (between requests, or
 //! still sending its headers) is closed to make room, so `/health` and `/ready` stay
-//! reachable while others hold connections open; a header read timeout (`header_timeout`)
-//! and header size limit (slowloris, huge headers), a TLS handshake timeout, and a body size
-//! and read timeout per request.
+//! reachable while others hold connections open; a read deadline (`header_timeout`) for the
+//! head and, read whole before the request counts as busy, for the body (slowloris, slow
+//! bodies), a head size limit, a TLS handshake timeout and a body size limit.
 
 pub mod auth;
 pub mod error;
 pub mod health;
 pub mod routes;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +28,6 @@ use crate::config::AdminConfig;
 use crate::metrics::Metrics;
 use crate::server::conns::ConnTable;
 
-/// Longest wait for a request body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (request line and headers) buffered.
@@ -99,16 +98,21 @@ impl AdminListener {
                     continue;
                 }
             };
-            // A connection is busy from a request's arrival to its response, else idle.
+            // A connection is busy from a request's whole arrival (head and body) to its
+            // response, else idle: one still sending its body may be closed to make room.
             let service = {
                 let tower = TowerToHyperService::new(app.clone());
                 let admitted = Arc::clone(&admitted);
-                hyper::service::service_fn(move |req| {
-                    admitted.busy();
-                    let answer = hyper::service::Service::call(&tower, req);
-                    let admitted = Arc::clone(&admitted);
+                let max_body = self.config.max_body;
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (tower, admitted) = (tower.clone(), Arc::clone(&admitted));
                     async move {
-                        let r = answer.await;
+                        let req = match whole(req, max_body, header_timeout).await {
+                            Ok(req) => req,
+                            Err(e) => return Ok(axum::response::IntoResponse::into_response(e)),
+                        };
+                        admitted.busy();
+                        let r = hyper::service::Service::call(&tower, req).await;
                         admitted.idle();
                         r
                     }
@@ -122,12 +126,12 @@ impl AdminListener {
                 http.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEAD);
                 let result = match tls {
                     None => {
-                        let conn = http.serve_connection(TokioIo::new(stream), service);
+                        let conn = http.serve_connection(TokioIo::new(wire::JsonErrors::new(stream)), service);
                         tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()), _ = closed.cancelled() => Ok(()) }
                     }
                     Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls_stream)) => {
-                            let conn = http.serve_connection(TokioIo::new(tls_stream), service);
+                            let conn = http.serve_connection(TokioIo::new(wire::JsonErrors::new(tls_stream)), service);
                             tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()), _ = closed.cancelled() => Ok(()) }
                         }
                         Ok(Err(e)) => {
@@ -142,6 +146,32 @@ impl AdminListener {
                 }
             });
         }
+    }
+}
+
+/// The request with its body read whole: at most `max` bytes (413 beyond, at once when the
+/// declared length says so) within `deadline` (408 after it, like a slow head).
+async fn whole(
+    req: hyper::Request<hyper::body::Incoming>,
+    max: usize,
+    deadline: Duration,
+) -> Result<hyper::Request<axum::body::Body>, error::ApiError> {
+    use axum::http::StatusCode;
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || error::ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {max} bytes"));
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(deadline, axum::body::to_bytes(axum::body::Body::new(body), max)).await {
+        Err(_) => Err(error::ApiError::new(StatusCode::REQUEST_TIMEOUT, "request body timed out")),
+        Ok(Err(_)) if declared.is_none() => Err(too_large()),
+        Ok(Err(e)) => Err(error::ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
+        Ok(Ok(bytes)) => Ok(hyper::Request::from_parts(parts, axum::body::Body::from(bytes))),
     }
 }
 

@@ -17,7 +17,7 @@ use axum::routing::{any, get};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::{BODY_TIMEOUT, auth, health};
+use super::{auth, health};
 use crate::builder::views::Page;
 use crate::builder::{BuilderHandle, PushFailure};
 use crate::config::AdminConfig;
@@ -85,11 +85,11 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<bytes:
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, max)).await {
-        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "request body timed out")),
-        Ok(Err(_)) if declared.is_none() => Err(too_large()),
-        Ok(Err(e)) => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
-        Ok(Ok(b)) => Ok(b),
+    // The connection read the body whole already (admin/mod.rs), within its deadline.
+    match axum::body::to_bytes(body, max).await {
+        Err(_) if declared.is_none() => Err(too_large()),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
+        Ok(b) => Ok(b),
     }
 }
 

@@ -456,3 +456,100 @@ fn held_connections_do_not_lock_out_health() {
     }
     drop(held);
 }
+
+/// Authenticated clients sending `/notify` bodies at a byte a second (`Content-Length:
+/// 1000000`, from 50 addresses, 4 connections each) never keep `/health` and `/ready` away:
+/// a connection still sending its body counts as idle and is closed to make room, and a
+/// body not finished within `header_timeout` gets a JSON 408.
+#[test]
+fn slow_bodies_do_not_lock_out_health() {
+    use std::io::{Read, Write};
+    let (s, _state) = static_server("max_connections = 64\nmax_connections_per_client = 4\nheader_timeout = \"2s\"");
+    let head = format!(
+        "POST /notify HTTP/1.1\r\nHost: x\r\nX-Elchi-Secret: {ADMIN_SECRET}\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{{"
+    );
+    let mut slow = Vec::new();
+    for i in 0..200u32 {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&std::net::SocketAddr::from(([127, 0, 1, 2 + (i % 50) as u8], 0)).into()).unwrap();
+        if sock.connect(&s.admin_addr().into()).is_err() {
+            continue;
+        }
+        let mut c: std::net::TcpStream = sock.into();
+        let _ = c.write_all(head.as_bytes());
+        slow.push(c);
+    }
+    // A byte a second from each while /health and /ready are asked for.
+    let c = Client::for_server(&s);
+    let end = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < end {
+        for path in ["/health", "/ready"] {
+            let (code, body) = c.call("GET", path, None, None);
+            assert_eq!(code, 200, "{path}: {body}");
+        }
+        for conn in &mut slow {
+            let _ = conn.write_all(b" ");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // One still open past the deadline was told why, in JSON (or closed to make room).
+    let mut timed_out = 0;
+    for conn in &mut slow {
+        conn.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut text = String::new();
+        let _ = conn.read_to_string(&mut text);
+        if text.starts_with("HTTP/1.1 408") {
+            assert!(text.contains("\"error\":\"request body timed out\""), "{text}");
+            timed_out += 1;
+        }
+    }
+    assert!(timed_out > 0, "no body was cut off at its deadline");
+}
+
+/// Two requests in one write (pipelined) get two responses, in order; the connection closes
+/// after the one that asks for it.
+#[test]
+fn pipelined_requests_get_every_response() {
+    use std::io::{Read, Write};
+    let (s, _state) = static_server("");
+    let mut conn = std::net::TcpStream::connect(s.admin_addr()).unwrap();
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    conn.write_all(
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "the connection was held for {:?}", started.elapsed());
+    let statuses: Vec<&str> = text.match_indices("HTTP/1.1 ").map(|(i, _)| &text[i + 9..i + 12]).collect();
+    assert_eq!(statuses, ["200", "200"], "{text}");
+    assert!(text.contains("\"status\":\"ready\""), "{text}");
+}
+
+/// Requests hyper refuses before any route sees them (a space in the URI, a bare CR in a
+/// header, a URI too long, a head too large) get the same JSON error body as every other.
+#[test]
+fn malformed_requests_get_json_errors() {
+    use std::io::{Read, Write};
+    let (s, _state) = static_server("");
+    let huge_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let huge_head = format!("GET /health HTTP/1.1\r\nHost: x\r\n{}\r\n", "X-Pad: aaaaaaaaaaaaaaaa\r\n".repeat(5000));
+    for (request, status) in [
+        ("GET /he alth HTTP/1.1\r\nHost: x\r\n\r\n".to_string(), "400"),
+        ("GET /health HTTP/1.1\r\nHo\rst: x\r\n\r\n".to_string(), "400"),
+        (huge_uri, "414"),
+        (huge_head, "431"),
+    ] {
+        let mut conn = std::net::TcpStream::connect(s.admin_addr()).unwrap();
+        conn.set_read_timeout(Some(DEADLINE)).unwrap();
+        let _ = conn.write_all(request.as_bytes());
+        let mut text = String::new();
+        let _ = conn.read_to_string(&mut text);
+        assert_eq!(text.get(9..12), Some(status), "{text}");
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("content-type: application/json"), "{text}");
+        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert!(v["error"].is_string(), "{text}");
+    }
+}
