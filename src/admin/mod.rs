@@ -6,7 +6,7 @@
 //! still sending its headers) is closed to make room, so `/health` and `/ready` stay
 //! reachable while others hold connections open; a read deadline (`header_timeout`) for the
 //! head and, read whole before the request counts as busy, for the body (slowloris, slow
-//! bodies), a head size limit, a TLS handshake timeout and a body size limit.
+//! bodies) and the TLS handshake, a head size limit and a body size limit.
 
 pub mod auth;
 pub mod error;
@@ -28,8 +28,6 @@ use crate::config::AdminConfig;
 use crate::metrics::Metrics;
 use crate::server::conns::ConnTable;
 
-/// Longest TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (request line and headers) buffered.
 pub const MAX_HEAD: usize = 64 * 1024;
 
@@ -129,7 +127,7 @@ impl AdminListener {
                         let conn = http.serve_connection(TokioIo::new(wire::JsonErrors::new(stream)), service);
                         tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()), _ = closed.cancelled() => Ok(()) }
                     }
-                    Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls_stream)) => {
                             let conn = http.serve_connection(TokioIo::new(wire::JsonErrors::new(tls_stream)), service);
                             tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()), _ = closed.cancelled() => Ok(()) }
