@@ -6,8 +6,9 @@ and removes (nothing outside the namespace is touched):
   bench/chaos.py [--binary target/debug/gslbd] [--rounds 1] [--json FILE]   (as root)
 
 Faults: nftables rules that drop one instance's probes of a member, or one instance's
-traffic to NATS; tc netem delay and loss on the namespace's loopback; SIGSTOP/SIGCONT of
-nats-server and of the controller; kill -9 of an instance during pushes; a controller that
+traffic to NATS; tc netem delay and loss on the namespace's loopback (nftables loss where
+the kernel has no netem); SIGSTOP/SIGCONT of nats-server and of the controller (a process
+of its own); kill -9 of an instance during pushes; a controller that
 flaps between a good answer and one whose every record is invalid. After each fault and
 after it heals, every instance must answer what the documented rules say (pool quorum
 `majority`, local verdicts without NATS, the last good controller data), a checker asks
@@ -92,34 +93,63 @@ def serve(addr, answer):
 
 
 class Controller:
-    """A fake Elchi controller: the zone's records under a version hash; `broken` answers a
-    200 whose every record is invalid (names in another zone, `"ips": null`)."""
+    """A fake Elchi controller in a process of its own (so that SIGSTOP stalls it as it would
+    a real one): the zone's records under a version hash, read per request from a state
+    file the suite rewrites; `broken` answers a 200 whose every record is invalid (names in
+    another zone, `"ips": null`)."""
 
-    def __init__(self):
+    def __init__(self, work):
+        self.state_file = os.path.join(work, "controller.json")
         self.hash, self.ctl_ip, self.broken = "v1", "192.0.2.10", False
-        self.lock = threading.Lock()
-        serve(CONTROLLER, self.answer)
+        self.write()
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--controller", self.state_file])
+        wait_for("the controller listens", self.listening)
 
-    def records(self):
-        if self.broken:
-            return [
+    def listening(self):
+        try:
+            with urllib.request.urlopen(f"http://{CONTROLLER[0]}:{CONTROLLER[1]}/dns/snapshot?zone={ZONE}", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def write(self):
+        tmp = self.state_file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"hash": self.hash, "ctl_ip": self.ctl_ip, "broken": self.broken}, f)
+        os.replace(tmp, self.state_file)
+
+    def set(self, **kw):
+        for k, v in kw.items():
+            setattr(self, k, v)
+        self.write()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+
+def controller_main(state_file):
+    """The controller process: answers from `state_file`, read per request."""
+
+    def answer(path):
+        with open(state_file) as f:
+            st = json.load(f)
+        version = f"{st['hash']}-broken" if st["broken"] else st["hash"]
+        if "since=" in path and path.split("since=")[1].split("&")[0] == version:
+            return 304, b""
+        if st["broken"]:
+            records = [
                 {"name": "ctl.other.example", "type": "A", "ips": ["192.0.2.66"]},
                 {"name": f"ctl.{ZONE}", "type": "A", "ips": None},
             ]
-        return [{"name": f"ctl.{ZONE}", "type": "A", "ttl": 30, "ips": [self.ctl_ip]}]
+        else:
+            records = [{"name": f"ctl.{ZONE}", "type": "A", "ttl": 30, "ips": [st["ctl_ip"]]}]
+        body = {"unchanged": False, "zone": ZONE, "version_hash": version, "records": records}
+        return 200, json.dumps(body).encode()
 
-    def answer(self, path):
-        with self.lock:
-            version = f"{self.hash}-broken" if self.broken else self.hash
-            if "since=" in path and path.split("since=")[1].split("&")[0] == version:
-                return 304, b""
-            body = {"unchanged": False, "zone": ZONE, "version_hash": version, "records": self.records()}
-            return 200, json.dumps(body).encode()
-
-    def set(self, **kw):
-        with self.lock:
-            for k, v in kw.items():
-                setattr(self, k, v)
+    srv = serve(CONTROLLER, answer)
+    # Serves until the suite kills it (bounded: an hour at most).
+    time.sleep(3600)
+    srv.shutdown()
 
 
 class Target:
@@ -308,7 +338,7 @@ def netem(spec):
 class Suite:
     def __init__(self, binary, work):
         self.work = work
-        self.controller = Controller()
+        self.controller = Controller(work)
         self.targets = {m: Target(ip) for m, ip in MEMBERS.items()}
         self.nats = subprocess.Popen(
             [nats_binary(), "-js", "-a", "0.0.0.0", "-p", "4222", "-sd", os.path.join(work, "nats")],
@@ -450,17 +480,17 @@ class Suite:
 
         self.phase("SIGSTOP nats-server until all fall back", "local verdicts, answers unchanged", freeze_nats, thaw_nats, lambda: None)
 
-        # The controller stalled: syncs time out (`/health` says the last sync failed); the
-        # last good data keeps serving; back: the next sync succeeds.
+        # The controller stopped (SIGSTOP): syncs time out (`/health` says the last sync
+        # failed); the last good data keeps serving; SIGCONT: the next sync succeeds.
         def freeze_ctl():
-            self.controller.lock.acquire()
+            self.controller.signal(signal.SIGSTOP)
             return wait_for("syncs fail", lambda: all(self.sync_status(i) == "failed" for i in self.instances))
 
         def thaw_ctl():
-            self.controller.lock.release()
+            self.controller.signal(signal.SIGCONT)
             return wait_for("syncs succeed", lambda: all(self.sync_status(i) == "success" for i in self.instances))
 
-        self.phase("controller stalled (requests time out)", "last good data kept", freeze_ctl, thaw_ctl, lambda: None)
+        self.phase("SIGSTOP controller until syncs fail", "last good data kept", freeze_ctl, thaw_ctl, lambda: None)
 
         # The controller flaps between a new good answer and an all-invalid one: the broken
         # one is refused, so the name is always the old or the new address, never NXDOMAIN.
@@ -546,6 +576,8 @@ class Suite:
                 i.kill(signal.SIGTERM)
         self.nats.send_signal(signal.SIGCONT)
         self.nats.kill()
+        self.controller.signal(signal.SIGCONT)
+        self.controller.proc.kill()
         nft()
         netem(None)
 
@@ -587,7 +619,11 @@ def main():
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--json")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--controller", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.controller:
+        controller_main(args.controller)
+        return
     args.binary = os.path.abspath(args.binary)
     if args.inside:
         sys.exit(inside(args))
