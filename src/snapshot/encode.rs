@@ -237,28 +237,14 @@ impl<'s> Encoder<'s> {
         let s = self.s;
         if self.overflow {
             // Nothing to copy, and more required than any message holds: always TC.
-            return Fragment {
-                start: arena.bytes.len() as u32,
-                len: 0,
-                required_len: u16::MAX,
-                words: arena.words.len() as u32,
-                relocs: 0,
-                ar: 0,
-                build_qname_len: self.qname_len as u8,
-                an: 0,
-                ns: 0,
-                rotate: Rotation::default(),
-                rcode,
-                aa,
-                source,
-                weighted: u32::MAX,
-                geo: u32::MAX,
-                chase: 0,
-            };
+            s.buf.clear();
+            s.relocs.clear();
+            s.ar_ends.clear();
         }
-        let required_len = match s.ar_ends.is_empty() {
-            true => s.buf.len(),
-            false => self.required_mark.unwrap_or(s.buf.len()),
+        let required_len = match (self.overflow, s.ar_ends.is_empty()) {
+            (true, _) => usize::from(u16::MAX),
+            (false, true) => s.buf.len(),
+            (false, false) => self.required_mark.unwrap_or(s.buf.len()),
         } as u16;
         let start = arena.bytes.len() as u32;
         arena.bytes.extend_from_slice(&s.buf);
@@ -273,9 +259,9 @@ impl<'s> Encoder<'s> {
             relocs: s.relocs.len() as u16,
             ar: s.ar_ends.len() as u16,
             build_qname_len: self.qname_len as u8,
-            an: self.an,
-            ns: self.ns,
-            rotate: self.rotate,
+            an: if self.overflow { 0 } else { self.an },
+            ns: if self.overflow { 0 } else { self.ns },
+            rotate: if self.overflow { Rotation::default() } else { self.rotate },
             rcode,
             aa,
             source,
