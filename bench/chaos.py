@@ -21,7 +21,6 @@ answer, lost push or missed expectation. Needs: nats-server, nft (Debian's nftab
 ip (iproute2). Every loop is bounded in count and time.
 """
 import argparse
-import http.server
 import json
 import os
 import signal
@@ -34,6 +33,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsclient  # noqa: E402
+from loopback import serve  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZONE = "gslb.example.org"
@@ -62,34 +62,6 @@ def wait_for(what, predicate, deadline=DEADLINE, step=0.05):
 
 
 # ─── the systems gslbd talks to ─────────────────────────────────────────────────────────
-
-
-class Http(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass  # a client gone mid-answer (a timed-out sync, a killed instance) is expected
-
-
-def serve(addr, answer):
-    """An HTTP server on `addr` whose GET answers answer(path) -> (status, bytes)."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            status, body = answer(self.path)
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    srv = Http(addr, Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
 
 
 class Controller:

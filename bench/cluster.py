@@ -25,6 +25,9 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loopback import free_port  # noqa: E402
+
 FAILING = set()
 
 
@@ -48,14 +51,6 @@ def endpoint(port_box):
         await server.serve_forever()
 
     asyncio.run(main())
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def config(name, source, dns_port, hport, targets, nats_url):

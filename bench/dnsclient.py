@@ -76,13 +76,14 @@ def tcp(server, name, qtype=1, timeout=2.0):
     try:
         with socket.create_connection(server, timeout=timeout) as s:
             s.sendall(struct.pack(">H", len(msg)) + msg)
-            head = _read(s, 2)
-            return Reply(_read(s, struct.unpack(">H", head)[0]))
+            head = read_exact(s, 2)
+            return Reply(read_exact(s, struct.unpack(">H", head)[0]))
     except (OSError, ValueError):
         return None
 
 
-def _read(s, n):
+def read_exact(s, n):
+    """Exactly `n` bytes from the stream `s` (ValueError if it closes first)."""
     out = b""
     while len(out) < n:
         chunk = s.recv(n - len(out))

@@ -12,7 +12,6 @@ Prints one line per figure. Every loop is bounded in count and time; everything 
 and sends on 127.0.0.1 only.
 """
 import argparse
-import http.server
 import json
 import os
 import socket
@@ -25,40 +24,15 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dnsclient import read_exact  # noqa: E402
+from loopback import free_port, rss_kib, serve  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # GSLBD_BINARY measures another build (say, the one before a change) with the same script.
 BINARY = os.environ.get("GSLBD_BINARY") or os.path.join(ROOT, "target", "release", "gslbd")
 ZONE = "big.example"
 SECRET = "scale-secret-1"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def serve(handler_body, port):
-    """An HTTP server on 127.0.0.1:port whose GET answers handler_body(path) -> (status, bytes)."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            status, body = handler_body(self.path)
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
 
 
 def query(name, qtype=1, tcp_port=None, udp_port=None, timeout=2.0):
@@ -70,8 +44,8 @@ def query(name, qtype=1, tcp_port=None, udp_port=None, timeout=2.0):
     if tcp_port:
         s = socket.create_connection(("127.0.0.1", tcp_port), timeout=timeout)
         s.sendall(struct.pack(">H", len(msg)) + msg)
-        n = struct.unpack(">H", recv_exact(s, 2))[0]
-        reply = recv_exact(s, n)
+        n = struct.unpack(">H", read_exact(s, 2))[0]
+        reply = read_exact(s, n)
         s.close()
     else:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -83,26 +57,8 @@ def query(name, qtype=1, tcp_port=None, udp_port=None, timeout=2.0):
     return flags & 0xF, ancount, reply
 
 
-def recv_exact(s, n):
-    out = b""
-    while len(out) < n:
-        chunk = s.recv(n - len(out))
-        if not chunk:
-            raise ConnectionError("closed")
-        out += chunk
-    return out
-
-
 def ip_of(i):
     return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def settled_rss_kib(pid, deadline_s=60):
@@ -249,8 +205,8 @@ def rss_over_pushes(records, pushes):
         }
     ).encode()
     cport, hport = free_port(), free_port()
-    serve(lambda path: (200, body), cport)
-    serve(lambda path: (200, b"ok"), hport)
+    serve(("127.0.0.1", cport), lambda path: (200, body))
+    serve(("127.0.0.1", hport), lambda path: (200, b"ok"))
     with tempfile.TemporaryDirectory() as state:
         g = Gslbd(records, state, cport, hport)
         try:
@@ -284,8 +240,8 @@ def run(records, pushes):
     controller_up = {"up": True}
     health = {"status": 200}
     cport, hport = free_port(), free_port()
-    serve(lambda path: (200, body) if controller_up["up"] else (503, b"down"), cport)
-    serve(lambda path: (health["status"], b"ok"), hport)
+    serve(("127.0.0.1", cport), lambda path: (200, body) if controller_up["up"] else (503, b"down"))
+    serve(("127.0.0.1", hport), lambda path: (health["status"], b"ok"))
     results = {}
     with tempfile.TemporaryDirectory() as state:
         g = Gslbd(records, state, cport, hport)
@@ -336,14 +292,14 @@ def journal_cost(pushes, hport=None):
     """The journal's cost: /notify acknowledgement with and without it, interleaved runs."""
     if hport is None:
         hport = free_port()
-        serve(lambda path: (200, b"ok"), hport)
+        serve(("127.0.0.1", hport), lambda path: (200, b"ok"))
     results = {}
     # Write back what earlier phases left dirty (a million-record state file), so that the
     # journal's fsyncs below wait for its own entries and not for that backlog.
     os.sync()
     small = json.dumps({"zone": ZONE, "version_hash": "v1", "records": []}).encode()
     sport = free_port()
-    serve(lambda path: (200, small), sport)
+    serve(("127.0.0.1", sport), lambda path: (200, small))
     acks = {True: [], False: []}
     for _ in range(3):
         for journal in (True, False):

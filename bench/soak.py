@@ -20,7 +20,6 @@ readings in each). Everything listens on
 127.0.0.1; every loop is bounded in count and time.
 """
 import argparse
-import http.server
 import json
 import os
 import re
@@ -38,6 +37,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsclient  # noqa: E402
+from loopback import free_port, rss_kib, serve  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZONE = "soak.example"
@@ -51,43 +51,9 @@ def log(*args):
     print(*args, flush=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Quiet(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 def health_target(ip, port, state):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            status = 503 if state["down"] else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    srv = Quiet((ip, port), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    """The pool member's endpoint: 503 while `state["down"]`."""
+    serve((ip, port), lambda _: (503, b"ok") if state["down"] else (200, b"ok"))
 
 
 def fds(pid):
@@ -257,8 +223,8 @@ ipv4 = ["{MEMBERS['m2']}"]
             with socket.create_connection(("127.0.0.1", self.dot), timeout=2) as raw:
                 with ctx.wrap_socket(raw) as s:
                     s.sendall(struct.pack(">H", len(msg)) + msg)
-                    n = struct.unpack(">H", dnsclient._read(s, 2))[0]
-                    return dnsclient.Reply(dnsclient._read(s, n))
+                    n = struct.unpack(">H", dnsclient.read_exact(s, 2))[0]
+                    return dnsclient.Reply(dnsclient.read_exact(s, n))
         except (OSError, ValueError):
             return None
 
