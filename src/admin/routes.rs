@@ -76,21 +76,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<bytes::Bytes, ApiError> {
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {max} bytes"));
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    // The connection read the body whole already (admin/mod.rs), within its deadline.
-    match axum::body::to_bytes(body, max).await {
-        Err(_) if declared.is_none() => Err(too_large()),
-        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
-        Ok(b) => Ok(b),
-    }
+/// The request's body. The connection read it whole already (`admin/mod.rs`), within
+/// `max_body` and its deadline, with the 413 and 408 answers; this only takes the bytes.
+async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, max)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")))
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
@@ -121,7 +112,7 @@ async fn notify(State(st): State<AppState>, req: Request) -> Result<Response, Ap
 }
 
 async fn notify_inner(st: &AppState, parts: &axum::http::request::Parts, body: Body) -> Result<Response, ApiError> {
-    let bytes = read_body(body, &parts.headers, st.max_body).await?;
+    let bytes = read_body(body, st.max_body).await?;
     let atomic = match query_flag(parts.uri.query(), "atomic")? {
         Some(v) => v,
         None => st.notify_atomic,
