@@ -1,4 +1,4 @@
-//! The `gslbd` command line: `run`, `check`, `explain`, `probe` and `import-corefile`.
+//! The `gslbd` command line: `run`, `check`, `explain`, `probe`, `dnssec` and `import-corefile`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,11 +67,45 @@ enum Command {
         #[arg(long)]
         insecure: bool,
     },
+    /// DNSSEC keys: make one, or print a zone's DS records for its parent.
+    Dnssec {
+        #[command(subcommand)]
+        command: DnssecCommand,
+    },
     /// Print a gslbd config for the elchi and zoneregistry server blocks of a CoreDNS
     /// Corefile; items left out are listed on stderr.
     ImportCorefile {
         /// The Corefile.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DnssecCommand {
+    /// Make a key for a zone, written as BIND's K<zone>+<alg>+<tag>.key and .private.
+    Keygen {
+        /// The zone.
+        zone: String,
+        /// ECDSAP256SHA256 (13) or ED25519 (15).
+        #[arg(long, default_value = "ECDSAP256SHA256")]
+        algorithm: String,
+        /// A key-signing key (SEP flag; alone it signs everything, a combined key).
+        #[arg(long)]
+        ksk: bool,
+        /// Folder to write the files in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print the DS records of a signed zone's key-signing keys, for its parent.
+    Ds {
+        /// Configuration file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The zone.
+        zone: String,
+        /// SHA-384 digests too.
+        #[arg(long)]
+        sha384: bool,
     },
 }
 
@@ -117,6 +151,24 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("gslbd explain: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Dnssec { command } => {
+            let result = match command {
+                DnssecCommand::Keygen { zone, algorithm, ksk, dir } => {
+                    gslbd::keytool::keygen(&zone, &algorithm, ksk, &dir).map(|stem| format!("{stem}\n"))
+                }
+                DnssecCommand::Ds { config, zone, sha384 } => gslbd::keytool::ds(&config, &zone, sha384),
+            };
+            match result {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("gslbd dnssec: {e}");
                     ExitCode::FAILURE
                 }
             }

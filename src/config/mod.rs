@@ -6,6 +6,7 @@
 //! any problem produces no `Config` at all, so a bad reload never replaces a good config.
 
 pub mod cluster;
+pub mod dnssec;
 pub mod env;
 pub mod error;
 pub mod file;
@@ -57,6 +58,8 @@ pub struct Config {
     pub log: log::LogConfig,
     /// `[rrl]`: response rate limiting, when set.
     pub rrl: Option<rrl::RrlConfig>,
+    /// `[dnssec]`: the signature cache and signing budget.
+    pub dnssec: dnssec::DnssecSettings,
 }
 
 impl Config {
@@ -189,6 +192,8 @@ pub struct ZoneConfig {
     pub pools: Vec<PoolConfig>,
     /// Names answered with another name's addresses, chosen by the client's location.
     pub geo_names: Vec<GeoNameConfig>,
+    /// `[zone.dnssec]`: the zone is signed with these keys.
+    pub dnssec: Option<std::sync::Arc<crate::dnssec::ZoneKeys>>,
 }
 
 /// A name answered, per client, with the addresses of the target of the nearest datacenter

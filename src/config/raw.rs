@@ -32,6 +32,39 @@ pub struct RawConfig {
     /// `[rrl]`.
     #[serde(default)]
     pub rrl: Option<Spanned<RawRrl>>,
+    /// `[dnssec]`: what every signed zone shares.
+    #[serde(default)]
+    pub dnssec: Option<Spanned<RawDnssec>>,
+}
+
+/// `[dnssec]`: the signature cache and signing budget every signed zone shares.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnssec {
+    /// Most signatures the cache of signatures made while answering holds.
+    pub cache_size: Option<Spanned<i64>>,
+    /// Fresh signatures each answering thread may make per second.
+    pub sign_budget: Option<Spanned<i64>>,
+}
+
+/// `[zone.dnssec]`: the zone is signed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZoneDnssec {
+    /// Keys that sign: BIND key file names (`K<zone>+<alg>+<tag>`, `.key`/`.private` added).
+    pub keys: Spanned<Vec<Spanned<String>>>,
+    /// Keys only published in the DNSKEY set (`.key` only).
+    pub published: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How long a signature is valid.
+    pub validity: Option<Spanned<String>>,
+    /// A signature with less than this left is made again.
+    pub refresh: Option<Spanned<String>>,
+    /// Inception this long before signing.
+    pub inception_offset: Option<Spanned<String>>,
+    /// TTL of DNSKEY, CDS and CDNSKEY.
+    pub dnskey_ttl: Option<Spanned<i64>>,
+    /// Publish CDS and CDNSKEY for the key-signing keys.
+    pub cds: Option<Spanned<bool>>,
 }
 
 /// `[rrl]`: response rate limiting over UDP.
@@ -280,6 +313,8 @@ pub struct RawZone {
     /// `[[zone.geo_name]]`.
     #[serde(default)]
     pub geo_name: Vec<Spanned<RawGeoName>>,
+    /// `[zone.dnssec]`.
+    pub dnssec: Option<Spanned<RawZoneDnssec>>,
 }
 
 /// `[[zone.geo_name]]`: a name answered with the addresses of another name, chosen per

@@ -27,6 +27,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let cluster = super::cluster::cluster(raw.cluster.as_ref(), rep);
     let log = super::log::log(raw.log.as_ref(), rep);
     let rrl = super::rrl::rrl(raw.rrl.as_ref(), rep);
+    let dnssec = super::dnssec::settings(raw.dnssec.as_ref(), rep);
     if raw.zones.is_empty() {
         // Said at the end of the file, where one would be added.
         rep.at_line(Some(rep.last_line()), "zone", "no [[zone]] is defined");
@@ -69,7 +70,18 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     if !rep.errors.is_empty() {
         return None;
     }
-    Some(Config { path: rep.file().to_path_buf(), server: server?, zones, state, admin, geo, cluster, log, rrl })
+    Some(Config {
+        path: rep.file().to_path_buf(),
+        server: server?,
+        zones,
+        state,
+        admin,
+        geo,
+        cluster,
+        log,
+        rrl,
+        dnssec,
+    })
 }
 
 fn server(raw: Option<&RawServer>, rep: &mut Reporter<'_>) -> Option<ServerConfig> {
@@ -258,6 +270,7 @@ fn zone(
     let records = static_records(key, raw, &apex, default_ttl, rep);
     let (mut nodes, file_soa) = rrsets(&records, &apex, raw.soa.is_some(), rep);
     let first_ns = apex_ns(key, raw, &apex, ns_ttl, &mut nodes, rep);
+    let dnssec = raw.dnssec.as_ref().and_then(|d| super::dnssec::zone(key, d, &apex, &mut nodes, rep));
     let (soa, soa_ttl, serial) = match file_soa {
         Some((soa, ttl)) => {
             let serial = Some(soa.serial);
@@ -291,6 +304,7 @@ fn zone(
         controller,
         pools,
         geo_names,
+        dnssec,
     })
 }
 

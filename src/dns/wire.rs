@@ -20,6 +20,8 @@ pub struct Edns {
     pub version: u8,
     /// The DO bit.
     pub dnssec_ok: bool,
+    /// The CO bit: the client takes compact denials with NXDOMAIN in the RCODE (RFC 9824 §4).
+    pub compact_ok: bool,
     /// The query carried an NSID option (RFC 5001).
     pub nsid: bool,
     /// The query's Client Subnet option (RFC 7871).
@@ -332,6 +334,7 @@ fn parse_opt(buf: &[u8], at: usize) -> Option<Edns> {
         udp_size,
         version: (ttl_hi & 0xff) as u8,
         dnssec_ok: ttl_lo & 0x8000 != 0,
+        compact_ok: ttl_lo & 0x4000 != 0,
         nsid: false,
         ecs: Ecs::Absent,
         cookie: Cookie::Absent,

@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod mmsg;
 pub mod query;
 pub mod rrl;
+pub mod signed;
 pub mod stats;
 pub mod tcp;
 pub mod udp;

@@ -6,10 +6,12 @@ use std::net::IpAddr;
 use crate::dns::records::Source;
 use crate::dns::types::*;
 use crate::dns::wire::{ClientSubnet, Cookie, Ecs, HEADER_LEN, ParseError, Query, parse_query};
+use crate::dnssec::online::{OVER_BUDGET_ANSWERS, OnlineSigner, Origin};
 use crate::geo_table::Located as GeoLocated;
 use crate::server::cookies::{self, CookieUse};
+use crate::server::signed::{SignScratch, Unsigned, append_denial, sign_answer};
 use crate::snapshot::fragment::WeightedAnswer;
-use crate::snapshot::fragment::{Arena, Fragment};
+use crate::snapshot::fragment::{Arena, Denial, Fragment};
 use crate::snapshot::geo::{GeoAnswer, GeoKind, NO_DATACENTER};
 use crate::snapshot::policy::Rng;
 use crate::snapshot::{CookieSettings, Snapshot, Zone, ZoneSnap};
@@ -31,6 +33,8 @@ pub struct Responder {
     query: Query,
     turn: u32,
     rng: Rng,
+    /// Buffers for signing while answering (DO queries to a signed zone).
+    sign: SignScratch,
 }
 
 impl Default for Responder {
@@ -39,7 +43,12 @@ impl Default for Responder {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        Responder { query: Query::default(), turn: 0, rng: Rng::new(t ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)) }
+        Responder {
+            query: Query::default(),
+            turn: 0,
+            rng: Rng::new(t ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            sign: SignScratch::default(),
+        }
     }
 }
 
@@ -64,6 +73,9 @@ pub struct Outcome {
     pub ecs: EcsUse,
     /// What the query's COOKIE option turned out to be.
     pub cookie: CookieUse,
+    /// A DO query to a signed zone: where the answer's signatures came from (the freshest
+    /// when there were several).
+    pub signed: Option<Origin>,
 }
 
 /// An answer chosen by the client's location.
@@ -169,6 +181,7 @@ impl Responder {
             nsid: if e.nsid { settings.nsid.as_deref() } else { None },
             ext_rcode: 0,
             dnssec_ok: e.dnssec_ok,
+            compact_ok: false,
             ecs,
             cookie,
         });
@@ -192,7 +205,8 @@ impl Responder {
         if let Some(rcode) = refused {
             let cookie = if rcode == RCODE_BADCOOKIE { cookie } else { None };
             let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
-            let opt = OptOut { nsid: None, ext_rcode: (rcode >> 4) as u8, dnssec_ok, ecs: None, cookie };
+            let opt =
+                OptOut { nsid: None, ext_rcode: (rcode >> 4) as u8, dnssec_ok, compact_ok: false, ecs: None, cookie };
             let mut outcome = finish(
                 req,
                 q,
@@ -207,6 +221,7 @@ impl Responder {
                 &mut self.rng,
                 snap,
                 client,
+                None,
             );
             outcome.ecs = ecs_use;
             outcome.cookie = cookie_use;
@@ -214,6 +229,8 @@ impl Responder {
         }
         let mut zone_slot = 0;
         let mut decided = None;
+        let mut signing: Option<Signing<'_>> = None;
+        let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
         let (frag, rcode): (Option<Located<'_>>, u8) = match q.qtype {
             TYPE_OPT => (None, RCODE_FORMERR),
             TYPE_MAILA | TYPE_MAILB => (None, RCODE_NOTIMP),
@@ -221,6 +238,10 @@ impl Responder {
                 CLASS_IN => match snap.find_zone(q.qname()) {
                     Some(zone) => {
                         zone_slot = zone.slot();
+                        if dnssec_ok && let Some(signer) = zone.signer.as_deref() {
+                            let compact_ok = q.edns.is_some_and(|e| e.compact_ok);
+                            signing = Some(Signing { signer, zone, compact_ok, transport });
+                        }
                         // Zone transfers are not offered.
                         if matches!(q.qtype, TYPE_AXFR | TYPE_IXFR) {
                             (None, RCODE_REFUSED)
@@ -250,6 +271,9 @@ impl Responder {
         self.turn = self.turn.wrapping_add(1);
         let aa = frag.is_some_and(|l| l.frag.aa);
         let mut edns = edns;
+        if let (Some(o), Some(s)) = (edns.as_mut(), &signing) {
+            o.compact_ok = s.compact_ok;
+        }
         if let (Some(o), Some(d)) = (edns.as_mut(), decided)
             && let Some(e) = o.ecs.as_mut()
         {
@@ -269,6 +293,7 @@ impl Responder {
             &mut self.rng,
             snap,
             client,
+            signing.map(|s| (s, &mut self.sign)),
         );
         outcome.zone_slot = zone_slot;
         outcome.geo = outcome.geo.or(decided);
@@ -281,11 +306,24 @@ impl Responder {
     }
 }
 
+/// A DO query to a signed zone.
+#[derive(Clone, Copy)]
+struct Signing<'a> {
+    signer: &'a OnlineSigner,
+    /// The zone the question is in.
+    zone: &'a Zone,
+    /// The query's CO bit: NXDOMAIN stays NXDOMAIN.
+    compact_ok: bool,
+    transport: Transport,
+}
+
 /// A fragment, the arena it points into, and its weighted pick when it has one.
 #[derive(Clone, Copy)]
 struct Located<'a> {
     frag: &'a Fragment,
     arena: &'a Arena,
+    /// The signed twins of the part the fragment is in.
+    twins: &'a [Fragment],
     weighted: Option<&'a WeightedAnswer>,
     /// Another name's address answer given as this name's (a geo name's target): written
     /// for the build name's length, so the owners stay pointers to the question.
@@ -295,11 +333,17 @@ struct Located<'a> {
 impl<'a> Located<'a> {
     #[inline]
     fn of(frag: &'a Fragment, part: &'a ZoneSnap) -> Located<'a> {
-        Located { frag, arena: &part.arena, weighted: part.weighted.get(frag.weighted as usize), flat: false }
+        Located {
+            frag,
+            arena: &part.arena,
+            twins: &part.signed,
+            weighted: part.weighted.get(frag.weighted as usize),
+            flat: false,
+        }
     }
 
     fn plain(frag: &'a Fragment, arena: &'a Arena) -> Located<'a> {
-        Located { frag, arena, weighted: None, flat: false }
+        Located { frag, arena, twins: &[], weighted: None, flat: false }
     }
 }
 
@@ -388,6 +432,8 @@ struct OptOut<'a> {
     ext_rcode: u8,
     /// The query's DO bit, copied into the reply (RFC 3225 §3).
     dnssec_ok: bool,
+    /// The CO bit, copied into a signed zone's reply (RFC 9824 §4).
+    compact_ok: bool,
     ecs: Option<EcsOut>,
     /// The client cookie and our server cookie.
     cookie: Option<[u8; 24]>,
@@ -452,7 +498,8 @@ impl OptOut<'_> {
         out[0] = 0;
         out[1..3].copy_from_slice(&TYPE_OPT.to_be_bytes());
         out[3..5].copy_from_slice(&payload.to_be_bytes());
-        out[5..9].copy_from_slice(&[self.ext_rcode, 0, if self.dnssec_ok { 0x80 } else { 0 }, 0]);
+        let flags = if self.dnssec_ok { 0x80 } else { 0 } | if self.compact_ok { 0x40 } else { 0 };
+        out[5..9].copy_from_slice(&[self.ext_rcode, 0, flags, 0]);
         out[9..11].copy_from_slice(&(self.rdlen() as u16).to_be_bytes());
         let mut at = 11;
         if let Some(n) = self.nsid {
@@ -489,8 +536,10 @@ fn finish(
     rng: &mut Rng,
     snap: &Snapshot,
     client: IpAddr,
+    signing: Option<(Signing<'_>, &mut SignScratch)>,
 ) -> Outcome {
     let mut rcode = rcode;
+    let mut signed = None;
     let mut opt = opt;
     let mut chained: Option<GeoDecision> = None;
     let qend = q.question_end;
@@ -499,6 +548,12 @@ fn finish(
     let room = limit.saturating_sub(qend + opt_len);
     let (mut len, mut an, mut ns, mut ar, mut tc) = (qend, 0u16, 0u16, 0u16, false);
     match frag {
+        Some(located) if let Some((sg, scratch)) = signing => {
+            let w = write_signed(out, q, qend, room, located, sg, scratch, turn, rng, snap, client);
+            (len, an, ns, ar, tc, rcode) = (w.len, w.an, w.ns, w.ar, w.tc, w.rcode.unwrap_or(rcode));
+            chained = w.geo;
+            signed = w.origin;
+        }
         Some(Located { frag: f, arena, weighted: Some(weighted), .. }) => {
             match weighted.write(f, arena, &mut out[qend..], room, rng) {
                 Some((n, count)) => {
@@ -508,7 +563,7 @@ fn finish(
                 None => tc = true,
             }
         }
-        Some(Located { frag: f, arena, weighted: None, flat }) => {
+        Some(Located { frag: f, arena, weighted: None, flat, .. }) => {
             let name_len = if flat { f.build_qname_len as usize } else { q.qname().len() };
             let w = f.write(arena, &mut out[qend..], room, name_len, turn);
             if w.truncated {
@@ -519,7 +574,8 @@ fn finish(
                 ns = f.ns;
                 ar = w.ar;
                 if f.chase != 0
-                    && let Some(c) = follow_chain(snap, q.qtype, f, out, qend, len, qend + room, turn, rng, client)
+                    && let Some(c) =
+                        follow_chain(snap, q.qtype, f, out, qend, len, qend + room, turn, rng, client, false)
                 {
                     len = c.len;
                     an += c.an;
@@ -559,7 +615,114 @@ fn finish(
         geo: chained,
         ecs: EcsUse::Absent,
         cookie: CookieUse::Absent,
+        signed,
     }
+}
+
+/// What [`write_signed`] wrote.
+struct SignedWrite {
+    len: usize,
+    an: u16,
+    ns: u16,
+    ar: u16,
+    tc: bool,
+    /// The RCODE when it is not the fragment's (SERVFAIL, or NOERROR for a compact denial).
+    rcode: Option<u8>,
+    geo: Option<GeoDecision>,
+    origin: Option<Origin>,
+}
+
+/// The answer to a DO query in a signed zone: the fragment's signed twin (with the compact
+/// denial a negative answer needs), or the answer signed now when it was drawn or chosen for
+/// this query. Never an unsigned answer: past the signing budget, TC over UDP (a resolver
+/// retries over TCP), SERVFAIL over TCP.
+#[allow(clippy::too_many_arguments)]
+fn write_signed(
+    out: &mut [u8],
+    q: &Query,
+    qend: usize,
+    room: usize,
+    l: Located<'_>,
+    sg: Signing<'_>,
+    scratch: &mut SignScratch,
+    turn: u32,
+    rng: &mut Rng,
+    snap: &Snapshot,
+    client: IpAddr,
+) -> SignedWrite {
+    let max_end = qend + room;
+    let f = l.frag;
+    let mut w = SignedWrite { len: qend, an: 0, ns: 0, ar: 0, tc: false, rcode: None, geo: None, origin: None };
+    let failed = |w: &mut SignedWrite, why: Unsigned| {
+        (w.len, w.an, w.ns, w.ar) = (qend, 0, 0, 0);
+        match (why, sg.transport) {
+            (Unsigned::OverBudget | Unsigned::NoRoom, Transport::Udp) | (Unsigned::NoRoom, Transport::Tcp) => {
+                if why == Unsigned::OverBudget {
+                    OVER_BUDGET_ANSWERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                w.tc = true
+            }
+            _ => w.rcode = Some(RCODE_SERVFAIL),
+        }
+    };
+    // A SERVFAIL carries nothing to sign.
+    if f.rcode == RCODE_SERVFAIL {
+        let written = f.write(l.arena, &mut out[qend..], room, q.qname().len(), turn);
+        w.tc = written.truncated;
+        return w;
+    }
+    // Drawn or chosen for this query, or a wildcard's expansion: the records as written,
+    // then their signatures, made for them.
+    let answer = if let Some(weighted) = l.weighted {
+        weighted.write(f, l.arena, &mut out[qend..], room, rng).map(|(n, count)| (qend + n, count))
+    } else if l.flat || (f.signed == u32::MAX && f.an > 0 && f.ns == 0) {
+        let name_len = if l.flat { f.build_qname_len as usize } else { q.qname().len() };
+        let written = f.write(l.arena, &mut out[qend..], room.min(f.required_len as usize), name_len, turn);
+        (!written.truncated).then_some((qend + written.len, f.an))
+    } else if let Some(twin) = l.twins.get(f.signed as usize) {
+        let written = twin.write(l.arena, &mut out[qend..], room, q.qname().len(), turn);
+        if written.truncated {
+            w.tc = true;
+            return w;
+        }
+        (w.len, w.an, w.ns, w.ar) = (qend + written.len, twin.an, twin.ns, written.ar);
+        w.origin = Some(Origin::Presigned);
+        if f.denial != Denial::None {
+            // The twin holds the SOA and its RRSIG; the NSEC is this name's.
+            if w.ar > 0 {
+                (w.len, w.ar) = (qend + twin.required_len as usize, 0);
+            }
+            let nxdomain = f.denial == Denial::NxDomain;
+            match append_denial(out, w.len, max_end, sg.zone, q.qname(), q.qtype, nxdomain, sg.signer, scratch) {
+                Ok((len, added, origin)) => {
+                    (w.len, w.ns) = (len, w.ns + added);
+                    w.origin = Some(origin);
+                    // Compact denial answers NOERROR unless the client asked for the RCODE.
+                    w.rcode = Some(if nxdomain && sg.compact_ok { RCODE_NXDOMAIN } else { RCODE_NOERROR });
+                }
+                Err(why) => failed(&mut w, why),
+            }
+        } else if twin.chase != 0
+            && let Some(c) = follow_chain(snap, q.qtype, twin, out, qend, w.len, max_end, turn, rng, client, true)
+        {
+            (w.len, w.an, w.ns, w.ar, w.rcode, w.geo) = (c.len, w.an + c.an, c.ns, c.ar, Some(c.rcode), c.geo);
+        }
+        return w;
+    } else {
+        failed(&mut w, Unsigned::Malformed);
+        return w;
+    };
+    match answer {
+        None => w.tc = true,
+        Some((end, count)) => match sign_answer(out, qend, end, count, max_end, sg.signer, scratch) {
+            Ok((len, added, origin)) => {
+                (w.len, w.an) = (len, count + added);
+                w.origin = Some(origin);
+            }
+            Err(why) => failed(&mut w, why),
+        },
+    }
+    w
 }
 
 /// CNAME chains followed across our zones, at most this many zones beyond the first.
@@ -593,6 +756,7 @@ fn follow_chain(
     turn: u32,
     rng: &mut Rng,
     client: IpAddr,
+    signed: bool,
 ) -> Option<Followed> {
     let (mut frag, mut frag_at, mut end) = (first, at, end);
     let mut result: Option<Followed> = None;
@@ -618,6 +782,13 @@ fn follow_chain(
             let Some((picked, decision)) = pool_pick(snap, part, next, client) else { break };
             geo = Some(geo.map_or(decision, |g| GeoDecision { scope: g.scope.max(decision.scope), ..decision }));
             picked
+        };
+        // Signed: each link's twin; where there is none (drawn per query, a denial) the chain
+        // ends at the CNAME and the resolver asks the rest.
+        let next = match (signed, part.signed.get(next.signed as usize)) {
+            (false, _) => next,
+            (true, Some(twin)) if next.denial == Denial::None => twin,
+            (true, _) => break,
         };
         let weighted = part.weighted.get(next.weighted as usize);
         let room = &mut free[..max_end - end];
@@ -659,7 +830,14 @@ fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8],
     let mut len = if question { q.question_end } else { HEADER_LEN };
     out[..len].copy_from_slice(&req[..len]);
     let flags = FLAG_QR | (q.flags & (FLAG_RD | FLAG_CD | 0x7800)) | rcode as u16;
-    let opt = q.edns.map(|e| OptOut { nsid: None, ext_rcode: 0, dnssec_ok: e.dnssec_ok, ecs: None, cookie: None });
+    let opt = q.edns.map(|e| OptOut {
+        nsid: None,
+        ext_rcode: 0,
+        dnssec_ok: e.dnssec_ok,
+        compact_ok: false,
+        ecs: None,
+        cookie: None,
+    });
     if let Some(o) = opt {
         o.write(&mut out[len..], payload);
         len += o.len();
@@ -676,5 +854,6 @@ fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8],
         geo: None,
         ecs: EcsUse::Absent,
         cookie: CookieUse::Absent,
+        signed: None,
     }
 }

@@ -14,8 +14,11 @@ use std::hash::BuildHasher;
 
 use crate::dns::records::{RData, RRset, Soa, Source, TypeMap};
 use crate::dns::types::*;
+use crate::dnssec::denial::{TYPE_NSEC, write_nsec_rdata};
+use crate::dnssec::sign::RrsetSigner;
+use crate::dnssec::sign::TYPE_RRSIG;
 use crate::snapshot::encode::{Encoder, Scratch, Section};
-use crate::snapshot::fragment::{Arena, Fragment, WeightedAnswer};
+use crate::snapshot::fragment::{Arena, Denial, Fragment, WeightedAnswer};
 use crate::snapshot::geo::{GeoAnswer, GeoKind, PatternEntry};
 use crate::snapshot::{AnswerSet, NONE, NodeRec, ZoneSnap};
 
@@ -60,6 +63,8 @@ pub struct ZoneInput<'a> {
     /// Overlay only: names without records whose existence differs from what the base knows
     /// (`true`: an empty non-terminal now, `false`: gone).
     pub marks: &'a [(Name, bool)],
+    /// A signed zone: every fragment gets a twin with RRSIGs for DO queries.
+    pub signer: Option<&'a dyn RrsetSigner>,
 }
 
 /// A weighted answer to compile: one group of records per member, drawn `k` at a time.
@@ -146,6 +151,8 @@ struct Out {
     scratch: Scratch,
     arena: Arena,
     frags: Vec<Fragment>,
+    /// The signed twins (`Fragment::signed`).
+    signed: Vec<Fragment>,
     types: Vec<(u16, u32)>,
     weighted: Vec<WeightedAnswer>,
     geo: Vec<GeoAnswer>,
@@ -270,14 +277,17 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         });
     }
     let negative = |rcode, out: &mut Out| {
-        let mut enc = Encoder::new(&mut out.scratch, apex, false);
         if input.unloaded {
+            let enc = Encoder::new(&mut out.scratch, apex, false);
             let f = enc.finish(&mut out.arena, RCODE_SERVFAIL, false, Source::Controller);
             return out.push(f);
         }
-        enc.section(Section::Authority);
-        enc.rrset(apex, &b.negative_soa);
-        let f = enc.finish(&mut out.arena, rcode, true, Source::Static);
+        let mut f = b.frag(out, apex, false, rcode, true, Source::Static, |b, enc| {
+            enc.section(Section::Authority);
+            enc.rrset(apex, &b.negative_soa);
+            0
+        });
+        f.denial = if rcode == RCODE_NXDOMAIN { Denial::NxDomain } else { Denial::NoData };
         out.push(f)
     };
     let nxdomain = negative(RCODE_NXDOMAIN, &mut out);
@@ -301,7 +311,8 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         count_children(&mut nodes, &names, &index, &hasher, apex.wire_len());
     }
     let record_count = 1 + input.nodes.iter().flat_map(|(_, t)| t.values()).map(|s| s.rdata.len()).sum::<usize>();
-    let Out { mut arena, mut frags, mut types, weighted, geo, geo_patterns, geo_targets, .. } = out;
+    let Out { mut arena, mut frags, mut signed, mut types, weighted, geo, geo_patterns, geo_targets, .. } = out;
+    signed.shrink_to_fit();
     arena.bytes.shrink_to_fit();
     arena.words.shrink_to_fit();
     frags.shrink_to_fit();
@@ -315,6 +326,7 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         record_count,
         arena,
         frags,
+        signed,
         types,
         names,
         nodes,
@@ -380,6 +392,7 @@ impl Encoded {
     fn append(&mut self, other: Encoded) {
         let names_at = self.names.len() as u32;
         let frags_at = self.out.frags.len() as u32;
+        let signed_at = self.out.signed.len() as u32;
         let types_at = self.out.types.len() as u32;
         let wild_at = self.wildcards.len() as u32;
         let weighted_at = self.out.weighted.len() as u32;
@@ -407,17 +420,20 @@ impl Encoded {
         self.wildcards.extend(other.wildcards.into_iter().map(set));
         let patterns_at = self.out.geo_patterns.len() as u32;
         let targets_at = self.out.geo_targets.len() as u32;
-        let Out { arena, frags, types, weighted, geo, geo_patterns, geo_targets, .. } = other.out;
+        let Out { arena, frags, signed, types, weighted, geo, geo_patterns, geo_targets, .. } = other.out;
         self.out.arena.bytes.extend_from_slice(&arena.bytes);
         self.out.arena.words.extend_from_slice(&arena.words);
         let moved = |i: u32, by: u32| if i == u32::MAX { u32::MAX } else { i + by };
-        self.out.frags.extend(frags.into_iter().map(|f| Fragment {
+        let place = |f: Fragment| Fragment {
             start: f.start + bytes_at,
             words: f.words + words_at,
             weighted: moved(f.weighted, weighted_at),
             geo: moved(f.geo, geo_at),
+            signed: moved(f.signed, signed_at),
             ..f
-        }));
+        };
+        self.out.frags.extend(frags.into_iter().map(place));
+        self.out.signed.extend(signed.into_iter().map(place));
         self.out.types.extend(types.into_iter().map(|(t, id)| (t, id + frags_at)));
         self.out.weighted.extend(weighted);
         self.out.geo.extend(geo.into_iter().map(|mut g| {
@@ -487,7 +503,19 @@ impl<'a> ZoneBuilder<'a> {
             if owner.is_some_and(|o| input.dynamic_names.contains(o)) {
                 node.dynamic = true;
             } else if b.cuts.contains(wire) {
-                node.referral = b.referral(owner.expect("cuts have data"), out);
+                let cut = owner.expect("cuts have data");
+                node.referral = b.referral(cut, out);
+                // DS at a cut is the parent's data (a secure delegation): answered here.
+                if let Some(ds) = data.and_then(|t| t.get(&TYPE_DS)) {
+                    let types_start = out.types.len() as u32;
+                    let f = b.frag(out, cut, false, RCODE_NOERROR, true, ds.source, |_, enc| {
+                        enc.rrset(cut, ds);
+                        0
+                    });
+                    let id = out.push(f);
+                    out.types.push((TYPE_DS, id));
+                    node.answers = AnswerSet { types_start, types_len: 1, default: NONE, any: NONE };
+                }
             } else {
                 match (owner, data) {
                     // A visible name other than the apex answers with its own data.
@@ -597,10 +625,11 @@ impl<'a> ZoneBuilder<'a> {
                 out.types.push((rtype, id));
                 continue;
             }
-            let mut enc = Encoder::new(&mut out.scratch, name, pin);
-            enc.rrset(name, set);
-            self.additional(&mut enc, set, false);
-            let f = enc.finish(&mut out.arena, RCODE_NOERROR, true, set.source);
+            let f = self.frag(out, name, pin, RCODE_NOERROR, true, set.source, |b, enc| {
+                enc.rrset(name, set);
+                b.additional(enc, set, false);
+                0
+            });
             let id = out.push(f);
             out.types.push((rtype, id));
         }
@@ -637,10 +666,12 @@ impl<'a> ZoneBuilder<'a> {
     fn geo(&self, spec: &GeoSpec, pin: bool, out: &mut Out) -> u32 {
         let name = &spec.name;
         let nodata = |b: &Self, out: &mut Out| {
-            let mut enc = Encoder::new(&mut out.scratch, name, pin);
-            enc.section(Section::Authority);
-            enc.rrset(b.input.apex, &b.negative_soa);
-            let f = enc.finish(&mut out.arena, RCODE_NOERROR, true, Source::Pool);
+            let mut f = b.frag(out, name, pin, RCODE_NOERROR, true, Source::Pool, |b, enc| {
+                enc.section(Section::Authority);
+                enc.rrset(b.input.apex, &b.negative_soa);
+                0
+            });
+            f.denial = Denial::NoData;
             out.push(f)
         };
         let (kind, main) = match &spec.kind {
@@ -649,9 +680,10 @@ impl<'a> ZoneBuilder<'a> {
                     .iter()
                     .map(|v| match v {
                         GeoVariant::Records(set) => {
-                            let mut enc = Encoder::new(&mut out.scratch, name, pin);
-                            enc.rrset(name, set);
-                            let f = enc.finish(&mut out.arena, RCODE_NOERROR, true, Source::Pool);
+                            let f = self.frag(out, name, pin, RCODE_NOERROR, true, Source::Pool, |_, enc| {
+                                enc.rrset(name, set);
+                                0
+                            });
                             out.push(f)
                         }
                         GeoVariant::Weighted(w) => self.weighted(w, pin, out),
@@ -662,23 +694,23 @@ impl<'a> ZoneBuilder<'a> {
                             out.push(f)
                         }
                         GeoVariant::Referral(ns) => {
-                            let mut enc = Encoder::new(&mut out.scratch, name, pin);
-                            enc.section(Section::Authority);
-                            enc.rrset(name, ns);
-                            self.additional(&mut enc, ns, true);
-                            let f = enc.finish(&mut out.arena, RCODE_NOERROR, false, Source::Pool);
+                            let f = self.frag(out, name, pin, RCODE_NOERROR, false, Source::Pool, |b, enc| {
+                                b.delegation(enc, name, ns);
+                                0
+                            });
                             out.push(f)
                         }
                         GeoVariant::Cname(target, ttl) => {
-                            let mut enc = Encoder::new(&mut out.scratch, name, pin);
                             let set = RRset {
                                 ttl: *ttl,
                                 rdata: vec![RData::Cname(target.clone())],
                                 source: Source::Pool,
                                 rotate: false,
                             };
-                            enc.rrset(name, &set);
-                            let f = enc.finish(&mut out.arena, RCODE_NOERROR, true, Source::Pool);
+                            let f = self.frag(out, name, pin, RCODE_NOERROR, true, Source::Pool, |_, enc| {
+                                enc.rrset(name, &set);
+                                0
+                            });
                             out.push(f)
                         }
                     })
@@ -719,9 +751,10 @@ impl<'a> ZoneBuilder<'a> {
             }
         };
         let types_start = out.types.len() as u32;
-        let mut only = Encoder::new(&mut out.scratch, name, pin);
-        only.rrset(name, cname);
-        let f = only.finish(&mut out.arena, RCODE_NOERROR, true, cname.source);
+        let f = self.frag(out, name, pin, RCODE_NOERROR, true, cname.source, |_, enc| {
+            enc.rrset(name, cname);
+            0
+        });
         let cname_id = out.push(f);
         out.types.push((TYPE_CNAME, cname_id));
         if let (Terminal::Data(types), Some(&(last_owner, last_set))) = (&terminal, chain.last()) {
@@ -730,45 +763,56 @@ impl<'a> ZoneBuilder<'a> {
                 _ => last_owner,
             };
             for (&rtype, set) in types.iter().filter(|(t, _)| **t != TYPE_CNAME) {
-                let mut enc = Encoder::new(&mut out.scratch, name, pin);
-                encode_chain(&mut enc);
-                enc.rrset(target, set);
-                self.additional(&mut enc, set, false);
-                let f = enc.finish(&mut out.arena, RCODE_NOERROR, true, set.source);
+                let f = self.frag(out, name, pin, RCODE_NOERROR, true, set.source, |b, enc| {
+                    encode_chain(enc);
+                    enc.rrset(target, set);
+                    b.additional(enc, set, false);
+                    0
+                });
                 let id = out.push(f);
                 out.types.push((rtype, id));
             }
         }
-        let mut enc = Encoder::new(&mut out.scratch, name, pin);
-        let mut chase = 0;
-        if matches!(terminal, Terminal::Outside) {
-            // The last link's target is written plainly so the query path can find it and
-            // continue in the zone that holds it.
-            let (last_owner, last_set) = chain[chain.len() - 1];
-            for (owner, set) in &chain[..chain.len() - 1] {
-                enc.rrset(owner, set);
-            }
-            chase = enc.cname_for_chase(last_owner, last_set).unwrap_or(0);
-        } else {
-            encode_chain(&mut enc);
-        }
         let rcode = match terminal {
             // The chain ends at a name the controller may hold once it is loaded.
             Terminal::Missing | Terminal::Empty if self.input.unloaded => RCODE_SERVFAIL,
-            Terminal::Data(_) | Terminal::Empty => {
-                enc.section(Section::Authority);
-                enc.rrset(self.input.apex, &self.negative_soa);
-                RCODE_NOERROR
-            }
-            Terminal::Missing => {
-                enc.section(Section::Authority);
-                enc.rrset(self.input.apex, &self.negative_soa);
-                RCODE_NXDOMAIN
-            }
+            Terminal::Data(_) | Terminal::Empty => RCODE_NOERROR,
+            Terminal::Missing => RCODE_NXDOMAIN,
             Terminal::Outside | Terminal::Elsewhere => RCODE_NOERROR,
         };
-        let mut f = enc.finish(&mut out.arena, rcode, true, cname.source);
-        f.chase = chase;
+        let last = chain[chain.len() - 1];
+        let last_target = match last.1.rdata.first() {
+            Some(RData::Cname(t)) => t,
+            _ => last.0,
+        };
+        let f = self.frag(out, name, pin, rcode, true, cname.source, |b, enc| {
+            if matches!(terminal, Terminal::Outside) {
+                // The last link's target is written plainly so the query path can find it
+                // and continue in the zone that holds it.
+                for (owner, set) in &chain[..chain.len() - 1] {
+                    enc.rrset(owner, set);
+                }
+                return enc.cname_for_chase(last.0, last.1).unwrap_or(0);
+            }
+            encode_chain(enc);
+            if rcode != RCODE_SERVFAIL && matches!(terminal, Terminal::Data(_) | Terminal::Empty | Terminal::Missing) {
+                enc.section(Section::Authority);
+                enc.rrset(b.input.apex, &b.negative_soa);
+                if enc.is_signing() {
+                    // The chain's end has no data of the type asked, or does not exist: its
+                    // compact denial (RFC 9824).
+                    let mut present: Vec<u16> = match &terminal {
+                        Terminal::Data(types) => types.iter().map(|(t, _)| *t).collect(),
+                        _ => Vec::new(),
+                    };
+                    if matches!(terminal, Terminal::Missing) {
+                        present.push(crate::dnssec::denial::TYPE_NXNAME);
+                    }
+                    enc.rrset(last_target, &b.nsec(last_target, present));
+                }
+            }
+            0
+        });
         let default = out.push(f);
         let types_len = (out.types.len() - types_start as usize) as u16;
         AnswerSet { types_start, types_len, default, any: cname_id }
@@ -838,7 +882,11 @@ impl<'a> ZoneBuilder<'a> {
             for rtype in [TYPE_A, TYPE_AAAA] {
                 if let Some(addrs) = types.get(&rtype) {
                     enc.section(Section::Additional);
-                    enc.rrset(target, addrs);
+                    if glue {
+                        enc.rrset_unsigned(target, addrs);
+                    } else {
+                        enc.rrset(target, addrs);
+                    }
                 }
             }
         }
@@ -855,12 +903,71 @@ impl<'a> ZoneBuilder<'a> {
             return self.geo(spec, pin, out);
         }
         let ns = &self.lookup(cut.as_wire()).expect("cut has data")[&TYPE_NS];
-        let mut enc = Encoder::new(&mut out.scratch, cut, pin);
-        enc.section(Section::Authority);
-        enc.rrset(cut, ns);
-        self.additional(&mut enc, ns, true);
-        let f = enc.finish(&mut out.arena, RCODE_NOERROR, false, ns.source);
+        let f = self.frag(out, cut, pin, RCODE_NOERROR, false, ns.source, |b, enc| {
+            b.delegation(enc, cut, ns);
+            0
+        });
         out.push(f)
+    }
+
+    /// A referral to `ns` at `cut`: the NS set (the child's, never signed), and when signing
+    /// the DS set from the zone's data with its RRSIG (a secure delegation) or an NSEC at the
+    /// cut proving there is none (insecure); then the glue.
+    fn delegation(&self, enc: &mut Encoder<'_>, cut: &Name, ns: &RRset) {
+        enc.section(Section::Authority);
+        enc.rrset_unsigned(cut, ns);
+        if enc.is_signing() {
+            match self.lookup(cut.as_wire()).and_then(|t| t.get(&TYPE_DS)) {
+                Some(ds) => enc.rrset(cut, ds),
+                None => enc.rrset(cut, &self.nsec(cut, vec![TYPE_NS])),
+            }
+        }
+        self.additional(enc, ns, true);
+    }
+
+    /// A compact-denial NSEC set at `owner` for a name with `present` types (NXNAME for one
+    /// that does not exist), with the negative TTL.
+    fn nsec(&self, owner: &Name, mut present: Vec<u16>) -> RRset {
+        present.extend([TYPE_RRSIG, TYPE_NSEC]);
+        present.sort_unstable();
+        present.dedup();
+        let mut data = Vec::new();
+        write_nsec_rdata(owner.as_wire(), &present, &mut data);
+        RRset {
+            ttl: self.negative_soa.ttl,
+            rdata: vec![RData::Other { rtype: TYPE_NSEC, data: data.into() }],
+            source: Source::Static,
+            rotate: false,
+        }
+    }
+
+    /// Encodes one fragment with `body` (which returns the fragment's chase offset, 0 for
+    /// none); in a signed zone also its signed twin, unless the answer is pinned to whatever
+    /// name was asked (a wildcard's: signed per name while answering) or a SERVFAIL.
+    #[allow(clippy::too_many_arguments)]
+    fn frag(
+        &self,
+        out: &mut Out,
+        name: &Name,
+        pin: bool,
+        rcode: u8,
+        aa: bool,
+        source: Source,
+        body: impl Fn(&Self, &mut Encoder<'_>) -> u16,
+    ) -> Fragment {
+        let mut enc = Encoder::new(&mut out.scratch, name, pin);
+        let chase = body(self, &mut enc);
+        let mut f = enc.finish(&mut out.arena, rcode, aa, source);
+        f.chase = chase;
+        if let Some(signer) = self.input.signer.filter(|_| !pin && rcode != RCODE_SERVFAIL) {
+            let mut enc = Encoder::new(&mut out.scratch, name, pin).signing(signer);
+            let chase = body(self, &mut enc);
+            let mut twin = enc.finish(&mut out.arena, rcode, aa, source);
+            twin.chase = chase;
+            out.signed.push(twin);
+            f.signed = (out.signed.len() - 1) as u32;
+        }
+        f
     }
 }
 
@@ -890,6 +997,7 @@ mod tests {
             unloaded: false,
             overlay: false,
             marks: &[],
+            signer: None,
         }
     }
 

@@ -7,7 +7,8 @@ use crate::dns::name::{Name, label_offsets};
 use crate::dns::records::{RData, RRset, Source};
 use crate::dns::types::*;
 use crate::dns::wire::HEADER_LEN;
-use crate::snapshot::fragment::{Arena, Fragment, Rotation};
+use crate::dnssec::sign::{CanonicalSet, RrsetSigner, TYPE_RRSIG};
+use crate::snapshot::fragment::{Arena, Denial, Fragment, Rotation};
 
 /// Compression targets must stay addressable after relocation by up to a full-length name.
 const MAX_POINTER_TARGET: usize = 0x3fff - 255;
@@ -35,6 +36,10 @@ pub struct Scratch {
     names: Vec<(u32, u16, u16, bool)>,
     relocs: Vec<u16>,
     ar_ends: Vec<u16>,
+    /// The RRset being signed, in canonical form.
+    canon: CanonicalSet,
+    /// Its RRSIG RDATAs.
+    sigs: Vec<u8>,
 }
 
 /// Builds one [`Fragment`] for a given question name.
@@ -50,6 +55,8 @@ pub struct Encoder<'s> {
     /// A record the answer or authority section needs did not fit: the fragment is then
     /// answered with TC and nothing else, never with part of an RRset.
     overflow: bool,
+    /// Signs each RRset after its records (a fragment for DO queries to a signed zone).
+    signer: Option<&'s dyn RrsetSigner>,
 }
 
 impl<'s> Encoder<'s> {
@@ -79,7 +86,19 @@ impl<'s> Encoder<'s> {
             rotate: Rotation::default(),
             required_mark: None,
             overflow: false,
+            signer: None,
         }
+    }
+
+    /// Signs every RRset added with [`Encoder::rrset`] (an RRSIG after each).
+    pub fn signing(mut self, signer: &'s dyn RrsetSigner) -> Encoder<'s> {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// True when RRsets are signed as they are added.
+    pub fn is_signing(&self) -> bool {
+        self.signer.is_some()
     }
 
     /// Current length of the encoded bytes (to delimit groups of records).
@@ -183,6 +202,45 @@ impl<'s> Encoder<'s> {
         true
     }
 
+    /// Appends one record whose RDATA is given as bytes, written as is (RRSIG, NSEC).
+    fn record_raw(&mut self, owner: &Name, rtype: u16, ttl: u32, rdata: &[u8]) -> bool {
+        if self.s.buf.len() > MAX_FRAGMENT_LEN {
+            if self.section != Section::Additional {
+                self.overflow = true;
+            }
+            return false;
+        }
+        self.name(owner, true);
+        let buf = &mut self.s.buf;
+        buf.extend_from_slice(&rtype.to_be_bytes());
+        buf.extend_from_slice(&CLASS_IN.to_be_bytes());
+        buf.extend_from_slice(&ttl.to_be_bytes());
+        buf.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        buf.extend_from_slice(rdata);
+        match self.section {
+            Section::Answer => self.an += 1,
+            Section::Authority => self.ns += 1,
+            Section::Additional => self.s.ar_ends.push(self.s.buf.len() as u16),
+        }
+        true
+    }
+
+    /// With a signer: the RRSIGs of the RRset `rdata` of type `rtype` at `owner`.
+    fn sign<'r>(&mut self, owner: &Name, rtype: u16, ttl: u32, rdata: impl Iterator<Item = &'r RData>) {
+        let Some(signer) = self.signer else { return };
+        self.s.canon.fill(owner.as_wire(), rtype, ttl, rdata);
+        let mut sigs = std::mem::take(&mut self.s.sigs);
+        sigs.clear();
+        signer.rrsigs(&self.s.canon, &mut sigs);
+        let mut at = 0;
+        while at + 2 <= sigs.len() {
+            let len = u16::from_be_bytes([sigs[at], sigs[at + 1]]) as usize;
+            self.record_raw(owner, TYPE_RRSIG, ttl, &sigs[at + 2..at + 2 + len]);
+            at += 2 + len;
+        }
+        self.s.sigs = sigs;
+    }
+
     /// Appends a one-record CNAME RRset whose target is written without compression and
     /// returns the target's offset in the fragment (for [`Fragment::chase`]).
     pub fn cname_for_chase(&mut self, owner: &Name, set: &RRset) -> Option<u16> {
@@ -200,12 +258,22 @@ impl<'s> Encoder<'s> {
         let at = buf.len() as u16;
         self.name(target, false);
         self.an += 1;
+        self.sign(owner, TYPE_CNAME, set.ttl, set.rdata.iter());
         Some(at)
     }
 
-    /// Appends an RRset with class IN. A/AAAA sets of more than one record in the answer
-    /// section rotate per query when the set asks for it.
+    /// Appends an RRset with class IN, and its RRSIGs when signing. A/AAAA sets of more than
+    /// one record in the answer section rotate per query when the set asks for it.
     pub fn rrset(&mut self, owner: &Name, set: &RRset) {
+        self.rrset_unsigned(owner, set);
+        if let Some(first) = set.rdata.first() {
+            self.sign(owner, first.rtype(), set.ttl, set.rdata.iter());
+        }
+    }
+
+    /// Appends an RRset that is never signed, even when signing: a delegation's NS set and
+    /// its glue belong to the child zone (RFC 4035 §2.2).
+    pub fn rrset_unsigned(&mut self, owner: &Name, set: &RRset) {
         let start = self.s.buf.len();
         let mut first_len = 0;
         let mut same = true;
@@ -268,6 +336,8 @@ impl<'s> Encoder<'s> {
             weighted: u32::MAX,
             geo: u32::MAX,
             chase: 0,
+            signed: u32::MAX,
+            denial: Denial::None,
         }
     }
 }

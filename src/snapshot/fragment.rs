@@ -70,6 +70,25 @@ pub struct Fragment {
     /// compression, so the query path can continue in another zone we serve. 0: none (no
     /// fragment starts with a CNAME target).
     pub chase: u16,
+    /// In a signed zone: the same answer with its RRSIGs (and the proofs a referral needs),
+    /// for DO queries: an index into `ZoneSnap::signed`, or `u32::MAX` when the answer is
+    /// signed while answering (drawn or chosen per query, synthesised from a wildcard) or
+    /// needs no signature (SERVFAIL).
+    pub signed: u32,
+    /// A negative answer whose proof is made per question (compact denial).
+    pub denial: Denial,
+}
+
+/// What a negative answer denies, for compact denial (RFC 9824).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Denial {
+    /// Not a negative answer that needs a proof per question.
+    #[default]
+    None,
+    /// The name exists without the type asked: NSEC with the name's types.
+    NoData,
+    /// The name does not exist: NSEC with NXNAME.
+    NxDomain,
 }
 
 impl Fragment {

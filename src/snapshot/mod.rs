@@ -109,6 +109,8 @@ pub struct ZoneSnap {
     pub arena: Arena,
     /// Every fragment of the zone.
     pub frags: Vec<Fragment>,
+    /// The signed twins of fragments, for DO queries to a signed zone (`Fragment::signed`).
+    pub signed: Vec<Fragment>,
     /// `(qtype, fragment)` runs referenced by [`AnswerSet`]s.
     pub types: Vec<(u16, u32)>,
     /// Wire names of all nodes, back to back.
@@ -142,7 +144,7 @@ impl ZoneSnap {
         use std::mem::size_of;
         self.arena.bytes.capacity()
             + self.arena.words.capacity() * 2
-            + self.frags.capacity() * size_of::<Fragment>()
+            + (self.frags.capacity() + self.signed.capacity()) * size_of::<Fragment>()
             + self.types.capacity() * size_of::<(u16, u32)>()
             + self.names.capacity()
             + self.nodes.capacity() * size_of::<NodeRec>()
@@ -156,6 +158,26 @@ impl ZoneSnap {
     pub fn node_index(&self, name: &[u8]) -> Option<usize> {
         let hash = self.hasher.hash_one(name);
         self.index.find(hash, |&i| same_name(self.nodes[i as usize].wire(&self.names), name)).map(|&i| i as usize)
+    }
+
+    /// The types a node holds: NS (and DS) at a cut, CNAME at an alias, else the types it
+    /// answers.
+    pub fn node_types(&self, n: &NodeRec, out: &mut Vec<u16>) {
+        if n.referral != NONE {
+            out.push(TYPE_NS);
+        }
+        self.set_types(&n.answers, out);
+    }
+
+    /// The types of an answer set (just CNAME for an alias: the others are its chain's).
+    fn set_types(&self, set: &AnswerSet, out: &mut Vec<u16>) {
+        let start = set.types_start as usize;
+        let run = &self.types[start..start + set.types_len as usize];
+        if run.iter().any(|(t, _)| *t == TYPE_CNAME) {
+            out.push(TYPE_CNAME);
+        } else {
+            out.extend(run.iter().map(|(t, _)| *t));
+        }
     }
 
     /// The node of an exact name.
@@ -244,6 +266,7 @@ fn find_in<'a>(
 fn exact<'a>(n: &NodeRec, part: &'a ZoneSnap, newest: &'a ZoneSnap, qtype: u16) -> (&'a Fragment, &'a ZoneSnap) {
     match n.referral {
         NONE => (part.answer(&n.answers, qtype), part),
+        _ if qtype == TYPE_DS && n.answers.types_len > 0 => (part.answer(&n.answers, qtype), part),
         _ if qtype == TYPE_DS => (&newest.frags[newest.nodata as usize], newest),
         referral => (&part.frags[referral as usize], part),
     }
@@ -300,6 +323,8 @@ pub struct Zone {
     pub overlay: Option<Arc<ZoneSnap>>,
     /// The pools' names and glue with their current answers, when the zone has pools.
     pub dynamic: Option<Arc<ZoneSnap>>,
+    /// A signed zone: signs what is answered per query (compact denials, per-query draws).
+    pub signer: Option<Arc<crate::dnssec::online::OnlineSigner>>,
 }
 
 impl Zone {
@@ -374,6 +399,45 @@ impl Zone {
         } else {
             (f, d)
         }
+    }
+
+    /// The types `qname` holds, for a compact denial's NSEC bitmap (into `out`); false when
+    /// the name does not exist. A name a wildcard answers holds the wildcard's types; a cut
+    /// holds NS (and DS when the zone has one there).
+    pub fn types_at(&self, qname: &[u8], out: &mut Vec<u16>) -> bool {
+        out.clear();
+        if let Some(d) = &self.dynamic
+            && let Some(n) = d.node(qname)
+            && n.owned
+        {
+            d.node_types(n, out);
+            return true;
+        }
+        if let Some((n, part)) = self.node(qname) {
+            match (&self.dynamic, n.dynamic) {
+                (Some(d), true) => {
+                    if let Some(dn) = d.node(qname) {
+                        d.node_types(dn, out);
+                    }
+                }
+                _ => part.node_types(n, out),
+            }
+            return true;
+        }
+        let newest = self.newest();
+        for off in label_offsets(qname).skip(1) {
+            if qname.len() - off < newest.apex_len {
+                break;
+            }
+            if let Some((n, part)) = self.node(&qname[off..]) {
+                if n.referral == NONE && n.wildcard != NONE && n.wildcard != DYNAMIC_WILDCARD {
+                    part.set_types(&part.wildcards[n.wildcard as usize], out);
+                    return true;
+                }
+                return false;
+            }
+        }
+        false
     }
 
     /// The zone's metrics slot.

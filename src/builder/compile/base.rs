@@ -12,6 +12,7 @@ use crate::builder::held::Layered;
 use crate::config::ZoneConfig;
 use crate::dns::name::Name;
 use crate::dns::types::type_name;
+use crate::dnssec::sign::RrsetSigner;
 use crate::snapshot::ZoneSnap;
 use crate::snapshot::build::{ZoneInput, build_zone};
 
@@ -33,6 +34,8 @@ pub struct BaseInput<'a> {
     pub last: Option<(u64, u32)>,
     /// Keep the published serial (a fold: what it compiles is published through the overlay).
     pub keep_serial: bool,
+    /// A signed zone: signs every RRset (from the zone's kept signatures where it can).
+    pub signer: Option<&'a dyn RrsetSigner>,
 }
 
 /// A compiled base.
@@ -54,7 +57,7 @@ pub struct ZoneReport {
 
 /// Compiles a zone's base from its static layer and dynamic records.
 pub fn compile(input: BaseInput<'_>) -> (Base, ZoneReport) {
-    let BaseInput { zone, slot, dynamic, unloaded, nested, layer, last, keep_serial } = input;
+    let BaseInput { zone, slot, dynamic, unloaded, nested, layer, last, keep_serial, signer } = input;
     let static_layer = layer.records(zone);
     let (nodes, shadowed) =
         merge(static_layer, dynamic.unwrap_or_default(), zone.static_records, &|n| zone.answers_by_layer(n));
@@ -96,6 +99,7 @@ pub fn compile(input: BaseInput<'_>) -> (Base, ZoneReport) {
         unloaded,
         overlay: false,
         marks: &[],
+        signer,
     };
     let started = std::time::Instant::now();
     let mut snap = build_zone(&input);

@@ -11,6 +11,7 @@ use super::pools::{GeoInputs, pool_records};
 use crate::config::ZoneConfig;
 use crate::dns::name::Name;
 use crate::dns::records::TypeMap;
+use crate::dnssec::online::OnlineSigner;
 use crate::health::verdict::Verdicts;
 use crate::snapshot::ZoneSnap;
 use crate::snapshot::build::{ZoneInput, build_zone};
@@ -25,6 +26,7 @@ pub fn compile(
     verdicts: &Verdicts,
     geo: &GeoInputs<'_>,
     layer: &StaticLayer,
+    signer: Option<&OnlineSigner>,
 ) -> Option<Arc<ZoneSnap>> {
     if zone.pools.is_empty() && zone.geo_names.is_empty() {
         return None;
@@ -59,6 +61,7 @@ pub fn compile(
         unloaded: false,
         overlay: false,
         marks: &[],
+        signer: signer.map(|s| s as &dyn crate::dnssec::sign::RrsetSigner),
     };
     let mut snap = build_zone(&input);
     snap.slot = slot;

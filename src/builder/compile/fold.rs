@@ -31,6 +31,8 @@ pub struct FoldJob {
     pub(super) last: (u64, u32),
     /// The base the overlay lies over.
     pub from: Arc<ZoneSnap>,
+    /// A signed zone's kept signatures.
+    pub(super) signatures: Option<Arc<super::signatures::ZoneSignatures>>,
 }
 
 /// A fold's outcome.
@@ -65,6 +67,7 @@ impl FoldJob {
             },
             delta: Some(&**delta),
         });
+        let signer = self.signatures.as_ref().map(|s| s.signer());
         let (base, report) = compile(BaseInput {
             zone,
             slot: self.slot,
@@ -74,7 +77,11 @@ impl FoldJob {
             layer: &self.layer,
             last: Some(self.last),
             keep_serial: true,
+            signer: signer.as_ref().map(|s| s as &dyn crate::dnssec::sign::RrsetSigner),
         });
+        if let (Some(store), Some(signer)) = (&self.signatures, &signer) {
+            store.prune(signer.generation());
+        }
         // Freed where freeing ends with handing the memory back to the system.
         crate::snapshot::reclaim::later(unpacked);
         Ok((base.snap, base.content, report))

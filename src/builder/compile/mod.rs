@@ -23,14 +23,19 @@ pub mod layer;
 pub mod overlay;
 pub mod policy;
 pub mod pools;
+pub mod signatures;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::builder::held::{HeldZone, Layered};
+use crate::config::dnssec::DnssecSettings;
 use crate::config::{Config, ZoneConfig};
 use crate::dns::name::Name;
 use crate::dns::records::TypeMap;
+use crate::dnssec::cache::SigCache;
+use crate::dnssec::online::OnlineSigner;
+use crate::dnssec::sign::RrsetSigner;
 use crate::health::verdict::Verdicts;
 use crate::snapshot::geo::CompiledMap;
 use crate::snapshot::{GeoLabels, Zone, ZoneSnap};
@@ -39,6 +44,7 @@ use fold::FoldJob;
 use layer::StaticLayer;
 use overlay::{Overlay, OverlayInput};
 use pools::GeoInputs;
+use signatures::ZoneSignatures;
 
 /// How much of a zone to recompile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -154,6 +160,10 @@ struct Parts {
     /// Static records with a placeholder at each pool name: the same until the config
     /// changes, so syncs, pushes and verdict changes reuse it.
     layer: Arc<StaticLayer>,
+    /// A signed zone: the signatures over its records, kept between compiles.
+    signatures: Option<Arc<ZoneSignatures>>,
+    /// A signed zone: the signer of its dynamic layer and of what is answered per query.
+    online: Option<Arc<OnlineSigner>>,
 }
 
 /// Every zone's compiled parts, with what they are numbered by (metrics slots, maps).
@@ -168,6 +178,9 @@ pub struct Compiler {
     geo_slots: Vec<Name>,
     /// The config's maps changed without the rest of it: compile them at the next compile.
     maps_stale: bool,
+    /// The signatures made while answering, shared by every signed zone (made with the
+    /// first one).
+    cache: Option<Arc<SigCache>>,
 }
 
 impl Compiler {
@@ -205,6 +218,7 @@ impl Compiler {
             slot: p.base.slot,
             last: (p.content, p.serial),
             from: Arc::clone(&p.base),
+            signatures: p.signatures.clone(),
         })
     }
 
@@ -248,6 +262,14 @@ impl Compiler {
             i.min(crate::snapshot::geo::GEO_SLOTS - 1) as u16
         };
         let geo = GeoInputs { maps: &maps, slot: &geo_slot };
+        if config.zones.iter().any(|z| z.dnssec.is_some()) {
+            let size = config.dnssec.cache_size;
+            match &self.cache {
+                Some(c) => c.resize(size),
+                None => self.cache = Some(Arc::new(SigCache::new(size))),
+            }
+        }
+        let cache = self.cache.clone();
         let mut slots = self.slots.clone();
         let mut reports = HashMap::new();
         let mut next = HashMap::with_capacity(config.zones.len());
@@ -272,8 +294,16 @@ impl Compiler {
                     let mut parts = last.clone();
                     patch_overlay(&mut parts, zone, names, inputs);
                     if scope == Some(Scope::Pools) {
-                        parts.dynamic =
-                            dynamic::compile(zone, parts.base.slot, parts.serial, inputs.verdicts, &geo, &parts.layer);
+                        let online = parts.online.as_deref();
+                        parts.dynamic = dynamic::compile(
+                            zone,
+                            parts.base.slot,
+                            parts.serial,
+                            inputs.verdicts,
+                            &geo,
+                            &parts.layer,
+                            online,
+                        );
                     }
                     parts
                 }
@@ -282,13 +312,16 @@ impl Compiler {
                     // A verdict or the maps changed: the base stays, the pools' answers are recompiled.
                     let mut parts = last.clone();
                     let slot = slot(&mut slots, &zone.apex);
-                    parts.dynamic = dynamic::compile(zone, slot, parts.serial, inputs.verdicts, &geo, &parts.layer);
+                    let online = parts.online.as_deref();
+                    parts.dynamic =
+                        dynamic::compile(zone, slot, parts.serial, inputs.verdicts, &geo, &parts.layer, online);
                     parts
                 }
                 (_, last, scope) => {
                     let scope = scope.unwrap_or(Scope::Layer);
                     let slot = slot(&mut slots, &zone.apex);
-                    let (parts, report) = recompile(zone, slot, last, scope, inputs, &geo);
+                    let signing = Signing::of(zone, last, cache.as_ref(), &config.dnssec);
+                    let (parts, report) = recompile(zone, slot, last, scope, inputs, &geo, signing);
                     reports.insert(zone.apex.clone(), report);
                     parts
                 }
@@ -311,6 +344,7 @@ impl Compiler {
                 base: Arc::clone(&p.base),
                 overlay: p.overlay_snap.as_ref().map(Arc::clone),
                 dynamic: p.dynamic.as_ref().map(Arc::clone),
+                signer: p.online.as_ref().map(Arc::clone),
             })
             .collect()
     }
@@ -346,6 +380,7 @@ fn patch_overlay(parts: &mut Parts, zone: &ZoneConfig, names: &BTreeSet<Name>, i
     }
     parts.serial = zone.serial.unwrap_or_else(|| base::next_serial(parts.serial));
     let nested = inputs.config.nested_zones(&zone.apex);
+    let signer = parts.signatures.as_ref().map(|s| s.signer());
     let compiled = overlay.compile(OverlayInput {
         base: &parts.base,
         zone,
@@ -354,6 +389,7 @@ fn patch_overlay(parts: &mut Parts, zone: &ZoneConfig, names: &BTreeSet<Name>, i
         nested: &nested,
         unloaded: inputs.unloaded.contains(&zone.apex),
         dynamic_of: &|n| (inputs.dynamic_of)(&zone.apex, n),
+        signer: signer.as_ref().map(|s| s as &dyn RrsetSigner),
     });
     parts.overlay_snap = Some(Arc::new(compiled));
 }
@@ -368,12 +404,14 @@ fn recompile(
     scope: Scope,
     inputs: &Inputs<'_>,
     geo: &GeoInputs<'_>,
+    signing: Signing,
 ) -> (Parts, ZoneReport) {
     let layer = match (scope, last) {
         (Scope::Data, Some(last)) => Arc::clone(&last.layer),
         _ => Arc::new(StaticLayer::new(zone)),
     };
     let nested = inputs.config.nested_zones(&zone.apex);
+    let signer = signing.signatures.as_ref().map(|s| s.signer());
     let (base, report) = base::compile(BaseInput {
         zone,
         slot,
@@ -383,10 +421,16 @@ fn recompile(
         layer: &layer,
         last: last.map(|l| (l.content, l.serial)),
         keep_serial: false,
+        signer: signer.as_ref().map(|s| s as &dyn RrsetSigner),
     });
+    if let (Some(store), Some(signer)) = (&signing.signatures, &signer) {
+        store.prune(signer.generation());
+    }
     let dynamic = match last {
-        Some(last) if scope == Scope::Data => last.dynamic.clone(),
-        _ => dynamic::compile(zone, slot, base.serial, inputs.verdicts, geo, &layer),
+        Some(last) if scope == Scope::Data && same_signer(last.online.as_ref(), signing.online.as_ref()) => {
+            last.dynamic.clone()
+        }
+        _ => dynamic::compile(zone, slot, base.serial, inputs.verdicts, geo, &layer, signing.online.as_deref()),
     };
     let parts = Parts {
         content: base.content,
@@ -396,8 +440,55 @@ fn recompile(
         overlay_snap: None,
         dynamic,
         layer,
+        signatures: signing.signatures,
+        online: signing.online,
     };
     (parts, report)
+}
+
+/// A zone's signers for a full compile.
+struct Signing {
+    signatures: Option<Arc<ZoneSignatures>>,
+    online: Option<Arc<OnlineSigner>>,
+}
+
+impl Signing {
+    /// The last compile's when the zone's keys and settings are the same, else new ones
+    /// (none for an unsigned zone).
+    fn of(
+        zone: &ZoneConfig,
+        last: Option<&Parts>,
+        cache: Option<&Arc<SigCache>>,
+        settings: &DnssecSettings,
+    ) -> Signing {
+        let (Some(keys), Some(cache)) = (&zone.dnssec, cache) else {
+            return Signing { signatures: None, online: None };
+        };
+        let signatures = match last.and_then(|l| l.signatures.as_ref()) {
+            Some(s) if **s.keys() == **keys => Arc::clone(s),
+            _ => Arc::new(ZoneSignatures::new(Arc::clone(keys))),
+        };
+        let online = OnlineSigner {
+            keys: Arc::clone(keys),
+            cache: Arc::clone(cache),
+            budget: settings.sign_budget,
+            negative_ttl: zone.data.soa_ttl.min(zone.data.soa.minimum),
+        };
+        let online = match last.and_then(|l| l.online.as_ref()) {
+            Some(o) if **o == online => Arc::clone(o),
+            _ => Arc::new(online),
+        };
+        Signing { signatures: Some(signatures), online: Some(online) }
+    }
+}
+
+/// Both unsigned, or the same signer.
+fn same_signer(a: Option<&Arc<OnlineSigner>>, b: Option<&Arc<OnlineSigner>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
 }
 
 /// What a caught panic said (its message when it had one): compiles run inside

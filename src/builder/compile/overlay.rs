@@ -53,6 +53,8 @@ pub struct OverlayInput<'a> {
     pub unloaded: bool,
     /// A name's current dynamic records.
     pub dynamic_of: &'a dyn Fn(&Name) -> Option<TypeMap>,
+    /// A signed zone: signs the names' RRsets.
+    pub signer: Option<&'a dyn crate::dnssec::sign::RrsetSigner>,
 }
 
 /// The changed names of one zone and what they change about which names exist.
@@ -166,7 +168,7 @@ impl Overlay {
     /// Compiles the overlay: the pushed names with records, the apex (whose SOA carries the
     /// new serial) and the wildcards below them that the base holds, with the existence marks.
     pub fn compile(&self, input: OverlayInput<'_>) -> ZoneSnap {
-        let OverlayInput { base, zone, layer, serial, nested, unloaded, dynamic_of } = input;
+        let OverlayInput { base, zone, layer, serial, nested, unloaded, dynamic_of, signer } = input;
         let statics = layer.records(zone);
         let mut dynamic = Nodes::new();
         let mut window = ZoneData { nodes: Default::default(), ..statics.clone_head() };
@@ -225,6 +227,7 @@ impl Overlay {
             unloaded,
             overlay: true,
             marks: &marks,
+            signer,
         };
         let mut snap = build_zone(&input);
         snap.slot = base.slot;

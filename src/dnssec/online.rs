@@ -1,0 +1,167 @@
+//! Signatures for what is decided after the zone was compiled: the dynamic layer's answers
+//! (pools, geo pools: signed by the builder when they change) and what the query path
+//! composes per question (compact denials, weighted draws, geo names' answers, wildcard
+//! expansions). All of them go through the bounded [`SigCache`], so an answer seen before,
+//! whatever health or location brought it back, costs no signature.
+
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::dnssec::ZoneKeys;
+use crate::dnssec::cache::SigCache;
+use crate::dnssec::key::SigningKey;
+use crate::dnssec::sign::{CanonicalSet, RrsetSigner, Signature, sign, write_rrsig_rdata};
+
+/// Who asked for a signature, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The builder, for a zone's records (base and overlay).
+    Records,
+    /// The builder, for the dynamic layer's answers.
+    Dynamic,
+    /// The query path, for a compact denial.
+    Denial,
+    /// The query path, for an answer drawn or chosen per query.
+    Answer,
+}
+
+impl Kind {
+    /// Every kind, in counter order.
+    pub const ALL: [Kind; 4] = [Kind::Records, Kind::Dynamic, Kind::Denial, Kind::Answer];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Records => "records",
+            Kind::Dynamic => "dynamic",
+            Kind::Denial => "denial",
+            Kind::Answer => "answer",
+        }
+    }
+}
+
+/// Signatures made, by [`Kind`] (process-wide; `/metrics` reads them).
+pub static MADE: [AtomicU64; 4] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// Signatures the query path needed but its budget did not allow.
+pub static OVER_BUDGET: AtomicU64 = AtomicU64::new(0);
+/// DO queries answered TC because the budget did not allow their signature.
+pub static OVER_BUDGET_ANSWERS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a signature made.
+pub fn count(kind: Kind) {
+    MADE[kind as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Where a signature in an answer came from (`/explain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Made when the zone was compiled, part of the pre-encoded answer.
+    Presigned,
+    /// Found in the cache.
+    Cache,
+    /// Made for this answer.
+    Fresh,
+}
+
+impl Origin {
+    /// The label in `/explain`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Presigned => "pre-signed",
+            Origin::Cache => "cache",
+            Origin::Fresh => "fresh",
+        }
+    }
+}
+
+/// A signed zone's signer for what is decided after compile time.
+#[derive(Debug)]
+pub struct OnlineSigner {
+    /// The zone's keys.
+    pub keys: Arc<ZoneKeys>,
+    /// The process's signature cache.
+    pub cache: Arc<SigCache>,
+    /// Fresh signatures per second per answering thread (`[dnssec] sign_budget`).
+    pub budget: u32,
+    /// TTL of compact-denial NSEC records: min(SOA TTL, SOA minimum) (RFC 9077).
+    pub negative_ttl: u32,
+}
+
+impl PartialEq for OnlineSigner {
+    fn eq(&self, other: &OnlineSigner) -> bool {
+        self.keys == other.keys
+            && Arc::ptr_eq(&self.cache, &other.cache)
+            && (self.budget, self.negative_ttl) == (other.budget, other.negative_ttl)
+    }
+}
+
+impl OnlineSigner {
+    /// The cache key of `set` signed by `key`.
+    fn key_of(&self, key: &SigningKey, set: &CanonicalSet) -> u128 {
+        let mut h = self.cache.hasher();
+        h.write(self.keys.apex.as_wire());
+        h.write_u16(key.tag);
+        set.hash_into(&mut h);
+        SigCache::key_of(&h)
+    }
+
+    /// The signature of `set` by `key`: from the cache while it has more than the refresh
+    /// time left, else made now. A caller on the query path passes `budgeted`: past this
+    /// thread's budget nothing is made (`None`).
+    pub fn signature(
+        &self,
+        key: &SigningKey,
+        set: &CanonicalSet,
+        kind: Kind,
+        budgeted: bool,
+    ) -> Option<(Signature, Origin)> {
+        let now = crate::dnssec::now();
+        let id = self.key_of(key, set);
+        if let Some(sig) = self.cache.get(id, now, self.keys.refresh) {
+            return Some((sig, Origin::Cache));
+        }
+        if budgeted && !crate::dnssec::budget::take(self.budget) {
+            OVER_BUDGET.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let mut scratch = Vec::new();
+        let sig = sign(set, &self.keys.apex, key, self.keys.validity_at(now, id as u64), &mut scratch);
+        self.cache.insert(id, sig);
+        count(kind);
+        Some((sig, Origin::Fresh))
+    }
+
+    /// Appends the RRSIG RDATAs of `set` for the query path (each after its u16 length);
+    /// `None` when the budget ran out (nothing usable was appended). The origin is the
+    /// freshest any of them had.
+    pub fn answer_rrsigs(&self, set: &CanonicalSet, kind: Kind, out: &mut Vec<u8>) -> Option<Origin> {
+        let mut origin = Origin::Cache;
+        for key in self.keys.signers(set.rtype) {
+            let (sig, o) = self.signature(key, set, kind, true)?;
+            if o == Origin::Fresh {
+                origin = Origin::Fresh;
+            }
+            let at = out.len();
+            out.extend_from_slice(&[0, 0]);
+            write_rrsig_rdata(set, &self.keys.apex, &sig, out);
+            let len = (out.len() - at - 2) as u16;
+            out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+        }
+        Some(origin)
+    }
+}
+
+/// The builder's use, for the dynamic layer: never budgeted.
+impl RrsetSigner for OnlineSigner {
+    fn rrsigs(&self, set: &CanonicalSet, out: &mut Vec<u8>) {
+        for key in self.keys.signers(set.rtype) {
+            let (sig, _) = self.signature(key, set, Kind::Dynamic, false).expect("unbudgeted signing always signs");
+            let at = out.len();
+            out.extend_from_slice(&[0, 0]);
+            write_rrsig_rdata(set, &self.keys.apex, &sig, out);
+            let len = (out.len() - at - 2) as u16;
+            out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+        }
+    }
+}
