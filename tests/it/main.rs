@@ -25,6 +25,8 @@ mod dns_negative;
 mod dns_protocol;
 /// TCP transport behaviour.
 mod dns_tcp;
+/// DNSSEC online signing, validated by unbound and dnspython.
+mod dnssec;
 /// dnstap query logging to a Frame Streams receiver.
 mod dnstap;
 /// DNS over TLS.

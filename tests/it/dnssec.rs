@@ -1,0 +1,347 @@
+//! DNSSEC online signing, checked by independent validators: Debian's `unbound` (a
+//! validating resolver with the zone's DS as its trust anchor, a stub zone to gslbd) must set
+//! AD and never SERVFAIL for every kind of answer, and dnspython's `dns.dnssec`
+//! (tests/tools/dnssec_validate.py) validates answers asked of gslbd directly, such as a
+//! geo pool's per-client answer with ECS, and refuses a tampered one.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use serde_json::{Value, json};
+
+use crate::admin_client::{Client, admin_section};
+use crate::fake_controller::{FakeController, SECRET};
+use crate::harness::*;
+use crate::pools::Endpoint;
+
+/// `gslbd dnssec keygen` for `zone` into `dir`; returns the key's file stem.
+pub fn keygen(dir: &Path, zone: &str, extra: &[&str]) -> PathBuf {
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["dnssec", "keygen", zone, "--dir"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// The zone's first DS (SHA-256) as `gslbd dnssec ds` prints it: `TAG ALG 2 HEX`.
+pub fn ds(config: &Path, zone: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["dnssec", "ds", "--config"])
+        .arg(config)
+        .arg(zone)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ds: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().next().expect("a DS line");
+    line.split_whitespace().skip(3).collect::<Vec<_>>().join(" ")
+}
+
+/// A validating unbound on 127.0.0.1, with stub zones to gslbd instances and trust anchors.
+pub struct Unbound {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Unbound {
+    /// Starts it: `stubs` are (zone, server) pairs, `anchors` (zone, DS RDATA) pairs. Cached
+    /// answers live at most a second, so a changed answer shows at once.
+    pub fn start(stubs: &[(&str, SocketAddr)], anchors: &[(&str, &str)]) -> Unbound {
+        let dir = tempfile::tempdir().unwrap();
+        let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut conf = format!(
+            "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  chroot: \"\"\n  username: \"\"\n  directory: \"{}\"\n  pidfile: \"\"\n  use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  val-log-level: 2\n  do-not-query-localhost: no\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  module-config: \"validator iterator\"\n  cache-max-ttl: 1\n  cache-max-negative-ttl: 1\n  qname-minimisation: no\n  local-zone: \"test.\" nodefault\n",
+            dir.path().display()
+        );
+        for (zone, ds) in anchors {
+            conf.push_str(&format!("  trust-anchor: \"{zone}. DS {ds}\"\n"));
+        }
+        for (zone, server) in stubs {
+            conf.push_str(&format!(
+                "stub-zone:\n  name: \"{zone}.\"\n  stub-addr: {}@{}\n",
+                server.ip(),
+                server.port()
+            ));
+        }
+        let path = dir.path().join("unbound.conf");
+        std::fs::write(&path, conf).unwrap();
+        let bin = if Path::new("/usr/sbin/unbound").exists() { "/usr/sbin/unbound" } else { "unbound" };
+        let child = Command::new(bin)
+            .args(["-d", "-c"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unbound is installed (.ci/run installs Debian's unbound)");
+        let u = Unbound { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), _dir: dir };
+        let end = Instant::now() + DEADLINE;
+        while u.try_ask(stubs[0].0, RecordType::SOA).is_none() {
+            assert!(Instant::now() < end, "unbound did not start answering");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        u
+    }
+
+    fn try_ask(&self, name: &str, rtype: RecordType) -> Option<Message> {
+        let mut m = Message::query();
+        m.metadata.recursion_desired = true;
+        m.metadata.authentic_data = true;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        edns.set_dnssec_ok(true);
+        m.set_edns(edns);
+        let sock = udp_socket(Duration::from_secs(3));
+        sock.send_to(&m.to_vec().unwrap(), self.addr).ok()?;
+        let mut buf = vec![0u8; 65535];
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        Message::from_vec(&buf[..n]).ok()
+    }
+
+    /// Asks (RD, DO, AD) and returns the reply.
+    pub fn ask(&self, name: &str, rtype: RecordType) -> Message {
+        self.try_ask(name, rtype).unwrap_or_else(|| panic!("unbound did not answer {name} {rtype}"))
+    }
+
+    /// Asks until the reply is validated (AD) and `pred` holds; fails at the deadline.
+    pub fn wait_validated(&self, name: &str, rtype: RecordType, pred: impl Fn(&Message) -> bool) -> Message {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let m = self.ask(name, rtype);
+            if m.metadata.authentic_data && pred(&m) {
+                return m;
+            }
+            assert!(Instant::now() < end, "{name} {rtype}: never validated as expected; last reply {m:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Unbound {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs tests/tools/dnssec_validate.py; returns its exit status and JSON output.
+pub fn python_validate(
+    server: SocketAddr,
+    zone: &str,
+    ds: &str,
+    qname: &str,
+    qtype: &str,
+    extra: &[&str],
+) -> (bool, Value) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/dnssec_validate.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([&server.ip().to_string(), &server.port().to_string(), zone, ds, qname, qtype])
+        .args(extra)
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("validator said {stdout:?}, stderr {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.success(), value)
+}
+
+/// Sorted answer data of the records of `rtype`.
+fn of_type(m: &Message, rtype: RecordType) -> Vec<String> {
+    let mut v: Vec<String> =
+        m.answers.iter().filter(|r| r.record_type() == rtype).map(|r| r.data.to_string()).collect();
+    v.sort();
+    v
+}
+
+const GEO: &str = r#"
+[[geo.datacenter]]
+name = "eu"
+[[geo.datacenter]]
+name = "us"
+[[geo.map]]
+name = "world"
+default = ["us"]
+nets = { "10.0.0.0/8" = ["eu"] }
+"#;
+
+/// Every kind of answer a signed zone gives validates in unbound: static, controller, pushed,
+/// a pool before and after a health flip, a weighted pool's draws, a wildcard, a CNAME into
+/// another signed zone we serve, NODATA, a name that does not exist, DNSKEY, CDS, an insecure
+/// delegation (answered, not validated, never SERVFAIL); a geo pool's per-client answers
+/// validate in dnspython, and a flipped bit does not.
+#[test]
+fn validating_resolvers_accept_every_signed_answer() {
+    let keys = tempfile::tempdir().unwrap();
+    let ksk = keygen(keys.path(), "example.test", &["--ksk"]);
+    let zsk = keygen(keys.path(), "example.test", &[]);
+    let csk = keygen(keys.path(), "other.test", &["--ksk", "--algorithm", "ED25519"]);
+    let (primary, port) = Endpoint::start("127.0.0.2", 0);
+    let (_secondary, _) = Endpoint::start("127.0.0.3", port);
+    let fake = FakeController::start(
+        "example.test",
+        "v1",
+        json!([{"name": "ctl.example.test", "type": "A", "ttl": 30, "ips": ["192.0.2.70"]}]),
+    );
+    let child = Server::start(&config(
+        "",
+        "[[zone]]\nname = \"sub.example.test\"\nns = [\"ns.sub.example.test\"]\nrecords = \"www A 192.0.2.99\\nns A 127.0.0.1\\n\"\n",
+    ));
+    let state = tempfile::tempdir().unwrap();
+    let zones = format!(
+        "{GEO}\n[state]\ndir = \"{state}\"\n\
+         [[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"\"\"\n\
+         ns1 A 127.0.0.1\nwww A 192.0.2.1\nwww A 192.0.2.2\nmail MX 10 www\n*.wild A 192.0.2.9\n\
+         link CNAME app.other.test.\nsub NS ns.sub\nns.sub A 127.0.0.1\n\"\"\"\n\
+         [zone.controller]\nendpoint = \"{endpoint}\"\nsecret = \"{SECRET}\"\nsync_interval = \"1s\"\ntimeout = \"500ms\"\n\
+         [zone.dnssec]\nkeys = [\"{ksk}\", \"{zsk}\"]\n\
+         [[zone.pool]]\nname = \"app\"\nttl = 1\n[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"p1\"\nrole = \"primary\"\nipv4 = [\"127.0.0.2\"]\n\
+         [[zone.pool.member]]\nname = \"s1\"\nrole = \"secondary\"\nipv4 = [\"127.0.0.3\"]\n\
+         [[zone.pool]]\nname = \"lb\"\nselect = \"weighted\"\nmax_answers = 1\nttl = 1\n[zone.pool.check]\ntype = \"none\"\n\
+         [[zone.pool.member]]\nname = \"a\"\nweight = 1\nipv4 = [\"192.0.2.31\"]\n\
+         [[zone.pool.member]]\nname = \"b\"\nweight = 1\nipv4 = [\"192.0.2.32\"]\n\
+         [[zone.pool.member]]\nname = \"c\"\nweight = 1\nipv4 = [\"192.0.2.33\"]\n\
+         [[zone.pool]]\nname = \"geo\"\nselect = \"geo\"\nttl = 20\n[zone.pool.check]\ntype = \"none\"\n\
+         [[zone.pool.member]]\nname = \"eu1\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.41\"]\n\
+         [[zone.pool.member]]\nname = \"us1\"\ndatacenter = \"us\"\nipv4 = [\"192.0.2.42\"]\n\
+         [[zone]]\nname = \"other.test\"\nns = [\"ns1.other.test\"]\nrecords = \"ns1 A 127.0.0.1\\napp A 198.51.100.7\\n\"\n\
+         [zone.dnssec]\nkeys = [\"{csk}\"]\n",
+        state = state.path().display(),
+        endpoint = fake.endpoint(),
+        ksk = ksk.display(),
+        zsk = zsk.display(),
+        csk = csk.display(),
+    );
+    let s = Server::start(&config(&admin_section(""), &zones));
+    let ds_example = ds(&s.config_path(), "example.test");
+    let ds_other = ds(&s.config_path(), "other.test");
+    let u = Unbound::start(
+        &[("example.test", s.addr), ("other.test", s.addr), ("sub.example.test", child.addr)],
+        &[("example.test", &ds_example), ("other.test", &ds_other)],
+    );
+    let validated = |name: &str, rtype: RecordType| {
+        let m = u.ask(name, rtype);
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name} {rtype}: {m:?}");
+        assert!(m.metadata.authentic_data, "{name} {rtype} not validated: {m:?}");
+        m
+    };
+
+    assert_eq!(of_type(&validated("www.example.test.", RecordType::A), RecordType::A), ["192.0.2.1", "192.0.2.2"]);
+    assert_eq!(of_type(&validated("mail.example.test.", RecordType::MX), RecordType::MX), ["10 www.example.test."]);
+    assert_eq!(of_type(&validated("x.wild.example.test.", RecordType::A), RecordType::A), ["192.0.2.9"]);
+    let dnskey = validated("example.test.", RecordType::DNSKEY);
+    assert_eq!(dnskey.answers.iter().filter(|r| r.record_type() == RecordType::DNSKEY).count(), 2);
+    assert_eq!(of_type(&validated("example.test.", RecordType::CDS), RecordType::CDS).len(), 1);
+    // Into another signed zone we serve: both links validate.
+    let m = validated("link.example.test.", RecordType::A);
+    assert_eq!(of_type(&m, RecordType::A), ["198.51.100.7"], "{m:?}");
+    // NODATA, and a name that does not exist (compact denial): validated, no records.
+    for (name, rtype) in [("www.example.test.", RecordType::TXT), ("nope.example.test.", RecordType::A)] {
+        let m = u.ask(name, rtype);
+        assert!(m.metadata.authentic_data, "{name} {rtype}: {m:?}");
+        assert!(matches!(m.metadata.response_code, ResponseCode::NoError | ResponseCode::NXDomain), "{m:?}");
+        assert!(of_type(&m, rtype).is_empty(), "{m:?}");
+    }
+    // The controller's and a pushed name.
+    assert_eq!(
+        of_type(&u.wait_validated("ctl.example.test.", RecordType::A, |m| !m.answers.is_empty()), RecordType::A),
+        ["192.0.2.70"]
+    );
+    let (code, body) = Client::for_server(&s)
+        .notify(json!({"records": [{"name": "new.example.test", "type": "A", "ttl": 30, "ips": ["192.0.2.60"]}]}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(of_type(&validated("new.example.test.", RecordType::A), RecordType::A), ["192.0.2.60"]);
+    // A pool before and after a health flip.
+    assert_eq!(of_type(&validated("app.example.test.", RecordType::A), RecordType::A), ["127.0.0.2"]);
+    primary.set(503);
+    u.wait_validated("app.example.test.", RecordType::A, |m| of_type(m, RecordType::A) == ["127.0.0.3"]);
+    primary.set(200);
+    u.wait_validated("app.example.test.", RecordType::A, |m| of_type(m, RecordType::A) == ["127.0.0.2"]);
+    // A weighted pool: every draw validates.
+    let mut drawn = std::collections::BTreeSet::new();
+    let end = Instant::now() + DEADLINE;
+    while drawn.len() < 3 {
+        assert!(Instant::now() < end, "draws seen: {drawn:?}");
+        let got = of_type(&validated("lb.example.test.", RecordType::A), RecordType::A);
+        assert_eq!(got.len(), 1);
+        drawn.extend(got);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The insecure delegation: the parent proves there is no DS, the child answers unsigned.
+    let m = u.ask("www.sub.example.test.", RecordType::A);
+    assert_eq!((m.metadata.response_code, m.metadata.authentic_data), (ResponseCode::NoError, false), "{m:?}");
+    assert_eq!(of_type(&m, RecordType::A), ["192.0.2.99"]);
+    let m = validated("sub.example.test.", RecordType::DS);
+    assert!(of_type(&m, RecordType::DS).is_empty());
+
+    // A geo pool's answer per client, asked with ECS and validated by dnspython.
+    for (subnet, want, scope) in [("10.9.0.0/16", "192.0.2.41", 8), ("192.0.2.0/24", "192.0.2.42", 1)] {
+        let (ok, v) =
+            python_validate(s.addr, "example.test.", &ds_example, "geo.example.test.", "A", &["--ecs", subnet]);
+        assert!(ok, "{subnet}: {v}");
+        assert_eq!(v["answers"], json!([want]), "{subnet}: {v}");
+        assert_eq!(v["scope"], json!(scope), "{subnet}: {v}");
+        assert!(v["validated"].as_array().unwrap().iter().any(|x| x == "geo.example.test. A"), "{v}");
+    }
+    // A flipped bit in an answer fails validation.
+    let (refused, v) = python_validate(s.addr, "example.test.", &ds_example, "www.example.test.", "A", &["--tamper"]);
+    assert!(refused, "a tampered answer validated: {v}");
+    assert!(v["error"].as_str().unwrap_or("").contains("validation failed"), "{v}");
+}
+
+/// Queries without DO get no signatures; with DO, the answer carries an RRSIG and the reply
+/// echoes DO.
+#[test]
+fn only_do_queries_get_signatures() {
+    let keys = tempfile::tempdir().unwrap();
+    let csk = keygen(keys.path(), "example.test", &["--ksk"]);
+    let zone = format!(
+        "[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"ns1 A 127.0.0.1\\nwww A 192.0.2.1\\n\"\n[zone.dnssec]\nkeys = [\"{}\"]\n",
+        csk.display()
+    );
+    let s = Server::start(&config("", &zone));
+    let plain = s.udp(&query_edns("www.example.test.", RecordType::A, 1232));
+    assert_eq!(types(&plain.answers), [RecordType::A]);
+    let mut signed = query_edns("www.example.test.", RecordType::A, 1232);
+    signed.edns.as_mut().unwrap().set_dnssec_ok(true);
+    let m = s.udp(&signed);
+    assert_eq!(types(&m.answers), [RecordType::A, RecordType::RRSIG]);
+    assert!(m.edns.as_ref().unwrap().flags().dnssec_ok);
+    let m = s.udp(&query("nope.example.test.", RecordType::A));
+    assert_eq!((m.metadata.response_code, types(&m.authorities)), (ResponseCode::NXDomain, vec![RecordType::SOA]));
+}
+
+/// With the signing budget spent (0: none), what needs a fresh signature is answered TC over
+/// UDP and SERVFAIL over TCP, never unsigned; pre-signed answers keep coming, in full.
+#[test]
+fn a_spent_signing_budget_never_answers_unsigned() {
+    let keys = tempfile::tempdir().unwrap();
+    let csk = keygen(keys.path(), "example.test", &["--ksk"]);
+    let zone = format!(
+        "[dnssec]\nsign_budget = 0\n[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"ns1 A 127.0.0.1\\nwww A 192.0.2.1\\n\"\n[zone.dnssec]\nkeys = [\"{}\"]\n",
+        csk.display()
+    );
+    let s = Server::start(&config("", &zone));
+    let do_query = |name: &str| {
+        let mut q = query_edns(name, RecordType::A, 1232);
+        q.edns.as_mut().unwrap().set_dnssec_ok(true);
+        q
+    };
+    let m = s.udp(&do_query("www.example.test."));
+    assert_eq!(types(&m.answers), [RecordType::A, RecordType::RRSIG]);
+    let m = s.udp(&do_query("random-1.example.test."));
+    assert!(m.metadata.truncation, "{m:?}");
+    assert!(m.answers.is_empty() && m.authorities.is_empty(), "{m:?}");
+    let m = s.tcp_query(&do_query("random-2.example.test."));
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{m:?}");
+    assert!(m.authorities.is_empty());
+}
