@@ -68,6 +68,9 @@ pub enum Event {
     Folded(Box<Folded>),
     /// Stop after this batch.
     Stop,
+    /// Signatures are due for renewal (the builder's own timer: it wakes up when the earliest
+    /// signature of a signed zone comes within its refresh time).
+    Renew,
 }
 
 /// The answer to a push.

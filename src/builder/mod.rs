@@ -137,7 +137,12 @@ impl Builder {
 }
 
 fn run(mut state: State, rx: &Receiver<Event>, views: &Views) {
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match rx.recv_timeout(state.renewal_wait()) {
+            Ok(event) => event,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Event::Renew,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         // Everything queued meanwhile is one batch: one build, one publish.
         let mut batch = vec![first];
         batch.extend(rx.try_iter());

@@ -188,6 +188,7 @@ impl State {
                 Event::Persisted(done) => self.persisted(*done),
                 Event::Folded(done) => self.folded(*done),
                 Event::Stop => stop = true,
+                Event::Renew => self.renew(),
             }
         }
         // One sync per touched journal for the whole batch, before any push is acknowledged;
@@ -230,6 +231,38 @@ impl State {
             self.send_jobs();
         }
         stop
+    }
+
+    /// How long until a signed zone's earliest signature comes within its refresh time (at
+    /// least 5 seconds, at most an hour: the builder wakes up then).
+    pub fn renewal_wait(&self) -> std::time::Duration {
+        let now = crate::dnssec::now();
+        let due = self
+            .config
+            .zones
+            .iter()
+            .filter_map(|z| Some((z.dnssec.as_ref()?.refresh, self.compiler.signature_expiry(&z.apex)?)))
+            .map(|(refresh, expiry)| expiry.saturating_sub(refresh).saturating_sub(now))
+            .min()
+            .unwrap_or(3600);
+        std::time::Duration::from_secs(u64::from(due.clamp(5, 3600)))
+    }
+
+    /// Recompiles the signed zones whose earliest signature is within its refresh time: the
+    /// compile makes those signatures again (and every other one of the zone due soon, so
+    /// renewals come in batches), off the query path.
+    fn renew(&mut self) {
+        let now = crate::dnssec::now();
+        for zone in &self.config.zones {
+            let (Some(keys), Some(expiry)) = (&zone.dnssec, self.compiler.signature_expiry(&zone.apex)) else {
+                continue;
+            };
+            if expiry.saturating_sub(now) <= keys.refresh + 5 {
+                tracing::info!(zone = %zone.apex, expires_in_s = expiry.saturating_sub(now), "renewing signatures");
+                self.compiler.renew(&zone.apex);
+                self.dirty.add(&zone.apex, Scope::Layer);
+            }
+        }
     }
 
     /// Settles the batch's pushes with its journal sync: they stand when it worked; when it

@@ -62,9 +62,8 @@ pub fn zone(
     let raw = raw.get_ref();
     let k = |name: &str| format!("{key}.dnssec.{name}");
     let day = Duration::from_secs(86_400);
-    let validity = duration(rep, raw.validity.as_ref(), &k("validity"), Duration::from_secs(3600), 365 * day, 14 * day);
-    let refresh =
-        duration(rep, raw.refresh.as_ref(), &k("refresh"), Duration::from_secs(1800), 364 * day, validity / 2);
+    let validity = duration(rep, raw.validity.as_ref(), &k("validity"), Duration::from_secs(30), 365 * day, 14 * day);
+    let refresh = duration(rep, raw.refresh.as_ref(), &k("refresh"), Duration::from_secs(10), 364 * day, validity / 2);
     if refresh >= validity {
         let at = raw.refresh.as_ref().map_or(at, |r| r.span().start);
         rep.at(at, k("refresh"), format!("must be shorter than validity ({})", humantime::format_duration(validity)));

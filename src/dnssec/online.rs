@@ -78,6 +78,9 @@ impl Origin {
 /// A signed zone's signer for what is decided after compile time.
 #[derive(Debug)]
 pub struct OnlineSigner {
+    /// The earliest expiration of a signature the builder took for the dynamic layer since
+    /// [`OnlineSigner::take_earliest`] was last called (`u32::MAX`: none).
+    pub earliest: std::sync::atomic::AtomicU32,
     /// The zone's keys.
     pub keys: Arc<ZoneKeys>,
     /// The process's signature cache.
@@ -97,6 +100,17 @@ impl PartialEq for OnlineSigner {
 }
 
 impl OnlineSigner {
+    /// A signer for `keys` through `cache`.
+    pub fn new(keys: Arc<ZoneKeys>, cache: Arc<SigCache>, budget: u32, negative_ttl: u32) -> OnlineSigner {
+        OnlineSigner { earliest: std::sync::atomic::AtomicU32::new(u32::MAX), keys, cache, budget, negative_ttl }
+    }
+
+    /// The earliest expiration noted since the last call, and starts over.
+    pub fn take_earliest(&self) -> Option<u32> {
+        let e = self.earliest.swap(u32::MAX, Ordering::Relaxed);
+        (e != u32::MAX).then_some(e)
+    }
+
     /// The cache key of `set` signed by `key`.
     fn key_of(&self, key: &SigningKey, set: &CanonicalSet) -> u128 {
         let mut h = self.cache.hasher();
@@ -157,6 +171,7 @@ impl RrsetSigner for OnlineSigner {
     fn rrsigs(&self, set: &CanonicalSet, out: &mut Vec<u8>) {
         for key in self.keys.signers(set.rtype) {
             let (sig, _) = self.signature(key, set, Kind::Dynamic, false).expect("unbudgeted signing always signs");
+            self.earliest.fetch_min(sig.expiration, Ordering::Relaxed);
             let at = out.len();
             out.extend_from_slice(&[0, 0]);
             write_rrsig_rdata(set, &self.keys.apex, &sig, out);

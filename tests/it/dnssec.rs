@@ -345,3 +345,35 @@ fn a_spent_signing_budget_never_answers_unsigned() {
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{m:?}");
     assert!(m.authorities.is_empty());
 }
+
+/// Signatures are renewed before they expire, off the query path: with a 40 s validity and a
+/// 30 s refresh, the builder renews a static answer's and a pool's signatures within seconds,
+/// and the renewed answers validate.
+#[test]
+fn signatures_are_renewed_before_they_expire() {
+    let keys = tempfile::tempdir().unwrap();
+    let csk = keygen(keys.path(), "example.test", &["--ksk"]);
+    let zone = format!(
+        "[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"ns1 A 127.0.0.1\\nwww A 192.0.2.1\\n\"\n\
+         [zone.dnssec]\nkeys = [\"{}\"]\nvalidity = \"40s\"\nrefresh = \"30s\"\ninception_offset = \"0s\"\n\
+         [[zone.pool]]\nname = \"app\"\n[zone.pool.check]\ntype = \"none\"\n[[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.5\"]\n",
+        csk.display()
+    );
+    let s = Server::start(&config("", &zone));
+    let ds = ds(&s.config_path(), "example.test");
+    for name in ["www.example.test.", "app.example.test."] {
+        let (ok, first) = python_validate(s.addr, "example.test.", &ds, name, "A", &[]);
+        assert!(ok, "{first}");
+        let end = Instant::now() + Duration::from_secs(25);
+        loop {
+            let (ok, now) = python_validate(s.addr, "example.test.", &ds, name, "A", &[]);
+            assert!(ok, "{name}: {now}");
+            if now["expires"][0].as_u64() > first["expires"][0].as_u64() {
+                break;
+            }
+            assert!(Instant::now() < end, "{name}: the signature was never renewed: {first} then {now}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    assert!(s.log_text().contains("renewing signatures"), "{}", s.log_text());
+}

@@ -120,7 +120,8 @@ def main():
         print(json.dumps({"error": f"validation failed: {e!r}", "validated": validated}))
         return 0 if a.tamper else 1
     answers = sorted(rd.to_text() for rrset in reply.answer if rrset.rdtype != dns.rdatatype.RRSIG for rd in rrset)
-    print(json.dumps({"answers": answers, "scope": scope, "validated": validated, "rcode": reply.rcode()}))
+    expires = sorted(rd.expiration for rrset in reply.answer if rrset.rdtype == dns.rdatatype.RRSIG for rd in rrset)
+    print(json.dumps({"answers": answers, "scope": scope, "validated": validated, "rcode": reply.rcode(), "expires": expires}))
     if a.tamper:
         return 1
     return 0 if validated else 1

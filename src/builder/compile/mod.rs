@@ -164,6 +164,8 @@ struct Parts {
     signatures: Option<Arc<ZoneSignatures>>,
     /// A signed zone: the signer of its dynamic layer and of what is answered per query.
     online: Option<Arc<OnlineSigner>>,
+    /// The earliest expiration of a signature in the dynamic layer.
+    dynamic_expiry: Option<u32>,
 }
 
 /// Every zone's compiled parts, with what they are numbered by (metrics slots, maps).
@@ -193,6 +195,24 @@ impl Compiler {
     /// A zone's static layer, as last compiled.
     pub fn layer(&self, apex: &Name) -> Option<Arc<StaticLayer>> {
         self.zones.get(apex).map(|p| Arc::clone(&p.layer))
+    }
+
+    /// The earliest expiration of a signature a signed zone's compiled parts carry.
+    pub fn signature_expiry(&self, apex: &Name) -> Option<u32> {
+        let p = self.zones.get(apex)?;
+        let kept = p.signatures.as_ref().and_then(|s| s.earliest_expiry());
+        match (kept, p.dynamic_expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The zone's next compile renews every kept signature due within a refresh time and a
+    /// quarter.
+    pub fn renew(&mut self, apex: &Name) {
+        if let Some(s) = self.zones.get(apex).and_then(|p| p.signatures.as_ref()) {
+            s.renew_next();
+        }
     }
 
     /// Names in the zone's overlay.
@@ -295,15 +315,10 @@ impl Compiler {
                     patch_overlay(&mut parts, zone, names, inputs);
                     if scope == Some(Scope::Pools) {
                         let online = parts.online.as_deref();
-                        parts.dynamic = dynamic::compile(
-                            zone,
-                            parts.base.slot,
-                            parts.serial,
-                            inputs.verdicts,
-                            &geo,
-                            &parts.layer,
-                            online,
-                        );
+                        let slot = parts.base.slot;
+                        (parts.dynamic, parts.dynamic_expiry) = dynamic_with_expiry(online, || {
+                            dynamic::compile(zone, slot, parts.serial, inputs.verdicts, &geo, &parts.layer, online)
+                        });
                     }
                     parts
                 }
@@ -313,8 +328,9 @@ impl Compiler {
                     let mut parts = last.clone();
                     let slot = slot(&mut slots, &zone.apex);
                     let online = parts.online.as_deref();
-                    parts.dynamic =
-                        dynamic::compile(zone, slot, parts.serial, inputs.verdicts, &geo, &parts.layer, online);
+                    (parts.dynamic, parts.dynamic_expiry) = dynamic_with_expiry(online, || {
+                        dynamic::compile(zone, slot, parts.serial, inputs.verdicts, &geo, &parts.layer, online)
+                    });
                     parts
                 }
                 (_, last, scope) => {
@@ -426,11 +442,16 @@ fn recompile(
     if let (Some(store), Some(signer)) = (&signing.signatures, &signer) {
         store.prune(signer.generation());
     }
-    let dynamic = match last {
+    let (dynamic, dynamic_expiry) = match last {
         Some(last) if scope == Scope::Data && same_signer(last.online.as_ref(), signing.online.as_ref()) => {
-            last.dynamic.clone()
+            (last.dynamic.clone(), last.dynamic_expiry)
         }
-        _ => dynamic::compile(zone, slot, base.serial, inputs.verdicts, geo, &layer, signing.online.as_deref()),
+        _ => {
+            let online = signing.online.as_deref();
+            dynamic_with_expiry(online, || {
+                dynamic::compile(zone, slot, base.serial, inputs.verdicts, geo, &layer, online)
+            })
+        }
     };
     let parts = Parts {
         content: base.content,
@@ -442,8 +463,21 @@ fn recompile(
         layer,
         signatures: signing.signatures,
         online: signing.online,
+        dynamic_expiry,
     };
     (parts, report)
+}
+
+/// Compiles a dynamic layer and notes the earliest expiration of the signatures it carries.
+fn dynamic_with_expiry(
+    online: Option<&OnlineSigner>,
+    compile: impl FnOnce() -> Option<Arc<ZoneSnap>>,
+) -> (Option<Arc<ZoneSnap>>, Option<u32>) {
+    if let Some(o) = online {
+        o.take_earliest();
+    }
+    let dynamic = compile();
+    (dynamic, online.and_then(|o| o.take_earliest()))
 }
 
 /// A zone's signers for a full compile.
@@ -466,14 +500,17 @@ impl Signing {
         };
         let signatures = match last.and_then(|l| l.signatures.as_ref()) {
             Some(s) if **s.keys() == **keys => Arc::clone(s),
+            Some(s) if s.keys().validity == keys.validity => {
+                Arc::new(ZoneSignatures::carried_over(s, Arc::clone(keys)))
+            }
             _ => Arc::new(ZoneSignatures::new(Arc::clone(keys))),
         };
-        let online = OnlineSigner {
-            keys: Arc::clone(keys),
-            cache: Arc::clone(cache),
-            budget: settings.sign_budget,
-            negative_ttl: zone.data.soa_ttl.min(zone.data.soa.minimum),
-        };
+        let online = OnlineSigner::new(
+            Arc::clone(keys),
+            Arc::clone(cache),
+            settings.sign_budget,
+            zone.data.soa_ttl.min(zone.data.soa.minimum),
+        );
         let online = match last.and_then(|l| l.online.as_ref()) {
             Some(o) if **o == online => Arc::clone(o),
             _ => Arc::new(online),

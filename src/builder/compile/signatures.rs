@@ -32,6 +32,10 @@ pub struct ZoneSignatures {
     entries: Mutex<HashMap<u128, Kept>>,
     /// Numbers compiles, so entries know which compile last used them.
     generation: AtomicU32,
+    /// The earliest expiration of a kept signature (`u32::MAX`: none).
+    earliest: AtomicU32,
+    /// The next compile renews what is due within a refresh time and a quarter.
+    renewing: std::sync::atomic::AtomicBool,
 }
 
 impl ZoneSignatures {
@@ -45,6 +49,23 @@ impl ZoneSignatures {
             digest_key: (half(&seed[..8]), half(&seed[8..])),
             entries: Mutex::new(HashMap::new()),
             generation: AtomicU32::new(0),
+            earliest: AtomicU32::new(u32::MAX),
+            renewing: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// A store for new `keys` (a reload) that keeps what `old` holds: its signatures by keys
+    /// that still sign stay usable (the digest covers the key), so publishing or withdrawing
+    /// a key re-signs nothing.
+    pub fn carried_over(old: &ZoneSignatures, keys: Arc<ZoneKeys>) -> ZoneSignatures {
+        let entries = old.entries.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        ZoneSignatures {
+            keys,
+            digest_key: old.digest_key,
+            entries: Mutex::new(entries),
+            generation: AtomicU32::new(old.generation.load(Ordering::Relaxed)),
+            earliest: AtomicU32::new(old.earliest.load(Ordering::Relaxed)),
+            renewing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -55,11 +76,21 @@ impl ZoneSignatures {
 
     /// A signer for one compile (its entries are marked with the compile's generation).
     pub fn signer(&self) -> StoreSigner<'_> {
+        let refresh = self.keys.refresh;
+        let margin = if self.renewing.swap(false, Ordering::Relaxed) { refresh + refresh / 4 } else { refresh };
         StoreSigner {
             store: self,
             generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
             now: crate::dnssec::now(),
+            margin,
         }
+    }
+
+    /// The next compile renews every signature due within a refresh time and a quarter, so
+    /// that signatures made together (their expirations spread over a quarter of the refresh
+    /// time) are renewed together.
+    pub fn renew_next(&self) {
+        self.renewing.store(true, Ordering::Relaxed);
     }
 
     /// Drops every entry no compile from `generation` on used (call after a full compile
@@ -69,6 +100,8 @@ impl ZoneSignatures {
         entries.retain(|_, k| k.used >= generation);
         let keep = entries.len() * 5 / 4;
         entries.shrink_to(keep);
+        let earliest = entries.values().map(|k| k.sig.expiration).min().unwrap_or(u32::MAX);
+        self.earliest.store(earliest, Ordering::Relaxed);
     }
 
     /// Number of signatures kept.
@@ -83,7 +116,8 @@ impl ZoneSignatures {
 
     /// The earliest expiration of a kept signature (unix seconds).
     pub fn earliest_expiry(&self) -> Option<u32> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).values().map(|k| k.sig.expiration).min()
+        let e = self.earliest.load(Ordering::Relaxed);
+        (e != u32::MAX).then_some(e)
     }
 
     fn digest(&self, key: &SigningKey, set: &CanonicalSet) -> u128 {
@@ -100,6 +134,8 @@ pub struct StoreSigner<'a> {
     store: &'a ZoneSignatures,
     generation: u32,
     now: u32,
+    /// A kept signature with less than this left is made again.
+    margin: u32,
 }
 
 impl StoreSigner<'_> {
@@ -117,7 +153,7 @@ impl RrsetSigner for StoreSigner<'_> {
             let kept = {
                 let mut entries = self.store.entries.lock().unwrap_or_else(|p| p.into_inner());
                 match entries.get_mut(&id) {
-                    Some(k) if k.sig.fresh(self.now, keys.refresh) => {
+                    Some(k) if k.sig.fresh(self.now, self.margin) => {
                         k.used = self.generation;
                         Some(k.sig)
                     }
@@ -129,6 +165,7 @@ impl RrsetSigner for StoreSigner<'_> {
                 count(Kind::Records);
                 let mut entries = self.store.entries.lock().unwrap_or_else(|p| p.into_inner());
                 entries.insert(id, Kept { sig, used: self.generation });
+                self.store.earliest.fetch_min(sig.expiration, Ordering::Relaxed);
                 sig
             });
             let at = out.len();
