@@ -179,8 +179,87 @@ impl Collector for Scraped {
         self.encode_cluster(&mut e, &view)?;
         encode_zones(&mut e, &view, &snapshot)?;
         encode_pools(&mut e, &view)?;
+        encode_dnssec(&mut e, &view, &snapshot)?;
         encode_builds(&mut e, &view)
     }
+}
+
+/// Signing: signatures made by who asked, the cache of signatures made while answering, the
+/// budget, and per signed zone the earliest expiry its answers carry.
+fn encode_dnssec(e: &mut DescriptorEncoder, view: &View, snapshot: &crate::snapshot::Snapshot) -> std::fmt::Result {
+    use crate::dnssec::online::{Kind, MADE, OVER_BUDGET, OVER_BUDGET_ANSWERS};
+    use std::sync::atomic::Ordering;
+    let (mut expiry, mut kept, mut refresh) = (Vec::new(), Vec::new(), Vec::new());
+    for zone in &view.config.zones {
+        let Some(s) = view.zone(&zone.apex).and_then(|z| z.signatures) else { continue };
+        let z = api_zone(&zone.apex);
+        if let Some(keys) = &zone.dnssec {
+            refresh.push((labels(&[("zone", &z)]), keys.refresh as i64));
+        }
+        if let Some(t) = s.earliest_expiry {
+            expiry.push((labels(&[("zone", &z)]), t as i64));
+        }
+        kept.push((labels(&[("zone", &z)]), s.kept as i64));
+    }
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let made: Vec<(Labels, u64)> = Kind::ALL
+        .iter()
+        .map(|k| (labels(&[("kind", k.as_str())]), MADE[*k as usize].load(Ordering::Relaxed)))
+        .collect();
+    counter_family(
+        e,
+        "dnssec_signatures",
+        "Signatures made, by what for: records and dynamic (the builder), denial and answer (while answering)",
+        &made,
+    )?;
+    gauge_family(
+        e,
+        "dnssec_signature_expiry_timestamp_seconds",
+        "The earliest expiration of a signature a signed zone's answers carry (unix time)",
+        &expiry,
+    )?;
+    gauge_family(
+        e,
+        "dnssec_refresh_seconds",
+        "A signed zone's refresh time: signatures are renewed when less than this is left",
+        &refresh,
+    )?;
+    gauge_family(e, "dnssec_kept_signatures", "Signatures the builder keeps over a signed zone's records", &kept)?;
+    let cache = snapshot.zones.values().find_map(|z| z.signer.as_ref()).map(|s| s.cache.stats()).unwrap_or_default();
+    gauge_family(
+        e,
+        "dnssec_cache_entries",
+        "Signatures in the cache of signatures made while answering",
+        &[(Vec::new(), cache.entries as i64)],
+    )?;
+    gauge_family(
+        e,
+        "dnssec_cache_capacity",
+        "Most entries the signature cache holds ([dnssec] cache_size)",
+        &[(Vec::new(), cache.capacity as i64)],
+    )?;
+    let lookups = [("hit", cache.hits), ("miss", cache.misses)].map(|(o, v)| (labels(&[("outcome", o)]), v));
+    counter_family(e, "dnssec_cache_lookups", "Signature cache lookups, by outcome", &lookups)?;
+    counter_family(
+        e,
+        "dnssec_cache_evictions",
+        "Signatures evicted one at a time to make room",
+        &[(Vec::new(), cache.evictions)],
+    )?;
+    counter_family(
+        e,
+        "dnssec_budget_exceeded",
+        "Signatures the query path needed past its thread's signing budget (not made)",
+        &[(Vec::new(), OVER_BUDGET.load(Ordering::Relaxed))],
+    )?;
+    counter_family(
+        e,
+        "dnssec_truncated",
+        "DO queries answered TC over UDP because their signature was past the budget",
+        &[(Vec::new(), OVER_BUDGET_ANSWERS.load(Ordering::Relaxed))],
+    )
 }
 
 impl Scraped {

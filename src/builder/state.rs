@@ -593,7 +593,11 @@ impl State {
             .config
             .zones
             .iter()
-            .filter_map(|z| Some((z.apex.clone(), self.zones.get(&z.apex)?.view(self.compiler.layer(&z.apex)))))
+            .filter_map(|z| {
+                let mut view = self.zones.get(&z.apex)?.view(self.compiler.layer(&z.apex));
+                view.signatures = self.compiler.signature_view(&z.apex);
+                Some((z.apex.clone(), view))
+            })
             .collect();
         View {
             config: Arc::clone(&self.config),

@@ -40,6 +40,17 @@ pub struct ZoneView {
     pub persist_failures: u64,
     /// Error of the last build of this zone, when it failed (the previous data serves).
     pub build_error: Option<String>,
+    /// A signed zone: its signatures as compiled.
+    pub signatures: Option<SignatureView>,
+}
+
+/// A signed zone's signatures, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignatureView {
+    /// The earliest expiration of a signature its compiled answers carry (unix seconds).
+    pub earliest_expiry: Option<u32>,
+    /// Signatures kept over its records.
+    pub kept: usize,
 }
 
 /// Everything the admin API and the metrics show, as of the last change.

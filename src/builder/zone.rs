@@ -456,6 +456,7 @@ impl ZoneState {
             journal_failing: self.journal_error.is_some(),
             persist_failures: self.persist_failures,
             build_error: self.build_error.clone(),
+            signatures: None,
         }
     }
 }

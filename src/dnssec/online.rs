@@ -48,6 +48,24 @@ pub static OVER_BUDGET: AtomicU64 = AtomicU64::new(0);
 /// DO queries answered TC because the budget did not allow their signature.
 pub static OVER_BUDGET_ANSWERS: AtomicU64 = AtomicU64::new(0);
 
+/// When the budget was last said to be spent (unix seconds).
+static OVER_BUDGET_LOGGED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Counts a signature refused by the budget, and says so at most once every 10 seconds.
+fn over_budget(budget: u32) {
+    let total = OVER_BUDGET.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = crate::dnssec::now();
+    let last = OVER_BUDGET_LOGGED.load(Ordering::Relaxed);
+    if now >= last + 10 && OVER_BUDGET_LOGGED.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    {
+        tracing::warn!(
+            per_thread_per_second = budget,
+            refused_total = total,
+            "signing budget spent: DO queries that need a new signature (mostly names that do not exist) are answered TC over UDP and SERVFAIL over TCP until it refills; cached answers are unaffected"
+        );
+    }
+}
+
 /// Counts a signature made.
 pub fn count(kind: Kind) {
     MADE[kind as usize].fetch_add(1, Ordering::Relaxed);
@@ -136,7 +154,7 @@ impl OnlineSigner {
             return Some((sig, Origin::Cache));
         }
         if budgeted && !crate::dnssec::budget::take(self.budget) {
-            OVER_BUDGET.fetch_add(1, Ordering::Relaxed);
+            over_budget(self.budget);
             return None;
         }
         let mut scratch = Vec::new();

@@ -330,7 +330,7 @@ fn a_spent_signing_budget_never_answers_unsigned() {
         "[dnssec]\nsign_budget = 0\n[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"ns1 A 127.0.0.1\\nwww A 192.0.2.1\\n\"\n[zone.dnssec]\nkeys = [\"{}\"]\n",
         csk.display()
     );
-    let s = Server::start(&config("", &zone));
+    let s = Server::start(&config(&admin_section(""), &zone));
     let do_query = |name: &str| {
         let mut q = query_edns(name, RecordType::A, 1232);
         q.edns.as_mut().unwrap().set_dnssec_ok(true);
@@ -344,6 +344,16 @@ fn a_spent_signing_budget_never_answers_unsigned() {
     let m = s.tcp_query(&do_query("random-2.example.test."));
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{m:?}");
     assert!(m.authorities.is_empty());
+    // Counted, and said once.
+    let metrics = Client::for_server(&s).text("/metrics");
+    let value = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("gslbd_dnssec_budget_exceeded_total") >= 2, "{metrics}");
+    assert!(value("gslbd_dnssec_truncated_total") >= 1, "{metrics}");
+    assert!(value("gslbd_dnssec_signatures_total{kind=\"records\"}") >= 3, "{metrics}");
+    assert_eq!(s.log_text().matches("signing budget spent").count(), 1, "{}", s.log_text());
 }
 
 /// Signatures are renewed before they expire, off the query path: with a 40 s validity and a

@@ -1,6 +1,6 @@
 //! The shipped alert rules and Grafana dashboard (deploy/monitoring) against a real
 //! `/metrics`: a server with a syncing and a failing controller zone, probed pools, a geo
-//! pool, a NATS cluster and dnstap exports every family they name, with every label they match on
+//! pool, a signed zone, a NATS cluster and dnstap exports every family they name, with every label they match on
 //! or group by and every label value they compare with. (Their syntax and alert logic are
 //! checked by promtool in deploy/monitoring/check.sh.)
 
@@ -204,6 +204,7 @@ fn alert_rules_and_dashboard_name_exported_metrics() {
     let (down, _) = Endpoint::start("127.0.0.3", up_port);
     down.set(503);
     let state = tempfile::tempdir().unwrap();
+    let key = crate::dnssec::keygen(state.path(), "gslb.example.org", &["--ksk"]);
     let controller = |endpoint: String| {
         format!(
             "[zone.controller]\nendpoint = \"{endpoint}\"\nsecret = \"test-secret-key\"\nsync_interval = \"1s\"\ntimeout = \"300ms\"\n"
@@ -214,6 +215,7 @@ fn alert_rules_and_dashboard_name_exported_metrics() {
          [[geo.datacenter]]\nname = \"eu\"\n[[geo.datacenter]]\nname = \"us\"\n\
          [[geo.map]]\nname = \"world\"\ndefault = [\"us\"]\nnets = {{ \"127.0.0.0/8\" = [\"eu\"] }}\n\
          [[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n{}\
+         [zone.dnssec]\nkeys = [\"{}\"]\n\
          [[zone.pool]]\nname = \"web\"\n\
          [zone.pool.check]\ntype = \"http\"\nport = {up_port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n\
          [[zone.pool.member]]\nname = \"up\"\nipv4 = [\"127.0.0.2\"]\n\
@@ -227,6 +229,7 @@ fn alert_rules_and_dashboard_name_exported_metrics() {
         state.path().display(),
         nats.url,
         controller(good.endpoint()),
+        key.display(),
         controller(failing.endpoint()),
     );
     let s = Server::start(&config("", &zones));

@@ -207,6 +207,13 @@ impl Compiler {
         }
     }
 
+    /// A signed zone's signatures as compiled (`None`: unsigned).
+    pub fn signature_view(&self, apex: &Name) -> Option<crate::builder::views::SignatureView> {
+        let p = self.zones.get(apex)?;
+        let kept = p.signatures.as_ref()?.len();
+        Some(crate::builder::views::SignatureView { earliest_expiry: self.signature_expiry(apex), kept })
+    }
+
     /// The zone's next compile renews every kept signature due within a refresh time and a
     /// quarter.
     pub fn renew(&mut self, apex: &Name) {
