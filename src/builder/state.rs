@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use tokio::sync::oneshot;
 
 use super::compile::overlay::fold_names;
+use super::compile::signatures::{self, ZoneSignatures};
 use super::compile::{Changes, Compiler, Inputs, Patch, Rebuild, Scope};
 use super::event::{BuildError, Event, JournalError, PushFailure, PushReply};
 use super::held;
@@ -58,6 +59,8 @@ pub struct State {
     build_failures: u64,
     /// Journals may be opened for appending and state files written (not so for `explain`).
     writable: bool,
+    /// Signed zones' signature files: when each was last written, and a write under way.
+    sig_saves: HashMap<Name, (std::time::Instant, Option<std::thread::JoinHandle<()>>)>,
     /// Makes the next build panic (tests of failure containment).
     #[cfg(test)]
     pub(super) fail_next_build: bool,
@@ -97,9 +100,11 @@ impl State {
             events: None,
             build_failures: 0,
             writable,
+            sig_saves: HashMap::new(),
             #[cfg(test)]
             fail_next_build: false,
         };
+        state.load_signatures();
         if let Err(e) = state.build() {
             // Nothing was published yet: serve an empty snapshot rather than nothing.
             tracing::error!(error = %e, "the first build failed");
@@ -210,6 +215,7 @@ impl State {
             (built, durable)
         });
         self.settle_batch(&durable, views);
+        self.save_signatures(stop);
         self.send_jobs();
         self.start_folds();
         self.reply(pushes, &built, &durable);
@@ -233,9 +239,74 @@ impl State {
         stop
     }
 
+    /// Reads the signed zones' signature files, for their first compile.
+    fn load_signatures(&mut self) {
+        for zone in &self.config.zones {
+            let Some(keys) = &zone.dnssec else { continue };
+            let path = signatures::path(&self.config.state.dir, &zone.apex);
+            let started = std::time::Instant::now();
+            match ZoneSignatures::load(&path, Arc::clone(keys)) {
+                Ok(Some(store)) => {
+                    let took_ms = started.elapsed().as_millis() as u64;
+                    tracing::info!(zone = %zone.apex, signatures = store.len(), took_ms, "read the zone's signatures");
+                    self.compiler.preload(zone.apex.clone(), store);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(zone = %zone.apex, error = %e, "ignoring the signatures file; the zone is signed anew")
+                }
+            }
+        }
+    }
+
+    /// Writes the signatures of signed zones that made new ones, each at most every
+    /// [`signatures::SAVE_GAP`] on a thread of its own; at `stop`, whatever is unsaved, here.
+    fn save_signatures(&mut self, stop: bool) {
+        if !self.writable {
+            return;
+        }
+        for zone in &self.config.zones {
+            let Some(store) = zone.dnssec.as_ref().and(self.compiler.signatures(&zone.apex)) else { continue };
+            let entry = self.sig_saves.entry(zone.apex.clone()).or_insert((std::time::Instant::now(), None));
+            if entry.1.as_ref().is_some_and(|t| !t.is_finished()) {
+                if !stop {
+                    continue;
+                }
+                if let Some(t) = entry.1.take() {
+                    let _ = t.join();
+                }
+            }
+            if !store.unsaved() || (!stop && entry.0.elapsed() < signatures::SAVE_GAP && entry.1.is_some()) {
+                continue;
+            }
+            let path = signatures::path(&self.config.state.dir, &zone.apex);
+            let apex = zone.apex.clone();
+            let write = move || {
+                if let Err(e) = store.save(&path) {
+                    tracing::warn!(zone = %apex, error = %e, "cannot write the zone's signatures (a restart signs it anew)");
+                }
+            };
+            entry.0 = std::time::Instant::now();
+            if stop {
+                write();
+            } else {
+                entry.1 = std::thread::Builder::new().name("gslbd-sigs".into()).spawn(write).ok();
+            }
+        }
+    }
+
     /// How long until a signed zone's earliest signature comes within its refresh time (at
-    /// least 5 seconds, at most an hour: the builder wakes up then).
+    /// least 5 seconds, at most an hour: the builder wakes up then); sooner when signatures
+    /// wait to be written.
     pub fn renewal_wait(&self) -> std::time::Duration {
+        let unsaved = self
+            .config
+            .zones
+            .iter()
+            .any(|z| z.dnssec.is_some() && self.compiler.signatures(&z.apex).is_some_and(|s| s.unsaved()));
+        if unsaved && self.writable {
+            return signatures::SAVE_GAP;
+        }
         let now = crate::dnssec::now();
         let due = self
             .config

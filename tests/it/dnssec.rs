@@ -387,3 +387,64 @@ fn signatures_are_renewed_before_they_expire() {
     }
     assert!(s.log_text().contains("renewing signatures"), "{}", s.log_text());
 }
+
+/// Signatures survive a restart: the second start reads them beside the state file and signs
+/// nothing; the answer carries the very signature the first run made.
+#[test]
+fn signatures_survive_a_restart() {
+    let keys = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let zsk = keygen(keys.path(), "example.test", &[]);
+    let ksk = keygen(keys.path(), "example.test", &["--ksk"]);
+    let mut records = String::from("ns1 A 127.0.0.1\n");
+    for i in 0..200 {
+        records.push_str(&format!("h{i} A 192.0.2.{}\n", i % 250));
+    }
+    let zone = format!(
+        "{}[state]\ndir = \"{}\"\n[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"\"\"\n{records}\"\"\"\n[zone.dnssec]\nkeys = [\"{}\", \"{}\"]\n",
+        admin_section(""),
+        state.path().display(),
+        ksk.display(),
+        zsk.display()
+    );
+    let do_query = |name: &str| {
+        let mut q = query_edns(name, RecordType::A, 1232);
+        q.edns.as_mut().unwrap().set_dnssec_ok(true);
+        q
+    };
+    let rrsig = |s: &Server| {
+        let m = s.udp(&do_query("h7.example.test."));
+        let sig = m.answers.iter().find(|r| r.record_type() == RecordType::RRSIG).expect("an RRSIG");
+        sig.data.to_string()
+    };
+    let made = |s: &Server| -> u64 {
+        let metrics = Client::for_server(s).text("/metrics");
+        let line = metrics.lines().find(|l| l.starts_with("gslbd_dnssec_signatures_total{kind=\"records\"}")).unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let mut first = Server::start(&config("", &zone));
+    let before = rrsig(&first);
+    assert!(made(&first) >= 200, "the first start signs the zone");
+    let file = state.path().join("example.test.sigs");
+    let end = Instant::now() + DEADLINE;
+    while !file.exists() {
+        assert!(Instant::now() < end, "no signatures file");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first.signal("TERM");
+    assert_eq!(first.wait_exit(DEADLINE), Some(0));
+    let second = Server::start(&config("", &zone));
+    assert_eq!(rrsig(&second), before, "the same signature, read back");
+    assert_eq!(made(&second), 0, "nothing signed again");
+    assert!(second.log_text().contains("read the zone's signatures"), "{}", second.log_text());
+    // A damaged file is ignored with a warning: the zone is signed anew and still answers.
+    drop(second);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let third = Server::start(&config("", &zone));
+    assert!(third.log_text().contains("checksum mismatch"), "{}", third.log_text());
+    assert_ne!(rrsig(&third), before);
+    assert!(made(&third) >= 200);
+}

@@ -183,6 +183,8 @@ pub struct Compiler {
     /// The signatures made while answering, shared by every signed zone (made with the
     /// first one).
     cache: Option<Arc<SigCache>>,
+    /// Signed zones' kept signatures read at start-up, for their first compile.
+    preloaded: HashMap<Name, Arc<ZoneSignatures>>,
 }
 
 impl Compiler {
@@ -205,6 +207,16 @@ impl Compiler {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Kept signatures read from disk, used by the zone's first compile.
+    pub fn preload(&mut self, apex: Name, store: ZoneSignatures) {
+        self.preloaded.insert(apex, Arc::new(store));
+    }
+
+    /// A signed zone's kept signatures.
+    pub fn signatures(&self, apex: &Name) -> Option<Arc<ZoneSignatures>> {
+        self.zones.get(apex)?.signatures.clone()
     }
 
     /// A signed zone's signatures as compiled (`None`: unsigned).
@@ -343,7 +355,8 @@ impl Compiler {
                 (_, last, scope) => {
                     let scope = scope.unwrap_or(Scope::Layer);
                     let slot = slot(&mut slots, &zone.apex);
-                    let signing = Signing::of(zone, last, cache.as_ref(), &config.dnssec);
+                    let preloaded = self.preloaded.remove(&zone.apex);
+                    let signing = Signing::of(zone, last, preloaded, cache.as_ref(), &config.dnssec);
                     let (parts, report) = recompile(zone, slot, last, scope, inputs, &geo, signing);
                     reports.insert(zone.apex.clone(), report);
                     parts
@@ -499,13 +512,14 @@ impl Signing {
     fn of(
         zone: &ZoneConfig,
         last: Option<&Parts>,
+        preloaded: Option<Arc<ZoneSignatures>>,
         cache: Option<&Arc<SigCache>>,
         settings: &DnssecSettings,
     ) -> Signing {
         let (Some(keys), Some(cache)) = (&zone.dnssec, cache) else {
             return Signing { signatures: None, online: None };
         };
-        let signatures = match last.and_then(|l| l.signatures.as_ref()) {
+        let signatures = match last.and_then(|l| l.signatures.as_ref()).or(preloaded.as_ref()) {
             Some(s) if **s.keys() == **keys => Arc::clone(s),
             Some(s) if s.keys().validity == keys.validity => {
                 Arc::new(ZoneSignatures::carried_over(s, Arc::clone(keys)))

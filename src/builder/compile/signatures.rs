@@ -3,18 +3,36 @@
 //! signs only what it does not find (or finds within the refresh time of its expiry), so a
 //! push or a sync signs only the RRsets it changed. After a full compile the entries it did
 //! not use are dropped, so the store holds about one signature per RRset of the zone.
+//!
+//! The store is written beside the zone's state file (`<zone>.sigs`, after changes, at most
+//! every [`SAVE_GAP`], and at stop) and read at start-up, so a restart does not sign a large
+//! zone again: signatures still valid are used as they are.
 
 use std::collections::HashMap;
 use std::hash::Hasher;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::dnssec::ZoneKeys;
+use crate::dnssec::key::SIGNATURE_LEN;
 use crate::dnssec::key::SigningKey;
 use crate::dnssec::online::{Kind, count};
 use crate::dnssec::sign::{CanonicalSet, RrsetSigner, Signature, sign, write_rrsig_rdata};
+
+/// Shortest time between two writes of a zone's signatures.
+pub const SAVE_GAP: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The file's first bytes.
+const MAGIC: &[u8; 8] = b"GSLBSIG1";
+/// Bytes per entry: digest, key tag, algorithm, inception, expiration, signature.
+const ENTRY_LEN: usize = 16 + 2 + 1 + 4 + 4 + SIGNATURE_LEN;
+
+/// The signatures file of a zone: `<dir>/<zone>.sigs`.
+pub fn path(dir: &std::path::Path, apex: &crate::dns::name::Name) -> std::path::PathBuf {
+    crate::elchi::state_file::path(dir, apex).with_extension("sigs")
+}
 
 /// One kept signature and the last compile that used it.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +54,10 @@ pub struct ZoneSignatures {
     earliest: AtomicU32,
     /// The next compile renews what is due within a refresh time and a quarter.
     renewing: std::sync::atomic::AtomicBool,
+    /// Signatures made (a write is due when this moved since the last).
+    made: AtomicU64,
+    /// `made` when the store was last written (or read).
+    saved: AtomicU64,
 }
 
 impl ZoneSignatures {
@@ -51,7 +73,106 @@ impl ZoneSignatures {
             generation: AtomicU32::new(0),
             earliest: AtomicU32::new(u32::MAX),
             renewing: std::sync::atomic::AtomicBool::new(false),
+            made: AtomicU64::new(0),
+            saved: AtomicU64::new(0),
         }
+    }
+
+    /// Signatures were made since the store was last written.
+    pub fn unsaved(&self) -> bool {
+        self.made.load(Ordering::Relaxed) != self.saved.load(Ordering::Relaxed)
+    }
+
+    /// The store as its file holds it (a consistent copy: taken under the lock).
+    fn encode(&self) -> (Vec<u8>, u64) {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let made = self.made.load(Ordering::Relaxed);
+        let mut out = Vec::with_capacity(40 + entries.len() * ENTRY_LEN);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.digest_key.0.to_le_bytes());
+        out.extend_from_slice(&self.digest_key.1.to_le_bytes());
+        out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+        for (id, k) in entries.iter() {
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&k.sig.key_tag.to_le_bytes());
+            out.push(k.sig.algorithm);
+            out.extend_from_slice(&k.sig.inception.to_le_bytes());
+            out.extend_from_slice(&k.sig.expiration.to_le_bytes());
+            out.extend_from_slice(&k.sig.bytes);
+        }
+        drop(entries);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        (out, made)
+    }
+
+    /// Writes the store to `path` (a temporary file, synced, then renamed).
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let (bytes, made) = self.encode();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension(format!("sigs.tmp.{}", std::process::id()));
+        let written = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
+        self.saved.store(made, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reads a store written by [`ZoneSignatures::save`] for `keys`; `None` without a file.
+    /// Entries already expired are left out; entries of keys that no longer sign are never
+    /// looked up and go at the first full compile.
+    pub fn load(path: &std::path::Path, keys: Arc<ZoneKeys>) -> Result<Option<ZoneSignatures>, String> {
+        let bytes = match crate::config::file::read_regular(path, crate::config::file::ZONE_FILE_MAX) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let bad = |why: &str| format!("{}: {why}", path.display());
+        if bytes.len() < 36 || &bytes[..8] != MAGIC {
+            return Err(bad("not a gslbd signatures file"));
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
+            return Err(bad("checksum mismatch (torn or damaged)"));
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+        let count = u64_at(24) as usize;
+        if body.len() != 32 + count * ENTRY_LEN {
+            return Err(bad("length does not match its entry count"));
+        }
+        let store = ZoneSignatures::new(keys);
+        let store = ZoneSignatures { digest_key: (u64_at(8), u64_at(16)), ..store };
+        let now = crate::dnssec::now();
+        let mut entries = HashMap::with_capacity(count);
+        let mut earliest = u32::MAX;
+        for e in body[32..].chunks_exact(ENTRY_LEN) {
+            let u32_at = |at: usize| u32::from_le_bytes(e[at..at + 4].try_into().expect("4 bytes"));
+            let sig = Signature {
+                key_tag: u16::from_le_bytes([e[16], e[17]]),
+                algorithm: e[18],
+                inception: u32_at(19),
+                expiration: u32_at(23),
+                bytes: e[27..27 + SIGNATURE_LEN].try_into().expect("a signature"),
+            };
+            if sig.expiration <= now {
+                continue;
+            }
+            earliest = earliest.min(sig.expiration);
+            entries.insert(u128::from_le_bytes(e[..16].try_into().expect("16 bytes")), Kept { sig, used: 0 });
+        }
+        *store.entries.lock().unwrap_or_else(|p| p.into_inner()) = entries;
+        store.earliest.store(earliest, Ordering::Relaxed);
+        Ok(Some(store))
     }
 
     /// A store for new `keys` (a reload) that keeps what `old` holds: its signatures by keys
@@ -66,6 +187,8 @@ impl ZoneSignatures {
             generation: AtomicU32::new(old.generation.load(Ordering::Relaxed)),
             earliest: AtomicU32::new(old.earliest.load(Ordering::Relaxed)),
             renewing: std::sync::atomic::AtomicBool::new(false),
+            made: AtomicU64::new(old.made.load(Ordering::Relaxed) + 1),
+            saved: AtomicU64::new(0),
         }
     }
 
@@ -163,6 +286,7 @@ impl RrsetSigner for StoreSigner<'_> {
             let sig = kept.unwrap_or_else(|| {
                 let sig = sign(set, &keys.apex, key, keys.validity_at(self.now, id as u64), &mut Vec::new());
                 count(Kind::Records);
+                self.store.made.fetch_add(1, Ordering::Relaxed);
                 let mut entries = self.store.entries.lock().unwrap_or_else(|p| p.into_inner());
                 entries.insert(id, Kept { sig, used: self.generation });
                 self.store.earliest.fetch_min(sig.expiration, Ordering::Relaxed);
