@@ -304,9 +304,7 @@ impl State {
             .zones
             .iter()
             .any(|z| z.dnssec.is_some() && self.compiler.signatures(&z.apex).is_some_and(|s| s.unsaved()));
-        if unsaved && self.writable {
-            return signatures::SAVE_GAP;
-        }
+
         let now = crate::dnssec::now();
         let due = self
             .config
@@ -316,7 +314,8 @@ impl State {
             .map(|(refresh, expiry)| expiry.saturating_sub(refresh).saturating_sub(now))
             .min()
             .unwrap_or(3600);
-        std::time::Duration::from_secs(u64::from(due.clamp(5, 3600)))
+        let due = std::time::Duration::from_secs(u64::from(due.clamp(5, 3600)));
+        if unsaved && self.writable { due.min(signatures::SAVE_GAP) } else { due }
     }
 
     /// Recompiles the signed zones whose earliest signature is within its refresh time: the
