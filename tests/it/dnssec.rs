@@ -389,7 +389,8 @@ fn signatures_are_renewed_before_they_expire() {
 }
 
 /// Signatures survive a restart: the second start reads them beside the state file and signs
-/// nothing; the answer carries the very signature the first run made.
+/// nothing; the answer carries the very signature the first run made. (The serial is fixed:
+/// otherwise it is the start time, and the SOA is signed again at each start.)
 #[test]
 fn signatures_survive_a_restart() {
     let keys = tempfile::tempdir().unwrap();
@@ -401,7 +402,7 @@ fn signatures_survive_a_restart() {
         records.push_str(&format!("h{i} A 192.0.2.{}\n", i % 250));
     }
     let zone = format!(
-        "{}[state]\ndir = \"{}\"\n[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"\"\"\n{records}\"\"\"\n[zone.dnssec]\nkeys = [\"{}\", \"{}\"]\n",
+        "{}[state]\ndir = \"{}\"\n[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"\"\"\n{records}\"\"\"\n[zone.soa]\nserial = 2026120401\n[zone.dnssec]\nkeys = [\"{}\", \"{}\"]\n",
         admin_section(""),
         state.path().display(),
         ksk.display(),
