@@ -83,7 +83,10 @@ fn net_address(net: &Net) -> IpAddr {
 
 /// Explains `q` against `snap` (answers), `config` (zones, pools, maps) and `health`.
 pub fn explain(snap: &Snapshot, config: &Config, health: &Verdicts, q: &Question) -> Value {
-    let query = encode_query(q);
+    // A signed zone is asked with DO, so the answer shows its signatures and their origin.
+    let zone_of = config.zones.iter().filter(|z| q.name.is_within(&z.apex)).max_by_key(|z| z.apex.wire_len());
+    let signed = zone_of.and_then(|z| z.dnssec.as_ref());
+    let query = encode_query(q, signed.is_some());
     let mut out = vec![0u8; MAX_MESSAGE];
     let outcome = Responder::default().respond(snap, &query, &mut out, Transport::Tcp, q.client);
     let reply = outcome.map(|o| &out[..o.len]);
@@ -105,6 +108,16 @@ pub fn explain(snap: &Snapshot, config: &Config, health: &Verdicts, q: &Question
         "client": client,
         "answer": reply.map_or(Value::Null, decode_reply),
     });
+    if let Some(keys) = signed {
+        let tags: Vec<u16> = keys.signing.iter().map(|k| k.tag).collect();
+        v["dnssec"] = json!({
+            "signed": true,
+            "signature": outcome.and_then(|o| o.signed).map(|o| o.as_str()),
+            "signing_keys": tags,
+        });
+    } else if zone_of.is_some() {
+        v["dnssec"] = json!({"signed": false});
+    }
     if let Some(o) = outcome {
         v["answer"]["source"] = json!(o.source.map(|s| s.as_str()));
         if let Some(g) = o.geo {
@@ -143,7 +156,7 @@ pub fn explain(snap: &Snapshot, config: &Config, health: &Verdicts, q: &Question
                 let asked = Question { name: target.clone(), qtype: rtype, ..q.clone() };
                 let mut out = vec![0u8; MAX_MESSAGE];
                 let answer = Responder::default()
-                    .respond(snap, &encode_query(&asked), &mut out, Transport::Tcp, q.client)
+                    .respond(snap, &encode_query(&asked, false), &mut out, Transport::Tcp, q.client)
                     .map_or(Value::Null, |o| decode_reply(&out[..o.len]));
                 json!({"datacenter": config.geo.datacenters[dc].name, "target": target.to_string(), "answer": answer})
             })
@@ -307,7 +320,7 @@ pub fn address_health(health: &Verdicts, ip: IpAddr, check: &crate::config::Chec
 }
 
 /// The wire query: RD clear, with an OPT (4096 bytes) carrying the subnet when there is one.
-fn encode_query(q: &Question) -> Vec<u8> {
+fn encode_query(q: &Question, dnssec_ok: bool) -> Vec<u8> {
     let mut m = vec![0x4a, 0x51, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
     m.extend_from_slice(q.name.as_wire());
     m.extend_from_slice(&q.qtype.to_be_bytes());
@@ -325,7 +338,7 @@ fn encode_query(q: &Question) -> Vec<u8> {
         option.extend_from_slice(&[prefix, 0]);
         option.extend_from_slice(&bytes[..len]);
     }
-    m.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0]);
+    m.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
     m.extend_from_slice(&(option.len() as u16).to_be_bytes());
     m.extend_from_slice(&option);
     m
