@@ -465,3 +465,129 @@ fn signatures_survive_a_restart() {
     assert_ne!(rrsig(&third), before);
     assert!(made(&third) >= 200);
 }
+
+/// The key tag in a key file stem (`K<zone>+<alg>+<tag>`).
+fn tag_of(stem: &Path) -> u64 {
+    stem.to_string_lossy().rsplit('+').next().unwrap().parse().unwrap()
+}
+
+/// Key rollovers step by step, each by config and SIGHUP, with no bogus window: unbound (one
+/// instance trusting the old KSK's DS, one the new one's) validates throughout. A ZSK by
+/// pre-publication (published, then signing, then withdrawn); a KSK by double signature, its
+/// CDS and CDNSKEY following the signing KSKs.
+#[test]
+fn keys_roll_over_without_a_bogus_window() {
+    let keys = tempfile::tempdir().unwrap();
+    let ksk1 = keygen(keys.path(), "example.test", &["--ksk"]);
+    let ksk2 = keygen(keys.path(), "example.test", &["--ksk"]);
+    let zsk1 = keygen(keys.path(), "example.test", &[]);
+    let zsk2 = keygen(keys.path(), "example.test", &[]);
+    let zone = |signing: &[&PathBuf], published: &[&PathBuf]| {
+        let list = |v: &[&PathBuf]| v.iter().map(|p| format!("\"{}\"", p.display())).collect::<Vec<_>>().join(", ");
+        config(
+            "",
+            &format!(
+                "[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"ns1 A 127.0.0.1\\nwww A 192.0.2.1\\n\"\n[zone.dnssec]\nkeys = [{}]\npublished = [{}]\n",
+                list(signing),
+                list(published)
+            ),
+        )
+    };
+    let s = Server::start(&zone(&[&ksk1, &zsk1], &[]));
+    let ds1 = ds(&s.config_path(), "example.test");
+    let u1 = Unbound::start(&[("example.test", s.addr)], &[("example.test", &ds1)]);
+    let step =
+        |u: &Unbound, ds: &str, signing: &[&PathBuf], published: &[&PathBuf], dnskeys: usize, signer: &PathBuf| {
+            let skip = s.log_len();
+            std::fs::write(s.config_path(), zone(signing, published)).unwrap();
+            s.signal("HUP");
+            s.wait_log_after("config reloaded", skip).expect("reloaded");
+            u.wait_validated("example.test.", RecordType::DNSKEY, |m| {
+                m.answers.iter().filter(|r| r.record_type() == RecordType::DNSKEY).count() == dnskeys
+            });
+            let m = u.wait_validated("www.example.test.", RecordType::A, |m| !m.answers.is_empty());
+            assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+            let (ok, v) = python_validate(s.addr, "example.test.", ds, "www.example.test.", "A", &[]);
+            assert!(ok, "{v}");
+            assert_eq!(v["key_tags"], json!([tag_of(signer)]), "{v}");
+        };
+    assert!(u1.ask("www.example.test.", RecordType::A).metadata.authentic_data);
+    // ZSK: publish the new key, sign with it (the old one still published), withdraw the old.
+    step(&u1, &ds1, &[&ksk1, &zsk1], &[&zsk2], 3, &zsk1);
+    step(&u1, &ds1, &[&ksk1, &zsk2], &[&zsk1], 3, &zsk2);
+    step(&u1, &ds1, &[&ksk1, &zsk2], &[], 2, &zsk2);
+    // KSK: both sign the key set (CDS and CDNSKEY name both), then the new one alone.
+    step(&u1, &ds1, &[&ksk1, &ksk2, &zsk2], &[], 3, &zsk2);
+    let cds = u1.wait_validated("example.test.", RecordType::CDS, |m| {
+        m.answers.iter().filter(|r| r.record_type() == RecordType::CDS).count() == 2
+    });
+    assert!(cds.metadata.authentic_data);
+    std::fs::write(s.config_path(), zone(&[&ksk1, &ksk2, &zsk2], &[])).unwrap();
+    let ds2 = {
+        let text = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+            .args(["dnssec", "ds", "--config"])
+            .arg(s.config_path())
+            .arg("example.test")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(text.stdout).unwrap();
+        let line = text.lines().find(|l| l.contains(&format!(" DS {} ", tag_of(&ksk2)))).expect("the new KSK's DS");
+        line.split_whitespace().skip(3).collect::<Vec<_>>().join(" ")
+    };
+    // The parent switches to the new DS: a resolver that trusts only it validates too; from
+    // then on the old KSK may stop signing (a resolver still trusting it would fail, as it
+    // should once the parent no longer has its DS).
+    let u2 = Unbound::start(&[("example.test", s.addr)], &[("example.test", &ds2)]);
+    assert!(u2.wait_validated("www.example.test.", RecordType::A, |m| !m.answers.is_empty()).metadata.authentic_data);
+    step(&u2, &ds2, &[&ksk2, &zsk2], &[&ksk1], 3, &zsk2);
+    step(&u2, &ds2, &[&ksk2, &zsk2], &[], 2, &zsk2);
+    let m = u2.wait_validated("example.test.", RecordType::CDS, |m| {
+        m.answers.iter().filter(|r| r.record_type() == RecordType::CDS).count() == 1
+    });
+    assert!(m.metadata.authentic_data);
+    assert!(u2.wait_validated("www.example.test.", RecordType::A, |m| !m.answers.is_empty()).metadata.authentic_data);
+}
+
+/// `gslbd check` names what is wrong with a zone's keys: a key of another zone, a missing
+/// private key, timing that says the key no longer signs, two algorithms.
+#[test]
+fn check_reports_bad_keys() {
+    let keys = tempfile::tempdir().unwrap();
+    let good = keygen(keys.path(), "example.test", &["--ksk"]);
+    let other = keygen(keys.path(), "other.test", &["--ksk"]);
+    let orphan = keygen(keys.path(), "example.test", &[]);
+    std::fs::remove_file(format!("{}.private", orphan.display())).unwrap();
+    let retired = keygen(keys.path(), "example.test", &[]);
+    let private = format!("{}.private", retired.display());
+    let text = std::fs::read_to_string(&private).unwrap();
+    std::fs::write(&private, format!("{text}Inactive: 20200101000000\n")).unwrap();
+    let ed = keygen(keys.path(), "example.test", &["--algorithm", "ED25519"]);
+    let check = |signing: &[&PathBuf]| {
+        let dir = tempfile::tempdir().unwrap();
+        let list = signing.iter().map(|p| format!("\"{}\"", p.display())).collect::<Vec<_>>().join(", ");
+        let path = dir.path().join("gslbd.toml");
+        std::fs::write(
+            &path,
+            config(
+                "",
+                &format!(
+                    "[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\n[zone.dnssec]\nkeys = [{list}]\n"
+                ),
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["check", "--config"]).arg(&path).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert!(check(&[&good]).0);
+    for (keys, said) in [
+        (vec![&good, &other], "the key is for other.test., not for zone example.test."),
+        (vec![&good, &orphan], "needs its private key"),
+        (vec![&good, &retired], "Inactive 20200101000000 is past"),
+        (vec![&good, &ed], "the keys use ECDSAP256SHA256 and ED25519"),
+    ] {
+        let (ok, err) = check(&keys);
+        assert!(!ok, "{said}");
+        assert!(err.contains(said) && err.contains("zone[0].dnssec.keys"), "want {said:?} in {err}");
+    }
+}

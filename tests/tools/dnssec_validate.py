@@ -121,7 +121,9 @@ def main():
         return 0 if a.tamper else 1
     answers = sorted(rd.to_text() for rrset in reply.answer if rrset.rdtype != dns.rdatatype.RRSIG for rd in rrset)
     expires = sorted(rd.expiration for rrset in reply.answer if rrset.rdtype == dns.rdatatype.RRSIG for rd in rrset)
-    print(json.dumps({"answers": answers, "scope": scope, "validated": validated, "rcode": reply.rcode(), "expires": expires}))
+    signers = sorted({rd.key_tag for rrset in reply.answer if rrset.rdtype == dns.rdatatype.RRSIG for rd in rrset})
+    print(json.dumps({"answers": answers, "scope": scope, "validated": validated, "rcode": reply.rcode(),
+                      "expires": expires, "key_tags": signers}))
     if a.tamper:
         return 1
     return 0 if validated else 1
