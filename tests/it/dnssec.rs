@@ -591,3 +591,115 @@ fn check_reports_bad_keys() {
         assert!(err.contains(said) && err.contains("zone[0].dnssec.keys"), "want {said:?} in {err}");
     }
 }
+
+/// Debian's Knot DNS, a second reference: it signs the same static zone with the same keys
+/// (imported from gslbd's key files with `keymgr import-bind`). A resolver trusting the zone's
+/// DS validates both servers' answers to the same questions, and they hold the same records.
+#[test]
+fn knot_signing_the_same_zone_with_the_same_keys_validates_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let ksk = keygen(dir.path(), "example.test", &["--ksk"]);
+    let zsk = keygen(dir.path(), "example.test", &[]);
+    let records = "ns1 A 127.0.0.1\nwww A 192.0.2.1\nwww A 192.0.2.2\nwww AAAA 2001:db8::1\nmail MX 10 www\n\
+                   alias CNAME www\ntxt TXT \"v=spf1 -all\"\n*.wild A 192.0.2.9\n_sip._udp SRV 10 5 5060 www\n\
+                   deep.ent.path A 192.0.2.3\nsub NS ns.sub\nns.sub A 192.0.2.53\n";
+    // Knot: the same records, SOA and NS as gslbd makes them.
+    let zone_file = format!(
+        "$ORIGIN example.test.\n$TTL 300\n@ 3600 IN SOA ns1.example.test. hostmaster.example.test. 2026120401 3600 600 86400 60\n@ 3600 IN NS ns1.example.test.\n{records}"
+    );
+    std::fs::write(dir.path().join("example.test.zone"), zone_file).unwrap();
+    std::fs::create_dir_all(dir.path().join("db")).unwrap();
+    let knot_port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let knot_conf = dir.path().join("knot.conf");
+    std::fs::write(
+        &knot_conf,
+        format!(
+            "server:\n    listen: 127.0.0.1@{knot_port}\n    rundir: {d}\ndatabase:\n    storage: {d}/db\n\
+             policy:\n  - id: manual\n    manual: on\n    algorithm: ecdsap256sha256\n\
+             zone:\n  - domain: example.test\n    storage: {d}\n    file: example.test.zone\n    dnssec-signing: on\n    dnssec-policy: manual\n    zonefile-sync: -1\n    journal-content: none\n",
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let sbin = |name: &str| {
+        if Path::new(&format!("/usr/sbin/{name}")).exists() { format!("/usr/sbin/{name}") } else { name.to_string() }
+    };
+    for key in [&ksk, &zsk] {
+        let out = Command::new(sbin("keymgr"))
+            .arg("-c")
+            .arg(&knot_conf)
+            .args(["example.test", "import-bind"])
+            .arg(format!("{}.private", key.display()))
+            .output()
+            .expect("keymgr is installed (.ci/run installs Debian's knot)");
+        assert!(
+            out.status.success(),
+            "keymgr: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    struct Knot(Child);
+    impl Drop for Knot {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _knot = Knot(
+        Command::new(sbin("knotd"))
+            .arg("-c")
+            .arg(&knot_conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("knotd is installed (.ci/run installs Debian's knot)"),
+    );
+    let knot_addr = SocketAddr::from(([127, 0, 0, 1], knot_port));
+
+    let zone = format!(
+        "[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"\"\"\n{records}\"\"\"\n\
+         [zone.soa]\nserial = 2026120401\nminimum = 60\n[zone.dnssec]\nkeys = [\"{}\", \"{}\"]\ncds = false\n",
+        ksk.display(),
+        zsk.display()
+    );
+    let s = Server::start(&config("", &zone));
+    let ds = ds(&s.config_path(), "example.test");
+    let ours = Unbound::start(&[("example.test", s.addr)], &[("example.test", &ds)]);
+    let theirs = Unbound::start(&[("example.test", knot_addr)], &[("example.test", &ds)]);
+    let questions = [
+        ("www.example.test.", RecordType::A),
+        ("www.example.test.", RecordType::AAAA),
+        ("mail.example.test.", RecordType::MX),
+        ("alias.example.test.", RecordType::A),
+        ("txt.example.test.", RecordType::TXT),
+        ("x.wild.example.test.", RecordType::A),
+        ("_sip._udp.example.test.", RecordType::SRV),
+        ("deep.ent.path.example.test.", RecordType::A),
+        ("example.test.", RecordType::NS),
+        ("example.test.", RecordType::SOA),
+        ("example.test.", RecordType::DNSKEY),
+        ("www.example.test.", RecordType::TXT),
+        ("ent.path.example.test.", RecordType::A),
+        ("nope.example.test.", RecordType::A),
+        ("sub.example.test.", RecordType::DS),
+    ];
+    for (name, rtype) in questions {
+        let data = |m: &Message| -> Vec<String> {
+            let mut v: Vec<String> = m
+                .answers
+                .iter()
+                .filter(|r| r.record_type() != RecordType::RRSIG)
+                .map(|r| format!("{} {}", r.record_type(), r.data))
+                .collect();
+            v.sort();
+            v
+        };
+        let a = ours.wait_validated(name, rtype, |_| true);
+        let b = theirs.wait_validated(name, rtype, |_| true);
+        assert_eq!(data(&a), data(&b), "{name} {rtype}: gslbd {a:?}\nknot {b:?}");
+        // Compact denial says NOERROR where Knot's NSEC chain says NXDOMAIN: both deny.
+        let denied = |m: &Message| m.metadata.response_code == ResponseCode::NXDomain || data(m).is_empty();
+        assert_eq!(denied(&a), denied(&b), "{name} {rtype}");
+    }
+}
