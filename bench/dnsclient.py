@@ -6,12 +6,13 @@ import socket
 import struct
 
 
-def query(name, qtype=1, qid=None):
-    """A query for `name` (type `qtype`, RD clear) and its id."""
+def query(name, qtype=1, qid=None, dnssec=False):
+    """A query for `name` (type `qtype`, RD clear) and its id; with `dnssec`, an OPT with DO."""
     qid = random.randrange(65536) if qid is None else qid
-    head = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0)
+    head = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 1 if dnssec else 0)
     wire = b"".join(bytes([len(label)]) + label.encode() for label in name.strip(".").split(".")) + b"\0"
-    return head + wire + struct.pack(">HH", qtype, 1), qid
+    opt = b"\0" + struct.pack(">HHIH", 41, 1232, 0x8000, 0) if dnssec else b""
+    return head + wire + struct.pack(">HH", qtype, 1) + opt, qid
 
 
 def _skip_name(msg, at):
@@ -25,22 +26,28 @@ def _skip_name(msg, at):
 
 
 class Reply:
-    """A response: its rcode, TC flag and the A/AAAA addresses of its answer section."""
+    """A response: its rcode, TC flag, the A/AAAA addresses of its answer section and how
+    many RRSIGs its answer and authority sections carry."""
 
     def __init__(self, msg):
-        self.id, flags, qd, an, _, _ = struct.unpack(">HHHHHH", msg[:12])
+        self.id, flags, qd, an, ns, _ = struct.unpack(">HHHHHH", msg[:12])
         self.rcode = flags & 0xF
         self.tc = bool(flags & 0x0200)
         at = 12
         for _ in range(qd):
             at = _skip_name(msg, at) + 4
         self.addresses = []
-        for _ in range(an):
+        self.rrsigs = 0
+        for i in range(an + ns):
             at = _skip_name(msg, at)
             rtype, _, _, rdlen = struct.unpack(">HHIH", msg[at : at + 10])
             at += 10
             rdata = msg[at : at + rdlen]
-            if rtype == 1:
+            if rtype == 46:
+                self.rrsigs += 1
+            elif i >= an:
+                pass
+            elif rtype == 1:
                 self.addresses.append(socket.inet_ntop(socket.AF_INET, rdata))
             elif rtype == 28:
                 self.addresses.append(socket.inet_ntop(socket.AF_INET6, rdata))
@@ -53,9 +60,9 @@ class Reply:
         return {0: "NODATA", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}.get(self.rcode, f"RCODE{self.rcode}")
 
 
-def udp(server, name, qtype=1, timeout=1.0):
+def udp(server, name, qtype=1, timeout=1.0, dnssec=False):
     """Asks over UDP; the Reply, or None after `timeout`."""
-    msg, qid = query(name, qtype)
+    msg, qid = query(name, qtype, dnssec=dnssec)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         try:

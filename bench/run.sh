@@ -21,6 +21,11 @@
 #                 (the frames fstrm_capture wrote are in the run's server.log)
 #   gslbd-rrl     gslbd with [rrl] on but never triggered (rates above dnsperf's): the cost of
 #                 accounting every response: QPS_CAP=80000 bench/run.sh 5 gslbd gslbd-rrl floor
+#   gslbd-signed  gslbd with the zone signed online (bench/signed-server.sh: a KSK and a ZSK,
+#                 ECDSAP256SHA256); knot-signed is Knot signing the same zone (bench/knot-signed.sh).
+#                 Send DO with every query: the warm-cache cost of signed answers against the
+#                 same zone unsigned and against Knot:
+#                 DNSPERF_EXTRA=-D QPS_CAP=80000 bench/run.sh 5 gslbd gslbd-signed knot knot-signed floor
 #   floor         examples/udp_floor: recvmmsg + flip QR + sendmmsg, no DNS work at all; the
 #                 kernel's share of every server's CPU per query on this machine
 #   ENTRY@base    any gslbd entry run with the binary BASE_BIN (say, a build of the commit
@@ -83,6 +88,8 @@ run_entry() {  # entry round
       grep -ho "wrote [0-9]* frames" "${RUNROOT:-/tmp/dnsbench/run}/$label/server.log" 2>/dev/null || echo "bench: no dnstap frame count" >&2;;
     gslbd-rrl) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/rrl-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT";;
     gslbd-geo) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/geo-server.sh $BIN @DATA@" "$PORT";;
+    gslbd-signed) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/signed-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT";;
+    knot-signed) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/knot-signed.sh" "$PORT";;
     floor) REP=$2 LABEL=floor run_with_retries "$h" custom "$FLOOR 127.0.0.1:@PORT@" "$PORT";;
     *) REP=$2 run_with_retries "$h" "$e";;
   esac

@@ -7,6 +7,8 @@ toggles. Real DNS (UDP and TCP) and HTTP are timed client-side.
 
     cargo build --release && bench/scale.py [--records 1000000] [--pushes 50]
     bench/scale.py --records 100000 --rss-pushes 10000   # RSS before/after one-record pushes
+    bench/scale.py --signed                              # the zone signed (DNSSEC): DO queries,
+                                                         # a push is visible once it is signed
 
 Prints one line per figure. Every loop is bounded in count and time; everything listens
 and sends on 127.0.0.1 only.
@@ -35,12 +37,19 @@ ZONE = "big.example"
 SECRET = "scale-secret-1"
 
 
+# With --signed every query asks with DO, and an answer counts once it carries its RRSIG.
+SIGNED = {"on": False}
+
+
 def query(name, qtype=1, tcp_port=None, udp_port=None, timeout=2.0):
-    """One DNS query; returns (rcode, ancount, answer bytes)."""
-    msg = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+    """One DNS query; returns (rcode, ancount, answer bytes). Signed: the RRSIGs are not
+    counted in ancount, and an answer without one counts as none."""
+    msg = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 1 if SIGNED["on"] else 0)
     for label in name.rstrip(".").split("."):
         msg += bytes([len(label)]) + label.encode()
     msg += b"\x00" + struct.pack(">HH", qtype, 1)
+    if SIGNED["on"]:
+        msg += b"\x00" + struct.pack(">HHIH", 41, 1232, 0x8000, 0)
     if tcp_port:
         s = socket.create_connection(("127.0.0.1", tcp_port), timeout=timeout)
         s.sendall(struct.pack(">H", len(msg)) + msg)
@@ -54,6 +63,8 @@ def query(name, qtype=1, tcp_port=None, udp_port=None, timeout=2.0):
         reply, _ = s.recvfrom(65535)
         s.close()
     flags, ancount = struct.unpack(">H", reply[2:4])[0], struct.unpack(">H", reply[6:8])[0]
+    if SIGNED["on"] and ancount > 0:
+        ancount = ancount - 1 if ancount >= 2 else 0
     return flags & 0xF, ancount, reply
 
 
@@ -79,6 +90,16 @@ def settled_rss_kib(pid, deadline_s=60):
 class Gslbd:
     def __init__(self, records, state_dir, controller_port, health_port, journal=True):
         self.dns = free_port()
+        dnssec = ""
+        if SIGNED["on"]:
+            keys = os.path.join(state_dir, "keys")
+            if not os.path.isdir(keys):
+                os.makedirs(keys)
+                for extra in (["--ksk"], []):
+                    subprocess.run([BINARY, "dnssec", "keygen", ZONE, "--dir", keys] + extra, check=True,
+                                   stdout=subprocess.DEVNULL)
+            stems = sorted({os.path.join(keys, f[: -len(".key")]) for f in os.listdir(keys) if f.endswith(".key")})
+            dnssec = "[zone.dnssec]\nkeys = [" + ", ".join(f'"{k}"' for k in stems) + "]\n"
         self.admin = free_port()
         cfg = f"""[server]
 listen = ["127.0.0.1:{self.dns}"]
@@ -112,7 +133,7 @@ secret = "{SECRET}"
 sync_interval = "3600s"
 timeout = "60s"
 max_response_size = "1GiB"
-"""
+{dnssec}"""
         self.config = os.path.join(state_dir, "gslbd.toml")
         with open(self.config, "w") as f:
             f.write(cfg)
@@ -229,7 +250,7 @@ def rss_over_pushes(records, pushes):
 
 
 def run(records, pushes):
-    print(f"# records={records} pushes={pushes} binary={BINARY}", flush=True)
+    print(f"# records={records} pushes={pushes} signed={SIGNED['on']} binary={BINARY}", flush=True)
     body = json.dumps(
         {
             "zone": ZONE,
@@ -324,7 +345,9 @@ if __name__ == "__main__":
     ap.add_argument("--pushes", type=int, default=50)
     ap.add_argument("--rss-pushes", type=int, default=0, help="only measure RSS over this many pushes")
     ap.add_argument("--journal-only", action="store_true", help="only measure the journal's cost on /notify")
+    ap.add_argument("--signed", action="store_true", help="the zone signed (DNSSEC), queries with DO")
     a = ap.parse_args()
+    SIGNED["on"] = a.signed
     if not os.path.exists(BINARY):
         sys.exit(f"{BINARY} missing: run cargo build --release")
     if a.journal_only:
