@@ -64,12 +64,14 @@ impl Unbound {
         for (zone, ds) in anchors {
             conf.push_str(&format!("  trust-anchor: \"{zone}. DS {ds}\"\n"));
         }
-        for (zone, server) in stubs {
-            conf.push_str(&format!(
-                "stub-zone:\n  name: \"{zone}.\"\n  stub-addr: {}@{}\n",
-                server.ip(),
-                server.port()
-            ));
+        // One stub zone per zone, with every server given for it.
+        let mut zones: Vec<&str> = stubs.iter().map(|(z, _)| *z).collect();
+        zones.dedup();
+        for zone in zones {
+            conf.push_str(&format!("stub-zone:\n  name: \"{zone}.\"\n"));
+            for (_, server) in stubs.iter().filter(|(z, _)| *z == zone) {
+                conf.push_str(&format!("  stub-addr: {}@{}\n", server.ip(), server.port()));
+            }
         }
         let path = dir.path().join("unbound.conf");
         std::fs::write(&path, conf).unwrap();
@@ -200,7 +202,8 @@ fn validating_resolvers_accept_every_signed_answer() {
         "{GEO}\n[state]\ndir = \"{state}\"\n\
          [[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"\"\"\n\
          ns1 A 127.0.0.1\nwww A 192.0.2.1\nwww A 192.0.2.2\nmail MX 10 www\n*.wild A 192.0.2.9\n\
-         link CNAME app.other.test.\nsub NS ns.sub\nns.sub A 127.0.0.1\n\"\"\"\n\
+         link CNAME app.other.test.\nsub NS ns.sub\nns.sub A 127.0.0.1\n\
+         secure NS ns.secure\nns.secure A 127.0.0.1\nsecure DS 12345 13 2 0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F20\n\"\"\"\n\
          [zone.controller]\nendpoint = \"{endpoint}\"\nsecret = \"{SECRET}\"\nsync_interval = \"1s\"\ntimeout = \"500ms\"\n\
          [zone.dnssec]\nkeys = [\"{ksk}\", \"{zsk}\"]\n\
          [[zone.pool]]\nname = \"app\"\nttl = 1\n[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1\n\
@@ -210,6 +213,7 @@ fn validating_resolvers_accept_every_signed_answer() {
          [[zone.pool.member]]\nname = \"a\"\nweight = 1\nipv4 = [\"192.0.2.31\"]\n\
          [[zone.pool.member]]\nname = \"b\"\nweight = 1\nipv4 = [\"192.0.2.32\"]\n\
          [[zone.pool.member]]\nname = \"c\"\nweight = 1\nipv4 = [\"192.0.2.33\"]\n\
+         [[zone.geo_name]]\nname = \"near\"\ntargets = {{ eu = \"www.example.test.\", us = \"app.other.test.\" }}\n\
          [[zone.pool]]\nname = \"geo\"\nselect = \"geo\"\nttl = 20\n[zone.pool.check]\ntype = \"none\"\n\
          [[zone.pool.member]]\nname = \"eu1\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.41\"]\n\
          [[zone.pool.member]]\nname = \"us1\"\ndatacenter = \"us\"\nipv4 = [\"192.0.2.42\"]\n\
@@ -251,21 +255,40 @@ fn validating_resolvers_accept_every_signed_answer() {
         assert!(matches!(m.metadata.response_code, ResponseCode::NoError | ResponseCode::NXDomain), "{m:?}");
         assert!(of_type(&m, rtype).is_empty(), "{m:?}");
     }
-    // The controller's and a pushed name.
+    // A secure delegation's DS, from the zone's data.
+    assert_eq!(of_type(&validated("secure.example.test.", RecordType::DS), RecordType::DS).len(), 1);
+    // The controller's and a pushed name; the push signs only what it changed (its RRset and
+    // the SOA with the new serial).
     assert_eq!(
         of_type(&u.wait_validated("ctl.example.test.", RecordType::A, |m| !m.answers.is_empty()), RecordType::A),
         ["192.0.2.70"]
     );
-    let (code, body) = Client::for_server(&s)
-        .notify(json!({"records": [{"name": "new.example.test", "type": "A", "ttl": 30, "ips": ["192.0.2.60"]}]}));
+    let c = Client::for_server(&s);
+    let made = |kind: &str| -> u64 {
+        let metrics = c.text("/metrics");
+        let key = format!("gslbd_dnssec_signatures_total{{kind=\"{kind}\"}}");
+        let line = metrics.lines().find(|l| l.starts_with(&key)).unwrap_or_else(|| panic!("{key} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let before = made("records");
+    let (code, body) =
+        c.notify(json!({"records": [{"name": "new.example.test", "type": "A", "ttl": 30, "ips": ["192.0.2.60"]}]}));
     assert_eq!(code, 200, "{body}");
     assert_eq!(of_type(&validated("new.example.test.", RecordType::A), RecordType::A), ["192.0.2.60"]);
-    // A pool before and after a health flip.
+    let signed = made("records") - before;
+    assert!((1..=3).contains(&signed), "a one-name push signed {signed} RRsets");
+    // A pool before and after a health flip; an answer seen before costs no signature.
     assert_eq!(of_type(&validated("app.example.test.", RecordType::A), RecordType::A), ["127.0.0.2"]);
+    primary.set(503);
+    u.wait_validated("app.example.test.", RecordType::A, |m| of_type(m, RecordType::A) == ["127.0.0.3"]);
+    let dynamic = made("dynamic");
+    primary.set(200);
+    u.wait_validated("app.example.test.", RecordType::A, |m| of_type(m, RecordType::A) == ["127.0.0.2"]);
     primary.set(503);
     u.wait_validated("app.example.test.", RecordType::A, |m| of_type(m, RecordType::A) == ["127.0.0.3"]);
     primary.set(200);
     u.wait_validated("app.example.test.", RecordType::A, |m| of_type(m, RecordType::A) == ["127.0.0.2"]);
+    assert_eq!(made("dynamic"), dynamic, "flips back to answers seen before signed again");
     // A weighted pool: its draw validates in unbound, and every draw (asked of gslbd directly,
     // past unbound's cache) validates in dnspython.
     assert_eq!(of_type(&validated("lb.example.test.", RecordType::A), RecordType::A).len(), 1);
@@ -295,8 +318,17 @@ fn validating_resolvers_accept_every_signed_answer() {
         assert_eq!(v["scope"], json!(scope), "{subnet}: {v}");
         assert!(v["validated"].as_array().unwrap().iter().any(|x| x == "geo.example.test. A"), "{v}");
     }
+    // A geo name's answer (another name's addresses, under its own name) per client.
+    for (subnet, want) in
+        [("10.9.0.0/16", json!(["192.0.2.1", "192.0.2.2"])), ("192.0.2.0/24", json!(["198.51.100.7"]))]
+    {
+        let (ok, v) =
+            python_validate(s.addr, "example.test.", &ds_example, "near.example.test.", "A", &["--ecs", subnet]);
+        assert!(ok, "{subnet}: {v}");
+        assert_eq!(v["answers"], want, "{subnet}: {v}");
+        assert!(v["validated"].as_array().unwrap().iter().any(|x| x == "near.example.test. A"), "{v}");
+    }
     // /explain says whether the answer is signed and where its signature came from.
-    let c = Client::for_server(&s);
     let explain = |q: &str| {
         let (code, v) =
             c.call("GET", &format!("/explain?{q}"), Some(("X-Elchi-Secret", crate::admin_client::ADMIN_SECRET)), None);
@@ -754,4 +786,35 @@ fn zonemaster_reports_no_dnssec_problem() {
         .map(|(_, _, l)| *l)
         .collect();
     assert!(serious.is_empty(), "Zonemaster found problems:\n{}\n\nfull report:\n{report}", serious.join("\n"));
+}
+
+/// Instances given the same keys answer interchangeably: a resolver with both as servers of
+/// the zone validates whichever answers, and each validates on its own.
+#[test]
+fn instances_with_the_same_keys_answer_interchangeably() {
+    let keys = tempfile::tempdir().unwrap();
+    let ksk = keygen(keys.path(), "example.test", &["--ksk"]);
+    let zsk = keygen(keys.path(), "example.test", &[]);
+    let zone = format!(
+        "[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"ns1 A 127.0.0.1\\nwww A 192.0.2.1\\n\"\n[zone.dnssec]\nkeys = [\"{}\", \"{}\"]\n",
+        ksk.display(),
+        zsk.display()
+    );
+    let a = Server::start(&config("", &zone));
+    let b = Server::start(&config("", &zone));
+    let ds = ds(&a.config_path(), "example.test");
+    for s in [&a, &b] {
+        for (name, qtype) in [("www.example.test.", "A"), ("nope.example.test.", "A"), ("example.test.", "DNSKEY")] {
+            let (ok, v) = python_validate(s.addr, "example.test.", &ds, name, qtype, &[]);
+            assert!(ok, "{} {name}: {v}", s.addr);
+        }
+    }
+    let u = Unbound::start(&[("example.test", a.addr), ("example.test", b.addr)], &[("example.test", &ds)]);
+    for i in 0..20 {
+        let m = u.wait_validated(&format!("n{i}.example.test."), RecordType::A, |_| true);
+        assert!(m.answers.is_empty());
+        let m = u.wait_validated("www.example.test.", RecordType::A, |m| !m.answers.is_empty());
+        assert_eq!(of_type(&m, RecordType::A), ["192.0.2.1"]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
