@@ -290,7 +290,12 @@ impl State {
             if stop {
                 write();
             } else {
-                entry.1 = std::thread::Builder::new().name("gslbd-sigs".into()).spawn(write).ok();
+                let low = move || {
+                    // Whole-zone work no query waits for: behind the listeners for the CPU.
+                    crate::priority::background_thread();
+                    write()
+                };
+                entry.1 = std::thread::Builder::new().name("gslbd-sigs".into()).spawn(low).ok();
             }
         }
     }
