@@ -141,6 +141,17 @@ impl SigCache {
         }
     }
 
+    /// The signature under `key`, however close to its expiry, without counting a lookup.
+    pub fn peek(&self, key: u128) -> Option<Signature> {
+        self.cache.get(&key)
+    }
+
+    /// Counts a lookup ([`SigCache::peek`] callers decide what a hit is).
+    pub fn count(&self, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Keeps a new signature.
     pub fn insert(&self, key: u128, sig: Signature) {
         self.cache.insert(key, sig);

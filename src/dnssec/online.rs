@@ -140,7 +140,8 @@ impl OnlineSigner {
 
     /// The signature of `set` by `key`: from the cache while it has more than the refresh
     /// time left, else made now. A caller on the query path passes `budgeted`: past this
-    /// thread's budget nothing is made (`None`).
+    /// thread's budget nothing is made, and a cached signature due for renewal but valid for
+    /// another hour (or half the refresh time, if shorter) still serves; else `None`.
     pub fn signature(
         &self,
         key: &SigningKey,
@@ -150,13 +151,21 @@ impl OnlineSigner {
     ) -> Option<(Signature, Origin)> {
         let now = crate::dnssec::now();
         let id = self.key_of(key, set);
-        if let Some(sig) = self.cache.get(id, now, self.keys.refresh) {
+        let cached = self.cache.peek(id).filter(|s| s.fresh(now, 0));
+        if let Some(sig) = cached.filter(|s| s.fresh(now, self.keys.refresh)) {
+            self.cache.count(true);
             return Some((sig, Origin::Cache));
         }
         if budgeted && !crate::dnssec::budget::take(self.budget) {
+            if let Some(sig) = cached.filter(|s| s.fresh(now, (self.keys.refresh / 2).min(3600))) {
+                self.cache.count(true);
+                return Some((sig, Origin::Cache));
+            }
+            self.cache.count(false);
             over_budget(self.budget);
             return None;
         }
+        self.cache.count(false);
         let mut scratch = Vec::new();
         let sig = sign(set, &self.keys.apex, key, self.keys.validity_at(now, id as u64), &mut scratch);
         self.cache.insert(id, sig);
@@ -196,5 +205,58 @@ impl RrsetSigner for OnlineSigner {
             let len = (out.len() - at - 2) as u16;
             out[at..at + 2].copy_from_slice(&len.to_be_bytes());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::name::Name;
+    use crate::dnssec::key::{Algorithm, FLAG_SEP, FLAG_ZONE};
+
+    fn signer(budget: u32) -> OnlineSigner {
+        let apex = Name::parse("example.test.", None).unwrap();
+        let keys = ZoneKeys {
+            apex,
+            signing: vec![SigningKey::generate(Algorithm::Ed25519, FLAG_ZONE | FLAG_SEP).unwrap()],
+            published: Vec::new(),
+            validity: 14 * 86_400,
+            refresh: 7 * 86_400,
+            inception_offset: 3600,
+            dnskey_ttl: 3600,
+            cds: true,
+        };
+        OnlineSigner::new(Arc::new(keys), Arc::new(SigCache::new(100)), budget, 60)
+    }
+
+    /// Past the budget: a cached signature due for renewal but valid for hours still serves; one
+    /// about to expire does not; nothing is made.
+    #[test]
+    fn past_the_budget_a_signature_due_for_renewal_still_serves() {
+        std::thread::spawn(|| {
+            let s = signer(0);
+            let key = &s.keys.signing[0];
+            let set = CanonicalSet::of(b"\x01a\x07example\x04test\x00", 1, 60, &[]);
+            assert!(s.signature(key, &set, Kind::Answer, true).is_none(), "nothing cached, nothing made");
+            let now = crate::dnssec::now();
+            let id = s.key_of(key, &set);
+            let due = |expires_in: u32| Signature {
+                key_tag: key.tag,
+                algorithm: 15,
+                inception: now - 3600,
+                expiration: now + expires_in,
+                bytes: [0; 64],
+            };
+            s.cache.insert(id, due(86_400));
+            assert_eq!(s.signature(key, &set, Kind::Answer, true).map(|(_, o)| o), Some(Origin::Cache));
+            s.cache.insert(id, due(600));
+            assert!(s.signature(key, &set, Kind::Answer, true).is_none());
+            // Unbudgeted (the builder): made anew.
+            let (fresh, origin) = s.signature(key, &set, Kind::Dynamic, false).unwrap();
+            assert_eq!(origin, Origin::Fresh);
+            assert!(fresh.expiration > now + 7 * 86_400);
+        })
+        .join()
+        .unwrap();
     }
 }
