@@ -366,6 +366,20 @@ fn only_do_queries_get_signatures() {
     assert!(m.edns.as_ref().unwrap().flags().dnssec_ok);
     let m = s.udp(&query("nope.example.test.", RecordType::A));
     assert_eq!((m.metadata.response_code, types(&m.authorities)), (ResponseCode::NXDomain, vec![RecordType::SOA]));
+    // A compact denial: NOERROR with the NSEC; with CO (RFC 9824), NXDOMAIN in the RCODE and
+    // CO echoed.
+    let mut raw = query_edns("nope.example.test.", RecordType::A, 1232).to_vec().unwrap();
+    let flags_at = raw.len() - 4; // the OPT's TTL low half: DO, CO, Z
+    raw[flags_at] = 0x80;
+    let m = Message::from_vec(&s.udp_raw(&raw, DEADLINE).unwrap()).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{m:?}");
+    assert_eq!(types(&m.authorities), [RecordType::SOA, RecordType::RRSIG, RecordType::NSEC, RecordType::RRSIG]);
+    raw[flags_at] = 0xc0;
+    let reply = s.udp_raw(&raw, DEADLINE).unwrap();
+    let m = Message::from_vec(&reply).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{m:?}");
+    assert_eq!(types(&m.authorities), [RecordType::SOA, RecordType::RRSIG, RecordType::NSEC, RecordType::RRSIG]);
+    assert_eq!(reply[reply.len() - 4], 0xc0, "DO and CO echoed");
 }
 
 /// With the signing budget spent (0: none), what needs a fresh signature is answered TC over
