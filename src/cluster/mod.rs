@@ -554,6 +554,8 @@ mod tests {
             host: None,
             expect_status: vec![(200, 299)],
             expect_body: None,
+            send: None,
+            expect: None,
             interval: Duration::from_secs(1),
             timeout: Duration::from_millis(500),
             rise: 2,

@@ -374,6 +374,10 @@ pub struct CheckConfig {
     pub initial_up: bool,
     /// Verify HTTPS certificates.
     pub tls_verify: bool,
+    /// TCP: bytes sent once connected (a scripted exchange, as HAProxy's tcp-check).
+    pub send: Option<String>,
+    /// TCP: text the reply must contain (read until it does, the peer closes, or 64 KiB).
+    pub expect: Option<String>,
 }
 
 /// Reads, expands and validates a configuration file.

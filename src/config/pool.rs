@@ -325,6 +325,14 @@ fn check(
             }
         }
     }
+    for (key, v) in [("send", pick!(send)), ("expect", pick!(expect))] {
+        let Some(v) = v else { continue };
+        if kind != CheckKind::Tcp {
+            rep.at(v.span().start, ck(key), "send and expect are for type = \"tcp\" checks");
+        } else if v.get_ref().is_empty() || v.get_ref().len() > 4096 {
+            rep.at(v.span().start, ck(key), "must hold 1 to 4096 bytes");
+        }
+    }
     CheckConfig {
         kind,
         port,
@@ -338,5 +346,7 @@ fn check(
         fall,
         initial_up,
         tls_verify: pick!(tls_verify).is_none_or(|v| *v.get_ref()),
+        send: pick!(send).map(|v| v.get_ref().clone()),
+        expect: pick!(expect).map(|v| v.get_ref().clone()),
     }
 }

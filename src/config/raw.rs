@@ -438,6 +438,10 @@ pub struct RawCheck {
     pub initial: Option<Spanned<String>>,
     /// Verify HTTPS certificates.
     pub tls_verify: Option<Spanned<bool>>,
+    /// TCP: bytes to send once connected.
+    pub send: Option<Spanned<String>>,
+    /// TCP: text the reply must contain.
+    pub expect: Option<Spanned<String>>,
 }
 
 /// `[zone.soa]`.

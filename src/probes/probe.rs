@@ -65,10 +65,9 @@ pub async fn probe(
     let timeout_msg = || ProbeError::Timeout(limit);
     match check.kind {
         CheckKind::None => Ok(()),
-        CheckKind::Tcp => match tokio::time::timeout(limit, connect(addr, clients.source)).await {
+        CheckKind::Tcp => match tokio::time::timeout(limit, tcp_exchange(addr, clients.source, check)).await {
             Err(_) => Err(timeout_msg()),
-            Ok(Err(e)) => Err(ProbeError::Connection(describe_io(&e))),
-            Ok(Ok(_)) => Ok(()),
+            Ok(r) => r,
         },
         CheckKind::Http | CheckKind::Https => {
             let scheme = if check.kind == CheckKind::Https { "https" } else { "http" };
@@ -130,6 +129,42 @@ pub enum ProbeError {
     /// The body lacks `expect_body`.
     #[error("body does not contain {0:?}")]
     Body(String),
+    /// A TCP check's reply lacks `expect` (what came instead, its first bytes, printable).
+    #[error("expect {want:?} got {got:?}")]
+    Expect {
+        /// The expected text.
+        want: String,
+        /// What the peer sent.
+        got: String,
+    },
+}
+
+/// A TCP check: connect, then with `send` write it, and with `expect` read until the reply
+/// contains it (or the peer closes, or 64 KiB came). The caller bounds it by the timeout.
+async fn tcp_exchange(addr: SocketAddr, source: Option<IpAddr>, check: &CheckConfig) -> Result<(), ProbeError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = connect(addr, source).await.map_err(|e| ProbeError::Connection(describe_io(&e)))?;
+    if let Some(send) = &check.send {
+        stream.write_all(send.as_bytes()).await.map_err(|e| ProbeError::Connection(describe_io(&e)))?;
+    }
+    let Some(want) = &check.expect else { return Ok(()) };
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while reply.len() < BODY_WINDOW {
+        if String::from_utf8_lossy(&reply).contains(want.as_str()) {
+            return Ok(());
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(ProbeError::Connection(describe_io(&e))),
+        }
+    }
+    if String::from_utf8_lossy(&reply).contains(want.as_str()) {
+        return Ok(());
+    }
+    let got: String = String::from_utf8_lossy(&reply[..reply.len().min(64)]).trim_end().to_string();
+    Err(ProbeError::Expect { want: want.clone(), got })
 }
 
 /// A TCP connection to `addr`, from `source` when it is of the same family.

@@ -475,3 +475,68 @@ fn pools_answer_from_their_own_layer() {
     ep.set(200);
     s.wait_dns("www.gslb.example.org.", RecordType::A, |m| m.answers.len() == 2);
 }
+
+/// A TCP check with `send` and `expect` (a Redis-style `PING` → `+PONG`): the member is up
+/// while its listener answers `+PONG`, down with the reason when it answers `-ERR`, up again
+/// when it recovers.
+#[test]
+fn tcp_checks_script_an_exchange() {
+    use std::io::{Read, Write};
+    let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let flag = Arc::clone(&healthy);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let flag = Arc::clone(&flag);
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut buf = [0u8; 64];
+                let mut got = Vec::new();
+                while !got.ends_with(b"\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply: &[u8] = if got == b"PING\r\n" && flag.load(Ordering::Relaxed) {
+                    b"+PONG\r\n"
+                } else {
+                    b"-ERR loading the dataset\r\n"
+                };
+                let _ = conn.write_all(reply);
+            });
+        }
+    });
+    let pool = format!(
+        "[[zone.pool]]\nname = \"cache\"\nttl = 5\nwhen_all_down = \"nodata\"\n[zone.pool.check]\ntype = \"tcp\"\nport = {port}\nsend = \"PING\\r\\n\"\nexpect = \"+PONG\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n\
+         [[zone.pool.member]]\nname = \"r1\"\nipv4 = [\"127.0.0.2\"]\n"
+    );
+    let s = Server::start(&config("", &pool_zone(&pool)));
+    s.wait_dns("cache.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.2"]);
+    healthy.store(false, Ordering::Relaxed);
+    s.wait_dns("cache.gslb.example.org.", RecordType::A, |m| answers(m).is_empty());
+    let line = s.wait_log("health state changed").unwrap();
+    assert!(line.contains(r#"reason=expect "+PONG" got "-ERR loading the dataset""#), "{line}");
+    healthy.store(true, Ordering::Relaxed);
+    s.wait_dns("cache.gslb.example.org.", RecordType::A, |m| answers(m) == ["127.0.0.2"]);
+    // send and expect belong to TCP checks.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gslbd.toml");
+    std::fs::write(
+        &path,
+        config("", &pool_zone("[[zone.pool]]\nname = \"x\"\n[zone.pool.check]\ntype = \"http\"\nexpect = \"ok\"\n[[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n")),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("check.expect: send and expect are for type = \"tcp\" checks"),
+        "{err}"
+    );
+}
