@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::dnssec::ZoneKeys;
 use crate::dnssec::cache::SigCache;
 use crate::dnssec::key::SigningKey;
-use crate::dnssec::sign::{CanonicalSet, RrsetSigner, Signature, sign, write_rrsig_rdata};
+use crate::dnssec::sign::{CanonicalSet, RrsetSigner, Signature, push_rrsig, sign};
 
 /// Who asked for a signature, for the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,11 +183,7 @@ impl OnlineSigner {
             if o == Origin::Fresh {
                 origin = Origin::Fresh;
             }
-            let at = out.len();
-            out.extend_from_slice(&[0, 0]);
-            write_rrsig_rdata(set, &self.keys.apex, &sig, out);
-            let len = (out.len() - at - 2) as u16;
-            out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+            push_rrsig(set, &self.keys.apex, &sig, out);
         }
         Some(origin)
     }
@@ -199,11 +195,7 @@ impl RrsetSigner for OnlineSigner {
         for key in self.keys.signers(set.rtype) {
             let (sig, _) = self.signature(key, set, Kind::Dynamic, false).expect("unbudgeted signing always signs");
             self.earliest.fetch_min(sig.expiration, Ordering::Relaxed);
-            let at = out.len();
-            out.extend_from_slice(&[0, 0]);
-            write_rrsig_rdata(set, &self.keys.apex, &sig, out);
-            let len = (out.len() - at - 2) as u16;
-            out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+            push_rrsig(set, &self.keys.apex, &sig, out);
         }
     }
 }

@@ -126,11 +126,7 @@ impl CanonicalSet {
 
     /// Fills the set from records (clears it first).
     pub fn fill<'r>(&mut self, owner: &[u8], rtype: u16, ttl: u32, rdata: impl Iterator<Item = &'r RData>) {
-        self.clear();
-        self.owner.extend_from_slice(owner);
-        self.owner.make_ascii_lowercase();
-        self.rtype = rtype;
-        self.ttl = ttl;
+        self.start(owner, rtype, ttl);
         for rd in rdata {
             let start = self.data.len() as u32;
             canonical_rdata(rd, &mut self.data);
@@ -228,6 +224,27 @@ fn write_rrsig_head(
     out.extend_from_slice(&sig.inception.to_be_bytes());
     out.extend_from_slice(&sig.key_tag.to_be_bytes());
     out.extend_from_slice(signer.as_wire());
+}
+
+/// Appends the RRSIG RDATA of `set` signed with `sig` to a list of RDATAs, after its length
+/// as a big-endian u16 (the form [`RrsetSigner::rrsigs`] fills and [`rrsig_rdatas`] reads).
+pub fn push_rrsig(set: &CanonicalSet, signer: &Name, sig: &Signature, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    write_rrsig_rdata(set, signer, sig, out);
+    let len = (out.len() - at - 2) as u16;
+    out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+}
+
+/// The RDATAs of a list [`push_rrsig`] filled.
+pub fn rrsig_rdatas(list: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let len = u16::from_be_bytes([*list.get(at)?, *list.get(at + 1)?]) as usize;
+        let rdata = list.get(at + 2..at + 2 + len)?;
+        at += 2 + len;
+        Some(rdata)
+    })
 }
 
 /// Length of the RRSIG RDATA of a set signed by `signer`.

@@ -9,9 +9,9 @@
 //! signature is actually made.
 
 use crate::dns::types::*;
-use crate::dnssec::denial::{NXNAME_TYPES, TYPE_NSEC, write_nsec_rdata};
+use crate::dnssec::denial::{NXNAME_TYPES, TYPE_NSEC, nodata_types, write_nsec_rdata};
 use crate::dnssec::online::{Kind, OnlineSigner, Origin};
-use crate::dnssec::sign::{CanonicalSet, TYPE_RRSIG};
+use crate::dnssec::sign::{CanonicalSet, TYPE_RRSIG, rrsig_rdatas};
 use crate::snapshot::Zone;
 
 /// A worker's reusable buffers for signing while answering.
@@ -20,6 +20,8 @@ pub struct SignScratch {
     set: CanonicalSet,
     sigs: Vec<u8>,
     types: Vec<u16>,
+    /// The types a name holds, before the bitmap is made of them.
+    present: Vec<u16>,
     rdata: Vec<u8>,
     name: Vec<u8>,
     other: Vec<u8>,
@@ -52,15 +54,11 @@ pub fn append_denial(
     signer: &OnlineSigner,
     s: &mut SignScratch,
 ) -> Result<(usize, u16, Origin), Unsigned> {
-    s.types.clear();
-    if nxdomain || !zone.types_at(qname, &mut s.types) {
+    if nxdomain || !zone.types_at(qname, &mut s.present) {
         s.types.clear();
         s.types.extend_from_slice(&NXNAME_TYPES);
     } else {
-        s.types.retain(|&t| t != qtype && t != TYPE_RRSIG && t != TYPE_NSEC);
-        s.types.extend([TYPE_RRSIG, TYPE_NSEC]);
-        s.types.sort_unstable();
-        s.types.dedup();
+        nodata_types(s.present.iter().copied().filter(|&t| t != qtype), &mut s.types);
     }
     s.rdata.clear();
     write_nsec_rdata(qname, &s.types, &mut s.rdata);
@@ -69,17 +67,27 @@ pub fn append_denial(
     s.sigs.clear();
     let origin = signer.answer_rrsigs(&s.set, Kind::Denial, &mut s.sigs).ok_or(Unsigned::OverBudget)?;
     let ttl = signer.negative_ttl;
-    let mut at = len;
-    at = write_record(out, at, max_end, QNAME_POINTER, TYPE_NSEC, ttl, &s.rdata)?;
-    let mut added = 1;
-    let mut i = 0;
-    while i + 2 <= s.sigs.len() {
-        let n = u16::from_be_bytes([s.sigs[i], s.sigs[i + 1]]) as usize;
-        at = write_record(out, at, max_end, QNAME_POINTER, TYPE_RRSIG, ttl, &s.sigs[i + 2..i + 2 + n])?;
-        added += 1;
-        i += 2 + n;
+    let at = write_record(out, len, max_end, QNAME_POINTER, TYPE_NSEC, ttl, &s.rdata)?;
+    let (at, sigs) = write_rrsigs(out, at, max_end, QNAME_POINTER, ttl, &s.sigs)?;
+    Ok((at, 1 + sigs, origin))
+}
+
+/// Writes an RRSIG record per RDATA of `sigs` (as [`crate::dnssec::sign::push_rrsig`] fills
+/// it), owned by the pointer `owner`; returns the new end and how many were written.
+fn write_rrsigs(
+    out: &mut [u8],
+    at: usize,
+    max_end: usize,
+    owner: u16,
+    ttl: u32,
+    sigs: &[u8],
+) -> Result<(usize, u16), Unsigned> {
+    let (mut end, mut written) = (at, 0);
+    for rdata in rrsig_rdatas(sigs) {
+        end = write_record(out, end, max_end, owner, TYPE_RRSIG, ttl, rdata)?;
+        written += 1;
     }
-    Ok((at, added, origin))
+    Ok((end, written))
 }
 
 /// The question's name, always at offset 12.
@@ -167,13 +175,8 @@ pub fn sign_answer(
             origin = Origin::Fresh;
         }
         let pointer = owner_pointer(out, owner_at).ok_or(Unsigned::Malformed)?;
-        let mut i = 0;
-        while i + 2 <= s.sigs.len() {
-            let n = u16::from_be_bytes([s.sigs[i], s.sigs[i + 1]]) as usize;
-            end = write_record(out, end, max_end, pointer, TYPE_RRSIG, ttl, &s.sigs[i + 2..i + 2 + n])?;
-            added += 1;
-            i += 2 + n;
-        }
+        let (at_end, written) = write_rrsigs(out, end, max_end, pointer, ttl, &s.sigs)?;
+        (end, added) = (at_end, added + written);
     }
     Ok((end, added, origin))
 }

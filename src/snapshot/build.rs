@@ -14,9 +14,8 @@ use std::hash::BuildHasher;
 
 use crate::dns::records::{RData, RRset, Soa, Source, TypeMap};
 use crate::dns::types::*;
-use crate::dnssec::denial::{TYPE_NSEC, write_nsec_rdata};
+use crate::dnssec::denial::{TYPE_NSEC, nodata_types, write_nsec_rdata};
 use crate::dnssec::sign::RrsetSigner;
-use crate::dnssec::sign::TYPE_RRSIG;
 use crate::snapshot::encode::{Encoder, Scratch, Section};
 use crate::snapshot::fragment::{Arena, Denial, Fragment, WeightedAnswer};
 use crate::snapshot::geo::{GeoAnswer, GeoKind, PatternEntry};
@@ -927,12 +926,11 @@ impl<'a> ZoneBuilder<'a> {
 
     /// A compact-denial NSEC set at `owner` for a name with `present` types (NXNAME for one
     /// that does not exist), with the negative TTL.
-    fn nsec(&self, owner: &Name, mut present: Vec<u16>) -> RRset {
-        present.extend([TYPE_RRSIG, TYPE_NSEC]);
-        present.sort_unstable();
-        present.dedup();
+    fn nsec(&self, owner: &Name, present: Vec<u16>) -> RRset {
+        let mut types = Vec::new();
+        nodata_types(present.into_iter(), &mut types);
         let mut data = Vec::new();
-        write_nsec_rdata(owner.as_wire(), &present, &mut data);
+        write_nsec_rdata(owner.as_wire(), &types, &mut data);
         RRset {
             ttl: self.negative_soa.ttl,
             rdata: vec![RData::Other { rtype: TYPE_NSEC, data: data.into() }],

@@ -7,7 +7,7 @@ use crate::dns::name::{Name, label_offsets};
 use crate::dns::records::{RData, RRset, Source};
 use crate::dns::types::*;
 use crate::dns::wire::HEADER_LEN;
-use crate::dnssec::sign::{CanonicalSet, RrsetSigner, TYPE_RRSIG};
+use crate::dnssec::sign::{CanonicalSet, RrsetSigner, TYPE_RRSIG, rrsig_rdatas};
 use crate::snapshot::fragment::{Arena, Denial, Fragment, Rotation};
 
 /// Compression targets must stay addressable after relocation by up to a full-length name.
@@ -232,11 +232,8 @@ impl<'s> Encoder<'s> {
         let mut sigs = std::mem::take(&mut self.s.sigs);
         sigs.clear();
         signer.rrsigs(&self.s.canon, &mut sigs);
-        let mut at = 0;
-        while at + 2 <= sigs.len() {
-            let len = u16::from_be_bytes([sigs[at], sigs[at + 1]]) as usize;
-            self.record_raw(owner, TYPE_RRSIG, ttl, &sigs[at + 2..at + 2 + len]);
-            at += 2 + len;
+        for rdata in rrsig_rdatas(&sigs) {
+            self.record_raw(owner, TYPE_RRSIG, ttl, rdata);
         }
         self.s.sigs = sigs;
     }

@@ -156,6 +156,12 @@ pub fn python_validate(
     (out.status.success(), value)
 }
 
+/// The value of the sample `series` (a name with its labels) in a `/metrics` text.
+fn sample(metrics: &str, series: &str) -> u64 {
+    let line = metrics.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("{series} in {metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 /// Sorted answer data of the records of `rtype`.
 fn of_type(m: &Message, rtype: RecordType) -> Vec<String> {
     let mut v: Vec<String> =
@@ -264,12 +270,7 @@ fn validating_resolvers_accept_every_signed_answer() {
         ["192.0.2.70"]
     );
     let c = Client::for_server(&s);
-    let made = |kind: &str| -> u64 {
-        let metrics = c.text("/metrics");
-        let key = format!("gslbd_dnssec_signatures_total{{kind=\"{kind}\"}}");
-        let line = metrics.lines().find(|l| l.starts_with(&key)).unwrap_or_else(|| panic!("{key} in {metrics}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
+    let made = |kind: &str| sample(&c.text("/metrics"), &format!("gslbd_dnssec_signatures_total{{kind=\"{kind}\"}}"));
     let before = made("records");
     let (code, body) =
         c.notify(json!({"records": [{"name": "new.example.test", "type": "A", "ttl": 30, "ips": ["192.0.2.60"]}]}));
@@ -408,10 +409,7 @@ fn a_spent_signing_budget_never_answers_unsigned() {
     assert!(m.authorities.is_empty());
     // Counted, and said once.
     let metrics = Client::for_server(&s).text("/metrics");
-    let value = |name: &str| -> u64 {
-        let line = metrics.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {metrics}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
+    let value = |name: &str| sample(&metrics, name);
     assert!(value("gslbd_dnssec_budget_exceeded_total") >= 2, "{metrics}");
     assert!(value("gslbd_dnssec_truncated_total") >= 1, "{metrics}");
     assert!(value("gslbd_dnssec_signatures_total{kind=\"records\"}") >= 3, "{metrics}");
@@ -480,11 +478,8 @@ fn signatures_survive_a_restart() {
         let sig = m.answers.iter().find(|r| r.record_type() == RecordType::RRSIG).expect("an RRSIG");
         sig.data.to_string()
     };
-    let made = |s: &Server| -> u64 {
-        let metrics = Client::for_server(s).text("/metrics");
-        let line = metrics.lines().find(|l| l.starts_with("gslbd_dnssec_signatures_total{kind=\"records\"}")).unwrap();
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
+    let made =
+        |s: &Server| sample(&Client::for_server(s).text("/metrics"), "gslbd_dnssec_signatures_total{kind=\"records\"}");
     let mut first = Server::start(&config("", &zone));
     let before = rrsig(&first);
     assert!(made(&first) >= 200, "the first start signs the zone");

@@ -19,7 +19,7 @@ use crate::dnssec::ZoneKeys;
 use crate::dnssec::key::SIGNATURE_LEN;
 use crate::dnssec::key::SigningKey;
 use crate::dnssec::online::{Kind, count};
-use crate::dnssec::sign::{CanonicalSet, RrsetSigner, Signature, sign, write_rrsig_rdata};
+use crate::dnssec::sign::{CanonicalSet, RrsetSigner, Signature, push_rrsig, sign};
 
 /// Shortest time between two writes of a zone's signatures.
 pub const SAVE_GAP: std::time::Duration = std::time::Duration::from_secs(30);
@@ -292,11 +292,7 @@ impl RrsetSigner for StoreSigner<'_> {
                 self.store.earliest.fetch_min(sig.expiration, Ordering::Relaxed);
                 sig
             });
-            let at = out.len();
-            out.extend_from_slice(&[0, 0]);
-            write_rrsig_rdata(set, &keys.apex, &sig, out);
-            let len = (out.len() - at - 2) as u16;
-            out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+            push_rrsig(set, &keys.apex, &sig, out);
         }
     }
 }
