@@ -15,7 +15,10 @@ RUN cargo build --release --locked --bin gslbd \
  && install -d -o 65532 -g 65532 /state
 
 FROM gcr.io/distroless/cc-debian12:nonroot
-# Port 53 as a non-root user: the one file capability set above, nothing else.
+# Port 53 as a non-root user: the one file capability set above, nothing else. ICMP health
+# checks use ping sockets, which Docker (20.10 and later) allows in every container by
+# setting net.ipv4.ping_group_range; elsewhere pass --sysctl net.ipv4.ping_group_range="0
+# 2147483647", or --cap-add NET_RAW with a file capability for raw sockets.
 COPY --from=build /src/target/release/gslbd /usr/bin/gslbd
 COPY --from=build --chown=65532:65532 /state /var/lib/gslbd
 USER 65532:65532

@@ -83,6 +83,9 @@ impl<T> Step<T> for std::io::Result<T> {
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config_path: &Path) -> Result<(), AppError> {
     let config = config::load(config_path)?;
+    // Stamped as read, before anything serves: a file replaced while the server starts is
+    // a change the watcher sees, not its starting point.
+    let geo_stamps = geo_stamps(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("gslbd-rt")
@@ -217,7 +220,7 @@ pub fn run(config_path: &Path) -> Result<(), AppError> {
         std::process::id()
     ));
 
-    let mut geo_files = runtime.block_on(async { watch_geo_files(handle.clone(), shutdown.clone()) });
+    let mut geo_files = runtime.block_on(async { watch_geo_files(handle.clone(), geo_stamps, shutdown.clone()) });
     runtime.block_on(async {
         loop {
             tokio::select! {
@@ -383,15 +386,16 @@ const GEO_WATCH: Duration = Duration::from_secs(1);
 /// path when its size or modification time changes (or it appears or goes away), so the
 /// config is reloaded: a good file then serves, a bad one is an error in the log and the
 /// data read before keeps serving.
-fn watch_geo_files(builder: BuilderHandle, shutdown: CancellationToken) -> tokio::sync::mpsc::Receiver<PathBuf> {
+fn watch_geo_files(
+    builder: BuilderHandle,
+    mut seen: GeoStamps,
+    shutdown: CancellationToken,
+) -> tokio::sync::mpsc::Receiver<PathBuf> {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
-        let stamp = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.len(), m.modified().ok()));
-        let mut seen: std::collections::HashMap<PathBuf, Option<(u64, Option<std::time::SystemTime>)>> =
-            Default::default();
         loop {
             let config = Arc::clone(&builder.view().config);
-            let files: Vec<PathBuf> = config.geo.maps.iter().flat_map(|m| m.files()).map(Path::to_path_buf).collect();
+            let files: Vec<PathBuf> = geo_files(&config);
             seen.retain(|p, _| files.contains(p));
             for file in files {
                 let now = tokio::task::spawn_blocking({
@@ -412,6 +416,24 @@ fn watch_geo_files(builder: BuilderHandle, shutdown: CancellationToken) -> tokio
         }
     });
     rx
+}
+
+/// A file's size and modification time (`None`: it cannot be read).
+type Stamp = Option<(u64, Option<std::time::SystemTime>)>;
+
+/// The stamps of the files location maps were read from.
+type GeoStamps = std::collections::HashMap<PathBuf, Stamp>;
+
+fn stamp(p: &Path) -> Stamp {
+    std::fs::metadata(p).ok().map(|m| (m.len(), m.modified().ok()))
+}
+
+fn geo_files(config: &Config) -> Vec<PathBuf> {
+    config.geo.maps.iter().flat_map(|m| m.files()).map(Path::to_path_buf).collect()
+}
+
+fn geo_stamps(config: &Config) -> GeoStamps {
+    geo_files(config).into_iter().map(|f| (f.clone(), stamp(&f))).collect()
 }
 
 /// Loads the DNS-over-TLS certificate again (SIGHUP): new connections use it; on any error

@@ -88,10 +88,16 @@ pub struct ClusterStats {
 /// A stable name for a target, the same in every instance.
 pub fn target_id(t: &Target) -> String {
     let c = &t.check;
-    let text = format!(
+    let mut text = format!(
         "{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{}",
         t.ip, c.kind, c.port, c.path, c.host, c.expect_status, c.expect_body, c.tls_verify
     );
+    // Keys added later only count when set, so the ids of checks without them stay what
+    // older instances compute (a rolling upgrade keeps sharing observations).
+    let later = (&c.address, &c.headers, &c.send, &c.expect, &c.service, c.tls, &c.dns);
+    if later != (&None, &Vec::new(), &None, &None, &String::new(), false, &None) {
+        text.push_str(&format!("|{later:?}"));
+    }
     // FNV-1a: fixed across builds and platforms (the std hasher is not).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
@@ -562,6 +568,11 @@ mod tests {
             fall: 3,
             initial_up: true,
             tls_verify: true,
+            address: None,
+            headers: Vec::new(),
+            service: String::new(),
+            tls: false,
+            dns: None,
         };
         let a = Target { ip: "192.0.2.1".parse().unwrap(), check: check.clone() };
         // The interval and rise/fall are each instance's own business: the same target.
@@ -573,5 +584,13 @@ mod tests {
         assert_eq!(target_id(&a), target_id(&b));
         assert_ne!(target_id(&a), target_id(&c));
         assert_eq!(target_id(&a).len(), 16);
+        // Keys added later tell targets apart when set.
+        let scripted = Target { check: CheckConfig { send: Some("PING\r\n".into()), ..a.check.clone() }, ..a.clone() };
+        let sidecar = Target {
+            check: CheckConfig { address: Some("192.0.2.9".parse().unwrap()), ..a.check.clone() },
+            ..a.clone()
+        };
+        assert_ne!(target_id(&a), target_id(&scripted));
+        assert_ne!(target_id(&a), target_id(&sidecar));
     }
 }

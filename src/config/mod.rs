@@ -5,6 +5,7 @@
 //! ([`validate`]). Every problem found is reported with the file, line and key; a file with
 //! any problem produces no `Config` at all, so a bad reload never replaces a good config.
 
+pub mod check;
 pub mod cluster;
 pub mod dnssec;
 pub mod env;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 
 use crate::dns::name::Name;
 use crate::dns::records::ZoneData;
+pub use check::{CheckConfig, CheckKind, DnsCheck};
 pub use error::{ConfigError, ConfigErrors};
 
 /// This host's name (the kernel's), for defaults such as `[cluster] instance` and the
@@ -332,52 +334,6 @@ pub struct MemberConfig {
     pub datacenter: Option<u16>,
     /// The member's check (pool default with the member's overrides).
     pub check: CheckConfig,
-}
-
-/// Probe kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CheckKind {
-    /// HTTP GET.
-    Http,
-    /// HTTPS GET.
-    Https,
-    /// TCP connect.
-    Tcp,
-    /// No probe: always up.
-    None,
-}
-
-/// A member's health check.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CheckConfig {
-    /// Kind.
-    pub kind: CheckKind,
-    /// Port.
-    pub port: u16,
-    /// HTTP path.
-    pub path: String,
-    /// Host header and SNI.
-    pub host: Option<String>,
-    /// Accepted status ranges (inclusive).
-    pub expect_status: Vec<(u16, u16)>,
-    /// Body substring.
-    pub expect_body: Option<String>,
-    /// Probe interval.
-    pub interval: Duration,
-    /// Probe timeout.
-    pub timeout: Duration,
-    /// Successes for down → up.
-    pub rise: u32,
-    /// Failures for up → down.
-    pub fall: u32,
-    /// Starts up (true) or down.
-    pub initial_up: bool,
-    /// Verify HTTPS certificates.
-    pub tls_verify: bool,
-    /// TCP: bytes sent once connected (a scripted exchange, as HAProxy's tcp-check).
-    pub send: Option<String>,
-    /// TCP: text the reply must contain (read until it does, the peer closes, or 64 KiB).
-    pub expect: Option<String>,
 }
 
 /// Reads, expands and validates a configuration file.

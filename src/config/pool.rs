@@ -1,16 +1,14 @@
 //! `[[zone.pool]]` validation: defaults, ranges, member check overrides, and the conflicts a
 //! pool may have with the zone's static data.
 
-use std::time::Duration;
-
 use serde_spanned::Spanned;
 
 use super::error::Reporter;
 use super::geo::GeoConfig;
 use super::geo::map_of;
-use super::raw::{RawCheck, RawPool, RawStatus};
-use super::value::{MAX_TTL, duration, int};
-use super::{CheckConfig, CheckKind, MemberConfig, PoolConfig, PoolMode};
+use super::raw::RawPool;
+use super::value::{MAX_TTL, int};
+use super::{MemberConfig, PoolConfig, PoolMode};
 use super::{Role, Select, WhenAllDown};
 use crate::dns::name::Name;
 use crate::dns::records::ZoneData;
@@ -204,7 +202,7 @@ fn pool(
             }
             None => None,
         };
-        let check = check(&mk, default_check, r.check.as_ref().map(|c| c.get_ref()), m.span().start, rep);
+        let check = super::check::check(&mk, default_check, r.check.as_ref().map(|c| c.get_ref()), m.span().start, rep);
         members.push(MemberConfig { id, host, role, labels: r.labels.clone(), ipv4, ipv6, weight, datacenter, check });
     }
     let addresses: usize = members.iter().map(|m| m.ipv4.len() + m.ipv6.len()).sum();
@@ -224,129 +222,4 @@ fn pool(
         probers,
         members,
     })
-}
-
-/// The member's check: each key from the member's override, else the pool's, else the default.
-fn check(
-    k: &str,
-    pool: Option<&RawCheck>,
-    member: Option<&RawCheck>,
-    at: usize,
-    rep: &mut Reporter<'_>,
-) -> CheckConfig {
-    macro_rules! pick {
-        ($field:ident) => {
-            member.and_then(|m| m.$field.as_ref()).or_else(|| pool.and_then(|p| p.$field.as_ref()))
-        };
-    }
-    let ck = |f: &str| format!("{k}.check.{f}");
-    let kind = match pick!(kind) {
-        None => CheckKind::Http,
-        Some(v) => match v.get_ref().to_ascii_lowercase().as_str() {
-            "http" => CheckKind::Http,
-            "https" => CheckKind::Https,
-            "tcp" => CheckKind::Tcp,
-            "none" => CheckKind::None,
-            other => {
-                rep.at(v.span().start, ck("type"), format!("{other:?} is not http, https, tcp or none"));
-                CheckKind::None
-            }
-        },
-    };
-    let default_port = match kind {
-        CheckKind::Https => 443,
-        _ => 80,
-    };
-    let port = int(rep, pick!(port), &ck("port"), 1, 65535, default_port) as u16;
-    let interval = duration(
-        rep,
-        pick!(interval),
-        &ck("interval"),
-        Duration::from_millis(100),
-        Duration::from_secs(3600),
-        Duration::from_secs(2),
-    );
-    let timeout = duration(
-        rep,
-        pick!(timeout),
-        &ck("timeout"),
-        Duration::from_millis(10),
-        Duration::from_secs(3600),
-        Duration::from_secs(1),
-    );
-    if timeout >= interval {
-        let at = pick!(timeout).map_or(at, |v| v.span().start);
-        rep.at(
-            at,
-            ck("timeout"),
-            format!("must be shorter than the interval ({})", humantime::format_duration(interval)),
-        );
-    }
-    let rise = int(rep, pick!(rise), &ck("rise"), 1, 100, 2) as u32;
-    let fall = int(rep, pick!(fall), &ck("fall"), 1, 100, 3) as u32;
-    let initial_up = match pick!(initial) {
-        None => true,
-        Some(v) => match v.get_ref().to_ascii_lowercase().as_str() {
-            "up" => true,
-            "down" => false,
-            other => {
-                rep.at(v.span().start, ck("initial"), format!("{other:?} is not up or down"));
-                true
-            }
-        },
-    };
-    let mut expect_status = Vec::new();
-    match pick!(expect_status) {
-        None => expect_status.push((200, 299)),
-        Some(list) => {
-            if list.get_ref().is_empty() {
-                rep.at(
-                    list.span().start,
-                    ck("expect_status"),
-                    "is empty, so the member could never be up; list codes or ranges like \"200-299\", or leave it out",
-                );
-            }
-            for s in list.get_ref() {
-                let range = match s {
-                    RawStatus::Code(c) => u16::try_from(*c).ok().map(|c| (c, c)),
-                    RawStatus::Range(r) => match r.split_once('-') {
-                        Some((a, b)) => a.trim().parse().ok().zip(b.trim().parse().ok()),
-                        None => r.trim().parse().ok().map(|c| (c, c)),
-                    },
-                };
-                match range {
-                    Some((a, b)) if (100..=599).contains(&a) && (a..=599).contains(&b) => expect_status.push((a, b)),
-                    _ => rep.at(
-                        list.span().start,
-                        ck("expect_status"),
-                        format!("{s:?} is not a status code or a range like \"200-299\""),
-                    ),
-                }
-            }
-        }
-    }
-    for (key, v) in [("send", pick!(send)), ("expect", pick!(expect))] {
-        let Some(v) = v else { continue };
-        if kind != CheckKind::Tcp {
-            rep.at(v.span().start, ck(key), "send and expect are for type = \"tcp\" checks");
-        } else if v.get_ref().is_empty() || v.get_ref().len() > 4096 {
-            rep.at(v.span().start, ck(key), "must hold 1 to 4096 bytes");
-        }
-    }
-    CheckConfig {
-        kind,
-        port,
-        path: pick!(path).map_or("/".to_string(), |v| v.get_ref().clone()),
-        host: pick!(host).map(|v| v.get_ref().clone()),
-        expect_status,
-        expect_body: pick!(expect_body).map(|v| v.get_ref().clone()),
-        interval,
-        timeout,
-        rise,
-        fall,
-        initial_up,
-        tls_verify: pick!(tls_verify).is_none_or(|v| *v.get_ref()),
-        send: pick!(send).map(|v| v.get_ref().clone()),
-        expect: pick!(expect).map(|v| v.get_ref().clone()),
-    }
 }

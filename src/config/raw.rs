@@ -413,7 +413,7 @@ pub enum RawStatus {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
-    /// `http`, `https`, `tcp` or `none`.
+    /// `http`, `https`, `tcp`, `grpc`, `icmp`, `dns` or `none`.
     #[serde(rename = "type")]
     pub kind: Option<Spanned<String>>,
     /// Port.
@@ -442,6 +442,24 @@ pub struct RawCheck {
     pub send: Option<Spanned<String>>,
     /// TCP: text the reply must contain.
     pub expect: Option<Spanned<String>>,
+    /// Probe this address instead of the member's (a sidecar, a load balancer's health port).
+    pub address: Option<Spanned<String>>,
+    /// HTTP request headers (HTTP, HTTPS) or request metadata (gRPC).
+    pub headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// gRPC: the service asked about (grpc.health.v1); empty asks about the server.
+    pub service: Option<Spanned<String>>,
+    /// gRPC: connect with TLS.
+    pub tls: Option<Spanned<bool>>,
+    /// DNS: the name asked.
+    pub query: Option<Spanned<String>>,
+    /// DNS: the type asked (default A).
+    pub query_type: Option<Spanned<String>>,
+    /// DNS: `udp` or `tcp`.
+    pub transport: Option<Spanned<String>>,
+    /// DNS: the rcode that means up (default NOERROR).
+    pub expect_rcode: Option<Spanned<String>>,
+    /// DNS: text one answer record's data must contain.
+    pub expect_answer: Option<Spanned<String>>,
 }
 
 /// `[zone.soa]`.

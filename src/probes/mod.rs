@@ -2,7 +2,13 @@
 //! into its own slot of this instance's probe table ([`crate::health::probed`]) and telling
 //! the builder when its observation flips, so the builder recomputes the verdicts.
 
+pub mod dns;
+pub mod error;
+pub mod grpc;
+pub mod http;
+pub mod icmp;
 pub mod probe;
+pub mod tcp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,8 +41,8 @@ pub fn start(
         let (table, changed, stop, clients) = (Arc::clone(&table), Arc::clone(&changed), stop.clone(), clients.clone());
         let cluster = Arc::clone(&observations.cluster);
         let metrics = Arc::clone(&metrics);
-        let sni = probe::sni_client(target.ip, &target.check, source);
         tokio::spawn(async move {
+            let mut prober = probe::Prober::new(&clients, target.ip, &target.check).await;
             // Spread first probes over one interval so members are not probed in lockstep,
             // then keep a fixed schedule (probe time does not push later probes back).
             let interval = target.check.interval.max(Duration::from_millis(100));
@@ -53,7 +59,7 @@ pub fn start(
                     continue;
                 }
                 let started = std::time::Instant::now();
-                let result = probe::probe(&clients, sni.as_ref(), target.ip, &target.check).await;
+                let result = prober.probe().await;
                 let took = started.elapsed().as_secs_f64();
                 let transition = table.record(&target, &slot, &result);
                 let became = transition.map(|t| if t.to == state::Health::Up { "up" } else { "down" });

@@ -7,6 +7,8 @@ mod harness;
 
 /// The admin HTTP API.
 mod admin_api;
+/// Health-check kinds: gRPC, DNS, ICMP, HTTP headers at another address.
+mod checks;
 /// Health verdicts shared through NATS JetStream.
 mod cluster;
 /// Configuration error reporting.

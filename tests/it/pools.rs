@@ -535,8 +535,5 @@ fn tcp_checks_script_an_exchange() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("check.expect: send and expect are for type = \"tcp\" checks"),
-        "{err}"
-    );
+    assert!(!out.status.success() && err.contains("check.expect: is for type = \"tcp\" checks, not \"http\""), "{err}");
 }
