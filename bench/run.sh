@@ -26,6 +26,11 @@
 #                 Send DO with every query: the warm-cache cost of signed answers against the
 #                 same zone unsigned and against Knot:
 #                 DNSPERF_EXTRA=-D QPS_CAP=80000 bench/run.sh 5 gslbd gslbd-signed knot knot-signed floor
+#   gslbd-all     the harness's names as pools of 4 members, `select = "all"` (bench/select-server.sh)
+#   gslbd-hash    the same pools with `select = "hash"`, 2 of 4 members ranked per query by the
+#                 client's network: the cost of consistent hashing against pre-encoded answers:
+#                 QPS_CAP=80000 bench/run.sh 5 gslbd-all gslbd-hash floor
+#                 (with DNSPERF_EXTRA="-E 8:000118000a2a07" the key is the ECS subnet instead)
 #   floor         examples/udp_floor: recvmmsg + flip QR + sendmmsg, no DNS work at all; the
 #                 kernel's share of every server's CPU per query on this machine
 #   ENTRY@base    any gslbd entry run with the binary BASE_BIN (say, a build of the commit
@@ -89,6 +94,8 @@ run_entry() {  # entry round
     gslbd-rrl) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/rrl-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT";;
     gslbd-geo) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/geo-server.sh $BIN @DATA@" "$PORT";;
     gslbd-signed) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/signed-server.sh $BIN $CFG_DIR/gslbd.toml" "$PORT";;
+    gslbd-all) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/select-server.sh $BIN all" "$PORT";;
+    gslbd-hash) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/select-server.sh $BIN hash" "$PORT";;
     knot-signed) REP=$2 LABEL=$label run_with_retries "$h" custom "$ROOT/bench/knot-signed.sh" "$PORT";;
     floor) REP=$2 LABEL=floor run_with_retries "$h" custom "$FLOOR 127.0.0.1:@PORT@" "$PORT";;
     *) REP=$2 run_with_retries "$h" "$e";;

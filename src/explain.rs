@@ -125,6 +125,12 @@ pub fn explain(snap: &Snapshot, config: &Config, health: &Verdicts, q: &Question
             v["datacenter"] = json!(dc);
             v["answer"]["location_scope"] = json!(g.scope);
         }
+        if o.hash_scope > 0 {
+            // The network the members were ranked for: every client in it gets this answer.
+            let network =
+                ipnetwork::IpNetwork::new(located, o.hash_scope).map(|n| format!("{}/{}", n.network(), o.hash_scope));
+            v["hash"] = json!({"network": network.ok(), "prefix": o.hash_scope});
+        }
     }
     let Some(zone) = config.zones.iter().filter(|z| q.name.is_within(&z.apex)).max_by_key(|z| z.apex.wire_len()) else {
         v["zone"] = Value::Null;
@@ -243,16 +249,13 @@ fn pool_json(pool: &PoolConfig, geo: &GeoConfig, health: &Verdicts, answer: &Val
             })
         })
         .collect();
-    let select = |s: Select| match s {
-        Select::Failover => "failover",
-        Select::All => "all",
-        Select::Weighted => "weighted",
-    };
+    let select = |s: Select| s.word();
     json!({
         "name": pool.name.to_string(),
         "select": if pool.geo.is_some() { "geo" } else { select(pool.select) },
         "within": pool.geo.map(|_| select(pool.select)),
         "max_answers": pool.max_answers,
+        "hash_prefix": (pool.select == Select::Hash).then(|| json!({"v4": pool.hash_prefix.v4, "v6": pool.hash_prefix.v6})),
         "ttl": pool.ttl,
         "when_all_down": match &pool.when_all_down {
             WhenAllDown::All => "all".to_string(),

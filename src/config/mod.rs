@@ -254,6 +254,30 @@ pub enum Select {
     All,
     /// A weighted random pick of `max_answers` healthy members per query.
     Weighted,
+    /// `max_answers` healthy members picked by rendezvous hashing of the client's network:
+    /// the same client gets the same members while they are up.
+    Hash,
+}
+
+impl Select {
+    /// The word the config uses.
+    pub fn word(self) -> &'static str {
+        match self {
+            Select::Failover => "failover",
+            Select::All => "all",
+            Select::Weighted => "weighted",
+            Select::Hash => "hash",
+        }
+    }
+}
+
+/// How `select = "hash"` turns a client into a key: its network's prefix lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HashPrefix {
+    /// IPv4 prefix length (default 24).
+    pub v4: u8,
+    /// IPv6 prefix length (default 56).
+    pub v6: u8,
 }
 
 /// What to answer when no member qualifies (`when_all_down`).
@@ -303,6 +327,8 @@ pub struct PoolConfig {
     pub geo: Option<usize>,
     /// Most members per answer.
     pub max_answers: usize,
+    /// `select = "hash"`: the client network's prefix lengths.
+    pub hash_prefix: HashPrefix,
     /// Answer when no member qualifies.
     pub when_all_down: WhenAllDown,
     /// Whose observations make a member healthy (with `[cluster]`).

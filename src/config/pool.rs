@@ -8,8 +8,8 @@ use super::geo::GeoConfig;
 use super::geo::map_of;
 use super::raw::RawPool;
 use super::value::{MAX_TTL, int};
+use super::{HashPrefix, Role, Select, WhenAllDown};
 use super::{MemberConfig, PoolConfig, PoolMode};
-use super::{Role, Select, WhenAllDown};
 use crate::dns::name::Name;
 use crate::dns::records::ZoneData;
 
@@ -90,12 +90,13 @@ fn pool(
     let selects = |word: &str| match word {
         "all" => Select::All,
         "weighted" => Select::Weighted,
+        "hash" => Select::Hash,
         _ => Select::Failover,
     };
-    let select_word = word(rep, &p.select, "select", &["failover", "all", "weighted", "geo"], "failover");
+    let select_word = word(rep, &p.select, "select", &["failover", "all", "weighted", "hash", "geo"], "failover");
     let at = raw.span().start;
     let (select, geo_map) = if select_word == "geo" {
-        let within = word(rep, &p.within, "within", &["failover", "all", "weighted"], "all");
+        let within = word(rep, &p.within, "within", &["failover", "all", "weighted", "hash"], "all");
         (selects(&within), map_of(k, p.geo_map.as_ref(), at, geo, rep))
     } else {
         for (key, v) in [("within", &p.within), ("geo_map", &p.geo_map)] {
@@ -107,6 +108,24 @@ fn pool(
     };
     let ttl = int(rep, p.ttl.as_ref(), &format!("{k}.ttl"), 0, MAX_TTL, 30) as u32;
     let max_answers = int(rep, p.max_answers.as_ref(), &format!("{k}.max_answers"), 1, 64, 8) as usize;
+    let hash_prefix = HashPrefix {
+        v4: int(rep, p.hash_prefix_v4.as_ref(), &format!("{k}.hash_prefix_v4"), 0, 32, 24) as u8,
+        v6: int(rep, p.hash_prefix_v6.as_ref(), &format!("{k}.hash_prefix_v6"), 0, 128, 56) as u8,
+    };
+    if select != Select::Hash {
+        for (key, v) in [("hash_prefix_v4", &p.hash_prefix_v4), ("hash_prefix_v6", &p.hash_prefix_v6)] {
+            if let Some(v) = v {
+                rep.at(
+                    v.span().start,
+                    format!("{k}.{key}"),
+                    "only applies with select = \"hash\" or within = \"hash\"",
+                );
+            }
+        }
+    }
+    if select == Select::Hash && mode == PoolMode::Delegate {
+        rep.at(at, format!("{k}.select"), "hashing picks addresses; a delegate pool refers to all its chosen members");
+    }
     let when_all_down = match &p.when_all_down {
         None => WhenAllDown::All,
         Some(v) => match v.get_ref().to_ascii_lowercase().as_str() {
@@ -217,6 +236,7 @@ fn pool(
         select,
         geo: geo_map,
         max_answers,
+        hash_prefix,
         when_all_down,
         quorum,
         probers,

@@ -340,14 +340,19 @@ pub struct RawPool {
     pub mode: Option<Spanned<String>>,
     /// TTL of the answers.
     pub ttl: Option<Spanned<i64>>,
-    /// `failover`, `all`, `weighted` or `geo`.
+    /// `failover`, `all`, `weighted`, `hash` or `geo`.
     pub select: Option<Spanned<String>>,
     /// With `select = "geo"`: how members are chosen inside the chosen datacenter
-    /// (`all`, `failover` or `weighted`).
+    /// (`all`, `failover`, `weighted` or `hash`).
     pub within: Option<Spanned<String>>,
     /// With `select = "geo"`: the `[[geo.map]]` that orders the datacenters (default: the
     /// only one).
     pub geo_map: Option<Spanned<String>>,
+    /// With `select = "hash"` (or `within = "hash"`): the IPv4 prefix of the client network
+    /// that is hashed.
+    pub hash_prefix_v4: Option<Spanned<i64>>,
+    /// The same for IPv6.
+    pub hash_prefix_v6: Option<Spanned<i64>>,
     /// Most members per answer.
     pub max_answers: Option<Spanned<i64>>,
     /// `all`, `nodata`, `servfail` or a name to answer as CNAME.

@@ -76,6 +76,9 @@ pub struct Outcome {
     /// A DO query to a signed zone: where the answer's signatures came from (the freshest
     /// when there were several).
     pub signed: Option<Origin>,
+    /// The prefix of the client's network a hashed pool answer was keyed on (0: none); the
+    /// answer's ECS scope is at least this.
+    pub hash_scope: u8,
 }
 
 /// An answer chosen by the client's location.
@@ -298,7 +301,7 @@ impl Responder {
         outcome.zone_slot = zone_slot;
         outcome.geo = outcome.geo.or(decided);
         outcome.ecs = match ecs_use {
-            EcsUse::Global if outcome.geo.is_some() => EcsUse::Scoped,
+            EcsUse::Global if outcome.geo.is_some() || outcome.hash_scope > 0 => EcsUse::Scoped,
             other => other,
         };
         outcome.cookie = cookie_use;
@@ -542,6 +545,8 @@ fn finish(
     let mut signed = None;
     let mut opt = opt;
     let mut chained: Option<GeoDecision> = None;
+    // A hashed pick anywhere in the answer: the prefix its client key was cut to.
+    let mut hash_scope = 0u8;
     let qend = q.question_end;
     out[..qend].copy_from_slice(&req[..qend]);
     let opt_len = opt.map_or(0, |o| o.len());
@@ -553,9 +558,11 @@ fn finish(
             (len, an, ns, ar, tc, rcode) = (w.len, w.an, w.ns, w.ar, w.tc, w.rcode.unwrap_or(rcode));
             chained = w.geo;
             signed = w.origin;
+            hash_scope = w.hash_scope;
         }
         Some(Located { frag: f, arena, weighted: Some(weighted), .. }) => {
-            match weighted.write(f, arena, &mut out[qend..], room, rng) {
+            hash_scope = weighted.scope(client);
+            match weighted.write(f, arena, &mut out[qend..], room, rng, client) {
                 Some((n, count)) => {
                     len += n;
                     an = count;
@@ -583,13 +590,14 @@ fn finish(
                     ar = c.ar;
                     rcode = c.rcode;
                     chained = c.geo;
+                    hash_scope = c.hash_scope;
                 }
             }
         }
         None => {}
     }
-    if let (Some(d), Some(e)) = (chained, opt.as_mut().and_then(|o| o.ecs.as_mut())) {
-        e.scope = e.scope.max(d.scope);
+    if let Some(e) = opt.as_mut().and_then(|o| o.ecs.as_mut()) {
+        e.scope = e.scope.max(chained.map_or(0, |d| d.scope)).max(hash_scope);
     }
     if let Some(o) = opt {
         o.write(&mut out[len..], payload);
@@ -616,6 +624,7 @@ fn finish(
         ecs: EcsUse::Absent,
         cookie: CookieUse::Absent,
         signed,
+        hash_scope,
     }
 }
 
@@ -630,6 +639,8 @@ struct SignedWrite {
     rcode: Option<u8>,
     geo: Option<GeoDecision>,
     origin: Option<Origin>,
+    /// A hashed pick's client prefix (0: none).
+    hash_scope: u8,
 }
 
 /// The answer to a DO query in a signed zone: the fragment's signed twin (with the compact
@@ -652,7 +663,8 @@ fn write_signed(
 ) -> SignedWrite {
     let max_end = qend + room;
     let f = l.frag;
-    let mut w = SignedWrite { len: qend, an: 0, ns: 0, ar: 0, tc: false, rcode: None, geo: None, origin: None };
+    let mut w =
+        SignedWrite { len: qend, an: 0, ns: 0, ar: 0, tc: false, rcode: None, geo: None, origin: None, hash_scope: 0 };
     let failed = |w: &mut SignedWrite, why: Unsigned| {
         (w.len, w.an, w.ns, w.ar) = (qend, 0, 0, 0);
         match (why, sg.transport) {
@@ -674,7 +686,8 @@ fn write_signed(
     // Drawn or chosen for this query, or a wildcard's expansion: the records as written,
     // then their signatures, made for them.
     let answer = if let Some(weighted) = l.weighted {
-        weighted.write(f, l.arena, &mut out[qend..], room, rng).map(|(n, count)| (qend + n, count))
+        w.hash_scope = weighted.scope(client);
+        weighted.write(f, l.arena, &mut out[qend..], room, rng, client).map(|(n, count)| (qend + n, count))
     } else if l.flat || (f.signed == u32::MAX && f.an > 0 && f.ns == 0) {
         let name_len = if l.flat { f.build_qname_len as usize } else { q.qname().len() };
         let written = f.write(l.arena, &mut out[qend..], room.min(f.required_len as usize), name_len, turn);
@@ -706,6 +719,7 @@ fn write_signed(
             && let Some(c) = follow_chain(snap, q.qtype, twin, out, qend, w.len, max_end, turn, rng, client, true)
         {
             (w.len, w.an, w.ns, w.ar, w.rcode, w.geo) = (c.len, w.an + c.an, c.ns, c.ar, Some(c.rcode), c.geo);
+            w.hash_scope = c.hash_scope;
         }
         return w;
     } else {
@@ -737,6 +751,8 @@ struct Followed {
     rcode: u8,
     /// A geo pool on the chain answered for the client.
     geo: Option<GeoDecision>,
+    /// A hashed pool on the chain: the client prefix it keyed on.
+    hash_scope: u8,
 }
 
 /// Continues a CNAME chain that left its zone into the zone we serve that holds the target,
@@ -762,6 +778,7 @@ fn follow_chain(
     let mut result: Option<Followed> = None;
     let mut an = 0;
     let mut geo: Option<GeoDecision> = None;
+    let mut hash_scope = 0u8;
     for _ in 0..MAX_CHASE_HOPS {
         if frag.chase == 0 {
             break;
@@ -792,11 +809,12 @@ fn follow_chain(
         };
         let weighted = part.weighted.get(next.weighted as usize);
         let room = &mut free[..max_end - end];
-        let Some(w) = next.write_at(&part.arena, weighted, room, end, name_at, name_len, turn, rng) else {
+        let Some(w) = next.write_at(&part.arena, weighted, room, end, name_at, name_len, turn, rng, client) else {
             break;
         };
+        hash_scope = hash_scope.max(weighted.map_or(0, |wa| wa.scope(client)));
         an += w.an;
-        result = Some(Followed { len: end + w.len, an, ns: w.ns, ar: w.ar, rcode: next.rcode, geo });
+        result = Some(Followed { len: end + w.len, an, ns: w.ns, ar: w.ar, rcode: next.rcode, geo, hash_scope });
         (frag, frag_at, end) = (next, end, end + w.len);
     }
     result
@@ -855,5 +873,6 @@ fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8],
         ecs: EcsUse::Absent,
         cookie: CookieUse::Absent,
         signed: None,
+        hash_scope: 0,
     }
 }

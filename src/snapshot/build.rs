@@ -19,6 +19,7 @@ use crate::dnssec::sign::RrsetSigner;
 use crate::snapshot::encode::{Encoder, Scratch, Section};
 use crate::snapshot::fragment::{Arena, Denial, Fragment, WeightedAnswer};
 use crate::snapshot::geo::{GeoAnswer, GeoKind, PatternEntry};
+use crate::snapshot::policy::Hashing;
 use crate::snapshot::{AnswerSet, NONE, NodeRec, ZoneSnap};
 
 type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
@@ -79,6 +80,20 @@ pub struct WeightedSpec {
     pub groups: Vec<(Vec<RData>, u32)>,
     /// Groups per answer.
     pub k: usize,
+    /// Ranked by the client's network instead of drawn (`select = "hash"`).
+    pub hash: Option<HashSpec>,
+}
+
+/// How a hashed answer ranks its groups: the client prefixes, and a seed per group (parallel
+/// to [`WeightedSpec::groups`]) from its member's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HashSpec {
+    /// IPv4 prefix length hashed.
+    pub prefix_v4: u8,
+    /// IPv6 prefix length hashed.
+    pub prefix_v6: u8,
+    /// Seed per group.
+    pub seeds: Vec<u64>,
 }
 
 /// An answer chosen by the client's location, to compile: the owner's A or AAAA answer, or
@@ -655,7 +670,10 @@ impl<'a> ZoneBuilder<'a> {
             weights.push(*weight);
         }
         let mut f = enc.finish(&mut out.arena, RCODE_NOERROR, true, Source::Pool);
-        out.weighted.push(WeightedAnswer { groups: groups.into(), weights: weights.into(), k: spec.k as u16 });
+        let hash = spec.hash.as_ref().map(|h| {
+            Box::new(Hashing { prefix_v4: h.prefix_v4, prefix_v6: h.prefix_v6, seeds: h.seeds.clone().into() })
+        });
+        out.weighted.push(WeightedAnswer { groups: groups.into(), weights: weights.into(), k: spec.k as u16, hash });
         f.weighted = (out.weighted.len() - 1) as u32;
         out.push(f)
     }

@@ -98,7 +98,7 @@ impl Fragment {
     /// Every compression pointer is moved accordingly. Writes the required part and as many
     /// additional records as fit in `out`; `None` (nothing counted) when the required part
     /// does not fit or a moved pointer would not be addressable. `weighted` is the
-    /// fragment's per-query pick, if it has one.
+    /// fragment's per-query pick, if it has one (drawn with `rng`, or hashed for `client`).
     #[allow(clippy::too_many_arguments)]
     pub fn write_at(
         &self,
@@ -110,6 +110,7 @@ impl Fragment {
         name_len: usize,
         turn: u32,
         rng: &mut crate::snapshot::policy::Rng,
+        client: std::net::IpAddr,
     ) -> Option<Chased> {
         let build_len = self.build_qname_len as usize;
         if name_len < build_len {
@@ -138,8 +139,7 @@ impl Fragment {
         if let Some(w) = weighted {
             // One group per picked member, back to back; each group's pointers move with it.
             let mut picks = [0u16; 64];
-            let k = (w.k as usize).min(picks.len());
-            let n = crate::snapshot::policy::pick_weighted(&w.weights, rng, &mut picks[..k]);
+            let n = w.pick(rng, client, &mut picks);
             let (mut len, mut an) = (0usize, 0u16);
             for &g in &picks[..n] {
                 let (off, glen, count) = w.groups[g as usize];
@@ -191,7 +191,8 @@ pub struct Chased {
 }
 
 /// An answer whose records are picked per query: each group is one member's records (its
-/// bytes lie back to back in the fragment), and `k` groups are drawn by weight.
+/// bytes lie back to back in the fragment), and `k` groups are drawn by weight, or ranked
+/// by hashing the client's network (`hash`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightedAnswer {
     /// (offset in the fragment, length, record count) of each group.
@@ -200,11 +201,35 @@ pub struct WeightedAnswer {
     pub weights: Box<[u32]>,
     /// Groups per answer.
     pub k: u16,
+    /// Picked by the client's network (`select = "hash"`) rather than drawn.
+    pub hash: Option<Box<crate::snapshot::policy::Hashing>>,
 }
 
 impl WeightedAnswer {
-    /// Writes `k` groups drawn by weight into `out`; returns (bytes, records), or `None`
-    /// when not even one group fits in `room`.
+    /// The groups of this query's answer, into `picks`; returns how many.
+    #[inline]
+    pub fn pick(
+        &self,
+        rng: &mut crate::snapshot::policy::Rng,
+        client: std::net::IpAddr,
+        picks: &mut [u16; 64],
+    ) -> usize {
+        let k = (self.k as usize).min(picks.len());
+        match &self.hash {
+            None => crate::snapshot::policy::pick_weighted(&self.weights, rng, &mut picks[..k]),
+            Some(h) => crate::snapshot::policy::pick_hashed(&self.weights, &h.seeds, h.key(client), &mut picks[..k]),
+        }
+    }
+
+    /// The ECS scope the answer has for `client`: the hashed prefix, or 0 when it was drawn
+    /// (the same for everyone, by chance).
+    #[inline]
+    pub fn scope(&self, client: std::net::IpAddr) -> u8 {
+        self.hash.as_ref().map_or(0, |h| h.scope(client))
+    }
+
+    /// Writes `k` groups drawn by weight (or hashed for `client`) into `out`; returns
+    /// (bytes, records), or `None` when not even one group fits in `room`.
     #[inline]
     pub fn write(
         &self,
@@ -213,10 +238,10 @@ impl WeightedAnswer {
         out: &mut [u8],
         room: usize,
         rng: &mut crate::snapshot::policy::Rng,
+        client: std::net::IpAddr,
     ) -> Option<(usize, u16)> {
         let mut picks = [0u16; 64];
-        let k = (self.k as usize).min(picks.len());
-        let n = crate::snapshot::policy::pick_weighted(&self.weights, rng, &mut picks[..k]);
+        let n = self.pick(rng, client, &mut picks);
         let base = frag.start as usize;
         let (mut len, mut an) = (0usize, 0u16);
         for &g in &picks[..n] {

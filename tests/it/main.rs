@@ -39,6 +39,8 @@ mod ecs;
 mod faults;
 /// Topology steering: location maps, geo pools and names, ECS scope.
 mod geo;
+/// Consistent hashing of client networks.
+mod hashing;
 /// Signals, reload, check, CLI.
 mod lifecycle;
 /// Drop-in compatibility with the upstream plugins, and fault-battery fixes.

@@ -1,5 +1,5 @@
 //! Which pool members an answer may use: healthy primaries before secondaries, every healthy
-//! member, or a weighted set drawn per query, and what to do when none qualifies. Runs when
+//! member, or a weighted set drawn (or hashed) per query, and what to do when none qualifies. Runs when
 //! the pools' answers are compiled (a verdict change recompiles them); pure and
 //! table-tested.
 
@@ -50,7 +50,8 @@ pub fn candidates(members: &[MemberView], select: Select, when_all_down: &WhenAl
                 (primaries, Vec::new())
             }
         }
-        Select::Weighted => {
+        // Hashing honours weights as a weighted draw does; the client picks, not chance.
+        Select::Weighted | Select::Hash => {
             let weighted = up(&|m| m.weight > 0);
             // Weight 0 members stand by: used, equally, only when no weighted member is up.
             let chosen = if weighted.is_empty() { up(&|m| m.weight == 0) } else { weighted };
@@ -65,7 +66,7 @@ pub fn candidates(members: &[MemberView], select: Select, when_all_down: &WhenAl
         WhenAllDown::All => {
             let all: Vec<usize> = (0..members.len()).collect();
             let weights = match select {
-                Select::Weighted => members.iter().map(|m| m.weight.max(1)).collect(),
+                Select::Weighted | Select::Hash => members.iter().map(|m| m.weight.max(1)).collect(),
                 _ => Vec::new(),
             };
             Choice::Members { members: all, weights }

@@ -11,7 +11,7 @@ use crate::dns::records::Nodes;
 use crate::dns::records::{RData, RRset, Source};
 use crate::dns::types::*;
 use crate::health::verdict::{PoolHealth, Verdicts};
-use crate::snapshot::build::{GeoSpec, GeoSpecKind, GeoVariant, WeightedSpec};
+use crate::snapshot::build::{GeoSpec, GeoSpecKind, GeoVariant, HashSpec, WeightedSpec};
 use crate::snapshot::geo::{CompiledMap, NO_DATACENTER};
 
 /// Records of a zone's pools, and the pool names that answer SERVFAIL for addresses.
@@ -185,8 +185,9 @@ fn ns_set(pool: &PoolConfig, hosts: &[usize]) -> RRset {
 }
 
 /// The answer of `members` (indexes into the pool's members, `weights` parallel for a
-/// weighted pool) for one family: drawn per query when the pool is weighted or more members
-/// qualify than `max_answers`, else the first `max_answers`. (`failover` and `all` with more
+/// weighted or hashed pool) for one family: drawn per query when the pool is weighted or more
+/// members qualify than `max_answers` (hashed by the client's network instead with
+/// `select = "hash"`), else the first `max_answers`. (`failover` and `all` with more
 /// members than `max_answers` draw with equal weights, so that every member is answered
 /// equally often over many queries: a fixed first few would leave the rest idle;
 /// zoneregistry round-robins all healthy peers.) `all_down`: every member is
@@ -200,18 +201,31 @@ fn answer(
     health: &PoolHealth<'_>,
 ) -> Option<GeoVariant> {
     let rtype = if family == Family::V4 { TYPE_A } else { TYPE_AAAA };
-    let equal = pool.select != Select::Weighted && members.len() > pool.max_answers;
-    if pool.select == Select::Weighted || equal {
-        let groups: Vec<(Vec<RData>, u32)> = members
+    let more = members.len() > pool.max_answers;
+    // Hashing picks per client only when there is a choice: with every member in the answer
+    // it is the same for everyone (ECS scope 0).
+    let hashed = pool.select == Select::Hash && more;
+    let equal = !matches!(pool.select, Select::Weighted | Select::Hash) && more;
+    if pool.select == Select::Weighted || equal || hashed {
+        let groups: Vec<(Vec<RData>, u32, u64)> = members
             .iter()
             .enumerate()
             .map(|(i, &m)| {
                 let weight = if equal { 1 } else { weights.get(i).copied().unwrap_or(1) };
-                (addresses(&pool.members[m], family, health, !all_down), weight)
+                // The member's identity, not its position: the ranking survives other
+                // members coming and going, and is the same on every replica.
+                let seed = crate::snapshot::policy::seed(&format!("{}/{}", pool.name, pool.members[m].id));
+                (addresses(&pool.members[m], family, health, !all_down), weight, seed)
             })
-            .filter(|(rd, _)| !rd.is_empty())
+            .filter(|(rd, _, _)| !rd.is_empty())
             .collect();
-        let spec = WeightedSpec { name: pool.name.clone(), rtype, ttl: pool.ttl, groups, k: pool.max_answers };
+        let hash = hashed.then(|| HashSpec {
+            prefix_v4: pool.hash_prefix.v4,
+            prefix_v6: pool.hash_prefix.v6,
+            seeds: groups.iter().map(|g| g.2).collect(),
+        });
+        let groups = groups.into_iter().map(|(rd, w, _)| (rd, w)).collect();
+        let spec = WeightedSpec { name: pool.name.clone(), rtype, ttl: pool.ttl, groups, k: pool.max_answers, hash };
         return (!spec.groups.is_empty()).then_some(GeoVariant::Weighted(spec));
     }
     let rdata: Vec<RData> = members
