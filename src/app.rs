@@ -502,7 +502,8 @@ pub fn explain(config_path: &Path, question: &crate::explain::Question) -> Resul
     let state = State::read_only(config, Observations::default());
     let snapshot = state.handle().load();
     let config = state.config();
-    let mut v = crate::explain::explain(&snapshot, &config, &state.view().health, question);
+    let view = state.view();
+    let mut v = crate::explain::explain(&snapshot, &config, &view.health, &view.member_states, question);
     v["offline"] = serde_json::json!(
         "answered from the config and the state directory; members are in their checks' initial state (GET /explain on a running server has live health and data)"
     );

@@ -19,6 +19,7 @@ use crate::config::{Config, PoolConfig, ZoneConfig};
 use crate::config::{Role, Select, WhenAllDown};
 use crate::dns::name::Name;
 use crate::dns::types::*;
+use crate::health::member_state::MemberStates;
 use crate::health::probed::Target;
 use crate::health::verdict::Verdicts;
 use crate::server::query::{MAX_MESSAGE, Responder, Transport};
@@ -82,7 +83,7 @@ fn net_address(net: &Net) -> IpAddr {
 }
 
 /// Explains `q` against `snap` (answers), `config` (zones, pools, maps) and `health`.
-pub fn explain(snap: &Snapshot, config: &Config, health: &Verdicts, q: &Question) -> Value {
+pub fn explain(snap: &Snapshot, config: &Config, health: &Verdicts, states: &MemberStates, q: &Question) -> Value {
     // A signed zone is asked with DO, so the answer shows its signatures and their origin.
     let zone_of = config.zones.iter().filter(|z| q.name.is_within(&z.apex)).max_by_key(|z| z.apex.wire_len());
     let signed = zone_of.and_then(|z| z.dnssec.as_ref());
@@ -144,7 +145,7 @@ pub fn explain(snap: &Snapshot, config: &Config, health: &Verdicts, q: &Question
         if let Some(map) = pool.geo.and_then(|m| config.geo.maps.get(m)) {
             v["location"] = location(snap, &config.geo, pool.geo.unwrap_or(0), map, located);
         }
-        v["pool"] = pool_json(pool, &config.geo, health, &v["answer"]);
+        v["pool"] = pool_json(pool, &config.geo, health, states, &v["answer"]);
     } else if let Some(g) = zone.geo_names.iter().find(|g| g.name == q.name) {
         v["kind"] = json!("geo name");
         if let Some(map) = config.geo.maps.get(g.map) {
@@ -225,7 +226,7 @@ fn location(snap: &Snapshot, geo: &GeoConfig, index: usize, map: &GeoMap, addr: 
 
 /// A pool's policy and members: datacenter, role, weight, each address's health, and
 /// whether the answer holds it.
-fn pool_json(pool: &PoolConfig, geo: &GeoConfig, health: &Verdicts, answer: &Value) -> Value {
+fn pool_json(pool: &PoolConfig, geo: &GeoConfig, health: &Verdicts, states: &MemberStates, answer: &Value) -> Value {
     let answered: Vec<&str> =
         answer["records"].as_array().into_iter().flatten().filter_map(|r| r["data"].as_str()).collect();
     let members: Vec<Value> = pool
@@ -245,6 +246,7 @@ fn pool_json(pool: &PoolConfig, geo: &GeoConfig, health: &Verdicts, answer: &Val
                 "datacenter": m.datacenter.and_then(|d| geo.datacenters.get(d as usize)).map(|d| d.name.clone()),
                 "role": if m.role == Role::Primary { "primary" } else { "secondary" },
                 "weight": m.weight,
+                "state": states.of(&pool.name, &m.id).map_or("enabled", |s| s.as_str()),
                 "addresses": addresses,
             })
         })

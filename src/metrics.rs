@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use crate::builder::BuilderHandle;
 use crate::builder::views::View;
 use crate::elchi::api::api_zone;
+use crate::health::member_state::AdminState;
 use crate::server::stats::Stats;
 
 type Labels = Vec<(String, String)>;
@@ -546,10 +547,16 @@ fn encode_pools(e: &mut DescriptorEncoder, view: &View) -> std::fmt::Result {
                     .count();
                 members.push((labels(&[("pool", &name), ("role", label), ("state", "healthy")]), healthy as i64));
                 members.push((labels(&[("pool", &name), ("role", label), ("state", "total")]), of_role.len() as i64));
+                // Operators' drains and disables (a drained member may still count as healthy).
+                for admin in [AdminState::Drained, AdminState::Disabled] {
+                    let set =
+                        of_role.iter().filter(|m| view.member_states.of(&pool.name, &m.id) == Some(admin)).count();
+                    members.push((labels(&[("pool", &name), ("role", label), ("state", admin.as_str())]), set as i64));
+                }
             }
         }
     }
-    gauge_family(e, "pool_members", "Pool members by role: healthy ones and all", &members)
+    gauge_family(e, "pool_members", "Pool members by role: healthy, drained and disabled ones, and all", &members)
 }
 
 /// Build failures and shadowed records summed over builds.

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod members;
 pub mod routes;
 pub mod wire;
 
@@ -109,6 +110,9 @@ impl AdminListener {
                             Ok(req) => req,
                             Err(e) => return Ok(axum::response::IntoResponse::into_response(e)),
                         };
+                        let mut req = req;
+                        // Handlers that log who asked (`/members/state`) read it here.
+                        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                         admitted.busy();
                         let r = hyper::service::Service::call(&tower, req).await;
                         admitted.idle();

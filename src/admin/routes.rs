@@ -17,7 +17,7 @@ use axum::routing::{any, get};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::{auth, health};
+use super::{auth, health, members};
 use crate::builder::views::Page;
 use crate::builder::{BuilderHandle, PushFailure};
 use crate::config::AdminConfig;
@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/records", any(records))
         .route("/metrics", get(metrics))
         .route("/explain", any(explain))
+        .route("/members/state", any(member_states))
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not found") })
         .with_state(state)
@@ -147,6 +148,34 @@ async fn notify_inner(st: &AppState, parts: &axum::http::request::Parts, body: B
         // Not acknowledged: the build failed (the change is kept), or shutdown.
         Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
+}
+
+/// `POST /members/state`: drain, disable or enable the members a selector picks; answers
+/// once DNS answers with the change. `GET` lists the members operators have set.
+async fn member_states(
+    State(st): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    if parts.method == Method::GET {
+        guard(&st, "members", &parts.headers, &parts.method, Method::GET)?;
+        let result = Ok(Json(members::list(&st.builder.view().member_states)).into_response());
+        st.count("members", &result);
+        return result;
+    }
+    guard(&st, "members", &parts.headers, &parts.method, Method::POST)?;
+    let result = async {
+        let bytes = read_body(body, st.max_body).await?;
+        let (selector, wanted) = members::parse(&bytes)?;
+        match st.builder.member_states(selector, wanted, peer.ip().to_string()).await {
+            Ok(changed) => Ok(Json(members::changed(&changed)).into_response()),
+            Err(e) => Err(members::failure(e)),
+        }
+    }
+    .await;
+    st.count("members", &result);
+    result
 }
 
 /// A boolean query parameter (`true`/`false`/`1`/`0`); a bad value is a 400, not ignored.
@@ -264,10 +293,11 @@ async fn explain_inner(st: &AppState, q: &HashMap<String, String>) -> Result<Res
     let view = st.builder.view();
     let snapshot = st.builder.snapshot().load();
     // Two queries through the query path and a walk over the pool: off the async workers.
-    let body =
-        tokio::task::spawn_blocking(move || crate::explain::explain(&snapshot, &view.config, &view.health, &question))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("explain failed: {e}")))?;
+    let body = tokio::task::spawn_blocking(move || {
+        crate::explain::explain(&snapshot, &view.config, &view.health, &view.member_states, &question)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("explain failed: {e}")))?;
     Ok(Json(body).into_response())
 }
 
@@ -362,6 +392,13 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
                     let h = crate::explain::address_health(health, ip, &m.check, pool.quorum);
                     for (k, val) in h.as_object().into_iter().flatten().filter(|(k, _)| *k != "ip") {
                         v[k] = val.clone();
+                    }
+                    // An operator's drain or disable, with who set it and when.
+                    let set = view.member_states.entry(&pool.name, &m.id);
+                    v["state"] = json!(set.map_or("enabled", |e| e.state.as_str()));
+                    if let Some(e) = set {
+                        v["state_by"] = json!(e.by);
+                        v["state_at"] = json!(e.at);
                     }
                     if zones.len() > 1 {
                         v["zone"] = json!(health::fqdn(&zone.apex));

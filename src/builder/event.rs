@@ -10,6 +10,7 @@ use super::status::SyncKind;
 use crate::config::Config;
 use crate::dns::name::Name;
 use crate::elchi::api::{NotifyJson, Payload};
+use crate::health::member_state::{Changed, Selector, Wanted};
 
 /// What producers tell the builder.
 pub enum Event {
@@ -71,6 +72,35 @@ pub enum Event {
     /// Signatures are due for renewal (the builder's own timer: it wakes up when the earliest
     /// signature of a signed zone comes within its refresh time).
     Renew,
+    /// An operator drains, disables or enables members (`POST /members/state`); the reply
+    /// goes out once DNS answers with the change.
+    MemberStates {
+        /// Which members.
+        selector: Selector,
+        /// What they become.
+        wanted: Wanted,
+        /// Who asks (the client's address).
+        by: String,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<MemberStatesReply>,
+    },
+}
+
+/// The answer to a member-state change: what each selected member became.
+pub type MemberStatesReply = Result<Vec<Changed>, MemberStatesFailure>;
+
+/// Why a member-state change was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberStatesFailure {
+    /// The selector matches no member of the config.
+    #[error("no pool member matches the selector")]
+    NoMatch,
+    /// The states could not be written to the state directory; nothing changed.
+    #[error("cannot keep the member states: {0}")]
+    Persist(String),
+    /// The builder stopped.
+    #[error("stopping")]
+    Stopped,
 }
 
 /// The answer to a push.

@@ -46,8 +46,9 @@ use tokio::sync::oneshot;
 
 use crate::config::Config;
 use crate::elchi::api::NotifyJson;
+use crate::health::member_state::{Selector, Wanted};
 use crate::snapshot::SnapshotHandle;
-pub use event::{Event, PushFailure, PushReply};
+pub use event::{Event, MemberStatesFailure, MemberStatesReply, PushFailure, PushReply};
 use persist::Writer;
 use state::State;
 use views::{View, Views};
@@ -71,6 +72,14 @@ impl BuilderHandle {
         let (reply, answer) = oneshot::channel();
         self.send(Event::Push { body: Box::new(body), atomic, reply });
         answer.await.unwrap_or(Err(PushFailure::Stopped))
+    }
+
+    /// Drains, disables or enables the members `selector` picks, by `by`; waits until DNS
+    /// answers with the change.
+    pub async fn member_states(&self, selector: Selector, wanted: Wanted, by: String) -> MemberStatesReply {
+        let (reply, answer) = oneshot::channel();
+        self.send(Event::MemberStates { selector, wanted, by, reply });
+        answer.await.unwrap_or(Err(MemberStatesFailure::Stopped))
     }
 
     /// Swaps in a validated config and waits until it serves.

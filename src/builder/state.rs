@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::compile::overlay::fold_names;
 use super::compile::signatures::{self, ZoneSignatures};
 use super::compile::{Changes, Compiler, Inputs, Patch, Rebuild, Scope};
-use super::event::{BuildError, Event, JournalError, PushFailure, PushReply};
+use super::event::{BuildError, Event, JournalError, MemberStatesFailure, MemberStatesReply, PushFailure, PushReply};
 use super::held;
 use super::load;
 use super::persist::{Jobs, PersistJob, Persisted};
@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::dns::name::Name;
 use crate::elchi::api::{NotifyJson, Payload};
 use crate::health::Observations;
+use crate::health::member_state::{AdminState, MemberStates, Selector, Wanted};
 use crate::health::probed::Target;
 use crate::health::verdict::Verdicts;
 use crate::snapshot::SnapshotHandle;
@@ -47,6 +48,9 @@ pub struct State {
     targets: Vec<Target>,
     /// The verdicts the last build compiled the pools with (and the view shows).
     verdicts: Arc<Verdicts>,
+    /// Operators' drain and disable states (`POST /members/state`), kept in the state
+    /// directory.
+    member_states: Arc<MemberStates>,
     /// What the next build must recompile.
     pub(super) dirty: Rebuild,
     /// The state-file writer; without one, jobs wait for [`State::write_pending`] (tools and
@@ -85,6 +89,15 @@ impl State {
         let loaded = load::load(&config, writable);
         let targets = crate::health::targets(&config);
         let verdicts = Arc::new(Verdicts::compute(&targets, &observations));
+        let member_states = MemberStates::load(&config.state.dir).unwrap_or_else(|e| {
+            // Unreadable states are not guessed at: every member is enabled until an operator
+            // sets them again (the file is written anew at the next change).
+            tracing::error!(error = %e, "member drain/disable states not read; every member is enabled");
+            MemberStates::default()
+        });
+        if member_states.iter().next().is_some() {
+            tracing::info!(members = member_states.iter().count(), "read the members' drain/disable states");
+        }
         let mut state = State {
             config: Arc::new(config),
             zones: loaded.zones,
@@ -94,6 +107,7 @@ impl State {
             observations,
             targets,
             verdicts,
+            member_states: Arc::new(member_states),
             dirty: Rebuild::All,
             jobs: None,
             unsent: Vec::new(),
@@ -158,6 +172,7 @@ impl State {
         let mut stop = false;
         let mut pushes: Waiting = Vec::new();
         let mut reloads = Vec::new();
+        let mut member_changes = Vec::new();
         for event in events {
             match event {
                 Event::SyncAttempt(zone) => {
@@ -194,6 +209,9 @@ impl State {
                 Event::Folded(done) => self.folded(*done),
                 Event::Stop => stop = true,
                 Event::Renew => self.renew(),
+                Event::MemberStates { selector, wanted, by, reply } => {
+                    member_changes.push((reply, self.member_states(&selector, wanted, &by)));
+                }
             }
         }
         // One sync per touched journal for the whole batch, before any push is acknowledged;
@@ -221,6 +239,9 @@ impl State {
         self.reply(pushes, &built, &durable);
         for reply in reloads {
             let _ = reply.send(());
+        }
+        for (reply, outcome) in member_changes {
+            let _ = reply.send(outcome);
         }
         if stop {
             // Fold the pushes into the state files on the way out (the journals have them
@@ -428,6 +449,41 @@ impl State {
         }
         self.unsent.extend(jobs);
         Ok(outcome)
+    }
+
+    /// Sets `wanted` on the members `selector` picks: kept in the state directory first (a
+    /// change that cannot be kept is not made), then the zones of their pools recompile
+    /// their answers. Each member's change is logged with who made it.
+    fn member_states(&mut self, selector: &Selector, wanted: Wanted, by: &str) -> MemberStatesReply {
+        let keys = selector.resolve(&self.config);
+        if keys.is_empty() {
+            return Err(MemberStatesFailure::NoMatch);
+        }
+        let mut next = (*self.member_states).clone();
+        let changed = next.set(&keys, wanted, by);
+        if self.writable
+            && let Err(e) = next.save(&self.config.state.dir)
+        {
+            tracing::error!(error = %e, by, "member states not changed: they cannot be written");
+            return Err(MemberStatesFailure::Persist(e.to_string()));
+        }
+        for c in &changed {
+            let word = |s: Option<AdminState>| s.map_or("enabled", AdminState::as_str);
+            tracing::warn!(
+                pool = %c.key.pool,
+                member = %c.key.member,
+                from = word(c.before),
+                to = word(c.now),
+                by,
+                "member state set from the API"
+            );
+        }
+        self.member_states = Arc::new(next);
+        let pools: HashSet<&Name> = keys.iter().map(|k| &k.pool).collect();
+        for zone in self.config.zones.iter().filter(|z| z.pools.iter().any(|p| pools.contains(&p.name))) {
+            self.dirty.add(&zone.apex, Scope::Pools);
+        }
+        Ok(changed)
     }
 
     /// An observation changed: the verdicts are computed again, and the zones with a pool
@@ -653,6 +709,7 @@ impl State {
             dynamic: &dynamic,
             unloaded: &unloaded,
             verdicts: &self.verdicts,
+            member_states: &self.member_states,
             dynamic_of: &dynamic_of,
         };
         let reports = self.compiler.compile(&inputs, &Changes { which, patches });
@@ -679,6 +736,7 @@ impl State {
             started: self.started,
             zones,
             health: Arc::clone(&self.verdicts),
+            member_states: Arc::clone(&self.member_states),
             build_failures: self.build_failures,
         }
     }

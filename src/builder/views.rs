@@ -64,6 +64,8 @@ pub struct View {
     pub zones: std::collections::HashMap<Name, ZoneView>,
     /// The health verdicts the pools' answers were compiled with.
     pub health: Arc<Verdicts>,
+    /// The operators' drain and disable states they were compiled with.
+    pub member_states: Arc<crate::health::member_state::MemberStates>,
     /// Builds that failed since start.
     pub build_failures: u64,
 }

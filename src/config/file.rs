@@ -3,7 +3,8 @@
 //! files. Every one is read the same way: only a regular file, at most a fixed size. A path
 //! that leads (through a symlink, say) to `/dev/zero`, a FIFO or a directory is refused with
 //! a clear error instead of being read until memory runs out or blocking the reload forever;
-//! the caller keeps serving what it had.
+//! the caller keeps serving what it had. gslbd's own small state files are written whole or
+//! not at all ([`write_atomic`]).
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -21,6 +22,36 @@ pub const MMDB_MAX: usize = 1 << 30;
 pub const PEM_MAX: usize = 4 << 20;
 /// A NATS credentials file (a JWT and a seed).
 pub const CREDENTIALS_MAX: usize = 64 << 10;
+/// The members' drain/disable states (`members.json` in the state directory).
+pub const MEMBER_STATES_MAX: usize = 16 << 20;
+
+/// Writes `bytes` to `path` through a temporary file beside it, synced and renamed, then syncs
+/// the directory: after a crash the file holds the old bytes or the new, never a mix. The
+/// directory is made when missing; a failed write leaves no temporary file behind.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // A partial temp file would keep a full disk full.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // The rename is durable only once the directory entry is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
 
 /// Reads at most `max` bytes of a regular file. The file is opened without blocking (a FIFO
 /// would otherwise hang the reader) and checked after opening (a symlink to `/dev/zero` or a

@@ -8,9 +8,13 @@
 //!   the builder when either changes; DNS answers, `/records`, `/explain` and `/metrics` all
 //!   read that value.
 //!
+//! * [`member_state`]: what operators set from the API (drained, disabled), owned by the
+//!   builder, which applies, persists and compiles it with the verdicts.
+//!
 //! Producers tell the builder that something changed (`Event::HealthChanged`); health never
 //! touches the query path. [`state`] is the rise/fall state machine.
 
+pub mod member_state;
 pub mod peers;
 pub mod probed;
 pub mod state;

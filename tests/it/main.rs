@@ -33,6 +33,8 @@ mod dnssec;
 mod dnstap;
 /// DNS over TLS.
 mod dot;
+/// Draining and disabling members from the API.
+mod drain;
 /// EDNS Client Subnet.
 mod ecs;
 /// Regressions of the fault battery.

@@ -1,5 +1,5 @@
 //! A zone's dynamic layer: its pools' and geo names' answers under the current verdicts and
-//! location maps, compiled apart from the rest of the zone, so a verdict change or new
+//! location maps (and operators' drain/disable states), compiled apart from the rest of the zone, so a verdict change or new
 //! location data recompiles only this small part.
 
 use std::borrow::Cow;
@@ -7,23 +7,22 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::layer::StaticLayer;
-use super::pools::{GeoInputs, pool_records};
+use super::pools::{GeoInputs, Standing, pool_records};
 use crate::config::ZoneConfig;
 use crate::dns::name::Name;
 use crate::dns::records::TypeMap;
 use crate::dnssec::online::OnlineSigner;
-use crate::health::verdict::Verdicts;
 use crate::snapshot::ZoneSnap;
 use crate::snapshot::build::{ZoneInput, build_zone};
 
-/// The zone's dynamic layer: its pools' names and glue with their answers under `verdicts`,
+/// The zone's dynamic layer: its pools' names and glue with their answers as `standing` has it,
 /// compiled as a partial zone (CNAME targets elsewhere are followed at query time). `None`
 /// for a zone without pools.
 pub fn compile(
     zone: &ZoneConfig,
     slot: u16,
     serial: u32,
-    verdicts: &Verdicts,
+    standing: Standing<'_>,
     geo: &GeoInputs<'_>,
     layer: &StaticLayer,
     signer: Option<&OnlineSigner>,
@@ -31,7 +30,7 @@ pub fn compile(
     if zone.pools.is_empty() && zone.geo_names.is_empty() {
         return None;
     }
-    let pools = pool_records(zone, verdicts, geo);
+    let pools = pool_records(zone, standing, geo);
     let mut nodes = pools.nodes;
     // A pool at the apex shares its node with the apex's own records (NS, ...).
     if let Some(apex) = nodes.get_mut(&zone.apex)

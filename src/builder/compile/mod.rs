@@ -123,8 +123,17 @@ pub struct Inputs<'a> {
     pub unloaded: &'a HashSet<Name>,
     /// The health verdicts.
     pub verdicts: &'a Verdicts,
+    /// Operators' drain and disable states.
+    pub member_states: &'a crate::health::member_state::MemberStates,
     /// A name's current dynamic records, by (zone, name): for the names an overlay takes.
     pub dynamic_of: &'a dyn Fn(&Name, &Name) -> Option<TypeMap>,
+}
+
+impl Inputs<'_> {
+    /// What decides which pool members answer.
+    fn standing(&self) -> pools::Standing<'_> {
+        pools::Standing { verdicts: self.verdicts, states: self.member_states }
+    }
 }
 
 /// What changed since the last compile.
@@ -336,7 +345,7 @@ impl Compiler {
                         let online = parts.online.as_deref();
                         let slot = parts.base.slot;
                         (parts.dynamic, parts.dynamic_expiry) = dynamic_with_expiry(online, || {
-                            dynamic::compile(zone, slot, parts.serial, inputs.verdicts, &geo, &parts.layer, online)
+                            dynamic::compile(zone, slot, parts.serial, inputs.standing(), &geo, &parts.layer, online)
                         });
                     }
                     parts
@@ -348,7 +357,7 @@ impl Compiler {
                     let slot = slot(&mut slots, &zone.apex);
                     let online = parts.online.as_deref();
                     (parts.dynamic, parts.dynamic_expiry) = dynamic_with_expiry(online, || {
-                        dynamic::compile(zone, slot, parts.serial, inputs.verdicts, &geo, &parts.layer, online)
+                        dynamic::compile(zone, slot, parts.serial, inputs.standing(), &geo, &parts.layer, online)
                     });
                     parts
                 }
@@ -469,7 +478,7 @@ fn recompile(
         _ => {
             let online = signing.online.as_deref();
             dynamic_with_expiry(online, || {
-                dynamic::compile(zone, slot, base.serial, inputs.verdicts, geo, &layer, online)
+                dynamic::compile(zone, slot, base.serial, inputs.standing(), geo, &layer, online)
             })
         }
     };

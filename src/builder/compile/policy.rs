@@ -15,6 +15,8 @@ pub struct MemberView {
     pub weight: u32,
     /// Healthy now.
     pub up: bool,
+    /// Drained by an operator: used only when no other member qualifies.
+    pub drained: bool,
 }
 
 /// The members an answer may use now, or the fallback.
@@ -35,8 +37,17 @@ pub enum Choice {
     Cname(Name),
 }
 
-/// Decides which members qualify.
+/// Decides which members qualify: healthy members that are not drained; when none is,
+/// healthy drained ones (the last resort); when none is either, `when_all_down`.
 pub fn candidates(members: &[MemberView], select: Select, when_all_down: &WhenAllDown) -> Choice {
+    if members.iter().any(|m| m.up && !m.drained) {
+        let undrained: Vec<MemberView> = members.iter().map(|m| MemberView { up: m.up && !m.drained, ..*m }).collect();
+        return chosen(&undrained, select, when_all_down);
+    }
+    chosen(members, select, when_all_down)
+}
+
+fn chosen(members: &[MemberView], select: Select, when_all_down: &WhenAllDown) -> Choice {
     let up = |pred: &dyn Fn(&MemberView) -> bool| -> Vec<usize> {
         members.iter().enumerate().filter(|(_, m)| m.up && pred(m)).map(|(i, _)| i).collect()
     };
@@ -82,7 +93,11 @@ mod tests {
     use super::*;
 
     fn m(role: Role, weight: u32, up: bool) -> MemberView {
-        MemberView { role, weight, up }
+        MemberView { role, weight, up, drained: false }
+    }
+
+    fn drained(role: Role, up: bool) -> MemberView {
+        MemberView { role, weight: 1, up, drained: true }
     }
 
     fn members_of(c: Choice) -> Vec<usize> {
@@ -115,5 +130,21 @@ mod tests {
         assert_eq!(members_of(candidates(&pool, Select::Weighted, &WhenAllDown::All)), [0]);
         let pool = [m(Primary, 3, false), m(Primary, 0, true)];
         assert_eq!(members_of(candidates(&pool, Select::Weighted, &WhenAllDown::All)), [1]);
+    }
+
+    /// A drained member answers only when no other member would: a healthy secondary beats a
+    /// drained primary under failover; with nobody else up the drained one answers before
+    /// `when_all_down`.
+    #[test]
+    fn drained_members_are_the_last_resort() {
+        use Role::*;
+        let pool = [drained(Primary, true), m(Primary, 1, true)];
+        assert_eq!(members_of(candidates(&pool, Select::All, &WhenAllDown::NoData)), [1]);
+        let pool = [drained(Primary, true), m(Secondary, 1, true)];
+        assert_eq!(members_of(candidates(&pool, Select::Failover, &WhenAllDown::NoData)), [1]);
+        let pool = [drained(Primary, true), m(Secondary, 1, false)];
+        assert_eq!(members_of(candidates(&pool, Select::Failover, &WhenAllDown::NoData)), [0]);
+        let pool = [drained(Primary, false), m(Primary, 1, false)];
+        assert_eq!(candidates(&pool, Select::Hash, &WhenAllDown::NoData), Choice::NoData);
     }
 }

@@ -2,6 +2,8 @@
 //! or NS sets with glue (delegate mode) of the members that qualify right now, or the
 //! `when_all_down` fallback.
 
+use std::borrow::Cow;
+
 use super::policy::{Choice, MemberView, candidates};
 use crate::config::PoolConfig;
 use crate::config::{MemberConfig, PoolMode, ZoneConfig};
@@ -10,6 +12,7 @@ use crate::dns::name::Name;
 use crate::dns::records::Nodes;
 use crate::dns::records::{RData, RRset, Source};
 use crate::dns::types::*;
+use crate::health::member_state::{AdminState, MemberStates};
 use crate::health::verdict::{PoolHealth, Verdicts};
 use crate::snapshot::build::{GeoSpec, GeoSpecKind, GeoVariant, HashSpec, WeightedSpec};
 use crate::snapshot::geo::{CompiledMap, NO_DATACENTER};
@@ -56,8 +59,18 @@ fn addresses(m: &MemberConfig, family: Family, health: &PoolHealth<'_>, only_up:
     }
 }
 
-/// The records of every pool of `zone` under the current verdicts.
-pub fn pool_records(zone: &ZoneConfig, verdicts: &Verdicts, geo: &GeoInputs<'_>) -> PoolRecords {
+/// What decides which members answer: the health verdicts and the operators' states.
+#[derive(Clone, Copy)]
+pub struct Standing<'a> {
+    /// Health verdicts.
+    pub verdicts: &'a Verdicts,
+    /// Drained and disabled members.
+    pub states: &'a MemberStates,
+}
+
+/// The records of every pool of `zone` under the current verdicts and operator states.
+pub fn pool_records(zone: &ZoneConfig, standing: Standing<'_>, geo: &GeoInputs<'_>) -> PoolRecords {
+    let (verdicts, states) = (standing.verdicts, standing.states);
     let mut out = PoolRecords::default();
     for g in &zone.geo_names {
         let node = out.nodes.entry(g.name.clone()).or_default();
@@ -74,9 +87,13 @@ pub fn pool_records(zone: &ZoneConfig, verdicts: &Verdicts, geo: &GeoInputs<'_>)
     }
     for pool in &zone.pools {
         let health = &verdicts.for_pool(pool.quorum);
+        // Disabled members are never answered, not even failing open: the pool is compiled
+        // as if they were not in it. Drained ones are the last resort (`policy`).
+        let pool = &enabled(pool, states);
+        let drained = |i: usize| states.of(&pool.name, &pool.members[i].id) == Some(AdminState::Drained);
         if let Some(map) = pool.geo {
             let Some(map) = geo.maps.get(map) else { continue };
-            geo_pool(pool, map, (geo.slot)(&pool.name), health, &mut out);
+            geo_pool(pool, map, (geo.slot)(&pool.name), health, &drained, &mut out);
             continue;
         }
         let set = |rdata: Vec<RData>| RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true };
@@ -89,9 +106,10 @@ pub fn pool_records(zone: &ZoneConfig, verdicts: &Verdicts, geo: &GeoInputs<'_>)
             let views: Vec<MemberView> = pool
                 .members
                 .iter()
-                .map(|m| {
+                .enumerate()
+                .map(|(i, m)| {
                     let up = [Family::V4, Family::V6].iter().any(|&f| !addresses(m, f, health, true).is_empty());
-                    MemberView { role: m.role, weight: m.weight, up }
+                    MemberView { role: m.role, weight: m.weight, up, drained: drained(i) }
                 })
                 .collect();
             if let Choice::Members { members, .. } = candidates(&views, pool.select, &pool.when_all_down) {
@@ -109,7 +127,7 @@ pub fn pool_records(zone: &ZoneConfig, verdicts: &Verdicts, geo: &GeoInputs<'_>)
             if with_family.is_empty() {
                 continue;
             }
-            let views = views(pool, &with_family, family, health);
+            let views = views(pool, &with_family, family, health, &drained, false);
             match candidates(&views, pool.select, &pool.when_all_down) {
                 Choice::Members { members, weights } => {
                     let all_down = !views.iter().any(|v| v.up);
@@ -148,13 +166,33 @@ pub fn pool_records(zone: &ZoneConfig, verdicts: &Verdicts, geo: &GeoInputs<'_>)
     out
 }
 
+/// The pool without its disabled members (borrowed when it has none).
+fn enabled<'a>(pool: &'a PoolConfig, states: &MemberStates) -> Cow<'a, PoolConfig> {
+    let disabled = |m: &MemberConfig| states.of(&pool.name, &m.id) == Some(AdminState::Disabled);
+    if !pool.members.iter().any(disabled) {
+        return Cow::Borrowed(pool);
+    }
+    let mut kept = pool.clone();
+    kept.members.retain(|m| !disabled(m));
+    Cow::Owned(kept)
+}
+
 /// What the policy sees of `members` for one family: healthy means one address of it is up.
-fn views(pool: &PoolConfig, members: &[usize], family: Family, health: &PoolHealth<'_>) -> Vec<MemberView> {
+/// `drained_down`: drained members count as down (another group has an undrained one up).
+fn views(
+    pool: &PoolConfig,
+    members: &[usize],
+    family: Family,
+    health: &PoolHealth<'_>,
+    drained: &dyn Fn(usize) -> bool,
+    drained_down: bool,
+) -> Vec<MemberView> {
     members
         .iter()
         .map(|&i| {
             let m = &pool.members[i];
-            MemberView { role: m.role, weight: m.weight, up: !addresses(m, family, health, true).is_empty() }
+            let up = !(addresses(m, family, health, true).is_empty() || drained_down && drained(i));
+            MemberView { role: m.role, weight: m.weight, up, drained: drained(i) }
         })
         .collect()
 }
@@ -241,9 +279,16 @@ fn answer(
 /// in each datacenter, encoded once per datacenter; each of the map's orders gets the first
 /// datacenter with a healthy member, else the `when_all_down` fallback (`all`: every member
 /// of the nearest datacenter that has members of the family).
-fn geo_pool(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &PoolHealth<'_>, out: &mut PoolRecords) {
+fn geo_pool(
+    pool: &PoolConfig,
+    map: &CompiledMap,
+    slot: u16,
+    health: &PoolHealth<'_>,
+    drained: &dyn Fn(usize) -> bool,
+    out: &mut PoolRecords,
+) {
     if pool.mode == PoolMode::Delegate {
-        return geo_delegation(pool, map, slot, health, out);
+        return geo_delegation(pool, map, slot, health, drained, out);
     }
     let node = out.nodes.entry(pool.name.clone()).or_default();
     let datacenters = map.orders.first().map_or(0, |o| o.len());
@@ -262,8 +307,14 @@ fn geo_pool(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &PoolHealth
         let mut variants: Vec<GeoVariant> = Vec::new();
         let mut chosen: Vec<Option<u32>> = vec![None; datacenters];
         let mut fail_open: Vec<Option<u32>> = vec![None; datacenters];
+        // A drained member is the pool's last resort, not its datacenter's: while any
+        // datacenter has an undrained member up, drained ones count as down everywhere.
+        let undrained_up = by_dc
+            .iter()
+            .flatten()
+            .any(|&i| !drained(i) && !addresses(&pool.members[i], family, health, true).is_empty());
         for (dc, members) in by_dc.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
-            let views = views(pool, members, family, health);
+            let views = views(pool, members, family, health, drained, undrained_up);
             if let Choice::Members { members: picked, weights } = candidates(&views, pool.select, &WhenAllDown::NoData)
             {
                 let picked: Vec<usize> = picked.iter().map(|&j| members[j]).collect();
@@ -330,7 +381,14 @@ fn by_order(
 /// chooses among those that answer (any address healthy), else to all of them (a resolver
 /// tries them all, as a delegate pool does when every member is down); each of the map's
 /// orders gets the first datacenter with a usable member, else the nearest with members.
-fn geo_delegation(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &PoolHealth<'_>, out: &mut PoolRecords) {
+fn geo_delegation(
+    pool: &PoolConfig,
+    map: &CompiledMap,
+    slot: u16,
+    health: &PoolHealth<'_>,
+    drained: &dyn Fn(usize) -> bool,
+    out: &mut PoolRecords,
+) {
     let datacenters = map.orders.first().map_or(0, |o| o.len());
     let usable =
         |i: usize| [Family::V4, Family::V6].iter().any(|&f| !addresses(&pool.members[i], f, health, true).is_empty());
@@ -345,7 +403,10 @@ fn geo_delegation(pool: &PoolConfig, map: &CompiledMap, slot: u16, health: &Pool
         }
         let views: Vec<MemberView> = members
             .iter()
-            .map(|&i| MemberView { role: pool.members[i].role, weight: pool.members[i].weight, up: usable(i) })
+            .map(|&i| {
+                let m = &pool.members[i];
+                MemberView { role: m.role, weight: m.weight, up: usable(i), drained: drained(i) }
+            })
             .collect();
         if let Choice::Members { members: picked, .. } = candidates(&views, pool.select, &WhenAllDown::NoData) {
             let hosts: Vec<usize> = picked.iter().map(|&j| members[j]).take(pool.max_answers).collect();

@@ -108,22 +108,8 @@ impl ZoneSignatures {
 
     /// Writes the store to `path` (a temporary file, synced, then renamed).
     pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
-        use std::io::Write;
         let (bytes, made) = self.encode();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension(format!("sigs.tmp.{}", std::process::id()));
-        let written = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written?;
+        crate::config::file::write_atomic(path, &bytes)?;
         self.saved.store(made, Ordering::Relaxed);
         Ok(())
     }
