@@ -1,11 +1,14 @@
 //! Health-probe load and reaction time, against the real binary:
-//! 1. 10,000 pool members probed over HTTP every 5 s against one loopback endpoint (each
-//!    member has its own path, so each is its own probe target): gslbd's CPU share of one
-//!    core and resident memory over a 20 s window after warm-up.
+//! 1. 10,000 pool members probed every 5 s, by kind of check, each its own probe target:
+//!    `http` (one loopback endpoint, a path per member), `grpc` (one tonic-health server, a
+//!    service per member, each target its own HTTP/2 connection), `icmp` (10,000 loopback
+//!    addresses 127.1.x.y, one shared ICMP socket): gslbd's CPU share of one core and resident
+//!    memory over a 20 s window after warm-up.
 //! 2. Time from an endpoint turning unhealthy to DNS answers excluding it (interval 1 s,
 //!    fall 3), over several flips: min / median / max.
 //!
-//! Run: `cargo bench --bench probes` (about two minutes; loopback only).
+//! Run: `cargo bench --bench probes [-- KIND...]` (KIND: http grpc icmp, default all three;
+//! about a minute each; loopback only; ICMP needs ping sockets allowed or CAP_NET_RAW).
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
@@ -49,6 +52,80 @@ fn answer_count(sock: &UdpSocket, server: &str, name: &str) -> u16 {
 }
 
 fn main() {
+    let kinds: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let kinds = if kinds.is_empty() { vec!["http".into(), "grpc".into(), "icmp".into()] } else { kinds };
+    for kind in kinds {
+        run(&kind);
+    }
+}
+
+/// The 10,000 bulk members' pool for `kind`, probing the servers started in `rt`.
+fn bulk_pool(kind: &str, rt: &tokio::runtime::Runtime) -> String {
+    let mut cfg = String::new();
+    let pool = |check: &str| {
+        format!(
+            "[[zone.pool]]\nname = \"bulk\"\nselect = \"all\"\n[zone.pool.check]\n{check}interval = \"5s\"\ntimeout = \"2s\"\n"
+        )
+    };
+    match kind {
+        "http" => {
+            let bulk = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+            let port = bulk.local_addr().unwrap().port();
+            let always = Router::new().fallback(|| async { "ok" });
+            rt.spawn(async move { axum::serve(bulk, always).await });
+            cfg.push_str(&pool(&format!("type = \"http\"\nport = {port}\n")));
+            for i in 0..MEMBERS {
+                cfg.push_str(&format!("[[zone.pool.member]]\nname = \"m{i}\"\nipv4 = [\"127.0.0.1\"]\n[zone.pool.member.check]\npath = \"/m{i}\"\n"));
+            }
+        }
+        "grpc" => {
+            let port = grpc_server(rt);
+            cfg.push_str(&pool(&format!("type = \"grpc\"\nport = {port}\n")));
+            for i in 0..MEMBERS {
+                cfg.push_str(&format!("[[zone.pool.member]]\nname = \"m{i}\"\nipv4 = [\"127.0.0.1\"]\n[zone.pool.member.check]\nservice = \"s{i}\"\n"));
+            }
+        }
+        "icmp" => {
+            cfg.push_str(&pool("type = \"icmp\"\n"));
+            for i in 0..MEMBERS {
+                cfg.push_str(&format!(
+                    "[[zone.pool.member]]\nname = \"m{i}\"\nipv4 = [\"127.1.{}.{}\"]\n",
+                    i / 256,
+                    i % 256
+                ));
+            }
+        }
+        other => panic!("unknown kind {other:?}: http, grpc or icmp"),
+    }
+    cfg
+}
+
+/// A grpc.health.v1 server (tonic-health's) on 127.0.0.1 where services s0..s9999 are
+/// SERVING; each connection served by hyper's HTTP/2.
+fn grpc_server(rt: &tokio::runtime::Runtime) -> u16 {
+    let (reporter, service) = rt.block_on(async { tonic_health::server::health_reporter() });
+    rt.block_on(async {
+        for i in 0..MEMBERS {
+            reporter.set_service_status(format!("s{i}"), tonic_health::ServingStatus::Serving).await;
+        }
+    });
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(async move {
+        let _keep = reporter;
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let http2 = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+                let _ = http2.serve_connection(hyper_util::rt::TokioIo::new(tcp), service).await;
+            });
+        }
+    });
+    port
+}
+
+fn run(kind: &str) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let status = Arc::new(AtomicU16::new(200));
     let app = Router::new()
@@ -56,11 +133,7 @@ fn main() {
             (StatusCode::from_u16(s.load(Ordering::Relaxed)).unwrap(), "ok")
         })
         .with_state(Arc::clone(&status));
-    // The bulk endpoint always answers 200; the watched one is switched.
-    let bulk = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let bulk_port = bulk.local_addr().unwrap().port();
-    let always = Router::new().fallback(|| async { "ok" });
-    rt.spawn(async move { axum::serve(bulk, always).await });
+    // The watched endpoint is switched.
     let watched = rt.block_on(tokio::net::TcpListener::bind("127.0.0.2:0")).unwrap();
     let watched_port = watched.local_addr().unwrap().port();
     rt.spawn(async move { axum::serve(watched, app).await });
@@ -69,12 +142,7 @@ fn main() {
     let mut cfg = String::from(
         "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_workers = 1\n[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\n",
     );
-    cfg.push_str(&format!(
-        "[[zone.pool]]\nname = \"bulk\"\nselect = \"all\"\n[zone.pool.check]\ntype = \"http\"\nport = {bulk_port}\ninterval = \"5s\"\ntimeout = \"2s\"\n"
-    ));
-    for i in 0..MEMBERS {
-        cfg.push_str(&format!("[[zone.pool.member]]\nname = \"m{i}\"\nipv4 = [\"127.0.0.1\"]\n[zone.pool.member.check]\npath = \"/m{i}\"\n"));
-    }
+    cfg.push_str(&bulk_pool(kind, &rt));
     cfg.push_str(&format!(
         "[[zone.pool]]\nname = \"watched\"\nwhen_all_down = \"nodata\"\n[zone.pool.check]\ntype = \"http\"\nport = {watched_port}\ninterval = \"1s\"\ntimeout = \"500ms\"\nrise = 1\nfall = 3\n[[zone.pool.member]]\nname = \"w\"\nipv4 = [\"127.0.0.2\"]\n"
     ));
@@ -106,13 +174,18 @@ fn main() {
     std::thread::sleep(Duration::from_secs(20));
     let cpu = (cpu_ticks(pid) - c0) as f64 / hz / t0.elapsed().as_secs_f64() * 100.0;
     println!(
-        "members={MEMBERS} interval=5s probes/s={} cpu_share={cpu:.1}% of one core rss={:.1} MB bulk_answers={}",
+        "{kind}: members={MEMBERS} interval=5s probes/s={} cpu_share={cpu:.1}% of one core rss={:.1} MB bulk_answers={}",
         MEMBERS / 5,
         rss_mb(pid),
         answer_count(&sock, &addr, "bulk.gslb.example.org")
     );
 
-    // 2. Reaction time: flip the watched endpoint to 503 and time until DNS excludes it.
+    // 2. Reaction time (HTTP only: the watched member's check is HTTP whatever the bulk's).
+    if kind != "http" {
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    }
     let mut times = Vec::new();
     for _ in 0..8 {
         while answer_count(&sock, &addr, "watched.gslb.example.org") == 0 {

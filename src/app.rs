@@ -150,14 +150,17 @@ pub fn run(config_path: &Path) -> Result<(), AppError> {
     let stop = Arc::new(AtomicBool::new(false));
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
+    // Drains and disables made here go to the other instances (with `[cluster]`).
+    let (share, outbox) = crate::cluster::members::channel();
     if let Some(admin) = admin {
         let addr = admin.local_addr().step("reading the admin address")?;
         let scheme = if admin.is_tls() { "https" } else { "http" };
-        runtime.spawn(admin.serve(handle.clone(), Arc::clone(&metrics), shutdown.clone()));
+        let share = config.cluster.is_some().then_some(share);
+        runtime.spawn(admin.serve(handle.clone(), Arc::clone(&metrics), share, shutdown.clone()));
         tracing::info!(addr = %addr, scheme, "admin API listening");
     }
     let mut syncs = start_syncs(&config, &handle, &metrics, &shutdown);
-    let mut probes = start_probes(&config, &handle, &health, &metrics, &shutdown);
+    let mut probes = start_probes(&config, &handle, &health, &metrics, &outbox, &shutdown);
 
     let held = runtime.block_on(async {
         tokio::select! {
@@ -230,7 +233,7 @@ pub fn run(config_path: &Path) -> Result<(), AppError> {
                         syncs.cancel();
                         probes.cancel();
                         syncs = start_syncs(&config, &handle, &metrics, &shutdown);
-                        probes = start_probes(&config, &handle, &health, &metrics, &shutdown);
+                        probes = start_probes(&config, &handle, &health, &metrics, &outbox, &shutdown);
                     }
                 }
                 _ = hup.recv() => {
@@ -239,7 +242,7 @@ pub fn run(config_path: &Path) -> Result<(), AppError> {
                         syncs.cancel();
                         probes.cancel();
                         syncs = start_syncs(&config, &handle, &metrics, &shutdown);
-                        probes = start_probes(&config, &handle, &health, &metrics, &shutdown);
+                        probes = start_probes(&config, &handle, &health, &metrics, &outbox, &shutdown);
                     }
                 }
                 _ = term.recv() => { tracing::info!("SIGTERM received, stopping"); break }
@@ -345,11 +348,14 @@ fn start_probes(
     builder: &BuilderHandle,
     health: &Observations,
     metrics: &Arc<Metrics>,
+    outbox: &crate::cluster::members::Outbox,
     shutdown: &CancellationToken,
 ) -> CancellationToken {
     let token = shutdown.child_token();
-    let builder = builder.clone();
-    let changed: Arc<dyn Fn() + Send + Sync> = Arc::new(move || builder.send(Event::HealthChanged));
+    let changed: Arc<dyn Fn() + Send + Sync> = {
+        let builder = builder.clone();
+        Arc::new(move || builder.send(Event::HealthChanged))
+    };
     let source = config.cluster.as_ref().and_then(|c| c.probe_source);
     crate::probes::start(
         crate::health::members_by_target(config),
@@ -359,6 +365,15 @@ fn start_probes(
         Arc::clone(&changed),
         token.clone(),
     );
+    if let Some(cluster) = &config.cluster {
+        let builder = builder.clone();
+        let apply: crate::cluster::members::Apply = Arc::new(move |selector, wanted, by| {
+            // Nobody waits for the reply: the change is the other instance's.
+            let (reply, _) = tokio::sync::oneshot::channel();
+            builder.send(Event::MemberStates { selector, wanted, by, reply });
+        });
+        crate::cluster::members::start(cluster.clone(), Arc::clone(outbox), apply, token.clone());
+    }
     match &config.cluster {
         Some(cluster) => crate::cluster::start(
             cluster.clone(),

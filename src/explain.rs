@@ -146,6 +146,25 @@ pub fn explain(snap: &Snapshot, config: &Config, health: &Verdicts, states: &Mem
             v["location"] = location(snap, &config.geo, pool.geo.unwrap_or(0), map, located);
         }
         v["pool"] = pool_json(pool, &config.geo, health, states, &v["answer"]);
+        if let Some(h) = pool.https.as_ref().filter(|h| h.rtype == q.qtype) {
+            // The hints are the pool's own A and AAAA answers for this client: shown as such.
+            let answer_of = |rtype: u16| {
+                let asked = Question { qtype: rtype, ..q.clone() };
+                let mut out = vec![0u8; MAX_MESSAGE];
+                Responder::default()
+                    .respond(snap, &encode_query(&asked, false), &mut out, Transport::Tcp, q.client)
+                    .map_or(Value::Null, |o| decode_reply(&out[..o.len]))
+            };
+            let addresses = |a: &Value| -> Vec<Value> {
+                a["records"].as_array().into_iter().flatten().map(|r| r["data"].clone()).collect()
+            };
+            v["hints"] = json!({
+                "origin": "the A and AAAA answers this client gets at the pool's name now",
+                "ipv4hint": addresses(&answer_of(TYPE_A)),
+                "ipv6hint": addresses(&answer_of(TYPE_AAAA)),
+                "apex_alias": h.apex_alias,
+            });
+        }
     } else if let Some(g) = zone.geo_names.iter().find(|g| g.name == q.name) {
         v["kind"] = json!("geo name");
         if let Some(map) = config.geo.maps.get(g.map) {

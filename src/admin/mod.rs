@@ -67,10 +67,11 @@ impl AdminListener {
         self,
         builder: BuilderHandle,
         metrics: Arc<Metrics>,
+        share: Option<tokio::sync::mpsc::UnboundedSender<crate::cluster::members::Share>>,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let listener = TcpListener::from_std(self.listener)?;
-        let state = routes::AppState::new(builder, metrics, &self.config);
+        let state = routes::AppState::new(builder, metrics, &self.config, share);
         let app = routes::router(state);
         let table = Arc::new(ConnTable::default());
         let header_timeout = self.config.header_timeout;

@@ -20,6 +20,7 @@ use super::error::ApiError;
 use super::{auth, health, members};
 use crate::builder::views::Page;
 use crate::builder::{BuilderHandle, PushFailure};
+use crate::cluster::members::Share;
 use crate::config::AdminConfig;
 use crate::dns::name::Name;
 use crate::dns::records::RData;
@@ -35,17 +36,25 @@ pub struct AppState {
     secret: Arc<[u8]>,
     max_body: usize,
     notify_atomic: bool,
+    /// With `[cluster]`: where drains and disables made here go, for the other instances.
+    share: Option<tokio::sync::mpsc::UnboundedSender<Share>>,
 }
 
 impl AppState {
     /// State for the router.
-    pub fn new(builder: BuilderHandle, metrics: Arc<Metrics>, config: &AdminConfig) -> AppState {
+    pub fn new(
+        builder: BuilderHandle,
+        metrics: Arc<Metrics>,
+        config: &AdminConfig,
+        share: Option<tokio::sync::mpsc::UnboundedSender<Share>>,
+    ) -> AppState {
         AppState {
             builder,
             metrics,
             secret: config.secret.as_bytes().into(),
             max_body: config.max_body,
             notify_atomic: config.notify_atomic,
+            share,
         }
     }
 
@@ -168,8 +177,17 @@ async fn member_states(
     let result = async {
         let bytes = read_body(body, st.max_body).await?;
         let (selector, wanted) = members::parse(&bytes)?;
-        match st.builder.member_states(selector, wanted, peer.ip().to_string()).await {
-            Ok(changed) => Ok(Json(members::changed(&changed)).into_response()),
+        let by = peer.ip().to_string();
+        match st.builder.member_states(selector, wanted, by.clone()).await {
+            Ok(changed) => {
+                if let Some(share) = &st.share {
+                    for c in &changed {
+                        let pool = c.key.pool.clone();
+                        let _ = share.send(Share { pool, member: c.key.member.clone(), state: c.now, by: by.clone() });
+                    }
+                }
+                Ok(Json(members::changed(&changed)).into_response())
+            }
             Err(e) => Err(members::failure(e)),
         }
     }

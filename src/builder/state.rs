@@ -461,6 +461,10 @@ impl State {
         }
         let mut next = (*self.member_states).clone();
         let changed = next.set(&keys, wanted, by);
+        if changed.iter().all(|c| c.before == c.now) {
+            // Already so (asked twice, or every state again from the cluster at connection).
+            return Ok(changed);
+        }
         if self.writable
             && let Err(e) = next.save(&self.config.state.dir)
         {

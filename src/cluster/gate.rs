@@ -91,6 +91,22 @@ impl Gate {
 
     /// The JSON body of `value`, stored under `kv_key` by `instance`, when it counts.
     pub fn open(&self, kv_key: &str, instance: &str, value: &[u8]) -> Result<Vec<u8>, Refusal> {
+        self.open_within(kv_key, instance, value, Some(self.max_age))
+    }
+
+    /// [`Gate::open`] for values that stay in force until replaced (operators' member
+    /// states): sealed and from a member, at any age.
+    pub fn open_lasting(&self, kv_key: &str, instance: &str, value: &[u8]) -> Result<Vec<u8>, Refusal> {
+        self.open_within(kv_key, instance, value, None)
+    }
+
+    fn open_within(
+        &self,
+        kv_key: &str,
+        instance: &str,
+        value: &[u8],
+        max_age: Option<Duration>,
+    ) -> Result<Vec<u8>, Refusal> {
         if self.members.as_ref().is_some_and(|m| !m.contains(instance)) {
             return Err(Refusal::Stranger);
         }
@@ -102,7 +118,7 @@ impl Gate {
         let tag = unhex(&sealed.mac).ok_or(Refusal::Forged)?;
         hmac::verify(key, &message(kv_key, sealed.sent, &sealed.body), &tag).map_err(|_| Refusal::Forged)?;
         let age = now_ms().abs_diff(sealed.sent);
-        if age > self.max_age.as_millis() as u64 {
+        if max_age.is_some_and(|m| age > m.as_millis() as u64) {
             return Err(Refusal::Stale);
         }
         Ok(sealed.body.into_bytes())

@@ -30,9 +30,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub mod gate;
+pub mod members;
+pub mod nats;
 
 use crate::config::cluster::ClusterConfig;
-use crate::config::file;
 use crate::health::Observations;
 use crate::health::peers::{ClusterView, Observation};
 use crate::health::probed::Target;
@@ -389,30 +390,10 @@ async fn open(
     config: &ClusterConfig,
     ttl: Duration,
 ) -> Result<(kv::Store, mpsc::UnboundedReceiver<async_nats::Event>), ExchangeError> {
-    let (events, received) = mpsc::unbounded_channel();
-    let mut options = async_nats::ConnectOptions::new()
-        .event_callback(move |event| {
-            let events = events.clone();
-            async move {
-                // The session is gone when nobody receives: nothing to tell.
-                let _ = events.send(event);
-            }
-        })
-        .name(format!("gslbd-{}", config.instance))
-        .connection_timeout(Duration::from_secs(2))
-        .max_reconnects(Some(0));
-    // Both files are read here, bounded like every file gslbd reads, rather than by the
-    // client (which reads whatever the path leads to).
-    if let Some(path) = &config.credentials {
-        let unusable = |error: String| ExchangeError::Credentials { path: path.clone(), error };
-        let creds = file::read_text(path, file::CREDENTIALS_MAX).map_err(unusable)?;
-        options = options.credentials(&creds).map_err(|e| unusable(e.to_string()))?;
-    }
-    if let Some(ca) = &config.tls_ca {
-        let tls = trusting(ca).map_err(|error| ExchangeError::Credentials { path: ca.clone(), error })?;
-        options = options.tls_client_config(tls).require_tls(true);
-    }
-    let client = options.connect(config.nats.clone()).await.map_err(|e| ExchangeError::Connect(e.to_string()))?;
+    let (client, received) = nats::connect(config, "").await.map_err(|e| match e {
+        nats::ConnectError::Credentials { path, error } => ExchangeError::Credentials { path, error },
+        nats::ConnectError::Connect(e) => ExchangeError::Connect(e),
+    })?;
     let js = async_nats::jetstream::new(client);
     let store = match js.get_key_value(&config.bucket).await {
         Ok(store) => store,
@@ -427,21 +408,6 @@ async fn open(
             .map_err(|e| ExchangeError::Bucket { bucket: config.bucket.clone(), error: e.to_string() })?,
     };
     Ok((store, received))
-}
-
-/// A TLS client configuration that trusts the certificates of the PEM file `ca`.
-fn trusting(ca: &std::path::Path) -> Result<tokio_rustls::rustls::ClientConfig, String> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let pem = file::read_regular(ca, file::PEM_MAX).map_err(|e| format!("cannot read: {e}"))?;
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        roots.add(cert.map_err(|e| format!("not PEM: {e}"))?).map_err(|e| format!("not a CA certificate: {e}"))?;
-    }
-    if roots.is_empty() {
-        return Err("holds no certificate".into());
-    }
-    Ok(tokio_rustls::rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
 }
 
 /// The instance a heartbeat key (`i.<instance>`) names.

@@ -12,6 +12,7 @@ pub mod env;
 pub mod error;
 pub mod file;
 pub mod geo;
+pub mod https;
 pub mod identity;
 pub mod log;
 pub mod master_file;
@@ -337,6 +338,8 @@ pub struct PoolConfig {
     pub probers: Option<usize>,
     /// Members, in config order.
     pub members: Vec<MemberConfig>,
+    /// An HTTPS or SVCB record at the pool's name, hints filled per query.
+    pub https: Option<https::HttpsConfig>,
 }
 
 /// A pool member.

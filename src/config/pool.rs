@@ -229,6 +229,14 @@ fn pool(
         let max = crate::dns::records::MAX_RRSET;
         rep.at(raw.span().start, format!("{k}.member"), format!("{addresses} addresses; a pool answers at most {max}"));
     }
+    let https = p.https.as_ref().and_then(|h| super::https::https(k, h, rep));
+    if let (Some(h), PoolMode::Delegate) = (&p.https, mode) {
+        rep.at(h.span().start, format!("{k}.https"), "a delegate pool refers; its child zone publishes HTTPS records");
+    }
+    if let Some(h) = p.https.as_ref().filter(|_| name == *apex && https.as_ref().is_some_and(|h| h.apex_alias)) {
+        let why = "the pool is at the apex: its own record answers there";
+        rep.at(h.span().start, format!("{k}.https.apex_alias"), why);
+    }
     (rep.errors.len() == before).then_some(PoolConfig {
         name,
         mode,
@@ -241,5 +249,6 @@ fn pool(
         quorum,
         probers,
         members,
+        https,
     })
 }

@@ -359,6 +359,8 @@ pub struct RawPool {
     pub when_all_down: Option<Spanned<String>>,
     /// Default check of the members.
     pub check: Option<Spanned<RawCheck>>,
+    /// An HTTPS (or SVCB) record at the pool's name whose address hints follow its answers.
+    pub https: Option<Spanned<RawHttps>>,
     /// With `[cluster]`: `local`, `any`, `majority`, `all` or a number of instances.
     pub quorum: Option<Spanned<RawQuorum>>,
     /// With `[cluster]`: how many live instances probe each member.
@@ -366,6 +368,25 @@ pub struct RawPool {
     /// Members.
     #[serde(default)]
     pub member: Vec<Spanned<RawMember>>,
+}
+
+/// `[zone.pool.https]`: the pool's HTTPS or SVCB record (RFC 9460), ServiceMode.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttps {
+    /// `HTTPS` (default) or `SVCB`.
+    #[serde(rename = "type")]
+    pub kind: Option<Spanned<String>>,
+    /// Application protocols (`alpn`), e.g. `["h2", "h3"]`.
+    pub alpn: Option<Spanned<Vec<String>>>,
+    /// `no-default-alpn`: clients may not assume the default protocol.
+    pub no_default_alpn: Option<Spanned<bool>>,
+    /// `port`: another port than the scheme's.
+    pub port: Option<Spanned<i64>>,
+    /// `ech`: the ECHConfigList, base64.
+    pub ech: Option<Spanned<String>>,
+    /// The zone apex answers `HTTPS 0 <pool name>` (AliasMode) too.
+    pub apex_alias: Option<Spanned<bool>>,
 }
 
 /// A member of a pool.

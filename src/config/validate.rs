@@ -291,8 +291,9 @@ fn zone(
         _ => super::StaticRecords::Fallback,
     };
     let controller = raw.controller.as_ref().and_then(|c| controller(key, c.get_ref(), rep));
-    let data = ZoneData { apex: apex.clone(), soa_ttl, soa, nodes };
+    let mut data = ZoneData { apex: apex.clone(), soa_ttl, soa, nodes };
     let pools = super::pool::pools(key, &apex, &raw.pool, &data, geo, clustered, rep);
+    apex_aliases(key, raw, &pools, &mut data, rep);
     let taken = |n: &Name| data.nodes.contains_key(n) || pools.iter().any(|p| p.name == *n);
     let geo_names = super::geo::geo_names(key, &apex, &raw.geo_name, &taken, geo, rep);
     (rep.errors.len() == errors_before).then(|| ZoneConfig {
@@ -306,6 +307,30 @@ fn zone(
         geo_names,
         dnssec,
     })
+}
+
+/// `apex_alias`: the apex answers `HTTPS 0 <pool>` (AliasMode) for the one pool that asks, a
+/// static record like the others (signed with them).
+fn apex_aliases(key: &str, raw: &RawZone, pools: &[super::PoolConfig], data: &mut ZoneData, rep: &mut Reporter<'_>) {
+    let mut aliased: Option<&Name> = None;
+    for (i, pool) in pools.iter().enumerate() {
+        let Some(h) = pool.https.as_ref().filter(|h| h.apex_alias) else { continue };
+        let at = raw.pool.get(i).map_or(0, |p| p.span().start);
+        let k = format!("{key}.pool[{i}].https.apex_alias");
+        if let Some(first) = aliased {
+            rep.at(at, k, format!("the apex already aliases {first}: one pool may"));
+            continue;
+        }
+        let apex = data.apex.clone();
+        let node = data.nodes.entry(apex).or_default();
+        if node.get(&h.rtype).is_some() {
+            rep.at(at, k, "the apex has static records of that type");
+            continue;
+        }
+        let rdata = vec![RData::Other { rtype: h.rtype, data: super::https::alias_rdata(&pool.name).into() }];
+        node.insert(h.rtype, RRset { ttl: pool.ttl, rdata, source: Source::Static, rotate: false });
+        aliased = Some(&pool.name);
+    }
 }
 
 /// A static record with the key and the file it came from (for errors).

@@ -4,6 +4,7 @@
 
 pub mod conns;
 pub mod cookies;
+pub mod hints;
 #[cfg(target_os = "linux")]
 pub mod mmsg;
 pub mod query;

@@ -9,6 +9,7 @@ use crate::dns::wire::{ClientSubnet, Cookie, Ecs, HEADER_LEN, ParseError, Query,
 use crate::dnssec::online::{OVER_BUDGET_ANSWERS, OnlineSigner, Origin};
 use crate::geo_table::Located as GeoLocated;
 use crate::server::cookies::{self, CookieUse};
+use crate::server::hints;
 use crate::server::signed::{SignScratch, Unsigned, append_denial, sign_answer};
 use crate::snapshot::fragment::WeightedAnswer;
 use crate::snapshot::fragment::{Arena, Denial, Fragment};
@@ -250,7 +251,10 @@ impl Responder {
                             (None, RCODE_REFUSED)
                         } else {
                             let (f, part) = zone.lookup(q.qname(), q.qtype);
-                            let located = if f.geo == u32::MAX {
+                            let located = if f.hints {
+                                // Completed per query from the A and AAAA answers.
+                                Located { hinted: Some(zone), ..Located::of(f, part) }
+                            } else if f.geo == u32::MAX {
                                 Located::of(f, part)
                             } else {
                                 let (located, decision) = by_location(snap, zone, part, f, q.qtype, client);
@@ -331,6 +335,9 @@ struct Located<'a> {
     /// Another name's address answer given as this name's (a geo name's target): written
     /// for the build name's length, so the owners stay pointers to the question.
     flat: bool,
+    /// A pool's HTTPS/SVCB record whose hints are the addresses this zone's A and AAAA
+    /// answers give the client.
+    hinted: Option<&'a Zone>,
 }
 
 impl<'a> Located<'a> {
@@ -342,11 +349,12 @@ impl<'a> Located<'a> {
             twins: &part.signed,
             weighted: part.weighted.get(frag.weighted as usize),
             flat: false,
+            hinted: None,
         }
     }
 
     fn plain(frag: &'a Fragment, arena: &'a Arena) -> Located<'a> {
-        Located { frag, arena, twins: &[], weighted: None, flat: false }
+        Located { frag, arena, twins: &[], weighted: None, flat: false, hinted: None }
     }
 }
 
@@ -560,6 +568,18 @@ fn finish(
             signed = w.origin;
             hash_scope = w.hash_scope;
         }
+        Some(Located { frag: f, arena, hinted: Some(zone), .. }) => {
+            let hinted = write_hinted(&mut out[qend..qend + room], f, arena, zone, snap, q.qname(), client, rng);
+            chained = hinted.geo;
+            hash_scope = hinted.hash_scope;
+            match hinted.len {
+                Some(n) => {
+                    len += n;
+                    an = 1;
+                }
+                None => tc = true,
+            }
+        }
         Some(Located { frag: f, arena, weighted: Some(weighted), .. }) => {
             hash_scope = weighted.scope(client);
             match weighted.write(f, arena, &mut out[qend..], room, rng, client) {
@@ -685,7 +705,11 @@ fn write_signed(
     }
     // Drawn or chosen for this query, or a wildcard's expansion: the records as written,
     // then their signatures, made for them.
-    let answer = if let Some(weighted) = l.weighted {
+    let answer = if let Some(zone) = l.hinted {
+        let hinted = write_hinted(&mut out[qend..max_end], f, l.arena, zone, snap, q.qname(), client, rng);
+        (w.geo, w.hash_scope) = (hinted.geo, hinted.hash_scope);
+        hinted.len.map(|n| (qend + n, 1))
+    } else if let Some(weighted) = l.weighted {
         w.hash_scope = weighted.scope(client);
         weighted.write(f, l.arena, &mut out[qend..], room, rng, client).map(|(n, count)| (qend + n, count))
     } else if l.flat || (f.signed == u32::MAX && f.an > 0 && f.ns == 0) {
@@ -737,6 +761,91 @@ fn write_signed(
         },
     }
     w
+}
+
+/// What [`write_hinted`] wrote, and what the hints depended on.
+struct Hinted {
+    /// The record's length; `None` when it did not fit.
+    len: Option<usize>,
+    /// The location decision of a geo pool's addresses.
+    geo: Option<GeoDecision>,
+    /// The client prefix a hashed pick keyed on.
+    hash_scope: u8,
+}
+
+/// A pool's HTTPS/SVCB record `f` (pre-encoded without hints) completed for `client`: its
+/// `ipv4hint`/`ipv6hint` are the addresses the A and AAAA answers at `qname` give the same
+/// client now (health, selection, location, hashing), written into `out`.
+#[allow(clippy::too_many_arguments)]
+fn write_hinted(
+    out: &mut [u8],
+    f: &Fragment,
+    arena: &Arena,
+    zone: &Zone,
+    snap: &Snapshot,
+    qname: &[u8],
+    client: IpAddr,
+    rng: &mut Rng,
+) -> Hinted {
+    let mut v4 = hints::Addresses::default();
+    let mut v6 = hints::Addresses::default();
+    let (geo4, scope4) = hint_addresses(snap, zone, qname, TYPE_A, client, rng, &mut v4);
+    let (geo6, scope6) = hint_addresses(snap, zone, qname, TYPE_AAAA, client, rng, &mut v6);
+    let geo = match (geo4, geo6) {
+        (Some(a), Some(b)) => Some(GeoDecision { scope: a.scope.max(b.scope), ..a }),
+        (a, b) => a.or(b),
+    };
+    let start = f.start as usize;
+    let template = &arena.bytes[start..start + f.required_len as usize];
+    Hinted { len: hints::write(out, template, &v4, &v6), geo, hash_scope: scope4.max(scope6) }
+}
+
+/// Collects into `sink` the addresses the `rtype` answer at `qname` gives `client`: a geo
+/// pool's for the client's datacenter, a weighted or hashed pool's pick, else the answer's
+/// records. Returns the location decision and the hashed prefix it depended on.
+#[allow(clippy::too_many_arguments)]
+fn hint_addresses(
+    snap: &Snapshot,
+    zone: &Zone,
+    qname: &[u8],
+    rtype: u16,
+    client: IpAddr,
+    rng: &mut Rng,
+    sink: &mut hints::Addresses,
+) -> (Option<GeoDecision>, u8) {
+    let (f, part) = zone.lookup(qname, rtype);
+    let (f, decision) = if f.geo == u32::MAX {
+        (f, None)
+    } else {
+        match pool_pick(snap, part, f, client) {
+            Some((f, d)) => (f, Some(d)),
+            None => return (None, 0),
+        }
+    };
+    // NODATA, SERVFAIL or a fallback CNAME: no addresses of this family.
+    if f.rcode != RCODE_NOERROR || f.an == 0 || f.chase != 0 {
+        return (decision, 0);
+    }
+    let start = f.start as usize;
+    let bytes = &part.arena.bytes[start..start + f.len as usize];
+    match part.weighted.get(f.weighted as usize) {
+        Some(w) => {
+            let mut picks = [0u16; 64];
+            let n = w.pick(rng, client, &mut picks);
+            for &g in &picks[..n] {
+                let (off, glen, count) = w.groups[g as usize];
+                let (off, glen) = (off as usize, glen as usize);
+                if let Some(group) = bytes.get(off..off + glen) {
+                    sink.collect(group, count, rtype);
+                }
+            }
+            (decision, w.scope(client))
+        }
+        None => {
+            sink.collect(bytes, f.an, rtype);
+            (decision, 0)
+        }
+    }
 }
 
 /// CNAME chains followed across our zones, at most this many zones beyond the first.
@@ -800,6 +909,10 @@ fn follow_chain(
             geo = Some(geo.map_or(decision, |g| GeoDecision { scope: g.scope.max(decision.scope), ..decision }));
             picked
         };
+        // Completed per query (hints): the chain ends at the CNAME, the resolver asks it.
+        if next.hints {
+            break;
+        }
         // Signed: each link's twin; where there is none (drawn per query, a denial) the chain
         // ends at the CNAME and the resolver asks the rest.
         let next = match (signed, part.signed.get(next.signed as usize)) {

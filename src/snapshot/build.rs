@@ -44,6 +44,8 @@ pub struct ZoneInput<'a> {
     pub servfail: &'a [Name],
     /// Answers drawn per query by weight.
     pub weighted: &'a [WeightedSpec],
+    /// HTTPS/SVCB records whose address hints are filled per query, (name, type).
+    pub hinted: &'a [(Name, u16)],
     /// Answers chosen by the client's location.
     pub geo: &'a [GeoSpec],
     /// Zones we also serve that lie inside this one: CNAME targets there are theirs.
@@ -639,6 +641,16 @@ impl<'a> ZoneBuilder<'a> {
                 out.types.push((rtype, id));
                 continue;
             }
+            if self.input.hinted.iter().any(|(n, t)| n == name && *t == rtype) {
+                // Completed and (in a signed zone) signed per query: no twin.
+                let mut enc = Encoder::new(&mut out.scratch, name, pin);
+                enc.rrset(name, set);
+                let mut f = enc.finish(&mut out.arena, RCODE_NOERROR, true, set.source);
+                f.hints = true;
+                let id = out.push(f);
+                out.types.push((rtype, id));
+                continue;
+            }
             let f = self.frag(out, name, pin, RCODE_NOERROR, true, set.source, |b, enc| {
                 enc.rrset(name, set);
                 b.additional(enc, set, false);
@@ -1006,6 +1018,7 @@ mod tests {
             nodes,
             servfail: &[],
             weighted: &[],
+            hinted: &[],
             geo: &[],
             nested: &[],
             dynamic_names: none,

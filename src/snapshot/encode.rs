@@ -335,6 +335,7 @@ impl<'s> Encoder<'s> {
             chase: 0,
             signed: u32::MAX,
             denial: Denial::None,
+            hints: false,
         }
     }
 }

@@ -77,6 +77,10 @@ pub struct Fragment {
     pub signed: u32,
     /// A negative answer whose proof is made per question (compact denial).
     pub denial: Denial,
+    /// An HTTPS or SVCB record of a pool: its `ipv4hint`/`ipv6hint` are filled per query
+    /// with the addresses the name's A and AAAA answers give the same client
+    /// (`server::hints`). The fragment holds the record without them.
+    pub hints: bool,
 }
 
 /// What a negative answer denies, for compact denial (RFC 9824).
@@ -329,4 +333,14 @@ fn rotate_into(out: &mut [u8], src: &[u8], rot: Rotation, turn: u32) {
     let head = end - split;
     out[start..start + head].copy_from_slice(&src[split..end]);
     out[start + head..end].copy_from_slice(&src[start..split]);
+}
+
+#[cfg(test)]
+mod layout {
+    /// Every record of every zone has fragments: they stay at 48 bytes (the hints flag took
+    /// padding that was already there).
+    #[test]
+    fn a_fragment_stays_48_bytes() {
+        assert_eq!(std::mem::size_of::<super::Fragment>(), 48);
+    }
 }

@@ -685,3 +685,47 @@ fn credentials_and_tls_against_an_authorizing_server() {
     assert_eq!(Client::for_server(&outsider).call("GET", "/health", None, None).1["cluster"], "degraded");
     all_answer(&[&outsider], "all.gslb.example.org.", &["127.0.0.2"]);
 }
+
+/// A drain made on one instance applies on every instance through NATS, with who made it; an
+/// instance started later takes it at connection; enable undoes it everywhere. With a shared
+/// key, values are sealed.
+#[test]
+fn a_drain_on_one_instance_applies_on_every_instance() {
+    let nats = Nats::start();
+    let pools = "[[zone.pool]]\nname = \"app\"\nselect = \"all\"\n[zone.pool.check]\ntype = \"none\"\n\
+                 [[zone.pool.member]]\nname = \"a\"\nipv4 = [\"192.0.2.1\"]\nlabels = { site = \"fra\" }\n\
+                 [[zone.pool.member]]\nname = \"b\"\nipv4 = [\"192.0.2.2\"]\nlabels = { site = \"ams\" }\n";
+    let keyed = "key = \"${GSLBD_TEST_CLUSTER_KEY}\"\n";
+    let one = instance_full(&nats, "one", "127.0.0.1", keyed, pools);
+    let two = instance_full(&nats, "two", "127.0.0.1", keyed, pools);
+    connected(&one);
+    connected(&two);
+    let name = "app.gslb.example.org.";
+    let sorted = |s: &Server| {
+        let mut a = answers(&s.udp(&query(name, RecordType::A)));
+        a.sort();
+        a
+    };
+    let c = Client::for_server(&one);
+    let auth = Some(("X-Elchi-Secret", crate::admin_client::ADMIN_SECRET));
+    let body = serde_json::json!({"labels": {"site": "fra"}, "state": "drain"}).to_string();
+    let (code, v) = c.call("POST", "/members/state", auth, Some(body));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(sorted(&one), ["192.0.2.2"]);
+    all_answer(&[&one, &two], name, &["192.0.2.2"]);
+    let line = two.wait_log("member state set").unwrap();
+    assert!(line.contains("127.0.0.1 via one"), "{line}");
+    // Started after the drain: it takes it at connection.
+    let three = instance_full(&nats, "three", "127.0.0.1", keyed, pools);
+    all_answer(&[&three], name, &["192.0.2.2"]);
+    let body = serde_json::json!({"member": "a", "state": "enable"}).to_string();
+    let (code, v) = Client::for_server(&two).call("POST", "/members/state", auth, Some(body));
+    assert_eq!(code, 200, "{v}");
+    let end = Instant::now() + DEADLINE;
+    for s in [&one, &two, &three] {
+        while sorted(s) != ["192.0.2.1", "192.0.2.2"] {
+            assert!(Instant::now() < end, "enable did not reach every instance: {:?}", sorted(s));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -220,7 +220,7 @@ fn validating_resolvers_accept_every_signed_answer() {
          [[zone.pool.member]]\nname = \"b\"\nweight = 1\nipv4 = [\"192.0.2.32\"]\n\
          [[zone.pool.member]]\nname = \"c\"\nweight = 1\nipv4 = [\"192.0.2.33\"]\n\
          [[zone.geo_name]]\nname = \"near\"\ntargets = {{ eu = \"www.example.test.\", us = \"app.other.test.\" }}\n\
-         [[zone.pool]]\nname = \"geo\"\nselect = \"geo\"\nttl = 20\n[zone.pool.check]\ntype = \"none\"\n\
+         [[zone.pool]]\nname = \"geo\"\nselect = \"geo\"\nttl = 20\n[zone.pool.check]\ntype = \"none\"\n[zone.pool.https]\nalpn = [\"h2\"]\n\
          [[zone.pool.member]]\nname = \"eu1\"\ndatacenter = \"eu\"\nipv4 = [\"192.0.2.41\"]\n\
          [[zone.pool.member]]\nname = \"us1\"\ndatacenter = \"us\"\nipv4 = [\"192.0.2.42\"]\n\
          [[zone]]\nname = \"other.test\"\nns = [\"ns1.other.test\"]\nrecords = \"ns1 A 127.0.0.1\\napp A 198.51.100.7\\n\"\n\
@@ -318,6 +318,14 @@ fn validating_resolvers_accept_every_signed_answer() {
         assert_eq!(v["answers"], json!([want]), "{subnet}: {v}");
         assert_eq!(v["scope"], json!(scope), "{subnet}: {v}");
         assert!(v["validated"].as_array().unwrap().iter().any(|x| x == "geo.example.test. A"), "{v}");
+    }
+    // The pool's HTTPS record, its hints completed for the client and signed as it is sent.
+    for (subnet, hint) in [("10.9.0.0/16", "192.0.2.41"), ("192.0.2.0/24", "192.0.2.42")] {
+        let (ok, v) =
+            python_validate(s.addr, "example.test.", &ds_example, "geo.example.test.", "HTTPS", &["--ecs", subnet]);
+        assert!(ok, "{subnet}: {v}");
+        assert_eq!(v["answers"], json!([format!("1 . alpn=\"h2\" ipv4hint=\"{hint}\"")]), "{subnet}: {v}");
+        assert!(v["validated"].as_array().unwrap().iter().any(|x| x == "geo.example.test. HTTPS"), "{v}");
     }
     // A geo name's answer (another name's addresses, under its own name) per client.
     for (subnet, want) in

@@ -43,6 +43,8 @@ mod faults;
 mod geo;
 /// Consistent hashing of client networks.
 mod hashing;
+/// HTTPS/SVCB records whose hints follow the pools' answers.
+mod https;
 /// Signals, reload, check, CLI.
 mod lifecycle;
 /// Drop-in compatibility with the upstream plugins, and fault-battery fixes.

@@ -92,6 +92,7 @@ pub fn compile(input: BaseInput<'_>) -> (Base, ZoneReport) {
         nodes: &nodes,
         servfail: &[],
         weighted: &[],
+        hinted: &[],
         geo: &[],
         nested,
         dynamic_names: layer.dynamic_names(),

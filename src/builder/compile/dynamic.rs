@@ -54,6 +54,7 @@ pub fn compile(
         servfail: &pools.servfail,
         weighted: &pools.weighted,
         geo: &pools.geo,
+        hinted: &pools.hinted,
         nested: &[],
         dynamic_names: &none,
         partial: true,

@@ -220,6 +220,7 @@ impl Overlay {
             nodes: &nodes,
             servfail: &[],
             weighted: &[],
+            hinted: &[],
             geo: &[],
             nested,
             dynamic_names: layer.dynamic_names(),

@@ -28,6 +28,8 @@ pub struct PoolRecords {
     pub weighted: Vec<WeightedSpec>,
     /// Geo pools and names: answers chosen by the client's location.
     pub geo: Vec<GeoSpec>,
+    /// Pools' HTTPS/SVCB records, (name, type): hints filled per query.
+    pub hinted: Vec<(Name, u16)>,
 }
 
 /// What geo pools and names need beyond the zone: the compiled maps (their orders) and the
@@ -94,6 +96,7 @@ pub fn pool_records(zone: &ZoneConfig, standing: Standing<'_>, geo: &GeoInputs<'
         if let Some(map) = pool.geo {
             let Some(map) = geo.maps.get(map) else { continue };
             geo_pool(pool, map, (geo.slot)(&pool.name), health, &drained, &mut out);
+            https_record(pool, &mut out);
             continue;
         }
         let set = |rdata: Vec<RData>| RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true };
@@ -162,8 +165,23 @@ pub fn pool_records(zone: &ZoneConfig, standing: Standing<'_>, geo: &GeoInputs<'
             let hosts: Vec<usize> = if chosen_any.is_empty() { (0..pool.members.len()).collect() } else { chosen_any };
             delegation(pool, &hosts, health, &mut out.nodes);
         }
+        https_record(pool, &mut out);
     }
     out
+}
+
+/// The pool's HTTPS/SVCB record as configured, without hints (the query path adds them from
+/// the A and AAAA answers it gives the same client). Not beside a `when_all_down` CNAME: the
+/// name is an alias then, for every type.
+fn https_record(pool: &PoolConfig, out: &mut PoolRecords) {
+    let Some(h) = &pool.https else { return };
+    let node = out.nodes.entry(pool.name.clone()).or_default();
+    if node.get(&TYPE_CNAME).is_some() {
+        return;
+    }
+    let rdata = vec![RData::Other { rtype: h.rtype, data: h.rdata.clone().into() }];
+    node.insert(h.rtype, RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: false });
+    out.hinted.push((pool.name.clone(), h.rtype));
 }
 
 /// The pool without its disabled members (borrowed when it has none).
