@@ -1,13 +1,14 @@
 //! Health-probe load and reaction time, against the real binary:
 //! 1. 10,000 pool members probed every 5 s, by kind of check, each its own probe target:
 //!    `http` (one loopback endpoint, a path per member), `grpc` (one tonic-health server, a
-//!    service per member, each target its own HTTP/2 connection), `icmp` (10,000 loopback
+//!    service per member: targets at one endpoint share an HTTP/2 connection), `grpc-spread`
+//!    (1,000 servers on 127.2.x.y with 10 services each: 1,000 connections), `icmp` (10,000 loopback
 //!    addresses 127.1.x.y, one shared ICMP socket): gslbd's CPU share of one core and resident
 //!    memory over a 20 s window after warm-up.
 //! 2. Time from an endpoint turning unhealthy to DNS answers excluding it (interval 1 s,
 //!    fall 3), over several flips: min / median / max.
 //!
-//! Run: `cargo bench --bench probes [-- KIND...]` (KIND: http grpc icmp, default all three;
+//! Run: `cargo bench --bench probes [-- KIND...]` (KIND: http grpc grpc-spread icmp, default all;
 //! about a minute each; loopback only; ICMP needs ping sockets allowed or CAP_NET_RAW).
 
 use std::io::{BufRead, BufReader};
@@ -53,7 +54,8 @@ fn answer_count(sock: &UdpSocket, server: &str, name: &str) -> u16 {
 
 fn main() {
     let kinds: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let kinds = if kinds.is_empty() { vec!["http".into(), "grpc".into(), "icmp".into()] } else { kinds };
+    let kinds =
+        if kinds.is_empty() { ["http", "grpc", "grpc-spread", "icmp"].map(String::from).to_vec() } else { kinds };
     for kind in kinds {
         run(&kind);
     }
@@ -62,9 +64,15 @@ fn main() {
 /// The 10,000 bulk members' pool for `kind`, probing the servers started in `rt`.
 fn bulk_pool(kind: &str, rt: &tokio::runtime::Runtime) -> String {
     let mut cfg = String::new();
-    let pool = |check: &str| {
+    // Ten pools of 1,000 (a pool answers at most 1,000 addresses); every thousandth member
+    // starts one.
+    let pool = |i: usize, check: &str| {
+        if !i.is_multiple_of(1000) {
+            return String::new();
+        }
+        let n = i / 1000;
         format!(
-            "[[zone.pool]]\nname = \"bulk\"\nselect = \"all\"\n[zone.pool.check]\n{check}interval = \"5s\"\ntimeout = \"2s\"\n"
+            "[[zone.pool]]\nname = \"bulk{n}\"\nselect = \"all\"\n[zone.pool.check]\n{check}interval = \"5s\"\ntimeout = \"2s\"\n"
         )
     };
     match kind {
@@ -73,21 +81,34 @@ fn bulk_pool(kind: &str, rt: &tokio::runtime::Runtime) -> String {
             let port = bulk.local_addr().unwrap().port();
             let always = Router::new().fallback(|| async { "ok" });
             rt.spawn(async move { axum::serve(bulk, always).await });
-            cfg.push_str(&pool(&format!("type = \"http\"\nport = {port}\n")));
             for i in 0..MEMBERS {
+                cfg.push_str(&pool(i, &format!("type = \"http\"\nport = {port}\n")));
                 cfg.push_str(&format!("[[zone.pool.member]]\nname = \"m{i}\"\nipv4 = [\"127.0.0.1\"]\n[zone.pool.member.check]\npath = \"/m{i}\"\n"));
             }
         }
         "grpc" => {
             let port = grpc_server(rt);
-            cfg.push_str(&pool(&format!("type = \"grpc\"\nport = {port}\n")));
             for i in 0..MEMBERS {
+                cfg.push_str(&pool(i, &format!("type = \"grpc\"\nport = {port}\n")));
                 cfg.push_str(&format!("[[zone.pool.member]]\nname = \"m{i}\"\nipv4 = [\"127.0.0.1\"]\n[zone.pool.member.check]\nservice = \"s{i}\"\n"));
             }
         }
-        "icmp" => {
-            cfg.push_str(&pool("type = \"icmp\"\n"));
+        "grpc-spread" => {
+            // 1,000 servers (127.2.x.y), 10 services each: 1,000 HTTP/2 connections.
+            let ports = grpc_servers(rt, MEMBERS / 10);
             for i in 0..MEMBERS {
+                let (srv, port) = (i / 10, ports[i / 10]);
+                cfg.push_str(&pool(i, "type = \"grpc\"\n"));
+                cfg.push_str(&format!(
+                    "[[zone.pool.member]]\nname = \"m{i}\"\nipv4 = [\"127.2.{}.{}\"]\n[zone.pool.member.check]\nport = {port}\nservice = \"s{i}\"\n",
+                    srv / 256,
+                    srv % 256
+                ));
+            }
+        }
+        "icmp" => {
+            for i in 0..MEMBERS {
+                cfg.push_str(&pool(i, "type = \"icmp\"\n"));
                 cfg.push_str(&format!(
                     "[[zone.pool.member]]\nname = \"m{i}\"\nipv4 = [\"127.1.{}.{}\"]\n",
                     i / 256,
@@ -95,9 +116,40 @@ fn bulk_pool(kind: &str, rt: &tokio::runtime::Runtime) -> String {
                 ));
             }
         }
-        other => panic!("unknown kind {other:?}: http, grpc or icmp"),
+        other => panic!("unknown kind {other:?}: http, grpc, grpc-spread or icmp"),
     }
     cfg
+}
+
+/// `n` grpc.health.v1 servers, on 127.2.x.y (x.y = 0..n), sharing one health service where
+/// s0..s9999 are SERVING; their ports.
+fn grpc_servers(rt: &tokio::runtime::Runtime, n: usize) -> Vec<u16> {
+    let (reporter, service) = rt.block_on(async { tonic_health::server::health_reporter() });
+    rt.block_on(async {
+        for i in 0..MEMBERS {
+            reporter.set_service_status(format!("s{i}"), tonic_health::ServingStatus::Serving).await;
+        }
+    });
+    std::mem::forget(reporter);
+    (0..n)
+        .map(|s| {
+            let listener =
+                rt.block_on(tokio::net::TcpListener::bind(format!("127.2.{}.{}:0", s / 256, s % 256))).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let service = service.clone();
+            rt.spawn(async move {
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else { continue };
+                    let service = hyper_util::service::TowerToHyperService::new(service.clone());
+                    tokio::spawn(async move {
+                        let http2 = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+                        let _ = http2.serve_connection(hyper_util::rt::TokioIo::new(tcp), service).await;
+                    });
+                }
+            });
+            port
+        })
+        .collect()
 }
 
 /// A grpc.health.v1 server (tonic-health's) on 127.0.0.1 where services s0..s9999 are
@@ -156,7 +208,7 @@ fn run(kind: &str) {
     let pid = child.id();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
-        let line = lines.next().expect("gslbd exited").unwrap();
+        let Some(Ok(line)) = lines.next() else { panic!("gslbd exited (its error is above)") };
         if let Some(rest) =
             line.split("addr=").nth(1).filter(|_| line.contains("listening") && !line.contains("admin API"))
         {
@@ -177,7 +229,7 @@ fn run(kind: &str) {
         "{kind}: members={MEMBERS} interval=5s probes/s={} cpu_share={cpu:.1}% of one core rss={:.1} MB bulk_answers={}",
         MEMBERS / 5,
         rss_mb(pid),
-        answer_count(&sock, &addr, "bulk.gslb.example.org")
+        answer_count(&sock, &addr, "bulk0.gslb.example.org")
     );
 
     // 2. Reaction time (HTTP only: the watched member's check is HTTP whatever the bulk's).

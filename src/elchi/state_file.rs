@@ -4,7 +4,6 @@
 //! a flipped bit is detected (the file is then ignored), not served; the file also names the
 //! last push-journal entry it includes.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -105,24 +104,7 @@ pub fn save_packed(
     bytes.extend_from_slice(b",\"records\":");
     bytes.extend_from_slice(records_json);
     bytes.push(b'}');
-    let target = path(dir, apex);
-    let tmp = target.with_extension(format!("json.tmp.{}", std::process::id()));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &target)
-    })();
-    if let Err(e) = written {
-        // A partial temp file would keep a full disk full.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    // The rename is durable only once the directory entry is.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::config::file::write_atomic(&path(dir, apex), &bytes)
 }
 
 /// Reads the zone's state file, refusing anything but a regular file of at most `max` bytes.

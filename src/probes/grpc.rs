@@ -1,8 +1,8 @@
 //! gRPC checks: the gRPC health checking protocol (grpc.health.v1 `Health/Check`, through
 //! tonic-health's client) over plaintext HTTP/2 or TLS with ALPN h2. SERVING is up; any
 //! other answer or gRPC error is down with its name ("grpc NOT_SERVING", "grpc
-//! UNIMPLEMENTED"). Each target keeps one HTTP/2 connection, made on first use and again
-//! after it breaks.
+//! UNIMPLEMENTED"). Targets at one endpoint share an HTTP/2 connection (made on first use
+//! and again after it breaks), so many services of one server cost one connection.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -55,40 +55,27 @@ pub struct Grpc {
     metadata: Vec<(MetadataKey<tonic::metadata::Ascii>, MetadataValue<tonic::metadata::Ascii>)>,
 }
 
+/// What makes two targets' connections the same: targets that differ only in the service
+/// asked (or headers, interval...) share one HTTP/2 connection, as gRPC clients do.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChannelKey {
+    addr: SocketAddr,
+    tls: bool,
+    verify: bool,
+    host: Option<String>,
+    timeout: std::time::Duration,
+}
+
+impl ChannelKey {
+    /// The key of `check` probing `addr`.
+    pub fn of(addr: SocketAddr, check: &CheckConfig) -> ChannelKey {
+        ChannelKey { addr, tls: check.tls, verify: check.tls_verify, host: check.host.clone(), timeout: check.timeout }
+    }
+}
+
 impl Grpc {
-    /// A client of `addr` (connected lazily, from `source` when given).
-    pub fn new(addr: SocketAddr, check: &CheckConfig, source: Option<IpAddr>, tls: &Tls) -> Result<Grpc, String> {
-        let tls = match (check.tls, check.tls_verify) {
-            (false, _) => None,
-            (true, false) => Some(Arc::clone(&tls.insecure)),
-            (true, true) => Some(tls.verify.clone().ok_or("no system certificate roots to verify gRPC TLS")?),
-        };
-        // The name TLS verifies and SNI sends: `host`, else the address itself.
-        let server_name = match &check.host {
-            Some(h) => rustls::pki_types::ServerName::try_from(h.clone()).map_err(|e| e.to_string())?,
-            None => rustls::pki_types::ServerName::IpAddress(addr.ip().into()),
-        };
-        let authority = check.host.clone().unwrap_or_else(|| addr.to_string());
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let endpoint = Endpoint::from_shared(format!("{scheme}://{authority}"))
-            .map_err(|e| e.to_string())?
-            .user_agent(concat!("gslbd-health/", env!("CARGO_PKG_VERSION")))
-            .map_err(|e| e.to_string())?
-            .connect_timeout(check.timeout);
-        let connector = tower::service_fn(move |_: Uri| {
-            let (tls, server_name) = (tls.clone(), server_name.clone());
-            async move {
-                let tcp = super::tcp::connect(addr, source).await?;
-                Ok::<_, std::io::Error>(TokioIo::new(match tls {
-                    None => tokio_util::either::Either::Left(tcp),
-                    Some(config) => {
-                        let tls = tokio_rustls::TlsConnector::from(config).connect(server_name, tcp).await?;
-                        tokio_util::either::Either::Right(tls)
-                    }
-                }))
-            }
-        });
-        let channel = endpoint.connect_with_connector_lazy(connector);
+    /// A client asking `check`'s service over `channel` (from [`channel`]).
+    pub fn new(channel: Channel, check: &CheckConfig) -> Result<Grpc, String> {
         let mut metadata = Vec::new();
         for (name, value) in &check.headers {
             let key = MetadataKey::from_bytes(name.as_bytes()).map_err(|e| format!("metadata {name}: {e}"))?;
@@ -97,7 +84,45 @@ impl Grpc {
         }
         Ok(Grpc { client: HealthClient::new(channel), service: check.service.clone(), metadata })
     }
+}
 
+/// A channel to `addr` (connected lazily, from `source` when given), over TLS when the check
+/// asks for it.
+pub fn channel(addr: SocketAddr, check: &CheckConfig, source: Option<IpAddr>, tls: &Tls) -> Result<Channel, String> {
+    let tls = match (check.tls, check.tls_verify) {
+        (false, _) => None,
+        (true, false) => Some(Arc::clone(&tls.insecure)),
+        (true, true) => Some(tls.verify.clone().ok_or("no system certificate roots to verify gRPC TLS")?),
+    };
+    // The name TLS verifies and SNI sends: `host`, else the address itself.
+    let server_name = match &check.host {
+        Some(h) => rustls::pki_types::ServerName::try_from(h.clone()).map_err(|e| e.to_string())?,
+        None => rustls::pki_types::ServerName::IpAddress(addr.ip().into()),
+    };
+    let authority = check.host.clone().unwrap_or_else(|| addr.to_string());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let endpoint = Endpoint::from_shared(format!("{scheme}://{authority}"))
+        .map_err(|e| e.to_string())?
+        .user_agent(concat!("gslbd-health/", env!("CARGO_PKG_VERSION")))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(check.timeout);
+    let connector = tower::service_fn(move |_: Uri| {
+        let (tls, server_name) = (tls.clone(), server_name.clone());
+        async move {
+            let tcp = super::tcp::connect(addr, source).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(match tls {
+                None => tokio_util::either::Either::Left(tcp),
+                Some(config) => {
+                    let tls = tokio_rustls::TlsConnector::from(config).connect(server_name, tcp).await?;
+                    tokio_util::either::Either::Right(tls)
+                }
+            }))
+        }
+    });
+    Ok(endpoint.connect_with_connector_lazy(connector))
+}
+
+impl Grpc {
     /// One `Health/Check`. The caller bounds it by the timeout.
     pub async fn check(&mut self) -> Result<(), ProbeError> {
         let mut request = tonic::Request::new(HealthCheckRequest { service: self.service.clone() });

@@ -15,6 +15,10 @@ pub struct Clients {
     http: http::Clients,
     icmp: icmp::Sockets,
     grpc_tls: std::sync::Arc<std::sync::OnceLock<grpc::Tls>>,
+    /// gRPC connections by endpoint, shared by the targets there (taken when a prober is
+    /// made, never per probe).
+    grpc_channels:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<grpc::ChannelKey, tonic::transport::Channel>>>,
     source: Option<IpAddr>,
 }
 
@@ -25,6 +29,7 @@ impl Clients {
             http: http::Clients::new(source),
             icmp: icmp::Sockets::new(source),
             grpc_tls: Default::default(),
+            grpc_channels: Default::default(),
             source,
         }
     }
@@ -65,7 +70,17 @@ impl Prober {
             CheckKind::Tcp => Way::Tcp,
             CheckKind::Grpc => {
                 let tls = clients.grpc_tls.get_or_init(grpc::Tls::default);
-                Way::Grpc(grpc::Grpc::new(addr, check, clients.source, tls))
+                let key = grpc::ChannelKey::of(addr, check);
+                let channel = {
+                    let mut channels = clients.grpc_channels.lock().unwrap_or_else(|p| p.into_inner());
+                    match channels.get(&key) {
+                        Some(c) => Ok(c.clone()),
+                        None => grpc::channel(addr, check, clients.source, tls).inspect(|c| {
+                            channels.insert(key, c.clone());
+                        }),
+                    }
+                };
+                Way::Grpc(channel.and_then(|c| grpc::Grpc::new(c, check)))
             }
             CheckKind::Icmp => Way::Icmp(icmp::Echo::new(&clients.icmp, ip).await),
             CheckKind::Dns => Way::Dns,

@@ -265,20 +265,12 @@ fn check_keys_are_validated_per_kind() {
         ),
         ("type = \"ping\"\n", "check.type: \"ping\" is not one of http, https, tcp, grpc, icmp, dns, none"),
     ];
-    let dir = tempfile::tempdir().unwrap();
     for (check, want) in cases {
-        let path = dir.path().join("gslbd.toml");
         let pool = format!(
             "[[zone.pool]]\nname = \"x\"\n[zone.pool.check]\n{check}[[zone.pool.member]]\nname = \"m\"\nipv4 = [\"127.0.0.2\"]\n"
         );
-        std::fs::write(&path, config("", &pool_zone(&pool))).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"))
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains(want) && err.contains("gslbd.toml:"), "{check}: {err}");
+        let (ok, err) = gslbd_check(&config("", &pool_zone(&pool)));
+        assert!(!ok && err.contains(want) && err.contains("gslbd.toml:"), "{check}: {err}");
     }
 }
 

@@ -307,3 +307,13 @@ pub fn answers(m: &Message) -> Vec<String> {
 pub fn types(records: &[hickory_proto::rr::Record]) -> Vec<RecordType> {
     records.iter().map(|r| r.record_type()).collect()
 }
+
+/// Runs `gslbd check` on the config `text` (written as `gslbd.toml` in a temporary
+/// directory); returns whether it passed and what it wrote to stderr.
+pub fn gslbd_check(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gslbd.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["check", "--config"]).arg(&path).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}

@@ -53,7 +53,7 @@ fn https_hints_follow_health_location_and_hashing() {
     ]
     .concat();
     let zone = format!(
-        "{}{GEO}[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n\
+        "{}{GEO}[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\nsvc 300 IN HTTPS 1 . alpn=h2 ipv4hint=192.0.2.1\\n\"\n\
          [[zone.pool]]\nname = \"www\"\nselect = \"geo\"\nttl = 20\n\
          [zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n\
          [zone.pool.https]\nalpn = [\"h2\", \"h3\"]\nport = 8443\nech = \"AAT+DQAA\"\napex_alias = true\n{members}\
@@ -115,6 +115,15 @@ fn https_hints_follow_health_location_and_hashing() {
     let plain = svcb(&s, "plain.gslb.example.org.", "10.1.2.0/24", "HTTPS");
     assert_eq!((plain["rcode"].as_str(), plain["records"].as_array().map(Vec::len)), (Some("NOERROR"), Some(0)));
 
+    // A static HTTPS record is served as written.
+    let fixed = svcb(&s, "svc.gslb.example.org.", "10.1.2.0/24", "HTTPS");
+    let r = &fixed["records"][0];
+    assert_eq!(
+        (r["alpn"].clone(), r["ipv4hint"].clone(), r["ttl"].as_u64()),
+        (json!(["h2"]), json!(["192.0.2.1"]), Some(300)),
+        "{fixed}"
+    );
+
     // /explain says where the hints come from.
     let (code, v) = Client::for_server(&s).call(
         "GET",
@@ -141,15 +150,11 @@ fn https_settings_are_checked() {
         ("no_default_alpn = true\n", "https.no_default_alpn: needs alpn"),
         ("type = \"TXT\"\n", "https.type: \"TXT\" is not one of https, svcb"),
     ];
-    let dir = tempfile::tempdir().unwrap();
     for (https, want) in cases {
-        let path = dir.path().join("gslbd.toml");
         let zone = format!(
             "[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\n[[zone.pool]]\nname = \"x\"\n[zone.pool.https]\n{https}[[zone.pool.member]]\nname = \"m\"\nipv4 = [\"192.0.2.1\"]\n"
         );
-        std::fs::write(&path, config("", &zone)).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["check", "--config"]).arg(&path).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains(want), "{https}: {err}");
+        let (ok, err) = gslbd_check(&config("", &zone));
+        assert!(!ok && err.contains(want), "{https}: {err}");
     }
 }
