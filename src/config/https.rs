@@ -11,32 +11,12 @@ use super::error::Reporter;
 use super::raw::RawHttps;
 use super::value::one_of;
 use crate::dns::name::Name;
-
-/// HTTPS (RFC 9460).
-pub const TYPE_HTTPS: u16 = 65;
-/// SVCB (RFC 9460).
-pub const TYPE_SVCB: u16 = 64;
-
-/// SvcParamKeys (RFC 9460 §14.3.2).
-pub mod key {
-    /// alpn.
-    pub const ALPN: u16 = 1;
-    /// no-default-alpn.
-    pub const NO_DEFAULT_ALPN: u16 = 2;
-    /// port.
-    pub const PORT: u16 = 3;
-    /// ipv4hint.
-    pub const IPV4HINT: u16 = 4;
-    /// ech.
-    pub const ECH: u16 = 5;
-    /// ipv6hint.
-    pub const IPV6HINT: u16 = 6;
-}
+use crate::dns::types::{SVC_ALPN, SVC_ECH, SVC_NO_DEFAULT_ALPN, SVC_PORT, TYPE_HTTPS, TYPE_SVCB};
 
 /// A pool's HTTPS or SVCB record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpsConfig {
-    /// [`TYPE_HTTPS`] or [`TYPE_SVCB`].
+    /// HTTPS or SVCB.
     pub rtype: u16,
     /// The RDATA without hints: priority 1, target `.`, the SvcParams in key order.
     pub rdata: Vec<u8>,
@@ -67,17 +47,17 @@ pub fn https(k: &str, raw: &Spanned<RawHttps>, rep: &mut Reporter<'_>) -> Option
         if alpn.get_ref().is_empty() {
             rep.at(alpn.span().start, hk("alpn"), "is empty: list protocols like [\"h2\", \"h3\"] or leave it out");
         }
-        params.push((key::ALPN, value));
+        params.push((SVC_ALPN, value));
     }
     if let Some(v) = r.no_default_alpn.as_ref().filter(|v| *v.get_ref()) {
         if r.alpn.is_none() {
             rep.at(v.span().start, hk("no_default_alpn"), "needs alpn (RFC 9460 §7.1.1)");
         }
-        params.push((key::NO_DEFAULT_ALPN, Vec::new()));
+        params.push((SVC_NO_DEFAULT_ALPN, Vec::new()));
     }
     if let Some(port) = &r.port {
         match u16::try_from(*port.get_ref()) {
-            Ok(p) if p > 0 => params.push((key::PORT, p.to_be_bytes().to_vec())),
+            Ok(p) if p > 0 => params.push((SVC_PORT, p.to_be_bytes().to_vec())),
             _ => rep.at(port.span().start, hk("port"), format!("{} is out of range 1..=65535", port.get_ref())),
         }
     }
@@ -89,7 +69,7 @@ pub fn https(k: &str, raw: &Spanned<RawHttps>, rep: &mut Reporter<'_>) -> Option
                 if (6..=4096).contains(&bytes.len())
                     && u16::from_be_bytes([bytes[0], bytes[1]]) as usize == bytes.len() - 2 =>
             {
-                params.push((key::ECH, bytes))
+                params.push((SVC_ECH, bytes))
             }
             Ok(_) => rep.at(
                 ech.span().start,

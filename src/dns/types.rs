@@ -35,6 +35,23 @@ pub const TYPE_MAILA: u16 = 254;
 /// Query type ANY (`*`).
 pub const TYPE_ANY: u16 = 255;
 
+/// SVCB (RFC 9460).
+pub const TYPE_SVCB: u16 = 64;
+/// HTTPS (RFC 9460).
+pub const TYPE_HTTPS: u16 = 65;
+/// SvcParamKey alpn (RFC 9460 §14.3.2).
+pub const SVC_ALPN: u16 = 1;
+/// SvcParamKey no-default-alpn.
+pub const SVC_NO_DEFAULT_ALPN: u16 = 2;
+/// SvcParamKey port.
+pub const SVC_PORT: u16 = 3;
+/// SvcParamKey ipv4hint.
+pub const SVC_IPV4HINT: u16 = 4;
+/// SvcParamKey ech.
+pub const SVC_ECH: u16 = 5;
+/// SvcParamKey ipv6hint.
+pub const SVC_IPV6HINT: u16 = 6;
+
 /// Class IN.
 pub const CLASS_IN: u16 = 1;
 /// Class CHAOS.

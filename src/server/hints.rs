@@ -4,8 +4,7 @@
 //! pre-encoded record (without hints) is the template; this module reads addresses out of
 //! pre-encoded answers and writes the completed record. No allocation.
 
-use crate::config::https::key;
-use crate::dns::types::{TYPE_A, TYPE_AAAA};
+use crate::dns::types::{SVC_IPV4HINT, SVC_IPV6HINT, TYPE_A, TYPE_AAAA};
 
 /// Most addresses of one family a record's hint carries (an answer has at most
 /// `max_answers` members, 64, of one or a few addresses each).
@@ -84,7 +83,7 @@ pub fn write(out: &mut [u8], template: &[u8], v4: &Addresses, v6: &Addresses) ->
     w.put(&[0, 0])?;
     let rdata_start = w.at;
     w.put(&rdata[..target_end])?;
-    let hints = [(key::IPV4HINT, v4.value()), (key::IPV6HINT, v6.value())];
+    let hints = [(SVC_IPV4HINT, v4.value()), (SVC_IPV6HINT, v6.value())];
     let mut pending = hints.iter().filter(|(_, v)| !v.is_empty()).peekable();
     let mut at = target_end;
     while at + 4 <= rdata.len() {
