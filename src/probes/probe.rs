@@ -92,20 +92,25 @@ impl Prober {
     pub async fn probe(&mut self) -> Result<(), ProbeError> {
         let (check, addr, source) = (&self.check, self.addr, self.clients.source);
         let limit = check.timeout;
-        let run = async {
-            match &mut self.way {
-                Way::None => Ok(()),
-                Way::Http(sni) => http::get(&self.clients.http, sni.as_ref(), addr.ip(), check).await,
-                Way::Tcp => tcp::exchange(addr, source, check).await,
-                Way::Grpc(Ok(grpc)) => grpc.check().await,
-                Way::Grpc(Err(e)) => Err(ProbeError::Grpc(e.clone())),
-                // ICMP keeps its own timer so its reason reads "icmp timeout".
-                Way::Icmp(echo) => echo.ping(limit).await,
-                Way::Dns => match &check.dns {
-                    Some(q) => dns::ask(addr, source, q).await,
-                    None => Ok(()),
-                },
+        // Each kind's exchange is boxed for the length of a probe: a probe task (one per
+        // target, alive for good) then holds a pointer, not room for the largest kind's
+        // state (a gRPC call's is kilobytes), whatever kind it runs.
+        type Exchange<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ProbeError>> + Send + 'a>>;
+        let run: Exchange<'_> = match &mut self.way {
+            Way::None => Box::pin(async { Ok(()) }),
+            Way::Http(sni) => Box::pin(http::get(&self.clients.http, sni.as_ref(), addr.ip(), check)),
+            Way::Tcp => Box::pin(tcp::exchange(addr, source, check)),
+            Way::Grpc(Ok(grpc)) => Box::pin(grpc.check()),
+            Way::Grpc(Err(e)) => {
+                let e = ProbeError::Grpc(e.clone());
+                Box::pin(async { Err(e) })
             }
+            // ICMP keeps its own timer so its reason reads "icmp timeout".
+            Way::Icmp(echo) => Box::pin(echo.ping(limit)),
+            Way::Dns => match &check.dns {
+                Some(q) => Box::pin(dns::ask(addr, source, q)),
+                None => Box::pin(async { Ok(()) }),
+            },
         };
         // The whole exchange is bounded, so a slow peer reads "timeout after".
         match tokio::time::timeout(limit + std::time::Duration::from_millis(50), run).await {
