@@ -87,7 +87,7 @@ fn bulk_pool(kind: &str, rt: &tokio::runtime::Runtime) -> String {
             }
         }
         "grpc" => {
-            let port = grpc_server(rt);
+            let port = grpc_servers(rt, &["127.0.0.1".to_string()])[0];
             for i in 0..MEMBERS {
                 cfg.push_str(&pool(i, &format!("type = \"grpc\"\nport = {port}\n")));
                 cfg.push_str(&format!("[[zone.pool.member]]\nname = \"m{i}\"\nipv4 = [\"127.0.0.1\"]\n[zone.pool.member.check]\nservice = \"s{i}\"\n"));
@@ -95,7 +95,8 @@ fn bulk_pool(kind: &str, rt: &tokio::runtime::Runtime) -> String {
         }
         "grpc-spread" => {
             // 1,000 servers (127.2.x.y), 10 services each: 1,000 HTTP/2 connections.
-            let ports = grpc_servers(rt, MEMBERS / 10);
+            let ips: Vec<String> = (0..MEMBERS / 10).map(|s| format!("127.2.{}.{}", s / 256, s % 256)).collect();
+            let ports = grpc_servers(rt, &ips);
             for i in 0..MEMBERS {
                 let (srv, port) = (i / 10, ports[i / 10]);
                 cfg.push_str(&pool(i, "type = \"grpc\"\n"));
@@ -121,20 +122,20 @@ fn bulk_pool(kind: &str, rt: &tokio::runtime::Runtime) -> String {
     cfg
 }
 
-/// `n` grpc.health.v1 servers, on 127.2.x.y (x.y = 0..n), sharing one health service where
-/// s0..s9999 are SERVING; their ports.
-fn grpc_servers(rt: &tokio::runtime::Runtime, n: usize) -> Vec<u16> {
+/// grpc.health.v1 servers (tonic-health's), one on each of `ips`, sharing one health
+/// service where s0..s9999 are SERVING; each connection served by hyper's HTTP/2. Their ports.
+fn grpc_servers(rt: &tokio::runtime::Runtime, ips: &[String]) -> Vec<u16> {
     let (reporter, service) = rt.block_on(async { tonic_health::server::health_reporter() });
     rt.block_on(async {
         for i in 0..MEMBERS {
             reporter.set_service_status(format!("s{i}"), tonic_health::ServingStatus::Serving).await;
         }
     });
+    // The statuses stay set for the life of the bench.
     std::mem::forget(reporter);
-    (0..n)
-        .map(|s| {
-            let listener =
-                rt.block_on(tokio::net::TcpListener::bind(format!("127.2.{}.{}:0", s / 256, s % 256))).unwrap();
+    ips.iter()
+        .map(|ip| {
+            let listener = rt.block_on(tokio::net::TcpListener::bind(format!("{ip}:0"))).unwrap();
             let port = listener.local_addr().unwrap().port();
             let service = service.clone();
             rt.spawn(async move {
@@ -150,31 +151,6 @@ fn grpc_servers(rt: &tokio::runtime::Runtime, n: usize) -> Vec<u16> {
             port
         })
         .collect()
-}
-
-/// A grpc.health.v1 server (tonic-health's) on 127.0.0.1 where services s0..s9999 are
-/// SERVING; each connection served by hyper's HTTP/2.
-fn grpc_server(rt: &tokio::runtime::Runtime) -> u16 {
-    let (reporter, service) = rt.block_on(async { tonic_health::server::health_reporter() });
-    rt.block_on(async {
-        for i in 0..MEMBERS {
-            reporter.set_service_status(format!("s{i}"), tonic_health::ServingStatus::Serving).await;
-        }
-    });
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    rt.spawn(async move {
-        let _keep = reporter;
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
-            let service = hyper_util::service::TowerToHyperService::new(service.clone());
-            tokio::spawn(async move {
-                let http2 = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
-                let _ = http2.serve_connection(hyper_util::rt::TokioIo::new(tcp), service).await;
-            });
-        }
-    });
-    port
 }
 
 fn run(kind: &str) {

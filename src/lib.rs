@@ -51,5 +51,6 @@ pub mod probes;
 pub mod server;
 pub mod snapshot;
 pub mod sources;
+pub mod stable_hash;
 pub mod stopping;
 pub mod tls;

@@ -65,12 +65,7 @@ struct Stored {
 /// The bucket's key for a member: stable on every instance, and only characters a key may
 /// hold.
 fn key(pool: &Name, member: &str) -> String {
-    let text = format!("{pool}/{member}");
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let h = crate::stable_hash::fnv1a(format!("{pool}/{member}").into_bytes());
     format!("m.{h:016x}")
 }
 

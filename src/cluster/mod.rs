@@ -99,13 +99,8 @@ pub fn target_id(t: &Target) -> String {
     if later != (&None, &Vec::new(), &None, &None, &String::new(), false, &None) {
         text.push_str(&format!("|{later:?}"));
     }
-    // FNV-1a: fixed across builds and platforms (the std hasher is not).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    // Fixed across builds and platforms: every instance names a target alike.
+    format!("{:016x}", crate::stable_hash::fnv1a(text.into_bytes()))
 }
 
 /// The observation TTL: the config's, else 3 × the longest check interval, at least 3 s.
@@ -421,11 +416,7 @@ pub fn probers_of<'a>(target: &Target, n: usize, live: impl Iterator<Item = &'a 
     let id = target_id(target);
     let mut ranked: Vec<(u64, &str)> = live
         .map(|who| {
-            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for b in id.bytes().chain([b'/']).chain(who.bytes()) {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
+            let mut h = crate::stable_hash::fnv1a(id.bytes().chain([b'/']).chain(who.bytes()));
             // FNV's low bits mix poorly; a final avalanche spreads the ranking.
             h ^= h >> 33;
             h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);

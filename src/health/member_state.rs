@@ -154,12 +154,7 @@ pub struct Changed {
 impl MemberStates {
     /// The state of `member` of `pool` (`None`: enabled).
     pub fn of(&self, pool: &Name, member: &str) -> Option<AdminState> {
-        // Keys sort by pool, then member: a range finds it without building a key.
-        self.entries
-            .range(MemberKey { pool: pool.clone(), member: member.to_string() }..)
-            .next()
-            .filter(|(k, _)| k.pool == *pool && k.member == member)
-            .map(|(_, e)| e.state)
+        self.entry(pool, member).map(|e| e.state)
     }
 
     /// The entry of `member` of `pool`.

@@ -99,12 +99,7 @@ pub fn mix(mut x: u64) -> u64 {
 /// A stable seed for a member's identity (FNV-1a, then [`mix`]): the same in every build and
 /// on every platform, so replicas rank members alike.
 pub fn seed(identity: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in identity.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    mix(h)
+    mix(crate::stable_hash::fnv1a(identity.bytes()))
 }
 
 /// Writes the `out.len()` groups that rank highest for the client `key` (weighted rendezvous
