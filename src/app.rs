@@ -106,6 +106,12 @@ pub fn run(config_path: &Path) -> Result<(), AppError> {
         None => None,
     };
     let admin = config.admin.as_ref().map(AdminListener::bind).transpose()?;
+    let externaldns = config
+        .externaldns
+        .as_ref()
+        .map(crate::admin::externaldns::ExternalDnsListener::bind)
+        .transpose()
+        .step("binding the ExternalDNS provider")?;
 
     // Reading big state files takes a while; a stop request meanwhile ends the process cleanly.
     let health = Observations::default();
@@ -158,6 +164,11 @@ pub fn run(config_path: &Path) -> Result<(), AppError> {
         let share = config.cluster.is_some().then_some(share);
         runtime.spawn(admin.serve(handle.clone(), Arc::clone(&metrics), share, shutdown.clone()));
         tracing::info!(addr = %addr, scheme, "admin API listening");
+    }
+    if let Some(provider) = externaldns {
+        let addr = provider.local_addr().step("reading the ExternalDNS provider's address")?;
+        runtime.spawn(provider.serve(handle.clone(), Arc::clone(&metrics), shutdown.clone()));
+        tracing::info!(addr = %addr, "ExternalDNS webhook provider listening");
     }
     let mut syncs = start_syncs(&config, &handle, &metrics, &shutdown);
     let mut probes = start_probes(&config, &handle, &health, &metrics, &outbox, &shutdown);

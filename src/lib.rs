@@ -41,6 +41,7 @@ pub mod dnssec;
 pub mod dnstap;
 pub mod elchi;
 pub mod explain;
+pub mod externaldns;
 pub mod geo_table;
 pub mod health;
 pub mod keytool;

@@ -46,6 +46,12 @@ pub struct Metrics {
     pub cluster: Arc<crate::cluster::ClusterStats>,
     /// dnstap's counters (`[log] dnstap`), read at scrape time.
     pub dnstap: Arc<crate::dnstap::TapStats>,
+    /// ExternalDNS provider requests, by route and HTTP status.
+    pub externaldns_requests: Family<Labels, Counter>,
+    /// Provider-specific properties ExternalDNS sent that gslbd ignores, by name.
+    pub externaldns_ignored: Family<Labels, Counter>,
+    /// Distinct ignored property names given a label of their own.
+    externaldns_ignored_names: std::sync::atomic::AtomicUsize,
 }
 
 impl Metrics {
@@ -62,6 +68,18 @@ impl Metrics {
         registry.register("health_probe_duration_seconds", "Health probe duration", probe_duration.clone());
         let transitions = Family::<Labels, Counter>::default();
         registry.register("health_transitions", "Health state changes, by new state", transitions.clone());
+        let externaldns_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "externaldns_requests",
+            "ExternalDNS webhook provider requests by route and HTTP status",
+            externaldns_requests.clone(),
+        );
+        let externaldns_ignored = Family::<Labels, Counter>::default();
+        registry.register(
+            "externaldns_ignored_properties",
+            "Provider-specific properties of ExternalDNS endpoints that gslbd ignores, by name",
+            externaldns_ignored.clone(),
+        );
         let cluster = Arc::new(crate::cluster::ClusterStats::default());
         let dnstap = Arc::new(crate::dnstap::TapStats::default());
         registry.register_collector(Box::new(Scraped {
@@ -83,6 +101,30 @@ impl Metrics {
             transitions,
             cluster,
             dnstap,
+            externaldns_requests,
+            externaldns_ignored,
+            externaldns_ignored_names: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts one ExternalDNS provider request.
+    pub fn count_externaldns(&self, route: &str, status: u16) {
+        self.externaldns_requests
+            .get_or_create(&vec![("route".into(), route.into()), ("status".into(), status.to_string())])
+            .inc();
+    }
+
+    /// Counts ignored provider-specific properties; names beyond the first 64 seen count as
+    /// `other` (they come from users' annotations: the label set stays bounded).
+    pub fn count_ignored_properties(&self, names: &[String]) {
+        for name in names {
+            let known = self.externaldns_ignored.get(&vec![("property".into(), name.clone())]).is_some();
+            let seen = self.externaldns_ignored_names.load(std::sync::atomic::Ordering::Relaxed);
+            let label = if known || seen < 64 { name.as_str() } else { "other" };
+            if !known && label != "other" {
+                self.externaldns_ignored_names.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            self.externaldns_ignored.get_or_create(&vec![("property".into(), label.into())]).inc();
         }
     }
 
@@ -475,6 +517,9 @@ fn encode_zones(e: &mut DescriptorEncoder, view: &View, snapshot: &crate::snapsh
             let age = std::time::SystemTime::now().duration_since(since).map_or(0, |d| d.as_secs() as i64);
             sync_age.push((labels(&[("zone", &z)]), age));
         }
+        if let Some(zv) = view.zone(&zone.apex).filter(|v| !v.endpoints.is_empty()) {
+            records.push((labels(&[("zone", &z), ("source", "externaldns")]), zv.endpoints.len() as i64));
+        }
         if let Some(controller) = &zone.controller {
             sync_interval.push((labels(&[("zone", &z)]), controller.sync_interval.as_secs_f64()));
         }
@@ -485,7 +530,12 @@ fn encode_zones(e: &mut DescriptorEncoder, view: &View, snapshot: &crate::snapsh
             serials.push((labels(&[("zone", &z)]), snap.serial() as i64));
         }
     }
-    gauge_family(e, "zone_records", "Records per zone and source (controller: names)", &records)?;
+    gauge_family(
+        e,
+        "zone_records",
+        "Records per zone and source (controller: names; externaldns: endpoints)",
+        &records,
+    )?;
     gauge_family(e, "zone_serial", "SOA serial in force", &serials)?;
     gauge_family(e, "controller_version_info", "Controller version hash in force", &version)?;
     counter_family(e, "sync_errors", "Failed controller requests, by zone and kind", &errors)?;

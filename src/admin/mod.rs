@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod externaldns;
 pub mod health;
 pub mod members;
 pub mod routes;
@@ -70,85 +71,112 @@ impl AdminListener {
         share: Option<tokio::sync::mpsc::UnboundedSender<crate::cluster::members::Share>>,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        let listener = TcpListener::from_std(self.listener)?;
         let state = routes::AppState::new(builder, metrics, &self.config, share);
-        let app = routes::router(state);
-        let table = Arc::new(ConnTable::default());
-        let header_timeout = self.config.header_timeout;
-        loop {
-            let (stream, peer) = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                accepted = listener.accept() => match accepted {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "admin accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let admitted = match table.admit(
-                peer.ip(),
-                self.config.max_connections,
-                self.config.max_connections_per_client,
-            ) {
-                Ok(a) => Arc::new(a),
-                Err(why) => {
-                    tracing::debug!(%peer, ?why, "admin connection cap reached with every connection busy; closing");
+        let limits = Limits {
+            max_body: self.config.max_body,
+            header_timeout: self.config.header_timeout,
+            max_connections: self.config.max_connections,
+            max_connections_per_client: self.config.max_connections_per_client,
+        };
+        serve_router(self.listener, self.tls, routes::router(state), limits, "admin", shutdown).await
+    }
+}
+
+/// What one HTTP listener allows each connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body.
+    pub max_body: usize,
+    /// Longest wait for a request's head, its body, or a TLS handshake.
+    pub header_timeout: Duration,
+    /// Most open connections.
+    pub max_connections: usize,
+    /// Most open connections from one client address.
+    pub max_connections_per_client: usize,
+}
+
+/// Serves `app` on `listener` until `shutdown`, each connection bounded by `limits` (the
+/// admin API's listener and the ExternalDNS provider's).
+pub async fn serve_router(
+    listener: std::net::TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: axum::Router,
+    limits: Limits,
+    what: &'static str,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    let table = Arc::new(ConnTable::default());
+    let header_timeout = limits.header_timeout;
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(listener = what, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
-            };
-            // A connection is busy from a request's whole arrival (head and body) to its
-            // response, else idle: one still sending its body may be closed to make room.
-            let service = {
-                let tower = TowerToHyperService::new(app.clone());
-                let admitted = Arc::clone(&admitted);
-                let max_body = self.config.max_body;
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (tower, admitted) = (tower.clone(), Arc::clone(&admitted));
-                    async move {
-                        let req = match whole(req, max_body, header_timeout).await {
-                            Ok(req) => req,
-                            Err(e) => return Ok(axum::response::IntoResponse::into_response(e)),
-                        };
-                        let mut req = req;
-                        // Handlers that log who asked (`/members/state`) read it here.
-                        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                        admitted.busy();
-                        let r = hyper::service::Service::call(&tower, req).await;
-                        admitted.idle();
-                        r
-                    }
-                })
-            };
-            let tls = self.tls.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let closed = admitted.close.clone();
-                let mut http = hyper::server::conn::http1::Builder::new();
-                http.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEAD);
-                let result = match tls {
-                    None => {
-                        let conn = http.serve_connection(TokioIo::new(wire::JsonErrors::new(stream)), service);
+            },
+        };
+        let admitted = match table.admit(peer.ip(), limits.max_connections, limits.max_connections_per_client) {
+            Ok(a) => Arc::new(a),
+            Err(why) => {
+                tracing::debug!(listener = what, %peer, ?why, "connection cap reached with every connection busy; closing");
+                continue;
+            }
+        };
+        // A connection is busy from a request's whole arrival (head and body) to its
+        // response, else idle: one still sending its body may be closed to make room.
+        let service = {
+            let tower = TowerToHyperService::new(app.clone());
+            let admitted = Arc::clone(&admitted);
+            let max_body = limits.max_body;
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let (tower, admitted) = (tower.clone(), Arc::clone(&admitted));
+                async move {
+                    let req = match whole(req, max_body, header_timeout).await {
+                        Ok(req) => req,
+                        Err(e) => return Ok(axum::response::IntoResponse::into_response(e)),
+                    };
+                    let mut req = req;
+                    // Handlers that log who asked (`/members/state`) read it here.
+                    req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                    admitted.busy();
+                    let r = hyper::service::Service::call(&tower, req).await;
+                    admitted.idle();
+                    r
+                }
+            })
+        };
+        let tls = tls.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let closed = admitted.close.clone();
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEAD);
+            let result = match tls {
+                None => {
+                    let conn = http.serve_connection(TokioIo::new(wire::JsonErrors::new(stream)), service);
+                    tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()), _ = closed.cancelled() => Ok(()) }
+                }
+                Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => {
+                        let conn = http.serve_connection(TokioIo::new(wire::JsonErrors::new(tls_stream)), service);
                         tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()), _ = closed.cancelled() => Ok(()) }
                     }
-                    Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => {
-                            let conn = http.serve_connection(TokioIo::new(wire::JsonErrors::new(tls_stream)), service);
-                            tokio::select! { r = conn => r, _ = shutdown.cancelled() => Ok(()), _ = closed.cancelled() => Ok(()) }
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "admin TLS handshake failed");
-                            Ok(())
-                        }
-                        Err(_) => Ok(()),
-                    },
-                };
-                if let Err(e) = result {
-                    tracing::debug!(%peer, error = %e, "admin connection ended");
-                }
-            });
-        }
+                    Ok(Err(e)) => {
+                        tracing::debug!(listener = what, %peer, error = %e, "TLS handshake failed");
+                        Ok(())
+                    }
+                    Err(_) => Ok(()),
+                },
+            };
+            if let Err(e) = result {
+                tracing::debug!(listener = what, %peer, error = %e, "connection ended");
+            }
+        });
     }
 }
 

@@ -10,6 +10,8 @@ use super::status::SyncKind;
 use crate::config::Config;
 use crate::dns::name::Name;
 use crate::elchi::api::{NotifyJson, Payload};
+use crate::externaldns::endpoint::Changes;
+use crate::externaldns::store::Refusal;
 use crate::health::member_state::{Changed, Selector, Wanted};
 
 /// What producers tell the builder.
@@ -84,6 +86,52 @@ pub enum Event {
         /// Where the outcome goes.
         reply: oneshot::Sender<MemberStatesReply>,
     },
+    /// ExternalDNS applies a plan's changes (`POST /records` on the provider's listener):
+    /// all of them or none; the reply goes out once DNS answers them.
+    ExternalDns {
+        /// The changes.
+        changes: Box<Changes>,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<ExternalDnsReply>,
+    },
+}
+
+/// The answer to ExternalDNS's changes: per zone, the owners they touched; and the
+/// provider-specific properties gslbd does not read (ignored), once per endpoint.
+pub type ExternalDnsReply = Result<ExternalDnsApplied, ExternalDnsFailure>;
+
+/// ExternalDNS's changes, applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExternalDnsApplied {
+    /// Zone and owners touched.
+    pub zones: Vec<(Name, usize)>,
+    /// Names of the properties ignored.
+    pub unknown_properties: Vec<String>,
+}
+
+/// Why ExternalDNS's changes were not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExternalDnsFailure {
+    /// An endpoint is invalid or outside the zones ExternalDNS may write: nothing applied.
+    #[error("{}[{}]: {}", .0.section, .0.item, .0.error)]
+    Invalid(Refusal),
+    /// `[externaldns]` is not configured (a reload took it away).
+    #[error("ExternalDNS is not configured")]
+    Disabled,
+    /// The endpoints could not be kept on disk: nothing applied.
+    #[error("cannot keep the endpoints of {zone}: {error}; nothing was applied")]
+    Persist {
+        /// The zone.
+        zone: Name,
+        /// The I/O error.
+        error: String,
+    },
+    /// Applied and kept, but the build failed: DNS does not answer them yet.
+    #[error("{0}; the change is kept and DNS will show it after the next good build")]
+    NotBuilt(BuildError),
+    /// The builder is gone (shutdown).
+    #[error("the builder stopped")]
+    Stopped,
 }
 
 /// The answer to a member-state change: what each selected member became.

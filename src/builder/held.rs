@@ -76,12 +76,16 @@ pub struct HeldZone {
     pub held: Held,
     /// Names changed by pushes since the base: their whole current records (empty: none).
     pub delta: Arc<Nodes>,
+    /// The records ExternalDNS's endpoints make, by owner (a source of their own: a
+    /// controller sync does not replace them; controller and webhook records at the same
+    /// name and type win).
+    pub external: Arc<Nodes>,
 }
 
 impl HeldZone {
     /// A zone held as these records, with no pushes over them.
     pub fn new(version_hash: String, held: Held) -> HeldZone {
-        HeldZone { version_hash, held, delta: Arc::default() }
+        HeldZone { version_hash, held, delta: Arc::default(), external: Arc::default() }
     }
 
     /// A zone with no records yet.
@@ -89,11 +93,33 @@ impl HeldZone {
         HeldZone::new(String::new(), Held::Converted(Arc::default()))
     }
 
-    /// The current records of one name (the delta's if the name was pushed).
-    pub fn get(&self, name: &Name, apex: &Name, default_ttl: u32) -> Option<TypeMap> {
+    /// The current controller and webhook records of one name (the delta's if the name
+    /// was pushed).
+    pub fn get_held(&self, name: &Name, apex: &Name, default_ttl: u32) -> Option<TypeMap> {
         match self.delta.get(name) {
             Some(t) => (!t.is_empty()).then(|| t.clone()),
             None => self.held.get(name, apex, default_ttl),
+        }
+    }
+
+    /// The current dynamic records of one name: controller and webhook records with
+    /// ExternalDNS's beside them.
+    pub fn get(&self, name: &Name, apex: &Name, default_ttl: u32) -> Option<TypeMap> {
+        let held = self.get_held(name, apex, default_ttl);
+        match self.external.get(name) {
+            None => held,
+            Some(ext) => Some(combine(held.as_ref(), Some(ext), |_| {}).into_owned()),
+        }
+    }
+
+    /// Sets the ExternalDNS records of `names` to what `records` gives for each (none: gone).
+    pub fn set_external(&mut self, names: impl IntoIterator<Item = Name>, records: impl Fn(&Name) -> Option<TypeMap>) {
+        let external = Arc::make_mut(&mut self.external);
+        for n in names {
+            match records(&n) {
+                Some(t) => external.insert(n, t),
+                None => external.remove(&n),
+            };
         }
     }
 
@@ -110,7 +136,7 @@ impl HeldZone {
         let touched: BTreeSet<Name> =
             updates.iter().map(|(n, _, _)| n).chain(deletes.iter().map(|(n, _)| n)).cloned().collect();
         let mut part: Nodes =
-            touched.iter().filter_map(|n| self.get(n, apex, default_ttl).map(|t| (n.clone(), t))).collect();
+            touched.iter().filter_map(|n| self.get_held(n, apex, default_ttl).map(|t| (n.clone(), t))).collect();
         let before = api::rr_count(&part) as i64;
         api::apply_push_nodes(&mut part, apex, default_ttl, updates, deletes);
         let after = api::rr_count(&part) as i64;
@@ -262,29 +288,97 @@ pub fn unpack_some(
     out
 }
 
-/// A zone's dynamic records for a build: the base with the delta over it.
+/// A zone's dynamic records for a build: the base with the delta over it, and ExternalDNS's
+/// records beside them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Layered<'a> {
     /// The base records (converted).
     pub base: Option<&'a SortedNodes>,
     /// Names pushed since, with their whole records (empty: none).
     pub delta: Option<&'a Nodes>,
+    /// ExternalDNS's records.
+    pub external: Option<&'a Nodes>,
+}
+
+/// Controller and webhook records (`held`) and ExternalDNS's (`external`) at one name: the
+/// held ones win type by type (and a held CNAME, or a held anything against an ExternalDNS
+/// CNAME, takes the whole name); each ExternalDNS type left out is given to `shadowed`.
+pub fn combine<'a>(
+    held: Option<&'a TypeMap>,
+    external: Option<&'a TypeMap>,
+    mut shadowed: impl FnMut(u16),
+) -> std::borrow::Cow<'a, TypeMap> {
+    use std::borrow::Cow;
+    match (held, external) {
+        (Some(h), None) => Cow::Borrowed(h),
+        (None, Some(e)) => Cow::Borrowed(e),
+        (None, None) => Cow::Owned(TypeMap::new()),
+        (Some(h), Some(e)) => {
+            let mut both = h.clone();
+            for (&rtype, set) in e {
+                let clash = both.contains_key(&rtype)
+                    || both.contains_key(&crate::dns::types::TYPE_CNAME)
+                    || (rtype == crate::dns::types::TYPE_CNAME && !h.is_empty());
+                if clash {
+                    shadowed(rtype);
+                } else {
+                    both.insert(rtype, set.clone());
+                }
+            }
+            Cow::Owned(both)
+        }
+    }
 }
 
 impl<'a> Layered<'a> {
     /// Only these records.
     pub fn plain(nodes: &'a Nodes) -> Layered<'a> {
-        Layered { base: None, delta: Some(nodes) }
+        Layered { base: None, delta: Some(nodes), external: None }
     }
 
     /// Nothing at all.
     pub fn is_empty(&self) -> bool {
-        self.base.is_none_or(|b| b.is_empty()) && self.delta.is_none_or(|d| d.is_empty())
+        self.base.is_none_or(|b| b.is_empty())
+            && self.delta.is_none_or(|d| d.is_empty())
+            && self.external.is_none_or(|e| e.is_empty())
     }
 
     /// Roughly how many names.
     pub fn len_hint(&self) -> usize {
-        self.base.map_or(0, |b| b.len()) + self.delta.map_or(0, |d| d.len())
+        self.base.map_or(0, |b| b.len()) + self.delta.map_or(0, |d| d.len()) + self.external.map_or(0, |e| e.len())
+    }
+
+    /// Every name with records, in name order, ExternalDNS's merged in by [`combine`]; the
+    /// ExternalDNS types the held records shadow go to `shadowed`.
+    pub fn merged<'s>(
+        &'s self,
+        shadowed: &'s std::cell::RefCell<Vec<(Name, u16)>>,
+    ) -> impl Iterator<Item = (&'a Name, std::borrow::Cow<'a, TypeMap>)> + 's {
+        let mut held = self.iter().peekable();
+        let mut external = self.external.into_iter().flatten().filter(|(_, t)| !t.is_empty()).peekable();
+        std::iter::from_fn(move || {
+            let order = match (held.peek(), external.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((h, _)), Some((e, _))) => h.cmp(e),
+            };
+            Some(match order {
+                std::cmp::Ordering::Less => {
+                    let (n, t) = held.next().expect("peeked");
+                    (n, std::borrow::Cow::Borrowed(t))
+                }
+                std::cmp::Ordering::Greater => {
+                    let (n, t) = external.next().expect("peeked");
+                    (n, std::borrow::Cow::Borrowed(t))
+                }
+                std::cmp::Ordering::Equal => {
+                    let (n, h) = held.next().expect("peeked");
+                    let (_, e) = external.next().expect("peeked");
+                    (n, combine(Some(h), Some(e), |rtype| shadowed.borrow_mut().push((n.clone(), rtype))))
+                }
+            })
+        })
     }
 
     /// Every name with records, in name order; a delta entry replaces the base's.
@@ -327,7 +421,7 @@ pub fn borrow_all<'a>(
             Held::Converted(n) => Some(&**n),
             Held::Packed(_) => unpacked.get(apex),
         };
-        out.insert(apex.clone(), Layered { base, delta: Some(&*h.delta) });
+        out.insert(apex.clone(), Layered { base, delta: Some(&*h.delta), external: Some(&*h.external) });
     }
     out
 }

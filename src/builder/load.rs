@@ -1,5 +1,6 @@
-//! Start-up: each zone's last-known-good records from its state file and the pushes its
-//! journal acknowledged after that file was written, read before the first build.
+//! Start-up: each zone's last-known-good records from its state file, the pushes its
+//! journal acknowledged after that file was written, and ExternalDNS's endpoints, read
+//! before the first build.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -124,5 +125,6 @@ pub fn load_zone(config: &Config, zone: &ZoneConfig, writable: bool) -> LoadedZo
             tracing::error!(zone = %zone.apex, error = %e, "cannot read the push journal; its pushes are lost")
         }
     }
+    loaded.state.load_endpoints(config, zone);
     loaded
 }

@@ -48,7 +48,9 @@ use crate::config::Config;
 use crate::elchi::api::NotifyJson;
 use crate::health::member_state::{Selector, Wanted};
 use crate::snapshot::SnapshotHandle;
-pub use event::{Event, MemberStatesFailure, MemberStatesReply, PushFailure, PushReply};
+pub use event::{
+    Event, ExternalDnsFailure, ExternalDnsReply, MemberStatesFailure, MemberStatesReply, PushFailure, PushReply,
+};
 use persist::Writer;
 use state::State;
 use views::{View, Views};
@@ -80,6 +82,13 @@ impl BuilderHandle {
         let (reply, answer) = oneshot::channel();
         self.send(Event::MemberStates { selector, wanted, by, reply });
         answer.await.unwrap_or(Err(MemberStatesFailure::Stopped))
+    }
+
+    /// Applies ExternalDNS's changes, all or none; waits until DNS answers them.
+    pub async fn externaldns(&self, changes: crate::externaldns::endpoint::Changes) -> ExternalDnsReply {
+        let (reply, answer) = oneshot::channel();
+        self.send(Event::ExternalDns { changes: Box::new(changes), reply });
+        answer.await.unwrap_or(Err(ExternalDnsFailure::Stopped))
     }
 
     /// Swaps in a validated config and waits until it serves.

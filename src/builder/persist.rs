@@ -73,7 +73,8 @@ impl PersistJob {
             Held::Converted(nodes) => Cow::Borrowed(&**nodes),
             Held::Packed(p) => Cow::Owned(held::unpack(&p.bytes, &self.apex, self.default_ttl)),
         };
-        let packed = held::pack(Layered { base: Some(&base), delta: Some(&self.delta) }.iter(), base.len());
+        let packed =
+            held::pack(Layered { base: Some(&base), delta: Some(&self.delta), external: None }.iter(), base.len());
         // Freed where freeing ends with handing the memory back to the system.
         if let Cow::Owned(nodes) = base {
             crate::snapshot::reclaim::later(nodes);

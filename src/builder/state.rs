@@ -13,7 +13,10 @@ use tokio::sync::oneshot;
 use super::compile::overlay::fold_names;
 use super::compile::signatures::{self, ZoneSignatures};
 use super::compile::{Changes, Compiler, Inputs, Patch, Rebuild, Scope};
-use super::event::{BuildError, Event, JournalError, MemberStatesFailure, MemberStatesReply, PushFailure, PushReply};
+use super::event::{
+    BuildError, Event, ExternalDnsApplied, ExternalDnsFailure, ExternalDnsReply, JournalError, MemberStatesFailure,
+    MemberStatesReply, PushFailure, PushReply,
+};
 use super::held;
 use super::load;
 use super::persist::{Jobs, PersistJob, Persisted};
@@ -173,6 +176,7 @@ impl State {
         let mut pushes: Waiting = Vec::new();
         let mut reloads = Vec::new();
         let mut member_changes = Vec::new();
+        let mut external_changes = Vec::new();
         for event in events {
             match event {
                 Event::SyncAttempt(zone) => {
@@ -212,6 +216,7 @@ impl State {
                 Event::MemberStates { selector, wanted, by, reply } => {
                     member_changes.push((reply, self.member_states(&selector, wanted, &by)));
                 }
+                Event::ExternalDns { changes, reply } => external_changes.push((reply, self.externaldns(&changes))),
             }
         }
         // One sync per touched journal for the whole batch, before any push is acknowledged;
@@ -242,6 +247,14 @@ impl State {
         }
         for (reply, outcome) in member_changes {
             let _ = reply.send(outcome);
+        }
+        for (reply, outcome) in external_changes {
+            let answer = match (&built, outcome) {
+                (_, Err(e)) => Err(e),
+                (Ok(()), Ok(applied)) => Ok(applied),
+                (Err(e), Ok(_)) => Err(ExternalDnsFailure::NotBuilt(e.clone())),
+            };
+            let _ = reply.send(answer);
         }
         if stop {
             // Fold the pushes into the state files on the way out (the journals have them
@@ -451,6 +464,50 @@ impl State {
         Ok(outcome)
     }
 
+    /// Applies ExternalDNS's changes: every endpoint is checked and routed first (one bad
+    /// endpoint refuses them all), each zone's endpoints file is written and synced (a zone
+    /// that cannot keep its part refuses the whole request, and the files already written
+    /// are written back), then the records of the owners they touch change and are marked
+    /// for the next build.
+    fn externaldns(&mut self, changes: &crate::externaldns::endpoint::Changes) -> ExternalDnsReply {
+        let cfg = self.config.externaldns.as_ref().ok_or(ExternalDnsFailure::Disabled)?;
+        let routed =
+            crate::externaldns::store::route(changes, cfg, &self.config.zones).map_err(ExternalDnsFailure::Invalid)?;
+        let mut unknown_properties = Vec::new();
+        let mut next = Vec::with_capacity(routed.len());
+        for (apex, change) in &routed {
+            let Some(zone) = self.zones.get(apex) else { continue };
+            unknown_properties.extend(change.put.iter().flat_map(|(_, e)| e.checked.unknown.iter().cloned()));
+            let (endpoints, touched) = zone.endpoints_after(change);
+            next.push((apex, endpoints, touched));
+        }
+        if self.writable {
+            let dir = &self.config.state.dir;
+            for (i, (apex, endpoints, _)) in next.iter().enumerate() {
+                if let Err(e) = crate::externaldns::store::save(dir, apex, endpoints) {
+                    for (written, _, _) in &next[..i] {
+                        if let Some(z) = self.zones.get(*written) {
+                            let _ = crate::externaldns::store::save(dir, written, &z.endpoints);
+                        }
+                    }
+                    let error = e.to_string();
+                    if let Some(z) = self.zones.get_mut(*apex) {
+                        z.endpoints_failed(apex, error.clone());
+                    }
+                    return Err(ExternalDnsFailure::Persist { zone: (*apex).clone(), error });
+                }
+            }
+        }
+        let mut applied = ExternalDnsApplied { zones: Vec::new(), unknown_properties };
+        for (apex, endpoints, touched) in next {
+            let (Some(cfg), Some(zone)) = (self.config.zone(apex), self.zones.get_mut(apex)) else { continue };
+            tracing::info!(zone = %apex, endpoints = endpoints.len(), owners = touched.len(), "ExternalDNS changes applied");
+            applied.zones.push((apex.clone(), touched.len()));
+            zone.set_endpoints(cfg, endpoints, touched);
+        }
+        Ok(applied)
+    }
+
     /// Sets `wanted` on the members `selector` picks: kept in the state directory first (a
     /// change that cannot be kept is not made), then the zones of their pools recompile
     /// their answers. Each member's change is logged with who made it.
@@ -531,9 +588,19 @@ impl State {
     pub fn replace_config(&mut self, config: Config) {
         self.zones.retain(|apex, _| config.zone(apex).is_some());
         let mut write = Vec::new();
+        let writes = |c: &Config, apex: &Name| c.externaldns.as_ref().is_some_and(|e| e.zones.contains(apex));
         for zone in &config.zones {
             match self.zones.get_mut(&zone.apex) {
-                Some(state) => state.reconfigure(zone),
+                Some(state) => {
+                    state.reconfigure(zone);
+                    // ExternalDNS's records come and go with its leave to write the zone
+                    // (its file stays).
+                    match (writes(&self.config, &zone.apex), writes(&config, &zone.apex)) {
+                        (false, true) => state.load_endpoints(&config, zone),
+                        (true, false) => state.drop_endpoints(zone),
+                        _ => {}
+                    }
+                }
                 None => {
                     let loaded = load::load_zone(&config, zone, self.writable);
                     // Held decoded until the writer has written it again (then compact).

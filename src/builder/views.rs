@@ -25,6 +25,10 @@ pub struct ZoneView {
     pub held: Option<Held>,
     /// Names pushed over them since (their whole records; empty: none).
     pub delta: Option<Arc<Nodes>>,
+    /// ExternalDNS's records, by owner.
+    pub external: Option<Arc<Nodes>>,
+    /// ExternalDNS's endpoints as it wrote them.
+    pub endpoints: Arc<crate::externaldns::store::ZoneEndpoints>,
     /// Static records with the pools' records of the last build.
     pub layer: Option<Arc<StaticLayer>>,
     /// Dynamic name+type pairs the last build does not answer.
@@ -166,6 +170,9 @@ impl View {
             page.offer(key, name);
         };
         layer.nodes.keys().for_each(&mut offer);
+        if let Some(external) = &view.external {
+            external.keys().for_each(&mut offer);
+        }
         let empty = Nodes::new();
         let delta = view.delta.as_deref().unwrap_or(&empty);
         // A pushed name is listed from the delta (and not at all once its records are gone).
@@ -200,6 +207,14 @@ impl View {
             }
         }
         let mut dynamic = Nodes::new();
+        let mut external = Nodes::new();
+        if let Some(ext) = &view.external {
+            for n in &wanted {
+                if let Some(t) = ext.get(*n) {
+                    external.insert((*n).clone(), t.clone());
+                }
+            }
+        }
         if let Some(held) = &view.held {
             let delta = view.delta.as_deref();
             for n in &wanted {
@@ -212,8 +227,8 @@ impl View {
                 }
             }
         }
-        let (merged, shadowed) =
-            merge(&window, held::Layered::plain(&dynamic), zone.static_records, &|n| zone.answers_by_layer(n));
+        let layered = held::Layered { base: None, delta: Some(&dynamic), external: Some(&external) };
+        let (merged, shadowed) = merge(&window, layered, zone.static_records, &|n| zone.answers_by_layer(n));
         let answered = merged
             .into_iter()
             .filter(|(n, _)| wanted.contains(n))
@@ -227,7 +242,10 @@ impl View {
         let shadowed = shadowed
             .into_iter()
             .filter_map(|(n, rtype, by)| {
-                let set = dynamic.get(&n)?.get(&rtype)?.clone();
+                // A set the held records shadow is ExternalDNS's; any other is the held
+                // set's when there is one.
+                let held = (by != ShadowedBy::Controller).then(|| dynamic.get(&n)?.get(&rtype)).flatten();
+                let set = held.or_else(|| external.get(&n)?.get(&rtype))?.clone();
                 Some((n, rtype, set, by))
             })
             .collect();

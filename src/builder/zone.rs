@@ -24,6 +24,7 @@ use crate::config::{StateConfig, ZoneConfig};
 use crate::dns::name::Name;
 use crate::elchi::api::{self, Payload};
 use crate::elchi::journal::{self, Journal};
+use crate::externaldns::store::{self as endpoints_file, ZoneChange, ZoneEndpoints};
 
 /// Pushes after which a zone's state file is rewritten even when its journal has them all
 /// (so that the journal, replayed at start-up, stays short).
@@ -81,6 +82,10 @@ pub struct ZoneState {
     pub folding: Option<BTreeSet<Name>>,
     /// The last build of the zone that failed.
     pub build_error: Option<String>,
+    /// ExternalDNS's endpoints, as it wrote them (their records are in `held`).
+    pub endpoints: Arc<ZoneEndpoints>,
+    /// Why ExternalDNS's endpoints file could not be written or read, when it failed last.
+    pub endpoints_error: Option<String>,
 }
 
 impl ZoneState {
@@ -162,10 +167,14 @@ impl ZoneState {
         }
         let names = converted.nodes.len();
         let rrs = api::rr_count(&converted.nodes);
-        let fresh = HeldZone::new(payload.version_hash.clone(), Held::Converted(Arc::new(converted.nodes)));
-        if let Some(old) = self.held.replace(fresh) {
+        let mut fresh = HeldZone::new(payload.version_hash.clone(), Held::Converted(Arc::new(converted.nodes)));
+        if let Some(old) = self.held.take() {
+            // ExternalDNS's records are a source of their own: the controller's data
+            // replaces only its own and the webhook's.
+            fresh.external = old.external;
             crate::snapshot::reclaim::later(old.held);
         }
+        self.held = Some(fresh);
         if let Some(st) = &mut self.status {
             st.origin = DataOrigin::Controller;
             st.version_hash = Some(payload.version_hash.clone());
@@ -313,6 +322,64 @@ impl ZoneState {
         }
     }
 
+    // ─── ExternalDNS ─────────────────────────────────────────────────────────────────────
+
+    /// The endpoints with `change` applied, and the owners it touches (nothing is changed).
+    pub fn endpoints_after(&self, change: &ZoneChange) -> (ZoneEndpoints, std::collections::BTreeSet<Name>) {
+        let mut next = (*self.endpoints).clone();
+        let touched = next.apply(change);
+        (next, touched)
+    }
+
+    /// Takes ExternalDNS's endpoints (already kept on disk) and the records of the owners
+    /// they changed, which are marked for the next build.
+    pub fn set_endpoints(&mut self, zone: &ZoneConfig, next: ZoneEndpoints, touched: BTreeSet<Name>) {
+        let held = self.held.get_or_insert_with(HeldZone::empty);
+        held.set_external(touched.iter().cloned(), |n| next.types_at(n, zone.default_ttl));
+        if let Some(since) = &mut self.folding {
+            since.extend(touched.iter().cloned());
+        }
+        self.patches.extend(touched);
+        self.endpoints = Arc::new(next);
+        if let Some(error) = self.endpoints_error.take() {
+            tracing::info!(zone = %zone.apex, previous_error = %error, "ExternalDNS endpoints kept on disk again");
+        }
+    }
+
+    /// Reads ExternalDNS's endpoints at start-up (or when a reload lets ExternalDNS write
+    /// the zone).
+    pub fn load_endpoints(&mut self, config: &crate::config::Config, zone: &ZoneConfig) {
+        let Some(cfg) = config.externaldns.as_ref().filter(|c| c.zones.contains(&zone.apex)) else { return };
+        match endpoints_file::load(&config.state.dir, &zone.apex, cfg, &config.zones) {
+            Ok(read) => {
+                if !read.is_empty() {
+                    tracing::info!(zone = %zone.apex, endpoints = read.len(), "read ExternalDNS's endpoints");
+                }
+                let owners: Vec<Name> = read.owners().cloned().collect();
+                self.set_endpoints(zone, read, owners.into_iter().collect());
+            }
+            Err(e) => {
+                tracing::error!(zone = %zone.apex, error = %e, "ExternalDNS's endpoints not read; it will write them again");
+                self.endpoints_error = Some(e);
+            }
+        }
+    }
+
+    /// ExternalDNS may no longer write the zone: its records leave DNS (its file stays).
+    pub fn drop_endpoints(&mut self, zone: &ZoneConfig) {
+        let owners: BTreeSet<Name> = self.endpoints.owners().cloned().collect();
+        self.set_endpoints(zone, ZoneEndpoints::default(), owners);
+    }
+
+    /// ExternalDNS's endpoints file could not be written: the change was not made.
+    pub fn endpoints_failed(&mut self, apex: &Name, error: String) {
+        self.persist_failures += 1;
+        if self.endpoints_error.as_deref() != Some(error.as_str()) {
+            tracing::error!(zone = %apex, error = %error, "cannot keep ExternalDNS's endpoints; the change is refused");
+        }
+        self.endpoints_error = Some(error);
+    }
+
     // ─── the journal ─────────────────────────────────────────────────────────────────────
 
     /// Appends an entry (opening the journal on first use); durable once synced. Returns the
@@ -446,12 +513,15 @@ impl ZoneState {
             status: self.status.clone(),
             held: self.held.as_ref().map(|h| h.held.clone()),
             delta: self.held.as_ref().map(|h| Arc::clone(&h.delta)),
+            external: self.held.as_ref().map(|h| Arc::clone(&h.external)),
+            endpoints: Arc::clone(&self.endpoints),
             layer,
             shadowed: Arc::clone(&self.shadowed),
             shadowed_total: self.shadowed_total.clone(),
-            persist_error: match (&self.journal_error, &self.persist_error) {
-                (Some(e), _) => Some(format!("push journal: {e}")),
-                (None, e) => e.as_ref().map(|(e, _)| e.to_string()),
+            persist_error: match (&self.journal_error, &self.endpoints_error, &self.persist_error) {
+                (Some(e), _, _) => Some(format!("push journal: {e}")),
+                (None, Some(e), _) => Some(format!("ExternalDNS endpoints: {e}")),
+                (None, None, e) => e.as_ref().map(|(e, _)| e.to_string()),
             },
             journal_failing: self.journal_error.is_some(),
             persist_failures: self.persist_failures,

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod dnssec;
 pub mod env;
 pub mod error;
+pub mod externaldns;
 pub mod file;
 pub mod geo;
 pub mod https;
@@ -63,6 +64,8 @@ pub struct Config {
     pub rrl: Option<rrl::RrlConfig>,
     /// `[dnssec]`: the signature cache and signing budget.
     pub dnssec: dnssec::DnssecSettings,
+    /// `[externaldns]`: the ExternalDNS webhook provider, when set.
+    pub externaldns: Option<externaldns::ExternalDnsConfig>,
 }
 
 impl Config {

@@ -35,6 +35,21 @@ pub struct RawConfig {
     /// `[dnssec]`: what every signed zone shares.
     #[serde(default)]
     pub dnssec: Option<Spanned<RawDnssec>>,
+    /// `[externaldns]`: the ExternalDNS webhook provider.
+    #[serde(default)]
+    pub externaldns: Option<Spanned<RawExternalDns>>,
+}
+
+/// `[externaldns]`: ExternalDNS's webhook provider protocol on a listener of its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExternalDns {
+    /// Listen address (ExternalDNS expects a sidecar on `127.0.0.1:8888`).
+    pub listen: Option<Spanned<String>>,
+    /// The zones ExternalDNS may write to (default: every zone).
+    pub zones: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Largest request body, e.g. `"32MiB"`.
+    pub max_body: Option<Spanned<String>>,
 }
 
 /// `[dnssec]`: the signature cache and signing budget every signed zone shares.

@@ -56,6 +56,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
         journal: raw.state.as_ref().and_then(|s| s.journal.as_ref()).is_none_or(|j| *j.get_ref()),
     };
     let admin = raw.admin.as_ref().and_then(|a| admin(a, rep));
+    let externaldns = super::externaldns::externaldns(raw.externaldns.as_ref(), &zones, rep);
     // A geo name's targets must be names some zone here can answer.
     for (i, z) in zones.iter().enumerate() {
         for (j, g) in z.geo_names.iter().enumerate() {
@@ -81,6 +82,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
         log,
         rrl,
         dnssec,
+        externaldns,
     })
 }
 

@@ -1,5 +1,5 @@
 //! Source-neutral record data: what every source (static config, controller, webhook,
-//! health-checked pools) hands to the snapshot builder.
+//! ExternalDNS, health-checked pools) hands to the snapshot builder.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -18,6 +18,8 @@ pub enum Source {
     Webhook,
     /// A health-checked pool.
     Pool,
+    /// ExternalDNS, through its webhook provider protocol (`[externaldns]`).
+    ExternalDns,
 }
 
 impl Source {
@@ -28,6 +30,7 @@ impl Source {
             Source::Controller => "controller",
             Source::Webhook => "webhook",
             Source::Pool => "pool",
+            Source::ExternalDns => "externaldns",
         }
     }
 }

@@ -20,7 +20,7 @@ const QTYPE_SLOTS: usize = QTYPES.len() + 1;
 pub const RCODES: [u16; 7] = [0, 1, 2, 3, 4, 5, 16];
 const RCODE_SLOTS: usize = RCODES.len() + 1;
 pub use crate::snapshot::ZONE_SLOTS;
-const SOURCES: usize = 4;
+const SOURCES: usize = 5;
 use crate::server::query::EcsUse;
 use crate::snapshot::geo::{GEO_SLOTS, NO_DATACENTER};
 /// Datacenters counted by name per geo pool; later ones share the last slot, and the slot
@@ -179,7 +179,7 @@ impl Stats {
     /// Answers by data source: (source, count).
     pub fn answers_by_source(&self) -> Vec<(&'static str, u64)> {
         let workers = self.workers.lock().expect("stats lock").clone();
-        [Source::Static, Source::Controller, Source::Webhook, Source::Pool]
+        [Source::Static, Source::Controller, Source::Webhook, Source::ExternalDns, Source::Pool]
             .into_iter()
             .map(|s| (s.as_str(), workers.iter().map(|w| w.answers[s as usize].load(Ordering::Relaxed)).sum()))
             .collect()

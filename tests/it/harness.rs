@@ -110,7 +110,10 @@ impl Server {
         let mut server = Server { child, addr: "0.0.0.0:0".parse().unwrap(), log, dir };
         // The admin API may say "listening" first (it serves during the start-up hold).
         let line = server
-            .wait_log_matching(|l| l.contains("listening addr=") && !l.contains("admin API"), 0)
+            .wait_log_matching(
+                |l| l.contains("listening addr=") && !l.contains("admin API") && !l.contains("ExternalDNS"),
+                0,
+            )
             .unwrap_or_else(|| panic!("gslbd did not start; log:\n{}", server.log_text()));
         let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap();
         server.addr = addr.parse().expect("listen address in log");

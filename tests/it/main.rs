@@ -37,6 +37,8 @@ mod dot;
 mod drain;
 /// EDNS Client Subnet.
 mod ecs;
+/// The ExternalDNS webhook provider.
+mod externaldns;
 /// Regressions of the fault battery.
 mod faults;
 /// Topology steering: location maps, geo pools and names, ECS scope.

@@ -23,8 +23,8 @@ pub struct FoldJob {
     pub apex: Name,
     pub(super) config: Arc<Config>,
     pub(super) layer: Arc<StaticLayer>,
-    /// The held base and delta.
-    pub(super) held: Option<(Held, Arc<Nodes>)>,
+    /// The held base and delta, and ExternalDNS's records.
+    pub(super) held: Option<(Held, Arc<Nodes>, Arc<Nodes>)>,
     pub(super) unloaded: bool,
     pub(super) slot: u16,
     /// Content hash and serial as published.
@@ -57,15 +57,16 @@ impl FoldJob {
         let zone = self.config.zone(&self.apex).ok_or("the zone is gone")?;
         let nested = self.config.nested_zones(&zone.apex);
         let unpacked = match &self.held {
-            Some((Held::Packed(p), _)) => Some(held::unpack(&p.bytes, &zone.apex, zone.default_ttl)),
+            Some((Held::Packed(p), _, _)) => Some(held::unpack(&p.bytes, &zone.apex, zone.default_ttl)),
             _ => None,
         };
-        let dynamic = self.held.as_ref().map(|(base, delta)| Layered {
+        let dynamic = self.held.as_ref().map(|(base, delta, external)| Layered {
             base: match base {
                 Held::Converted(n) => Some(&**n),
                 Held::Packed(_) => unpacked.as_ref(),
             },
             delta: Some(&**delta),
+            external: Some(&**external),
         });
         let signer = self.signatures.as_ref().map(|s| s.signer());
         let (base, report) = compile(BaseInput {

@@ -1,6 +1,7 @@
 //! What every compiler of a zone shares: the static layer (the config's records with a
-//! placeholder at every name a pool answers) and the merge of static and dynamic (controller
-//! and webhook) records, which also says which dynamic records DNS does not answer and why.
+//! placeholder at every name a pool answers) and the merge of static and dynamic (controller,
+//! webhook and ExternalDNS) records, which also says which dynamic records DNS does not
+//! answer and why.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -85,9 +86,11 @@ impl StaticLayer {
     }
 }
 
-/// Why a dynamic (controller or webhook) name+type is not answered.
+/// Why a dynamic (controller, webhook or ExternalDNS) name+type is not answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ShadowedBy {
+    /// Controller or webhook records at the same name and type win over ExternalDNS's.
+    Controller,
     /// Static records at the same name win (`static_records = "override"`, or the apex).
     Static,
     /// A health-checked pool owns the name; pools always win.
@@ -100,6 +103,7 @@ impl ShadowedBy {
     /// Label for JSON, logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
+            ShadowedBy::Controller => "controller",
             ShadowedBy::Static => "static",
             ShadowedBy::Pool => "pool",
             ShadowedBy::Delegation => "delegation",
@@ -152,8 +156,9 @@ pub fn merge<'a>(
     let shadow_all = |n: &Name, t: &TypeMap, by: ShadowedBy, out: &mut Vec<Shadowed>| {
         out.extend(t.iter().map(|(&rtype, _)| (n.clone(), rtype, by)));
     };
+    let by_held = std::cell::RefCell::new(Vec::new());
     let mut st = static_data.nodes.iter().peekable();
-    let mut dy = dynamic.iter().peekable();
+    let mut dy = dynamic.merged(&by_held).peekable();
     loop {
         let order = match (st.peek(), dy.peek()) {
             (None, None) => break,
@@ -169,16 +174,16 @@ pub fn merge<'a>(
             std::cmp::Ordering::Greater => {
                 let (n, t) = dy.next().expect("peeked");
                 if let Some(by) = cut_above(&cuts, n, apex) {
-                    shadow_all(n, t, by, &mut shadowed);
+                    shadow_all(n, &t, by, &mut shadowed);
                     continue;
                 }
                 let t = if n == apex && t.contains_key(&TYPE_CNAME) {
                     shadowed.push((n.clone(), TYPE_CNAME, ShadowedBy::Static));
-                    let mut t = t.clone();
+                    let mut t = t.into_owned();
                     t.remove(&TYPE_CNAME);
                     Cow::Owned(t)
                 } else {
-                    Cow::Borrowed(t)
+                    t
                 };
                 if !t.is_empty() {
                     merged.push((n, t));
@@ -191,14 +196,14 @@ pub fn merge<'a>(
                 // still the pool's.
                 let pool = owned(n);
                 if let Some(by) = cut_above(&cuts, n, apex).or(pool.then_some(ShadowedBy::Pool)) {
-                    shadow_all(n, d, by, &mut shadowed);
+                    shadow_all(n, &d, by, &mut shadowed);
                     merged.push((n, Cow::Borrowed(s)));
                     continue;
                 }
                 let mut both = s.clone();
                 match mode {
                     StaticRecords::Override => {
-                        for (&rtype, set) in d {
+                        for (&rtype, set) in d.iter() {
                             let clash = both.contains_key(&rtype)
                                 || (rtype == TYPE_CNAME && !both.is_empty())
                                 || both.contains_key(&TYPE_CNAME);
@@ -210,7 +215,7 @@ pub fn merge<'a>(
                         }
                     }
                     StaticRecords::Fallback => {
-                        for (&rtype, set) in d {
+                        for (&rtype, set) in d.iter() {
                             if rtype == TYPE_CNAME && n == apex {
                                 // The apex holds SOA and NS: a CNAME there is never answered.
                                 shadowed.push((n.clone(), rtype, ShadowedBy::Static));
@@ -229,6 +234,8 @@ pub fn merge<'a>(
             }
         }
     }
+    drop(dy);
+    shadowed.extend(by_held.into_inner().into_iter().map(|(n, rtype)| (n, rtype, ShadowedBy::Controller)));
     // Names outside the zone never reach the builder.
     merged.retain(|(n, _)| n.is_within(apex));
     (merged, shadowed)

@@ -261,7 +261,7 @@ impl Compiler {
             apex: apex.clone(),
             config: Arc::clone(config),
             layer: Arc::clone(&p.layer),
-            held: held.map(|h| (h.held.clone(), Arc::clone(&h.delta))),
+            held: held.map(|h| (h.held.clone(), Arc::clone(&h.delta), Arc::clone(&h.external))),
             unloaded,
             slot: p.base.slot,
             last: (p.content, p.serial),
