@@ -224,6 +224,8 @@ pub fn run(config_path: &Path) -> Result<(), AppError> {
             tracing::info!(addr = %addr, "listening for DNS over TLS");
         }
     }
+    // NOTIFY to the secondaries of zones with `also_notify`, on every new serial.
+    runtime.spawn(crate::xfr::notify::run(handle.snapshot().clone(), shutdown.clone()));
     for zone in &config.zones {
         tracing::info!(zone = %zone.apex, records = zone.data.record_count(), "serving zone");
     }

@@ -19,6 +19,7 @@
 //!   query log the workers feed without waiting. [`server`]: UDP workers and TCP tasks
 //!   answering from the snapshot (no shared lock, no per-query allocation). [`tls`]: TLS
 //!   configurations from a config identity.
+//! * [`xfr`]: zone transfers out and NOTIFY, from the snapshot's published transfers.
 //! * [`health`]: observations (one writer each) and the one place verdicts are decided.
 //! * [`builder`]: the one owner of the inputs; turns events into snapshots and admin views.
 //!   [`cluster`]: the health exchange between instances.
@@ -55,3 +56,4 @@ pub mod sources;
 pub mod stable_hash;
 pub mod stopping;
 pub mod tls;
+pub mod xfr;

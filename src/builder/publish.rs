@@ -31,13 +31,18 @@ impl Publisher {
         &self.handle
     }
 
-    /// Publishes the compiler's zones under `config`'s settings.
-    pub fn publish(&mut self, config: &Config, compiler: &Compiler) {
+    /// Publishes the compiler's zones under `config`'s settings, with the zones' transfers.
+    pub fn publish(
+        &mut self,
+        config: &Config,
+        compiler: &Compiler,
+        transfers: &std::collections::HashMap<Name, Arc<crate::snapshot::Transfer>>,
+    ) {
         self.generation += 1;
         let (chaos, chaos_arena) = chaos(config);
         let (slot_names, geo_labels) = compiler.labels(config);
         let snapshot =
-            Snapshot::new(self.generation, compiler.zones(), settings(config), chaos, chaos_arena, slot_names);
+            Snapshot::new(self.generation, compiler.zones(transfers), settings(config), chaos, chaos_arena, slot_names);
         self.handle.publish(snapshot.with_geo(compiler.maps(), Arc::new(geo_labels)));
     }
 }
@@ -61,6 +66,7 @@ fn settings(config: &Config) -> ServerSettings {
             previous: c.previous,
             required: c.required,
         }),
+        tsig_keys: std::sync::Arc::clone(&config.tsig_keys),
     }
 }
 

@@ -784,10 +784,46 @@ impl State {
             dynamic_of: &dynamic_of,
         };
         let reports = self.compiler.compile(&inputs, &Changes { which, patches });
-        self.publisher.publish(&config, &self.compiler);
+        let transfers = self.transfers(&config);
+        self.publisher.publish(&config, &self.compiler, &transfers);
         drop(dynamic);
         crate::snapshot::reclaim::later(unpacked);
         reports
+    }
+
+    /// What each zone with `[zone.transfer]` transfers, as just compiled: the records the
+    /// zone holds now (shared) and its pools' answers.
+    fn transfers(&self, config: &Arc<Config>) -> HashMap<Name, Arc<crate::snapshot::Transfer>> {
+        let mut out = HashMap::new();
+        for z in &config.zones {
+            let (Some(t), Some(state)) = (&z.transfer, self.zones.get(&z.apex)) else { continue };
+            let (Some((serial, pools)), Some(layer)) =
+                (self.compiler.transfer_parts(&z.apex), self.compiler.layer(&z.apex))
+            else {
+                continue;
+            };
+            let content = super::compile::transfer::ZoneContent {
+                config: Arc::clone(config),
+                apex: z.apex.clone(),
+                layer,
+                held: state.held.clone(),
+                pools,
+                unloaded: state.unloaded(),
+            };
+            let mut soa = z.data.soa.clone();
+            soa.serial = serial;
+            let transfer = crate::snapshot::Transfer {
+                allow: t.allow.clone().into(),
+                keys: t.keys.clone().into(),
+                also_notify: t.also_notify.clone().into(),
+                notify_key: t.keys.first().and_then(|k| config.tsig_keys.iter().find(|d| d.name == *k)).cloned(),
+                soa,
+                soa_ttl: z.data.soa_ttl,
+                content: Arc::new(content),
+            };
+            out.insert(z.apex.clone(), Arc::new(transfer));
+        }
+        out
     }
 
     /// The read-only view of everything the admin API and metrics show.

@@ -21,6 +21,7 @@ pub mod mmdb;
 pub mod pool;
 pub mod raw;
 pub mod rrl;
+pub mod transfer;
 pub mod validate;
 pub mod value;
 
@@ -66,6 +67,8 @@ pub struct Config {
     pub dnssec: dnssec::DnssecSettings,
     /// `[externaldns]`: the ExternalDNS webhook provider, when set.
     pub externaldns: Option<externaldns::ExternalDnsConfig>,
+    /// `[[tsig_key]]`: the shared keys.
+    pub tsig_keys: std::sync::Arc<[crate::dns::tsig::TsigKey]>,
 }
 
 impl Config {
@@ -200,6 +203,8 @@ pub struct ZoneConfig {
     pub geo_names: Vec<GeoNameConfig>,
     /// `[zone.dnssec]`: the zone is signed with these keys.
     pub dnssec: Option<std::sync::Arc<crate::dnssec::ZoneKeys>>,
+    /// `[zone.transfer]`: zone transfers out, when set.
+    pub transfer: Option<transfer::TransferConfig>,
 }
 
 /// A name answered, per client, with the addresses of the target of the nearest datacenter

@@ -38,6 +38,33 @@ pub struct RawConfig {
     /// `[externaldns]`: the ExternalDNS webhook provider.
     #[serde(default)]
     pub externaldns: Option<Spanned<RawExternalDns>>,
+    /// `[[tsig_key]]`: shared keys for zone transfers (and signed queries).
+    #[serde(default)]
+    pub tsig_key: Vec<Spanned<RawTsigKey>>,
+}
+
+/// `[[tsig_key]]`: a TSIG key (RFC 8945).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTsigKey {
+    /// The key's name, as the secondary knows it.
+    pub name: Spanned<String>,
+    /// `hmac-sha256` (default), `hmac-sha384` or `hmac-sha512`.
+    pub algorithm: Option<Spanned<String>>,
+    /// The secret, base64.
+    pub secret: Spanned<String>,
+}
+
+/// `[zone.transfer]`: who may transfer the zone and whom to notify of changes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransfer {
+    /// Networks that may transfer without a key.
+    pub allow: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Names of `[[tsig_key]]`s that may transfer from anywhere.
+    pub keys: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Secondaries sent NOTIFY on every serial change (`address` or `address:port`).
+    pub also_notify: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[externaldns]`: ExternalDNS's webhook provider protocol on a listener of its own.
@@ -330,6 +357,8 @@ pub struct RawZone {
     pub geo_name: Vec<Spanned<RawGeoName>>,
     /// `[zone.dnssec]`.
     pub dnssec: Option<Spanned<RawZoneDnssec>>,
+    /// `[zone.transfer]`.
+    pub transfer: Option<Spanned<RawTransfer>>,
 }
 
 /// `[[zone.geo_name]]`: a name answered with the addresses of another name, chosen per

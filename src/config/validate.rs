@@ -28,6 +28,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let log = super::log::log(raw.log.as_ref(), rep);
     let rrl = super::rrl::rrl(raw.rrl.as_ref(), rep);
     let dnssec = super::dnssec::settings(raw.dnssec.as_ref(), rep);
+    let tsig_keys = super::transfer::keys(&raw.tsig_key, rep);
     if raw.zones.is_empty() {
         // Said at the end of the file, where one would be added.
         rep.at_line(Some(rep.last_line()), "zone", "no [[zone]] is defined");
@@ -36,7 +37,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
     let mut first_seen: BTreeMap<Name, usize> = BTreeMap::new();
     for (i, z) in raw.zones.iter().enumerate() {
         let key = format!("zone[{i}]");
-        let Some(zone) = zone(&key, z.get_ref(), &geo, cluster.is_some(), rep) else {
+        let Some(zone) = zone(&key, z.get_ref(), &geo, cluster.is_some(), &tsig_keys, rep) else {
             continue;
         };
         let line = rep.line_of(z.get_ref().name.span().start);
@@ -83,6 +84,7 @@ pub fn validate(raw: RawConfig, rep: &mut Reporter<'_>) -> Option<Config> {
         rrl,
         dnssec,
         externaldns,
+        tsig_keys: tsig_keys.into(),
     })
 }
 
@@ -263,6 +265,7 @@ fn zone(
     raw: &RawZone,
     geo: &super::geo::GeoConfig,
     clustered: bool,
+    tsig_keys: &[crate::dns::tsig::TsigKey],
     rep: &mut Reporter<'_>,
 ) -> Option<ZoneConfig> {
     let errors_before = rep.errors.len();
@@ -298,6 +301,8 @@ fn zone(
     apex_aliases(key, raw, &pools, &mut data, rep);
     let taken = |n: &Name| data.nodes.contains_key(n) || pools.iter().any(|p| p.name == *n);
     let geo_names = super::geo::geo_names(key, &apex, &raw.geo_name, &taken, geo, rep);
+    let transfer =
+        raw.transfer.as_ref().and_then(|t| super::transfer::transfer(key, t, tsig_keys, dnssec.is_some(), rep));
     (rep.errors.len() == errors_before).then(|| ZoneConfig {
         apex: apex.clone(),
         default_ttl,
@@ -308,6 +313,7 @@ fn zone(
         pools,
         geo_names,
         dnssec,
+        transfer,
     })
 }
 

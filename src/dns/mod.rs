@@ -2,6 +2,8 @@
 //! and the source-neutral records every source produces and the compiler reads.
 
 pub mod name;
+pub mod net;
 pub mod records;
+pub mod tsig;
 pub mod types;
 pub mod wire;

@@ -112,6 +112,33 @@ impl RData {
         }
     }
 
+    /// Appends the RDATA in wire form, names uncompressed (as they are held: lower case).
+    pub fn write_uncompressed(&self, out: &mut Vec<u8>) {
+        match self {
+            RData::A(ip) => out.extend_from_slice(&ip.octets()),
+            RData::Aaaa(ip) => out.extend_from_slice(&ip.octets()),
+            RData::Cname(n) | RData::Ns(n) | RData::Ptr(n) => out.extend_from_slice(n.as_wire()),
+            RData::Mx { preference, exchange } => {
+                out.extend_from_slice(&preference.to_be_bytes());
+                out.extend_from_slice(exchange.as_wire());
+            }
+            RData::Srv { priority, weight, port, target } => {
+                for v in [priority, weight, port] {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+                out.extend_from_slice(target.as_wire());
+            }
+            RData::Soa(soa) => {
+                out.extend_from_slice(soa.mname.as_wire());
+                out.extend_from_slice(soa.rname.as_wire());
+                for v in [soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum] {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+            }
+            RData::Other { data, .. } => out.extend_from_slice(data),
+        }
+    }
+
     /// The host name whose addresses belong in the additional section (NS, MX, SRV).
     pub fn additional_target(&self) -> Option<&Name> {
         match self {

@@ -145,6 +145,8 @@ pub struct Query {
     pub question_end: usize,
     /// OPT data, when the query had one.
     pub edns: Option<Edns>,
+    /// Where its TSIG record starts, when it is signed (the last record, RFC 8945).
+    pub tsig: Option<usize>,
 }
 
 impl Default for Query {
@@ -158,6 +160,7 @@ impl Default for Query {
             qclass: 0,
             question_end: 0,
             edns: None,
+            tsig: None,
         }
     }
 }
@@ -205,6 +208,7 @@ pub fn parse_query(buf: &[u8], q: &mut Query) -> Result<(), ParseError> {
     q.id = u16::from_be_bytes([buf[0], buf[1]]);
     q.flags = u16::from_be_bytes([buf[2], buf[3]]);
     q.edns = None;
+    q.tsig = None;
     q.question_end = HEADER_LEN;
     q.qname_len = 0;
     if q.flags & FLAG_QR != 0 {
@@ -242,8 +246,15 @@ fn parse_sections(buf: &[u8], mut pos: usize, ancount: u16, nscount: u16, arcoun
         }
         pos = skip_rr(buf, pos)?;
     }
-    for _ in 0..arcount {
+    for i in 0..arcount {
         let owner_end = skip_name(buf, pos)?;
+        if be16(buf, owner_end)? == crate::dns::tsig::TYPE_TSIG {
+            // Only as the last record (RFC 8945 §5.1).
+            if i + 1 != arcount {
+                return None;
+            }
+            q.tsig = Some(pos);
+        }
         if be16(buf, owner_end)? == TYPE_OPT {
             // RFC 6891 §6.1.1: one OPT only, owned by the root.
             if q.edns.is_some() || owner_end != pos + 1 {

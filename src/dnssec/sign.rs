@@ -69,29 +69,7 @@ pub fn labels(owner: &[u8]) -> u8 {
 /// Appends the canonical RDATA of `rd` (RFC 4034 §6.2: uncompressed, names in lower case,
 /// which is how gslbd holds them).
 pub fn canonical_rdata(rd: &RData, out: &mut Vec<u8>) {
-    match rd {
-        RData::A(ip) => out.extend_from_slice(&ip.octets()),
-        RData::Aaaa(ip) => out.extend_from_slice(&ip.octets()),
-        RData::Cname(n) | RData::Ns(n) | RData::Ptr(n) => out.extend_from_slice(n.as_wire()),
-        RData::Mx { preference, exchange } => {
-            out.extend_from_slice(&preference.to_be_bytes());
-            out.extend_from_slice(exchange.as_wire());
-        }
-        RData::Srv { priority, weight, port, target } => {
-            for v in [priority, weight, port] {
-                out.extend_from_slice(&v.to_be_bytes());
-            }
-            out.extend_from_slice(target.as_wire());
-        }
-        RData::Soa(soa) => {
-            out.extend_from_slice(soa.mname.as_wire());
-            out.extend_from_slice(soa.rname.as_wire());
-            for v in [soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum] {
-                out.extend_from_slice(&v.to_be_bytes());
-            }
-        }
-        RData::Other { data, .. } => out.extend_from_slice(data),
-    }
+    rd.write_uncompressed(out);
 }
 
 /// An RRset in canonical form, ready to be signed or looked up: the owner, type and TTL,

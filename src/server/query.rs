@@ -129,6 +129,25 @@ impl EcsUse {
     }
 }
 
+impl Outcome {
+    /// A zone transfer's reply, for the counters.
+    pub fn transfer(qtype: u16, rcode: u8) -> Outcome {
+        Outcome {
+            len: 0,
+            rcode: u16::from(rcode),
+            truncated: false,
+            qtype,
+            zone_slot: 0,
+            source: None,
+            geo: None,
+            ecs: EcsUse::Absent,
+            cookie: CookieUse::Absent,
+            signed: None,
+            hash_scope: 0,
+        }
+    }
+}
+
 impl Responder {
     /// The last query's name (lower-cased wire form), type, and where its question ends.
     pub fn question(&self) -> (&[u8], u16, usize) {
@@ -136,8 +155,24 @@ impl Responder {
     }
 
     /// Answers `req` from `peer` into `out` (which must hold [`MAX_MESSAGE`] bytes). `None`:
-    /// send nothing.
+    /// send nothing. A query signed with TSIG gets a signed reply, or NOTAUTH.
+    #[inline]
     pub fn respond(
+        &mut self,
+        snap: &Snapshot,
+        req: &[u8],
+        out: &mut [u8],
+        transport: Transport,
+        peer: IpAddr,
+    ) -> Option<Outcome> {
+        let outcome = self.respond_unsigned(snap, req, out, transport, peer)?;
+        match self.query.tsig {
+            None => Some(outcome),
+            Some(at) => Some(tsig_reply(snap, req, at, &self.query, out, outcome, transport)),
+        }
+    }
+
+    fn respond_unsigned(
         &mut self,
         snap: &Snapshot,
         req: &[u8],
@@ -957,6 +992,53 @@ fn write_header(out: &mut [u8], flags: u16, qd: u16, an: u16, ns: u16, ar: u16) 
 
 /// FORMERR or NOTIMP: the header, the question when it parsed, and an OPT (no options)
 /// when the query's OPT parsed (RFC 6891 §7).
+/// The reply to a TSIG-signed query (RFC 8945): signed with the query's key, or, when the
+/// signature does not verify, NOTAUTH with the TSIG error. Off the common path: it
+/// allocates.
+#[cold]
+fn tsig_reply(
+    snap: &Snapshot,
+    req: &[u8],
+    at: usize,
+    q: &Query,
+    out: &mut [u8],
+    mut outcome: Outcome,
+    transport: Transport,
+) -> Outcome {
+    use crate::dns::tsig;
+    let Some(record) = tsig::read(req, at) else { return outcome };
+    let now = tsig::now();
+    let mut msg = out[..outcome.len].to_vec();
+    let limit = match transport {
+        Transport::Tcp => MAX_MESSAGE,
+        Transport::Udp => q.edns.map_or(UDP_PAYLOAD_NO_EDNS, |e| usize::from(e.udp_size).max(UDP_PAYLOAD_NO_EDNS)),
+    };
+    // Header and question only (ANCOUNT, NSCOUNT, ARCOUNT zero).
+    let bare = |msg: &mut Vec<u8>| {
+        msg.truncate(q.question_end.min(msg.len()));
+        msg[6..12].fill(0);
+    };
+    match tsig::verify(req, record, &snap.settings.tsig_keys, now) {
+        tsig::Verified::Good { key, mac } => {
+            if msg.len() + 128 + key.name.wire_len() > limit {
+                bare(&mut msg);
+                msg[2] |= 0x02;
+                outcome.truncated = true;
+            }
+            tsig::Signer::new(key, mac).sign(&mut msg, now);
+        }
+        tsig::Verified::Failed { error, key, record } => {
+            bare(&mut msg);
+            tsig::failure_reply(&mut msg, error, key, &record, now);
+            outcome.rcode = u16::from(tsig::RCODE_NOTAUTH);
+        }
+    }
+    let len = msg.len().min(out.len());
+    out[..len].copy_from_slice(&msg[..len]);
+    outcome.len = len;
+    outcome
+}
+
 fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8], payload: u16) -> Outcome {
     let mut len = if question { q.question_end } else { HEADER_LEN };
     out[..len].copy_from_slice(&req[..len]);

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::dns::net::{network, within};
 use crate::dns::types::{RCODE_NOERROR, RCODE_NXDOMAIN};
 use crate::snapshot::RrlSettings;
 
@@ -185,22 +186,6 @@ fn find(slots: &[Slot], key: u64, now: u32, rate: u32, window: u32) -> &Slot {
     stalest.limited.store(0, Ordering::Relaxed);
     stalest.key.store(key, Ordering::Relaxed);
     stalest
-}
-
-/// `ip` with only its first `v4`/`v6` bits kept.
-fn network(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
-    match ip {
-        IpAddr::V4(a) => IpAddr::V4((a.to_bits() & u32::MAX.checked_shl(32 - u32::from(v4)).unwrap_or(0)).into()),
-        IpAddr::V6(a) => IpAddr::V6((a.to_bits() & u128::MAX.checked_shl(128 - u32::from(v6)).unwrap_or(0)).into()),
-    }
-}
-
-/// Whether `ip` is in `net`/`len` (same family).
-fn within(ip: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => network(ip, len, len) == net,
-        _ => false,
-    }
 }
 
 /// Rewrites the response in `out` (of `len` bytes) into its slip: the header and question

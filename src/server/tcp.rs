@@ -152,6 +152,14 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         admitted.busy();
         let query_time = Stamp::now();
         let snap = handle.load();
+        // A zone transfer is many messages: its own exchange, on the same connection.
+        if let Some(qtype) = crate::xfr::transfer_type(&req[..len]) {
+            let served = crate::xfr::serve(&mut stream, &snap, &req[..len], peer.ip(), idle).await;
+            admitted.idle();
+            let served = served?;
+            counters.record(&crate::server::query::Outcome::transfer(qtype, served.rcode));
+            continue;
+        }
         let Some(outcome) = responder.respond(&snap, &req[..len], &mut out[2..], Transport::Tcp, peer.ip()) else {
             admitted.idle();
             continue;

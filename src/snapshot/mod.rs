@@ -325,6 +325,43 @@ pub struct Zone {
     pub dynamic: Option<Arc<ZoneSnap>>,
     /// A signed zone: signs what is answered per query (compact denials, per-query draws).
     pub signer: Option<Arc<crate::dnssec::online::OnlineSigner>>,
+    /// A zone with `[zone.transfer]`: who may transfer it and what a transfer carries.
+    pub transfer: Option<Arc<Transfer>>,
+}
+
+/// A zone's records as a secondary is to serve them, made when a transfer asks for them (not
+/// kept per record: the builder's records are shared with it).
+pub trait TransferContent: Send + Sync {
+    /// Gives every RRset of the zone but the apex SOA, each (owner, type) once, in no
+    /// particular order. `Err`: why the zone cannot be transferred now.
+    fn rrsets(
+        &self,
+        each: &mut dyn FnMut(&crate::dns::name::Name, u16, &crate::dns::records::RRset),
+    ) -> Result<(), String>;
+}
+
+/// What a zone transfer of one zone needs, published with the zone.
+pub struct Transfer {
+    /// Networks that may transfer without a key.
+    pub allow: Box<[(std::net::IpAddr, u8)]>,
+    /// Keys that may transfer from anywhere.
+    pub keys: Box<[crate::dns::name::Name]>,
+    /// Secondaries told of each new serial.
+    pub also_notify: Box<[std::net::SocketAddr]>,
+    /// The key NOTIFY is signed with (the first of `keys`).
+    pub notify_key: Option<crate::dns::tsig::TsigKey>,
+    /// The apex SOA, with the serial of this snapshot.
+    pub soa: crate::dns::records::Soa,
+    /// Its TTL.
+    pub soa_ttl: u32,
+    /// The records.
+    pub content: Arc<dyn TransferContent>,
+}
+
+impl std::fmt::Debug for Transfer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfer").field("serial", &self.soa.serial).field("allow", &self.allow).finish()
+    }
 }
 
 impl Zone {
@@ -479,6 +516,8 @@ pub struct ServerSettings {
     pub rrl: Option<RrlSettings>,
     /// DNS Cookies; `None`: off (the option is ignored).
     pub cookies: Option<CookieSettings>,
+    /// TSIG keys (`[[tsig_key]]`): signed queries are checked and answered signed.
+    pub tsig_keys: Arc<[crate::dns::tsig::TsigKey]>,
 }
 
 /// DNS Cookies (RFC 7873, RFC 9018).
@@ -613,12 +652,19 @@ impl Snapshot {
 
 /// The single place the current snapshot lives. Cloning shares it.
 #[derive(Clone)]
-pub struct SnapshotHandle(Arc<ArcSwap<Snapshot>>);
+pub struct SnapshotHandle(Arc<ArcSwap<Snapshot>>, Arc<tokio::sync::watch::Sender<u64>>);
 
 impl SnapshotHandle {
     /// Wraps the first snapshot.
     pub fn new(first: Snapshot) -> SnapshotHandle {
-        SnapshotHandle(Arc::new(ArcSwap::from_pointee(first)))
+        let generation = first.generation;
+        SnapshotHandle(Arc::new(ArcSwap::from_pointee(first)), Arc::new(tokio::sync::watch::Sender::new(generation)))
+    }
+
+    /// Tells of each publish (the generation published), for tasks that act on new data
+    /// (NOTIFY to secondaries); the query path never waits on it.
+    pub fn published(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.1.subscribe()
     }
 
     /// The current snapshot (cheap; do not hold across long waits).
@@ -634,7 +680,9 @@ impl SnapshotHandle {
     /// Replaces the snapshot; readers see the new one on their next load. The old one is
     /// freed on the reclaim thread.
     pub fn publish(&self, next: Snapshot) {
+        let generation = next.generation;
         reclaim::snapshot(self.0.swap(Arc::new(next)));
+        self.1.send_replace(generation);
     }
 }
 

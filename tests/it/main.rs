@@ -59,3 +59,5 @@ mod parser_props;
 mod pools;
 /// Response rate limiting over UDP.
 mod rrl;
+/// Zone transfers out, with Knot DNS as the secondary.
+mod transfer;

@@ -24,6 +24,7 @@ pub mod overlay;
 pub mod policy;
 pub mod pools;
 pub mod signatures;
+pub mod transfer;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -175,6 +176,8 @@ struct Parts {
     online: Option<Arc<OnlineSigner>>,
     /// The earliest expiration of a signature in the dynamic layer.
     dynamic_expiry: Option<u32>,
+    /// A zone with transfers: its pools' answers as transferred (a change moves the serial).
+    transfer_pools: Option<Arc<crate::dns::records::Nodes>>,
 }
 
 /// Every zone's compiled parts, with what they are numbered by (metrics slots, maps).
@@ -241,6 +244,12 @@ impl Compiler {
         if let Some(s) = self.zones.get(apex).and_then(|p| p.signatures.as_ref()) {
             s.renew_next();
         }
+    }
+
+    /// A zone with transfers: its SOA serial and its pools' answers as transferred.
+    pub fn transfer_parts(&self, apex: &Name) -> Option<(u32, Arc<crate::dns::records::Nodes>)> {
+        let p = self.zones.get(apex)?;
+        Some((p.serial, Arc::clone(p.transfer_pools.as_ref()?)))
     }
 
     /// Names in the zone's overlay.
@@ -371,6 +380,7 @@ impl Compiler {
                     parts
                 }
             };
+            let parts = with_transfer_pools(parts, last, zone, scope.is_some(), inputs, &geo);
             next.insert(zone.apex.clone(), parts);
         }
         self.zones = next;
@@ -381,15 +391,16 @@ impl Compiler {
         reports
     }
 
-    /// Every zone's parts, as the snapshot holds them.
-    pub fn zones(&self) -> Vec<Zone> {
+    /// Every zone's parts, as the snapshot holds them, with their transfers.
+    pub fn zones(&self, transfers: &HashMap<Name, Arc<crate::snapshot::Transfer>>) -> Vec<Zone> {
         self.zones
-            .values()
-            .map(|p| Zone {
+            .iter()
+            .map(|(apex, p)| Zone {
                 base: Arc::clone(&p.base),
                 overlay: p.overlay_snap.as_ref().map(Arc::clone),
                 dynamic: p.dynamic.as_ref().map(Arc::clone),
                 signer: p.online.as_ref().map(Arc::clone),
+                transfer: transfers.get(apex).map(Arc::clone),
             })
             .collect()
     }
@@ -419,14 +430,23 @@ fn patch_overlay(parts: &mut Parts, zone: &ZoneConfig, names: &BTreeSet<Name>, i
         overlay.set(&parts.base, &zone.apex, name.clone(), types);
     }
     if overlay.is_empty() {
-        // A fold just took every pushed name into the base.
-        parts.overlay_snap = None;
-        return;
+        // A fold just took every pushed name into the base; the apex stays in an overlay
+        // only while the serial is newer than the base's.
+        if parts.base.serial == parts.serial {
+            parts.overlay_snap = None;
+            return;
+        }
+    } else {
+        parts.serial = zone.serial.unwrap_or_else(|| base::next_serial(parts.serial));
     }
-    parts.serial = zone.serial.unwrap_or_else(|| base::next_serial(parts.serial));
+    compile_overlay(parts, zone, inputs);
+}
+
+/// Compiles the zone's overlay (its pushed names and the apex) with the parts' serial.
+fn compile_overlay(parts: &mut Parts, zone: &ZoneConfig, inputs: &Inputs<'_>) {
     let nested = inputs.config.nested_zones(&zone.apex);
     let signer = parts.signatures.as_ref().map(|s| s.signer());
-    let compiled = overlay.compile(OverlayInput {
+    let compiled = parts.overlay.compile(OverlayInput {
         base: &parts.base,
         zone,
         layer: &parts.layer,
@@ -437,6 +457,36 @@ fn patch_overlay(parts: &mut Parts, zone: &ZoneConfig, names: &BTreeSet<Name>, i
         signer: signer.as_ref().map(|s| s as &dyn RrsetSigner),
     });
     parts.overlay_snap = Some(Arc::new(compiled));
+}
+
+/// A zone with transfers: its pools' answers as a secondary gets them, recomputed when the
+/// zone was (its verdicts, states or maps may have changed). When they changed and the serial
+/// did not move with this compile, it moves now (through the overlay, which carries the apex),
+/// so secondaries see the change.
+fn with_transfer_pools(
+    mut parts: Parts,
+    last: Option<&Parts>,
+    zone: &ZoneConfig,
+    recompiled: bool,
+    inputs: &Inputs<'_>,
+    geo: &GeoInputs<'_>,
+) -> Parts {
+    if zone.transfer.is_none() {
+        parts.transfer_pools = None;
+        return parts;
+    }
+    if !recompiled && parts.transfer_pools.is_some() {
+        return parts;
+    }
+    let answers = Arc::new(transfer::pool_answers(zone, inputs.standing(), geo));
+    let changed = parts.transfer_pools.as_deref() != Some(&*answers);
+    let moved = last.is_none_or(|l| l.serial != parts.serial);
+    if changed && !moved && zone.serial.is_none() {
+        parts.serial = base::next_serial(parts.serial);
+        compile_overlay(&mut parts, zone, inputs);
+    }
+    parts.transfer_pools = Some(answers);
+    parts
 }
 
 /// A new base (and a new static layer unless only data changed); new controller or webhook
@@ -493,6 +543,7 @@ fn recompile(
         signatures: signing.signatures,
         online: signing.online,
         dynamic_expiry,
+        transfer_pools: last.and_then(|l| l.transfer_pools.clone()),
     };
     (parts, report)
 }
