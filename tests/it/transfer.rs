@@ -112,8 +112,10 @@ fn wait_same_serial(s: &Server, knot: &Knot) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let ours = serial(s.addr);
-        if ours.is_some() && serial(knot.addr) == ours {
-            return ours.unwrap();
+        if let Some(ours) = ours
+            && serial(knot.addr) == Some(ours)
+        {
+            return ours;
         }
         assert!(Instant::now() < deadline, "knot did not reach serial {ours:?}; its log:\n{}", knot.log());
         std::thread::sleep(Duration::from_millis(50));
