@@ -34,6 +34,7 @@ pub mod publish;
 pub mod push;
 pub mod state;
 pub mod status;
+pub mod transfers;
 pub mod views;
 pub mod zone;
 

@@ -44,6 +44,8 @@ pub struct State {
     pub(super) zones: HashMap<Name, ZoneState>,
     compiler: Compiler,
     publisher: Publisher,
+    /// Each zone's transfer and its history (IXFR).
+    transfers: super::transfers::Transfers,
     started: SystemTime,
     /// Where probes and the cluster exchange publish what they observe.
     observations: Observations,
@@ -106,6 +108,7 @@ impl State {
             zones: loaded.zones,
             compiler: Compiler::default(),
             publisher: Publisher::default(),
+            transfers: Default::default(),
             started: SystemTime::now(),
             observations,
             targets,
@@ -784,46 +787,12 @@ impl State {
             dynamic_of: &dynamic_of,
         };
         let reports = self.compiler.compile(&inputs, &Changes { which, patches });
-        let transfers = self.transfers(&config);
+        let built = super::transfers::Built { which, patches };
+        let transfers = self.transfers.publish(&config, &self.compiler, &self.zones, built);
         self.publisher.publish(&config, &self.compiler, &transfers);
         drop(dynamic);
         crate::snapshot::reclaim::later(unpacked);
         reports
-    }
-
-    /// What each zone with `[zone.transfer]` transfers, as just compiled: the records the
-    /// zone holds now (shared) and its pools' answers.
-    fn transfers(&self, config: &Arc<Config>) -> HashMap<Name, Arc<crate::snapshot::Transfer>> {
-        let mut out = HashMap::new();
-        for z in &config.zones {
-            let (Some(t), Some(state)) = (&z.transfer, self.zones.get(&z.apex)) else { continue };
-            let (Some((serial, pools)), Some(layer)) =
-                (self.compiler.transfer_parts(&z.apex), self.compiler.layer(&z.apex))
-            else {
-                continue;
-            };
-            let content = super::compile::transfer::ZoneContent {
-                config: Arc::clone(config),
-                apex: z.apex.clone(),
-                layer,
-                held: state.held.clone(),
-                pools,
-                unloaded: state.unloaded(),
-            };
-            let mut soa = z.data.soa.clone();
-            soa.serial = serial;
-            let transfer = crate::snapshot::Transfer {
-                allow: t.allow.clone().into(),
-                keys: t.keys.clone().into(),
-                also_notify: t.also_notify.clone().into(),
-                notify_key: t.keys.first().and_then(|k| config.tsig_keys.iter().find(|d| d.name == *k)).cloned(),
-                soa,
-                soa_ttl: z.data.soa_ttl,
-                content: Arc::new(content),
-            };
-            out.insert(z.apex.clone(), Arc::new(transfer));
-        }
-        out
     }
 
     /// The read-only view of everything the admin API and metrics show.

@@ -356,6 +356,30 @@ pub struct Transfer {
     pub soa_ttl: u32,
     /// The records.
     pub content: Arc<dyn TransferContent>,
+    /// The changes that led to this serial, oldest first, each from the serial the one
+    /// before it led to (IXFR); empty when the history starts here.
+    pub history: Arc<[Arc<TransferDelta>]>,
+}
+
+/// What changed from one serial to the next: whole RRsets taken away and put in (a changed
+/// RRset is both).
+#[derive(Debug, Default)]
+pub struct TransferDelta {
+    /// The serial before.
+    pub from: u32,
+    /// The serial after.
+    pub to: u32,
+    /// RRsets gone or replaced.
+    pub removed: Vec<(crate::dns::name::Name, u16, crate::dns::records::RRset)>,
+    /// RRsets new or replacing.
+    pub added: Vec<(crate::dns::name::Name, u16, crate::dns::records::RRset)>,
+}
+
+impl TransferDelta {
+    /// Records it carries.
+    pub fn records(&self) -> usize {
+        self.removed.iter().chain(&self.added).map(|(_, _, s)| s.rdata.len()).sum()
+    }
 }
 
 impl std::fmt::Debug for Transfer {

@@ -9,8 +9,9 @@
 //! [`Transfer`](crate::snapshot::Transfer), packed into messages on a blocking thread while
 //! this task writes them, every message signed when the request was.
 //!
-//! IXFR: a secondary at our serial gets the one-SOA reply (it is current); any other gets the
-//! whole zone in AXFR form, which RFC 1995 §4 allows in place of the differences.
+//! IXFR: a secondary at our serial gets the one-SOA reply (it is current); one at a serial the
+//! zone's history still holds gets the changes since (kept by `builder::transfers`); any
+//! other gets the whole zone in AXFR form, which RFC 1995 §4 allows in place of the changes.
 
 pub mod messages;
 pub mod notify;
@@ -26,7 +27,7 @@ use crate::dns::records::RData;
 use crate::dns::tsig::{self, Signer, Verified};
 use crate::dns::types::*;
 use crate::dns::wire::{HEADER_LEN, Query, parse_query};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, Transfer, TransferDelta};
 use messages::Packer;
 
 /// What a transfer request came to, for the log and the counters.
@@ -96,6 +97,58 @@ fn ixfr_serial(req: &[u8], question_end: usize) -> Option<u32> {
     let rd = p + 10;
     let after_names = skip(skip(rd)?)?;
     Some(u32::from_be_bytes(req.get(after_names..after_names + 4)?.try_into().ok()?))
+}
+
+/// The changes from serial `from` to `to`, when the history holds every one of them.
+fn since(history: &[std::sync::Arc<TransferDelta>], from: u32, to: u32) -> Option<&[std::sync::Arc<TransferDelta>]> {
+    let start = history.iter().position(|d| d.from == from)?;
+    let chain = &history[start..];
+    let linked = chain.windows(2).all(|w| w[0].to == w[1].from);
+    (linked && chain.last()?.to == to).then_some(chain)
+}
+
+/// An incremental transfer (RFC 1995 §4): our SOA, then per change the SOA before, the RRs
+/// taken away, the SOA after and the RRs put in; our SOA again. Returns the messages and the
+/// records they hold.
+fn incremental(
+    head: &[u8],
+    apex: &Name,
+    t: &Transfer,
+    deltas: &[std::sync::Arc<TransferDelta>],
+) -> (Vec<Vec<u8>>, u64) {
+    let soa_at = |serial: u32| {
+        let mut soa = t.soa.clone();
+        soa.serial = serial;
+        RData::Soa(Box::new(soa))
+    };
+    let mut packer = Packer::new(head);
+    let mut messages = Vec::new();
+    let mut records = 0u64;
+    let mut add = |packer: &mut Packer, name: &Name, rtype: u16, ttl: u32, rd: &RData| {
+        records += 1;
+        if let Some(m) = packer.add(name, rtype, ttl, rd) {
+            messages.push(m);
+        }
+    };
+    let current = soa_at(t.soa.serial);
+    add(&mut packer, apex, TYPE_SOA, t.soa_ttl, &current);
+    for d in deltas {
+        add(&mut packer, apex, TYPE_SOA, t.soa_ttl, &soa_at(d.from));
+        for (name, rtype, set) in &d.removed {
+            for rd in &set.rdata {
+                add(&mut packer, name, *rtype, set.ttl, rd);
+            }
+        }
+        add(&mut packer, apex, TYPE_SOA, t.soa_ttl, &soa_at(d.to));
+        for (name, rtype, set) in &d.added {
+            for rd in &set.rdata {
+                add(&mut packer, name, *rtype, set.ttl, rd);
+            }
+        }
+    }
+    add(&mut packer, apex, TYPE_SOA, t.soa_ttl, &current);
+    messages.push(packer.finish());
+    (messages, records)
 }
 
 /// Serial `a` is at or after `b` (RFC 1982 arithmetic).
@@ -176,16 +229,28 @@ pub async fn serve<S: AsyncWrite + Unpin>(
     let apex = Name::from_wire_unchecked(q.qname());
     let serial = transfer.soa.serial;
     let soa = RData::Soa(Box::new(transfer.soa.clone()));
-    if q.qtype == TYPE_IXFR && ixfr_serial(req, q.question_end).is_some_and(|theirs| not_older(theirs, serial)) {
-        // Current: our SOA alone (RFC 1995 §4).
-        let mut packer = Packer::new(&reply_alone(RCODE_NOERROR));
-        packer.add(&apex, TYPE_SOA, transfer.soa_ttl, &soa);
-        let mut m = packer.finish();
-        if let Some(s) = signer.as_mut() {
-            s.sign(&mut m, now);
+    let theirs = (q.qtype == TYPE_IXFR).then(|| ixfr_serial(req, q.question_end)).flatten();
+    if let Some(theirs) = theirs {
+        // Current: our SOA alone (RFC 1995 §4). Within the history: the changes since.
+        let messages = if not_older(theirs, serial) {
+            let mut packer = Packer::new(&reply_alone(RCODE_NOERROR));
+            packer.add(&apex, TYPE_SOA, transfer.soa_ttl, &soa);
+            Some((vec![packer.finish()], 1))
+        } else {
+            since(&transfer.history, theirs, serial)
+                .map(|deltas| incremental(&reply_alone(RCODE_NOERROR), &apex, transfer, deltas))
+        };
+        if let Some((messages, records)) = messages {
+            let count = messages.len() as u32;
+            for mut m in messages {
+                if let Some(s) = signer.as_mut() {
+                    s.sign(&mut m, tsig::now());
+                }
+                write(stream, &m, limit).await?;
+            }
+            tracing::info!(%peer, zone = %apex, from = theirs, serial, records, messages = count, kind = "IXFR", "zone transferred");
+            return Ok(Served { rcode: RCODE_NOERROR, records, messages: count });
         }
-        write(stream, &m, limit).await?;
-        return Ok(Served { rcode: RCODE_NOERROR, records: 1, messages: 1 });
     }
     // The records are packed on a blocking thread (a large zone takes a while); a few
     // messages wait at most, so memory stays bounded whatever the zone's size.

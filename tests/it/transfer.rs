@@ -180,6 +180,8 @@ fn knot_as_a_secondary_follows_pushes_and_health() {
     assert_ne!(pushed, first, "the push moved the serial");
     assert!(said(knot.addr, "pushed.example.test.", RecordType::A).contains("192.0.2.60"));
     assert_same(&s, &knot, &questions);
+    let log = knot.log();
+    assert!(log.contains("IXFR, incoming") && !log.contains("AXFR-style"), "an incremental transfer:\n{log}");
 
     // A health flip changes the pool's answer: the serial moves, knot follows.
     a.set(503);
@@ -246,4 +248,83 @@ fn transfers_need_the_key_or_an_allowed_network() {
     assert!(line.contains("key=xfr-key.") && line.contains("error=16"), "{line}");
     let plain = dnspython_axfr(s.addr, None);
     assert!(plain.starts_with("REFUSED"), "{plain}");
+}
+
+/// The IXFR request for `zone` from a secondary at `serial`.
+fn ixfr(zone: &str, serial: u32) -> Message {
+    use hickory_proto::rr::{Name, Record, rdata::SOA};
+    let mut m = query(zone, RecordType::IXFR);
+    let apex = Name::from_ascii(zone).unwrap();
+    let soa = SOA::new(apex.clone(), apex.clone(), serial, 0, 0, 0, 0);
+    m.add_authority(Record::from_rdata(apex, 0, RData::SOA(soa)));
+    m
+}
+
+fn soa_serial(r: &hickory_proto::rr::Record) -> Option<u32> {
+    match &r.data {
+        RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    }
+}
+
+/// IXFR from a serial the history holds: the changes since, in RFC 1995's form (each change
+/// between the SOA before and the SOA after); from the current serial the SOA alone; from a
+/// serial it never had, the whole zone.
+#[test]
+fn ixfr_sends_the_changes_since_a_serial() {
+    let state = tempfile::tempdir().unwrap();
+    let zone = format!(
+        "{admin}[state]\ndir = \"{state}\"\n[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\n\
+         records = \"\"\"\n{RECORDS}\"\"\"\n[zone.transfer]\nallow = [\"127.0.0.0/8\"]\n",
+        admin = admin_section(""),
+        state = state.path().display(),
+    );
+    let s = Server::start(&config("", &zone));
+    let c = Client::for_server(&s);
+    let push = |name: &str, ip: &str| {
+        let (code, _) = c.notify(json!({"records": [{"name": name, "type": "A", "ttl": 30, "ips": [ip]}]}));
+        assert_eq!(code, 200);
+    };
+    push("one.example.test", "192.0.2.61");
+    let before = serial(s.addr).unwrap();
+    push("two.example.test", "192.0.2.62");
+    push("one.example.test", "192.0.2.63");
+    let now = serial(s.addr).unwrap();
+    assert_ne!(before, now);
+
+    let m = s.tcp_query(&ixfr("example.test.", before));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    let serials: Vec<Option<u32>> = m.answers.iter().map(soa_serial).collect();
+    assert_eq!(serials.first(), Some(&Some(now)));
+    assert_eq!(serials.last(), Some(&Some(now)));
+    assert_eq!(serials[1], Some(before), "the first change starts from the secondary's serial");
+    let changes: Vec<String> = m
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::A)
+        .map(|r| format!("{} {}", r.name, r.data))
+        .collect();
+    assert_eq!(
+        changes,
+        ["two.example.test. 192.0.2.62", "one.example.test. 192.0.2.61", "one.example.test. 192.0.2.63"],
+        "two added, then one's address replaced: {:?}",
+        m.answers
+    );
+    assert_eq!(
+        m.answers.iter().filter(|r| r.record_type() == RecordType::SOA).count(),
+        6,
+        "two changes: 2 + 2 × 2 SOAs"
+    );
+
+    let m = s.tcp_query(&ixfr("example.test.", now));
+    assert_eq!((m.answers.len(), m.answers.first().and_then(soa_serial)), (1, Some(now)), "current: the SOA alone");
+
+    let m = s.tcp_query(&ixfr("example.test.", 7));
+    assert!(m.answers.len() > RECORDS.lines().count(), "an unknown serial gets the whole zone");
+    assert!(m.answers.iter().any(|r| r.name.to_string() == "two.example.test."));
+    assert_eq!(
+        m.answers.iter().filter(|r| r.record_type() == RecordType::SOA).count(),
+        2,
+        "AXFR form: SOA first and last"
+    );
 }

@@ -12,7 +12,7 @@ use super::pools::{GeoInputs, Standing, pool_records};
 use crate::builder::held::{self, Held, HeldZone, Layered};
 use crate::config::{Config, ZoneConfig};
 use crate::dns::name::Name;
-use crate::dns::records::{Nodes, RData, RRset, Source};
+use crate::dns::records::{Nodes, RData, RRset, Source, TypeMap, ZoneData};
 use crate::dns::types::*;
 use crate::snapshot::TransferContent;
 use crate::snapshot::build::GeoVariant;
@@ -110,6 +110,46 @@ pub struct ZoneContent {
     pub pools: Arc<Nodes>,
     /// A controller zone whose data never loaded: not transferred.
     pub unloaded: bool,
+}
+
+impl ZoneContent {
+    /// What a transfer carries at one name (its pools' answers at a pool's name). The same
+    /// merge as the whole zone's, over the name's static records, those of its ancestors
+    /// (a delegation above hides it) and its dynamic records.
+    pub fn at(&self, name: &Name) -> TypeMap {
+        let Some(zone) = self.config.zone(&self.apex) else { return TypeMap::new() };
+        let pools = self.pools.get(name);
+        if *name != zone.apex && self.layer.dynamic_names().contains(name) {
+            return pools.cloned().unwrap_or_default();
+        }
+        let statics = self.layer.records(zone);
+        let mut window = ZoneData { nodes: Default::default(), ..statics.clone_head() };
+        let mut at = Some(name.clone());
+        while let Some(n) = at.filter(|n| n.is_within(&zone.apex)) {
+            if let Some(t) = statics.nodes.get(&n) {
+                window.nodes.insert(n.clone(), t.clone());
+            }
+            at = n.parent();
+        }
+        let mut dynamic = Nodes::new();
+        if let Some(t) = self.held.as_ref().and_then(|h| h.get(name, &zone.apex, zone.default_ttl)) {
+            dynamic.insert(name.clone(), t);
+        }
+        let (nodes, _) = merge(&window, Layered::plain(&dynamic), zone.static_records, &|n| zone.answers_by_layer(n));
+        let mut out = TypeMap::new();
+        if let Some((_, types)) = nodes.iter().find(|(n, _)| *n == name) {
+            for (&rtype, set) in types.iter() {
+                let skip = (rtype == TYPE_SOA && *name == zone.apex) || pools.is_some_and(|p| p.contains_key(&rtype));
+                if !skip && !set.rdata.is_empty() {
+                    out.insert(rtype, set.clone());
+                }
+            }
+        }
+        for (&rtype, set) in pools.into_iter().flat_map(|p| p.iter()) {
+            out.insert(rtype, set.clone());
+        }
+        out
+    }
 }
 
 impl TransferContent for ZoneContent {
