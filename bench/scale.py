@@ -9,6 +9,9 @@ toggles. Real DNS (UDP and TCP) and HTTP are timed client-side.
     bench/scale.py --records 100000 --rss-pushes 10000   # RSS before/after one-record pushes
     bench/scale.py --signed                              # the zone signed (DNSSEC): DO queries,
                                                          # a push is visible once it is signed
+    bench/scale.py --transfer [--rounds 3]               # AXFR of the zone: time, records, gslbd's
+                                                         # RSS during it; Knot DNS bootstrapping
+                                                         # from it as a secondary when knotd exists
 
 Prints one line per figure. Every loop is bounded in count and time; everything listens
 and sends on 127.0.0.1 only.
@@ -39,6 +42,8 @@ SECRET = "scale-secret-1"
 
 # With --signed every query asks with DO, and an answer counts once it carries its RRSIG.
 SIGNED = {"on": False}
+# With --transfer the zone may be transferred from loopback.
+TRANSFER = {"on": False}
 
 
 def query(name, qtype=1, tcp_port=None, udp_port=None, timeout=2.0):
@@ -133,7 +138,7 @@ secret = "{SECRET}"
 sync_interval = "3600s"
 timeout = "60s"
 max_response_size = "1GiB"
-{dnssec}"""
+{dnssec}{'[zone.transfer]' + chr(10) + 'allow = ["127.0.0.0/8"]' + chr(10) if TRANSFER["on"] else ""}"""
         self.config = os.path.join(state_dir, "gslbd.toml")
         with open(self.config, "w") as f:
             f.write(cfg)
@@ -309,6 +314,127 @@ def run(records, pushes):
         print(f"{k} {v:.3f}", flush=True)
 
 
+def axfr(port, expected, deadline_s=300):
+    """AXFR over TCP: (seconds to the last record, records, messages, bytes). Counts each
+    message's ANCOUNT until `expected` records came, then waits briefly for any more."""
+    msg = struct.pack(">HHHHHH", 0x4242, 0, 1, 0, 0, 0)
+    for label in ZONE.split("."):
+        msg += bytes([len(label)]) + label.encode()
+    msg += b"\x00" + struct.pack(">HH", 252, 1)
+    s = socket.create_connection(("127.0.0.1", port), timeout=deadline_s)
+    t0 = time.monotonic()
+    s.sendall(struct.pack(">H", len(msg)) + msg)
+    records = messages = size = 0
+    done = None
+    while True:
+        try:
+            n = struct.unpack(">H", read_exact(s, 2))[0]
+        except (socket.timeout, ValueError):
+            break
+        reply = read_exact(s, n)
+        rcode = reply[3] & 0xF
+        if rcode:
+            raise RuntimeError(f"AXFR refused: rcode {rcode}")
+        records += struct.unpack(">H", reply[6:8])[0]
+        messages += 1
+        size += n
+        if records >= expected and done is None:
+            done = time.monotonic() - t0
+            s.settimeout(0.5)
+        if time.monotonic() - t0 > deadline_s:
+            raise RuntimeError("AXFR took too long")
+    s.close()
+    return done, records, messages, size
+
+
+def knot_bootstrap(dns_port, deadline_s=600):
+    """Knot DNS as a secondary of gslbd: seconds its log gives for the AXFR, and its serial
+    once loaded. None when knotd is not installed."""
+    knotd = "/usr/sbin/knotd" if os.path.exists("/usr/sbin/knotd") else None
+    if not knotd:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        port = free_port()
+        os.makedirs(os.path.join(d, "db"))
+        with open(os.path.join(d, "knot.conf"), "w") as f:
+            f.write(
+                f"server:\n    listen: 127.0.0.1@{port}\n    rundir: {d}\nlog:\n  - target: stderr\n    any: info\n"
+                f"remote:\n  - id: primary\n    address: 127.0.0.1@{dns_port}\n"
+                f"database:\n    storage: {d}/db\n"
+                f"zone:\n  - domain: {ZONE}\n    storage: {d}\n    file: zone\n    master: primary\n"
+                f"    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: none\n"
+            )
+        log = open(os.path.join(d, "knot.log"), "w+")
+        proc = subprocess.Popen([knotd, "-c", os.path.join(d, "knot.conf")], stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            end = time.monotonic() + deadline_s
+            while time.monotonic() < end:
+                log.seek(0)
+                for line in log.read().splitlines():
+                    if "AXFR, incoming" in line and "finished" in line:
+                        # "... finished, 3.21 seconds, 1234 messages, 56789 bytes"
+                        return float(line.split("finished, ")[1].split(" seconds")[0])
+                time.sleep(0.1)
+            raise RuntimeError("knot did not finish the AXFR")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def transfer_figures(records, rounds):
+    """AXFR of the zone, `rounds` times: the time to the last record, the records and
+    messages, and gslbd's RSS before and at its highest during the transfer."""
+    TRANSFER["on"] = True
+    print(f"# records={records} rounds={rounds} transfer binary={BINARY}", flush=True)
+    body = json.dumps(
+        {
+            "zone": ZONE,
+            "version_hash": "v1",
+            "records": [{"name": f"n{i}.{ZONE}", "type": "A", "ttl": 300, "ips": [ip_of(i)]} for i in range(records)],
+        }
+    ).encode()
+    cport, hport = free_port(), free_port()
+    serve(("127.0.0.1", cport), lambda path: (200, body))
+    serve(("127.0.0.1", hport), lambda path: (200, b"ok"))
+    # The controller's records, the apex NS, the pool's address and the SOA first and last.
+    expected = records + 4
+    with tempfile.TemporaryDirectory() as state:
+        g = Gslbd(records, state, cport, hport)
+        try:
+            g.wait_answering(f"n{records - 1}.{ZONE}")
+            before = settled_rss_kib(g.proc.pid)
+            print(f"rss_before_mib {before / 1024:.1f}", flush=True)
+            for r in range(rounds):
+                peak = [0]
+                stop = threading.Event()
+
+                def sample():
+                    while not stop.is_set():
+                        peak[0] = max(peak[0], rss_kib(g.proc.pid))
+                        time.sleep(0.01)
+
+                t = threading.Thread(target=sample)
+                t.start()
+                took, got, messages, size = axfr(g.dns, expected)
+                stop.set()
+                t.join()
+                if got != expected:
+                    raise RuntimeError(f"AXFR gave {got} records, expected {expected}")
+                print(
+                    f"axfr_round{r} seconds {took:.2f} records {got} messages {messages} mib {size / 2**20:.1f} "
+                    f"records_per_s {got / took:.0f} rss_peak_mib {peak[0] / 1024:.1f} "
+                    f"rss_peak_over_before_mib {(peak[0] - before) / 1024:.1f}",
+                    flush=True,
+                )
+            after = settled_rss_kib(g.proc.pid)
+            print(f"rss_after_mib {after / 1024:.1f}", flush=True)
+            knot = knot_bootstrap(g.dns)
+            if knot is not None:
+                print(f"knot_axfr_seconds {knot:.2f}", flush=True)
+        finally:
+            g.stop()
+
+
 def journal_cost(pushes, hport=None):
     """The journal's cost: /notify acknowledgement with and without it, interleaved runs."""
     if hport is None:
@@ -346,11 +472,15 @@ if __name__ == "__main__":
     ap.add_argument("--rss-pushes", type=int, default=0, help="only measure RSS over this many pushes")
     ap.add_argument("--journal-only", action="store_true", help="only measure the journal's cost on /notify")
     ap.add_argument("--signed", action="store_true", help="the zone signed (DNSSEC), queries with DO")
+    ap.add_argument("--transfer", action="store_true", help="only measure AXFR of the zone")
+    ap.add_argument("--rounds", type=int, default=3, help="AXFR rounds with --transfer")
     a = ap.parse_args()
     SIGNED["on"] = a.signed
     if not os.path.exists(BINARY):
         sys.exit(f"{BINARY} missing: run cargo build --release")
-    if a.journal_only:
+    if a.transfer:
+        transfer_figures(a.records, a.rounds)
+    elif a.journal_only:
         for k, v in journal_cost(a.pushes).items():
             print(f"{k} {v:.3f}", flush=True)
     elif a.rss_pushes:

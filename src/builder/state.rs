@@ -46,6 +46,8 @@ pub struct State {
     publisher: Publisher,
     /// Each zone's transfer and its history (IXFR).
     transfers: super::transfers::Transfers,
+    /// A zone with transfers changed the form of its held records (publish them anew).
+    republish_transfers: bool,
     started: SystemTime,
     /// Where probes and the cluster exchange publish what they observe.
     observations: Observations,
@@ -109,6 +111,7 @@ impl State {
             compiler: Compiler::default(),
             publisher: Publisher::default(),
             transfers: Default::default(),
+            republish_transfers: false,
             started: SystemTime::now(),
             observations,
             targets,
@@ -640,8 +643,14 @@ impl State {
 
     /// A state-file write finished.
     pub fn persisted(&mut self, done: Persisted) {
-        if let Some(zone) = self.zones.get_mut(&done.job.apex) {
+        let apex = done.job.apex.clone();
+        if let Some(zone) = self.zones.get_mut(&apex) {
             zone.persisted(done);
+        }
+        // A published transfer holds the zone's records in the form they had: republished,
+        // it lets go of the converted form the writer just packed.
+        if self.config.zone(&apex).is_some_and(|z| z.transfer.is_some()) {
+            self.republish_transfers = true;
         }
     }
 
@@ -713,8 +722,15 @@ impl State {
             })
             .collect();
         if self.dirty.is_empty() && patches.is_empty() {
+            if std::mem::take(&mut self.republish_transfers) {
+                let config = Arc::clone(&self.config);
+                let built = super::transfers::Built { which: &Rebuild::default(), patches: &patches };
+                let transfers = self.transfers.publish(&config, &self.compiler, &self.zones, built);
+                self.publisher.publish(&config, &self.compiler, &transfers);
+            }
             return Ok(());
         }
+        self.republish_transfers = false;
         let which = std::mem::take(&mut self.dirty);
         let mut zones: Vec<Name> = match &which {
             Rebuild::All => self.config.zones.iter().map(|z| z.apex.clone()).collect(),

@@ -6,7 +6,7 @@
 //! signed with one of its TSIG keys, or from one of its networks (the key is accepted in
 //! place of the address check, as PowerDNS does). A bad signature is NOTAUTH with the TSIG
 //! error; anyone else is REFUSED. The records come from the zone's published
-//! [`Transfer`](crate::snapshot::Transfer), packed into messages on a blocking thread while
+//! [`Transfer`], packed into messages on a blocking thread while
 //! this task writes them, every message signed when the request was.
 //!
 //! IXFR: a secondary at our serial gets the one-SOA reply (it is current); one at a serial the
@@ -253,7 +253,10 @@ pub async fn serve<S: AsyncWrite + Unpin>(
         }
     }
     // The records are packed on a blocking thread (a large zone takes a while); a few
-    // messages wait at most, so memory stays bounded whatever the zone's size.
+    // messages wait at most. Making the content reads the zone's records whole (as a fold
+    // does), so at most two are made at once; other transfers wait their turn.
+    static MAKING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _turn = MAKING.acquire().await.map_err(std::io::Error::other)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, String>>(4);
     let content = std::sync::Arc::clone(&transfer.content);
     let first = reply_alone(RCODE_NOERROR);

@@ -141,3 +141,33 @@ fn a_stalled_handshake_ends_at_the_idle_timeout() {
     let waited = started.elapsed();
     assert!(waited < std::time::Duration::from_secs(5), "the stalled handshake was held {waited:?}");
 }
+
+/// Zone transfers over TLS (XoT, RFC 9103): the DNS-over-TLS listener takes AXFR too, with
+/// the same access rules as over TCP; the zone arrives whole, SOA first and last.
+#[test]
+fn zone_transfers_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = certificate(dir.path());
+    let extra = format!(
+        "tls_listen = [\"127.0.0.1:0\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        dir.path().join("cert.pem").display(),
+        dir.path().join("key.pem").display()
+    );
+    let s = Server::start(&config(&extra, &format!("{ZONE}[zone.transfer]\nallow = [\"127.0.0.1\"]\n")));
+    let addr: SocketAddr = s
+        .wait_log("listening for DNS over TLS")
+        .and_then(|l| l.split("addr=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .expect("the DNS-over-TLS address");
+    let mut tls = connect(addr, &root).expect("TLS session");
+    tls.write_all(&framed(&query("gslb.example.org.", RecordType::AXFR))).unwrap();
+    tls.flush().unwrap();
+    let m = read_message(&mut tls);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(m.answers.first().map(|r| r.record_type()), Some(RecordType::SOA));
+    assert_eq!(m.answers.last().map(|r| r.record_type()), Some(RecordType::SOA));
+    let over_tcp = s.tcp_query(&query("gslb.example.org.", RecordType::AXFR));
+    assert_eq!(m.answers.len(), over_tcp.answers.len());
+    assert!(
+        m.answers.iter().any(|r| r.name.to_string() == "app.gslb.example.org." && r.record_type() == RecordType::AAAA)
+    );
+}

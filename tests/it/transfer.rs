@@ -328,3 +328,34 @@ fn ixfr_sends_the_changes_since_a_serial() {
         "AXFR form: SOA first and last"
     );
 }
+
+/// Bad transfer settings are refused with file, line and key.
+#[test]
+fn bad_transfer_settings_are_config_errors() {
+    let zone = |transfer: &str, keys: &str| {
+        config(
+            "",
+            &format!(
+                "{keys}[[zone]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\nrecords = \"ns1 A 127.0.0.1\\n\"\n[zone.transfer]\n{transfer}"
+            ),
+        )
+    };
+    let key = format!("[[tsig_key]]\nname = \"k\"\nsecret = \"{SECRET}\"\n");
+    for (transfer, keys, said) in [
+        ("keys = [\"nope\"]\n", key.as_str(), "zone[0].transfer.keys: nope. is no [[tsig_key]]"),
+        ("allow = [\"10.0.0.1/8\"]\n", "", "zone[0].transfer.allow"),
+        ("also_notify = [\"x\"]\nallow = [\"10.0.0.0/8\"]\n", "", "zone[0].transfer.also_notify"),
+        ("also_notify = [\"127.0.0.1:5300\"]\n", "", "lists neither allow nor keys"),
+        ("keys = [\"k\"]\n", "[[tsig_key]]\nname = \"k\"\nsecret = \"c2hvcnQ=\"\n", "tsig_key[0].secret: is 5 bytes"),
+        (
+            "keys = [\"k\"]\n",
+            "[[tsig_key]]\nname = \"k\"\nalgorithm = \"md5\"\nsecret = \"c2hvcnQ=\"\n",
+            "tsig_key[0].algorithm",
+        ),
+    ] {
+        let (ok, out) = gslbd_check(&zone(transfer, keys));
+        assert!(!ok && out.contains(said) && out.contains("gslbd.toml:"), "want {said:?} in {out}");
+    }
+    let (ok, out) = gslbd_check(&zone("keys = [\"k\"]\nalso_notify = [\"127.0.0.1\"]\n", &key));
+    assert!(ok, "{out}");
+}
