@@ -72,9 +72,17 @@ pub const RCODE_REFUSED: u8 = 5;
 /// Extended response code BADVERS (RFC 6891): 16, carried as 1 in the OPT TTL's high byte.
 pub const RCODE_BADVERS: u16 = 16;
 
-/// The RCODEs we send, with their mnemonics (RFC 1035, RFC 6891).
-pub const RCODE_NAMES: [(u16, &str); 7] =
-    [(0, "NOERROR"), (1, "FORMERR"), (2, "SERVFAIL"), (3, "NXDOMAIN"), (4, "NOTIMP"), (5, "REFUSED"), (16, "BADVERS")];
+/// The RCODEs we send, with their mnemonics (RFC 1035, RFC 6891, RFC 8945's NOTAUTH).
+pub const RCODE_NAMES: [(u16, &str); 8] = [
+    (0, "NOERROR"),
+    (1, "FORMERR"),
+    (2, "SERVFAIL"),
+    (3, "NXDOMAIN"),
+    (4, "NOTIMP"),
+    (5, "REFUSED"),
+    (9, "NOTAUTH"),
+    (16, "BADVERS"),
+];
 
 /// The mnemonic of an RCODE we send; `None` for others.
 pub fn rcode_name(rcode: u16) -> Option<&'static str> {

@@ -11,13 +11,13 @@ use crate::server::query::Outcome;
 use crate::server::rrl::{Class, Verdict};
 
 /// Query types counted by name; everything else is `other`.
-pub const QTYPES: [u16; 14] = [
+pub const QTYPES: [u16; 15] = [
     TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_NS, TYPE_SOA, TYPE_MX, TYPE_TXT, TYPE_SRV, TYPE_PTR, TYPE_ANY, TYPE_DS, 65,
-    257, TYPE_AXFR,
+    257, TYPE_AXFR, TYPE_IXFR,
 ];
 const QTYPE_SLOTS: usize = QTYPES.len() + 1;
 /// Response codes counted by name (BADVERS as 16); everything else is `other`.
-pub const RCODES: [u16; 7] = [0, 1, 2, 3, 4, 5, 16];
+pub const RCODES: [u16; 8] = [0, 1, 2, 3, 4, 5, 9, 16];
 const RCODE_SLOTS: usize = RCODES.len() + 1;
 pub use crate::snapshot::ZONE_SLOTS;
 const SOURCES: usize = 5;
