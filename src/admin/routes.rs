@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/explain", any(explain))
         .route("/members/state", any(member_states))
+        .route("/events", any(events))
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not found") })
         .with_state(state)
@@ -280,6 +281,38 @@ async fn records(
         .await
         .unwrap_or_else(|e| Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("records failed: {e}"))));
     st.count("records", &result);
+    result
+}
+
+/// Entries per `/events` reply when the request does not say (and at most).
+const MAX_EVENTS: usize = 1000;
+
+/// `GET /events?since=&limit=`: the event log's entries after the cursor `since` (a `seq`;
+/// default 0: from the oldest kept), oldest first, and `next`, the cursor for the following
+/// call. `gap` says entries after `since` were dropped from the log (it keeps the last 1,000).
+async fn events(
+    State(st): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    guard(&st, "events", &headers, &method, Method::GET)?;
+    let number = |key: &str, default: u64| -> Result<u64, ApiError> {
+        q.get(key).map_or(Ok(default), |v| {
+            v.parse::<u64>()
+                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{key} must be a whole number, not {v:?}")))
+        })
+    };
+    let result = (|| {
+        let since = number("since", 0)?;
+        let limit = number("limit", MAX_EVENTS as u64)?.clamp(1, MAX_EVENTS as u64) as usize;
+        let view = st.builder.view();
+        let (entries, gap) = crate::builder::event_log::after(&view.events, since, limit);
+        let next = entries.last().map_or(since, |e| e.seq);
+        let entries: Vec<&crate::builder::event_log::Entry> = entries.iter().map(|e| &**e).collect();
+        Ok(Json(json!({"events": entries, "next": next, "gap": gap})).into_response())
+    })();
+    st.count("events", &result);
     result
 }
 

@@ -27,6 +27,7 @@
 
 pub mod compile;
 pub mod event;
+pub mod event_log;
 pub mod held;
 pub mod load;
 pub mod persist;

@@ -68,6 +68,10 @@ pub struct State {
     events: Option<Sender<Event>>,
     /// Builds that failed since start.
     build_failures: u64,
+    /// The last changes, for `GET /events`.
+    log: super::event_log::EventLog,
+    /// Each controller zone's last sync failure logged as an event (one entry per new error).
+    sync_errors: HashMap<Name, String>,
     /// Journals may be opened for appending and state files written (not so for `explain`).
     writable: bool,
     /// Signed zones' signature files: when each was last written, and a write under way.
@@ -122,6 +126,8 @@ impl State {
             unsent: Vec::new(),
             events: None,
             build_failures: 0,
+            log: Default::default(),
+            sync_errors: HashMap::new(),
             writable,
             sig_saves: HashMap::new(),
             #[cfg(test)]
@@ -191,28 +197,52 @@ impl State {
                     }
                 }
                 Event::SyncFailed { zone, kind, error } => {
+                    self.log_sync_error(&zone, "controller sync failed", &error.to_string());
                     if let Some(z) = self.zones.get_mut(&zone) {
                         z.sync_failed(kind, error);
                     }
                 }
                 Event::SyncRefused { zone, kind, error } => {
+                    self.log_sync_error(
+                        &zone,
+                        "controller response refused; the data in force stays",
+                        &error.to_string(),
+                    );
                     if let Some(z) = self.zones.get_mut(&zone) {
                         z.sync_refused(kind, error);
                     }
                 }
                 Event::SyncUnchanged(zone) => {
+                    self.log_sync_recovered(&zone);
                     if let Some(z) = self.zones.get_mut(&zone) {
                         z.sync_unchanged();
                     }
                 }
-                Event::SyncAccepted { zone, payload } => self.sync_accepted(&zone, *payload),
+                Event::SyncAccepted { zone, payload } => {
+                    self.log_sync_recovered(&zone);
+                    self.sync_accepted(&zone, *payload);
+                    let records = self.zones.get(&zone).map_or(0, |z| z.records());
+                    self.log.add(
+                        "sync",
+                        Some(&zone),
+                        format!("controller data accepted: {records} records"),
+                        serde_json::json!({"records": records}),
+                    );
+                }
                 Event::Push { body, atomic, reply } => {
                     let outcome = self.push(&body, atomic);
+                    self.log_push(&outcome);
                     pushes.push((reply, outcome));
                 }
                 Event::HealthChanged => self.health_changed(),
                 Event::Reload { config, reply } => {
                     self.replace_config(*config);
+                    self.log.add(
+                        "reload",
+                        None,
+                        "configuration reloaded",
+                        serde_json::json!({"zones": self.config.zones.len()}),
+                    );
                     reloads.push(reply);
                 }
                 Event::Persisted(done) => self.persisted(*done),
@@ -220,9 +250,44 @@ impl State {
                 Event::Stop => stop = true,
                 Event::Renew => self.renew(),
                 Event::MemberStates { selector, wanted, by, reply } => {
-                    member_changes.push((reply, self.member_states(&selector, wanted, &by)));
+                    let outcome = self.member_states(&selector, wanted, &by);
+                    if let Ok(changed) = &outcome {
+                        let word =
+                            |s: Option<crate::health::member_state::AdminState>| s.map_or("enabled", |s| s.as_str());
+                        for c in changed {
+                            let (pool, from, to) = (c.key.pool.to_dotless(), word(c.before), word(c.now));
+                            self.log.add(
+                                "members",
+                                None,
+                                format!("{pool}/{}: {from} → {to} (by {by})", c.key.member),
+                                serde_json::json!({"pool": pool, "member": c.key.member, "from": from, "to": to, "by": by}),
+                            );
+                        }
+                    }
+                    member_changes.push((reply, outcome));
                 }
-                Event::ExternalDns { changes, reply } => external_changes.push((reply, self.externaldns(&changes))),
+                Event::ExternalDns { changes, reply } => {
+                    let outcome = self.externaldns(&changes);
+                    match &outcome {
+                        Ok(applied) => {
+                            for (zone, owners) in &applied.zones {
+                                self.log.add(
+                                    "externaldns",
+                                    Some(zone),
+                                    format!("ExternalDNS changes applied at {owners} names"),
+                                    serde_json::json!({"names": owners}),
+                                );
+                            }
+                        }
+                        Err(e) => self.log.add(
+                            "externaldns",
+                            None,
+                            format!("ExternalDNS changes refused: {e}"),
+                            serde_json::json!({}),
+                        ),
+                    }
+                    external_changes.push((reply, outcome));
+                }
             }
         }
         // One sync per touched journal for the whole batch, before any push is acknowledged;
@@ -565,11 +630,32 @@ impl State {
                 tracing::warn!(
                     targets = n,
                     "cluster: too few fresh observations; local verdicts decide for these targets"
-                )
+                );
+                self.log.add(
+                    "cluster",
+                    None,
+                    format!("too few fresh observations: local verdicts decide for {n} targets"),
+                    serde_json::json!({"targets": n}),
+                );
             }
-            (b, Some(0)) if b > 0 => tracing::info!("cluster: every target has enough fresh observations again"),
+            (b, Some(0)) if b > 0 => {
+                tracing::info!("cluster: every target has enough fresh observations again");
+                self.log.add(
+                    "cluster",
+                    None,
+                    "every target has enough fresh observations again",
+                    serde_json::json!({}),
+                );
+            }
             _ => {}
         }
+        let (was, now) = (self.verdicts.cluster().map(|c| c.connected), next.cluster().map(|c| c.connected));
+        if was.is_some() && was != now {
+            let message =
+                if now == Some(true) { "connected to NATS" } else { "NATS connection lost: local verdicts decide" };
+            self.log.add("cluster", None, message, serde_json::json!({"connected": now}));
+        }
+        self.log_transitions(&next);
         let changed: Vec<Name> = self
             .config
             .zones
@@ -585,6 +671,66 @@ impl State {
         self.verdicts = Arc::new(next);
         for zone in changed {
             self.dirty.add(&zone, Scope::Pools);
+        }
+    }
+
+    /// Logs each pool member address whose verdict changed, with the probe's last error.
+    fn log_transitions(&mut self, next: &Verdicts) {
+        let mut entries = Vec::new();
+        for zone in &self.config.zones {
+            for pool in &zone.pools {
+                for m in &pool.members {
+                    let ips = m.ipv4.iter().map(|&ip| ip.into()).chain(m.ipv6.iter().map(|&ip| ip.into()));
+                    for ip in ips {
+                        let (was, now) =
+                            (self.verdicts.is_up(ip, &m.check, pool.quorum), next.is_up(ip, &m.check, pool.quorum));
+                        if was == now {
+                            continue;
+                        }
+                        let error = next.status(ip, &m.check).and_then(|s| s.last_error.clone());
+                        let to = if now { "up" } else { "down" };
+                        let why = error.as_deref().map_or(String::new(), |e| format!(": {e}"));
+                        entries.push((
+                            zone.apex.clone(),
+                            format!("{}/{} {ip} {to}{why}", pool.name.to_dotless(), m.id),
+                            serde_json::json!({"pool": pool.name.to_string(), "member": m.id, "address": ip.to_string(), "health": to, "error": error}),
+                        ));
+                    }
+                }
+            }
+        }
+        for (zone, message, details) in entries {
+            self.log.add("health", Some(&zone), message, details);
+        }
+    }
+
+    /// Logs a controller sync failure once per new error (a controller that stays down is one
+    /// entry, not one per interval).
+    fn log_sync_error(&mut self, zone: &Name, what: &str, error: &str) {
+        if self.sync_errors.get(zone).is_some_and(|e| e == error) {
+            return;
+        }
+        self.sync_errors.insert(zone.clone(), error.to_string());
+        self.log.add("sync", Some(zone), format!("{what}: {error}"), serde_json::json!({"error": error}));
+    }
+
+    /// Logs that a zone's controller answers again after failures.
+    fn log_sync_recovered(&mut self, zone: &Name) {
+        if self.sync_errors.remove(zone).is_some() {
+            self.log.add("sync", Some(zone), "controller answers again", serde_json::json!({}));
+        }
+    }
+
+    /// Logs a push with its counts (or why it was refused).
+    fn log_push(&mut self, outcome: &Result<PushOutcome, PushFailure>) {
+        match outcome {
+            Ok(o) => self.log.add(
+                "push",
+                None,
+                format!("push: {} updated, {} deleted, {} skipped", o.updated, o.deleted, o.skipped.len()),
+                serde_json::json!({"updated": o.updated, "deleted": o.deleted, "skipped": o.skipped.len()}),
+            ),
+            Err(e) => self.log.add("push", None, format!("push refused: {e}"), serde_json::json!({})),
         }
     }
 
@@ -759,6 +905,12 @@ impl State {
         };
         self.build_failures += 1;
         tracing::error!(error = %error, zones = zones.len(), "build failed; the previous snapshot keeps serving");
+        self.log.add(
+            "build",
+            None,
+            format!("build failed; the previous snapshot keeps serving: {error}"),
+            serde_json::json!({"zones": zones.iter().map(|z| z.to_string()).collect::<Vec<_>>()}),
+        );
         for z in &zones {
             if let Some(z) = self.zones.get_mut(z) {
                 z.build_error = Some(error.to_string());
@@ -830,6 +982,7 @@ impl State {
             health: Arc::clone(&self.verdicts),
             member_states: Arc::clone(&self.member_states),
             build_failures: self.build_failures,
+            events: self.log.shared(),
         }
     }
 

@@ -72,6 +72,8 @@ pub struct View {
     pub member_states: Arc<crate::health::member_state::MemberStates>,
     /// Builds that failed since start.
     pub build_failures: u64,
+    /// The event log's entries (`GET /events`).
+    pub events: Arc<std::collections::VecDeque<Arc<super::event_log::Entry>>>,
 }
 
 /// Where the current view lives; cloning shares it.

@@ -37,6 +37,8 @@ mod dot;
 mod drain;
 /// EDNS Client Subnet.
 mod ecs;
+/// The event log (`GET /events`).
+mod events;
 /// The ExternalDNS webhook provider.
 mod externaldns;
 /// Regressions of the fault battery.
