@@ -77,6 +77,17 @@ def ip_of(i):
     return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
 
 
+def controller_body(records):
+    """The fake controller's snapshot: one zone of `records` A records n0..n{records-1}."""
+    return json.dumps(
+        {
+            "zone": ZONE,
+            "version_hash": "v1",
+            "records": [{"name": f"n{i}.{ZONE}", "type": "A", "ttl": 300, "ips": [ip_of(i)]} for i in range(records)],
+        }
+    ).encode()
+
+
 def settled_rss_kib(pid, deadline_s=60):
     """RSS once background work (a state-file rewrite, a fold) has finished and its memory is
     handed back: readings 0.5 s apart until four in a row agree within 1% (or the deadline)."""
@@ -223,13 +234,7 @@ def flip_latency(g, health, flips=10):
 
 def rss_over_pushes(records, pushes):
     """RSS after loading, then after `pushes` one-record pushes (each visible before the next)."""
-    body = json.dumps(
-        {
-            "zone": ZONE,
-            "version_hash": "v1",
-            "records": [{"name": f"n{i}.{ZONE}", "type": "A", "ttl": 300, "ips": [ip_of(i)]} for i in range(records)],
-        }
-    ).encode()
+    body = controller_body(records)
     cport, hport = free_port(), free_port()
     serve(("127.0.0.1", cport), lambda path: (200, body))
     serve(("127.0.0.1", hport), lambda path: (200, b"ok"))
@@ -256,13 +261,7 @@ def rss_over_pushes(records, pushes):
 
 def run(records, pushes):
     print(f"# records={records} pushes={pushes} signed={SIGNED['on']} binary={BINARY}", flush=True)
-    body = json.dumps(
-        {
-            "zone": ZONE,
-            "version_hash": "v1",
-            "records": [{"name": f"n{i}.{ZONE}", "type": "A", "ttl": 300, "ips": [ip_of(i)]} for i in range(records)],
-        }
-    ).encode()
+    body = controller_body(records)
     controller_up = {"up": True}
     health = {"status": 200}
     cport, hport = free_port(), free_port()
@@ -386,13 +385,7 @@ def transfer_figures(records, rounds):
     messages, and gslbd's RSS before and at its highest during the transfer."""
     TRANSFER["on"] = True
     print(f"# records={records} rounds={rounds} transfer binary={BINARY}", flush=True)
-    body = json.dumps(
-        {
-            "zone": ZONE,
-            "version_hash": "v1",
-            "records": [{"name": f"n{i}.{ZONE}", "type": "A", "ttl": 300, "ips": [ip_of(i)]} for i in range(records)],
-        }
-    ).encode()
+    body = controller_body(records)
     cport, hport = free_port(), free_port()
     serve(("127.0.0.1", cport), lambda path: (200, body))
     serve(("127.0.0.1", hport), lambda path: (200, b"ok"))

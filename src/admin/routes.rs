@@ -34,6 +34,8 @@ pub struct AppState {
     builder: BuilderHandle,
     metrics: Arc<Metrics>,
     secret: Arc<[u8]>,
+    /// The read-only secret, when configured.
+    viewer: Option<Arc<[u8]>>,
     max_body: usize,
     notify_atomic: bool,
     /// With `[cluster]`: where drains and disables made here go, for the other instances.
@@ -52,6 +54,7 @@ impl AppState {
             builder,
             metrics,
             secret: config.secret.as_bytes().into(),
+            viewer: config.viewer_secret.as_ref().map(|v| v.as_bytes().into()),
             max_body: config.max_body,
             notify_atomic: config.notify_atomic,
             share,
@@ -82,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/explain", any(explain))
         .route("/members/state", any(member_states))
         .route("/events", any(events))
+        .route("/ui", get(ui))
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not found") })
         .with_state(state)
@@ -103,7 +107,10 @@ async fn metrics(State(st): State<AppState>) -> Response {
 /// Checks the secret, then the method: 401 comes before 405. A 401 is counted for
 /// `endpoint` (a 405 is not, as upstream).
 fn guard(st: &AppState, endpoint: &str, headers: &HeaderMap, method: &Method, allowed: Method) -> Result<(), ApiError> {
-    if !auth::authorized(headers, &st.secret) {
+    // The viewer secret reads; only the secret changes anything.
+    let reads = allowed == Method::GET && *method == Method::GET;
+    let viewer = reads && st.viewer.as_ref().is_some_and(|v| auth::authorized(headers, v));
+    if !viewer && !auth::authorized(headers, &st.secret) {
         st.metrics.count_request(endpoint, "unauthorized");
         auth::failed(endpoint);
         return Err(ApiError::unauthorized());
@@ -284,6 +291,20 @@ async fn records(
     result
 }
 
+/// `GET /ui`: the status page (one file, no external assets; it asks for the secret and reads
+/// the API with it). Served without the secret: it holds no data.
+async fn ui() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+            (axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"),
+        ],
+        include_str!("ui.html"),
+    )
+        .into_response()
+}
+
 /// Entries per `/events` reply when the request does not say (and at most).
 const MAX_EVENTS: usize = 1000;
 
@@ -381,12 +402,37 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
             .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("limit must be 1..={MAX_PAGE}")))?,
     };
     let after = q.get("after").map(|a| a.trim().trim_end_matches('.').to_ascii_lowercase());
+    // `source=pool`: only the pools' names (the status page), without a pass over the zone.
+    let pools_only = match q.get("source").map(String::as_str) {
+        None => false,
+        Some("pool") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("source {other:?}: only \"pool\" can be asked for"),
+            ));
+        }
+    };
     let mut page = Page::new(limit);
     for zone in &zones {
-        view.page_names(&zone.apex, after.as_deref(), name_filter.as_deref(), &mut page);
+        if pools_only {
+            for pool in &zone.pools {
+                let key = pool.name.to_dotless();
+                let wanted = after.as_deref().is_none_or(|a| key.as_str() > a)
+                    && name_filter.as_deref().is_none_or(|f| key.contains(f));
+                if wanted {
+                    page.offer(key, &pool.name);
+                }
+            }
+        } else {
+            view.page_names(&zone.apex, after.as_deref(), name_filter.as_deref(), &mut page);
+        }
     }
     let mut out: Vec<(String, String, Value)> = Vec::new();
     for zone in &zones {
+        if pools_only {
+            break;
+        }
         let records = view.page_records(&zone.apex, &page);
         let answered =
             records.answered.iter().flat_map(|(n, t)| t.iter().map(move |(&rtype, set)| (n, rtype, set, None)));

@@ -95,7 +95,8 @@ impl Page {
         Page { limit: limit.max(1), names: BTreeMap::new(), more: false }
     }
 
-    fn offer(&mut self, key: String, name: &Name) {
+    /// Offers a name to the page (kept when it is among the `limit` smallest).
+    pub fn offer(&mut self, key: String, name: &Name) {
         if self.names.len() == self.limit {
             match self.names.last_key_value() {
                 Some((last, _)) if key >= *last => {

@@ -90,6 +90,9 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Shared secret (at least 8 bytes).
     pub secret: String,
+    /// A read-only secret: reads (the status page, `/records`, `/explain`, `/events`,
+    /// `GET /members/state`), never changes.
+    pub viewer_secret: Option<String>,
     /// Certificate chain and key files (PEM) for HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Largest request body in bytes.

@@ -233,6 +233,8 @@ pub struct RawGeoMap {
 pub struct RawAdmin {
     /// Listen address.
     pub listen: Option<Spanned<String>>,
+    /// A read-only secret (the status page, `/records`, `/explain`, `/events`).
+    pub viewer_secret: Option<Spanned<String>>,
     /// Shared secret for the authenticated endpoints.
     pub secret: Option<Spanned<String>>,
     /// PEM certificate chain for HTTPS.

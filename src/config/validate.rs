@@ -679,6 +679,18 @@ fn admin(raw: &Spanned<RawAdmin>, rep: &mut Reporter<'_>) -> Option<AdminConfig>
         }
         Some(v) => v.get_ref().clone(),
     };
+    let viewer_secret = match &raw.viewer_secret {
+        None => None,
+        Some(v) if v.get_ref().len() < 8 => {
+            rep.at(v.span().start, "admin.viewer_secret", "must be at least 8 bytes long");
+            None
+        }
+        Some(v) if *v.get_ref() == secret => {
+            rep.at(v.span().start, "admin.viewer_secret", "is the same as secret: a viewer could change data");
+            None
+        }
+        Some(v) => Some(v.get_ref().clone()),
+    };
     let base = rep.file().parent().unwrap_or(Path::new(".")).to_path_buf();
     let tls = match (&raw.tls_cert, &raw.tls_key) {
         (None, None) => None,
@@ -724,6 +736,7 @@ fn admin(raw: &Spanned<RawAdmin>, rep: &mut Reporter<'_>) -> Option<AdminConfig>
     (rep.errors.len() == errors_before).then_some(AdminConfig {
         listen,
         secret,
+        viewer_secret,
         tls,
         max_body,
         max_connections,

@@ -130,8 +130,8 @@ impl EcsUse {
 }
 
 impl Outcome {
-    /// A zone transfer's reply, for the counters.
-    pub fn transfer(qtype: u16, rcode: u8) -> Outcome {
+    /// A reply without zone data (an error, a zone transfer), for the counters.
+    pub fn bare(qtype: u16, rcode: u8) -> Outcome {
         Outcome {
             len: 0,
             rcode: u16::from(rcode),
@@ -1057,17 +1057,5 @@ fn error_reply(req: &[u8], q: &Query, question: bool, rcode: u8, out: &mut [u8],
     }
     write_header(out, flags, question as u16, 0, 0, opt.is_some() as u16);
     let qtype = if question { q.qtype } else { 0 };
-    Outcome {
-        len,
-        rcode: rcode as u16,
-        truncated: false,
-        qtype,
-        zone_slot: 0,
-        source: None,
-        geo: None,
-        ecs: EcsUse::Absent,
-        cookie: CookieUse::Absent,
-        signed: None,
-        hash_scope: 0,
-    }
+    Outcome { len, ..Outcome::bare(qtype, rcode) }
 }

@@ -157,7 +157,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             let served = crate::xfr::serve(&mut stream, &snap, &req[..len], peer.ip(), idle).await;
             admitted.idle();
             let served = served?;
-            counters.record(&crate::server::query::Outcome::transfer(qtype, served.rcode));
+            counters.record(&crate::server::query::Outcome::bare(qtype, served.rcode));
             continue;
         }
         let Some(outcome) = responder.respond(&snap, &req[..len], &mut out[2..], Transport::Tcp, peer.ip()) else {

@@ -63,3 +63,5 @@ mod pools;
 mod rrl;
 /// Zone transfers out, with Knot DNS as the secondary.
 mod transfer;
+/// The status page in headless Chromium.
+mod ui;
