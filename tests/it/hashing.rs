@@ -43,7 +43,7 @@ fn hashing_keeps_client_networks_on_their_members() {
     }
     let zone = format!(
         "[[zone]]\nname = \"gslb.example.org\"\nns = [\"ns1.gslb.example.org\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n\
-         [[zone.pool]]\nname = \"sticky\"\nselect = \"hash\"\nmax_answers = 1\nttl = 5\n[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 1\n{members}"
+         [[zone.pool]]\nname = \"sticky\"\nselect = \"hash\"\nmax_answers = 1\nttl = 5\n[zone.pool.check]\ntype = \"http\"\nport = {port}\npath = \"/health\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 1\nfall = 2\n{members}"
     );
     let a = Server::start(&config("", &zone));
     let b = Server::start(&config("", &zone));
