@@ -5,6 +5,7 @@
 use aws_lc_rs::hmac;
 
 use super::name::Name;
+use super::wire::be16;
 
 /// Record type TSIG.
 pub const TYPE_TSIG: u16 = 250;
@@ -164,10 +165,6 @@ fn read_name(buf: &[u8], mut pos: usize) -> Option<(Name, usize)> {
         }
     }
     Some((Name::from_wire_unchecked(&wire), end.unwrap_or(pos + 1)))
-}
-
-fn be16(buf: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*buf.get(at)?, *buf.get(at + 1)?]))
 }
 
 /// Reads the TSIG record starting at `start` (the last record of the message).

@@ -195,8 +195,9 @@ pub enum ParseError {
     },
 }
 
+/// The big-endian 16-bit value at `at`, when the buffer holds it.
 #[inline]
-fn be16(buf: &[u8], at: usize) -> Option<u16> {
+pub fn be16(buf: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*buf.get(at)?, *buf.get(at + 1)?]))
 }
 
@@ -300,7 +301,7 @@ fn parse_question(buf: &[u8], q: &mut Query) -> Option<()> {
 }
 
 /// Skips a possibly compressed name; returns the offset after it.
-fn skip_name(buf: &[u8], mut pos: usize) -> Option<usize> {
+pub fn skip_name(buf: &[u8], mut pos: usize) -> Option<usize> {
     let mut total = 0usize;
     loop {
         let l = *buf.get(pos)?;

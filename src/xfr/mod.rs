@@ -26,7 +26,7 @@ use crate::dns::net::within;
 use crate::dns::records::RData;
 use crate::dns::tsig::{self, Signer, Verified};
 use crate::dns::types::*;
-use crate::dns::wire::{HEADER_LEN, Query, parse_query};
+use crate::dns::wire::{HEADER_LEN, Query, be16, parse_query, skip_name};
 use crate::snapshot::{Snapshot, Transfer, TransferDelta};
 use messages::Packer;
 
@@ -79,23 +79,12 @@ fn ixfr_serial(req: &[u8], question_end: usize) -> Option<u32> {
     if u16::from_be_bytes([req[8], req[9]]) == 0 {
         return None;
     }
-    let skip = |mut p: usize| -> Option<usize> {
-        loop {
-            let l = *req.get(p)?;
-            match l {
-                0 => return Some(p + 1),
-                1..=63 => p += 1 + l as usize,
-                0xc0..=0xff => return Some(p + 2),
-                _ => return None,
-            }
-        }
-    };
-    let p = skip(question_end)?;
-    if u16::from_be_bytes([*req.get(p)?, *req.get(p + 1)?]) != TYPE_SOA {
+    let p = skip_name(req, question_end)?;
+    if be16(req, p)? != TYPE_SOA {
         return None;
     }
     let rd = p + 10;
-    let after_names = skip(skip(rd)?)?;
+    let after_names = skip_name(req, skip_name(req, rd)?)?;
     Some(u32::from_be_bytes(req.get(after_names..after_names + 4)?.try_into().ok()?))
 }
 
