@@ -449,6 +449,18 @@ fn records_inner(view: &crate::builder::views::View, q: &HashMap<String, String>
             // `source` says where the set came from; a set DNS does not answer also says why.
             let mut v = json!({"name": name, "type": tname, "ttl": set.ttl, "source": set.source.as_str()});
             describe(&mut v, rtype, &set.rdata);
+            if set.draw.is_some() {
+                // Answered one group per query, drawn by weight: the groups and their weights.
+                let groups: Vec<Value> = set
+                    .groups()
+                    .map(|(group, weight)| {
+                        let mut g = json!({"weight": weight});
+                        describe(&mut g, rtype, group);
+                        g
+                    })
+                    .collect();
+                v["draw"] = json!(groups);
+            }
             if let Some(by) = by {
                 v["answered"] = json!(false);
                 v["shadowed_by"] = json!(by.as_str());

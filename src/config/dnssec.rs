@@ -151,7 +151,8 @@ pub fn zone(
 
 /// DNSKEY (every key), and for each signing key-signing key CDS (SHA-256) and CDNSKEY.
 fn add_key_records(keys: &ZoneKeys, apex_types: &mut TypeMap) {
-    let set = |rdata: Vec<RData>| RRset { ttl: keys.dnskey_ttl, rdata, source: Source::Static, rotate: false };
+    let set =
+        |rdata: Vec<RData>| RRset { ttl: keys.dnskey_ttl, rdata, source: Source::Static, rotate: false, draw: None };
     let other = |rtype: u16, data: Vec<u8>| RData::Other { rtype, data: data.into() };
     let dnskeys = keys.dnskeys().map(|d| other(TYPE_DNSKEY, d.rdata())).collect();
     apex_types.insert(TYPE_DNSKEY, set(dnskeys));

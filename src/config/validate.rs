@@ -336,7 +336,7 @@ fn apex_aliases(key: &str, raw: &RawZone, pools: &[super::PoolConfig], data: &mu
             continue;
         }
         let rdata = vec![RData::Other { rtype: h.rtype, data: super::https::alias_rdata(&pool.name).into() }];
-        node.insert(h.rtype, RRset { ttl: pool.ttl, rdata, source: Source::Static, rotate: false });
+        node.insert(h.rtype, RRset { ttl: pool.ttl, rdata, source: Source::Static, rotate: false, draw: None });
         aliased = Some(&pool.name);
     }
 }
@@ -430,6 +430,7 @@ fn rrsets(
             rdata: Vec::new(),
             source: Source::Static,
             rotate: true,
+            draw: None,
         });
         // RFC 2181 §5.2: one TTL per RRset; the lowest wins.
         set.ttl = set.ttl.min(r.ttl);
@@ -488,6 +489,7 @@ fn apex_ns(
         rdata: Vec::new(),
         source: Source::Static,
         rotate: false,
+        draw: None,
     });
     for name in ns_names {
         let rd = RData::Ns(name);

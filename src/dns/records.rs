@@ -167,6 +167,55 @@ pub struct RRset {
     pub source: Source,
     /// Rotate the order of A/AAAA answers per query.
     pub rotate: bool,
+    /// Answered one group at a time, drawn by weight per query (ExternalDNS's weighted
+    /// record sets); `None` for every other set. Boxed: one word in every RRset.
+    pub draw: Option<Box<Draw>>,
+}
+
+/// How a drawn RRset's records fall into groups: `rdata` in runs of these sizes, each run
+/// with its weight (above 0).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Draw {
+    /// (records in the group, its weight), in `rdata` order.
+    pub groups: Vec<(u16, u32)>,
+}
+
+impl RRset {
+    /// A drawn set's groups: each one's records and weight (nothing for a set not drawn).
+    pub fn groups(&self) -> impl Iterator<Item = (&[RData], u32)> {
+        let mut rest = self.rdata.as_slice();
+        self.draw.iter().flat_map(|d| d.groups.iter()).map(move |&(len, weight)| {
+            let (group, tail) = rest.split_at((len as usize).min(rest.len()));
+            rest = tail;
+            (group, weight)
+        })
+    }
+
+    /// The set as one answer for whoever cannot draw (a zone transfer): a CNAME's heaviest
+    /// group (a name has one CNAME), else every group's records once.
+    pub fn undrawn(&self) -> std::borrow::Cow<'_, RRset> {
+        use std::borrow::Cow;
+        if self.draw.is_none() {
+            return Cow::Borrowed(self);
+        }
+        let mut rdata: Vec<RData> = Vec::with_capacity(self.rdata.len());
+        if self.rdata.first().is_some_and(|r| matches!(r, RData::Cname(_))) {
+            let mut best: (&[RData], u32) = (&[], 0);
+            for (group, weight) in self.groups() {
+                if weight > best.1 {
+                    best = (group, weight);
+                }
+            }
+            rdata.extend_from_slice(best.0);
+        } else {
+            for rd in &self.rdata {
+                if !rdata.contains(rd) {
+                    rdata.push(rd.clone());
+                }
+            }
+        }
+        Cow::Owned(RRset { ttl: self.ttl, rdata, source: self.source, rotate: self.rotate, draw: None })
+    }
 }
 
 /// Owner → type → RRset, as produced by a dynamic source (the controller, the webhook).

@@ -296,7 +296,7 @@ impl<'z> Converter<'z> {
             (rtype, rdata)
         };
         let source = if r.pushed() { Source::Webhook } else { Source::Controller };
-        self.items.push((owner, TypeMap::one(rtype, RRset { ttl, rdata, source, rotate: true })));
+        self.items.push((owner, TypeMap::one(rtype, RRset { ttl, rdata, source, rotate: true, draw: None })));
     }
 
     /// The records converted so far, sorted by owner, each owner's records merged in place (in

@@ -14,7 +14,8 @@ use super::endpoint::{Changes, Endpoint};
 use crate::config::ZoneConfig;
 use crate::config::externaldns::ExternalDnsConfig;
 use crate::dns::name::Name;
-use crate::dns::records::{RRset, Source, TypeMap};
+use crate::dns::records::{Draw, MAX_RRSET, RData, RRset, Source, TypeMap};
+use crate::dns::types::TYPE_CNAME;
 
 /// Largest endpoints file read at start-up.
 pub const FILE_MAX: usize = 256 << 20;
@@ -95,8 +96,12 @@ impl ZoneEndpoints {
         touched
     }
 
-    /// The records at one owner: per type, the targets of every set (a set with a weight of
-    /// 0 only while every set of the type has 0), at the lowest TTL set.
+    /// The records at one owner, per type. One set of a type is answered as it is. Several
+    /// sets of a type (set identifiers) where one carries a weight, or several CNAMEs (a name
+    /// has one), are drawn per query, one set at a time by weight ([`Draw`]): a set without
+    /// a weight counts 1, a set of weight 0 is left out while another is above 0, and when
+    /// every set is 0 each is drawn alike (Route 53's rules). Several sets without weights
+    /// are answered together. The TTL is the lowest set's.
     pub fn types_at(&self, name: &Name, default_ttl: u32) -> Option<TypeMap> {
         let start = (name.clone(), 0u16, String::new());
         let mut by_type: BTreeMap<u16, Vec<&Checked>> = BTreeMap::new();
@@ -108,23 +113,25 @@ impl ZoneEndpoints {
         }
         let mut types = TypeMap::new();
         for (rtype, sets) in by_type {
+            let drawn = sets.len() > 1 && (rtype == TYPE_CNAME || sets.iter().any(|c| c.weight.is_some()));
             let all_zero = sets.iter().all(|c| c.weight == Some(0));
             let mut rdata = Vec::new();
+            let mut groups = Vec::new();
             let mut ttl = None::<u32>;
             for c in sets.iter().filter(|c| all_zero || c.weight != Some(0)) {
-                for rd in &c.rdata {
-                    if !rdata.contains(rd) {
-                        rdata.push(rd.clone());
-                    }
+                let fresh: Vec<&RData> = c.rdata.iter().filter(|rd| drawn || !rdata.contains(*rd)).collect();
+                if rdata.len() + fresh.len() > MAX_RRSET {
+                    break;
                 }
+                groups.push((fresh.len() as u16, if all_zero { 1 } else { c.weight.unwrap_or(1) }));
+                rdata.extend(fresh.into_iter().cloned());
                 let t = c.ttl.unwrap_or(default_ttl);
                 ttl = Some(ttl.map_or(t, |old| old.min(t)));
             }
-            if rdata.len() > crate::dns::records::MAX_RRSET {
-                rdata.truncate(crate::dns::records::MAX_RRSET);
-            }
+            let draw = (drawn && groups.len() > 1).then(|| Box::new(Draw { groups }));
             let rotate = rdata.len() > 1;
-            types.insert(rtype, RRset { ttl: ttl.unwrap_or(default_ttl), rdata, source: Source::ExternalDns, rotate });
+            let ttl = ttl.unwrap_or(default_ttl);
+            types.insert(rtype, RRset { ttl, rdata, source: Source::ExternalDns, rotate, draw });
         }
         (!types.is_empty()).then_some(types)
     }
@@ -242,7 +249,6 @@ pub fn load(dir: &Path, apex: &Name, cfg: &ExternalDnsConfig, zones: &[ZoneConfi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::records::RData;
     use crate::dns::types::{TYPE_A, TYPE_TXT};
 
     fn entry(name: &str, rtype: &str, set: &str, targets: &[&str], weight: Option<&str>) -> (Key, Entry) {
@@ -280,5 +286,29 @@ mod tests {
         assert_eq!(types[&TYPE_A].rdata, [RData::A("192.0.2.2".parse().unwrap())], "every set 0: all answered");
         assert_eq!(z.owners().count(), 1);
         assert_eq!(z.types_at(&Name::parse("other.k.example.", None).unwrap(), 300), None);
+    }
+
+    /// Weighted sets are drawn one at a time, in their weights; CNAMEs are drawn even without
+    /// weights (a name has one); a transfer sees one answer.
+    #[test]
+    fn weighted_sets_are_drawn() {
+        let mut z = ZoneEndpoints::default();
+        let a = entry("web.k.example", "A", "eu", &["192.0.2.1", "192.0.2.3"], Some("70"));
+        let b = entry("web.k.example", "A", "us", &["192.0.2.2"], Some("30"));
+        let c = entry("web.k.example", "A", "off", &["192.0.2.9"], Some("0"));
+        let x = entry("alias.k.example", "CNAME", "one", &["lb-1.example.net"], None);
+        let y = entry("alias.k.example", "CNAME", "two", &["lb-2.example.net"], Some("3"));
+        z.apply(&ZoneChange { remove: vec![], put: vec![a, b, c, x, y] });
+        let web = z.types_at(&Name::parse("web.k.example.", None).unwrap(), 300).unwrap();
+        let set = &web[&TYPE_A];
+        let groups: Vec<(usize, u32)> = set.groups().map(|(g, w)| (g.len(), w)).collect();
+        assert_eq!(groups, [(2, 70), (1, 30)], "weight 0 left out, the rest in their groups");
+        assert_eq!(set.undrawn().rdata.len(), 3);
+        assert!(set.undrawn().draw.is_none());
+        let alias = z.types_at(&Name::parse("alias.k.example.", None).unwrap(), 300).unwrap();
+        let cname = &alias[&crate::dns::types::TYPE_CNAME];
+        assert_eq!(cname.groups().map(|(_, w)| w).collect::<Vec<_>>(), [1, 3], "no weight counts 1");
+        let one = cname.undrawn();
+        assert_eq!(one.rdata, [RData::Cname(Name::parse("lb-2.example.net.", None).unwrap())], "the heaviest");
     }
 }

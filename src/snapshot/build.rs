@@ -211,6 +211,7 @@ fn build_zone_on(input: &ZoneInput<'_>, parallel_from: usize) -> ZoneSnap {
         rdata: vec![RData::Soa(Box::new(input.soa.clone()))],
         source: Source::Static,
         rotate: false,
+        draw: None,
     };
     let by_name = ByName::new(input.nodes);
     let mut apex_types = by_name.position(apex.as_wire()).map(|i| (*input.nodes[i].1).clone()).unwrap_or_default();
@@ -619,6 +620,13 @@ impl<'a> ZoneBuilder<'a> {
     /// The answers at `name`, whose authoritative data is `types`.
     fn answers_with(&self, name: &Name, types: &TypeMap, pin: bool, out: &mut Out) -> AnswerSet {
         if let Some(cname) = types.get(&TYPE_CNAME) {
+            if cname.draw.is_some() {
+                // One target drawn per query, whatever the type asked; the resolver follows it.
+                let types_start = out.types.len() as u32;
+                let id = self.drawn(name, cname, pin, out);
+                out.types.push((TYPE_CNAME, id));
+                return AnswerSet { types_start, types_len: 1, default: id, any: id };
+            }
             return self.cname_answers(name, cname, pin, out);
         }
         let types_start = out.types.len() as u32;
@@ -637,7 +645,12 @@ impl<'a> ZoneBuilder<'a> {
                 continue;
             }
             if let Some(spec) = self.input.weighted.iter().find(|w| w.name == *name && w.rtype == rtype) {
-                let id = self.weighted(spec, pin, out);
+                let id = self.weighted(spec, Source::Pool, pin, out);
+                out.types.push((rtype, id));
+                continue;
+            }
+            if set.draw.is_some() {
+                let id = self.drawn(name, set, pin, out);
                 out.types.push((rtype, id));
                 continue;
             }
@@ -669,19 +682,28 @@ impl<'a> ZoneBuilder<'a> {
         AnswerSet { types_start, types_len: run.len() as u16, default: NONE, any }
     }
 
+    /// A drawn RRset ([`crate::dns::records::Draw`]): its groups as a weighted answer that
+    /// picks one per query.
+    fn drawn(&self, name: &Name, set: &RRset, pin: bool, out: &mut Out) -> u32 {
+        let groups = set.groups().map(|(group, weight)| (group.to_vec(), weight)).collect();
+        let spec = WeightedSpec { name: name.clone(), rtype: 0, ttl: set.ttl, groups, k: 1, hash: None };
+        self.weighted(&spec, set.source, pin, out)
+    }
+
     /// Encodes every member's records back to back and notes the groups for per-query picks.
-    fn weighted(&self, spec: &WeightedSpec, pin: bool, out: &mut Out) -> u32 {
+    fn weighted(&self, spec: &WeightedSpec, source: Source, pin: bool, out: &mut Out) -> u32 {
         let mut enc = Encoder::new(&mut out.scratch, &spec.name, pin);
         let mut groups = Vec::with_capacity(spec.groups.len());
         let mut weights = Vec::with_capacity(spec.groups.len());
         for (rdata, weight) in &spec.groups {
+            enc.forget_names();
             let start = enc.len();
-            let set = RRset { ttl: spec.ttl, rdata: rdata.clone(), source: Source::Pool, rotate: false };
+            let set = RRset { ttl: spec.ttl, rdata: rdata.clone(), source, rotate: false, draw: None };
             enc.rrset(&spec.name, &set);
             groups.push((start as u16, (enc.len() - start) as u16, rdata.len() as u16));
             weights.push(*weight);
         }
-        let mut f = enc.finish(&mut out.arena, RCODE_NOERROR, true, Source::Pool);
+        let mut f = enc.finish(&mut out.arena, RCODE_NOERROR, true, source);
         let hash = spec.hash.as_ref().map(|h| {
             Box::new(Hashing { prefix_v4: h.prefix_v4, prefix_v6: h.prefix_v6, seeds: h.seeds.clone().into() })
         });
@@ -715,7 +737,7 @@ impl<'a> ZoneBuilder<'a> {
                             });
                             out.push(f)
                         }
-                        GeoVariant::Weighted(w) => self.weighted(w, pin, out),
+                        GeoVariant::Weighted(w) => self.weighted(w, Source::Pool, pin, out),
                         GeoVariant::NoData => nodata(self, out),
                         GeoVariant::ServFail => {
                             let enc = Encoder::new(&mut out.scratch, name, pin);
@@ -735,6 +757,7 @@ impl<'a> ZoneBuilder<'a> {
                                 rdata: vec![RData::Cname(target.clone())],
                                 source: Source::Pool,
                                 rotate: false,
+                                draw: None,
                             };
                             let f = self.frag(out, name, pin, RCODE_NOERROR, true, Source::Pool, |_, enc| {
                                 enc.rrset(name, &set);
@@ -966,6 +989,7 @@ impl<'a> ZoneBuilder<'a> {
             rdata: vec![RData::Other { rtype: TYPE_NSEC, data: data.into() }],
             source: Source::Static,
             rotate: false,
+            draw: None,
         }
     }
 
@@ -1091,6 +1115,7 @@ mod tests {
             rdata: vec![RData::A(std::net::Ipv4Addr::new(192, 0, 2, i))],
             source: Source::Controller,
             rotate: false,
+            draw: None,
         };
         let owned: Vec<Name> =
             (0..300u32).map(|i| Name::parse(&format!("h{i}.d{}.z.example.", i % 4), None).unwrap()).collect();

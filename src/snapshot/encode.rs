@@ -111,6 +111,13 @@ impl<'s> Encoder<'s> {
         self.s.buf.is_empty()
     }
 
+    /// Names from here on are compressed only against the question: what follows is a group
+    /// that may be written without the records before it (a weighted draw).
+    pub fn forget_names(&mut self) {
+        let base = self.base;
+        self.s.names.retain(|&(_, _, at, _)| (at as usize) < base);
+    }
+
     /// Moves on to a later section. Sections only go forward.
     pub fn section(&mut self, section: Section) {
         debug_assert!(section >= self.section);

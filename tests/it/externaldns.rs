@@ -346,3 +346,65 @@ fn an_unkept_change_is_a_503_and_the_retry_applies_it() {
     assert_eq!(r.status, 204, "after {:?}: {}", started.elapsed(), r.body);
     assert_eq!(dns(&s, "late.k8s.example.", RecordType::A), ["192.0.2.44"]);
 }
+
+/// An endpoint in a weighted record set: its set identifier and `webhook/weight`.
+fn weighted(name: &str, rtype: &str, set: &str, target: &str, weight: Option<u32>) -> Value {
+    let mut e = endpoint(name, rtype, &[target], 60);
+    e["setIdentifier"] = json!(set);
+    if let Some(w) = weight {
+        e["providerSpecific"] = json!([{"name": "webhook/weight", "value": w.to_string()}]);
+    }
+    e
+}
+
+/// Record sets with one name and type and a weight each are answered one set per query,
+/// drawn in their weights (weight 0 never while another is above 0); several CNAMEs are
+/// drawn too, one per answer; `/records` shows the groups with their weights.
+#[test]
+fn weighted_sets_are_drawn_in_their_weights() {
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(&config("", &zones(state.path(), EXTERNALDNS)));
+    let (p, _) = Provider::negotiate(provider_addr(&s));
+    let sets = [
+        weighted("shop.k8s.example", "A", "eu", "192.0.2.21", Some(3)),
+        weighted("shop.k8s.example", "A", "us", "192.0.2.22", Some(1)),
+        weighted("shop.k8s.example", "A", "off", "192.0.2.23", Some(0)),
+        weighted("lb.k8s.example", "CNAME", "a", "lb-a.example.net", None),
+        weighted("lb.k8s.example", "CNAME", "b", "lb-b.example.net", None),
+    ];
+    let r = p.apply(&json!({"create": sets}));
+    assert_eq!(r.status, 204, "{}", r.body);
+
+    const QUERIES: usize = 400;
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for _ in 0..QUERIES {
+        let a = dns(&s, "shop.k8s.example.", RecordType::A);
+        assert_eq!(a.len(), 1, "one set per answer: {a:?}");
+        *seen.entry(a[0].clone()).or_default() += 1;
+    }
+    let eu = seen.get("192.0.2.21").copied().unwrap_or(0);
+    let us = seen.get("192.0.2.22").copied().unwrap_or(0);
+    assert_eq!(eu + us, QUERIES, "weight 0 is never drawn: {seen:?}");
+    // 3:1 expects 300 of 400 (standard deviation 8.7): seven deviations either side.
+    assert!((240..=360).contains(&eu), "drawn 3:1: {seen:?}");
+
+    let mut targets = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let m = s.udp(&query("lb.k8s.example.", RecordType::A));
+        let a = answers(&m);
+        assert_eq!(a.len(), 1, "one CNAME per answer: {a:?}");
+        targets.insert(a[0].clone());
+    }
+    assert_eq!(targets.into_iter().collect::<Vec<_>>(), ["lb-a.example.net.", "lb-b.example.net."]);
+
+    let admin = Client::for_server(&s);
+    let auth = Some(("X-Elchi-Secret", crate::admin_client::ADMIN_SECRET));
+    let (_, rows) = admin.call("GET", "/records?name=shop.k8s.example&type=A", auth, None);
+    let row = rows["records"].as_array().unwrap().iter().find(|r| r["name"] == "shop.k8s.example").cloned();
+    let draw = row.as_ref().map(|r| r["draw"].clone());
+    assert_eq!(
+        draw,
+        Some(json!([{"weight": 3, "ips": ["192.0.2.21"]}, {"weight": 1, "ips": ["192.0.2.22"]}])),
+        "{row:?}"
+    );
+}

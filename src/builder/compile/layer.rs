@@ -71,7 +71,10 @@ impl StaticLayer {
             let node = data.nodes.entry(pool.name.clone()).or_default();
             if pool.mode == PoolMode::Delegate {
                 let hosts = pool.members.iter().map(|m| RData::Ns(m.host.clone())).collect();
-                node.insert(TYPE_NS, RRset { ttl: pool.ttl, rdata: hosts, source: Source::Pool, rotate: false });
+                node.insert(
+                    TYPE_NS,
+                    RRset { ttl: pool.ttl, rdata: hosts, source: Source::Pool, rotate: false, draw: None },
+                );
                 // Glue hosts inside the zone with no static data of their own are the pool's.
                 for m in &pool.members {
                     if m.host.is_within(&zone.apex) && !zone.data.nodes.contains_key(&m.host) {

@@ -77,7 +77,7 @@ pub fn pool_records(zone: &ZoneConfig, standing: Standing<'_>, geo: &GeoInputs<'
     for g in &zone.geo_names {
         let node = out.nodes.entry(g.name.clone()).or_default();
         for rtype in [TYPE_A, TYPE_AAAA] {
-            node.insert(rtype, RRset { ttl: 0, rdata: Vec::new(), source: Source::Pool, rotate: false });
+            node.insert(rtype, RRset { ttl: 0, rdata: Vec::new(), source: Source::Pool, rotate: false, draw: None });
             out.geo.push(GeoSpec {
                 name: g.name.clone(),
                 rtype,
@@ -99,7 +99,7 @@ pub fn pool_records(zone: &ZoneConfig, standing: Standing<'_>, geo: &GeoInputs<'
             https_record(pool, &mut out);
             continue;
         }
-        let set = |rdata: Vec<RData>| RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true };
+        let set = |rdata: Vec<RData>| RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true, draw: None };
         let mut chosen_any: Vec<usize> = Vec::new();
         let mut fallback: Option<Choice> = None;
         let node = out.nodes.entry(pool.name.clone()).or_default();
@@ -155,7 +155,13 @@ pub fn pool_records(zone: &ZoneConfig, standing: Standing<'_>, geo: &GeoInputs<'
             (PoolMode::Address, Some(Choice::Cname(target))) if node.is_empty() => {
                 node.insert(
                     TYPE_CNAME,
-                    RRset { ttl: pool.ttl, rdata: vec![RData::Cname(target)], source: Source::Pool, rotate: false },
+                    RRset {
+                        ttl: pool.ttl,
+                        rdata: vec![RData::Cname(target)],
+                        source: Source::Pool,
+                        rotate: false,
+                        draw: None,
+                    },
                 );
             }
             (PoolMode::Address, Some(Choice::ServFail)) => out.servfail.push(pool.name.clone()),
@@ -180,7 +186,7 @@ fn https_record(pool: &PoolConfig, out: &mut PoolRecords) {
         return;
     }
     let rdata = vec![RData::Other { rtype: h.rtype, data: h.rdata.clone().into() }];
-    node.insert(h.rtype, RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: false });
+    node.insert(h.rtype, RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: false, draw: None });
     out.hinted.push((pool.name.clone(), h.rtype));
 }
 
@@ -218,7 +224,7 @@ fn views(
 /// The NS set of the members `hosts` at the pool's name, and their glue: each host's healthy
 /// addresses of a family, else all of them (a resolver tries them all).
 fn delegation(pool: &PoolConfig, hosts: &[usize], health: &PoolHealth<'_>, nodes: &mut Nodes) {
-    let set = |rdata: Vec<RData>| RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true };
+    let set = |rdata: Vec<RData>| RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true, draw: None };
     nodes.entry(pool.name.clone()).or_default().insert(TYPE_NS, ns_set(pool, hosts));
     for &i in hosts {
         let m = &pool.members[i];
@@ -237,7 +243,7 @@ fn delegation(pool: &PoolConfig, hosts: &[usize], health: &PoolHealth<'_>, nodes
 /// The NS set naming the members `hosts`.
 fn ns_set(pool: &PoolConfig, hosts: &[usize]) -> RRset {
     let rdata = hosts.iter().map(|&i| RData::Ns(pool.members[i].host.clone())).collect();
-    RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true }
+    RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true, draw: None }
 }
 
 /// The answer of `members` (indexes into the pool's members, `weights` parallel for a
@@ -289,7 +295,7 @@ fn answer(
         .take(pool.max_answers)
         .flat_map(|&m| addresses(&pool.members[m], family, health, !all_down))
         .collect();
-    let set = RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true };
+    let set = RRset { ttl: pool.ttl, rdata, source: Source::Pool, rotate: true, draw: None };
     (!set.rdata.is_empty()).then_some(GeoVariant::Records(set))
 }
 
@@ -355,7 +361,7 @@ fn geo_pool(
             _ => GeoVariant::NoData,
         };
         let by_order = by_order(map, &chosen, &fail_open, &mut variants, fallback);
-        node.insert(rtype, RRset { ttl: pool.ttl, rdata: Vec::new(), source: Source::Pool, rotate: false });
+        node.insert(rtype, RRset { ttl: pool.ttl, rdata: Vec::new(), source: Source::Pool, rotate: false, draw: None });
         out.geo.push(GeoSpec {
             name: pool.name.clone(),
             rtype,

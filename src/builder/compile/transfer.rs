@@ -30,7 +30,7 @@ pub fn pool_answers(zone: &ZoneConfig, standing: Standing<'_>, geo: &GeoInputs<'
         }
         all
     };
-    let set = |ttl: u32, rdata: Vec<RData>| RRset { ttl, rdata, source: Source::Pool, rotate: true };
+    let set = |ttl: u32, rdata: Vec<RData>| RRset { ttl, rdata, source: Source::Pool, rotate: true, draw: None };
     for spec in &records.weighted {
         if let Some(node) = nodes.get_mut(&spec.name) {
             node.insert(spec.rtype, set(spec.ttl, every(&spec.groups)));
@@ -141,7 +141,7 @@ impl ZoneContent {
             for (&rtype, set) in types.iter() {
                 let skip = (rtype == TYPE_SOA && *name == zone.apex) || pools.is_some_and(|p| p.contains_key(&rtype));
                 if !skip && !set.rdata.is_empty() {
-                    out.insert(rtype, set.clone());
+                    out.insert(rtype, set.undrawn().into_owned());
                 }
             }
         }
@@ -183,7 +183,8 @@ impl TransferContent for ZoneContent {
             for (&rtype, set) in types.iter() {
                 let skip = (rtype == TYPE_SOA && **name == zone.apex) || pool.is_some_and(|p| p.contains_key(&rtype));
                 if !skip && !set.rdata.is_empty() {
-                    each(name, rtype, set);
+                    // A set drawn per query is transferred as one answer (secondaries cannot draw).
+                    each(name, rtype, &set.undrawn());
                 }
             }
         }
