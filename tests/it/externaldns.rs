@@ -408,3 +408,57 @@ fn weighted_sets_are_drawn_in_their_weights() {
         "{row:?}"
     );
 }
+
+/// In a signed zone, a drawn set (an address set and a CNAME) is signed as it is answered:
+/// every draw validates against the zone's DS, in the overlay and, after a restart, in the
+/// base.
+#[test]
+fn drawn_sets_in_a_signed_zone_validate() {
+    use crate::dnssec::{ds, keygen, python_validate};
+    let keys = tempfile::tempdir().unwrap();
+    let ksk = keygen(keys.path(), "k8s.example", &["--ksk"]);
+    let zsk = keygen(keys.path(), "k8s.example", &[]);
+    let state = tempfile::tempdir().unwrap();
+    let zones = format!(
+        "{admin}[state]\ndir = \"{state}\"\n{EXTERNALDNS}\n\
+         [[zone]]\nname = \"k8s.example\"\nns = [\"ns1.k8s.example\"]\nrecords = \"ns1 60 IN A 127.0.0.1\\n\"\n\
+         [zone.dnssec]\nkeys = [\"{ksk}\", \"{zsk}\"]\n",
+        admin = admin_section(""),
+        state = state.path().display(),
+        ksk = ksk.display(),
+        zsk = zsk.display(),
+    );
+    let cfg = config("", &zones);
+    let mut s = Server::start(&cfg);
+    let (p, _) = Provider::negotiate(provider_addr(&s));
+    let sets = [
+        weighted("shop.k8s.example", "A", "eu", "192.0.2.21", Some(1)),
+        weighted("shop.k8s.example", "A", "us", "192.0.2.22", Some(1)),
+        weighted("lb.k8s.example", "CNAME", "a", "lb-a.example.net", Some(1)),
+        weighted("lb.k8s.example", "CNAME", "b", "lb-b.example.net", Some(1)),
+    ];
+    let r = p.apply(&json!({"create": sets}));
+    assert_eq!(r.status, 204, "{}", r.body);
+    let ds = ds(&s.config_path(), "k8s.example");
+    for round in ["overlay", "base"] {
+        let mut drawn = std::collections::BTreeSet::new();
+        for _ in 0..40 {
+            for (name, rtype) in [("shop.k8s.example.", "A"), ("lb.k8s.example.", "CNAME")] {
+                let (ok, v) = python_validate(s.addr, "k8s.example.", &ds, name, rtype, &[]);
+                assert!(ok, "{round} {name} {rtype}: {v}");
+                let got: Vec<String> = serde_json::from_value(v["answers"].clone()).unwrap();
+                assert_eq!(got.len(), 1, "{round}: one set per answer: {v}");
+                drawn.extend(got);
+            }
+            if drawn.len() == 4 {
+                break;
+            }
+        }
+        assert_eq!(drawn.len(), 4, "{round}: every set drawn: {drawn:?}");
+        if round == "overlay" {
+            s.signal("TERM");
+            assert_eq!(s.wait_exit(Duration::from_secs(5)), Some(0));
+            s = Server::start(&cfg);
+        }
+    }
+}
