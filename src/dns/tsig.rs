@@ -5,10 +5,9 @@
 use aws_lc_rs::hmac;
 
 use super::name::Name;
+use super::types::TYPE_TSIG;
 use super::wire::be16;
 
-/// Record type TSIG.
-pub const TYPE_TSIG: u16 = 250;
 /// Class ANY, which TSIG records carry.
 const CLASS_ANY: u16 = 255;
 /// Response code NOTAUTH (RFC 8945 §5.2: every TSIG failure of a request).

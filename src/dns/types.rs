@@ -24,6 +24,8 @@ pub const TYPE_SRV: u16 = 33;
 pub const TYPE_OPT: u16 = 41;
 /// Record type DS (RFC 4034).
 pub const TYPE_DS: u16 = 43;
+/// TSIG (RFC 8945): a transaction signature, last in the additional section.
+pub const TYPE_TSIG: u16 = 250;
 /// Query type IXFR.
 pub const TYPE_IXFR: u16 = 251;
 /// Query type AXFR.

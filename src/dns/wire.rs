@@ -249,7 +249,7 @@ fn parse_sections(buf: &[u8], mut pos: usize, ancount: u16, nscount: u16, arcoun
     }
     for i in 0..arcount {
         let owner_end = skip_name(buf, pos)?;
-        if be16(buf, owner_end)? == crate::dns::tsig::TYPE_TSIG {
+        if be16(buf, owner_end)? == crate::dns::types::TYPE_TSIG {
             // Only as the last record (RFC 8945 §5.1).
             if i + 1 != arcount {
                 return None;
