@@ -98,6 +98,16 @@ pub struct HashSpec {
     pub seeds: Vec<u64>,
 }
 
+/// What a per-query pick writes besides its groups: the owner, TTL and source of every group,
+/// how many groups an answer holds, and whether they are ranked by the client's network.
+struct Picks<'a> {
+    name: &'a Name,
+    ttl: u32,
+    source: Source,
+    k: usize,
+    hash: Option<&'a HashSpec>,
+}
+
 /// An answer chosen by the client's location, to compile: the owner's A or AAAA answer, or
 /// (NS) the referral of a delegating pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -645,7 +655,7 @@ impl<'a> ZoneBuilder<'a> {
                 continue;
             }
             if let Some(spec) = self.input.weighted.iter().find(|w| w.name == *name && w.rtype == rtype) {
-                let id = self.weighted(spec, Source::Pool, pin, out);
+                let id = self.weighted(spec, pin, out);
                 out.types.push((rtype, id));
                 continue;
             }
@@ -685,29 +695,42 @@ impl<'a> ZoneBuilder<'a> {
     /// A drawn RRset ([`crate::dns::records::Draw`]): its groups as a weighted answer that
     /// picks one per query.
     fn drawn(&self, name: &Name, set: &RRset, pin: bool, out: &mut Out) -> u32 {
-        let groups = set.groups().map(|(group, weight)| (group.to_vec(), weight)).collect();
-        let spec = WeightedSpec { name: name.clone(), rtype: 0, ttl: set.ttl, groups, k: 1, hash: None };
-        self.weighted(&spec, set.source, pin, out)
+        let picks = Picks { name, ttl: set.ttl, source: set.source, k: 1, hash: None };
+        self.picked(picks, set.groups(), pin, out)
     }
 
-    /// Encodes every member's records back to back and notes the groups for per-query picks.
-    fn weighted(&self, spec: &WeightedSpec, source: Source, pin: bool, out: &mut Out) -> u32 {
-        let mut enc = Encoder::new(&mut out.scratch, &spec.name, pin);
-        let mut groups = Vec::with_capacity(spec.groups.len());
-        let mut weights = Vec::with_capacity(spec.groups.len());
-        for (rdata, weight) in &spec.groups {
+    /// A weighted or hashed pool's answer.
+    fn weighted(&self, spec: &WeightedSpec, pin: bool, out: &mut Out) -> u32 {
+        let picks =
+            Picks { name: &spec.name, ttl: spec.ttl, source: Source::Pool, k: spec.k, hash: spec.hash.as_ref() };
+        self.picked(picks, spec.groups.iter().map(|(rdata, weight)| (rdata.as_slice(), *weight)), pin, out)
+    }
+
+    /// Encodes every group's records back to back and notes the groups for per-query picks.
+    /// A group's names are compressed only against the question: it may be written alone.
+    fn picked<'g>(
+        &self,
+        picks: Picks<'_>,
+        each: impl Iterator<Item = (&'g [RData], u32)>,
+        pin: bool,
+        out: &mut Out,
+    ) -> u32 {
+        let mut enc = Encoder::new(&mut out.scratch, picks.name, pin);
+        let mut groups = Vec::new();
+        let mut weights = Vec::new();
+        for (rdata, weight) in each {
             enc.forget_names();
             let start = enc.len();
-            let set = RRset { ttl: spec.ttl, rdata: rdata.clone(), source, rotate: false, draw: None };
-            enc.rrset(&spec.name, &set);
+            let set = RRset { ttl: picks.ttl, rdata: rdata.to_vec(), source: picks.source, rotate: false, draw: None };
+            enc.rrset(picks.name, &set);
             groups.push((start as u16, (enc.len() - start) as u16, rdata.len() as u16));
-            weights.push(*weight);
+            weights.push(weight);
         }
-        let mut f = enc.finish(&mut out.arena, RCODE_NOERROR, true, source);
-        let hash = spec.hash.as_ref().map(|h| {
+        let mut f = enc.finish(&mut out.arena, RCODE_NOERROR, true, picks.source);
+        let hash = picks.hash.map(|h| {
             Box::new(Hashing { prefix_v4: h.prefix_v4, prefix_v6: h.prefix_v6, seeds: h.seeds.clone().into() })
         });
-        out.weighted.push(WeightedAnswer { groups: groups.into(), weights: weights.into(), k: spec.k as u16, hash });
+        out.weighted.push(WeightedAnswer { groups: groups.into(), weights: weights.into(), k: picks.k as u16, hash });
         f.weighted = (out.weighted.len() - 1) as u32;
         out.push(f)
     }
@@ -737,7 +760,7 @@ impl<'a> ZoneBuilder<'a> {
                             });
                             out.push(f)
                         }
-                        GeoVariant::Weighted(w) => self.weighted(w, Source::Pool, pin, out),
+                        GeoVariant::Weighted(w) => self.weighted(w, pin, out),
                         GeoVariant::NoData => nodata(self, out),
                         GeoVariant::ServFail => {
                             let enc = Encoder::new(&mut out.scratch, name, pin);
